@@ -1,0 +1,21 @@
+# dropcheck_library(NAME DEPS ...): one static library per component folder.
+# Sources: every src/*.cpp in the folder (globbed, so parallel work does not edit this file).
+function(dropcheck_library name)
+  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  file(GLOB _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
+  add_library(${name} STATIC ${_srcs})
+  target_include_directories(${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# dropcheck_embed(OUT_CPP SYMBOL FILES...): compile text files into the binary as
+# std::span<const EmbeddedFile> SYMBOL() so programs run with no files on disk.
+function(dropcheck_embed out_cpp symbol)
+  set(_files ${ARGN})
+  add_custom_command(
+    OUTPUT ${out_cpp}
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out_cpp} -DSYMBOL=${symbol} "-DFILES=${_files}"
+            -P ${PROJECT_SOURCE_DIR}/cmake/embed.cmake
+    DEPENDS ${_files} ${PROJECT_SOURCE_DIR}/cmake/embed.cmake
+    COMMENT "Embedding ${symbol}")
+endfunction()

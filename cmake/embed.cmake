@@ -1,0 +1,18 @@
+# Script mode: writes OUT, a C++ file defining `dropcheck::base::EmbeddedFiles SYMBOL()`.
+# Bytes are emitted as hex so any content (quotes, backslashes, 8-bit) survives.
+set(_body "#include \"base/embedded.hpp\"\nnamespace {\n")
+set(_entries "")
+set(_i 0)
+foreach(f IN LISTS FILES)
+  file(READ ${f} _hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "'\\\\x\\1'," _arr "${_hex}")
+  get_filename_component(_name ${f} NAME)
+  string(APPEND _body "const char kData${_i}[] = {${_arr} '\\0'};\n")
+  string(LENGTH "${_hex}" _len)
+  math(EXPR _len "${_len} / 2")
+  string(APPEND _entries "  {\"${_name}\", std::string_view(kData${_i}, ${_len})},\n")
+  math(EXPR _i "${_i} + 1")
+endforeach()
+string(APPEND _body "const dropcheck::base::EmbeddedFile kFiles[] = {\n${_entries}  {\"\", {}}};\n}\n")
+string(APPEND _body "namespace dropcheck::embedded {\ndropcheck::base::EmbeddedFiles ${SYMBOL}() {\n  return {kFiles, ${_i}};\n}\n}\n")
+file(WRITE ${OUT} "${_body}")

@@ -1,0 +1,33 @@
+#pragma once
+// Envelope-recipient extraction from the header a provider stamps into the stored copy:
+// Envelope-To, X-Envelope-To, X-Original-To, X-Rcpt-To, X-MDRcpt-To, X-Recipient-To,
+// Delivered-To. No standard exists; the spec says which header and which occurrence.
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.hpp"
+#include "mail/header.hpp"
+
+namespace dropcheck::mail {
+
+inline constexpr std::array<std::string_view, 7> kEnvelopeHeaders = {
+    "Envelope-To", "X-Envelope-To", "X-Original-To", "X-Rcpt-To",
+    "X-MDRcpt-To", "X-Recipient-To", "Delivered-To"};
+
+struct EnvelopeSpec {
+  std::string header = "X-Envelope-To";
+  // 0: every occurrence; N >= 1: only the Nth from the top (fetchmail's skip count + 1).
+  int occurrence = 0;
+  // qmail virtual-domain prefix: when true, "example.com-hans@example.com" becomes
+  // "hans@example.com" (local part starts with "<domain>-" of the same address).
+  bool strip_qmail_prefix = false;
+};
+
+// Recipients found (normalised with normalize_address, in header order, duplicates removed).
+// Error "no-envelope-header" when the header is absent, "bad-envelope-header" when unparsable.
+base::Result<std::vector<std::string>> extract_envelope_recipients(const HeaderSection& section,
+                                                                   const EnvelopeSpec& spec);
+
+}  // namespace dropcheck::mail

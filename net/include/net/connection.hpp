@@ -1,0 +1,49 @@
+#pragma once
+// A TCP connection that can turn into TLS midway (STARTTLS/STLS) or start as TLS, with a
+// deadline on every operation. Failures are values (error_code), never exceptions.
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "net/asio.hpp"
+
+namespace dropcheck::net {
+
+class Connection {
+ public:
+  explicit Connection(tcp::socket socket);
+  explicit Connection(asio::any_io_executor ex);
+
+  awaitable<void> connect(const tcp::endpoint& ep, std::chrono::milliseconds timeout,
+                          error_code& ec);
+  // TLS handshake on the current connection. `server_name` sets SNI and the name to verify
+  // when the context verifies peers (client side).
+  awaitable<void> handshake_server(ssl::context& ctx, std::chrono::milliseconds timeout,
+                                   error_code& ec);
+  awaitable<void> handshake_client(ssl::context& ctx, const std::string& server_name,
+                                   std::chrono::milliseconds timeout, error_code& ec);
+
+  // Reads whatever is available (at least one byte) into `out` (appended), at most `max`.
+  awaitable<std::size_t> read_some(std::string& out, std::size_t max,
+                                   std::chrono::milliseconds timeout, error_code& ec);
+  awaitable<void> write_all(std::string_view data, std::chrono::milliseconds timeout,
+                            error_code& ec);
+
+  // Buffered reading for clients: a line ending in LF (returned with its line ending), at
+  // most `max` octets incl. the ending; error asio::error::message_size when longer.
+  awaitable<std::string> read_line(std::size_t max, std::chrono::milliseconds timeout,
+                                   error_code& ec);
+
+  bool tls() const { return tls_ != nullptr; }
+  tcp::endpoint remote_endpoint() const;
+  void close();
+  asio::any_io_executor executor() { return tcp_.get_executor(); }
+
+ private:
+  boost::beast::tcp_stream tcp_;
+  std::unique_ptr<ssl::stream<boost::beast::tcp_stream&>> tls_;
+  std::string rbuf_;  // bytes read ahead by read_line
+};
+
+}  // namespace dropcheck::net

@@ -1,0 +1,103 @@
+#pragma once
+// A listener that accepts and spawns one coroutine per connection; each connection drives a
+// sans-I/O ProtocolSession: bytes in, replies out. stop() closes acceptor and sessions.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "net/asio.hpp"
+
+namespace dropcheck::net {
+
+class Connection;
+
+struct Peer {
+  std::string address;
+  std::uint16_t port = 0;
+  bool tls = false;  // implicit TLS (POP3S) listener
+};
+
+// The protocol logic of one connection, free of I/O. The server writes start(), then feeds
+// received bytes to receive() and writes what it appended to `out`, until closing().
+class ProtocolSession {
+ public:
+  virtual ~ProtocolSession() = default;
+  virtual std::string start() = 0;
+  virtual void receive(std::string_view in, std::string& out) = 0;
+  // After the pending output is written: close the connection.
+  virtual bool closing() const = 0;
+  // After the pending output is written: perform a server TLS handshake (STARTTLS/STLS).
+  // Returns true once per request.
+  virtual bool take_tls_request() { return false; }
+  virtual void on_tls_started() {}
+  // Once, at the end: "closed", "peer-closed", "timeout", "tls-failed", "shutdown", "io-error".
+  // Returns bytes to try to send before closing (e.g. "421 timeout"), may be empty.
+  virtual std::string finish(std::string_view reason) = 0;
+  virtual std::chrono::milliseconds idle_timeout() const { return std::chrono::minutes(5); }
+  // Throttle for the output, bytes per second (0 = unlimited). Read before each write.
+  virtual std::size_t write_rate() const { return 0; }
+};
+
+using SessionFactory = std::function<std::unique_ptr<ProtocolSession>(const Peer&)>;
+
+struct ServerOptions {
+  std::size_t max_sessions = 64;             // concurrent connections; more get `busy_reply`
+  std::string busy_reply;                    // sent before closing an over-limit connection
+  std::shared_ptr<ssl::context> tls;         // for STARTTLS/STLS and implicit TLS
+  bool implicit_tls = false;                 // handshake first (POP3S, SMTPS)
+  std::size_t read_chunk = 64 * 1024;        // one read
+  std::chrono::milliseconds write_timeout = std::chrono::seconds(60);
+};
+
+class Server {
+ public:
+  Server(asio::io_context& io, const tcp::endpoint& ep, SessionFactory factory,
+         ServerOptions options = {});
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  tcp::endpoint local_endpoint() const;
+  void start();
+  void stop();
+  std::size_t active_sessions() const { return active_; }
+  std::size_t sessions_served() const { return served_; }
+
+ private:
+  awaitable<void> accept_loop();
+  awaitable<void> run_session(tcp::socket socket);
+
+  asio::io_context& io_;
+  tcp::acceptor acceptor_;
+  SessionFactory factory_;
+  ServerOptions options_;
+  std::size_t active_ = 0;
+  std::size_t served_ = 0;
+  bool stopped_ = false;
+  std::list<class Connection*> conns_;  // live sessions, closed by stop()
+  std::shared_ptr<bool> alive_;
+};
+
+// Parses "127.0.0.1:2525" / "[::1]:2525". Throws std::invalid_argument with a clear message.
+tcp::endpoint parse_endpoint(std::string_view text);
+// True for 127.0.0.0/8 and ::1 (the only network targets allowed in this project).
+bool is_loopback(const tcp::endpoint& ep);
+
+// A self-signed certificate + key (RSA 2048, CN=localhost, SAN 127.0.0.1/localhost) in PEM.
+struct PemPair {
+  std::string cert;
+  std::string key;
+};
+PemPair make_self_signed(std::string_view common_name = "localhost");
+std::shared_ptr<ssl::context> make_server_tls(const PemPair& pem);
+std::shared_ptr<ssl::context> make_server_tls_files(const std::string& cert_file,
+                                                    const std::string& key_file);
+
+// Spawn a coroutine; an escaping exception is logged to stderr with `what` (not swallowed).
+void spawn_logged(asio::any_io_executor ex, awaitable<void> task, std::string what);
+
+}  // namespace dropcheck::net

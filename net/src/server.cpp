@@ -1,0 +1,291 @@
+#include "net/server.hpp"
+
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509v3.h>
+
+#include <cstdio>
+#include <stdexcept>
+
+#include "net/connection.hpp"
+
+namespace dropcheck::net {
+
+namespace {
+auto with_ec(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+}  // namespace
+
+void spawn_logged(asio::any_io_executor ex, awaitable<void> task, std::string what) {
+  asio::co_spawn(ex, std::move(task), [what = std::move(what)](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex2) {
+      std::fprintf(stderr, "event=coroutine-exception what=%s error=\"%s\"\n", what.c_str(),
+                   ex2.what());
+    }
+  });
+}
+
+Server::Server(asio::io_context& io, const tcp::endpoint& ep, SessionFactory factory,
+               ServerOptions options)
+    : io_(io),
+      acceptor_(io),
+      factory_(std::move(factory)),
+      options_(std::move(options)),
+      alive_(std::make_shared<bool>(true)) {
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  acceptor_.bind(ep);
+  acceptor_.listen();
+}
+
+Server::~Server() {
+  stop();
+  *alive_ = false;
+}
+
+tcp::endpoint Server::local_endpoint() const { return acceptor_.local_endpoint(); }
+
+void Server::start() {
+  spawn_logged(io_.get_executor(), accept_loop(), "accept-loop");
+}
+
+void Server::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  error_code ec;
+  acceptor_.close(ec);
+  for (Connection* c : conns_) c->close();
+}
+
+awaitable<void> Server::accept_loop() {
+  auto alive = alive_;
+  for (;;) {
+    error_code ec;
+    tcp::socket socket = co_await acceptor_.async_accept(with_ec(ec));
+    if (!*alive || stopped_) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      continue;  // transient accept errors (EMFILE, ECONNABORTED): keep serving
+    }
+    if (active_ >= options_.max_sessions) {
+      if (!options_.busy_reply.empty())
+        asio::write(socket, asio::buffer(options_.busy_reply), ec);
+      socket.close(ec);
+      continue;
+    }
+    spawn_logged(io_.get_executor(), run_session(std::move(socket)), "session");
+  }
+}
+
+awaitable<void> Server::run_session(tcp::socket socket) {
+  auto alive = alive_;
+  ++active_;
+  ++served_;
+  Peer peer;
+  {
+    error_code ec;
+    const auto ep = socket.remote_endpoint(ec);
+    if (!ec) {
+      peer.address = ep.address().to_string();
+      peer.port = ep.port();
+    }
+  }
+  peer.tls = options_.implicit_tls;
+  Connection conn(std::move(socket));
+  conns_.push_front(&conn);
+  const auto tracked = conns_.begin();
+  std::unique_ptr<ProtocolSession> session = factory_(peer);
+  std::string reason = "closed";
+  error_code ec;
+  const auto wt = options_.write_timeout;
+  auto send = [&](std::string_view data) -> awaitable<void> {
+    const std::size_t rate = session->write_rate();
+    if (rate == 0) {
+      co_await conn.write_all(data, wt, ec);
+      co_return;
+    }
+    // Throttle: write in slices of rate/10 bytes, one slice per 100 ms.
+    const std::size_t slice = std::max<std::size_t>(1, rate / 10);
+    asio::steady_timer timer(conn.executor());
+    for (std::size_t off = 0; off < data.size() && !ec; off += slice) {
+      co_await conn.write_all(data.substr(off, slice), wt, ec);
+      if (off + slice < data.size()) {
+        timer.expires_after(std::chrono::milliseconds(100));
+        error_code tec;
+        co_await timer.async_wait(with_ec(tec));
+        if (!*alive || stopped_) {
+          ec = asio::error::operation_aborted;
+        }
+      }
+    }
+  };
+  if (options_.implicit_tls) {
+    if (!options_.tls) {
+      reason = "tls-failed";
+    } else {
+      co_await conn.handshake_server(*options_.tls, std::chrono::seconds(30), ec);
+      if (ec) reason = "tls-failed";
+    }
+  }
+  if (reason == "closed") {
+    std::string out = session->start();
+    if (!out.empty()) co_await send(out);
+    std::string in;
+    while (!ec && !session->closing() && *alive && !stopped_) {
+      in.clear();
+      co_await conn.read_some(in, options_.read_chunk, session->idle_timeout(), ec);
+      if (!*alive) co_return;
+      if (ec) {
+        if (ec == boost::beast::error::timeout)
+          reason = "timeout";
+        else if (ec == asio::error::eof || ec == asio::error::connection_reset)
+          reason = "peer-closed";
+        else if (ec == asio::error::operation_aborted || stopped_)
+          reason = "shutdown";
+        else
+          reason = "io-error";
+        break;
+      }
+      out.clear();
+      session->receive(in, out);
+      if (!out.empty()) co_await send(out);
+      if (ec) {
+        reason = "io-error";
+        break;
+      }
+      if (session->take_tls_request()) {
+        if (!options_.tls || conn.tls()) {
+          reason = "tls-failed";
+          break;
+        }
+        co_await conn.handshake_server(*options_.tls, std::chrono::seconds(30), ec);
+        if (ec) {
+          reason = "tls-failed";
+          break;
+        }
+        session->on_tls_started();
+      }
+    }
+  }
+  if (!*alive) co_return;
+  conns_.erase(tracked);
+  std::string last = session->finish(reason);
+  if (!last.empty() && reason != "peer-closed" && reason != "io-error") {
+    error_code wec;
+    co_await conn.write_all(last, std::chrono::seconds(2), wec);
+  }
+  conn.close();
+  --active_;
+}
+
+tcp::endpoint parse_endpoint(std::string_view text) {
+  std::string host;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      throw std::invalid_argument(fmt::format("bad endpoint '{}': want [ADDR]:PORT", text));
+    host = std::string(text.substr(1, close - 1));
+    port_text = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos)
+      throw std::invalid_argument(fmt::format("bad endpoint '{}': want ADDR:PORT", text));
+    host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+  }
+  if (host == "localhost") host = "127.0.0.1";
+  error_code ec;
+  const auto addr = asio::ip::make_address(host, ec);
+  if (ec) throw std::invalid_argument(fmt::format("bad address '{}' in '{}'", host, text));
+  unsigned long port = 0;
+  try {
+    std::size_t used = 0;
+    port = std::stoul(std::string(port_text), &used);
+    if (used != port_text.size()) throw std::invalid_argument("trailing");
+  } catch (const std::exception&) {
+    throw std::invalid_argument(fmt::format("bad port '{}' in '{}'", port_text, text));
+  }
+  if (port > 65535) throw std::invalid_argument(fmt::format("port out of range in '{}'", text));
+  return {addr, static_cast<unsigned short>(port)};
+}
+
+bool is_loopback(const tcp::endpoint& ep) { return ep.address().is_loopback(); }
+
+PemPair make_self_signed(std::string_view common_name) {
+  EVP_PKEY* pkey = EVP_RSA_gen(2048);
+  if (!pkey) throw std::runtime_error("EVP_RSA_gen failed");
+  X509* x = X509_new();
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_set_version(x, 2);
+  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x), 60L * 60 * 24 * 365);
+  X509_set_pubkey(x, pkey);
+  X509_NAME* name = X509_get_subject_name(x);
+  const std::string cn(common_name);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_set_issuer_name(x, name);
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
+  const std::string san = "DNS:" + cn + ",DNS:localhost,IP:127.0.0.1,IP:::1";
+  if (X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, san.c_str())) {
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  if (X509_EXTENSION* ext =
+          X509V3_EXT_conf_nid(nullptr, &ctx, NID_basic_constraints, "critical,CA:TRUE")) {
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  X509_sign(x, pkey, EVP_sha256());
+  PemPair out;
+  BIO* b = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(b, x);
+  char* p = nullptr;
+  long n = BIO_get_mem_data(b, &p);
+  out.cert.assign(p, static_cast<std::size_t>(n));
+  BIO_free(b);
+  b = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(b, pkey, nullptr, nullptr, 0, nullptr, nullptr);
+  n = BIO_get_mem_data(b, &p);
+  out.key.assign(p, static_cast<std::size_t>(n));
+  BIO_free(b);
+  X509_free(x);
+  EVP_PKEY_free(pkey);
+  return out;
+}
+
+std::shared_ptr<ssl::context> make_server_tls(const PemPair& pem) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  ctx->use_certificate_chain(asio::buffer(pem.cert));
+  ctx->use_private_key(asio::buffer(pem.key), ssl::context::pem);
+  return ctx;
+}
+
+std::shared_ptr<ssl::context> make_server_tls_files(const std::string& cert_file,
+                                                    const std::string& key_file) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  try {
+    ctx->use_certificate_chain_file(cert_file);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("cannot load certificate {}: {}", cert_file, e.what()));
+  }
+  try {
+    ctx->use_private_key_file(key_file, ssl::context::pem);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("cannot load key {}: {}", key_file, e.what()));
+  }
+  return ctx;
+}
+
+}  // namespace dropcheck::net

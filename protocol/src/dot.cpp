@@ -1,0 +1,62 @@
+#include "protocol/dot.hpp"
+
+#include <cstring>
+
+namespace dropcheck::protocol {
+
+void dot_stuff(std::string_view message, std::string& out) {
+  out.reserve(out.size() + message.size() + message.size() / 64 + 8);
+  std::size_t pos = 0;
+  while (pos < message.size()) {
+    const void* nl = std::memchr(message.data() + pos, '\n', message.size() - pos);
+    const std::size_t end = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) -
+                                                          message.data())
+                               : message.size();
+    std::string_view line = message.substr(pos, end - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty() && line.front() == '.') out.push_back('.');
+    out.append(line);
+    out.append("\r\n");
+    pos = nl ? end + 1 : message.size();
+  }
+  out.append(".\r\n");
+}
+
+std::size_t DotDecoder::feed(std::string_view in) {
+  std::size_t used = 0;
+  while (used < in.size() && !done_) {
+    const void* nl = std::memchr(in.data() + used, '\n', in.size() - used);
+    if (!nl) {
+      line_.append(in.substr(used));
+      wire_octets_ += in.size() - used;
+      return in.size();
+    }
+    const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(nl) - in.data());
+    line_.append(in.substr(used, end + 1 - used));
+    wire_octets_ += end + 1 - used;
+    used = end + 1;
+    // line_ is one complete line with its ending.
+    const bool crlf = line_.size() >= 2 && line_[line_.size() - 2] == '\r';
+    if (!crlf) bare_lf_ = true;
+    const std::size_t content = line_.size() - (crlf ? 2 : 1);
+    if (content == 1 && line_[0] == '.') {
+      done_ = true;
+    } else if (content >= 1 && line_[0] == '.') {
+      body_.append(line_, 1, std::string::npos);
+    } else {
+      body_.append(line_);
+    }
+    line_.clear();
+  }
+  return used;
+}
+
+void DotDecoder::reset() {
+  body_.clear();
+  line_.clear();
+  done_ = false;
+  bare_lf_ = false;
+  wire_octets_ = 0;
+}
+
+}  // namespace dropcheck::protocol
