@@ -12,10 +12,12 @@ endfunction()
 # std::span<const EmbeddedFile> SYMBOL() so programs run with no files on disk.
 function(dropcheck_embed out_cpp symbol)
   set(_files ${ARGN})
+  list(JOIN _files "|" _joined)  # ';' would split the shell command
   add_custom_command(
     OUTPUT ${out_cpp}
-    COMMAND ${CMAKE_COMMAND} -DOUT=${out_cpp} -DSYMBOL=${symbol} "-DFILES=${_files}"
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out_cpp} -DSYMBOL=${symbol} "-DFILES=${_joined}"
             -P ${PROJECT_SOURCE_DIR}/cmake/embed.cmake
     DEPENDS ${_files} ${PROJECT_SOURCE_DIR}/cmake/embed.cmake
-    COMMENT "Embedding ${symbol}")
+    COMMENT "Embedding ${symbol}"
+    VERBATIM)
 endfunction()

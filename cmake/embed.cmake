@@ -3,6 +3,7 @@
 set(_body "#include \"base/embedded.hpp\"\nnamespace {\n")
 set(_entries "")
 set(_i 0)
+string(REPLACE "|" ";" FILES "${FILES}")
 foreach(f IN LISTS FILES)
   file(READ ${f} _hex HEX)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "'\\\\x\\1'," _arr "${_hex}")

@@ -1,0 +1,88 @@
+#pragma once
+// The judge: ground truth (the envelope the world used) + the receiving server's journal ->
+// findings. It deliberately does not use mail/ (the parser the fetcher routes on): it checks
+// in a simpler, independent way (raw-byte searches, line scans), so it cannot share the
+// fetcher's blind spots.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/result.hpp"
+
+namespace dropcheck::analyzer {
+
+struct TruthMessage {
+  std::string id;                      // scenario-unique; also stamped as X-Dropcheck-Id
+  std::string envelope_from;           // "" = null sender <>
+  std::vector<std::string> envelope_to;  // what the provider's MX received
+  std::string raw;                     // the message as the world sent it (no Bcc line)
+  std::int64_t injected_ms = 0;        // virtual time it reached the provider
+};
+
+struct Truth {
+  std::string scenario;
+  std::vector<std::string> local_domains;
+  std::vector<std::string> users;                // empty: any address at a local domain
+  std::map<std::string, std::string> aliases;    // address -> mailbox
+  std::string fallback;                          // where unknown local users' mail should go
+  std::vector<TruthMessage> messages;
+};
+
+// One journal transaction as the analyzer sees it (converted from fake-smtp's records).
+struct Delivery {
+  std::uint64_t seq = 0;
+  std::string session;
+  std::int64_t virtual_ms = 0;
+  std::int64_t real_ms = 0;
+  std::string mail_from;               // "" = <>
+  struct Rcpt {
+    std::string address;
+    int code = 0;
+  };
+  std::vector<Rcpt> rcpts;
+  int data_code = 0;                   // 0: no DATA
+  std::vector<int> lmtp_codes;         // LMTP: per accepted recipient, in order
+  std::string message;                 // bytes as received
+  bool relayed_out = false;            // accepted for a foreign domain (open-relay mode)
+};
+
+struct Finding {
+  std::string type;         // lost-recipient, duplicate, envelope-header-leak, ...
+  std::string message;      // TruthMessage::id ("" when none)
+  std::string recipient;    // the address concerned ("" when none)
+  std::string evidence;     // header line, journal record, reply...
+  std::int64_t journal_seq = -1;
+};
+
+struct MessageStats {
+  std::string id;
+  std::size_t copies = 0;        // accepted deliveries
+  std::int64_t latency_ms = -1;  // injection -> first accepted delivery (virtual clock)
+};
+
+struct Report {
+  std::string scenario;
+  std::vector<Finding> findings;
+  std::vector<MessageStats> messages;
+  std::size_t transactions = 0;
+};
+
+// The known finding types, in report order.
+const std::vector<std::string>& finding_types();
+
+Report analyze(const Truth& truth, const std::vector<Delivery>& journal);
+
+// Truth files (JSON) for offline re-analysis.
+base::Status save_truth(const std::string& path, const Truth& truth);
+base::Result<Truth> load_truth(const std::string& path);
+
+// Independent checks, exposed for tests.
+// Addresses (lower-cased) found by a plain scan of To/Cc/From lines of a header section.
+std::vector<std::string> visible_addresses(const std::string& raw);
+// Whether `addr` occurs in `raw`: plain, unfolded, or inside RFC 2047 encoded-words.
+bool mentions_address(const std::string& raw, const std::string& addr);
+// Header lines (unfolded) whose name equals `name`, case-insensitive.
+std::vector<std::string> header_lines(const std::string& raw, const std::string& name);
+
+}  // namespace dropcheck::analyzer

@@ -1,0 +1,445 @@
+#include "analyzer/analyzer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+namespace dropcheck::analyzer {
+
+namespace {
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+std::string lower(std::string s) {
+  for (char& c : s) c = lower(c);
+  return s;
+}
+std::string domain_of(const std::string& addr) {
+  const auto at = addr.rfind('@');
+  return at == std::string::npos ? std::string() : lower(addr.substr(at + 1));
+}
+// Local part case is kept by the servers; for matching recipients we compare case-insensitively,
+// as every mailbox in practice is.
+std::string norm(std::string a) {
+  while (!a.empty() && (a.front() == '<' || a.front() == ' ')) a.erase(0, 1);
+  while (!a.empty() && (a.back() == '>' || a.back() == ' ')) a.pop_back();
+  return lower(a);
+}
+
+// Splits raw into header section and body at the first empty line (CRLF or LF).
+std::pair<std::string_view, std::string_view> split_message(std::string_view raw) {
+  std::size_t pos = 0;
+  while (pos < raw.size()) {
+    const auto nl = raw.find('\n', pos);
+    if (nl == std::string_view::npos) return {raw, {}};
+    const std::string_view line = raw.substr(pos, nl - pos);
+    if (line.empty() || line == "\r") return {raw.substr(0, pos), raw.substr(nl + 1)};
+    pos = nl + 1;
+  }
+  return {raw, {}};
+}
+
+std::string crlf(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + s.size() / 32);
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) out.push_back('\r');
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+// Removes folding: CRLF or LF followed by space or tab.
+std::string unfold(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\r' && i + 2 < s.size() && s[i + 1] == '\n' &&
+        (s[i + 2] == ' ' || s[i + 2] == '\t')) {
+      ++i;
+      continue;
+    }
+    if (s[i] == '\n' && i + 1 < s.size() && (s[i + 1] == ' ' || s[i + 1] == '\t')) continue;
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+int b64val(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+std::string decode_b64(std::string_view in) {
+  std::string out;
+  int buf = 0, bits = 0;
+  for (char c : in) {
+    const int v = b64val(c);
+    if (v < 0) continue;
+    buf = (buf << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buf >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+std::string encode_b64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
+                       (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i < in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = lower(c);
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+std::string decode_q(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '_') {
+      out.push_back(' ');
+    } else if (in[i] == '=' && i + 2 < in.size() + 0 && hexval(in[i + 1]) >= 0 &&
+               hexval(in[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hexval(in[i + 1]) * 16 + hexval(in[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+// Every RFC 2047 encoded-word "=?charset?B|Q?text?=" decoded, concatenated with spaces.
+std::string decode_encoded_words(std::string_view s) {
+  std::string out;
+  std::size_t pos = 0;
+  while ((pos = s.find("=?", pos)) != std::string_view::npos) {
+    const auto q1 = s.find('?', pos + 2);
+    if (q1 == std::string_view::npos || q1 + 2 >= s.size() || s[q1 + 2] != '?') {
+      pos += 2;
+      continue;
+    }
+    const char enc = lower(s[q1 + 1]);
+    const auto end = s.find("?=", q1 + 3);
+    if (end == std::string_view::npos) break;
+    const std::string_view text = s.substr(q1 + 3, end - (q1 + 3));
+    out += enc == 'b' ? decode_b64(text) : decode_q(text);
+    out.push_back(' ');
+    pos = end + 2;
+  }
+  return out;
+}
+
+bool is_addr_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '.' || c == '_' || c == '+' || c == '%' || c == '\'' || c == '=' ||
+         static_cast<unsigned char>(c) >= 0x80;
+}
+bool is_domain_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '.' || c == '-';
+}
+
+// Whole-address occurrence, case-insensitive. '-' before the address counts as a boundary
+// so qmail's "domain-user@domain" form is found too.
+bool find_address(const std::string& hay_lower, const std::string& addr_lower) {
+  std::size_t pos = 0;
+  while ((pos = hay_lower.find(addr_lower, pos)) != std::string::npos) {
+    const bool left_ok = pos == 0 || !is_addr_char(hay_lower[pos - 1]);
+    const std::size_t end = pos + addr_lower.size();
+    const bool right_ok = end >= hay_lower.size() || !is_domain_char(hay_lower[end]) ||
+                          (hay_lower[end] == '.' &&
+                           (end + 1 >= hay_lower.size() || !is_domain_char(hay_lower[end + 1])));
+    if (left_ok && right_ok) return true;
+    ++pos;
+  }
+  return false;
+}
+
+}  // namespace
+
+const std::vector<std::string>& finding_types() {
+  static const std::vector<std::string> kTypes = {
+      "lost-recipient", "duplicate",        "envelope-header-leak", "bcc-header-leak",
+      "relay-attempt",  "relay-leak",       "misroute",             "sender-rewritten",
+      "message-altered", "unknown-message", "loop",                 "cleartext-credentials",
+      "over-polling",   "stuck-queue",      "stall"};
+  return kTypes;
+}
+
+std::vector<std::string> header_lines(const std::string& raw, const std::string& name) {
+  const auto [head, body] = split_message(raw);
+  (void)body;
+  const std::string unfolded = unfold(head);
+  std::vector<std::string> out;
+  std::istringstream in(unfolded);
+  std::string line;
+  const std::string want = lower(name);
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string n = line.substr(0, colon);
+    while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.pop_back();
+    if (lower(n) == want) out.push_back(line);
+  }
+  return out;
+}
+
+std::vector<std::string> visible_addresses(const std::string& raw) {
+  std::set<std::string> found;
+  for (const char* name : {"To", "Cc", "From", "Reply-To", "Sender"}) {
+    for (const std::string& line : header_lines(raw, name)) {
+      const std::string l = lower(line.substr(line.find(':') + 1));
+      for (std::size_t i = 0; i < l.size(); ++i) {
+        if (l[i] != '@') continue;
+        std::size_t b = i;
+        while (b > 0 && (is_addr_char(l[b - 1]) || l[b - 1] == '-')) --b;
+        std::size_t e = i + 1;
+        while (e < l.size() && is_domain_char(l[e])) ++e;
+        while (e > i + 1 && l[e - 1] == '.') --e;
+        if (b < i && e > i + 1) found.insert(l.substr(b, e - b));
+      }
+    }
+  }
+  return {found.begin(), found.end()};
+}
+
+bool mentions_address(const std::string& raw, const std::string& addr) {
+  const std::string a = lower(addr);
+  if (find_address(lower(raw), a)) return true;
+  const auto [head, body] = split_message(raw);
+  (void)body;
+  const std::string h = unfold(head);
+  if (find_address(lower(h), a)) return true;
+  return find_address(lower(decode_encoded_words(h)), a);
+}
+
+Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
+  Report rep;
+  rep.scenario = truth.scenario;
+  rep.transactions = journal.size();
+  std::set<std::string> local;
+  for (const auto& d : truth.local_domains) local.insert(lower(d));
+  std::set<std::string> users;
+  for (const auto& u : truth.users) users.insert(norm(u));
+  const auto is_local = [&](const std::string& a) { return local.count(domain_of(a)) > 0; };
+  const auto resolve = [&](const std::string& a) {
+    std::string m = norm(a);
+    for (const auto& [k, v] : truth.aliases)
+      if (norm(k) == m) m = norm(v);
+    if (!users.empty() && !users.count(m) && !truth.fallback.empty()) m = norm(truth.fallback);
+    return m;
+  };
+  const auto add = [&](std::string type, std::string msg, std::string rcpt, std::string ev,
+                       std::int64_t seq) {
+    rep.findings.push_back({std::move(type), std::move(msg), std::move(rcpt), std::move(ev), seq});
+  };
+
+  // Correlate each record with a truth message: the X-Dropcheck-Id tag, else an equal body.
+  std::map<std::string, const TruthMessage*> by_id;
+  for (const auto& m : truth.messages) by_id[m.id] = &m;
+  std::map<std::string, std::vector<const Delivery*>> per_msg;
+  for (const Delivery& d : journal) {
+    // Relay attempts are judged per RCPT, whatever the message.
+    for (const auto& r : d.rcpts) {
+      if (is_local(r.address)) continue;
+      const bool accepted = r.code >= 200 && r.code < 300;
+      add(accepted ? "relay-leak" : "relay-attempt", "", norm(r.address),
+          fmt::format("journal #{} RCPT TO:<{}> -> {}", d.seq, r.address, r.code),
+          static_cast<std::int64_t>(d.seq));
+    }
+    if (d.data_code < 200 || d.data_code >= 300) continue;
+    const TruthMessage* match = nullptr;
+    for (const auto& line : header_lines(d.message, "X-Dropcheck-Id")) {
+      std::string v = line.substr(line.find(':') + 1);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.erase(0, 1);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
+      if (auto it = by_id.find(v); it != by_id.end()) match = it->second;
+    }
+    if (!match) {
+      const std::string body = crlf(split_message(d.message).second);
+      for (const auto& m : truth.messages)
+        if (crlf(split_message(m.raw).second) == body) match = &m;
+    }
+    if (!match) {
+      add("unknown-message", "", "", fmt::format("journal #{} matches no scenario message", d.seq),
+          static_cast<std::int64_t>(d.seq));
+      continue;
+    }
+    per_msg[match->id].push_back(&d);
+  }
+
+  for (const TruthMessage& m : truth.messages) {
+    MessageStats stats;
+    stats.id = m.id;
+    std::set<std::string> expected;
+    for (const auto& r : m.envelope_to)
+      if (is_local(r)) expected.insert(resolve(r));
+    const std::vector<std::string> visible = visible_addresses(m.raw);
+    std::set<std::string> visible_set(visible.begin(), visible.end());
+    std::vector<std::string> envelope_only;
+    for (const auto& r : m.envelope_to)
+      if (!visible_set.count(norm(r))) envelope_only.push_back(norm(r));
+    const std::string truth_body = crlf(split_message(m.raw).second);
+
+    std::map<std::string, int> got;
+    for (const Delivery* d : per_msg[m.id]) {
+      // Accepted recipients of this copy.
+      std::vector<std::string> accepted;
+      std::size_t k = 0;
+      for (const auto& r : d->rcpts) {
+        if (r.code < 200 || r.code >= 300) continue;
+        bool ok = true;
+        if (!d->lmtp_codes.empty()) {
+          ok = k < d->lmtp_codes.size() && d->lmtp_codes[k] >= 200 && d->lmtp_codes[k] < 300;
+          ++k;
+        }
+        if (ok && is_local(r.address)) accepted.push_back(norm(r.address));
+      }
+      if (accepted.empty()) continue;
+      ++stats.copies;
+      if (stats.latency_ms < 0) stats.latency_ms = d->virtual_ms - m.injected_ms;
+      const auto seq = static_cast<std::int64_t>(d->seq);
+      for (const auto& a : accepted) {
+        if (++got[a] == 2)
+          add("duplicate", m.id, a, fmt::format("journal #{}: second accepted copy", d->seq), seq);
+        if (!expected.count(a))
+          add("misroute", m.id, a,
+              fmt::format("journal #{}: {} is not an envelope recipient", d->seq, a), seq);
+      }
+      // BCC disclosure: an envelope-only address visible to someone else.
+      for (const auto& b : envelope_only) {
+        const bool others = std::any_of(accepted.begin(), accepted.end(),
+                                         [&](const std::string& a) { return a != b && a != resolve(b); });
+        if (others && mentions_address(d->message, b)) {
+          std::string line;
+          for (const auto& h : std::vector<std::string>{"Envelope-To", "X-Envelope-To",
+                                                         "X-Original-To", "X-Rcpt-To",
+                                                         "X-MDRcpt-To", "X-Recipient-To",
+                                                         "Delivered-To"})
+            for (const auto& l : header_lines(d->message, h))
+              if (line.empty() && mentions_address(l, b)) line = l;
+          add("envelope-header-leak", m.id, b,
+              fmt::format("journal #{}: copy for {} shows {}{}", d->seq, accepted.front(), b,
+                          line.empty() ? "" : " in \"" + line + "\""),
+              seq);
+        }
+      }
+      for (const auto& l : header_lines(d->message, "Bcc"))
+        add("bcc-header-leak", m.id, accepted.front(),
+            fmt::format("journal #{}: \"{}\"", d->seq, l), seq);
+      if (norm(d->mail_from) != norm(m.envelope_from))
+        add("sender-rewritten", m.id, "",
+            fmt::format("journal #{}: MAIL FROM:<{}>, envelope was <{}>", d->seq, d->mail_from,
+                        m.envelope_from),
+            seq);
+      if (crlf(split_message(d->message).second) != truth_body)
+        add("message-altered", m.id, accepted.front(),
+            fmt::format("journal #{}: body differs from what was sent", d->seq), seq);
+    }
+    for (const auto& e : expected)
+      if (!got.count(e))
+        add("lost-recipient", m.id, e, "no accepted delivery in the journal", -1);
+    rep.messages.push_back(stats);
+  }
+  // Stable order: by type order, then message, then recipient.
+  const auto& types = finding_types();
+  auto rank = [&](const std::string& t) {
+    return std::find(types.begin(), types.end(), t) - types.begin();
+  };
+  std::stable_sort(rep.findings.begin(), rep.findings.end(), [&](const Finding& a, const Finding& b) {
+    if (rank(a.type) != rank(b.type)) return rank(a.type) < rank(b.type);
+    if (a.message != b.message) return a.message < b.message;
+    return a.recipient < b.recipient;
+  });
+  return rep;
+}
+
+base::Status save_truth(const std::string& path, const Truth& t) {
+  nlohmann::json j;
+  j["version"] = 1;
+  j["scenario"] = t.scenario;
+  j["local_domains"] = t.local_domains;
+  j["users"] = t.users;
+  j["aliases"] = t.aliases;
+  j["fallback"] = t.fallback;
+  j["messages"] = nlohmann::json::array();
+  for (const auto& m : t.messages) {
+    // Raw bytes need not be UTF-8, so they are stored base64-encoded.
+    j["messages"].push_back({{"id", m.id},
+                             {"envelope_from", m.envelope_from},
+                             {"envelope_to", m.envelope_to},
+                             {"injected_ms", m.injected_ms},
+                             {"raw_base64", encode_b64(m.raw)}});
+  }
+  std::ofstream out(path, std::ios::binary);
+  if (!out) return base::make_error("io", fmt::format("{}: cannot write", path));
+  out << j.dump(1) << "\n";
+  if (!out) return base::make_error("io", fmt::format("{}: write failed", path));
+  return base::ok_status();
+}
+
+base::Result<Truth> load_truth(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return base::make_error("io", fmt::format("{}: cannot read", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  try {
+    const auto j = nlohmann::json::parse(ss.str());
+    if (j.value("version", 0) != 1)
+      return base::make_error("bad-truth", fmt::format("{}: unsupported truth version", path));
+    Truth t;
+    t.scenario = j.at("scenario").get<std::string>();
+    t.local_domains = j.at("local_domains").get<std::vector<std::string>>();
+    t.users = j.at("users").get<std::vector<std::string>>();
+    t.aliases = j.at("aliases").get<std::map<std::string, std::string>>();
+    t.fallback = j.at("fallback").get<std::string>();
+    for (const auto& m : j.at("messages")) {
+      TruthMessage tm;
+      tm.id = m.at("id").get<std::string>();
+      tm.envelope_from = m.at("envelope_from").get<std::string>();
+      tm.envelope_to = m.at("envelope_to").get<std::vector<std::string>>();
+      tm.injected_ms = m.at("injected_ms").get<std::int64_t>();
+      tm.raw = decode_b64(m.at("raw_base64").get<std::string>());
+      t.messages.push_back(std::move(tm));
+    }
+    return t;
+  } catch (const nlohmann::json::exception& e) {
+    return base::make_error("bad-truth", fmt::format("{}: {}", path, e.what()));
+  }
+}
+
+}  // namespace dropcheck::analyzer

@@ -1,0 +1,72 @@
+#pragma once
+// The fetcher core's configuration: one POP3 account (the provider's catch-all mailbox), one
+// delivery target (the in-house SMTP/LMTP server), routing intent and state. Loaded from YAML
+// once, into these plain structs; errors name file, line and field.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.hpp"
+#include "mail/envelope.hpp"
+
+namespace dropcheck::fetcher {
+
+enum class TlsMode { none, stls, implicit };
+
+struct Pop3Account {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 110;
+  TlsMode tls = TlsMode::none;
+  bool verify_certificate = true;  // disabling it is explicit and logged
+  std::string ca_file;             // empty: system CAs
+  std::string user;
+  std::string password;            // or password_file; never logged
+  bool apop = false;
+  std::chrono::milliseconds timeout = std::chrono::seconds(60);
+};
+
+struct Delivery {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 25;
+  bool lmtp = false;
+  std::string helo = "dropcheck-fetcher";
+  std::chrono::milliseconds timeout = std::chrono::seconds(60);
+};
+
+enum class RecipientSource { envelope_header, to_cc };
+
+struct Routing {
+  RecipientSource source = RecipientSource::envelope_header;
+  std::vector<mail::EnvelopeSpec> envelope;  // tried in order; the first header present wins
+  std::vector<std::string> local_domains;    // lower-case
+  std::map<std::string, std::string> aliases;  // normalised address -> mailbox
+  std::vector<std::string> users;            // known local mailboxes; empty = any local address
+  std::string fallback;                      // unknown users, missing envelope header, 5xx
+  std::vector<std::string> strip_headers;    // removed before delivery (default: all known + Bcc)
+};
+
+// Named defect models that reproduce known-bad fetchers (harness only, see defects.hpp).
+enum class Defect { none, sbs_connector, pullmail, no_strip, no_lock, no_dedup, fill_empty_sender };
+std::string_view defect_name(Defect d);
+base::Result<Defect> parse_defect(std::string_view name);
+
+struct Config {
+  std::string name = "default";  // account name: state file and lock are per account
+  Pop3Account pop3;
+  Delivery smtp;
+  Routing routing;
+  std::string state_dir;         // empty: no persistent state (every cycle starts fresh)
+  bool keep = false;             // leave messages on the server (UIDL decides what is new)
+  bool wait_for_lock = false;    // overlapping cycle: wait instead of exiting
+  Defect defect = Defect::none;
+};
+
+// Defaults that every config starts from: strip list = mail::kEnvelopeHeaders + "Bcc".
+Config default_config();
+base::Result<Config> parse_config(std::string_view yaml, std::string_view source_name);
+base::Result<Config> load_config(const std::string& path);
+
+}  // namespace dropcheck::fetcher

@@ -1,0 +1,36 @@
+#pragma once
+// Persistent per-account state, written crash-safely (temp file, fsync, rename): which UIDLs
+// are settled, per-recipient progress of unsettled ones, and delivered (Message-ID, digest)
+// keys for providers that re-present messages under new UIDLs.
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/result.hpp"
+
+namespace dropcheck::fetcher {
+
+struct AccountState {
+  std::set<std::string> settled_uidls;
+  std::map<std::string, std::set<std::string>> progress;  // uidl -> recipients done
+  std::set<std::string> delivered_keys;                    // message-id + " " + sha256
+};
+
+base::Result<AccountState> load_state(const std::string& path);  // missing file: empty state
+base::Status save_state(const std::string& path, const AccountState& state);
+
+// An exclusive lock file (flock). Released on destruction.
+class CycleLock {
+ public:
+  static base::Result<CycleLock> acquire(const std::string& path, bool wait);
+  CycleLock(CycleLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  CycleLock& operator=(CycleLock&&) = delete;
+  ~CycleLock();
+
+ private:
+  explicit CycleLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+}  // namespace dropcheck::fetcher

@@ -1,0 +1,176 @@
+#include "fetcher/config.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "base/strings.hpp"
+#include "base/yaml.hpp"
+#include "mail/address.hpp"
+
+namespace dropcheck::fetcher {
+
+namespace {
+constexpr std::pair<Defect, std::string_view> kDefects[] = {
+    {Defect::none, "none"},
+    {Defect::sbs_connector, "sbs-connector"},
+    {Defect::pullmail, "pullmail"},
+    {Defect::no_strip, "no-strip"},
+    {Defect::no_lock, "no-lock"},
+    {Defect::no_dedup, "no-dedup"},
+    {Defect::fill_empty_sender, "fill-empty-sender"},
+};
+}  // namespace
+
+std::string_view defect_name(Defect d) {
+  for (const auto& [k, v] : kDefects)
+    if (k == d) return v;
+  return "?";
+}
+
+base::Result<Defect> parse_defect(std::string_view name) {
+  for (const auto& [k, v] : kDefects)
+    if (v == name) return k;
+  std::string all;
+  for (const auto& kv : kDefects) all += (all.empty() ? "" : ", ") + std::string(kv.second);
+  return base::make_error("bad-defect",
+                          fmt::format("unknown defect model '{}' (known: {})", name, all));
+}
+
+Config default_config() {
+  Config c;
+  for (auto h : mail::kEnvelopeHeaders) c.routing.strip_headers.emplace_back(h);
+  c.routing.strip_headers.emplace_back("Bcc");
+  c.routing.envelope.push_back(mail::EnvelopeSpec{});
+  return c;
+}
+
+namespace {
+
+std::uint16_t port_of(const base::YamlReader& y, const YAML::Node& m, std::string_view field,
+                      std::uint16_t fallback) {
+  return static_cast<std::uint16_t>(y.integer(m, "port", field, fallback, 1, 65535));
+}
+
+void load_envelope(const base::YamlReader& y, const YAML::Node& n, Routing& r) {
+  r.envelope.clear();
+  auto one = [&](const YAML::Node& e, const std::string& field) {
+    mail::EnvelopeSpec spec;
+    if (e.IsScalar()) {
+      spec.header = e.Scalar();
+    } else {
+      y.only_keys(e, field, {"header", "occurrence", "qmail_prefix"});
+      spec.header = y.req_str(e, "header", field);
+      spec.occurrence = static_cast<int>(y.integer(e, "occurrence", field, 0, 0, 100));
+      spec.strip_qmail_prefix = y.boolean(e, "qmail_prefix", field, false);
+    }
+    if (spec.header.empty() || spec.header.find(':') != std::string::npos)
+      y.fail(e, field + ".header", "not a header name");
+    r.envelope.push_back(spec);
+  };
+  if (n.IsSequence()) {
+    for (std::size_t i = 0; i < n.size(); ++i) one(n[i], fmt::format("routing.envelope[{}]", i));
+  } else {
+    one(n, "routing.envelope");
+  }
+}
+
+}  // namespace
+
+base::Result<Config> parse_config(std::string_view yaml, std::string_view source_name) {
+  base::YamlReader y{std::string(source_name)};
+  try {
+    const YAML::Node root = y.parse(yaml);
+    if (!root.IsMap()) y.fail(root, "(top)", "expected a mapping with version: 1");
+    y.only_keys(root, "", {"version", "name", "pop3", "smtp", "routing", "state_dir", "keep",
+                           "wait_for_lock", "defect"});
+    y.require_version(root, 1);
+    Config c = default_config();
+    c.name = y.str(root, "name", "", c.name);
+    if (c.name.empty() || c.name.find('/') != std::string::npos)
+      y.fail(root["name"], "name", "must be non-empty and contain no '/'");
+    const YAML::Node pop = root["pop3"];
+    if (!pop) y.fail(root, "pop3", "missing");
+    y.only_keys(pop, "pop3", {"host", "port", "tls", "verify_certificate", "ca_file", "user",
+                              "password", "password_file", "apop", "timeout"});
+    c.pop3.host = y.str(pop, "host", "pop3", c.pop3.host);
+    const std::string tls = y.str(pop, "tls", "pop3", "none");
+    if (tls == "none") c.pop3.tls = TlsMode::none;
+    else if (tls == "stls" || tls == "starttls") c.pop3.tls = TlsMode::stls;
+    else if (tls == "implicit" || tls == "pop3s") c.pop3.tls = TlsMode::implicit;
+    else y.fail(pop["tls"], "pop3.tls", "expected none, stls or implicit");
+    c.pop3.port = port_of(y, pop, "pop3", c.pop3.tls == TlsMode::implicit ? 995 : 110);
+    c.pop3.verify_certificate = y.boolean(pop, "verify_certificate", "pop3", true);
+    c.pop3.ca_file = y.str(pop, "ca_file", "pop3", "");
+    c.pop3.user = y.req_str(pop, "user", "pop3");
+    c.pop3.password = y.str(pop, "password", "pop3", "");
+    const std::string pwfile = y.str(pop, "password_file", "pop3", "");
+    if (!pwfile.empty()) {
+      std::ifstream in(pwfile);
+      if (!in) y.fail(pop["password_file"], "pop3.password_file", "cannot read " + pwfile);
+      std::getline(in, c.pop3.password);
+    }
+    if (c.pop3.password.empty()) y.fail(pop, "pop3.password", "missing (or password_file)");
+    c.pop3.apop = y.boolean(pop, "apop", "pop3", false);
+    c.pop3.timeout = std::chrono::milliseconds(y.duration_ms(pop, "timeout", "pop3", 60'000));
+
+    const YAML::Node smtp = root["smtp"];
+    if (!smtp) y.fail(root, "smtp", "missing");
+    y.only_keys(smtp, "smtp", {"host", "port", "lmtp", "helo", "timeout"});
+    c.smtp.host = y.str(smtp, "host", "smtp", c.smtp.host);
+    c.smtp.port = port_of(y, smtp, "smtp", 25);
+    c.smtp.lmtp = y.boolean(smtp, "lmtp", "smtp", false);
+    c.smtp.helo = y.str(smtp, "helo", "smtp", c.smtp.helo);
+    c.smtp.timeout = std::chrono::milliseconds(y.duration_ms(smtp, "timeout", "smtp", 60'000));
+
+    const YAML::Node r = root["routing"];
+    if (!r) y.fail(root, "routing", "missing");
+    y.only_keys(r, "routing", {"source", "envelope", "local_domains", "aliases", "users",
+                               "fallback", "strip_headers"});
+    const std::string src = y.str(r, "source", "routing", "envelope-header");
+    if (src == "envelope-header") c.routing.source = RecipientSource::envelope_header;
+    else if (src == "to-cc") c.routing.source = RecipientSource::to_cc;
+    else y.fail(r["source"], "routing.source", "expected envelope-header or to-cc");
+    if (r["envelope"]) load_envelope(y, r["envelope"], c.routing);
+    for (auto& d : y.str_list(r, "local_domains", "routing"))
+      c.routing.local_domains.push_back(base::to_lower(d));
+    if (c.routing.local_domains.empty())
+      y.fail(r, "routing.local_domains", "missing: name at least one local domain");
+    if (const YAML::Node a = r["aliases"]) {
+      y.require_map(a, "routing.aliases");
+      for (const auto& kv : a) {
+        if (!kv.second.IsScalar()) y.fail(kv.second, "routing.aliases", "expected address: mailbox");
+        c.routing.aliases[mail::normalize_address(kv.first.Scalar())] =
+            mail::normalize_address(kv.second.Scalar());
+      }
+    }
+    for (auto& u : y.str_list(r, "users", "routing"))
+      c.routing.users.push_back(mail::normalize_address(u));
+    c.routing.fallback = mail::normalize_address(y.str(r, "fallback", "routing", ""));
+    if (r["strip_headers"]) c.routing.strip_headers = y.str_list(r, "strip_headers", "routing");
+
+    c.state_dir = y.str(root, "state_dir", "", "");
+    c.keep = y.boolean(root, "keep", "", false);
+    c.wait_for_lock = y.boolean(root, "wait_for_lock", "", false);
+    const std::string defect = y.str(root, "defect", "", "none");
+    auto d = parse_defect(defect);
+    if (!d.ok()) y.fail(root["defect"], "defect", d.error().message);
+    c.defect = *d;
+    return c;
+  } catch (const base::YamlError& e) {
+    return base::make_error("bad-config", e.what());
+  } catch (const YAML::Exception& e) {
+    return base::make_error("bad-config", fmt::format("{}: {}", source_name, e.what()));
+  }
+}
+
+base::Result<Config> load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return base::make_error("bad-config", fmt::format("{}: cannot read file", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+}  // namespace dropcheck::fetcher

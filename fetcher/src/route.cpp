@@ -1,0 +1,128 @@
+#include "fetcher/route.hpp"
+
+#include <algorithm>
+
+#include "base/strings.hpp"
+#include "mail/address.hpp"
+#include "mail/header.hpp"
+
+namespace dropcheck::fetcher {
+
+bool is_local(const Routing& routing, std::string_view addr) {
+  const std::string d = mail::domain_of(addr);
+  return !d.empty() &&
+         std::find(routing.local_domains.begin(), routing.local_domains.end(), d) !=
+             routing.local_domains.end();
+}
+
+namespace {
+
+void add_unique(std::vector<std::string>& v, std::string s) {
+  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(std::move(s));
+}
+
+// Return-Path as stamped by the provider; "" for "<>". Absent: the From address (logged).
+std::string sender_of(const mail::HeaderSection& h, std::vector<std::string>& notes) {
+  if (const mail::Field* rp = mail::find_first(h, "Return-Path")) {
+    const std::string v = rp->unfolded();
+    const std::string_view t = base::trim(v);
+    if (t == "<>" || t.empty()) return "";
+    return mail::normalize_address(t);
+  }
+  if (const mail::Field* from = mail::find_first(h, "From")) {
+    auto list = mail::parse_address_list(from->unfolded());
+    if (list.ok() && !list->empty()) {
+      notes.emplace_back("sender: no Return-Path, using From");
+      return list->front().addr_spec();
+    }
+  }
+  notes.emplace_back("sender: no Return-Path or From, using <>");
+  return "";
+}
+
+}  // namespace
+
+Route route_message(const Config& config, std::string_view raw, std::string_view received_by) {
+  Route r;
+  const Routing& routing = config.routing;
+  auto parsed = mail::parse_header_section(raw);
+  if (!parsed.ok()) {
+    r.error = "unparsable header: " + parsed.error().message;
+    r.alert = true;
+    r.message = std::string(raw);
+    if (!routing.fallback.empty()) {
+      r.recipients.push_back(routing.fallback);
+      r.notes.push_back(routing.fallback + ": fallback (unparsable header)");
+    }
+    return r;
+  }
+  const mail::HeaderSection& h = *parsed;
+  r.mail_from = sender_of(h, r.notes);
+
+  std::vector<std::string> candidates;
+  std::string source;
+  if (routing.source == RecipientSource::envelope_header) {
+    for (const auto& spec : routing.envelope) {
+      auto got = mail::extract_envelope_recipients(h, spec);
+      if (got.ok()) {
+        candidates = std::move(got).value();
+        source = spec.header;
+        break;
+      }
+      if (got.error().code != "no-envelope-header") {
+        r.notes.push_back(spec.header + ": " + got.error().message);
+      }
+    }
+    if (source.empty()) {
+      // Provider drift or a message that bypassed the provider's stamping: never guess from
+      // To/Cc (that loses BCC recipients silently); route to the fallback and alert.
+      r.alert = true;
+      r.notes.emplace_back("no envelope header found");
+    }
+  } else {
+    source = "To/Cc";
+    for (std::string_view name : {"To", "Cc"}) {
+      for (const mail::Field* f : mail::find_all(h, name)) {
+        auto list = mail::parse_address_list(f->unfolded());
+        if (!list.ok()) continue;
+        for (const auto& a : *list) candidates.push_back(a.addr_spec());
+      }
+    }
+  }
+
+  for (const std::string& c : candidates) {
+    const std::string addr = mail::normalize_address(c);
+    if (!is_local(routing, addr)) {
+      r.notes.push_back(addr + ": skipped (not a local domain)");
+      continue;
+    }
+    std::string target = addr;
+    if (auto it = routing.aliases.find(addr); it != routing.aliases.end()) target = it->second;
+    const bool known = routing.users.empty() ||
+                       std::find(routing.users.begin(), routing.users.end(), target) !=
+                           routing.users.end();
+    if (!known) {
+      if (routing.fallback.empty()) {
+        r.notes.push_back(addr + ": unknown local user, no fallback (left to the server)");
+      } else {
+        r.notes.push_back(addr + ": unknown local user -> " + routing.fallback);
+        target = routing.fallback;
+      }
+    } else {
+      r.notes.push_back(addr + ": " + source + (target != addr ? " alias -> " + target : ""));
+    }
+    add_unique(r.recipients, target);
+  }
+  if (r.recipients.empty() && !routing.fallback.empty()) {
+    r.recipients.push_back(routing.fallback);
+    r.notes.push_back(routing.fallback + ": fallback (no local recipient)");
+  }
+
+  std::vector<std::string_view> strip(routing.strip_headers.begin(), routing.strip_headers.end());
+  std::string stripped = mail::remove_fields(raw, h, strip);
+  r.message = mail::prepend_field(stripped, "Received",
+                                  "by " + std::string(received_by) + " (dropcheck fetcher core)");
+  return r;
+}
+
+}  // namespace dropcheck::fetcher

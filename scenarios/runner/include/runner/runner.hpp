@@ -1,0 +1,48 @@
+#pragma once
+// Plays a scenario in one process on a virtual clock: the fake provider and the receiving
+// server listen on ephemeral loopback ports, the fetcher core runs its cycles against them,
+// then the analyzer judges the journal against the scenario's envelopes.
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "analyzer/analyzer.hpp"
+#include "fake_smtp/journal.hpp"
+#include "fetcher/fetcher.hpp"
+#include "runner/scenario.hpp"
+
+namespace dropcheck::runner {
+
+struct RunOptions {
+  std::string keep_dir;  // non-empty: keep journal/ and truth.json there (else a temp dir, removed)
+  std::function<void(std::string_view)> log;  // fetcher and harness event lines
+};
+
+struct ScenarioResult {
+  std::string name;
+  std::string source;
+  analyzer::Report report;
+  std::vector<fetcher::CycleResult> cycles;
+  std::vector<std::string> missing;     // expected findings that did not occur
+  std::vector<std::string> unexpected;  // findings the scenario did not expect
+  std::string error;                    // harness failure (the scenario could not be played)
+  double wall_ms = 0;
+  bool passed() const { return error.empty() && missing.empty() && unexpected.empty(); }
+};
+
+ScenarioResult run_scenario(const Scenario& scenario, const RunOptions& options = {});
+
+// Findings vs expectations: each expectation must match at least one finding, and each finding
+// must match some expectation (an empty message/recipient in an expectation matches any).
+void compare_findings(const std::vector<analyzer::Finding>& findings,
+                      const std::vector<Expectation>& expect, std::vector<std::string>& missing,
+                      std::vector<std::string>& unexpected);
+
+// Journal records as the analyzer sees them.
+std::vector<analyzer::Delivery> to_deliveries(const std::vector<fake_smtp::TransactionRecord>& r);
+
+// The truth the analyzer judges by, from a scenario (injection times filled in by the run).
+analyzer::Truth truth_of(const Scenario& scenario);
+
+}  // namespace dropcheck::runner

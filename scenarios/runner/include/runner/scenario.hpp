@@ -1,0 +1,68 @@
+#pragma once
+// Scenario format v1 (schema: scenarios/README.md). Loaded once into these structs; every
+// error names file:line:col and the field.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.hpp"
+#include "mail/envelope.hpp"
+
+namespace dropcheck::runner {
+
+struct World {
+  std::vector<std::string> local_domains;
+  std::vector<std::string> users;               // empty: any address at a local domain exists
+  std::map<std::string, std::string> aliases;   // address -> mailbox
+  std::string fallback;                         // mailbox for unknown users / no header
+};
+
+struct ScenarioMessage {
+  std::string id;
+  std::string envelope_from;                 // "" = null sender
+  std::vector<std::string> envelope_to;      // as the provider's MX received them
+  std::string raw;                           // built from headers + body, CRLF line endings
+  std::int64_t at_ms = 0;                    // injection time on the virtual clock
+};
+
+struct FetcherSpec {
+  std::string kind = "core";                 // core (defect models via `defect`)
+  std::string defect = "none";
+  std::vector<mail::EnvelopeSpec> envelope;  // empty: the core's default (X-Envelope-To)
+  bool to_cc = false;                        // explicit To/Cc mode
+  bool keep = false;
+};
+
+struct Timeline {
+  int cycles = 1;
+  std::int64_t interval_ms = 5 * 60 * 1000;
+};
+
+struct Expectation {
+  std::string type;
+  std::string message;    // "" = any
+  std::string recipient;  // "" = any
+};
+
+struct Scenario {
+  std::string source;     // file name or "builtin:NAME.yaml"
+  std::string name;
+  std::string description;
+  World world;
+  std::string profile = "x-envelope-to";
+  FetcherSpec fetcher;
+  std::vector<ScenarioMessage> messages;
+  Timeline timeline;
+  std::vector<Expectation> expect;
+};
+
+base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view source);
+base::Result<Scenario> load_scenario_file(const std::string& path);
+
+// The scenario library compiled into the binary (scenarios/*.yaml at build time).
+std::vector<Scenario> builtin_scenarios();
+
+}  // namespace dropcheck::runner

@@ -1,0 +1,235 @@
+#include "runner/runner.hpp"
+
+#include <fmt/format.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "base/clock.hpp"
+#include "fake_pop3/fake_pop3.hpp"
+#include "fake_smtp/receiver.hpp"
+#include "net/server.hpp"
+
+namespace dropcheck::runner {
+
+namespace fs = std::filesystem;
+namespace asio = net::asio;
+
+namespace {
+
+// Every scenario starts at the same virtual instant, so runs are repeatable.
+constexpr base::Millis kEpoch{1'795'420'800'000};  // 2026-11-23T00:00:00Z
+// Upper bound on one scenario's real run time; a stuck run is a harness error, not a hang.
+constexpr auto kScenarioDeadline = std::chrono::seconds(60);
+constexpr std::string_view kUser = "catchall";
+constexpr std::string_view kPassword = "s3cret-pop3";
+
+std::string make_temp_dir() {
+  std::string tmpl = (fs::temp_directory_path() / "dropcheck-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed in " + tmpl);
+  return tmpl;
+}
+
+bool matches(const analyzer::Finding& f, const Expectation& e) {
+  return f.type == e.type && (e.message.empty() || e.message == f.message) &&
+         (e.recipient.empty() || e.recipient == f.recipient);
+}
+
+std::string describe(const analyzer::Finding& f) {
+  return fmt::format("{} message={} recipient={}", f.type, f.message.empty() ? "-" : f.message,
+                     f.recipient.empty() ? "-" : f.recipient);
+}
+
+}  // namespace
+
+void compare_findings(const std::vector<analyzer::Finding>& findings,
+                      const std::vector<Expectation>& expect, std::vector<std::string>& missing,
+                      std::vector<std::string>& unexpected) {
+  for (const auto& e : expect) {
+    if (std::none_of(findings.begin(), findings.end(),
+                     [&](const analyzer::Finding& f) { return matches(f, e); }))
+      missing.push_back(fmt::format("{} message={} recipient={}", e.type,
+                                    e.message.empty() ? "*" : e.message,
+                                    e.recipient.empty() ? "*" : e.recipient));
+  }
+  for (const auto& f : findings) {
+    if (std::none_of(expect.begin(), expect.end(),
+                     [&](const Expectation& e) { return matches(f, e); }))
+      unexpected.push_back(describe(f));
+  }
+}
+
+std::vector<analyzer::Delivery> to_deliveries(
+    const std::vector<fake_smtp::TransactionRecord>& records) {
+  std::vector<analyzer::Delivery> out;
+  out.reserve(records.size());
+  for (const auto& r : records) {
+    analyzer::Delivery d;
+    d.seq = r.seq;
+    d.session = r.session_id;
+    d.virtual_ms = r.data_end_virtual_ms ? r.data_end_virtual_ms : r.virtual_ms;
+    d.real_ms = r.data_end_real_ms ? r.data_end_real_ms : r.real_ms;
+    d.mail_from = r.mail_from_null ? "" : r.mail_from;
+    for (const auto& rc : r.rcpts) {
+      d.rcpts.push_back({rc.address, rc.code});
+      if (r.lmtp && rc.code >= 200 && rc.code < 300) d.lmtp_codes.push_back(rc.data_code);
+    }
+    d.data_code = r.data_complete ? r.data_code : 0;
+    if (r.lmtp && r.data_complete) {
+      // LMTP: the message is accepted if any recipient's final reply was positive.
+      const bool any = std::any_of(d.lmtp_codes.begin(), d.lmtp_codes.end(),
+                                   [](int c) { return c >= 200 && c < 300; });
+      d.data_code = any ? 250 : r.data_code;
+    }
+    d.message = r.message;
+    d.relayed_out = r.relayed_out;
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+analyzer::Truth truth_of(const Scenario& s) {
+  analyzer::Truth t;
+  t.scenario = s.name;
+  t.local_domains = s.world.local_domains;
+  t.users = s.world.users;
+  t.aliases = s.world.aliases;
+  t.fallback = s.world.fallback;
+  for (const auto& m : s.messages)
+    t.messages.push_back({m.id, m.envelope_from, m.envelope_to, m.raw, m.at_ms});
+  return t;
+}
+
+ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  ScenarioResult res;
+  res.name = s.name;
+  res.source = s.source;
+  const auto log = [&](std::string_view line) {
+    if (options.log) options.log(fmt::format("scenario={} {}", s.name, line));
+  };
+  std::string dir;
+  bool remove_dir = false;
+  try {
+    if (options.keep_dir.empty()) {
+      dir = make_temp_dir();
+      remove_dir = true;
+    } else {
+      dir = options.keep_dir;
+      fs::create_directories(dir);
+    }
+    auto profile = fake_pop3::load_profile(s.profile);
+    if (!profile.ok()) throw std::runtime_error(s.source + ": provider.profile: " + profile.error().message);
+
+    base::VirtualClock clock(kEpoch);
+    asio::io_context io;
+    const net::tcp::endpoint loopback(asio::ip::make_address("127.0.0.1"), 0);
+
+    fake_smtp::Journal journal(fs::path(dir) / "journal");
+    fake_smtp::Policy policy;
+    policy.local_domains = s.world.local_domains;
+    policy.users = s.world.users;
+    fake_smtp::Receiver receiver(policy, journal, clock);
+    net::Server smtp(io, loopback, receiver.factory());
+
+    fake_pop3::Provider provider(std::move(profile).value(), std::string(kUser),
+                                 std::string(kPassword), clock);
+    net::Server pop(io, loopback,
+                    [&](const net::Peer& p) { return provider.make_pop3_session(p); },
+                    provider.pop3_server_options());
+    smtp.start();
+    pop.start();
+
+    fetcher::Config cfg = fetcher::default_config();
+    cfg.name = "scenario";
+    cfg.pop3.host = "127.0.0.1";
+    cfg.pop3.port = pop.local_endpoint().port();
+    cfg.pop3.user = std::string(kUser);
+    cfg.pop3.password = std::string(kPassword);
+    cfg.pop3.timeout = std::chrono::seconds(20);
+    cfg.smtp.host = "127.0.0.1";
+    cfg.smtp.port = smtp.local_endpoint().port();
+    cfg.smtp.timeout = std::chrono::seconds(20);
+    cfg.routing.local_domains = s.world.local_domains;
+    cfg.routing.users = s.world.users;
+    cfg.routing.aliases = s.world.aliases;
+    cfg.routing.fallback = s.world.fallback;
+    if (!s.fetcher.envelope.empty()) cfg.routing.envelope = s.fetcher.envelope;
+    if (s.fetcher.to_cc) cfg.routing.source = fetcher::RecipientSource::to_cc;
+    cfg.keep = s.fetcher.keep;
+    cfg.state_dir = (fs::path(dir) / "state").string();
+    auto defect = fetcher::parse_defect(s.fetcher.defect);
+    if (!defect.ok()) throw std::runtime_error(defect.error().message);
+    cfg.defect = *defect;
+
+    analyzer::Truth truth = truth_of(s);
+    std::vector<std::size_t> order(s.messages.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return s.messages[a].at_ms < s.messages[b].at_ms;
+    });
+    std::size_t next = 0;
+    const auto inject_due = [&] {
+      const auto now = clock.now() - kEpoch;
+      while (next < order.size() && s.messages[order[next]].at_ms <= now.count()) {
+        const auto& m = s.messages[order[next]];
+        provider.deliver(m.envelope_from, m.envelope_to, m.raw);
+        truth.messages[order[next]].injected_ms = clock.now().count();
+        ++next;
+      }
+    };
+
+    fetcher::Fetcher core(cfg, clock, [&](const std::string& line) { log(line); });
+    bool finished = false;
+    // Named, so the closure outlives the coroutine that refers to its captures.
+    auto play = [&]() -> net::awaitable<void> {
+          for (int c = 0; c < s.timeline.cycles; ++c) {
+            inject_due();
+            log(fmt::format("event=cycle-start cycle={} t_ms={}", c + 1, (clock.now() - kEpoch).count()));
+            res.cycles.push_back(co_await core.run_cycle());
+            clock.advance(base::Millis{s.timeline.interval_ms});
+          }
+          finished = true;
+          smtp.stop();
+          pop.stop();
+        };
+    net::spawn_logged(io.get_executor(), play(), "scenario " + s.name);
+    io.run_for(kScenarioDeadline);
+    if (!finished) {
+      smtp.stop();
+      pop.stop();
+      io.restart();
+      io.run_for(std::chrono::seconds(2));
+      throw std::runtime_error(fmt::format("did not finish within {} s",
+                                           std::chrono::seconds(kScenarioDeadline).count()));
+    }
+    if (next < order.size())
+      throw std::runtime_error(fmt::format(
+          "{}: message {} is injected at {} ms, after the last cycle", s.source,
+          s.messages[order[next]].id, s.messages[order[next]].at_ms));
+    if (receiver.failed()) throw std::runtime_error("journal: " + receiver.fatal_error());
+
+    auto records = fake_smtp::read_journal(fs::path(dir) / "journal");
+    if (!records.ok()) throw std::runtime_error("journal: " + records.error().message);
+    res.report = analyzer::analyze(truth, to_deliveries(*records));
+    if (!options.keep_dir.empty()) {
+      auto saved = analyzer::save_truth((fs::path(dir) / "truth.json").string(), truth);
+      if (!saved.ok()) throw std::runtime_error(saved.error().message);
+    }
+    compare_findings(res.report.findings, s.expect, res.missing, res.unexpected);
+  } catch (const std::exception& e) {
+    res.error = e.what();
+  }
+  if (remove_dir) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  res.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                          wall_start)
+                    .count();
+  return res;
+}
+
+}  // namespace dropcheck::runner

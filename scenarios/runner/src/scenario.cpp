@@ -1,0 +1,207 @@
+#include "runner/scenario.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "analyzer/analyzer.hpp"
+#include "base/embedded.hpp"
+#include "base/strings.hpp"
+#include "base/yaml.hpp"
+#include "mail/address.hpp"
+
+namespace dropcheck::embedded {
+base::EmbeddedFiles builtin_scenario_files();
+}
+
+namespace dropcheck::runner {
+
+namespace {
+
+// Header block + body, line endings made CRLF, with the correlation tag as the last header.
+std::string build_raw(const std::string& headers, const std::string& body, const std::string& id) {
+  auto crlf = [](std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) out.push_back('\r');
+      out.push_back(s[i]);
+    }
+    return out;
+  };
+  std::string h = crlf(headers);
+  if (!h.empty() && h.back() != '\n') h += "\r\n";
+  std::string b = crlf(body);
+  return h + "X-Dropcheck-Id: " + id + "\r\n\r\n" + b;
+}
+
+bool valid_address(std::string_view a) {
+  const auto at = a.rfind('@');
+  return at != std::string_view::npos && at > 0 && at + 1 < a.size() &&
+         a.find_first_of(" \t\r\n<>") == std::string_view::npos;
+}
+
+}  // namespace
+
+base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view source) {
+  base::YamlReader y{std::string(source)};
+  try {
+    const YAML::Node root = y.parse(yaml);
+    if (!root.IsMap()) y.fail(root, "(top)", "expected a mapping with version: 1");
+    y.only_keys(root, "", {"version", "name", "description", "world", "provider", "fetcher",
+                           "messages", "timeline", "expect"});
+    y.require_version(root, 1);
+    Scenario s;
+    s.source = std::string(source);
+    s.name = y.req_str(root, "name", "");
+    s.description = y.str(root, "description", "", "");
+
+    const YAML::Node w = root["world"];
+    if (!w) y.fail(root, "world", "missing");
+    y.only_keys(w, "world", {"local_domains", "users", "aliases", "fallback"});
+    for (auto& d : y.str_list(w, "local_domains", "world"))
+      s.world.local_domains.push_back(base::to_lower(d));
+    if (s.world.local_domains.empty())
+      y.fail(w, "world.local_domains", "missing: name at least one local domain");
+    for (auto& u : y.str_list(w, "users", "world")) {
+      if (!valid_address(u)) y.fail(w["users"], "world.users", "not an address: " + u);
+      s.world.users.push_back(mail::normalize_address(u));
+    }
+    if (const YAML::Node a = w["aliases"]) {
+      y.require_map(a, "world.aliases");
+      for (const auto& kv : a)
+        s.world.aliases[mail::normalize_address(kv.first.Scalar())] =
+            mail::normalize_address(kv.second.Scalar());
+    }
+    s.world.fallback = mail::normalize_address(y.str(w, "fallback", "world", ""));
+
+    if (const YAML::Node p = root["provider"]) {
+      y.only_keys(p, "provider", {"profile"});
+      s.profile = y.req_str(p, "profile", "provider");
+    }
+
+    if (const YAML::Node f = root["fetcher"]) {
+      y.only_keys(f, "fetcher", {"kind", "defect", "envelope", "mode", "keep"});
+      s.fetcher.kind = y.str(f, "kind", "fetcher", "core");
+      if (s.fetcher.kind != "core")
+        y.fail(f["kind"], "fetcher.kind", "unknown fetcher '" + s.fetcher.kind + "' (known: core)");
+      s.fetcher.defect = y.str(f, "defect", "fetcher", "none");
+      static const std::set<std::string> kDefects = {"none",     "sbs-connector", "pullmail",
+                                                     "no-strip", "no-lock",       "no-dedup",
+                                                     "fill-empty-sender"};
+      if (!kDefects.count(s.fetcher.defect))
+        y.fail(f["defect"], "fetcher.defect", "unknown defect model '" + s.fetcher.defect + "'");
+      const std::string mode = y.str(f, "mode", "fetcher", "envelope-header");
+      if (mode == "to-cc") s.fetcher.to_cc = true;
+      else if (mode != "envelope-header")
+        y.fail(f["mode"], "fetcher.mode", "expected envelope-header or to-cc");
+      s.fetcher.keep = y.boolean(f, "keep", "fetcher", false);
+      if (const YAML::Node e = f["envelope"]) {
+        auto one = [&](const YAML::Node& n, const std::string& field) {
+          mail::EnvelopeSpec spec;
+          if (n.IsScalar()) {
+            spec.header = n.Scalar();
+          } else {
+            y.only_keys(n, field, {"header", "occurrence", "qmail_prefix"});
+            spec.header = y.req_str(n, "header", field);
+            spec.occurrence = static_cast<int>(y.integer(n, "occurrence", field, 0, 0, 100));
+            spec.strip_qmail_prefix = y.boolean(n, "qmail_prefix", field, false);
+          }
+          s.fetcher.envelope.push_back(spec);
+        };
+        if (e.IsSequence()) {
+          for (std::size_t i = 0; i < e.size(); ++i)
+            one(e[i], fmt::format("fetcher.envelope[{}]", i));
+        } else {
+          one(e, "fetcher.envelope");
+        }
+      }
+    }
+
+    const YAML::Node ms = root["messages"];
+    if (!ms || !ms.IsSequence() || ms.size() == 0)
+      y.fail(ms ? ms : root, "messages", "expected a non-empty list of messages");
+    std::set<std::string> ids;
+    for (std::size_t i = 0; i < ms.size(); ++i) {
+      const YAML::Node m = ms[i];
+      const std::string field = fmt::format("messages[{}]", i);
+      y.only_keys(m, field, {"id", "from", "to", "headers", "body", "at", "repeat"});
+      const long long repeat = y.integer(m, "repeat", field, 1, 1, 100000);
+      const std::string base_id = y.str(m, "id", field, fmt::format("m{}", i + 1));
+      std::string from = y.str(m, "from", field, "");
+      if (from == "<>") from.clear();
+      if (!from.empty() && !valid_address(from))
+        y.fail(m["from"], field + ".from", "not an address (use \"<>\" for the null sender)");
+      const auto to = y.str_list(m, "to", field);
+      if (to.empty()) y.fail(m, field + ".to", "missing: the envelope recipients");
+      for (const auto& t : to)
+        if (!valid_address(t)) y.fail(m["to"], field + ".to", "not an address: " + t);
+      const std::string headers = y.req_str(m, "headers", field);
+      if (headers.find(':') == std::string::npos)
+        y.fail(m["headers"], field + ".headers", "expected header lines (Name: value)");
+      const std::string body = y.str(m, "body", field, "");
+      const long long at = y.duration_ms(m, "at", field, 0);
+      for (long long r = 0; r < repeat; ++r) {
+        ScenarioMessage sm;
+        sm.id = repeat == 1 ? base_id : fmt::format("{}.{}", base_id, r + 1);
+        if (!ids.insert(sm.id).second) y.fail(m, field + ".id", "duplicate id " + sm.id);
+        sm.envelope_from = mail::normalize_address(from);
+        for (const auto& t : to) sm.envelope_to.push_back(mail::normalize_address(t));
+        sm.raw = build_raw(headers, body, sm.id);
+        sm.at_ms = at;
+        s.messages.push_back(std::move(sm));
+      }
+    }
+
+    if (const YAML::Node t = root["timeline"]) {
+      y.only_keys(t, "timeline", {"cycles", "interval"});
+      s.timeline.cycles = static_cast<int>(y.integer(t, "cycles", "timeline", 1, 1, 1000));
+      s.timeline.interval_ms = y.duration_ms(t, "interval", "timeline", s.timeline.interval_ms);
+    }
+
+    if (const YAML::Node e = root["expect"]) {
+      if (!e.IsSequence() && !e.IsNull()) y.fail(e, "expect", "expected a list (may be empty)");
+      for (std::size_t i = 0; e.IsSequence() && i < e.size(); ++i) {
+        const std::string field = fmt::format("expect[{}]", i);
+        y.only_keys(e[i], field, {"type", "message", "recipient"});
+        Expectation x;
+        x.type = y.req_str(e[i], "type", field);
+        const auto& types = analyzer::finding_types();
+        if (std::find(types.begin(), types.end(), x.type) == types.end()) y.fail(e[i]["type"], field + ".type", "unknown finding type '" + x.type + "'");
+        x.message = y.str(e[i], "message", field, "");
+        x.recipient = mail::normalize_address(y.str(e[i], "recipient", field, ""));
+        s.expect.push_back(std::move(x));
+      }
+    }
+    return s;
+  } catch (const base::YamlError& e) {
+    return base::make_error("bad-scenario", e.what());
+  } catch (const YAML::Exception& e) {
+    return base::make_error("bad-scenario", fmt::format("{}: {}", source, e.what()));
+  }
+}
+
+base::Result<Scenario> load_scenario_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return base::make_error("bad-scenario", fmt::format("{}: cannot read file", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_scenario(ss.str(), path);
+}
+
+std::vector<Scenario> builtin_scenarios() {
+  std::vector<Scenario> out;
+  for (const auto& f : embedded::builtin_scenario_files()) {
+    auto s = parse_scenario(f.data, "builtin:" + std::string(f.name));
+    // Built-in scenarios are tested at build time (ctest); a bad one is a bug.
+    if (!s.ok()) throw std::logic_error(s.error().message);
+    out.push_back(std::move(s).value());
+  }
+  return out;
+}
+
+}  // namespace dropcheck::runner
