@@ -1,0 +1,141 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "analyzer/analyzer.hpp"
+
+namespace dropcheck::analyzer {
+namespace {
+
+const std::string kRaw =
+    "From: alice@sender.example\r\n"
+    "To: a@firma.example\r\n"
+    "Cc: x@foreign.example\r\n"
+    "Subject: hi\r\n"
+    "X-Dropcheck-Id: m1\r\n"
+    "\r\n"
+    "body\r\n";
+
+Truth truth() {
+  Truth t;
+  t.scenario = "t";
+  t.local_domains = {"firma.example"};
+  t.messages.push_back({"m1", "alice@sender.example", {"a@firma.example", "b@firma.example"}, kRaw, 0});
+  return t;
+}
+
+Delivery copy(std::uint64_t seq, std::vector<std::string> rcpts, std::string message = kRaw,
+              std::string from = "alice@sender.example") {
+  Delivery d;
+  d.seq = seq;
+  d.mail_from = std::move(from);
+  for (auto& r : rcpts) d.rcpts.push_back({r, 250});
+  d.data_code = 250;
+  d.message = std::move(message);
+  return d;
+}
+
+std::vector<std::string> types(const Report& r) {
+  std::vector<std::string> out;
+  for (const auto& f : r.findings) out.push_back(f.type + ":" + f.recipient);
+  return out;
+}
+
+TEST(Analyzer, CleanRunHasNoFindings) {
+  auto r = analyze(truth(), {copy(1, {"a@firma.example", "b@firma.example"})});
+  EXPECT_TRUE(r.findings.empty()) << ::testing::PrintToString(types(r));
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].copies, 1u);
+}
+
+TEST(Analyzer, LostRecipient) {
+  auto r = analyze(truth(), {copy(1, {"a@firma.example"})});
+  EXPECT_EQ(types(r), std::vector<std::string>{"lost-recipient:b@firma.example"});
+}
+
+TEST(Analyzer, Duplicate) {
+  auto r = analyze(truth(), {copy(1, {"a@firma.example", "b@firma.example"}),
+                             copy(2, {"a@firma.example"})});
+  EXPECT_EQ(types(r), std::vector<std::string>{"duplicate:a@firma.example"});
+}
+
+TEST(Analyzer, EnvelopeHeaderLeakPlainFoldedEncodedAndQmail) {
+  const std::vector<std::string> leaks = {
+      "X-Envelope-To: a@firma.example, b@firma.example\r\n",
+      "X-Envelope-To: a@firma.example,\r\n b@firma.example\r\n",
+      "X-Envelope-To: =?utf-8?B?YkBmaXJtYS5leGFtcGxl?=\r\n",
+      "X-Envelope-To: =?utf-8?Q?b=40firma.example?=\r\n",
+      "Delivered-To: firma.example-b@firma.example\r\n",
+      "X-Original-To: B@Firma.Example\r\n",
+  };
+  for (const auto& h : leaks) {
+    auto r = analyze(truth(), {copy(1, {"a@firma.example", "b@firma.example"}, h + kRaw)});
+    EXPECT_EQ(types(r), std::vector<std::string>{"envelope-header-leak:b@firma.example"}) << h;
+  }
+}
+
+TEST(Analyzer, NoLeakWhenTheOnlyReaderIsTheBccRecipient) {
+  auto r = analyze(truth(), {copy(1, {"a@firma.example"}),
+                             copy(2, {"b@firma.example"}, "X-Envelope-To: b@firma.example\r\n" + kRaw)});
+  EXPECT_TRUE(r.findings.empty()) << ::testing::PrintToString(types(r));
+}
+
+TEST(Analyzer, AddressBoundariesAvoidFalsePositives) {
+  EXPECT_FALSE(mentions_address("To: bob@firma.example\r\n\r\n", "b@firma.example"));
+  EXPECT_FALSE(mentions_address("To: b@firma.example.org\r\n\r\n", "b@firma.example"));
+  EXPECT_TRUE(mentions_address("To: <b@firma.example>\r\n\r\n", "b@firma.example"));
+  EXPECT_TRUE(mentions_address("X: b@firma.example.\r\n\r\n", "b@firma.example"));
+}
+
+TEST(Analyzer, RelayAttemptAndLeak) {
+  Delivery d = copy(1, {"a@firma.example", "b@firma.example"});
+  d.rcpts.push_back({"x@foreign.example", 550});
+  Delivery e = copy(2, {"x@foreign.example"});
+  auto r = analyze(truth(), {d, e});
+  EXPECT_EQ(types(r), (std::vector<std::string>{"relay-attempt:x@foreign.example",
+                                                "relay-leak:x@foreign.example"}));
+}
+
+TEST(Analyzer, SenderRewrittenIncludingNullSender) {
+  Truth t = truth();
+  t.messages[0].envelope_from = "";
+  auto r = analyze(t, {copy(1, {"a@firma.example", "b@firma.example"}, kRaw, "daemon@firma.example")});
+  EXPECT_EQ(types(r), std::vector<std::string>{"sender-rewritten:"});
+}
+
+TEST(Analyzer, MessageAlteredAndBccHeaderLeak) {
+  std::string altered = kRaw;
+  altered.replace(altered.find("body"), 4, "BODY");
+  auto r = analyze(truth(), {copy(1, {"a@firma.example", "b@firma.example"}, "Bcc: b@firma.example\r\n" + altered)});
+  auto t = types(r);
+  EXPECT_NE(std::find(t.begin(), t.end(), "bcc-header-leak:a@firma.example"), t.end());
+  EXPECT_NE(std::find(t.begin(), t.end(), "message-altered:a@firma.example"), t.end());
+}
+
+TEST(Analyzer, MisrouteAndUnknownMessage) {
+  auto r = analyze(truth(), {copy(1, {"a@firma.example", "b@firma.example", "c@firma.example"}),
+                             copy(2, {"a@firma.example"}, "Subject: other\r\n\r\nzzz\r\n")});
+  EXPECT_EQ(types(r), (std::vector<std::string>{"misroute:c@firma.example", "unknown-message:"}));
+}
+
+TEST(Analyzer, RefusedDataIsNotADelivery) {
+  Delivery d = copy(1, {"a@firma.example", "b@firma.example"});
+  d.data_code = 451;
+  auto r = analyze(truth(), {d});
+  EXPECT_EQ(types(r), (std::vector<std::string>{"lost-recipient:a@firma.example",
+                                                "lost-recipient:b@firma.example"}));
+}
+
+TEST(Truth, SaveLoadRoundTripKeepsBytes) {
+  Truth t = truth();
+  t.messages[0].raw += std::string("\x00\xff\x80 8bit", 9);
+  const std::string path = ::testing::TempDir() + "/truth.json";
+  ASSERT_TRUE(save_truth(path, t).ok());
+  auto back = load_truth(path);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->messages[0].raw, t.messages[0].raw);
+  EXPECT_EQ(back->messages[0].envelope_to, t.messages[0].envelope_to);
+}
+
+}  // namespace
+}  // namespace dropcheck::analyzer

@@ -1,0 +1,174 @@
+// End to end: scenarios played through the real servers and the fetcher core on loopback.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include "runner/runner.hpp"
+#include "runner/scenario.hpp"
+
+namespace dropcheck::runner {
+namespace {
+
+Scenario builtin(const std::string& name) {
+  for (auto& s : builtin_scenarios())
+    if (s.name == name) return s;
+  ADD_FAILURE() << "no built-in scenario " << name;
+  return {};
+}
+
+std::vector<std::string> finding_keys(const ScenarioResult& r) {
+  std::vector<std::string> out;
+  for (const auto& f : r.report.findings) out.push_back(f.type + ":" + f.recipient);
+  return out;
+}
+
+TEST(E2E, BccAgainstCoreHasNoFindings) {
+  auto r = run_scenario(builtin("bcc"));
+  ASSERT_EQ(r.error, "");
+  EXPECT_TRUE(r.report.findings.empty()) << ::testing::PrintToString(finding_keys(r));
+  EXPECT_TRUE(r.passed());
+  ASSERT_EQ(r.cycles.size(), 1u);
+  EXPECT_EQ(r.cycles[0].outcome, fetcher::Outcome::ok);
+  // Both local recipients got the message once; nothing went to the foreign Cc.
+  std::size_t copies = 0;
+  for (const auto& m : r.report.messages) copies += m.copies;
+  EXPECT_GE(copies, 1u);
+}
+
+TEST(E2E, BccAgainstNoStripFetcherLeaksTheBccRecipient) {
+  Scenario s = builtin("bcc");
+  s.fetcher.defect = "no-strip";
+  // Make the provider store one copy listing all recipients, so every reader sees the header.
+  s.profile = "envelope-to";
+  mail::EnvelopeSpec spec;
+  spec.header = "Envelope-To";
+  s.fetcher.envelope = {spec};
+  auto r = run_scenario(s);
+  ASSERT_EQ(r.error, "");
+  const auto keys = finding_keys(r);
+  EXPECT_NE(std::find(keys.begin(), keys.end(), "envelope-header-leak:b@firma.example"), keys.end())
+      << ::testing::PrintToString(keys);
+  EXPECT_FALSE(r.passed());  // bcc.yaml expects no findings
+  // The finding carries evidence: the journal record and the header line.
+  for (const auto& f : r.report.findings)
+    if (f.type == "envelope-header-leak") {
+      EXPECT_GE(f.journal_seq, 1);
+      EXPECT_NE(f.evidence.find("Envelope-To"), std::string::npos) << f.evidence;
+    }
+}
+
+TEST(E2E, SbsConnectorTriesToRelayAndLosesBcc) {
+  Scenario s = builtin("bcc");
+  s.fetcher.defect = "sbs-connector";
+  auto r = run_scenario(s);
+  ASSERT_EQ(r.error, "");
+  const auto keys = finding_keys(r);
+  EXPECT_NE(std::find(keys.begin(), keys.end(), "relay-attempt:x@foreign.example"), keys.end())
+      << ::testing::PrintToString(keys);
+  EXPECT_NE(std::find(keys.begin(), keys.end(), "lost-recipient:b@firma.example"), keys.end())
+      << ::testing::PrintToString(keys);
+}
+
+TEST(Scenario, ErrorsNameFileLineAndField) {
+  const std::string good = R"(version: 1
+name: t
+world: {local_domains: [firma.example]}
+messages:
+  - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
+)";
+  ASSERT_TRUE(parse_scenario(good, "t.yaml").ok());
+  struct Case {
+    std::string yaml;
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {"name: t\n", "t.yaml:1:1: version"},
+      {good + "bogus: 1\n", "t.yaml:6:1: bogus: unknown key"},
+      {R"(version: 1
+name: t
+world: {local_domains: [firma.example]}
+messages:
+  - {from: a@b.example, to: [not-an-address], headers: "Subject: x"}
+)", "messages[0].to: not an address"},
+      {R"(version: 1
+name: t
+world: {local_domains: [firma.example]}
+messages:
+  - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
+expect:
+  - {type: no-such-finding}
+)", "expect[0].type"},
+      {R"(version: 1
+name: t
+world: {local_domains: [firma.example]}
+fetcher: {defect: sloppy}
+messages:
+  - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
+)", "t.yaml:4:19: fetcher.defect"},
+  };
+  for (const auto& c : cases) {
+    auto s = parse_scenario(c.yaml, "t.yaml");
+    ASSERT_FALSE(s.ok()) << c.yaml;
+    EXPECT_NE(s.error().message.find(c.want), std::string::npos) << s.error().message;
+  }
+}
+
+int run_cli(const std::string& args, std::string& out) {
+  const std::string cmd = std::string(DROPCHECK_BINARY) + " " + args + " 2>&1";
+  std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
+  std::array<char, 4096> buf{};
+  out.clear();
+  std::size_t n = 0;
+  while ((n = fread(buf.data(), 1, buf.size(), p.get())) > 0) out.append(buf.data(), n);
+  const int status = pclose(p.release());
+  return WEXITSTATUS(status);
+}
+
+TEST(Cli, RunBuiltinsExitsZeroAndPrintsTable) {
+  std::string out;
+  EXPECT_EQ(run_cli("run", out), 0) << out;
+  EXPECT_NE(out.find("bcc"), std::string::npos);
+  EXPECT_NE(out.find("pass"), std::string::npos);
+}
+
+TEST(Cli, BadScenarioFileExitsTwoNamingFileAndField) {
+  const std::string path = ::testing::TempDir() + "/bad-scenario.yaml";
+  std::ofstream(path) << "version: 1\nname: x\nworld: {local_domains: []}\n";
+  std::string out;
+  EXPECT_EQ(run_cli("run " + path, out), 2) << out;
+  EXPECT_NE(out.find(path), std::string::npos) << out;
+  EXPECT_NE(out.find("world.local_domains"), std::string::npos) << out;
+}
+
+TEST(Cli, FindingsDifferingFromExpectExitOne) {
+  const std::string path = ::testing::TempDir() + "/leaky.yaml";
+  std::ofstream(path) << std::string(R"(version: 1
+name: leaky
+world: {local_domains: [firma.example]}
+provider: {profile: envelope-to}
+fetcher: {defect: no-strip, envelope: Envelope-To}
+messages:
+  - from: a@sender.example
+    to: [a@firma.example, b@firma.example]
+    headers: |
+      From: a@sender.example
+      To: a@firma.example
+      Subject: x
+)");
+  std::string out;
+  EXPECT_EQ(run_cli("run " + path, out), 1) << out;
+  EXPECT_NE(out.find("envelope-header-leak"), std::string::npos) << out;
+}
+
+TEST(Cli, UsageErrorExitsTwo) {
+  std::string out;
+  EXPECT_EQ(run_cli("run --no-such-flag", out), 2) << out;
+  EXPECT_EQ(run_cli("", out), 2) << out;
+}
+
+}  // namespace
+}  // namespace dropcheck::runner
