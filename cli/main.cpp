@@ -11,6 +11,7 @@
 
 #include "analyzer/report.hpp"
 #include "base/clock.hpp"
+#include "base/strings.hpp"
 #include "fake_smtp/journal.hpp"
 #include "fetcher/fetcher.hpp"
 #include "runner/runner.hpp"
@@ -89,6 +90,77 @@ int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
   return all ? kExitOk : kExitFindings;
 }
 
+// Scenario × fetcher matrix. Fetchers: "core" and the core's defect models by name; each cell
+// passes when the findings equal what the scenario expects of that fetcher.
+int cmd_matrix(const std::vector<std::string>& files, const std::string& fetchers_csv,
+               const std::string& json_path) {
+  std::vector<runner::Scenario> scenarios;
+  if (files.empty()) {
+    scenarios = runner::builtin_scenarios();
+  } else {
+    for (const auto& f : files) {
+      auto s = runner::load_scenario_file(f);
+      if (!s.ok()) {
+        fmt::print(stderr, "dropcheck: {}\n", s.error().message);
+        return kExitUsage;
+      }
+      scenarios.push_back(std::move(s).value());
+    }
+  }
+  std::vector<std::string> fetchers;
+  for (auto f : base::split(fetchers_csv, ',')) {
+    std::string name(base::trim(f));
+    if (name.empty()) continue;
+    if (name != "core" && !fetcher::parse_defect(name).ok()) {
+      fmt::print(stderr, "dropcheck: --fetchers: unknown fetcher '{}' (core, {})\n", name,
+                 "sbs-connector, pullmail, no-strip, no-lock, no-dedup, fill-empty-sender");
+      return kExitUsage;
+    }
+    fetchers.push_back(name);
+  }
+  if (fetchers.empty()) {
+    fmt::print(stderr, "dropcheck: --fetchers: empty list\n");
+    return kExitUsage;
+  }
+  std::string head = fmt::format("{:<26}", "SCENARIO");
+  for (const auto& f : fetchers) head += fmt::format(" {:<18}", f);
+  fmt::print("{}\n", head);
+  bool all = true;
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& s : scenarios) {
+    std::string row = fmt::format("{:<26}", s.name);
+    std::vector<std::string> notes;
+    for (const auto& f : fetchers) {
+      const runner::Scenario cell = f == "core" ? s : runner::with_defect(s, f);
+      auto r = runner::run_scenario(cell);
+      all = all && r.passed();
+      std::string text = r.report.findings.empty()
+                             ? "clean"
+                             : fmt::format("{} finding(s)", r.report.findings.size());
+      row += fmt::format(" {:<18}", (r.passed() ? "ok " : "FAIL ") + text);
+      for (const auto& m : r.missing) notes.push_back(f + ": expected but missing: " + m);
+      for (const auto& u : r.unexpected) notes.push_back(f + ": unexpected: " + u);
+      if (!r.error.empty()) notes.push_back(f + ": error: " + r.error);
+      auto rj = analyzer::to_json(r.report);
+      rj["fetcher"] = f;
+      rj["passed"] = r.passed();
+      rj["missing"] = r.missing;
+      rj["unexpected"] = r.unexpected;
+      rj["error"] = r.error;
+      j.push_back(std::move(rj));
+    }
+    fmt::print("{}\n", row);
+    for (const auto& n : notes) fmt::print("    {}\n", n);
+  }
+  fmt::print("{} cell(s), {}\n", scenarios.size() * fetchers.size(),
+             all ? "all as expected" : "SOME DIFFER");
+  if (!json_path.empty() && !write_file(json_path, j.dump(2) + "\n")) {
+    fmt::print(stderr, "dropcheck: cannot write {}\n", json_path);
+    return kExitUsage;
+  }
+  return all ? kExitOk : kExitFindings;
+}
+
 int cmd_fetch(const std::string& config_path, bool once) {
   if (!once) {
     fmt::print(stderr, "dropcheck fetch: only --once is implemented in this version\n");
@@ -149,6 +221,15 @@ int main(int argc, char** argv) {
   run->add_option("--keep", keep, "Keep each scenario's journal and truth.json under DIR/NAME");
   run->add_flag("-v,--verbose", verbose, "Log fetcher decisions and all findings");
 
+  auto* matrix = app.add_subcommand("matrix", "Scenarios x fetchers: each cell pass or its findings");
+  std::vector<std::string> mfiles;
+  std::string fetchers = "core,sbs-connector,pullmail,no-strip,no-lock,no-dedup,fill-empty-sender";
+  std::string mjson;
+  matrix->add_option("files", mfiles, "Scenario YAML files (default: built-in scenarios)");
+  matrix->add_option("--fetchers", fetchers, "Comma-separated: core and defect models")
+      ->capture_default_str();
+  matrix->add_option("--json", mjson, "Write every cell as JSON to this file");
+
   auto* fetch = app.add_subcommand("fetch", "Run the fetcher core");
   std::string config;
   bool once = false;
@@ -170,6 +251,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*run) return cmd_run(files, json_path, keep, verbose);
+    if (*matrix) return cmd_matrix(mfiles, fetchers, mjson);
     if (*fetch) return cmd_fetch(config, once);
     if (*analyze) return cmd_analyze(journal, truth, json);
   } catch (const std::exception& e) {

@@ -567,7 +567,8 @@ class Fetcher::Cycle {
       }
     }
     // 5xx: to the fallback mailbox once (never a bounce to the outside: backscatter).
-    const std::string& fb = c_.routing.fallback;
+    // The SBS connector model has no fallback mailbox: refused recipients are just failed.
+    const std::string fb = c_.defect == Defect::sbs_connector ? std::string() : c_.routing.fallback;
     if (!bounced.empty()) {
       if (!fb.empty() && std::find(bounced.begin(), bounced.end(), fb) == bounced.end() &&
           std::find(m.delivered.begin(), m.delivered.end(), fb) == m.delivered.end()) {

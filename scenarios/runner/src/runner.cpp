@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "base/clock.hpp"
 #include "fake_pop3/fake_pop3.hpp"
@@ -131,6 +132,14 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     fake_smtp::Policy policy;
     policy.local_domains = s.world.local_domains;
     policy.users = s.world.users;
+    policy.lmtp = s.receiver.lmtp;
+    policy.reject_null_sender = s.receiver.reject_null_sender;
+    policy.loop_check = s.receiver.loop_check;
+    policy.faults.rcpt_fail_at = s.receiver.rcpt_fail_at;
+    policy.faults.rcpt_fail_code = s.receiver.rcpt_fail_code;
+    policy.faults.data_fail_code = s.receiver.data_fail_code;
+    policy.faults.data_end_fail_code = s.receiver.data_end_fail_code;
+    policy.faults.only_transaction = s.receiver.only_transaction;
     fake_smtp::Receiver receiver(policy, journal, clock);
     net::Server smtp(io, loopback, receiver.factory());
 
@@ -153,7 +162,8 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     cfg.smtp.port = smtp.local_endpoint().port();
     cfg.smtp.timeout = std::chrono::seconds(20);
     cfg.routing.local_domains = s.world.local_domains;
-    cfg.routing.users = s.world.users;
+    if (s.fetcher.knows_users) cfg.routing.users = s.world.users;
+    cfg.smtp.lmtp = s.receiver.lmtp;
     cfg.routing.aliases = s.world.aliases;
     cfg.routing.fallback = s.world.fallback;
     if (!s.fetcher.envelope.empty()) cfg.routing.envelope = s.fetcher.envelope;
@@ -181,20 +191,54 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
       }
     };
 
-    fetcher::Fetcher core(cfg, clock, [&](const std::string& line) { log(line); });
+    std::optional<fake_pop3::Profile> drift;
+    if (s.timeline.drift_cycle > 0) {
+      auto p = fake_pop3::load_profile(s.timeline.drift_profile);
+      if (!p.ok())
+        throw std::runtime_error(s.source + ": timeline.drift.profile: " + p.error().message);
+      drift = std::move(p).value();
+    }
+    const auto fetcher_log = [&](const std::string& line) { log(line); };
+    // Each cycle is its own fetcher invocation (as cron or a service timer would start it);
+    // they share only the state directory, like separate processes.
+    int overlapping = 0;
     bool finished = false;
+    auto overlapped = [&](int cycle) -> net::awaitable<void> {
+      fetcher::Fetcher f(cfg, clock, fetcher_log);
+      log(fmt::format("event=cycle-start cycle={} overlapping=yes", cycle));
+      res.cycles.push_back(co_await f.run_cycle());
+      --overlapping;
+    };
     // Named, so the closure outlives the coroutine that refers to its captures.
     auto play = [&]() -> net::awaitable<void> {
-          for (int c = 0; c < s.timeline.cycles; ++c) {
-            inject_due();
-            log(fmt::format("event=cycle-start cycle={} t_ms={}", c + 1, (clock.now() - kEpoch).count()));
-            res.cycles.push_back(co_await core.run_cycle());
-            clock.advance(base::Millis{s.timeline.interval_ms});
-          }
-          finished = true;
-          smtp.stop();
-          pop.stop();
-        };
+      asio::steady_timer wait(co_await asio::this_coro::executor);
+      for (int c = 1; c <= s.timeline.cycles; ++c) {
+        if (drift && c == s.timeline.drift_cycle) provider.set_profile(*drift);
+        inject_due();
+        fetcher::Hooks hooks;
+        bool spawned = false;
+        if (c == s.timeline.overlap_cycle) {
+          hooks.on_retrieved = [&, c](std::size_t n) {
+            if (spawned || n < static_cast<std::size_t>(s.timeline.overlap_after)) return;
+            spawned = true;
+            ++overlapping;
+            net::spawn_logged(io.get_executor(), overlapped(c + 1), "overlapping cycle");
+          };
+        }
+        fetcher::Fetcher f(cfg, clock, fetcher_log, hooks);
+        log(fmt::format("event=cycle-start cycle={} t_ms={}", c, (clock.now() - kEpoch).count()));
+        res.cycles.push_back(co_await f.run_cycle());
+        while (overlapping > 0) {  // bounded by the scenario deadline
+          wait.expires_after(std::chrono::milliseconds(1));
+          co_await wait.async_wait(asio::use_awaitable);
+        }
+        if (spawned) ++c;  // the overlapping invocation was that cycle
+        clock.advance(base::Millis{s.timeline.interval_ms});
+      }
+      finished = true;
+      smtp.stop();
+      pop.stop();
+    };
     net::spawn_logged(io.get_executor(), play(), "scenario " + s.name);
     io.run_for(kScenarioDeadline);
     if (!finished) {

@@ -39,13 +39,44 @@ std::string build_raw(const std::string& headers, const std::string& body, const
   return h + "X-Dropcheck-Id: " + id + "\r\n\r\n" + b;
 }
 
+const std::set<std::string> kDefects = {"none",     "sbs-connector", "pullmail",
+                                        "no-strip", "no-lock",       "no-dedup",
+                                        "fill-empty-sender"};
+
 bool valid_address(std::string_view a) {
   const auto at = a.rfind('@');
   return at != std::string_view::npos && at > 0 && at + 1 < a.size() &&
          a.find_first_of(" \t\r\n<>") == std::string_view::npos;
 }
 
+std::vector<Expectation> parse_expect(const base::YamlReader& y, const YAML::Node& e,
+                                      const std::string& where) {
+  std::vector<Expectation> out;
+  if (!e || e.IsNull()) return out;
+  if (!e.IsSequence()) y.fail(e, where, "expected a list (may be empty)");
+  const auto& types = analyzer::finding_types();
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    const std::string field = fmt::format("{}[{}]", where, i);
+    y.only_keys(e[i], field, {"type", "message", "recipient"});
+    Expectation x;
+    x.type = y.req_str(e[i], "type", field);
+    if (std::find(types.begin(), types.end(), x.type) == types.end())
+      y.fail(e[i]["type"], field + ".type", "unknown finding type '" + x.type + "'");
+    x.message = y.str(e[i], "message", field, "");
+    x.recipient = mail::normalize_address(y.str(e[i], "recipient", field, ""));
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
 }  // namespace
+
+Scenario with_defect(const Scenario& scenario, const std::string& defect) {
+  Scenario s = scenario;
+  s.fetcher.defect = defect;
+  if (auto it = s.defects.find(defect); it != s.defects.end()) s.expect = it->second;
+  return s;
+}
 
 base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view source) {
   base::YamlReader y{std::string(source)};
@@ -53,7 +84,7 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
     const YAML::Node root = y.parse(yaml);
     if (!root.IsMap()) y.fail(root, "(top)", "expected a mapping with version: 1");
     y.only_keys(root, "", {"version", "name", "description", "world", "provider", "fetcher",
-                           "messages", "timeline", "expect"});
+                           "receiver", "messages", "timeline", "expect", "defects"});
     y.require_version(root, 1);
     Scenario s;
     s.source = std::string(source);
@@ -85,14 +116,12 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
     }
 
     if (const YAML::Node f = root["fetcher"]) {
-      y.only_keys(f, "fetcher", {"kind", "defect", "envelope", "mode", "keep"});
+      y.only_keys(f, "fetcher", {"kind", "defect", "envelope", "mode", "keep", "knows_users"});
+      s.fetcher.knows_users = y.boolean(f, "knows_users", "fetcher", true);
       s.fetcher.kind = y.str(f, "kind", "fetcher", "core");
       if (s.fetcher.kind != "core")
         y.fail(f["kind"], "fetcher.kind", "unknown fetcher '" + s.fetcher.kind + "' (known: core)");
       s.fetcher.defect = y.str(f, "defect", "fetcher", "none");
-      static const std::set<std::string> kDefects = {"none",     "sbs-connector", "pullmail",
-                                                     "no-strip", "no-lock",       "no-dedup",
-                                                     "fill-empty-sender"};
       if (!kDefects.count(s.fetcher.defect))
         y.fail(f["defect"], "fetcher.defect", "unknown defect model '" + s.fetcher.defect + "'");
       const std::string mode = y.str(f, "mode", "fetcher", "envelope-header");
@@ -158,23 +187,49 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
     }
 
     if (const YAML::Node t = root["timeline"]) {
-      y.only_keys(t, "timeline", {"cycles", "interval"});
+      y.only_keys(t, "timeline", {"cycles", "interval", "overlap", "drift"});
       s.timeline.cycles = static_cast<int>(y.integer(t, "cycles", "timeline", 1, 1, 1000));
       s.timeline.interval_ms = y.duration_ms(t, "interval", "timeline", s.timeline.interval_ms);
+      if (const YAML::Node o = t["overlap"]) {
+        y.only_keys(o, "timeline.overlap", {"cycle", "after_retrieved"});
+        s.timeline.overlap_cycle = static_cast<int>(
+            y.integer(o, "cycle", "timeline.overlap", 1, 1, s.timeline.cycles - 1));
+        s.timeline.overlap_after =
+            static_cast<int>(y.integer(o, "after_retrieved", "timeline.overlap", 1, 1, 100000));
+      }
+      if (const YAML::Node d = t["drift"]) {
+        y.only_keys(d, "timeline.drift", {"before_cycle", "profile"});
+        s.timeline.drift_cycle = static_cast<int>(
+            y.integer(d, "before_cycle", "timeline.drift", 2, 1, s.timeline.cycles));
+        s.timeline.drift_profile = y.req_str(d, "profile", "timeline.drift");
+      }
     }
 
-    if (const YAML::Node e = root["expect"]) {
-      if (!e.IsSequence() && !e.IsNull()) y.fail(e, "expect", "expected a list (may be empty)");
-      for (std::size_t i = 0; e.IsSequence() && i < e.size(); ++i) {
-        const std::string field = fmt::format("expect[{}]", i);
-        y.only_keys(e[i], field, {"type", "message", "recipient"});
-        Expectation x;
-        x.type = y.req_str(e[i], "type", field);
-        const auto& types = analyzer::finding_types();
-        if (std::find(types.begin(), types.end(), x.type) == types.end()) y.fail(e[i]["type"], field + ".type", "unknown finding type '" + x.type + "'");
-        x.message = y.str(e[i], "message", field, "");
-        x.recipient = mail::normalize_address(y.str(e[i], "recipient", field, ""));
-        s.expect.push_back(std::move(x));
+    if (const YAML::Node r = root["receiver"]) {
+      y.only_keys(r, "receiver", {"lmtp", "reject_null_sender", "loop_check", "rcpt_fail_at",
+                                  "rcpt_fail_code", "data_fail_code", "data_end_fail_code",
+                                  "only_transaction"});
+      auto& rs = s.receiver;
+      rs.lmtp = y.boolean(r, "lmtp", "receiver", false);
+      rs.reject_null_sender = y.boolean(r, "reject_null_sender", "receiver", false);
+      rs.loop_check = y.boolean(r, "loop_check", "receiver", false);
+      rs.rcpt_fail_at = static_cast<std::size_t>(y.integer(r, "rcpt_fail_at", "receiver", 0, 0, 1000));
+      rs.rcpt_fail_code = static_cast<int>(y.integer(r, "rcpt_fail_code", "receiver", 451, 400, 599));
+      rs.data_fail_code = static_cast<int>(y.integer(r, "data_fail_code", "receiver", 0, 0, 599));
+      rs.data_end_fail_code =
+          static_cast<int>(y.integer(r, "data_end_fail_code", "receiver", 0, 0, 599));
+      rs.only_transaction =
+          static_cast<std::size_t>(y.integer(r, "only_transaction", "receiver", 0, 0, 100000));
+    }
+
+    s.expect = parse_expect(y, root["expect"], "expect");
+    if (const YAML::Node d = root["defects"]) {
+      y.require_map(d, "defects");
+      for (const auto& kv : d) {
+        const std::string name = kv.first.Scalar();
+        if (!kDefects.count(name) || name == "none")
+          y.fail(kv.first, "defects." + name, "unknown defect model");
+        s.defects[name] = parse_expect(y, kv.second, "defects." + name);
       }
     }
     return s;

@@ -31,6 +31,7 @@ struct ScenarioMessage {
 struct FetcherSpec {
   std::string kind = "core";                 // core (defect models via `defect`)
   std::string defect = "none";
+  bool knows_users = true;                   // the core's config lists world.users
   std::vector<mail::EnvelopeSpec> envelope;  // empty: the core's default (X-Envelope-To)
   bool to_cc = false;                        // explicit To/Cc mode
   bool keep = false;
@@ -39,6 +40,25 @@ struct FetcherSpec {
 struct Timeline {
   int cycles = 1;
   std::int64_t interval_ms = 5 * 60 * 1000;
+  // Overlap: while cycle `overlap_cycle` runs, once it has retrieved `overlap_after` messages,
+  // the next cycle starts at once (a second fetcher invocation, like cron firing again).
+  int overlap_cycle = 0;  // 0 = no overlap
+  int overlap_after = 1;
+  // Provider drift: before cycle `drift_cycle` the provider switches to `drift_profile`.
+  int drift_cycle = 0;
+  std::string drift_profile;
+};
+
+// The receiving server's behaviour (fake-smtp policy and faults).
+struct ReceiverSpec {
+  bool lmtp = false;
+  bool reject_null_sender = false;
+  bool loop_check = false;
+  std::size_t rcpt_fail_at = 0;
+  int rcpt_fail_code = 451;
+  int data_fail_code = 0;
+  int data_end_fail_code = 0;
+  std::size_t only_transaction = 0;
 };
 
 struct Expectation {
@@ -56,8 +76,16 @@ struct Scenario {
   FetcherSpec fetcher;
   std::vector<ScenarioMessage> messages;
   Timeline timeline;
+  ReceiverSpec receiver;
   std::vector<Expectation> expect;
+  // Per defect model: the findings it must produce here. A defect model not listed must
+  // produce exactly `expect` (it is not caught "elsewhere").
+  std::map<std::string, std::vector<Expectation>> defects;
 };
+
+// Scenario with `fetcher.defect` set to `defect` and `expect` set to what that defect model
+// must produce in it.
+Scenario with_defect(const Scenario& scenario, const std::string& defect);
 
 base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view source);
 base::Result<Scenario> load_scenario_file(const std::string& path);
