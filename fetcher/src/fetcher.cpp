@@ -87,8 +87,12 @@ class SmtpSession {
     }
     if (!ehlo || ehlo->code != 250)
       co_return Failure{Outcome::smtp_error, "EHLO: " + (ehlo ? ehlo->text() : err_)};
-    for (const auto& l : ehlo->lines)
-      if (base::iequals(base::trim(l), "PIPELINING")) pipelining_ = true;
+    for (const auto& l : ehlo->lines) {
+      const auto kw = base::trim(l);
+      if (base::iequals(kw, "PIPELINING")) pipelining_ = true;
+      if (base::iequals(kw, "SMTPUTF8")) smtputf8_ = true;
+      if (base::iequals(kw, "8BITMIME")) eightbit_ = true;
+    }
     open_ = true;
     co_return std::nullopt;
   }
@@ -106,7 +110,16 @@ class SmtpSession {
           r.text = text;
         }
     };
-    std::string cmds = fmt::format("MAIL FROM:<{}>\r\n", from);
+    // RFC 6531: a non-ASCII envelope needs SMTPUTF8; RFC 6152: 8-bit content is declared.
+    const auto non_ascii = [](std::string_view s) {
+      return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+    };
+    bool utf8_envelope = non_ascii(from);
+    for (const auto& r : rcpts) utf8_envelope = utf8_envelope || non_ascii(r);
+    std::string params;
+    if (eightbit_ && non_ascii(message)) params += " BODY=8BITMIME";
+    if (utf8_envelope && smtputf8_) params += " SMTPUTF8";
+    std::string cmds = fmt::format("MAIL FROM:<{}>{}\r\n", from, params);
     for (const auto& r : rcpts) cmds += fmt::format("RCPT TO:<{}>\r\n", r);
     if (pipelining_) cmds += "DATA\r\n";
     co_await send(cmds);
@@ -228,6 +241,8 @@ class SmtpSession {
   const Delivery& d_;
   bool open_ = false;
   bool pipelining_ = false;
+  bool smtputf8_ = false;
+  bool eightbit_ = false;
   std::string err_;
 };
 

@@ -96,11 +96,14 @@ Route route_message(const Config& config, std::string_view raw, std::string_view
       r.notes.push_back(addr + ": skipped (not a local domain)");
       continue;
     }
+    // Mailbox lookups ignore case, as every real server's user tables do (RFC 5321 2.4 allows
+    // case-sensitive local parts, but no in-house server is configured that way).
     std::string target = addr;
-    if (auto it = routing.aliases.find(addr); it != routing.aliases.end()) target = it->second;
+    for (const auto& [alias, box] : routing.aliases)
+      if (base::iequals(alias, addr)) target = box;
     const bool known = routing.users.empty() ||
-                       std::find(routing.users.begin(), routing.users.end(), target) !=
-                           routing.users.end();
+                       std::any_of(routing.users.begin(), routing.users.end(),
+                                   [&](const std::string& u) { return base::iequals(u, target); });
     if (!known) {
       if (routing.fallback.empty()) {
         r.notes.push_back(addr + ": unknown local user, no fallback (left to the server)");
