@@ -1,0 +1,157 @@
+// fake-pop3: a fake mail provider for fetcher tests. An MX intake (SMTP) stamps the envelope into
+// the stored copy as the profile says; a POP3 (and optionally POP3S) service serves the
+// catch-all maildrop. Prints "pop3 ADDR:PORT", "pop3s ADDR:PORT", "mx ADDR:PORT" on stdout once
+// listening; one key=value line per POP3 session on stderr; exits cleanly on SIGINT/SIGTERM.
+//
+// Exit codes: 0 clean shutdown, 2 usage or configuration error, 3 cannot listen.
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "base/clock.hpp"
+#include "fake_pop3/fake_pop3.hpp"
+#include "net/asio.hpp"
+#include "net/server.hpp"
+
+namespace {
+
+using namespace dropcheck;
+
+constexpr int kExitConfig = 2;
+constexpr int kExitListen = 3;
+
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+net::tcp::endpoint endpoint_for(const std::string& text, bool allow_any, const char* flag) {
+  net::tcp::endpoint ep;
+  try {
+    ep = net::parse_endpoint(text);
+  } catch (const std::exception& e) {
+    throw ConfigError(fmt::format("{} {}: {}", flag, text, e.what()));
+  }
+  if (!allow_any && !net::is_loopback(ep))
+    throw ConfigError(
+        fmt::format("{} {}: not a loopback address (use --allow-non-loopback)", flag, text));
+  return ep;
+}
+
+// --state DIR: the maildrop (one file per stored copy) and the session log, written at exit.
+void write_state(const std::filesystem::path& dir, const fake_pop3::Provider& p) {
+  std::filesystem::create_directories(dir / "maildrop");
+  for (const auto& m : p.stored()) {
+    std::ofstream f(dir / "maildrop" / (m.uidl + ".eml"), std::ios::binary);
+    f << m.data;
+  }
+  std::ofstream log(dir / "sessions.log", std::ios::app);
+  for (const auto& e : p.session_log()) log << fake_pop3::to_log_line(e) << '\n';
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"fake-pop3: a fake POP3 catch-all provider with an MX intake (dropcheck)"};
+  std::string listen, tls_listen, mx_listen, profile_name = "x-envelope-to", user, password;
+  std::string cert, key, state_dir;
+  bool allow_any = false;
+  bool list_profiles = false;
+  app.add_option("--listen", listen, "POP3 listen address, e.g. 127.0.0.1:0 (0: any free port)");
+  app.add_option("--tls-listen", tls_listen, "POP3S (implicit TLS) listen address");
+  app.add_option("--mx-listen", mx_listen, "SMTP intake listen address");
+  app.add_option("--profile", profile_name,
+                 "built-in profile name or YAML file (default x-envelope-to)");
+  app.add_option("--user", user, "POP3 user of the catch-all maildrop");
+  app.add_option("--password", password, "its password");
+  app.add_option("--cert", cert, "PEM certificate for STLS/POP3S (default: self-signed)");
+  app.add_option("--key", key, "PEM private key for --cert");
+  app.add_option("--state", state_dir, "directory: maildrop and session log written at exit");
+  app.add_flag("--allow-non-loopback", allow_any, "permit listening on non-loopback addresses");
+  app.add_flag("--list-profiles", list_profiles, "print the built-in profile names and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (list_profiles) {
+    for (const auto& n : fake_pop3::builtin_profile_names()) fmt::print("{}\n", n);
+    return 0;
+  }
+  if (listen.empty() && tls_listen.empty()) throw ConfigError("--listen or --tls-listen needed");
+  if (user.empty() || password.empty()) throw ConfigError("--user and --password are required");
+  if (cert.empty() != key.empty()) throw ConfigError("--cert and --key go together");
+
+  auto profile = fake_pop3::load_profile(profile_name);
+  if (!profile) throw ConfigError(profile.error().message);
+
+  net::asio::io_context io;
+  base::SystemClock clock;
+  fake_pop3::Provider provider(std::move(*profile), user, password, clock);
+  provider.on_session_end([](const fake_pop3::SessionLogEntry& e) {
+    std::fprintf(stderr, "%s\n", fake_pop3::to_log_line(e).c_str());
+  });
+
+  std::shared_ptr<net::ssl::context> tls;
+  if (!tls_listen.empty() || !cert.empty() || provider.profile().stls) {
+    try {
+      tls = cert.empty() ? net::make_server_tls(net::make_self_signed())
+                         : net::make_server_tls_files(cert, key);
+    } catch (const std::exception& e) {
+      throw ConfigError(fmt::format("TLS setup: {}", e.what()));
+    }
+  }
+
+  std::vector<std::unique_ptr<net::Server>> servers;
+  const auto add = [&](const std::string& addr, const char* flag, const char* label,
+                       net::SessionFactory factory, net::ServerOptions opts) {
+    const auto ep = endpoint_for(addr, allow_any, flag);
+    try {
+      servers.push_back(std::make_unique<net::Server>(io, ep, std::move(factory), std::move(opts)));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "event=listen-failed listener=%s addr=%s error=\"%s\"\n", label,
+                   addr.c_str(), e.what());
+      std::exit(kExitListen);
+    }
+    servers.back()->start();
+    fmt::print("{} {}\n", label, fmt::streamed(servers.back()->local_endpoint()));
+  };
+  if (!listen.empty())
+    add(
+        listen, "--listen", "pop3",
+        [&](const net::Peer& p) { return provider.make_pop3_session(p); },
+        provider.pop3_server_options(tls, false));
+  if (!tls_listen.empty())
+    add(
+        tls_listen, "--tls-listen", "pop3s",
+        [&](const net::Peer& p) { return provider.make_pop3_session(p); },
+        provider.pop3_server_options(tls, true));
+  if (!mx_listen.empty())
+    add(
+        mx_listen, "--mx-listen", "mx",
+        [&](const net::Peer& p) { return provider.make_mx_session(p); }, net::ServerOptions{});
+  std::fflush(stdout);
+
+  net::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const net::error_code& ec, int sig) {
+    if (ec) return;
+    std::fprintf(stderr, "event=shutdown signal=%d\n", sig);
+    for (auto& s : servers) s->stop();
+  });
+  io.run();
+  if (!state_dir.empty()) write_state(state_dir, provider);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "fake-pop3: %s\n", e.what());
+    return kExitConfig;
+  }
+}

@@ -1,0 +1,58 @@
+// The provider's MX intake: an SMTP server (protocol::SmtpServerSession) that accepts mail for
+// any recipient into the catch-all maildrop, stamped by Provider::deliver().
+#include <fmt/format.h>
+
+#include "fake_pop3/provider.hpp"
+#include "protocol/smtp_server.hpp"
+
+namespace dropcheck::fake_pop3 {
+
+class MxSession final : public net::ProtocolSession, private protocol::SmtpHandler {
+ public:
+  MxSession(Provider& provider, const net::Peer& peer)
+      : provider_(provider), session_(config(peer), *this) {}
+
+  std::string start() override { return session_.greeting(); }
+  void receive(std::string_view in, std::string& out) override { session_.receive(in, out); }
+  bool closing() const override { return session_.closing(); }
+  bool take_tls_request() override { return session_.take_tls_request(); }
+  void on_tls_started() override { session_.on_tls_started(); }
+  std::string finish(std::string_view reason) override { return session_.finish(reason); }
+
+ private:
+  static protocol::SmtpServerConfig config(const net::Peer&) {
+    protocol::SmtpServerConfig c;
+    c.hostname = "mx.provider.example";
+    c.greeting_text = "ESMTP dropcheck fake-pop3 MX intake";
+    return c;
+  }
+
+  protocol::SmtpTimestamp now() const override { return {provider_.clock_.now().count(), 0}; }
+  protocol::SmtpReply on_mail(std::string_view reverse_path, std::string_view) override {
+    mail_from_ = std::string(reverse_path);
+    rcpts_.clear();
+    return protocol::smtp_reply(250, "2.1.0 Ok");
+  }
+  protocol::SmtpReply on_rcpt(std::string_view forward_path, std::string_view) override {
+    // A catch-all: every recipient lands in the one maildrop.
+    rcpts_.emplace_back(forward_path);
+    return protocol::smtp_reply(250, "2.1.5 Ok");
+  }
+  std::vector<protocol::SmtpReply> on_data(std::string_view message) override {
+    provider_.deliver(mail_from_, rcpts_, message);
+    return {protocol::smtp_reply(
+        250, fmt::format("2.0.0 Ok: stored for {} recipient(s)", rcpts_.size()))};
+  }
+  void on_transaction_end(const protocol::SmtpTransaction&) override { rcpts_.clear(); }
+
+  Provider& provider_;
+  std::string mail_from_;
+  std::vector<std::string> rcpts_;
+  protocol::SmtpServerSession session_;  // last: it holds a reference to *this as handler
+};
+
+std::unique_ptr<net::ProtocolSession> Provider::make_mx_session(const net::Peer& peer) {
+  return std::make_unique<MxSession>(*this, peer);
+}
+
+}  // namespace dropcheck::fake_pop3

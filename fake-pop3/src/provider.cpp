@@ -1,0 +1,358 @@
+#include "fake_pop3/provider.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <random>
+
+#include "base/strings.hpp"
+#include "mail/header.hpp"
+#include "protocol/pop3_server.hpp"
+
+namespace dropcheck::fake_pop3 {
+
+namespace {
+
+// "example.com-hans@example.com" for "hans@example.com" (qmail virtualdomains: the virtual
+// domain becomes a prefix of the local part of the delivery address).
+std::string qmail_prefixed(std::string_view rcpt) {
+  const auto at = rcpt.rfind('@');
+  if (at == std::string_view::npos) return std::string(rcpt);
+  const std::string_view domain = rcpt.substr(at + 1);
+  return fmt::format("{}-{}@{}", domain, rcpt.substr(0, at), domain);
+}
+
+std::string join(const std::vector<std::string>& v, std::string_view sep) {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+}  // namespace
+
+// One POP3 connection: the protocol machine plus this provider as its maildrop.
+class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Maildrop {
+ public:
+  Pop3Session(Provider& provider, const net::Peer& peer, std::uint64_t id, std::size_t log_index)
+      : provider_(provider),
+        profile_(provider.profile_),
+        id_(id),
+        log_index_(log_index),
+        server_(*this, options(provider, peer, id)) {}
+
+  ~Pop3Session() override { server_.finish(); }
+
+  std::string start() override {
+    std::string g = server_.greeting();
+    account(g, 0);
+    return g;
+  }
+
+  void receive(std::string_view in, std::string& out) override {
+    const std::size_t before = out.size();
+    server_.receive(in, out);
+    account(out, before);
+    log().errors = server_.stats().errors;
+  }
+
+  bool closing() const override { return dropped_ || server_.closing(); }
+  bool take_tls_request() override { return server_.take_tls_request(); }
+  void on_tls_started() override {
+    server_.on_tls_started();
+    log().tls = true;
+    log().stls_used = true;
+  }
+  std::string finish(std::string_view reason) override {
+    server_.finish();
+    auto& e = log();
+    e.ended_at = provider_.clock_.now();
+    e.quit = server_.stats().quit;
+    if (e.end_reason.empty()) e.end_reason = std::string(reason);
+    if (!finished_ && provider_.session_observer_) provider_.session_observer_(e);
+    finished_ = true;
+    return {};  // RFC 1939 3: an autologout closes without a response
+  }
+  std::chrono::milliseconds idle_timeout() const override {
+    return std::chrono::seconds(profile_.idle_timeout_s);
+  }
+  std::size_t write_rate() const override {
+    return static_cast<std::size_t>(profile_.throttle_bytes_per_s);
+  }
+
+ private:
+  static protocol::Pop3ServerOptions options(const Provider& p, const net::Peer& peer,
+                                             std::uint64_t id) {
+    const Profile& pr = p.profile_;
+    protocol::Pop3ServerOptions o;
+    o.implementation = "dropcheck-fake-pop3";
+    o.user_pass = pr.user_pass;
+    o.apop = pr.apop;
+    // RFC 1939 7: the timestamp must differ for every greeting.
+    o.apop_timestamp = fmt::format("<{}.{}.{}@fake-pop3.dropcheck.test>", p.apop_nonce_, id,
+                                   p.clock_.now().count());
+    o.sasl_plain = pr.sasl_plain;
+    o.plaintext_without_tls = pr.plaintext_without_tls;
+    o.stls = pr.stls && p.stls_available_ && !peer.tls;
+    o.tls_active = peer.tls;
+    o.pipelining = pr.pipelining;
+    o.resp_codes = pr.resp_codes;
+    o.auth_resp_code = pr.resp_codes;
+    o.expire = pr.expire;
+    o.login_delay_s = (pr.login_delay_s > 0 && pr.advertise_login_delay) ? pr.login_delay_s : -1;
+    return o;
+  }
+
+  SessionLogEntry& log() { return provider_.log_[log_index_]; }
+
+  // Counts output octets and applies Faults::drop_after_bytes by cutting `out` short.
+  void account(std::string& out, std::size_t from) {
+    const std::uint64_t n = out.size() - from;
+    const std::uint64_t limit = profile_.faults.drop_after_bytes;
+    if (limit > 0 && bytes_out_ + n >= limit) {
+      out.resize(from + static_cast<std::size_t>(limit - bytes_out_));
+      dropped_ = true;
+      log().end_reason = "fault-drop";
+      server_.finish();
+    }
+    bytes_out_ += out.size() - from;
+    log().bytes_out = bytes_out_;
+  }
+
+  // --- Pop3Maildrop ---
+  protocol::Pop3AuthResult authenticate(const protocol::Pop3Credentials& c) override {
+    using protocol::Pop3AuthStatus;
+    auto& e = log();
+    ++e.auth_attempts;
+    e.auth_mechanism = std::string(protocol::to_string(c.mechanism));
+    e.user = c.user;
+    e.tls = c.tls;
+    if (c.mechanism != protocol::Pop3AuthMechanism::apop && !c.tls && c.stls_offered)
+      e.cleartext_password_while_stls_offered = true;
+    const auto result = [&](Pop3AuthStatus s, std::string text = {}) {
+      e.auth_result = std::string(protocol::to_string(s));
+      return protocol::Pop3AuthResult{s, std::move(text)};
+    };
+    bool good = c.user == provider_.user_ && (c.authzid.empty() || c.authzid == c.user);
+    if (c.mechanism == protocol::Pop3AuthMechanism::apop)
+      good = good && c.apop_digest == protocol::apop_digest(c.apop_timestamp, provider_.password_);
+    else
+      good = good && c.password == provider_.password_;
+    if (!good) return result(Pop3AuthStatus::bad_credentials);
+    const std::int64_t fail = profile_.faults.auth_failures;
+    ++provider_.correct_logins_;
+    if (fail < 0 || provider_.correct_logins_ <= fail)
+      return result(Pop3AuthStatus::bad_credentials);
+    const base::Millis now = provider_.clock_.now();
+    if (profile_.login_delay_s > 0 && provider_.last_login_ &&
+        now - *provider_.last_login_ < std::chrono::seconds(profile_.login_delay_s))
+      return result(Pop3AuthStatus::login_delay,
+                    fmt::format("wait {} seconds between logins", profile_.login_delay_s));
+    provider_.last_login_ = now;
+    e.login_at = now;
+    return result(Pop3AuthStatus::ok);
+  }
+
+  protocol::Pop3AuthResult lock() override {
+    if (profile_.locking == Profile::Locking::exclusive) {
+      if (provider_.lock_holder_) {
+        log().auth_result = "in-use";
+        log().login_at.reset();
+        return {protocol::Pop3AuthStatus::in_use, ""};
+      }
+      provider_.lock_holder_ = id_;
+    }
+    snapshot_ = provider_.store_;
+    return {};
+  }
+
+  std::size_t message_count() const override { return snapshot_.size(); }
+
+  std::uint64_t message_octets(std::size_t i) const override {
+    const auto real = static_cast<std::int64_t>(protocol::pop3_octets(snapshot_[i]->data));
+    return static_cast<std::uint64_t>(
+        std::max<std::int64_t>(0, real + profile_.faults.list_size_delta));
+  }
+
+  std::string message_uidl(std::size_t i) const override {
+    if (profile_.faults.duplicate_uidls && i % 2 == 1) i -= 1;
+    std::string u = snapshot_[i]->uidl;
+    if (profile_.faults.changing_uidls) u += fmt::format(".s{}", id_);
+    return u;
+  }
+
+  protocol::Pop3Retrieval retrieve(std::size_t i, protocol::Pop3RetrieveKind kind) override {
+    protocol::Pop3Retrieval r;
+    const auto& f = profile_.faults;
+    if (kind == protocol::Pop3RetrieveKind::retr &&
+        std::find(f.err_on_retr.begin(), f.err_on_retr.end(), i + 1) != f.err_on_retr.end()) {
+      r.kind = protocol::Pop3Retrieval::Kind::error;
+      r.error_text = profile_.resp_codes ? "[SYS/TEMP] message temporarily unavailable"
+                                         : "message temporarily unavailable";
+      return r;
+    }
+    r.message = snapshot_[i]->data;
+    if (kind == protocol::Pop3RetrieveKind::retr) {
+      log().retrieved_uidls.push_back(message_uidl(i));
+      if (f.drop_in_retr == i + 1) {
+        r.kind = protocol::Pop3Retrieval::Kind::drop;
+        r.drop_after = f.drop_in_retr_after;
+        log().end_reason = "fault-drop";
+      }
+    }
+    return r;
+  }
+
+  protocol::Pop3CommitResult commit(std::span<const std::size_t> deleted) override {
+    auto& store = provider_.store_;
+    const Represent rep = profile_.faults.represent_deleted;
+    for (std::size_t i : deleted) {
+      log().deleted_uidls.push_back(message_uidl(i));
+      const auto it = std::find(store.begin(), store.end(), snapshot_[i]);
+      if (it == store.end()) continue;  // already removed by a concurrent session (no locking)
+      if (rep == Represent::off) {
+        store.erase(it);
+      } else if (rep == Represent::new_uidl) {
+        auto copy = std::make_shared<StoredMessage>(**it);
+        copy->uidl = fmt::format("{}.r{}", (*it)->uidl.substr(0, (*it)->uidl.find(".r")),
+                                 ++provider_.uidl_generation_);
+        *it = std::move(copy);
+      }
+    }
+    return {};
+  }
+
+  void release() override {
+    if (provider_.lock_holder_ == id_) provider_.lock_holder_.reset();
+  }
+
+  Provider& provider_;
+  Profile profile_;  // the profile at connect time (set_profile affects later sessions)
+  std::uint64_t id_;
+  std::size_t log_index_;
+  std::vector<std::shared_ptr<const StoredMessage>> snapshot_;
+  std::uint64_t bytes_out_ = 0;
+  bool dropped_ = false;
+  bool finished_ = false;
+  protocol::Pop3Server server_;  // last: its destructor may call back into the members above
+};
+
+Provider::Provider(Profile profile, std::string user, std::string password,
+                   const base::Clock& clock)
+    : profile_(std::move(profile)),
+      user_(std::move(user)),
+      password_(std::move(password)),
+      clock_(clock) {
+  std::random_device rd;
+  apop_nonce_ = fmt::format("{:08x}", rd());
+}
+
+Provider::~Provider() = default;
+
+std::vector<std::string> Provider::stamp(std::string_view mail_from,
+                                         const std::vector<std::string>& rcpts,
+                                         std::string_view message) const {
+  const Profile& p = profile_;
+  std::vector<std::vector<std::string>> groups;
+  if (p.copy_per_recipient && !rcpts.empty()) {
+    for (const auto& r : rcpts) groups.push_back({r});
+  } else {
+    groups.push_back(rcpts);
+  }
+  const bool env_is_dt = base::iequals(p.envelope_header, "Delivered-To");
+  const auto dt_value = [&](const std::string& r) {
+    return p.qmail_prefix ? qmail_prefixed(r) : r;
+  };
+  std::vector<std::string> copies;
+  for (const auto& group : groups) {
+    // Fields top-down as the provider's delivery agent leaves them: Return-Path, the envelope
+    // header(s), Delivered-To (Postfix local(8) order), then the message as received.
+    std::vector<std::pair<std::string, std::string>> fields;
+    if (p.return_path) fields.emplace_back("Return-Path", fmt::format("<{}>", mail_from));
+    if (!p.envelope_header.empty() && !group.empty()) {
+      if (p.envelope_style == EnvelopeStyle::list && !env_is_dt) {
+        fields.emplace_back(p.envelope_header, join(group, ", "));
+      } else {
+        for (const auto& r : group)
+          fields.emplace_back(p.envelope_header, env_is_dt ? dt_value(r) : r);
+      }
+    }
+    if (p.delivered_to == DeliveredTo::recipient) {
+      for (const auto& r : group) fields.emplace_back("Delivered-To", dt_value(r));
+    } else if (p.delivered_to == DeliveredTo::mailbox) {
+      fields.emplace_back("Delivered-To", p.mailbox_address);
+    }
+    std::string m(message);
+    for (auto it = fields.rbegin(); it != fields.rend(); ++it)
+      m = mail::prepend_field(m, it->first, it->second);
+    copies.push_back(std::move(m));
+  }
+  return copies;
+}
+
+void Provider::deliver(std::string_view mail_from, const std::vector<std::string>& rcpts,
+                       std::string_view message) {
+  ++deliveries_;
+  auto copies = stamp(mail_from, rcpts, message);
+  for (std::size_t i = 0; i < copies.size(); ++i) {
+    auto m = std::make_shared<StoredMessage>();
+    m->seq = next_seq_++;
+    m->data = std::move(copies[i]);
+    // UIDL: delivery number and a digest prefix; unique, 0x21..0x7E, well under 70 octets.
+    m->uidl = fmt::format("dc{:08}.{}", m->seq, base::sha256_hex(m->data).substr(0, 16));
+    m->mail_from = std::string(mail_from);
+    if (copies.size() == 1)
+      m->rcpts = rcpts;
+    else
+      m->rcpts = {rcpts[i]};
+    m->delivered_at = clock_.now();
+    store_.push_back(std::move(m));
+  }
+}
+
+std::vector<StoredMessage> Provider::stored() const {
+  std::vector<StoredMessage> out;
+  out.reserve(store_.size());
+  for (const auto& m : store_) out.push_back(*m);
+  return out;
+}
+
+std::unique_ptr<net::ProtocolSession> Provider::make_pop3_session(const net::Peer& peer) {
+  SessionLogEntry e;
+  e.id = log_.size() + 1;
+  e.peer = fmt::format("{}:{}", peer.address, peer.port);
+  e.started_at = clock_.now();
+  e.implicit_tls = peer.tls;
+  e.tls = peer.tls;
+  log_.push_back(std::move(e));
+  return std::make_unique<Pop3Session>(*this, peer, log_.back().id, log_.size() - 1);
+}
+
+net::ServerOptions Provider::pop3_server_options(std::shared_ptr<net::ssl::context> tls,
+                                                 bool implicit_tls) {
+  net::ServerOptions o;
+  o.max_sessions = profile_.max_sessions;
+  o.busy_reply = profile_.resp_codes ? "-ERR [SYS/TEMP] too many sessions, try later\r\n"
+                                     : "-ERR too many sessions, try later\r\n";
+  stls_available_ = stls_available_ || tls != nullptr;
+  o.tls = std::move(tls);
+  o.implicit_tls = implicit_tls;
+  return o;
+}
+
+std::string to_log_line(const SessionLogEntry& e) {
+  std::string line = fmt::format(
+      "event=pop3-session id={} peer={} tls={} stls={} mechanism={} user={} auth={} attempts={} "
+      "cleartext_with_stls={} login_at_ms={} retrieved={} deleted={} quit={} end={} "
+      "bytes_out={} errors={} duration_ms={}",
+      e.id, e.peer, e.tls, e.stls_used, e.auth_mechanism.empty() ? "-" : e.auth_mechanism,
+      e.user.empty() ? "-" : e.user, e.auth_result.empty() ? "-" : e.auth_result, e.auth_attempts,
+      e.cleartext_password_while_stls_offered, e.login_at ? e.login_at->count() : -1,
+      e.retrieved_uidls.size(), e.deleted_uidls.size(), e.quit, e.end_reason, e.bytes_out, e.errors,
+      (e.ended_at - e.started_at).count());
+  return line;
+}
+
+}  // namespace dropcheck::fake_pop3

@@ -1,0 +1,452 @@
+#include "fake_pop3/provider.hpp"
+
+#include <gtest/gtest.h>
+
+#include "base/clock.hpp"
+#include "protocol/pop3_server.hpp"
+
+namespace dropcheck::fake_pop3 {
+namespace {
+
+using namespace std::chrono_literals;
+
+const char kMsg[] = "From: a@world.example\r\nTo: b@firma.example\r\nSubject: s\r\n\r\nbody\r\n";
+
+Profile profile(std::string_view name) {
+  auto p = load_profile(name);
+  EXPECT_TRUE(p.ok()) << p.error().message;
+  return *p;
+}
+
+// A POP3 client driving a session directly (no sockets).
+struct Client {
+  std::unique_ptr<net::ProtocolSession> s;
+  std::string greeting;
+  Client(Provider& p, bool tls = false) : s(p.make_pop3_session({"127.0.0.1", 4242, tls})) {
+    greeting = s->start();
+  }
+  std::string send(std::string_view in) {
+    std::string out;
+    s->receive(in, out);
+    return out;
+  }
+  void end(std::string_view reason = "closed") { (void)s->finish(reason); }
+};
+
+TEST(Stamp, XEnvelopeToOneCopyPerRecipient) {
+  base::VirtualClock clock;
+  Provider p(profile("x-envelope-to"), "u", "p", clock);
+  const auto copies = p.stamp("a@world.example", {"b@firma.example", "c@firma.example"}, kMsg);
+  ASSERT_EQ(copies.size(), 2u);
+  EXPECT_EQ(copies[0], std::string("Return-Path: <a@world.example>\r\n"
+                                   "X-Envelope-To: b@firma.example\r\n") +
+                           kMsg);
+  EXPECT_EQ(copies[1], std::string("Return-Path: <a@world.example>\r\n"
+                                   "X-Envelope-To: c@firma.example\r\n") +
+                           kMsg);
+}
+
+TEST(Stamp, EximEnvelopeToListsAllInOneCopy) {
+  base::VirtualClock clock;
+  Provider p(profile("envelope-to"), "u", "p", clock);
+  const auto copies = p.stamp("", {"b@firma.example", "c@firma.example"}, kMsg);
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(copies[0], std::string("Return-Path: <>\r\n"
+                                   "Envelope-To: b@firma.example, c@firma.example\r\n") +
+                           kMsg);
+}
+
+TEST(Stamp, XRcptToOneLinePerRecipientInOneCopy) {
+  base::VirtualClock clock;
+  Provider p(profile("x-rcpt-to"), "u", "p", clock);
+  const auto copies = p.stamp("a@w.example", {"b@f.example", "c@f.example"}, kMsg);
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(copies[0], std::string("Return-Path: <a@w.example>\r\nX-Rcpt-To: b@f.example\r\n"
+                                   "X-Rcpt-To: c@f.example\r\n") +
+                           kMsg);
+}
+
+TEST(Stamp, PostfixXOriginalToWithMailboxDeliveredTo) {
+  base::VirtualClock clock;
+  Provider p(profile("x-original-to"), "u", "p", clock);
+  const auto copies = p.stamp("a@w.example", {"b@f.example"}, kMsg);
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(copies[0], std::string("Return-Path: <a@w.example>\r\nX-Original-To: b@f.example\r\n"
+                                   "Delivered-To: catchall@provider.example\r\n") +
+                           kMsg);
+}
+
+TEST(Stamp, DeliveredToGoesAboveExistingOnes) {
+  base::VirtualClock clock;
+  Provider p(profile("delivered-to"), "u", "p", clock);
+  const std::string forwarded = std::string("Delivered-To: old@elsewhere.example\r\n") + kMsg;
+  const auto copies = p.stamp("a@w.example", {"b@f.example"}, forwarded);
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(copies[0], "Return-Path: <a@w.example>\r\nDelivered-To: b@f.example\r\n" + forwarded);
+}
+
+TEST(Stamp, QmailPrefix) {
+  base::VirtualClock clock;
+  Provider p(profile("qmail"), "u", "p", clock);
+  const auto copies = p.stamp("a@w.example", {"hans.meier@example.com"}, kMsg);
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(copies[0].substr(0, copies[0].find("From:")),
+            "Return-Path: <a@w.example>\r\nDelivered-To: example.com-hans.meier@example.com\r\n");
+}
+
+TEST(Stamp, NoneAddsOnlyReturnPathAndKeepsBareLf) {
+  base::VirtualClock clock;
+  Provider p(profile("none"), "u", "p", clock);
+  const auto copies = p.stamp("a@w.example", {"b@f.example", "c@f.example"}, "A: b\n\nc\n");
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(copies[0], "Return-Path: <a@w.example>\nA: b\n\nc\n");
+}
+
+TEST(Stamp, EveryBuiltinProfileNamesEveryRecipientSomewhere) {
+  for (const auto& name : builtin_profile_names()) {
+    base::VirtualClock clock;
+    Provider p(profile(name), "u", "p", clock);
+    p.deliver("a@w.example", {"b@f.example", "bcc@f.example"}, kMsg);
+    EXPECT_GE(p.stored_count(), 1u) << name;
+    std::string all;
+    for (const auto& m : p.stored()) {
+      EXPECT_NE(m.data.find(kMsg), std::string::npos) << name << ": original bytes kept";
+      all += m.data.substr(0, m.data.find(kMsg));
+    }
+    if (p.profile().envelope_header.empty() || p.profile().qmail_prefix) continue;
+    EXPECT_NE(all.find("bcc@f.example"), std::string::npos) << name;
+  }
+}
+
+TEST(Provider, DeliverStoresWithUniqueUidls) {
+  base::VirtualClock clock;
+  Provider p(profile("x-envelope-to"), "u", "p", clock);
+  p.deliver("a@w.example", {"b@f.example", "c@f.example"}, kMsg);
+  p.deliver("a@w.example", {"b@f.example"}, kMsg);
+  ASSERT_EQ(p.stored_count(), 3u);
+  const auto s = p.stored();
+  EXPECT_NE(s[0].uidl, s[1].uidl);
+  EXPECT_NE(s[1].uidl, s[2].uidl);
+  EXPECT_NE(s[0].uidl, s[2].uidl);
+  for (const auto& m : s) {
+    EXPECT_LE(m.uidl.size(), protocol::kPop3MaxUidlOctets);
+    for (char c : m.uidl) EXPECT_TRUE(c >= 0x21 && c <= 0x7e);
+  }
+  EXPECT_EQ(s[1].rcpts, std::vector<std::string>{"c@f.example"});
+  EXPECT_EQ(p.deliveries(), 2u);
+}
+
+TEST(Provider, Pop3SessionRetrieveDeleteQuitAndLog) {
+  base::VirtualClock clock(std::chrono::milliseconds(5000));
+  Provider p(profile("x-envelope-to"), "u", "p", clock);
+  p.deliver("a@w.example", {"b@f.example", "c@f.example"}, kMsg);
+  const auto uidls = p.stored();
+  {
+    Client c(p);
+    EXPECT_EQ(c.greeting.substr(0, 4), "+OK ");
+    EXPECT_EQ(c.send("USER u\r\nPASS p\r\n").substr(0, 31), "+OK send PASS\r\n+OK maildrop has");
+    const auto r = c.send("RETR 1\r\nDELE 1\r\nDELE 2\r\nQUIT\r\n");
+    EXPECT_NE(r.find("X-Envelope-To: b@f.example\r\n"), std::string::npos);
+    EXPECT_TRUE(c.s->closing());
+    c.end();
+  }
+  EXPECT_EQ(p.stored_count(), 0u);
+  ASSERT_EQ(p.session_log().size(), 1u);
+  const auto& e = p.session_log()[0];
+  EXPECT_EQ(e.auth_mechanism, "USER");
+  EXPECT_EQ(e.auth_result, "ok");
+  ASSERT_TRUE(e.login_at.has_value());
+  EXPECT_EQ(e.login_at->count(), 5000);
+  EXPECT_EQ(e.retrieved_uidls, std::vector<std::string>{uidls[0].uidl});
+  EXPECT_EQ(e.deleted_uidls, (std::vector<std::string>{uidls[0].uidl, uidls[1].uidl}));
+  EXPECT_TRUE(e.quit);
+  EXPECT_FALSE(e.tls);
+  EXPECT_FALSE(e.cleartext_password_while_stls_offered);  // no TLS context: STLS not offered
+  EXPECT_NE(to_log_line(e).find("event=pop3-session id=1"), std::string::npos);
+  EXPECT_EQ(to_log_line(e).find("PASS"), std::string::npos);
+}
+
+TEST(Provider, CleartextPasswordWhileStlsOfferedIsLogged) {
+  base::VirtualClock clock;
+  Provider p(profile("x-envelope-to"), "u", "p", clock);
+  p.set_stls_available(true);
+  Client c(p);
+  EXPECT_NE(c.send("CAPA\r\n").find("STLS\r\n"), std::string::npos);
+  (void)c.send("USER u\r\nPASS p\r\n");
+  EXPECT_TRUE(p.session_log()[0].cleartext_password_while_stls_offered);
+}
+
+TEST(Provider, WrongPasswordIsRefusedAndLogged) {
+  base::VirtualClock clock;
+  Provider p(profile("x-envelope-to"), "u", "p", clock);
+  Client c(p);
+  EXPECT_EQ(c.send("USER u\r\nPASS nope\r\n"),
+            "+OK send PASS\r\n-ERR [AUTH] authentication failed\r\n");
+  EXPECT_EQ(p.session_log()[0].auth_result, "bad-credentials");
+  EXPECT_FALSE(p.session_log()[0].login_at.has_value());
+}
+
+TEST(Provider, ExclusiveLockGivesInUseToSecondSession) {
+  base::VirtualClock clock;
+  Provider p(profile("x-envelope-to"), "u", "p", clock);
+  p.deliver("a@w.example", {"b@f.example"}, kMsg);
+  Client first(p);
+  (void)first.send("USER u\r\nPASS p\r\n");
+  Client second(p);
+  EXPECT_EQ(second.send("USER u\r\nPASS p\r\n"),
+            "+OK send PASS\r\n-ERR [IN-USE] maildrop already locked by another session\r\n");
+  EXPECT_EQ(p.session_log()[1].auth_result, "in-use");
+  // The lock goes with the session, also without QUIT.
+  first.end("peer-closed");
+  Client third(p);
+  EXPECT_NE(third.send("USER u\r\nPASS p\r\n").find("+OK maildrop has 1"), std::string::npos);
+}
+
+TEST(Provider, NonlockingLetsOverlappingSessionsFetchTheSameMail) {
+  base::VirtualClock clock;
+  Provider p(profile("nonlocking"), "u", "p", clock);
+  p.deliver("a@w.example", {"b@f.example"}, kMsg);
+  Client a(p), b(p);
+  (void)a.send("USER u\r\nPASS p\r\n");
+  (void)b.send("USER u\r\nPASS p\r\n");
+  EXPECT_NE(a.send("RETR 1\r\n").find("body"), std::string::npos);
+  EXPECT_NE(b.send("RETR 1\r\n").find("body"), std::string::npos);
+  EXPECT_EQ(a.send("DELE 1\r\nQUIT\r\n").substr(0, 3), "+OK");
+  EXPECT_EQ(b.send("DELE 1\r\nQUIT\r\n").substr(0, 3), "+OK");  // already gone: no error
+  EXPECT_EQ(p.stored_count(), 0u);
+}
+
+TEST(Provider, LoginDelayEnforcedOnTheClock) {
+  base::VirtualClock clock;
+  Provider p(profile("login-delay"), "u", "p", clock);
+  {
+    Client c(p);
+    EXPECT_NE(c.send("CAPA\r\n").find("LOGIN-DELAY 900\r\n"), std::string::npos);
+    EXPECT_NE(c.send("USER u\r\nPASS p\r\n").find("+OK maildrop"), std::string::npos);
+    (void)c.send("QUIT\r\n");
+    c.end();
+  }
+  clock.advance(std::chrono::minutes(14));
+  {
+    Client c(p);
+    const auto r = c.send("USER u\r\nPASS p\r\n");
+    EXPECT_NE(r.find("-ERR [LOGIN-DELAY] wait 900 seconds"), std::string::npos) << r;
+    EXPECT_TRUE(c.s->closing());
+    EXPECT_EQ(p.session_log().back().auth_result, "login-delay");
+  }
+  clock.advance(std::chrono::minutes(1));
+  {
+    Client c(p);
+    EXPECT_NE(c.send("USER u\r\nPASS p\r\n").find("+OK maildrop"), std::string::npos);
+  }
+}
+
+TEST(Provider, ApopLogin) {
+  base::VirtualClock clock;
+  Provider p(profile("apop"), "u", "secret", clock);
+  Client c(p);
+  const auto lt = c.greeting.find('<');
+  ASSERT_NE(lt, std::string::npos) << c.greeting;
+  const std::string ts = c.greeting.substr(lt, c.greeting.find('>') - lt + 1);
+  const auto r = c.send("APOP u " + protocol::apop_digest(ts, "secret") + "\r\n");
+  EXPECT_EQ(r.substr(0, 16), "+OK maildrop has");
+  EXPECT_EQ(p.session_log()[0].auth_mechanism, "APOP");
+  Client c2(p);
+  EXPECT_NE(c2.greeting, c.greeting);  // a fresh timestamp per greeting (RFC 1939 7)
+}
+
+TEST(Provider, SaslPlainLogin) {
+  base::VirtualClock clock;
+  Provider p(profile("x-envelope-to"), "u", "p", clock);
+  Client c(p);
+  EXPECT_EQ(c.send("AUTH PLAIN AHUAcA==\r\n").substr(0, 16), "+OK maildrop has");
+  EXPECT_EQ(p.session_log()[0].auth_mechanism, "PLAIN");
+}
+
+TEST(Provider, TlsRequiredProfileRefusesPlaintextLogin) {
+  base::VirtualClock clock;
+  Provider p(profile("tls-required"), "u", "p", clock);
+  p.set_stls_available(true);
+  Client c(p);
+  EXPECT_NE(c.send("USER u\r\n").find("-ERR [AUTH] plaintext authentication disallowed"),
+            std::string::npos);
+  Client over_tls(p, true);
+  EXPECT_NE(over_tls.send("USER u\r\nPASS p\r\n").find("+OK maildrop"), std::string::npos);
+  EXPECT_TRUE(p.session_log()[1].tls);
+}
+
+TEST(Faults, FlakyProfileErrDropAndLyingSizes) {
+  base::VirtualClock clock;
+  Provider p(profile("flaky"), "u", "p", clock);
+  for (int i = 0; i < 3; ++i) p.deliver("a@w.example", {"b@f.example"}, kMsg);
+  const auto real = protocol::pop3_octets(p.stored()[0].data);
+  Client c(p);
+  (void)c.send("USER u\r\nPASS p\r\n");
+  EXPECT_EQ(c.send("LIST 1\r\n"), "+OK 1 " + std::to_string(real + 7) + "\r\n");
+  EXPECT_EQ(c.send("RETR 2\r\n"), "-ERR [SYS/TEMP] message temporarily unavailable\r\n");
+  const auto r = c.send("RETR 3\r\n");
+  EXPECT_EQ(r.size(), std::string("+OK ").size() + std::to_string(real + 7).size() +
+                          std::string(" octets\r\n").size() + 100);
+  EXPECT_TRUE(c.s->closing());
+  c.end("closed");
+  EXPECT_EQ(p.session_log()[0].end_reason, "fault-drop");
+  EXPECT_EQ(p.stored_count(), 3u);
+}
+
+Profile with_faults(Faults f) {
+  Profile pr = profile("x-envelope-to");
+  pr.faults = std::move(f);
+  return pr;
+}
+
+TEST(Faults, DropAfterBytes) {
+  base::VirtualClock clock;
+  Faults f;
+  f.drop_after_bytes = 60;
+  Provider p(with_faults(f), "u", "p", clock);
+  Client c(p);
+  const auto r = c.send("USER u\r\nPASS p\r\nNOOP\r\nNOOP\r\n");
+  EXPECT_EQ(c.greeting.size() + r.size(), 60u);
+  EXPECT_TRUE(c.s->closing());
+}
+
+TEST(Faults, DuplicateAndChangingUidls) {
+  base::VirtualClock clock;
+  Faults f;
+  f.duplicate_uidls = true;
+  Provider p(with_faults(f), "u", "p", clock);
+  for (int i = 0; i < 2; ++i) p.deliver("a@w.example", {"b@f.example"}, kMsg);
+  Client c(p);
+  (void)c.send("USER u\r\nPASS p\r\n");
+  const auto u1 = c.send("UIDL 1\r\n").substr(6);
+  const auto u2 = c.send("UIDL 2\r\n").substr(6);
+  EXPECT_EQ(u1, u2);
+
+  Faults g;
+  g.changing_uidls = true;
+  Provider q(with_faults(g), "u", "p", clock);
+  q.deliver("a@w.example", {"b@f.example"}, kMsg);
+  std::string first;
+  {
+    Client a(q);
+    (void)a.send("USER u\r\nPASS p\r\n");
+    first = a.send("UIDL 1\r\n");
+    (void)a.send("QUIT\r\n");
+  }
+  Client b(q);
+  (void)b.send("USER u\r\nPASS p\r\n");
+  EXPECT_NE(b.send("UIDL 1\r\n"), first);
+}
+
+TEST(Faults, AuthFailuresThenSuccessAndAlways) {
+  base::VirtualClock clock;
+  Faults f;
+  f.auth_failures = 2;
+  Provider p(with_faults(f), "u", "p", clock);
+  for (int i = 0; i < 2; ++i) {
+    Client c(p);
+    EXPECT_NE(c.send("USER u\r\nPASS p\r\n").find("-ERR [AUTH]"), std::string::npos);
+  }
+  Client ok(p);
+  EXPECT_NE(ok.send("USER u\r\nPASS p\r\n").find("+OK maildrop"), std::string::npos);
+
+  Faults g;
+  g.auth_failures = -1;
+  Provider q(with_faults(g), "u", "p", clock);
+  for (int i = 0; i < 3; ++i) {
+    Client c(q);
+    EXPECT_NE(c.send("USER u\r\nPASS p\r\n").find("-ERR [AUTH]"), std::string::npos);
+  }
+}
+
+TEST(Faults, RepresentingProviderKeepsDeletedMail) {
+  base::VirtualClock clock;
+  Provider p(profile("represent"), "u", "p", clock);
+  p.deliver("a@w.example", {"b@f.example"}, kMsg);
+  std::string before;
+  {
+    Client c(p);
+    (void)c.send("USER u\r\nPASS p\r\n");
+    before = c.send("UIDL 1\r\n");
+    EXPECT_EQ(c.send("DELE 1\r\nQUIT\r\n").substr(0, 3), "+OK");
+  }
+  EXPECT_EQ(p.stored_count(), 1u);
+  Client c(p);
+  EXPECT_NE(c.send("USER u\r\nPASS p\r\n").find("+OK maildrop has 1"), std::string::npos);
+  EXPECT_NE(c.send("UIDL 1\r\n"), before);
+  EXPECT_EQ(p.session_log()[0].deleted_uidls.size(), 1u);
+
+  Faults same;
+  same.represent_deleted = Represent::same_uidl;
+  Provider q(with_faults(same), "u", "p", clock);
+  q.deliver("a@w.example", {"b@f.example"}, kMsg);
+  {
+    Client a(q);
+    (void)a.send("USER u\r\nPASS p\r\n");
+    before = a.send("UIDL 1\r\n");
+    (void)a.send("DELE 1\r\nQUIT\r\n");
+  }
+  Client b(q);
+  (void)b.send("USER u\r\nPASS p\r\n");
+  EXPECT_EQ(b.send("UIDL 1\r\n"), before);
+}
+
+TEST(Provider, ThrottleIdleTimeoutAndServerOptionsFromProfile) {
+  base::VirtualClock clock;
+  Profile pr = profile("x-envelope-to");
+  pr.throttle_bytes_per_s = 1000;
+  pr.idle_timeout_s = 700;
+  pr.max_sessions = 2;
+  Provider p(pr, "u", "p", clock);
+  Client c(p);
+  EXPECT_EQ(c.s->write_rate(), 1000u);
+  EXPECT_EQ(c.s->idle_timeout(), std::chrono::seconds(700));
+  const auto o = p.pop3_server_options();
+  EXPECT_EQ(o.max_sessions, 2u);
+  EXPECT_EQ(o.busy_reply, "-ERR [SYS/TEMP] too many sessions, try later\r\n");
+}
+
+TEST(Provider, TimeoutEndsWithoutResponseAndWithoutUpdate) {
+  base::VirtualClock clock;
+  Provider p(profile("x-envelope-to"), "u", "p", clock);
+  p.deliver("a@w.example", {"b@f.example"}, kMsg);
+  Client c(p);
+  (void)c.send("USER u\r\nPASS p\r\nDELE 1\r\n");
+  EXPECT_EQ(c.s->finish("timeout"), "");
+  EXPECT_EQ(p.stored_count(), 1u);
+  EXPECT_EQ(p.session_log()[0].end_reason, "timeout");
+  EXPECT_FALSE(p.session_log()[0].quit);
+}
+
+TEST(Provider, ProfileDriftAppliesToLaterDeliveries) {
+  base::VirtualClock clock;
+  Provider p(profile("x-envelope-to"), "u", "p", clock);
+  p.deliver("a@w.example", {"b@f.example"}, kMsg);
+  p.set_profile(profile("none"));
+  p.deliver("a@w.example", {"b@f.example"}, kMsg);
+  const auto s = p.stored();
+  EXPECT_NE(s[0].data.find("X-Envelope-To"), std::string::npos);
+  EXPECT_EQ(s[1].data.find("X-Envelope-To"), std::string::npos);
+}
+
+TEST(MxIntake, SmtpTransactionIsStamped) {
+  base::VirtualClock clock;
+  Provider p(profile("envelope-to"), "u", "p", clock);
+  auto mx = p.make_mx_session({"127.0.0.1", 2525, false});
+  EXPECT_EQ(mx->start().substr(0, 4), "220 ");
+  std::string out;
+  mx->receive(
+      "EHLO client.example\r\nMAIL FROM:<a@w.example>\r\nRCPT TO:<b@f.example>\r\n"
+      "RCPT TO:<c@f.example>\r\nDATA\r\n",
+      out);
+  out.clear();
+  mx->receive("Subject: s\r\n\r\n..dot\r\n.\r\nQUIT\r\n", out);
+  EXPECT_NE(out.find("250 "), std::string::npos) << out;
+  ASSERT_EQ(p.stored_count(), 1u);
+  EXPECT_EQ(p.stored()[0].data,
+            "Return-Path: <a@w.example>\r\nEnvelope-To: b@f.example, c@f.example\r\n"
+            "Subject: s\r\n\r\n.dot\r\n");
+}
+
+}  // namespace
+}  // namespace dropcheck::fake_pop3
