@@ -12,6 +12,7 @@
 #include "fake_pop3/fake_pop3.hpp"
 #include "fake_smtp/receiver.hpp"
 #include "net/server.hpp"
+#include "runner/external.hpp"
 
 namespace dropcheck::runner {
 
@@ -203,10 +204,28 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     // they share only the state directory, like separate processes.
     int overlapping = 0;
     bool finished = false;
+    ExternalContext ext;
+    ext.scenario = &s;
+    ext.workdir = (fs::path(dir) / "external").string();
+    ext.pop3_port = cfg.pop3.port;
+    ext.user = cfg.pop3.user;
+    ext.password = cfg.pop3.password;
+    ext.smtp_port = cfg.smtp.port;
+    ext.lmtp = cfg.smtp.lmtp;
+    const bool external = s.fetcher.kind != "core";
+    // One invocation of the fetcher under test.
+    auto one_cycle = [&](int cycle, fetcher::Hooks hooks) -> net::awaitable<fetcher::CycleResult> {
+      if (external) {
+        ExternalContext e = ext;
+        e.cycle = cycle;
+        co_return co_await run_external_cycle(e);
+      }
+      fetcher::Fetcher f(cfg, clock, fetcher_log, std::move(hooks));
+      co_return co_await f.run_cycle();
+    };
     auto overlapped = [&](int cycle) -> net::awaitable<void> {
-      fetcher::Fetcher f(cfg, clock, fetcher_log);
       log(fmt::format("event=cycle-start cycle={} overlapping=yes", cycle));
-      res.cycles.push_back(co_await f.run_cycle());
+      res.cycles.push_back(co_await one_cycle(cycle, {}));
       --overlapping;
     };
     // Named, so the closure outlives the coroutine that refers to its captures.
@@ -225,9 +244,8 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
             net::spawn_logged(io.get_executor(), overlapped(c + 1), "overlapping cycle");
           };
         }
-        fetcher::Fetcher f(cfg, clock, fetcher_log, hooks);
         log(fmt::format("event=cycle-start cycle={} t_ms={}", c, (clock.now() - kEpoch).count()));
-        res.cycles.push_back(co_await f.run_cycle());
+        res.cycles.push_back(co_await one_cycle(c, hooks));
         while (overlapping > 0) {  // bounded by the scenario deadline
           wait.expires_after(std::chrono::milliseconds(1));
           co_await wait.async_wait(asio::use_awaitable);

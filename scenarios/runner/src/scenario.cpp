@@ -11,6 +11,7 @@
 
 #include "analyzer/analyzer.hpp"
 #include "base/embedded.hpp"
+#include "runner/external.hpp"
 #include "base/strings.hpp"
 #include "base/yaml.hpp"
 #include "mail/address.hpp"
@@ -116,11 +117,20 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
     }
 
     if (const YAML::Node f = root["fetcher"]) {
-      y.only_keys(f, "fetcher", {"kind", "defect", "envelope", "mode", "keep", "knows_users"});
+      y.only_keys(f, "fetcher",
+                  {"kind", "defect", "envelope", "mode", "keep", "knows_users", "command"});
+      s.fetcher.command = y.str(f, "command", "fetcher", "");
       s.fetcher.knows_users = y.boolean(f, "knows_users", "fetcher", true);
       s.fetcher.kind = y.str(f, "kind", "fetcher", "core");
-      if (s.fetcher.kind != "core")
-        y.fail(f["kind"], "fetcher.kind", "unknown fetcher '" + s.fetcher.kind + "' (known: core)");
+      const auto& kinds = external_fetcher_kinds();
+      if (s.fetcher.kind != "core" &&
+          std::find(kinds.begin(), kinds.end(), s.fetcher.kind) == kinds.end()) {
+        std::string known = "core";
+        for (const auto& k : kinds) known += ", " + k;
+        y.fail(f["kind"], "fetcher.kind", "unknown fetcher '" + s.fetcher.kind + "' (known: " + known + ")");
+      }
+      if (s.fetcher.kind == "command" && s.fetcher.command.empty())
+        y.fail(f, "fetcher.command", "missing: the command line for kind: command");
       s.fetcher.defect = y.str(f, "defect", "fetcher", "none");
       if (!kDefects.count(s.fetcher.defect))
         y.fail(f["defect"], "fetcher.defect", "unknown defect model '" + s.fetcher.defect + "'");

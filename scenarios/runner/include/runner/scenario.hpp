@@ -32,6 +32,7 @@ struct FetcherSpec {
   std::string kind = "core";                 // core (defect models via `defect`)
   std::string defect = "none";
   bool knows_users = true;                   // the core's config lists world.users
+  std::string command;                       // kind: command — the command line template
   std::vector<mail::EnvelopeSpec> envelope;  // empty: the core's default (X-Envelope-To)
   bool to_cc = false;                        // explicit To/Cc mode
   bool keep = false;
