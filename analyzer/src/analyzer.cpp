@@ -333,6 +333,15 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
       ++stats.copies;
       if (stats.latency_ms < 0) stats.latency_ms = d->virtual_ms - m.injected_ms;
       const auto seq = static_cast<std::int64_t>(d->seq);
+      if (d->data_real_ms >= 0 && d->data_end_real_ms >= d->data_real_ms) {
+        const std::int64_t data_ms = d->data_end_real_ms - d->data_real_ms;
+        stats.data_ms = std::max(stats.data_ms, data_ms);
+        if (data_ms > kStallMs && d->message.size() < kStallSizeLimit)
+          add("stall", m.id, accepted.front(),
+              fmt::format("journal #{}: DATA of {} octets took {} ms", d->seq, d->message.size(),
+                          data_ms),
+              seq);
+      }
       for (const auto& a : accepted) {
         if (++got[a] == 2)
           add("duplicate", m.id, a, fmt::format("journal #{}: second accepted copy", d->seq), seq);
@@ -370,10 +379,65 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
         add("message-altered", m.id, accepted.front(),
             fmt::format("journal #{}: body differs from what was sent", d->seq), seq);
     }
+    // Loop: the message left the site (relayed out) and came back in again afterwards.
+    std::int64_t first_relay = -1;
+    for (const Delivery* d : per_msg[m.id]) {
+      if (first_relay >= 0 && d->seq > static_cast<std::uint64_t>(first_relay)) {
+        add("loop", m.id, "",
+            fmt::format("journal #{} relayed it out, journal #{} received it again", first_relay,
+                        d->seq),
+            static_cast<std::int64_t>(d->seq));
+        break;
+      }
+      if (d->relayed_out && first_relay < 0) first_relay = static_cast<std::int64_t>(d->seq);
+    }
     for (const auto& e : expected)
       if (!got.count(e))
         add("lost-recipient", m.id, e, "no accepted delivery in the journal", -1);
     rep.messages.push_back(stats);
+  }
+  // Provider-side facts: credentials and polling.
+  std::int64_t last_ok_login = -1;
+  for (const auto& ps : truth.pop3_sessions) {
+    if (ps.cleartext_while_stls)
+      add("cleartext-credentials", "", "",
+          fmt::format("POP3 session #{}: password sent without TLS although STLS was offered", ps.id),
+          -1);
+    if (ps.auth_result == "login-delay")
+      add("over-polling", "", "",
+          fmt::format("POP3 session #{} at +{} s: login refused, LOGIN-DELAY {} s not respected{}",
+                      ps.id, ps.started_ms / 1000, truth.login_delay_ms / 1000,
+                      last_ok_login >= 0
+                          ? fmt::format(" (last login at +{} s)", last_ok_login / 1000)
+                          : ""),
+          -1);
+    if (ps.auth_result == "ok") last_ok_login = ps.started_ms;
+  }
+  // Stuck queue: delivery stopped. In injection order, every message after the last one that
+  // reached anybody (and injected at least one full interval before the end) reached nobody.
+  {
+    std::vector<std::size_t> order(truth.messages.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return truth.messages[a].injected_ms < truth.messages[b].injected_ms;
+    });
+    std::ptrdiff_t last = -1;
+    for (std::size_t k = 0; k < order.size(); ++k)
+      if (rep.messages[order[k]].copies > 0) last = static_cast<std::ptrdiff_t>(k);
+    std::vector<std::string> stuck;
+    for (std::size_t k = static_cast<std::size_t>(last + 1); last >= 0 && k < order.size(); ++k) {
+      const TruthMessage& m = truth.messages[order[k]];
+      const bool any_local = std::any_of(m.envelope_to.begin(), m.envelope_to.end(), is_local);
+      if (any_local && m.injected_ms + truth.interval_ms < truth.end_ms) stuck.push_back(m.id);
+    }
+    if (!stuck.empty()) {
+      std::string list;
+      for (const auto& id : stuck) list += (list.empty() ? "" : ", ") + id;
+      add("stuck-queue", stuck.front(), "",
+          fmt::format("{} message(s) never delivered after the last successful delivery: {}",
+                      stuck.size(), list),
+          -1);
+    }
   }
   // Stable order: by type order, then message, then recipient.
   const auto& types = finding_types();
@@ -396,6 +460,17 @@ base::Status save_truth(const std::string& path, const Truth& t) {
   j["users"] = t.users;
   j["aliases"] = t.aliases;
   j["fallback"] = t.fallback;
+  j["login_delay_ms"] = t.login_delay_ms;
+  j["end_ms"] = t.end_ms;
+  j["interval_ms"] = t.interval_ms;
+  j["pop3_sessions"] = nlohmann::json::array();
+  for (const auto& p : t.pop3_sessions)
+    j["pop3_sessions"].push_back({{"id", p.id},
+                                  {"started_ms", p.started_ms},
+                                  {"tls", p.tls},
+                                  {"cleartext_while_stls", p.cleartext_while_stls},
+                                  {"auth_result", p.auth_result},
+                                  {"retrieved", p.retrieved}});
   j["messages"] = nlohmann::json::array();
   for (const auto& m : t.messages) {
     // Raw bytes need not be UTF-8, so they are stored base64-encoded.
@@ -427,6 +502,20 @@ base::Result<Truth> load_truth(const std::string& path) {
     t.users = j.at("users").get<std::vector<std::string>>();
     t.aliases = j.at("aliases").get<std::map<std::string, std::string>>();
     t.fallback = j.at("fallback").get<std::string>();
+    t.login_delay_ms = j.value("login_delay_ms", std::int64_t{0});
+    t.end_ms = j.value("end_ms", std::int64_t{0});
+    t.interval_ms = j.value("interval_ms", std::int64_t{0});
+    if (j.contains("pop3_sessions"))
+      for (const auto& p : j.at("pop3_sessions")) {
+        Pop3SessionFact f;
+        f.id = p.at("id").get<std::uint64_t>();
+        f.started_ms = p.at("started_ms").get<std::int64_t>();
+        f.tls = p.at("tls").get<bool>();
+        f.cleartext_while_stls = p.at("cleartext_while_stls").get<bool>();
+        f.auth_result = p.at("auth_result").get<std::string>();
+        f.retrieved = p.at("retrieved").get<std::vector<std::string>>();
+        t.pop3_sessions.push_back(std::move(f));
+      }
     for (const auto& m : j.at("messages")) {
       TruthMessage tm;
       tm.id = m.at("id").get<std::string>();

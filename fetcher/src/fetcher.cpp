@@ -280,6 +280,17 @@ class Fetcher::Cycle {
         co_return res;
       }
       state_ = std::move(st).value();
+      // Respect the provider's LOGIN-DELAY (RFC 2449 8.1.1) across invocations: skip this cycle
+      // rather than be refused (and risk the account being blocked for over-polling).
+      const std::int64_t now = f_.clock_.now().count();
+      if (state_.login_delay_ms > 0 && state_.last_login_ms > 0 &&
+          now - state_.last_login_ms < state_.login_delay_ms) {
+        res.outcome = Outcome::login_delay;
+        res.detail = fmt::format("provider LOGIN-DELAY: next login allowed in {} s",
+                                 (state_.login_delay_ms - (now - state_.last_login_ms) + 999) / 1000);
+        log(fmt::format("event=cycle-skipped outcome=login-delay detail=\"{}\"", res.detail));
+        co_return res;
+      }
     }
     auto failure = co_await session(res, state_path);
     co_await smtp_.quit();
@@ -432,6 +443,21 @@ class Fetcher::Cycle {
     log(fmt::format("event=login user={} tls={} mechanism={} result={}", c_.pop3.user,
                     pop_.tls() ? "yes" : "no", c_.pop3.apop && !apop_stamp.empty() ? "apop" : "user",
                     auth->ok ? "ok" : "refused"));
+    if (auth->ok) {
+      state_.last_login_ms = f_.clock_.now().count();
+      state_.login_delay_ms = 0;
+      for (const auto& c : capa) {
+        if (!base::istarts_with(c, "login-delay ")) continue;
+        try {
+          state_.login_delay_ms = std::stoll(std::string(base::trim(c.substr(12)))) * 1000;
+        } catch (const std::exception&) {
+        }
+      }
+      if (!state_path.empty()) {
+        auto saved = save_state(state_path, state_);
+        if (!saved.ok()) co_return Failure{Outcome::state_error, saved.error().message};
+      }
+    }
     if (!auth->ok) {
       if (auth->resp_code == "IN-USE")
         co_return Failure{Outcome::in_use, "mailbox in use: " + auth->text};

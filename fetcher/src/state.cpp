@@ -27,6 +27,8 @@ base::Result<AccountState> load_state(const std::string& path) {
     for (const auto& [uidl, rcpts] : j.at("progress").items())
       for (const auto& r : rcpts) st.progress[uidl].insert(r.get<std::string>());
     for (const auto& k : j.at("delivered_keys")) st.delivered_keys.insert(k.get<std::string>());
+    st.last_login_ms = j.value("last_login_ms", std::int64_t{0});
+    st.login_delay_ms = j.value("login_delay_ms", std::int64_t{0});
   } catch (const nlohmann::json::exception& e) {
     return base::make_error("bad-state", fmt::format("{}: corrupt state file: {}", path, e.what()));
   }
@@ -40,6 +42,8 @@ base::Status save_state(const std::string& path, const AccountState& st) {
   j["progress"] = nlohmann::json::object();
   for (const auto& [uidl, rcpts] : st.progress) j["progress"][uidl] = rcpts;
   j["delivered_keys"] = st.delivered_keys;
+  j["last_login_ms"] = st.last_login_ms;
+  j["login_delay_ms"] = st.login_delay_ms;
   const std::string text = j.dump(1) + "\n";
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

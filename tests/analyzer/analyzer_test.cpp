@@ -139,3 +139,63 @@ TEST(Truth, SaveLoadRoundTripKeepsBytes) {
 
 }  // namespace
 }  // namespace dropcheck::analyzer
+
+namespace dropcheck::analyzer {
+namespace {
+
+TEST(AnalyzerSessions, OverPollingAndCleartextCredentials) {
+  Truth t = truth();
+  t.login_delay_ms = 900'000;
+  t.pop3_sessions = {{1, 0, false, false, "ok", {}},
+                     {2, 300'000, false, true, "login-delay", {}},
+                     {3, 900'000, true, false, "ok", {}}};
+  auto r = analyze(t, {copy(1, {"a@firma.example", "b@firma.example"})});
+  EXPECT_EQ(types(r), (std::vector<std::string>{"cleartext-credentials:", "over-polling:"}));
+}
+
+TEST(AnalyzerSessions, StuckQueueWhenDeliveryStops) {
+  Truth t = truth();
+  t.interval_ms = 300'000;
+  t.end_ms = 3'000'000;
+  TruthMessage m2 = t.messages[0];
+  m2.id = "m2";
+  m2.injected_ms = 600'000;
+  m2.raw.replace(m2.raw.find("m1"), 2, "m2");
+  m2.raw.replace(m2.raw.find("body"), 4, "two!");
+  TruthMessage m3 = m2;
+  m3.id = "m3";
+  m3.raw.replace(m3.raw.find("m2"), 2, "m3");
+  m3.raw.replace(m3.raw.find("two!"), 4, "tre!");
+  t.messages.push_back(m2);
+  t.messages.push_back(m3);
+  auto r = analyze(t, {copy(1, {"a@firma.example", "b@firma.example"})});
+  const auto ty = types(r);
+  EXPECT_NE(std::find(ty.begin(), ty.end(), "stuck-queue:"), ty.end()) << ::testing::PrintToString(ty);
+  // Not stuck when the later message did arrive.
+  Delivery d3 = copy(2, {"a@firma.example", "b@firma.example"}, m3.raw);
+  auto r2 = analyze(t, {copy(1, {"a@firma.example", "b@firma.example"}), d3});
+  const auto ty2 = types(r2);
+  EXPECT_EQ(std::find(ty2.begin(), ty2.end(), "stuck-queue:"), ty2.end()) << ::testing::PrintToString(ty2);
+}
+
+TEST(AnalyzerSessions, StallOnSlowDataPhase) {
+  Delivery d = copy(1, {"a@firma.example", "b@firma.example"});
+  d.data_real_ms = 1000;
+  d.data_end_real_ms = 1000 + kStallMs + 10;
+  auto r = analyze(truth(), {d});
+  EXPECT_EQ(types(r), std::vector<std::string>{"stall:a@firma.example"});
+  d.data_end_real_ms = 1002;
+  EXPECT_TRUE(analyze(truth(), {d}).findings.empty());
+}
+
+TEST(AnalyzerSessions, LoopWhenRelayedMailComesBack) {
+  Delivery out = copy(1, {"x@foreign.example"});
+  out.relayed_out = true;
+  Delivery back = copy(2, {"a@firma.example", "b@firma.example"});
+  auto r = analyze(truth(), {out, back});
+  const auto ty = types(r);
+  EXPECT_NE(std::find(ty.begin(), ty.end(), "loop:"), ty.end()) << ::testing::PrintToString(ty);
+}
+
+}  // namespace
+}  // namespace dropcheck::analyzer

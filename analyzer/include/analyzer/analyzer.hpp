@@ -20,6 +20,16 @@ struct TruthMessage {
   std::int64_t injected_ms = 0;        // virtual time it reached the provider
 };
 
+// What the provider saw of one POP3 session (from fake-pop3's session log).
+struct Pop3SessionFact {
+  std::uint64_t id = 0;
+  std::int64_t started_ms = 0;          // virtual clock
+  bool tls = false;
+  bool cleartext_while_stls = false;    // a password went in clear although STLS was offered
+  std::string auth_result;              // "ok", "login-delay", "in-use", "bad-credentials", ""
+  std::vector<std::string> retrieved;   // UIDLs RETR'd
+};
+
 struct Truth {
   std::string scenario;
   std::vector<std::string> local_domains;
@@ -27,6 +37,10 @@ struct Truth {
   std::map<std::string, std::string> aliases;    // address -> mailbox
   std::string fallback;                          // where unknown local users' mail should go
   std::vector<TruthMessage> messages;
+  std::int64_t login_delay_ms = 0;             // the provider's LOGIN-DELAY (0: none)
+  std::vector<Pop3SessionFact> pop3_sessions;  // in connection order
+  std::int64_t end_ms = 0;                     // virtual time the run ended
+  std::int64_t interval_ms = 0;                // the fetch interval (stuck-queue judgement)
 };
 
 // One journal transaction as the analyzer sees it (converted from fake-smtp's records).
@@ -45,7 +59,14 @@ struct Delivery {
   std::vector<int> lmtp_codes;         // LMTP: per accepted recipient, in order
   std::string message;                 // bytes as received
   bool relayed_out = false;            // accepted for a foreign domain (open-relay mode)
+  std::int64_t data_real_ms = -1;      // real time of the DATA command (-1: unknown)
+  std::int64_t data_end_real_ms = -1;  // real time the end of DATA was received
 };
+
+// A DATA phase slower than this for a message under kStallSizeLimit is a stall (Nagle +
+// delayed ACK costs ~40 ms per message; a healthy loopback transfer takes well under 5 ms).
+inline constexpr std::int64_t kStallMs = 30;
+inline constexpr std::size_t kStallSizeLimit = 256 * 1024;
 
 struct Finding {
   std::string type;         // lost-recipient, duplicate, envelope-header-leak, ...
@@ -59,6 +80,7 @@ struct MessageStats {
   std::string id;
   std::size_t copies = 0;        // accepted deliveries
   std::int64_t latency_ms = -1;  // injection -> first accepted delivery (virtual clock)
+  std::int64_t data_ms = -1;     // slowest DATA phase of its copies (real time)
 };
 
 struct Report {

@@ -2,6 +2,7 @@
 // Persistent per-account state, written crash-safely (temp file, fsync, rename): which UIDLs
 // are settled, per-recipient progress of unsettled ones, and delivered (Message-ID, digest)
 // keys for providers that re-present messages under new UIDLs.
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -15,6 +16,10 @@ struct AccountState {
   std::set<std::string> settled_uidls;
   std::map<std::string, std::set<std::string>> progress;  // uidl -> recipients done
   std::set<std::string> delivered_keys;                    // message-id + " " + sha256
+  // RFC 2449 LOGIN-DELAY: the last successful login and the server's announced minimum delay,
+  // so the next invocation does not log in too early (providers block accounts that do).
+  std::int64_t last_login_ms = 0;
+  std::int64_t login_delay_ms = 0;
 };
 
 base::Result<AccountState> load_state(const std::string& path);  // missing file: empty state

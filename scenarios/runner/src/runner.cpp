@@ -87,6 +87,10 @@ std::vector<analyzer::Delivery> to_deliveries(
     }
     d.message = r.message;
     d.relayed_out = r.relayed_out;
+    for (const auto& c : r.commands)
+      if (c.line.size() >= 4 && (c.line.compare(0, 4, "DATA") == 0 || c.line.compare(0, 4, "data") == 0))
+        d.data_real_ms = c.real_ms;
+    if (d.data_real_ms >= 0 && r.data_complete) d.data_end_real_ms = r.data_end_real_ms;
     out.push_back(std::move(d));
   }
   return out;
@@ -273,6 +277,19 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
           s.messages[order[next]].id, s.messages[order[next]].at_ms));
     if (receiver.failed()) throw std::runtime_error("journal: " + receiver.fatal_error());
 
+    truth.end_ms = clock.now().count();
+    truth.interval_ms = s.timeline.interval_ms;
+    truth.login_delay_ms = provider.profile().login_delay_s * 1000;
+    for (const auto& e : provider.session_log()) {
+      analyzer::Pop3SessionFact f;
+      f.id = e.id;
+      f.started_ms = (e.started_at - kEpoch).count();
+      f.tls = e.tls;
+      f.cleartext_while_stls = e.cleartext_password_while_stls_offered;
+      f.auth_result = e.auth_result;
+      f.retrieved = e.retrieved_uidls;
+      truth.pop3_sessions.push_back(std::move(f));
+    }
     auto records = fake_smtp::read_journal(fs::path(dir) / "journal");
     if (!records.ok()) throw std::runtime_error("journal: " + records.error().message);
     res.report = analyzer::analyze(truth, to_deliveries(*records));
