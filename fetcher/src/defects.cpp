@@ -9,7 +9,10 @@
 namespace dropcheck::fetcher {
 
 bool defect_skips_lock(Defect d) { return d == Defect::no_lock || d == Defect::no_dedup; }
-bool defect_skips_dedup(Defect d) { return d == Defect::no_dedup; }
+bool defect_skips_dedup(Defect d) {
+  // The SBS connector has no notion of "already delivered" beyond the server's UIDLs.
+  return d == Defect::no_dedup || d == Defect::sbs_connector;
+}
 
 Route route_with_defect(const Config& config, std::string_view raw,
                         std::string_view received_by) {

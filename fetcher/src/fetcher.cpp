@@ -372,8 +372,9 @@ class Fetcher::Cycle {
       log("event=tls-verify-disabled reason=config");
     }
     net::error_code ec;
-    co_await pop_.handshake_client(ctx, c_.pop3.verify_certificate ? c_.pop3.host : "",
-                                   c_.pop3.timeout, ec);
+    // A named string: GCC 12 mishandles a temporary built by ?: inside a co_await expression.
+    const std::string verify_name = c_.pop3.verify_certificate ? c_.pop3.host : std::string();
+    co_await pop_.handshake_client(ctx, verify_name, c_.pop3.timeout, ec);
     if (ec) co_return Failure{Outcome::pop3_error, "TLS handshake: " + ec.message()};
     res.tls = true;
     co_return std::nullopt;

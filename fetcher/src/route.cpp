@@ -116,7 +116,16 @@ Route route_message(const Config& config, std::string_view raw, std::string_view
     }
     add_unique(r.recipients, target);
   }
-  if (r.recipients.empty() && !routing.fallback.empty()) {
+  const bool all_foreign =
+      !candidates.empty() && std::none_of(candidates.begin(), candidates.end(), [&](const std::string& c) {
+        return is_local(routing, mail::normalize_address(c));
+      });
+  if (all_foreign) {
+    // Mail the provider accepted for a domain this site does not serve: not ours to deliver
+    // (and never to send out again: that is how mail loops start). Settled, with an alert.
+    r.alert = true;
+    r.notes.emplace_back("no local envelope recipient: not for this site");
+  } else if (r.recipients.empty() && !routing.fallback.empty()) {
     r.recipients.push_back(routing.fallback);
     r.notes.push_back(routing.fallback + ": fallback (no local recipient)");
   }

@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 
 #include "base/clock.hpp"
+#include "base/strings.hpp"
 #include "fake_pop3/fake_pop3.hpp"
 #include "fake_smtp/receiver.hpp"
 #include "net/server.hpp"
@@ -138,6 +140,7 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     policy.local_domains = s.world.local_domains;
     policy.users = s.world.users;
     policy.lmtp = s.receiver.lmtp;
+    if (s.receiver.open_relay) policy.relay = fake_smtp::RelayMode::open;
     policy.reject_null_sender = s.receiver.reject_null_sender;
     policy.loop_check = s.receiver.loop_check;
     policy.faults.rcpt_fail_at = s.receiver.rcpt_fail_at;
@@ -150,9 +153,32 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
 
     fake_pop3::Provider provider(std::move(profile).value(), std::string(kUser),
                                  std::string(kPassword), clock);
+    // TLS: a self-signed pair made for this run; the fetcher trusts it through a CA file.
+    std::shared_ptr<net::ssl::context> tls;
+    const std::string ca_file = (fs::path(dir) / "provider-ca.pem").string();
+    if (s.provider_tls != "none") {
+      const net::PemPair pem = net::make_self_signed("127.0.0.1");
+      std::ofstream(ca_file) << pem.cert;
+      tls = net::make_server_tls(pem);
+    }
     net::Server pop(io, loopback,
                     [&](const net::Peer& p) { return provider.make_pop3_session(p); },
-                    provider.pop3_server_options());
+                    provider.pop3_server_options(tls, s.provider_tls == "implicit"));
+    // The mail loop: what the in-house server relays out to a domain the provider also serves
+    // comes straight back into the catch-all.
+    receiver.set_on_record([&](const fake_smtp::TransactionRecord& rec) {
+      if (!rec.accepted || s.provider_hosts.empty()) return;
+      std::vector<std::string> back;
+      for (const auto& rc : rec.rcpts)
+        if (rc.relayed && std::find(s.provider_hosts.begin(), s.provider_hosts.end(),
+                                    base::to_lower(rc.address.substr(rc.address.rfind('@') + 1))) !=
+                              s.provider_hosts.end())
+          back.push_back(rc.address);
+      if (!back.empty()) {
+        log(fmt::format("event=handback rcpts={} journal={}", back.size(), rec.seq));
+        provider.deliver(rec.mail_from_null ? "" : rec.mail_from, back, rec.message);
+      }
+    });
     smtp.start();
     pop.start();
 
@@ -163,6 +189,11 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     cfg.pop3.user = std::string(kUser);
     cfg.pop3.password = std::string(kPassword);
     cfg.pop3.timeout = std::chrono::seconds(20);
+    if (s.provider_tls != "none") {
+      cfg.pop3.ca_file = ca_file;
+      // stls: the core finds STLS in CAPA and upgrades on its own (never a cleartext password).
+      if (s.provider_tls == "implicit") cfg.pop3.tls = fetcher::TlsMode::implicit;
+    }
     cfg.smtp.host = "127.0.0.1";
     cfg.smtp.port = smtp.local_endpoint().port();
     cfg.smtp.timeout = std::chrono::seconds(20);

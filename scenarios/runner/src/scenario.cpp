@@ -112,8 +112,12 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
     s.world.fallback = mail::normalize_address(y.str(w, "fallback", "world", ""));
 
     if (const YAML::Node p = root["provider"]) {
-      y.only_keys(p, "provider", {"profile"});
+      y.only_keys(p, "provider", {"profile", "tls", "hosts"});
       s.profile = y.req_str(p, "profile", "provider");
+      s.provider_tls = y.str(p, "tls", "provider", "none");
+      if (s.provider_tls != "none" && s.provider_tls != "stls" && s.provider_tls != "implicit")
+        y.fail(p["tls"], "provider.tls", "expected none, stls or implicit");
+      for (auto& h : y.str_list(p, "hosts", "provider")) s.provider_hosts.push_back(base::to_lower(h));
     }
 
     if (const YAML::Node f = root["fetcher"]) {
@@ -216,11 +220,14 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
     }
 
     if (const YAML::Node r = root["receiver"]) {
-      y.only_keys(r, "receiver", {"lmtp", "reject_null_sender", "loop_check", "rcpt_fail_at",
+      y.only_keys(r, "receiver", {"lmtp", "relay", "reject_null_sender", "loop_check", "rcpt_fail_at",
                                   "rcpt_fail_code", "data_fail_code", "data_end_fail_code",
                                   "only_transaction"});
       auto& rs = s.receiver;
       rs.lmtp = y.boolean(r, "lmtp", "receiver", false);
+      const std::string relay = y.str(r, "relay", "receiver", "deny");
+      if (relay != "deny" && relay != "open") y.fail(r["relay"], "receiver.relay", "expected deny or open");
+      rs.open_relay = relay == "open";
       rs.reject_null_sender = y.boolean(r, "reject_null_sender", "receiver", false);
       rs.loop_check = y.boolean(r, "loop_check", "receiver", false);
       rs.rcpt_fail_at = static_cast<std::size_t>(y.integer(r, "rcpt_fail_at", "receiver", 0, 0, 1000));

@@ -53,6 +53,8 @@ struct Timeline {
 // The receiving server's behaviour (fake-smtp policy and faults).
 struct ReceiverSpec {
   bool lmtp = false;
+  bool open_relay = false;   // accept mail for foreign domains (recorded as relayed out; mail
+                             // for a provider_hosts domain comes back into the catch-all)
   bool reject_null_sender = false;
   bool loop_check = false;
   std::size_t rcpt_fail_at = 0;
@@ -74,6 +76,8 @@ struct Scenario {
   std::string description;
   World world;
   std::string profile = "x-envelope-to";
+  std::string provider_tls = "none";            // none | stls | implicit (self-signed, trusted)
+  std::vector<std::string> provider_hosts;      // more domains whose mail lands in the catch-all
   FetcherSpec fetcher;
   std::vector<ScenarioMessage> messages;
   Timeline timeline;
