@@ -1,0 +1,129 @@
+#pragma once
+// The journal: one JSON Lines record per SMTP transaction (journal.jsonl in DIR), including
+// transactions that never reached DATA (all recipients refused: the evidence of relay attempts).
+// Message bytes are stored as DIR/messages/<sha256>.eml (JSON strings cannot carry arbitrary
+// octets); the message file is written before the record that names it. Strings that are not
+// valid UTF-8 (8-bit addresses, raw command lines) are stored as {"hex": "..."} objects.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "base/result.hpp"
+
+namespace dropcheck::fake_smtp {
+
+inline constexpr int kJournalVersion = 1;
+
+struct CommandRecord {
+  std::int64_t virtual_ms = 0;
+  std::int64_t real_ms = 0;
+  std::string line;  // without line ending; AUTH arguments redacted
+  int code = 0;
+};
+
+struct RcptRecord {
+  std::string address;  // forward-path without <>
+  std::string params;   // NOTIFY=, ORCPT= as written
+  int code = 0;
+  std::string reply;     // reply text (lines joined by " / ")
+  bool local = false;    // the domain is a local domain
+  bool relayed = false;  // accepted for a non-local domain (open relay): would leave the site
+  std::string mailbox;   // accepted: the mailbox it reaches (the catch-all for unknown users)
+  // LMTP (RFC 2033): the per-recipient reply after the message; 0 when not applicable.
+  int data_code = 0;
+  std::string data_reply;
+};
+
+struct TransactionRecord {
+  int version = kJournalVersion;
+  std::uint64_t seq = 0;  // 1, 2, ... in the journal (assigned by Journal::append)
+  std::string session_id;
+  std::int64_t virtual_ms = 0;  // the MAIL command, scenario clock
+  std::int64_t real_ms = 0;     // the MAIL command, system clock (Unix ms)
+  std::string client;           // "127.0.0.1:40000"
+  bool tls = false;
+  bool lmtp = false;
+  std::string helo_verb;  // HELO / EHLO / LHLO
+  std::string helo;
+  bool mail_from_null = false;  // MAIL FROM:<>
+  std::string mail_from;        // reverse-path without <>
+  std::string mail_params;      // SIZE=, BODY=, SMTPUTF8, RET=, ENVID= as written
+  int mail_code = 0;
+  std::string mail_reply;
+  bool smtputf8 = false;
+  std::string body_type;          // "7BIT", "8BITMIME", "" when not given
+  std::vector<RcptRecord> rcpts;  // every RCPT command, in order
+  bool data_attempted = false;    // DATA or BDAT was sent
+  bool bdat = false;
+  int data_start_code = 0;     // 354, or the refusal of DATA (554 no valid recipients ...)
+  bool data_complete = false;  // the whole message was received
+  int data_code = 0;           // reply after the message (LMTP: the first recipient's)
+  std::string data_reply;
+  bool accepted = false;  // some recipient got the message (positive final reply)
+  std::int64_t data_end_virtual_ms = 0;
+  std::int64_t data_end_real_ms = 0;
+  std::size_t size = 0;  // message octets (as received, stuffing removed)
+  std::string sha256;    // of the message; empty when no complete message was stored
+  std::string message;   // the bytes (not in the JSON line; read_journal loads them)
+  bool too_large = false;
+  bool bare_lf_in_data = false;  // deviations, recorded not normalised
+  bool bare_lf_in_commands = false;
+  bool relayed_out = false;         // accepted for a non-local recipient (open relay mode)
+  std::string end_reason;           // "data", "rset", "quit", "mail", "helo", "peer-closed", ...
+  std::vector<std::string> faults;  // injected faults that fired
+  std::vector<CommandRecord> commands;  // MAIL .. end
+};
+
+class Journal {
+ public:
+  // Creates DIR and DIR/messages if needed and opens DIR/journal.jsonl for appending. An
+  // existing journal is continued (seq goes on); a torn last line (a crash mid-write, the
+  // reply was never sent) is cut off and reported by recovered_torn_bytes(). Throws
+  // std::runtime_error naming the path on any I/O failure.
+  explicit Journal(std::filesystem::path dir, bool fsync = false);
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // Assigns rec.seq (and size/sha256 when a complete message is present), writes the message
+  // file, then the record line. With fsync, both are on disk when append returns. Throws
+  // std::runtime_error naming the path on I/O failure.
+  void append(TransactionRecord& rec);
+
+  const std::filesystem::path& dir() const { return dir_; }
+  std::filesystem::path journal_path() const;
+  std::uint64_t records() const { return seq_; }
+  std::size_t recovered_torn_bytes() const { return torn_bytes_; }
+
+ private:
+  std::filesystem::path dir_;
+  bool fsync_;
+  int fd_ = -1;
+  std::uint64_t seq_ = 0;
+  std::size_t torn_bytes_ = 0;
+};
+
+std::filesystem::path journal_file(const std::filesystem::path& dir);
+std::filesystem::path message_file(const std::filesystem::path& dir, const std::string& sha256);
+
+// One record as its JSON line (no newline) and back; message bytes are not part of it.
+std::string to_json_line(const TransactionRecord& rec);
+base::Result<TransactionRecord> from_json_line(std::string_view line);
+
+struct JournalContents {
+  std::vector<TransactionRecord> records;
+  bool torn_tail = false;  // the file ends in an incomplete line (not returned as a record)
+  std::size_t torn_bytes = 0;
+};
+
+// Reads every record and (with load_messages) its message bytes, checking their SHA-256.
+// Errors: "journal-missing", "journal-io", "journal-bad-line" (names the line number),
+// "message-missing", "message-corrupt". A torn last line is not an error here: torn_tail.
+base::Result<JournalContents> read_journal_contents(const std::filesystem::path& dir,
+                                                    bool load_messages = true);
+// As above, but a torn last line is the error "journal-torn" (never misread as a record).
+base::Result<std::vector<TransactionRecord>> read_journal(const std::filesystem::path& dir);
+
+}  // namespace dropcheck::fake_smtp

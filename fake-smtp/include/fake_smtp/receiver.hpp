@@ -1,0 +1,60 @@
+#pragma once
+// The receiving SMTP/LMTP server of the harness: applies a Policy, journals every transaction,
+// never delivers or relays anything. make_session() plugs into net::Server.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/clock.hpp"
+#include "fake_smtp/journal.hpp"
+#include "fake_smtp/policy.hpp"
+#include "net/server.hpp"
+#include "protocol/smtp_server.hpp"
+
+namespace dropcheck::fake_smtp {
+
+class Receiver {
+ public:
+  // `smtp` carries hostname, limits and offered extensions; smtp.lmtp is taken from the policy.
+  Receiver(Policy policy, Journal& journal, const base::Clock& clock,
+           protocol::SmtpServerConfig smtp = {});
+
+  std::unique_ptr<net::ProtocolSession> make_session(const net::Peer& peer);
+  net::SessionFactory factory() {
+    return [this](const net::Peer& p) { return make_session(p); };
+  }
+
+  // Offer STARTTLS (the net::Server must have ServerOptions::tls).
+  void set_starttls(bool on) { smtp_.starttls_available = on; }
+  // One key=value line per finished session (programs log, the library does not print).
+  void set_log(std::function<void(std::string_view)> log) { log_ = std::move(log); }
+  // Every record right after it is journaled (scenario runner, tests).
+  void set_on_record(std::function<void(const TransactionRecord&)> f) { on_record_ = std::move(f); }
+  // A journal I/O failure: the session answers 421 and closes; the program should stop.
+  void set_on_fatal(std::function<void(const std::string&)> f) { on_fatal_ = std::move(f); }
+
+  const Policy& policy() const { return policy_; }
+  const protocol::SmtpServerConfig& smtp_config() const { return smtp_; }
+  std::uint64_t sessions() const { return sessions_; }
+  std::uint64_t transactions() const { return transactions_; }
+  bool failed() const { return !fatal_.empty(); }
+  const std::string& fatal_error() const { return fatal_; }
+
+ private:
+  friend class ReceiverSession;
+  Policy policy_;
+  Journal& journal_;
+  const base::Clock& clock_;
+  protocol::SmtpServerConfig smtp_;
+  std::string id_prefix_;
+  std::uint64_t sessions_ = 0;
+  std::uint64_t transactions_ = 0;
+  std::string fatal_;
+  std::function<void(std::string_view)> log_;
+  std::function<void(const TransactionRecord&)> on_record_;
+  std::function<void(const std::string&)> on_fatal_;
+};
+
+}  // namespace dropcheck::fake_smtp

@@ -1,0 +1,189 @@
+// fake-smtp: the harness's receiving SMTP/LMTP server. Journals every transaction (accepted or
+// refused) under --journal DIR; never delivers or relays anything.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <stdexcept>
+
+#include "base/clock.hpp"
+#include "fake_smtp/fake_smtp.hpp"
+#include "net/asio.hpp"
+#include "net/server.hpp"
+
+namespace {
+
+// Exit codes: 0 clean stop, 2 usage/configuration, 3 journal I/O failure, 4 listen failure.
+constexpr int kExitConfig = 2;
+constexpr int kExitJournal = 3;
+constexpr int kExitListen = 4;
+
+using namespace dropcheck;
+
+int run(int argc, char** argv) {
+  CLI::App app{"fake-smtp: receiving SMTP/LMTP server that journals every transaction"};
+  std::string listen = "127.0.0.1:2525";
+  std::string journal_dir;
+  bool allow_non_loopback = false;
+  bool fsync = false;
+  std::string relay = "deny";
+  std::string tls_cert, tls_key;
+  bool tls_self_signed = false;
+  fake_smtp::Policy policy;
+  protocol::SmtpServerConfig smtp;
+  smtp.hostname = "fake-smtp.test";
+  std::string rcpt_fault;
+  std::size_t disconnect_after = 0;
+  bool disconnect_set = false;
+  std::size_t max_sessions = 64;
+
+  app.add_option("--listen", listen, "address:port to listen on (port 0: any free port)")
+      ->capture_default_str();
+  app.add_option("--journal", journal_dir, "journal directory (journal.jsonl, messages/)")
+      ->required();
+  app.add_option("--local-domain", policy.local_domains, "a local domain (repeatable)")->required();
+  app.add_option("--user", policy.users,
+                 "a known user: local part or local@domain (repeatable; none = any user)");
+  app.add_option("--catch-all", policy.catch_all, "mailbox for unknown local users");
+  app.add_flag("--lmtp", policy.lmtp, "speak LMTP (RFC 2033) instead of SMTP");
+  app.add_option("--relay", relay, "non-local recipients: deny (550 5.7.1) or open")
+      ->check(CLI::IsMember({"deny", "open"}))
+      ->capture_default_str();
+  app.add_flag("--reject-null-sender", policy.reject_null_sender, "refuse MAIL FROM:<>");
+  app.add_flag("--loop-check", policy.loop_check,
+               "554 5.4.6 when Delivered-To already names the recipient");
+  app.add_option("--hostname", smtp.hostname, "name in the greeting")->capture_default_str();
+  app.add_option("--max-message", smtp.max_message, "SIZE limit in octets")->capture_default_str();
+  app.add_option("--max-rcpts", smtp.max_rcpts, "recipients per transaction")
+      ->capture_default_str();
+  app.add_option("--max-errors", smtp.max_errors, "protocol errors before 421")
+      ->capture_default_str();
+  app.add_flag("--reject-bare-lf", smtp.reject_bare_lf, "550 5.5.2 for DATA with bare LF");
+  app.add_option("--max-sessions", max_sessions, "concurrent connections")->capture_default_str();
+  app.add_option("--tls-cert", tls_cert, "PEM certificate for STARTTLS");
+  app.add_option("--tls-key", tls_key, "PEM private key for STARTTLS");
+  app.add_flag("--tls-self-signed", tls_self_signed, "offer STARTTLS with a generated certificate");
+  app.add_flag("--fsync", fsync, "fsync message files and journal before replying");
+  app.add_flag("--allow-non-loopback", allow_non_loopback,
+               "permit a --listen address outside 127.0.0.0/8 and ::1");
+  app.add_option("--fault-connect", policy.faults.connect_code, "greeting code (421, 554)");
+  app.add_option("--fault-rcpt", rcpt_fault, "K:CODE - the K-th RCPT of a transaction fails");
+  app.add_option("--fault-data", policy.faults.data_fail_code, "reply code to DATA/BDAT");
+  app.add_option("--fault-data-end", policy.faults.data_end_fail_code,
+                 "reply code after the message");
+  app.add_option("--fault-disconnect-data", disconnect_after,
+                 "close after N octets of a message, without reply")
+      ->each([&](const std::string&) { disconnect_set = true; });
+  app.add_option("--fault-reply-rate", policy.faults.reply_rate, "reply bytes per second");
+  app.add_option("--fault-only-transaction", policy.faults.only_transaction,
+                 "apply RCPT/DATA faults only to the N-th transaction");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kExitConfig;
+  }
+
+  policy.relay = relay == "open" ? fake_smtp::RelayMode::open : fake_smtp::RelayMode::deny;
+  if (disconnect_set) policy.faults.disconnect_after_data_octets = disconnect_after;
+  if (!rcpt_fault.empty()) {
+    const auto colon = rcpt_fault.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("missing ':'");
+      policy.faults.rcpt_fail_at = std::stoul(rcpt_fault.substr(0, colon));
+      policy.faults.rcpt_fail_code = std::stoi(rcpt_fault.substr(colon + 1));
+    } catch (const std::exception&) {
+      std::cerr << "fake-smtp: --fault-rcpt wants K:CODE, e.g. 2:451\n";
+      return kExitConfig;
+    }
+  }
+  if (tls_cert.empty() != tls_key.empty()) {
+    std::cerr << "fake-smtp: --tls-cert and --tls-key go together\n";
+    return kExitConfig;
+  }
+
+  net::tcp::endpoint ep;
+  try {
+    ep = net::parse_endpoint(listen);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "fake-smtp: --listen: " << e.what() << "\n";
+    return kExitConfig;
+  }
+  if (!net::is_loopback(ep) && !allow_non_loopback) {
+    std::cerr << "fake-smtp: refusing to listen on non-loopback " << listen
+              << " (use --allow-non-loopback)\n";
+    return kExitConfig;
+  }
+
+  net::ServerOptions options;
+  options.max_sessions = max_sessions;
+  options.busy_reply = "421 4.7.0 " + smtp.hostname + " Error: too many connections\r\n";
+  try {
+    if (!tls_cert.empty())
+      options.tls = net::make_server_tls_files(tls_cert, tls_key);
+    else if (tls_self_signed)
+      options.tls = net::make_server_tls(net::make_self_signed());
+  } catch (const std::exception& e) {
+    std::cerr << "fake-smtp: TLS setup: " << e.what() << "\n";
+    return kExitConfig;
+  }
+
+  std::unique_ptr<fake_smtp::Journal> journal;
+  try {
+    journal = std::make_unique<fake_smtp::Journal>(journal_dir, fsync);
+  } catch (const std::exception& e) {
+    std::cerr << "fake-smtp: " << e.what() << "\n";
+    return kExitJournal;
+  }
+  if (journal->recovered_torn_bytes() != 0)
+    std::cerr << "event=journal-torn-tail-removed octets=" << journal->recovered_torn_bytes()
+              << " path=" << journal->journal_path().string() << "\n";
+
+  base::SystemClock clock;
+  fake_smtp::Receiver receiver(policy, *journal, clock, smtp);
+  receiver.set_starttls(options.tls != nullptr);
+  receiver.set_log([](std::string_view line) { std::cerr << line << "\n"; });
+
+  net::asio::io_context io;
+  std::unique_ptr<net::Server> server;
+  try {
+    server = std::make_unique<net::Server>(io, ep, receiver.factory(), options);
+  } catch (const std::exception& e) {
+    std::cerr << "fake-smtp: cannot listen on " << listen << ": " << e.what() << "\n";
+    return kExitListen;
+  }
+  receiver.set_on_fatal([&](const std::string& what) {
+    std::cerr << "event=fatal error=\"" << what << "\"\n";
+    net::asio::post(io, [&] { server->stop(); });
+  });
+  net::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const net::error_code& ec, int sig) {
+    if (ec) return;
+    std::cerr << "event=stop signal=" << sig << "\n";
+    server->stop();
+  });
+  server->start();
+  const auto local = server->local_endpoint();
+  const std::string addr = local.address().is_v6() ? "[" + local.address().to_string() + "]"
+                                                   : local.address().to_string();
+  std::cout << "listening " << addr << ":" << local.port() << std::endl;
+  io.run();
+  signals.cancel();
+  if (receiver.failed()) {
+    std::cerr << "fake-smtp: journal failure: " << receiver.fatal_error() << "\n";
+    return kExitJournal;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "fake-smtp: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,371 @@
+#include "fake_smtp/journal.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+#include "base/strings.hpp"
+
+namespace dropcheck::fake_smtp {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void fail(const std::string& what, const std::filesystem::path& p) {
+  throw std::runtime_error("journal: " + what + " " + p.string() + ": " + std::strerror(errno));
+}
+
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0Fu;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;
+    for (std::size_t k = 1; k <= n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3Fu);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are invalid (RFC 3629 3).
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+json bytes(const std::string& s) {
+  if (valid_utf8(s)) return s;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(s.size() * 2);
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    hex.push_back(kHex[c >> 4]);
+    hex.push_back(kHex[c & 0xF]);
+  }
+  return json{{"hex", hex}};
+}
+
+std::string unbytes(const json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  const std::string hex = j.at("hex").get<std::string>();
+  if (hex.size() % 2) throw std::invalid_argument("odd hex length");
+  const auto val = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    throw std::invalid_argument("bad hex digit");
+  };
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i < hex.size(); i += 2)
+    out.push_back(static_cast<char>(val(hex[i]) * 16 + val(hex[i + 1])));
+  return out;
+}
+
+void write_all(int fd, std::string_view data, const std::filesystem::path& p) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail("cannot write", p);
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void fsync_dir(const std::filesystem::path& p) {
+  const int fd = ::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open directory", p);
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    fail("cannot fsync", p);
+  }
+  ::close(fd);
+}
+
+void store_message(const std::filesystem::path& dir, const TransactionRecord& rec, bool sync) {
+  const auto path = message_file(dir, rec.sha256);
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && std::filesystem::file_size(path, ec) == rec.size && !ec)
+    return;  // same bytes already stored (content-addressed)
+  const auto tmp = dir / "messages" / (".tmp-" + rec.sha256 + "-" + std::to_string(::getpid()));
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot create", tmp);
+  try {
+    write_all(fd, rec.message, tmp);
+    if (sync && ::fsync(fd) != 0) fail("cannot fsync", tmp);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  if (::close(fd) != 0) fail("cannot close", tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename to", path);
+  if (sync) fsync_dir(dir / "messages");
+}
+
+}  // namespace
+
+std::filesystem::path journal_file(const std::filesystem::path& dir) {
+  return dir / "journal.jsonl";
+}
+
+std::filesystem::path message_file(const std::filesystem::path& dir, const std::string& sha256) {
+  return dir / "messages" / (sha256 + ".eml");
+}
+
+std::string to_json_line(const TransactionRecord& r) {
+  json rcpts = json::array();
+  for (const auto& x : r.rcpts) {
+    rcpts.push_back({{"address", bytes(x.address)},
+                     {"params", bytes(x.params)},
+                     {"code", x.code},
+                     {"reply", bytes(x.reply)},
+                     {"local", x.local},
+                     {"relayed", x.relayed},
+                     {"mailbox", bytes(x.mailbox)},
+                     {"data_code", x.data_code},
+                     {"data_reply", bytes(x.data_reply)}});
+  }
+  json commands = json::array();
+  for (const auto& c : r.commands) {
+    commands.push_back({{"virtual_ms", c.virtual_ms},
+                        {"real_ms", c.real_ms},
+                        {"line", bytes(c.line)},
+                        {"code", c.code}});
+  }
+  json j = {{"version", r.version},
+            {"seq", r.seq},
+            {"session_id", bytes(r.session_id)},
+            {"virtual_ms", r.virtual_ms},
+            {"real_ms", r.real_ms},
+            {"client", bytes(r.client)},
+            {"tls", r.tls},
+            {"lmtp", r.lmtp},
+            {"helo_verb", bytes(r.helo_verb)},
+            {"helo", bytes(r.helo)},
+            {"mail_from_null", r.mail_from_null},
+            {"mail_from", bytes(r.mail_from)},
+            {"mail_params", bytes(r.mail_params)},
+            {"mail_code", r.mail_code},
+            {"mail_reply", bytes(r.mail_reply)},
+            {"smtputf8", r.smtputf8},
+            {"body_type", bytes(r.body_type)},
+            {"rcpts", std::move(rcpts)},
+            {"data_attempted", r.data_attempted},
+            {"bdat", r.bdat},
+            {"data_start_code", r.data_start_code},
+            {"data_complete", r.data_complete},
+            {"data_code", r.data_code},
+            {"data_reply", bytes(r.data_reply)},
+            {"accepted", r.accepted},
+            {"data_end_virtual_ms", r.data_end_virtual_ms},
+            {"data_end_real_ms", r.data_end_real_ms},
+            {"size", r.size},
+            {"sha256", r.sha256},
+            {"too_large", r.too_large},
+            {"bare_lf_in_data", r.bare_lf_in_data},
+            {"bare_lf_in_commands", r.bare_lf_in_commands},
+            {"relayed_out", r.relayed_out},
+            {"end_reason", bytes(r.end_reason)},
+            {"faults", r.faults},
+            {"commands", std::move(commands)}};
+  return j.dump();
+}
+
+base::Result<TransactionRecord> from_json_line(std::string_view line) {
+  try {
+    const json j = json::parse(line);
+    TransactionRecord r;
+    r.version = j.at("version").get<int>();
+    if (r.version != kJournalVersion)
+      return base::make_error("journal-version",
+                              "unsupported version " + std::to_string(r.version));
+    r.seq = j.at("seq").get<std::uint64_t>();
+    r.session_id = unbytes(j.at("session_id"));
+    r.virtual_ms = j.at("virtual_ms").get<std::int64_t>();
+    r.real_ms = j.at("real_ms").get<std::int64_t>();
+    r.client = unbytes(j.at("client"));
+    r.tls = j.at("tls").get<bool>();
+    r.lmtp = j.at("lmtp").get<bool>();
+    r.helo_verb = unbytes(j.at("helo_verb"));
+    r.helo = unbytes(j.at("helo"));
+    r.mail_from_null = j.at("mail_from_null").get<bool>();
+    r.mail_from = unbytes(j.at("mail_from"));
+    r.mail_params = unbytes(j.at("mail_params"));
+    r.mail_code = j.at("mail_code").get<int>();
+    r.mail_reply = unbytes(j.at("mail_reply"));
+    r.smtputf8 = j.at("smtputf8").get<bool>();
+    r.body_type = unbytes(j.at("body_type"));
+    for (const auto& x : j.at("rcpts")) {
+      RcptRecord rr;
+      rr.address = unbytes(x.at("address"));
+      rr.params = unbytes(x.at("params"));
+      rr.code = x.at("code").get<int>();
+      rr.reply = unbytes(x.at("reply"));
+      rr.local = x.at("local").get<bool>();
+      rr.relayed = x.at("relayed").get<bool>();
+      rr.mailbox = unbytes(x.at("mailbox"));
+      rr.data_code = x.at("data_code").get<int>();
+      rr.data_reply = unbytes(x.at("data_reply"));
+      r.rcpts.push_back(std::move(rr));
+    }
+    r.data_attempted = j.at("data_attempted").get<bool>();
+    r.bdat = j.at("bdat").get<bool>();
+    r.data_start_code = j.at("data_start_code").get<int>();
+    r.data_complete = j.at("data_complete").get<bool>();
+    r.data_code = j.at("data_code").get<int>();
+    r.data_reply = unbytes(j.at("data_reply"));
+    r.accepted = j.at("accepted").get<bool>();
+    r.data_end_virtual_ms = j.at("data_end_virtual_ms").get<std::int64_t>();
+    r.data_end_real_ms = j.at("data_end_real_ms").get<std::int64_t>();
+    r.size = j.at("size").get<std::size_t>();
+    r.sha256 = j.at("sha256").get<std::string>();
+    r.too_large = j.at("too_large").get<bool>();
+    r.bare_lf_in_data = j.at("bare_lf_in_data").get<bool>();
+    r.bare_lf_in_commands = j.at("bare_lf_in_commands").get<bool>();
+    r.relayed_out = j.at("relayed_out").get<bool>();
+    r.end_reason = unbytes(j.at("end_reason"));
+    r.faults = j.at("faults").get<std::vector<std::string>>();
+    for (const auto& c : j.at("commands")) {
+      r.commands.push_back({c.at("virtual_ms").get<std::int64_t>(),
+                            c.at("real_ms").get<std::int64_t>(), unbytes(c.at("line")),
+                            c.at("code").get<int>()});
+    }
+    return r;
+  } catch (const std::exception& e) {
+    return base::make_error("journal-bad-line", e.what());
+  }
+}
+
+Journal::Journal(std::filesystem::path dir, bool fsync) : dir_(std::move(dir)), fsync_(fsync) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_ / "messages", ec);
+  if (ec)
+    throw std::runtime_error("journal: cannot create " + (dir_ / "messages").string() + ": " +
+                             ec.message());
+  const auto path = journal_path();
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail("cannot open", path);
+  // Continue an existing journal: count complete lines, cut a torn tail.
+  std::string content;
+  {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    content = ss.str();
+  }
+  const auto last_nl = content.rfind('\n');
+  const std::size_t complete = last_nl == std::string::npos ? 0 : last_nl + 1;
+  for (std::size_t i = 0; i < complete; ++i)
+    if (content[i] == '\n') ++seq_;
+  if (complete < content.size()) {
+    torn_bytes_ = content.size() - complete;
+    if (::ftruncate(fd_, static_cast<off_t>(complete)) != 0) {
+      const int e = errno;
+      ::close(fd_);
+      errno = e;
+      fail("cannot truncate torn tail of", path);
+    }
+  }
+}
+
+Journal::~Journal() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::filesystem::path Journal::journal_path() const { return journal_file(dir_); }
+
+void Journal::append(TransactionRecord& rec) {
+  if (rec.data_complete && !rec.too_large) {
+    rec.size = rec.message.size();
+    rec.sha256 = base::sha256_hex(rec.message);
+    store_message(dir_, rec, fsync_);
+  } else {
+    rec.sha256.clear();
+  }
+  rec.seq = seq_ + 1;
+  std::string line = to_json_line(rec);
+  line.push_back('\n');
+  write_all(fd_, line, journal_path());
+  if (fsync_ && ::fdatasync(fd_) != 0) fail("cannot fsync", journal_path());
+  ++seq_;
+}
+
+base::Result<JournalContents> read_journal_contents(const std::filesystem::path& dir,
+                                                    bool load_messages) {
+  const auto path = journal_file(dir);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return base::make_error("journal-missing", "cannot open " + path.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return base::make_error("journal-io", "cannot read " + path.string());
+  const std::string content = ss.str();
+  JournalContents out;
+  std::size_t pos = 0;
+  std::size_t lineno = 0;
+  while (pos < content.size()) {
+    const auto nl = content.find('\n', pos);
+    if (nl == std::string::npos) {
+      out.torn_tail = true;
+      out.torn_bytes = content.size() - pos;
+      break;
+    }
+    ++lineno;
+    const std::string_view line(content.data() + pos, nl - pos);
+    pos = nl + 1;
+    auto rec = from_json_line(line);
+    if (!rec)
+      return base::make_error("journal-bad-line", path.string() + ":" + std::to_string(lineno) +
+                                                      ": " + rec.error().message);
+    if (load_messages && !rec->sha256.empty()) {
+      const auto mpath = message_file(dir, rec->sha256);
+      std::ifstream m(mpath, std::ios::binary);
+      if (!m)
+        return base::make_error("message-missing", path.string() + ":" + std::to_string(lineno) +
+                                                       ": cannot open " + mpath.string());
+      std::ostringstream ms;
+      ms << m.rdbuf();
+      rec->message = ms.str();
+      if (rec->message.size() != rec->size || base::sha256_hex(rec->message) != rec->sha256)
+        return base::make_error("message-corrupt", mpath.string() + " does not match its SHA-256");
+    }
+    out.records.push_back(std::move(rec).value());
+  }
+  return out;
+}
+
+base::Result<std::vector<TransactionRecord>> read_journal(const std::filesystem::path& dir) {
+  auto c = read_journal_contents(dir, true);
+  if (!c) return c.error();
+  if (c->torn_tail)
+    return base::make_error("journal-torn", journal_file(dir).string() +
+                                                ": last line is incomplete (" +
+                                                std::to_string(c->torn_bytes) + " octets)");
+  return std::move(c->records);
+}
+
+}  // namespace dropcheck::fake_smtp

@@ -1,0 +1,246 @@
+// The fake-smtp program against real clients: swaks and Python smtplib. Each test starts the
+// executable on 127.0.0.1:0, reads the "listening" line, and always stops the process.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "fake_smtp/journal.hpp"
+#include "test_util.hpp"
+
+extern char** environ;
+
+namespace dropcheck::fake_smtp {
+namespace {
+
+bool have_tool(const std::string& name) {
+  return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+int exit_code(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// A child process with stdout on a pipe; SIGTERM + wait on destruction.
+class Child {
+ public:
+  explicit Child(std::vector<std::string> args) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int rc = ::posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(fds[1]);
+    out_ = fds[0];
+    if (rc != 0) pid_ = -1;
+  }
+  ~Child() {
+    stop();
+    if (out_ >= 0) ::close(out_);
+  }
+  // The first stdout line, waiting at most `timeout`.
+  std::string read_line(std::chrono::milliseconds timeout) {
+    std::string line;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{out_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char c;
+      if (::read(out_, &c, 1) != 1) break;
+      if (c == '\n') return line;
+      line.push_back(c);
+    }
+    return line;
+  }
+  // SIGTERM; returns the exit code (SIGKILL after 10 s).
+  int stop() {
+    if (pid_ <= 0) return status_;
+    ::kill(pid_, SIGTERM);
+    int st = 0;
+    for (int i = 0; i < 100; ++i) {
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return status_ = exit_code(st);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &st, 0);
+    pid_ = -1;
+    return status_ = 137;
+  }
+  bool running() const { return pid_ > 0; }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+  int status_ = -1;
+};
+
+struct Server {
+  test::TempDir dir;
+  std::unique_ptr<Child> child;
+  std::string port;
+  explicit Server(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {FAKE_SMTP_EXE,  "--listen",          "127.0.0.1:0",
+                                     "--journal",    dir.path().string(), "--local-domain",
+                                     "firma.example"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    child = std::make_unique<Child>(args);
+    const std::string line = child->read_line(std::chrono::seconds(10));
+    if (line.rfind("listening 127.0.0.1:", 0) == 0) port = line.substr(line.rfind(':') + 1);
+  }
+  std::string addr() const { return "127.0.0.1:" + port; }
+};
+
+int run(const std::string& cmd) { return exit_code(std::system(cmd.c_str())); }
+
+TEST(FakeSmtpConformance, HelpAndLoopbackOnly) {
+  EXPECT_EQ(run(std::string(FAKE_SMTP_EXE) + " --help >/dev/null"), 0);
+  test::TempDir dir;
+  EXPECT_EQ(run(std::string(FAKE_SMTP_EXE) + " --listen 0.0.0.0:0 --journal " +
+                dir.path().string() + " --local-domain x.example 2>/dev/null"),
+            2);
+}
+
+TEST(FakeSmtpConformance, ListensAndStopsCleanlyOnSigterm) {
+  Server s;
+  ASSERT_FALSE(s.port.empty());
+  EXPECT_NE(s.port, "0");
+  EXPECT_EQ(s.child->stop(), 0);
+}
+
+TEST(FakeSmtpConformance, Swaks) {
+  if (!have_tool("swaks")) GTEST_SKIP() << "swaks not installed";
+  Server s;
+  ASSERT_FALSE(s.port.empty());
+  const std::string base = "swaks --server " + s.addr() + " --helo swaks.test --silent 2 ";
+  EXPECT_EQ(run(base + "--from sender@provider.example --to hans@firma.example --pipeline"), 0);
+  EXPECT_EQ(run(base + "--from '<>' --to hans@firma.example"), 0);
+  // Relay attempt: swaks reports the refused recipient with a non-zero exit code.
+  EXPECT_NE(run(base + "--from sender@provider.example --to user3@firma3.example 2>/dev/null"), 0);
+  EXPECT_EQ(s.child->stop(), 0);
+  auto recs = read_journal(s.dir.path());
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  ASSERT_EQ(recs->size(), 3u);
+  EXPECT_TRUE((*recs)[0].accepted);
+  EXPECT_EQ((*recs)[0].helo, "swaks.test");
+  EXPECT_NE((*recs)[0].message.find("X-Mailer: swaks"), std::string::npos);
+  EXPECT_TRUE((*recs)[1].mail_from_null);
+  EXPECT_TRUE((*recs)[1].accepted);
+  EXPECT_FALSE((*recs)[2].accepted);
+  EXPECT_EQ((*recs)[2].rcpts.at(0).code, 550);
+}
+
+TEST(FakeSmtpConformance, SwaksStartTlsAndRcptFault) {
+  if (!have_tool("swaks")) GTEST_SKIP() << "swaks not installed";
+  if (run("swaks --support 2>&1 | grep -q '=== TLS supported'") != 0)
+    GTEST_SKIP() << "swaks without TLS support (Net::SSLeay)";
+  Server s({"--tls-self-signed", "--fault-rcpt", "2:452"});
+  ASSERT_FALSE(s.port.empty());
+  EXPECT_EQ(run("swaks --server " + s.addr() +
+                " --silent 2 -tls --from a@provider.example "
+                "--to hans@firma.example,grete@firma.example 2>/dev/null"),
+            0);
+  EXPECT_EQ(s.child->stop(), 0);
+  auto recs = read_journal(s.dir.path());
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  ASSERT_EQ(recs->size(), 1u);
+  EXPECT_TRUE((*recs)[0].tls);
+  EXPECT_EQ((*recs)[0].rcpts.at(1).code, 452);
+  EXPECT_EQ((*recs)[0].faults, std::vector<std::string>{"rcpt-2-452"});
+  EXPECT_TRUE((*recs)[0].accepted);
+}
+
+TEST(FakeSmtpConformance, BadFlagsExitWithUsageCode) {
+  test::TempDir dir;
+  const std::string base = std::string(FAKE_SMTP_EXE) + " --listen 127.0.0.1:0 --journal " +
+                           dir.path().string() + " --local-domain x.example ";
+  EXPECT_EQ(run(base + "--fault-rcpt nonsense 2>/dev/null"), 2);
+  EXPECT_EQ(run(base + "--relay maybe 2>/dev/null"), 2);
+  EXPECT_EQ(run(base + "--tls-cert /nonexistent 2>/dev/null"), 2);
+  EXPECT_EQ(run(std::string(FAKE_SMTP_EXE) + " --listen 127.0.0.1:0 --journal /proc/nope "
+                                             "--local-domain x.example 2>/dev/null"),
+            3);
+}
+
+TEST(FakeSmtpConformance, PythonSmtplib) {
+  if (!have_tool("python3")) GTEST_SKIP() << "python3 not installed";
+  Server s;
+  ASSERT_FALSE(s.port.empty());
+  test::TempDir tmp;
+  const auto script = tmp.path() / "client.py";
+  std::ofstream(script) << R"PY(
+import smtplib, sys
+port = int(sys.argv[1])
+msg = "From: a@provider.example\r\nTo: hans@firma.example\r\nSubject: py\r\n\r\n.leading dot\r\nbody\r\n"
+with smtplib.SMTP("127.0.0.1", port) as c:
+    code, caps = c.ehlo("py.test")
+    assert code == 250
+    for kw in ("pipelining", "size", "8bitmime", "smtputf8", "chunking", "enhancedstatuscodes", "dsn"):
+        assert c.has_extn(kw), kw
+    refused = c.sendmail("a@provider.example", ["hans@firma.example", "user3@firma3.example"], msg)
+    assert list(refused) == ["user3@firma3.example"], refused
+    assert refused["user3@firma3.example"][0] == 550
+    c.sendmail("", ["hans@firma.example"], msg)
+    c.sendmail("j\u00f6rg@provider.example", ["m\u00fcller@firma.example"],
+               msg.encode("utf-8"), mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+    try:
+        c.sendmail("a@provider.example", ["x@foreign.example"], msg)
+        sys.exit("relay accepted")
+    except smtplib.SMTPRecipientsRefused:
+        pass
+    assert c.verify("hans")[0] == 252
+    assert c.noop()[0] == 250
+print("ok")
+)PY";
+  EXPECT_EQ(run("python3 " + script.string() + " " + s.port), 0);
+  EXPECT_EQ(s.child->stop(), 0);
+  auto recs = read_journal(s.dir.path());
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  ASSERT_EQ(recs->size(), 4u);
+  EXPECT_EQ((*recs)[0].message.find(".leading dot"), (*recs)[0].message.find("\r\n\r\n") + 4);
+  EXPECT_EQ((*recs)[0].rcpts.size(), 2u);
+  EXPECT_TRUE((*recs)[1].mail_from_null);
+  EXPECT_TRUE((*recs)[2].smtputf8);
+  EXPECT_EQ((*recs)[2].mail_from, "j\xc3\xb6rg@provider.example");
+  EXPECT_FALSE((*recs)[3].accepted);
+}
+
+TEST(FakeSmtpConformance, PythonLmtp) {
+  if (!have_tool("python3")) GTEST_SKIP() << "python3 not installed";
+  Server s({"--lmtp"});
+  ASSERT_FALSE(s.port.empty());
+  test::TempDir tmp;
+  const auto script = tmp.path() / "lmtp.py";
+  std::ofstream(script) << R"PY(
+import smtplib, sys
+c = smtplib.LMTP("127.0.0.1", int(sys.argv[1]))
+refused = c.sendmail("a@provider.example", ["hans@firma.example", "x@foreign.example", "grete@firma.example"],
+                     "Subject: lmtp\r\n\r\nhi\r\n")
+assert list(refused) == ["x@foreign.example"], refused
+c.quit()
+)PY";
+  EXPECT_EQ(run("python3 " + script.string() + " " + s.port), 0);
+  EXPECT_EQ(s.child->stop(), 0);
+  auto recs = read_journal(s.dir.path());
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  ASSERT_EQ(recs->size(), 1u);
+  EXPECT_TRUE((*recs)[0].lmtp);
+  EXPECT_EQ((*recs)[0].rcpts.at(2).data_code, 250);
+}
+
+}  // namespace
+}  // namespace dropcheck::fake_smtp

@@ -1,0 +1,137 @@
+// fake-smtp over TCP: net::Server on 127.0.0.1:0 in one io_context, a client coroutine, a
+// bounded run_for. No sleeps, no fixed ports.
+#include <gtest/gtest.h>
+
+#include "base/clock.hpp"
+#include "net/asio.hpp"
+#include "net/connection.hpp"
+#include "net/server.hpp"
+#include "test_util.hpp"
+
+namespace dropcheck::fake_smtp {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Harness {
+  test::TempDir dir;
+  Journal journal{dir.path()};
+  base::SystemClock clock;
+  net::asio::io_context io;
+  std::unique_ptr<Receiver> receiver;
+  std::unique_ptr<net::Server> server;
+  explicit Harness(Policy p, net::ServerOptions opts = {}) {
+    p.local_domains = {"firma.example"};
+    receiver = std::make_unique<Receiver>(p, journal, clock);
+    receiver->set_starttls(opts.tls != nullptr);
+    server = std::make_unique<net::Server>(io, net::parse_endpoint("127.0.0.1:0"),
+                                           receiver->factory(), opts);
+    server->start();
+  }
+};
+
+// Sends `script` after the greeting in one write (pipelined), reads until the server closes.
+net::awaitable<void> client(net::tcp::endpoint ep, std::string script, std::string& transcript,
+                            bool& done, net::Server* stop_when_done = nullptr) {
+  net::Connection c(co_await net::asio::this_coro::executor);
+  net::error_code ec;
+  co_await c.connect(ep, 5s, ec);
+  if (ec) co_return;
+  transcript += co_await c.read_line(1000, 5s, ec);
+  co_await c.write_all(script, 5s, ec);
+  while (!ec) {
+    std::string line = co_await c.read_line(1000, 5s, ec);
+    transcript += line;
+  }
+  done = true;
+  if (stop_when_done) stop_when_done->stop();  // run_for returns as soon as all work is done
+}
+
+TEST(FakeSmtpIntegration, PipelinedSessionOverTcp) {
+  Harness h({});
+  std::string transcript;
+  bool done = false;
+  net::spawn_logged(
+      h.io.get_executor(),
+      client(h.server->local_endpoint(),
+             "EHLO it\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<hans@firma.example>\r\n"
+             "RCPT TO:<x@foreign.example>\r\nDATA\r\nSubject: it\r\n\r\n..dot\r\n.\r\nQUIT\r\n",
+             transcript, done, h.server.get()),
+      "client");
+  h.io.run_for(10s);
+  ASSERT_TRUE(done) << transcript;
+  EXPECT_NE(transcript.find("550 5.7.1"), std::string::npos) << transcript;
+  EXPECT_NE(transcript.find("250 2.0.0 Ok: queued"), std::string::npos) << transcript;
+  EXPECT_NE(transcript.find("221 2.0.0"), std::string::npos) << transcript;
+  h.server->stop();
+  h.io.run_for(2s);
+  auto recs = read_journal(h.dir.path());
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  ASSERT_EQ(recs->size(), 1u);
+  EXPECT_EQ((*recs)[0].message, "Subject: it\r\n\r\n.dot\r\n");
+  EXPECT_EQ((*recs)[0].client.rfind("127.0.0.1:", 0), 0u);
+}
+
+TEST(FakeSmtpIntegration, StopEndsOpenTransactionAsShutdown) {
+  Harness h({});
+  std::string transcript;
+  bool done = false;
+  net::spawn_logged(h.io.get_executor(),
+                    client(h.server->local_endpoint(),
+                           "EHLO it\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<hans@firma.example>\r\n",
+                           transcript, done),
+                    "client");
+  // Run until both RCPT replies arrived, then stop the server.
+  for (int i = 0; i < 100 && transcript.find("2.1.5") == std::string::npos; ++i) h.io.run_for(20ms);
+  h.server->stop();
+  h.io.run_for(5s);
+  EXPECT_TRUE(done);
+  auto recs = read_journal(h.dir.path());
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  ASSERT_EQ(recs->size(), 1u);
+  EXPECT_EQ((*recs)[0].end_reason, "shutdown");
+}
+
+TEST(FakeSmtpIntegration, StartTls) {
+  net::ServerOptions opts;
+  opts.tls = net::make_server_tls(net::make_self_signed());
+  Harness h({}, opts);
+  std::string transcript;
+  bool done = false;
+  auto ep = h.server->local_endpoint();
+  auto task = [&]() -> net::awaitable<void> {
+    net::Connection c(co_await net::asio::this_coro::executor);
+    net::error_code ec;
+    co_await c.connect(ep, 5s, ec);
+    transcript += co_await c.read_line(1000, 5s, ec);
+    co_await c.write_all("EHLO t\r\nSTARTTLS\r\n", 5s, ec);
+    for (;;) {
+      std::string l = co_await c.read_line(1000, 5s, ec);
+      transcript += l;
+      if (ec || l.starts_with("220 ")) break;
+    }
+    net::ssl::context ctx(net::ssl::context::tls_client);
+    ctx.set_verify_mode(net::ssl::verify_none);
+    co_await c.handshake_client(ctx, "localhost", 5s, ec);
+    if (ec) co_return;
+    co_await c.write_all(
+        "EHLO t\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<h@firma.example>\r\n"
+        "DATA\r\nsecret\r\n.\r\nQUIT\r\n",
+        5s, ec);
+    while (!ec) transcript += co_await c.read_line(1000, 5s, ec);
+    done = true;
+    h.server->stop();
+  };
+  net::spawn_logged(h.io.get_executor(), task(), "tls-client");
+  h.io.run_for(10s);
+  ASSERT_TRUE(done) << transcript;
+  EXPECT_NE(transcript.find("STARTTLS\r\n"), std::string::npos) << transcript;
+  auto recs = read_journal(h.dir.path());
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  ASSERT_EQ(recs->size(), 1u);
+  EXPECT_TRUE((*recs)[0].tls);
+  EXPECT_EQ((*recs)[0].message, "secret\r\n");
+}
+
+}  // namespace
+}  // namespace dropcheck::fake_smtp

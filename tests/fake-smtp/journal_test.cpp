@@ -1,0 +1,177 @@
+// Journal: round trip, content-addressed messages, torn tails, I/O errors.
+#include "fake_smtp/journal.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "base/strings.hpp"
+#include "test_util.hpp"
+
+namespace dropcheck::fake_smtp {
+namespace {
+
+TransactionRecord sample(std::string message) {
+  TransactionRecord r;
+  r.session_id = "s-1";
+  r.virtual_ms = 900'000;
+  r.real_ms = 1'700'000'000'000;
+  r.client = "127.0.0.1:40000";
+  r.helo_verb = "EHLO";
+  r.helo = "fetcher.local";
+  r.mail_from = "j\xf6rg@latin1.example";  // not UTF-8: stored as hex
+  r.mail_params = "BODY=8BITMIME";
+  r.mail_code = 250;
+  r.mail_reply = "2.1.0 Ok";
+  r.rcpts.push_back({"hans@firma.example", "NOTIFY=NEVER", 250, "2.1.5 Ok", true, false,
+                     "hans@firma.example", 0, ""});
+  r.rcpts.push_back(
+      {"user3@firma3.example", "", 550, "5.7.1 relaying denied", false, false, "", 0, ""});
+  r.data_attempted = true;
+  r.data_start_code = 354;
+  r.data_complete = true;
+  r.data_code = 250;
+  r.data_reply = "2.0.0 Ok";
+  r.accepted = true;
+  r.message = std::move(message);
+  r.end_reason = "data";
+  r.faults = {"rcpt-2-451"};
+  r.commands.push_back({1, 2, "MAIL FROM:<x>", 250});
+  return r;
+}
+
+TEST(Journal, RoundTripWithArbitraryBytes) {
+  test::TempDir dir;
+  const std::string msg("Subject: \xff\r\n\r\nNUL\0here\rbare CR\n", 30);
+  {
+    Journal j(dir.path());
+    auto a = sample(msg);
+    j.append(a);
+    EXPECT_EQ(a.seq, 1u);
+    EXPECT_EQ(a.sha256, base::sha256_hex(msg));
+    EXPECT_EQ(a.size, msg.size());
+    auto b = sample("");
+    b.data_complete = false;  // refused-only transaction: no message file
+    b.accepted = false;
+    j.append(b);
+    EXPECT_EQ(b.seq, 2u);
+    EXPECT_TRUE(b.sha256.empty());
+  }
+  EXPECT_TRUE(std::filesystem::exists(message_file(dir.path(), base::sha256_hex(msg))));
+  auto recs = read_journal(dir.path());
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  ASSERT_EQ(recs->size(), 2u);
+  const auto& r = (*recs)[0];
+  EXPECT_EQ(r.message, msg);
+  EXPECT_EQ(r.mail_from, "j\xf6rg@latin1.example");
+  EXPECT_EQ(r.virtual_ms, 900'000);
+  EXPECT_EQ(r.rcpts.at(1).reply, "5.7.1 relaying denied");
+  EXPECT_EQ(r.rcpts.at(0).params, "NOTIFY=NEVER");
+  EXPECT_EQ(r.faults, std::vector<std::string>{"rcpt-2-451"});
+  EXPECT_EQ(r.commands.at(0).line, "MAIL FROM:<x>");
+  EXPECT_EQ(to_json_line(r), to_json_line([&] {
+              auto c = sample(msg);
+              c.seq = 1;
+              c.size = msg.size();
+              c.sha256 = base::sha256_hex(msg);
+              return c;
+            }()));
+  EXPECT_EQ((*recs)[1].seq, 2u);
+  EXPECT_TRUE((*recs)[1].message.empty());
+}
+
+TEST(Journal, TornLastLineIsReportedNeverMisread) {
+  test::TempDir dir;
+  {
+    Journal j(dir.path());
+    auto a = sample("x\r\n");
+    j.append(a);
+  }
+  const std::string line = to_json_line(sample("y"));
+  {
+    std::ofstream f(journal_file(dir.path()), std::ios::app | std::ios::binary);
+    f << line.substr(0, line.size() / 2);
+  }
+  auto strict = read_journal(dir.path());
+  ASSERT_FALSE(strict.ok());
+  EXPECT_EQ(strict.error().code, "journal-torn");
+  auto lenient = read_journal_contents(dir.path());
+  ASSERT_TRUE(lenient.ok());
+  EXPECT_TRUE(lenient->torn_tail);
+  EXPECT_EQ(lenient->records.size(), 1u);
+  // Reopening cuts the torn tail and continues numbering.
+  Journal j(dir.path());
+  EXPECT_EQ(j.recovered_torn_bytes(), line.size() / 2);
+  auto b = sample("z\r\n");
+  j.append(b);
+  EXPECT_EQ(b.seq, 2u);
+  auto again = read_journal(dir.path());
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->size(), 2u);
+}
+
+TEST(Journal, BadLineNamesLineNumber) {
+  test::TempDir dir;
+  { Journal j(dir.path()); }
+  std::ofstream(journal_file(dir.path()), std::ios::binary) << "{\"version\":1}\n";
+  auto r = read_journal(dir.path());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "journal-bad-line");
+  EXPECT_NE(r.error().message.find("journal.jsonl:1"), std::string::npos) << r.error().message;
+}
+
+TEST(Journal, CorruptOrMissingMessage) {
+  test::TempDir dir;
+  Journal j(dir.path());
+  auto a = sample("hello\r\n");
+  j.append(a);
+  std::ofstream(message_file(dir.path(), a.sha256), std::ios::binary) << "HELLO\r\n";
+  auto r = read_journal(dir.path());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "message-corrupt");
+  std::filesystem::remove(message_file(dir.path(), a.sha256));
+  r = read_journal(dir.path());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "message-missing");
+  auto no_msgs = read_journal_contents(dir.path(), false);
+  EXPECT_TRUE(no_msgs.ok());
+}
+
+TEST(Journal, MissingJournal) {
+  test::TempDir dir;
+  auto r = read_journal(dir.path() / "nope");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "journal-missing");
+}
+
+TEST(Journal, IoFailureThrowsNamingPath) {
+  if (::geteuid() == 0) {
+    // root ignores permissions: use a path under a regular file instead.
+    test::TempDir dir;
+    std::ofstream(dir.path() / "file") << "x";
+    try {
+      Journal j(dir.path() / "file" / "sub");
+      FAIL() << "no exception";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find((dir.path() / "file").string()), std::string::npos)
+          << e.what();
+    }
+    return;
+  }
+  test::TempDir dir;
+  ::chmod(dir.path().c_str(), 0500);
+  EXPECT_THROW(Journal j(dir.path() / "sub"), std::runtime_error);
+  ::chmod(dir.path().c_str(), 0700);
+}
+
+TEST(Journal, FsyncModeWorks) {
+  test::TempDir dir;
+  Journal j(dir.path(), true);
+  auto a = sample("synced\r\n");
+  j.append(a);
+  EXPECT_TRUE(read_journal(dir.path()).ok());
+}
+
+}  // namespace
+}  // namespace dropcheck::fake_smtp
