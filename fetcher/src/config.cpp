@@ -93,7 +93,7 @@ base::Result<Config> parse_config(std::string_view yaml, std::string_view source
     const YAML::Node pop = root["pop3"];
     if (!pop) y.fail(root, "pop3", "missing");
     y.only_keys(pop, "pop3", {"host", "port", "tls", "verify_certificate", "ca_file", "user",
-                              "password", "password_file", "apop", "timeout"});
+                              "password", "password_file", "apop", "auth", "timeout"});
     c.pop3.host = y.str(pop, "host", "pop3", c.pop3.host);
     const std::string tls = y.str(pop, "tls", "pop3", "none");
     if (tls == "none") c.pop3.tls = TlsMode::none;
@@ -113,6 +113,11 @@ base::Result<Config> parse_config(std::string_view yaml, std::string_view source
     }
     if (c.pop3.password.empty()) y.fail(pop, "pop3.password", "missing (or password_file)");
     c.pop3.apop = y.boolean(pop, "apop", "pop3", false);
+    c.pop3.auth = y.str(pop, "auth", "pop3", c.pop3.apop ? "apop" : "auto");
+    if (c.pop3.auth != "auto" && c.pop3.auth != "user" && c.pop3.auth != "apop" &&
+        c.pop3.auth != "plain")
+      y.fail(pop["auth"], "pop3.auth", "expected auto, user, apop or plain");
+    if (c.pop3.auth == "apop") c.pop3.apop = true;
     c.pop3.timeout = std::chrono::milliseconds(y.duration_ms(pop, "timeout", "pop3", 60'000));
 
     const YAML::Node smtp = root["smtp"];

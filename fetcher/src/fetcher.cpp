@@ -427,10 +427,28 @@ class Fetcher::Cycle {
     }
     // Authentication.
     std::optional<protocol::Pop3Status> auth;
-    if (c_.pop3.apop && !apop_stamp.empty()) {
+    std::string mechanism = "user";
+    const bool sasl_plain = std::any_of(capa.begin(), capa.end(), [](const std::string& c) {
+      if (!base::istarts_with(c, "sasl ")) return false;
+      for (auto m : base::split(c.substr(5), ' '))
+        if (base::iequals(m, "plain")) return true;
+      return false;
+    });
+    if (c_.pop3.apop && apop_stamp.empty())
+      co_return Failure{Outcome::auth_failed, "APOP configured but the server offers no APOP timestamp"};
+    if (c_.pop3.auth == "plain" && !sasl_plain)
+      co_return Failure{Outcome::auth_failed, "SASL PLAIN configured but not offered (CAPA SASL)"};
+    if (c_.pop3.apop) {
+      mechanism = "apop";
       const std::string digest = md5_hex(apop_stamp + c_.pop3.password);
       auth = co_await command("APOP " + c_.pop3.user + " " + digest + "\r\n");
       if (!auth) co_return pop_failure("APOP");
+    } else if (c_.pop3.auth == "plain" || (c_.pop3.auth == "auto" && sasl_plain)) {
+      // RFC 5034 with an initial response (RFC 4616: authzid NUL authcid NUL password).
+      mechanism = "plain";
+      const std::string creds = std::string(1, '\0') + c_.pop3.user + '\0' + c_.pop3.password;
+      auth = co_await command("AUTH PLAIN " + base::base64_encode(creds) + "\r\n");
+      if (!auth) co_return pop_failure("AUTH PLAIN");
     } else {
       auto u = co_await command("USER " + c_.pop3.user + "\r\n");
       if (!u) co_return pop_failure("USER");
@@ -442,7 +460,7 @@ class Fetcher::Cycle {
       }
     }
     log(fmt::format("event=login user={} tls={} mechanism={} result={}", c_.pop3.user,
-                    pop_.tls() ? "yes" : "no", c_.pop3.apop && !apop_stamp.empty() ? "apop" : "user",
+                    pop_.tls() ? "yes" : "no", mechanism,
                     auth->ok ? "ok" : "refused"));
     if (auth->ok) {
       state_.last_login_ms = f_.clock_.now().count();

@@ -24,7 +24,9 @@ struct Pop3Account {
   std::string ca_file;             // empty: system CAs
   std::string user;
   std::string password;            // or password_file; never logged
-  bool apop = false;
+  bool apop = false;               // shorthand for auth: apop
+  // auto: SASL PLAIN when offered (RFC 5034), else USER/PASS; apop; plain; user.
+  std::string auth = "auto";
   std::chrono::milliseconds timeout = std::chrono::seconds(60);
 };
 
