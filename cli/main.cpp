@@ -4,18 +4,27 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
+#include <thread>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "analyzer/report.hpp"
 #include "base/clock.hpp"
 #include "base/strings.hpp"
+#include "base/yaml.hpp"
 #include "fake_smtp/journal.hpp"
 #include "fetcher/fetcher.hpp"
+#include "fake_pop3/profile.hpp"
+#include "runner/external.hpp"
+#include "runner/matrix.hpp"
 #include "runner/runner.hpp"
 #include "runner/scenario.hpp"
+#include "probe/probe.hpp"
 
 namespace {
 
@@ -24,6 +33,7 @@ using namespace dropcheck;
 constexpr int kExitOk = 0;
 constexpr int kExitFindings = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitUnavailable = 4;  // matrix: an external fetcher under test is not installed
 
 std::string findings_summary(const runner::ScenarioResult& r) {
   if (!r.error.empty()) return "ERROR " + r.error;
@@ -90,15 +100,34 @@ int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
   return all ? kExitOk : kExitFindings;
 }
 
-// Scenario × fetcher matrix. Fetchers: "core" and the core's defect models by name; each cell
-// passes when the findings equal what the scenario expects of that fetcher.
-int cmd_matrix(const std::vector<std::string>& files, const std::string& fetchers_csv,
-               const std::string& json_path) {
+// Scenarios × provider profiles × fetchers (runner/matrix.hpp). Fetchers: "core", the core's
+// defect models, and the external kinds fetchmail, getmail6, command; each cell passes when its
+// findings equal what the scenario expects of that fetcher (expect / defects: / fetchers:).
+struct MatrixFlags {
+  std::vector<std::string> files;
+  std::string fetchers = "core,sbs-connector,pullmail,no-strip,no-lock,no-dedup,fill-empty-sender";
+  std::string providers;
+  std::string command;
+  std::string json, junit, html;
+  unsigned jobs = 1;
+  bool verbose = false;
+};
+
+std::vector<std::string> csv(const std::string& text) {
+  std::vector<std::string> out;
+  for (auto f : base::split(text, ',')) {
+    std::string name(base::trim(f));
+    if (!name.empty()) out.push_back(name);
+  }
+  return out;
+}
+
+int cmd_matrix(const MatrixFlags& flags) {
   std::vector<runner::Scenario> scenarios;
-  if (files.empty()) {
+  if (flags.files.empty()) {
     scenarios = runner::builtin_scenarios();
   } else {
-    for (const auto& f : files) {
+    for (const auto& f : flags.files) {
       auto s = runner::load_scenario_file(f);
       if (!s.ok()) {
         fmt::print(stderr, "dropcheck: {}\n", s.error().message);
@@ -107,64 +136,70 @@ int cmd_matrix(const std::vector<std::string>& files, const std::string& fetcher
       scenarios.push_back(std::move(s).value());
     }
   }
-  std::vector<std::string> fetchers;
-  for (auto f : base::split(fetchers_csv, ',')) {
-    std::string name(base::trim(f));
-    if (name.empty()) continue;
-    if (name != "core" && !fetcher::parse_defect(name).ok()) {
-      fmt::print(stderr, "dropcheck: --fetchers: unknown fetcher '{}' (core, {})\n", name,
-                 "sbs-connector, pullmail, no-strip, no-lock, no-dedup, fill-empty-sender");
+  runner::MatrixOptions opt;
+  opt.fetchers = csv(flags.fetchers);
+  opt.providers = csv(flags.providers);
+  opt.command = flags.command;
+  opt.jobs = flags.jobs;
+  if (auto ok = runner::check_matrix_fetchers(opt.fetchers, opt.command); !ok.ok()) {
+    fmt::print(stderr, "dropcheck: --fetchers: {}\n", ok.error().message);
+    return kExitUsage;
+  }
+  for (const auto& p : opt.providers) {
+    if (auto prof = fake_pop3::load_profile(p); !prof.ok()) {
+      fmt::print(stderr, "dropcheck: --providers: {}\n", prof.error().message);
       return kExitUsage;
     }
-    fetchers.push_back(name);
   }
-  if (fetchers.empty()) {
-    fmt::print(stderr, "dropcheck: --fetchers: empty list\n");
-    return kExitUsage;
-  }
-  std::string head = fmt::format("{:<26}", "SCENARIO");
-  for (const auto& f : fetchers) head += fmt::format(" {:<18}", f);
-  fmt::print("{}\n", head);
-  bool all = true;
-  nlohmann::json j = nlohmann::json::array();
-  for (const auto& s : scenarios) {
-    std::string row = fmt::format("{:<26}", s.name);
-    std::vector<std::string> notes;
-    for (const auto& f : fetchers) {
-      const runner::Scenario cell = f == "core" ? s : runner::with_defect(s, f);
-      auto r = runner::run_scenario(cell);
-      all = all && r.passed();
-      std::string text = r.report.findings.empty()
-                             ? "clean"
-                             : fmt::format("{} finding(s)", r.report.findings.size());
-      row += fmt::format(" {:<18}", (r.passed() ? "ok " : "FAIL ") + text);
-      for (const auto& m : r.missing) notes.push_back(f + ": expected but missing: " + m);
-      for (const auto& u : r.unexpected) notes.push_back(f + ": unexpected: " + u);
-      if (!r.error.empty()) notes.push_back(f + ": error: " + r.error);
-      auto rj = analyzer::to_json(r.report);
-      rj["fetcher"] = f;
-      rj["passed"] = r.passed();
-      rj["missing"] = r.missing;
-      rj["unexpected"] = r.unexpected;
-      rj["error"] = r.error;
-      j.push_back(std::move(rj));
+  for (const auto& f : opt.fetchers) {
+    std::string missing;
+    if (runner::is_external_fetcher(f) && !runner::external_fetcher_available(f, &missing)) {
+      fmt::print(stderr, "dropcheck: fetcher {} is not installed (missing: {})\n", f, missing);
+      return kExitUnavailable;
     }
-    fmt::print("{}\n", row);
-    for (const auto& n : notes) fmt::print("    {}\n", n);
   }
-  fmt::print("{} cell(s), {}\n", scenarios.size() * fetchers.size(),
-             all ? "all as expected" : "SOME DIFFER");
-  if (!json_path.empty() && !write_file(json_path, j.dump(2) + "\n")) {
-    fmt::print(stderr, "dropcheck: cannot write {}\n", json_path);
-    return kExitUsage;
+  std::function<void(const runner::MatrixCell&)> progress;
+  if (flags.verbose)
+    progress = [](const runner::MatrixCell& c) {
+      fmt::print(stderr, "cell scenario={} provider={} fetcher={} result=\"{}\" wall_ms={:.0f}\n",
+                 c.scenario, c.provider, c.fetcher, runner::cell_label(c), c.result.wall_ms);
+    };
+  const auto m = runner::run_matrix(scenarios, opt, progress);
+  fmt::print("{}", runner::matrix_text(m));
+  const std::pair<const std::string*, std::string> outputs[] = {
+      {&flags.json, flags.json.empty() ? "" : runner::matrix_json(m).dump(2) + "\n"},
+      {&flags.junit, flags.junit.empty() ? "" : runner::matrix_junit(m)},
+      {&flags.html, flags.html.empty() ? "" : runner::matrix_html(m)}};
+  for (const auto& [path, text] : outputs) {
+    if (!path->empty() && !write_file(*path, text)) {
+      fmt::print(stderr, "dropcheck: cannot write {}\n", *path);
+      return kExitUsage;
+    }
   }
-  return all ? kExitOk : kExitFindings;
+  return m.all_passed() ? kExitOk : kExitFindings;
 }
 
-int cmd_fetch(const std::string& config_path, bool once) {
-  if (!once) {
-    fmt::print(stderr, "dropcheck fetch: only --once is implemented in this version\n");
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void on_stop_signal(int) { g_stop = 1; }
+
+int cmd_fetch(const std::string& config_path, bool once, bool daemon, const std::string& interval) {
+  if (once == daemon) {
+    fmt::print(stderr, "dropcheck fetch: give exactly one of --once or --daemon\n");
     return kExitUsage;
+  }
+  long long interval_ms = 0;
+  if (daemon) {
+    const YAML::Node n = YAML::Load("{i: \"" + interval + "\"}");
+    try {
+      interval_ms = base::YamlReader("--interval").duration_ms(n, "i", "", 0);
+    } catch (const base::YamlError& e) {
+      fmt::print(stderr, "dropcheck fetch: --interval {}: expected a duration like 5m, 90s\n", interval);
+      return kExitUsage;
+    }
+    if (interval_ms < 1000) {
+      fmt::print(stderr, "dropcheck fetch: --interval must be at least 1s\n");
+      return kExitUsage;
+    }
   }
   auto cfg = fetcher::load_config(config_path);
   if (!cfg.ok()) {
@@ -177,7 +212,23 @@ int cmd_fetch(const std::string& config_path, bool once) {
   }
   base::SystemClock clock;
   fetcher::Fetcher f(std::move(cfg).value(), clock,
-                     [](const std::string& l) { fmt::print("{}\n", l); });
+                     [](const std::string& l) { fmt::print("{}\n", l); std::fflush(stdout); });
+  if (daemon) {
+    // One cycle per interval until SIGINT/SIGTERM; an overlapping run is impossible here (one
+    // loop) and refused by the cycle lock against other invocations.
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
+    while (!g_stop) {
+      const auto started = std::chrono::steady_clock::now();
+      auto r = f.run_cycle_blocking();
+      if (r.outcome == fetcher::Outcome::state_error) return kExitFindings;
+      const auto next = started + std::chrono::milliseconds(interval_ms);
+      while (!g_stop && std::chrono::steady_clock::now() < next)
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    fmt::print("event=daemon-stop\n");
+    return kExitOk;
+  }
   auto r = f.run_cycle_blocking();
   switch (r.outcome) {
     case fetcher::Outcome::ok: return kExitOk;
@@ -205,6 +256,80 @@ int cmd_analyze(const std::string& journal_dir, const std::string& truth_path, b
   return rep.findings.empty() ? kExitOk : kExitFindings;
 }
 
+struct ProbeFlags {
+  std::string pop3, smtp, user, password_file, ca_file, json, html, profile_out;
+  std::string domain, foreign_address, from, tag;
+  bool tls = false, starttls = false, insecure = false, allow_plaintext = false;
+  bool send_tests = false, cleanup = false, verbose = false;
+  std::size_t max_messages = probe::kDefaultMaxMessages;
+  int poll_attempts = 10;
+  int poll_interval_s = 30;
+  int timeout_s = 60;
+};
+
+// dropcheck probe: evaluate a provider's catch-all mailbox. The password is read from a file
+// and never printed; exit 0 no failed answer, 1 a failed answer or the probe stopped, 2 usage.
+int cmd_probe(const ProbeFlags& fl) {
+  const auto usage = [](const std::string& m) {
+    fmt::print(stderr, "dropcheck probe: {}\n", m);
+    return kExitUsage;
+  };
+  probe::Options o;
+  auto pop3 = probe::parse_host_port(fl.pop3);
+  if (!pop3.ok()) return usage("--pop3 " + pop3.error().message);
+  o.pop3 = *pop3;
+  o.tls = fl.tls ? probe::TlsMode::implicit
+                 : (fl.starttls ? probe::TlsMode::stls : probe::TlsMode::none);
+  o.ca_file = fl.ca_file;
+  o.insecure = fl.insecure;
+  o.allow_plaintext = fl.allow_plaintext;
+  o.user = fl.user;
+  o.password_file = fl.password_file;
+  {
+    std::ifstream in(fl.password_file, std::ios::binary);
+    if (!in) return usage("--password-file: cannot read " + fl.password_file);
+    std::getline(in, o.password);
+    while (!o.password.empty() && (o.password.back() == '\r' || o.password.back() == '\n'))
+      o.password.pop_back();
+    if (o.password.empty()) return usage("--password-file: " + fl.password_file + " is empty");
+  }
+  o.max_messages = fl.max_messages;
+  o.timeout = std::chrono::seconds(fl.timeout_s);
+  if (fl.send_tests) {
+    if (fl.smtp.empty() || fl.domain.empty())
+      return usage("--send-tests needs --smtp HOST:PORT and --domain D");
+    auto smtp = probe::parse_host_port(fl.smtp);
+    if (!smtp.ok()) return usage("--smtp " + smtp.error().message);
+    o.send_tests = true;
+    o.smtp = *smtp;
+    o.domain = fl.domain;
+    if (!fl.foreign_address.empty()) o.foreign_address = fl.foreign_address;
+    o.from = fl.from;
+    o.tag = fl.tag;
+    o.cleanup = fl.cleanup;
+    o.poll_attempts = fl.poll_attempts;
+    o.poll_interval = std::chrono::seconds(fl.poll_interval_s);
+  } else if (fl.cleanup) {
+    return usage("--cleanup only with --send-tests (it deletes only the probe's own test mails)");
+  } else if (!fl.domain.empty()) {
+    o.domain = fl.domain;
+  }
+  if (fl.verbose) o.log = [](std::string_view l) { fmt::print(stderr, "{}\n", l); };
+  const auto report = probe::run_probe_blocking(std::move(o));
+  fmt::print("{}", probe::to_text(report));
+  const auto out = [&](const std::string& path, const std::string& text) {
+    if (!path.empty() && !write_file(path, text)) {
+      fmt::print(stderr, "dropcheck probe: cannot write {}\n", path);
+      return false;
+    }
+    return true;
+  };
+  if (!out(fl.json, probe::to_json(report)) || !out(fl.html, probe::to_html(report)) ||
+      !out(fl.profile_out, probe::profile_yaml(report)))
+    return kExitUsage;
+  return probe::exit_status(report) == 0 ? kExitOk : kExitFindings;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -221,20 +346,34 @@ int main(int argc, char** argv) {
   run->add_option("--keep", keep, "Keep each scenario's journal and truth.json under DIR/NAME");
   run->add_flag("-v,--verbose", verbose, "Log fetcher decisions and all findings");
 
-  auto* matrix = app.add_subcommand("matrix", "Scenarios x fetchers: each cell pass or its findings");
-  std::vector<std::string> mfiles;
-  std::string fetchers = "core,sbs-connector,pullmail,no-strip,no-lock,no-dedup,fill-empty-sender";
-  std::string mjson;
-  matrix->add_option("files", mfiles, "Scenario YAML files (default: built-in scenarios)");
-  matrix->add_option("--fetchers", fetchers, "Comma-separated: core and defect models")
+  auto* matrix = app.add_subcommand(
+      "matrix", "Scenarios x providers x fetchers: each cell pass or its findings");
+  MatrixFlags mf;
+  matrix->add_option("files", mf.files, "Scenario YAML files (default: built-in scenarios)");
+  matrix->add_option("--fetchers", mf.fetchers,
+                     "Comma-separated: core, defect models, fetchmail, getmail6, command")
       ->capture_default_str();
-  matrix->add_option("--json", mjson, "Write every cell as JSON to this file");
+  matrix->add_option("--providers", mf.providers,
+                     "Comma-separated provider profiles (names or YAML files) replacing each "
+                     "scenario's own");
+  matrix->add_option("--command", mf.command,
+                     "Command line template for the 'command' fetcher ({pop3_port}, {config}, ...)");
+  matrix->add_option("--json", mf.json, "Write every cell as JSON to this file");
+  matrix->add_option("--junit", mf.junit, "Write JUnit XML (a testcase per cell) to this file");
+  matrix->add_option("--html", mf.html, "Write a self-contained HTML page to this file");
+  matrix->add_option("-j,--jobs", mf.jobs, "Cells run in parallel")->check(CLI::Range(1, 64));
+  matrix->add_flag("-v,--verbose", mf.verbose, "One line per finished cell on stderr");
 
   auto* fetch = app.add_subcommand("fetch", "Run the fetcher core");
   std::string config;
   bool once = false;
   fetch->add_option("--config", config, "Fetcher config (YAML)")->required();
   fetch->add_flag("--once", once, "Run one cycle and exit");
+  bool daemon = false;
+  std::string interval = "5m";
+  fetch->add_flag("--daemon", daemon, "Run a cycle every --interval until SIGINT/SIGTERM");
+  fetch->add_option("--interval", interval, "Time between cycle starts (e.g. 5m, 90s)")
+      ->capture_default_str();
 
   auto* analyze = app.add_subcommand("analyze", "Re-analyze a recorded run offline");
   std::string journal, truth;
@@ -242,6 +381,48 @@ int main(int argc, char** argv) {
   analyze->add_option("--journal", journal, "Journal directory written by fake-smtp")->required();
   analyze->add_option("--truth", truth, "truth.json of the run")->required();
   analyze->add_flag("--json", json, "JSON output");
+
+  auto* probe_cmd = app.add_subcommand(
+      "probe", "Evaluate a provider's catch-all POP3 mailbox (read-only unless --send-tests)");
+  ProbeFlags pf;
+  probe_cmd->add_option("--pop3", pf.pop3, "POP3 server HOST:PORT")->required();
+  auto* tls_flag = probe_cmd->add_flag("--tls", pf.tls, "Implicit TLS (POP3S)");
+  probe_cmd->add_flag("--starttls", pf.starttls, "Require STLS (used anyway when offered)")
+      ->excludes(tls_flag);
+  auto* ca_opt = probe_cmd->add_option("--ca-file", pf.ca_file, "PEM CA file to verify the server");
+  probe_cmd->add_flag("--insecure", pf.insecure, "Log in even if the certificate does not verify")
+      ->excludes(ca_opt);
+  probe_cmd->add_flag("--allow-plaintext", pf.allow_plaintext,
+                      "Send USER/PASS without TLS when the server offers neither STLS nor APOP");
+  probe_cmd->add_option("--user", pf.user, "POP3 user of the catch-all mailbox")->required();
+  probe_cmd->add_option("--password-file", pf.password_file, "File holding the password")
+      ->required();
+  probe_cmd->add_option("--max-messages", pf.max_messages, "Messages examined with TOP n 0")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  probe_cmd->add_option("--timeout", pf.timeout_s, "Seconds per network operation")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 600));
+  probe_cmd->add_option("--json", pf.json, "Write the report as JSON to this file");
+  probe_cmd->add_option("--html", pf.html, "Write the report as HTML to this file");
+  probe_cmd->add_option("--profile-out", pf.profile_out,
+                        "Write the inferred fake-pop3 profile (YAML) to this file");
+  probe_cmd->add_flag("--send-tests", pf.send_tests,
+                      "Active mode: send tagged test mails through the provider's MX");
+  probe_cmd->add_option("--smtp", pf.smtp, "The provider's MX HOST:PORT (active mode)");
+  probe_cmd->add_option("--domain", pf.domain, "The catch-all domain (active mode)");
+  probe_cmd->add_option("--foreign-address", pf.foreign_address,
+                        "Address put in Cc: only (never in the envelope)");
+  probe_cmd->add_option("--from", pf.from, "Envelope sender of the test mails");
+  probe_cmd->add_option("--tag", pf.tag, "Run tag (default: random)");
+  probe_cmd->add_flag("--cleanup", pf.cleanup, "Delete the probe's own tagged test mails");
+  probe_cmd->add_option("--poll-attempts", pf.poll_attempts, "Mailbox polls for the test mails")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  probe_cmd->add_option("--poll-interval", pf.poll_interval_s, "Seconds between polls")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600));
+  probe_cmd->add_flag("-v,--verbose", pf.verbose, "Progress on stderr (never credentials)");
 
   try {
     app.parse(argc, argv);
@@ -251,9 +432,10 @@ int main(int argc, char** argv) {
   }
   try {
     if (*run) return cmd_run(files, json_path, keep, verbose);
-    if (*matrix) return cmd_matrix(mfiles, fetchers, mjson);
-    if (*fetch) return cmd_fetch(config, once);
+    if (*matrix) return cmd_matrix(mf);
+    if (*fetch) return cmd_fetch(config, once, daemon, interval);
     if (*analyze) return cmd_analyze(journal, truth, json);
+    if (*probe_cmd) return cmd_probe(pf);
   } catch (const std::exception& e) {
     fmt::print(stderr, "dropcheck: {}\n", e.what());
     return kExitUsage;

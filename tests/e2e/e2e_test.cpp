@@ -172,3 +172,33 @@ TEST(Cli, UsageErrorExitsTwo) {
 
 }  // namespace
 }  // namespace dropcheck::runner
+
+namespace dropcheck::runner {
+namespace {
+
+TEST(CliFetch, ConfigErrorsAndFlagMistakesExitTwo) {
+  std::string out;
+  EXPECT_EQ(run_cli("fetch --config /nonexistent/dropcheck.yaml --once", out), 2) << out;
+  EXPECT_NE(out.find("/nonexistent/dropcheck.yaml: cannot read file"), std::string::npos) << out;
+  const std::string path = ::testing::TempDir() + "/fetch-bad.yaml";
+  std::ofstream(path) << "version: 1\npop3: {user: u, password: p, port: 0}\n";
+  EXPECT_EQ(run_cli("fetch --config " + path + " --once", out), 2) << out;
+  EXPECT_NE(out.find("pop3.port"), std::string::npos) << out;
+  EXPECT_EQ(run_cli("fetch --config " + path, out), 2) << out;  // neither --once nor --daemon
+  EXPECT_EQ(run_cli("fetch --config " + path + " --daemon --interval 5x", out), 2) << out;
+}
+
+TEST(CliFetch, UnreachableProviderFailsTheCycleWithExitOne) {
+  const std::string path = ::testing::TempDir() + "/fetch-unreachable.yaml";
+  std::ofstream(path) << "version: 1\nname: t\nstate_dir: " << ::testing::TempDir()
+                      << "/fetch-state\npop3: {host: 127.0.0.1, port: 1, user: u, password: "
+                         "secret-pw, timeout: 2s}\nsmtp: {port: 1}\nrouting: {local_domains: "
+                         "[firma.example]}\n";
+  std::string out;
+  EXPECT_EQ(run_cli("fetch --config " + path + " --once", out), 1) << out;
+  EXPECT_NE(out.find("outcome=pop3-error"), std::string::npos) << out;
+  EXPECT_EQ(out.find("secret-pw"), std::string::npos) << "password leaked into the log: " << out;
+}
+
+}  // namespace
+}  // namespace dropcheck::runner
