@@ -17,7 +17,10 @@ nlohmann::json to_json(const Report& r) {
   }
   j["messages"] = nlohmann::json::array();
   for (const auto& m : r.messages)
-    j["messages"].push_back({{"id", m.id}, {"copies", m.copies}, {"latency_ms", m.latency_ms}});
+    j["messages"].push_back({{"id", m.id},
+                             {"copies", m.copies},
+                             {"latency_ms", m.latency_ms},
+                             {"data_ms", m.data_ms}});
   return j;
 }
 
@@ -28,8 +31,8 @@ std::string to_text(const Report& r) {
     out += fmt::format("  {:<22} {:<10} {:<28} {}\n", f.type, f.message.empty() ? "-" : f.message,
                        f.recipient.empty() ? "-" : f.recipient, f.evidence);
   for (const auto& m : r.messages)
-    out += fmt::format("  message {:<10} copies={} latency_ms={}\n", m.id, m.copies,
-                       m.latency_ms);
+    out += fmt::format("  message {:<10} copies={} latency_ms={} data_ms={}\n", m.id, m.copies,
+                       m.latency_ms, m.data_ms);
   return out;
 }
 

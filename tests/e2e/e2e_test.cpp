@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <unistd.h>
 
 #include "runner/runner.hpp"
 #include "runner/scenario.hpp"
@@ -198,6 +199,43 @@ TEST(CliFetch, UnreachableProviderFailsTheCycleWithExitOne) {
   EXPECT_EQ(run_cli("fetch --config " + path + " --once", out), 1) << out;
   EXPECT_NE(out.find("outcome=pop3-error"), std::string::npos) << out;
   EXPECT_EQ(out.find("secret-pw"), std::string::npos) << "password leaked into the log: " << out;
+}
+
+}  // namespace
+}  // namespace dropcheck::runner
+
+namespace dropcheck::runner {
+namespace {
+
+TEST(CliAnalyze, KeptRunReanalyzesOfflineWithTheSameVerdict) {
+  const std::string keep = ::testing::TempDir() + "/keep-" + std::to_string(::getpid());
+  const std::string scenario = ::testing::TempDir() + "/leak-keep.yaml";
+  std::ofstream(scenario) << std::string(R"(version: 1
+name: leakkeep
+world: {local_domains: [firma.example]}
+provider: {profile: envelope-to}
+fetcher: {defect: no-strip, envelope: Envelope-To}
+messages:
+  - from: a@sender.example
+    to: [a@firma.example, b@firma.example]
+    headers: |
+      From: a@sender.example
+      To: a@firma.example
+      Subject: x
+expect:
+  - {type: envelope-header-leak, recipient: b@firma.example}
+)");
+  std::string out;
+  ASSERT_EQ(run_cli("run --keep " + keep + " " + scenario, out), 0) << out;
+  EXPECT_EQ(run_cli("analyze --json --journal " + keep + "/leakkeep/journal --truth " + keep +
+                        "/leakkeep/truth.json",
+                    out),
+            1)
+      << out;
+  EXPECT_NE(out.find("\"envelope-header-leak\""), std::string::npos) << out;
+  EXPECT_NE(out.find("b@firma.example"), std::string::npos) << out;
+  EXPECT_EQ(run_cli("analyze --journal " + keep + "/nope --truth " + keep + "/leakkeep/truth.json", out), 2)
+      << out;
 }
 
 }  // namespace
