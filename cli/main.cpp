@@ -51,8 +51,24 @@ bool write_file(const std::string& path, const std::string& text) {
   return static_cast<bool>(out);
 }
 
+// "--shard i/n" (1-based): this process plays scenarios i, i+n, i+2n, ... of the sorted list.
+bool parse_shard(const std::string& text, std::size_t& index, std::size_t& count) {
+  const auto slash = text.find('/');
+  if (slash == std::string::npos) return false;
+  try {
+    std::size_t used = 0;
+    index = std::stoul(text.substr(0, slash), &used);
+    if (used != slash) return false;
+    count = std::stoul(text.substr(slash + 1), &used);
+    if (used != text.size() - slash - 1) return false;
+  } catch (const std::exception&) {
+    return false;
+  }
+  return count >= 1 && index >= 1 && index <= count;
+}
+
 int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
-            const std::string& keep, bool verbose) {
+            const std::string& keep, bool verbose, const std::string& shard) {
   std::vector<runner::Scenario> scenarios;
   if (files.empty()) {
     scenarios = runner::builtin_scenarios();
@@ -66,6 +82,19 @@ int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
       scenarios.push_back(std::move(s).value());
     }
   }
+  if (!shard.empty()) {
+    std::size_t index = 0, count = 0;
+    if (!parse_shard(shard, index, count)) {
+      fmt::print(stderr, "dropcheck: --shard {}: expected I/N with 1 <= I <= N\n", shard);
+      return kExitUsage;
+    }
+    std::vector<runner::Scenario> mine;
+    for (std::size_t k = index - 1; k < scenarios.size(); k += count)
+      mine.push_back(std::move(scenarios[k]));
+    scenarios = std::move(mine);
+  }
+  const bool progress = !verbose && ::isatty(STDERR_FILENO) && !::isatty(STDOUT_FILENO);
+  std::size_t done = 0;
   runner::RunOptions opt;
   if (verbose) opt.log = [](std::string_view l) { fmt::print(stderr, "{}\n", l); };
   fmt::print("{:<28} {:<6} {:>7}  {}\n", "SCENARIO", "RESULT", "TIME", "FINDINGS");
@@ -74,6 +103,7 @@ int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
   for (const auto& s : scenarios) {
     runner::RunOptions o = opt;
     if (!keep.empty()) o.keep_dir = keep + "/" + s.name;
+    if (progress) fmt::print(stderr, "\r[{}/{}] {:<40}", ++done, scenarios.size(), s.name);
     auto r = runner::run_scenario(s, o);
     all = all && r.passed();
     fmt::print("{:<28} {:<6} {:>5.0f}ms  {}\n", r.name, r.passed() ? "pass" : "FAIL", r.wall_ms,
@@ -92,6 +122,7 @@ int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
     rj["wall_ms"] = r.wall_ms;
     j.push_back(std::move(rj));
   }
+  if (progress) fmt::print(stderr, "\r{:<60}\r", "");
   fmt::print("{} scenario(s), {}\n", scenarios.size(), all ? "all as expected" : "SOME DIFFER");
   if (!json_path.empty() && !write_file(json_path, j.dump(2) + "\n")) {
     fmt::print(stderr, "dropcheck: cannot write {}\n", json_path);
@@ -345,6 +376,8 @@ int main(int argc, char** argv) {
   run->add_option("--json", json_path, "Write the reports as JSON to this file");
   run->add_option("--keep", keep, "Keep each scenario's journal and truth.json under DIR/NAME");
   run->add_flag("-v,--verbose", verbose, "Log fetcher decisions and all findings");
+  std::string shard;
+  run->add_option("--shard", shard, "I/N: play only every N-th scenario starting at I (CI fan-out)");
 
   auto* matrix = app.add_subcommand(
       "matrix", "Scenarios x providers x fetchers: each cell pass or its findings");
@@ -431,7 +464,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
   try {
-    if (*run) return cmd_run(files, json_path, keep, verbose);
+    if (*run) return cmd_run(files, json_path, keep, verbose, shard);
     if (*matrix) return cmd_matrix(mf);
     if (*fetch) return cmd_fetch(config, once, daemon, interval);
     if (*analyze) return cmd_analyze(journal, truth, json);

@@ -240,3 +240,26 @@ expect:
 
 }  // namespace
 }  // namespace dropcheck::runner
+
+namespace dropcheck::runner {
+namespace {
+
+TEST(CliRun, ShardsPartitionTheLibrary) {
+  const std::size_t total = builtin_scenarios().size();
+  std::size_t sum = 0;
+  for (int i = 1; i <= 3; ++i) {
+    std::string out;
+    ASSERT_EQ(run_cli("run --shard " + std::to_string(i) + "/3", out), 0) << out;
+    const auto pos = out.rfind(" scenario(s)");
+    ASSERT_NE(pos, std::string::npos) << out;
+    const auto start = out.rfind('\n', pos) + 1;
+    sum += std::stoul(out.substr(start, pos - start));
+  }
+  EXPECT_EQ(sum, total);
+  std::string out;
+  EXPECT_EQ(run_cli("run --shard 0/3", out), 2) << out;
+  EXPECT_EQ(run_cli("run --shard 1/x", out), 2) << out;
+}
+
+}  // namespace
+}  // namespace dropcheck::runner
