@@ -13,7 +13,7 @@
 namespace dropcheck::mail {
 
 inline constexpr std::array<std::string_view, 7> kEnvelopeHeaders = {
-    "Envelope-To", "X-Envelope-To", "X-Original-To", "X-Rcpt-To",
+    "Envelope-To", "X-Envelope-To",  "X-Original-To", "X-Rcpt-To",
     "X-MDRcpt-To", "X-Recipient-To", "Delivered-To"};
 
 struct EnvelopeSpec {
@@ -23,7 +23,19 @@ struct EnvelopeSpec {
   // qmail virtual-domain prefix: when true, "example.com-hans@example.com" becomes
   // "hans@example.com" (local part starts with "<domain>-" of the same address).
   bool strip_qmail_prefix = false;
+  // fetchmail "qvirtual": when non-empty, this literal prefix is removed from the start of
+  // every local part that begins with it (and is longer than it).
+  std::string qvirtual;
 };
+
+// The recipients named in one envelope-header value (folds allowed). Tries the RFC 5322
+// address-list grammar first; when that fails, falls back to a lenient scan that takes every
+// whitespace/comma/semicolon separated token that is a valid addr-spec (with or without <>)
+// once comments are removed. Never invents: text that is not an address is dropped.
+// `<>` and empty values yield no recipients. "bad-envelope-header" when the value is not
+// empty but names no address at all. Recipients are normalised and prefix-stripped per `spec`.
+base::Result<std::vector<std::string>> parse_envelope_value(std::string_view value,
+                                                            const EnvelopeSpec& spec);
 
 // Recipients found (normalised with normalize_address, in header order, duplicates removed).
 // Error "no-envelope-header" when the header is absent, "bad-envelope-header" when unparsable.

@@ -15,39 +15,41 @@ namespace dropcheck::mail {
 // Limits, each with its reason. RFC 5322 2.1.1 caps a line at 998 octets, but real
 // mail exceeds it; we accept up to kMaxLineOctets and report longer lines as errors.
 struct Limits {
-  std::size_t max_line_octets = 64 * 1024;      // one physical header line
-  std::size_t max_fields = 10'000;               // fields in one section
+  std::size_t max_line_octets = 64 * 1024;           // one physical header line
+  std::size_t max_fields = 10'000;                   // fields in one section
   std::size_t max_section_octets = 4 * 1024 * 1024;  // whole header section
 };
 
 // Deviations from RFC 5322 that were accepted and recorded (never silently normalised).
 struct Deviations {
-  bool bare_lf = false;         // a line ended in LF without CR
-  bool eight_bit = false;       // octets >= 0x80 in the header (RFC 6532 or raw 8-bit)
-  bool nul = false;             // a NUL octet in the header
-  bool ws_before_colon = false; // obsolete "Name :" (RFC 5322 4.5.8)
-  bool no_separator = false;    // header ended at end of input without a blank line
-  bool garbage_line = false;    // a line without a colon that is not a continuation (kept)
-  bool bare_cr = false;         // a CR not followed by LF inside the header
+  bool bare_lf = false;          // a line ended in LF without CR
+  bool eight_bit = false;        // octets >= 0x80 in the header (RFC 6532 or raw 8-bit)
+  bool nul = false;              // a NUL octet in the header
+  bool ws_before_colon = false;  // obsolete "Name :" (RFC 5322 4.5.8)
+  bool no_separator = false;     // header ended at end of input without a blank line
+  bool garbage_line = false;     // a line without a colon that is not a continuation (kept)
+  bool bare_cr = false;          // a CR not followed by LF inside the header
 };
 
 // A line that is neither a field nor a continuation (garbage_line) is kept as a Field with
 // an empty name and the whole line (without its line ending) as value, so that the fields'
 // raw views always tile the section: concatenating every Field::raw gives HeaderSection::raw.
 struct Field {
-  std::string_view name;   // as written, without any whitespace before the colon
-  std::string_view value;  // bytes after the colon up to (not incl.) the final line ending; folds kept
-  std::string_view raw;    // every byte of the field, continuation lines and final line ending included
+  std::string_view name;  // as written, without any whitespace before the colon
+  std::string_view
+      value;  // bytes after the colon up to (not incl.) the final line ending; folds kept
+  std::string_view
+      raw;  // every byte of the field, continuation lines and final line ending included
   std::size_t offset = 0;  // offset of raw in the parsed buffer
   // The value with folding removed (CRLF/LF before WSP dropped) and outer whitespace trimmed.
   std::string unfolded() const;
 };
 
 struct HeaderSection {
-  std::vector<Field> fields;  // in order, repeated fields kept
-  std::string_view raw;       // the header section bytes (all fields, without the separator line)
-  std::string_view separator; // the blank line: "\r\n", "\n", or empty when absent
-  std::string_view body;      // everything after the separator
+  std::vector<Field> fields;   // in order, repeated fields kept
+  std::string_view raw;        // the header section bytes (all fields, without the separator line)
+  std::string_view separator;  // the blank line: "\r\n", "\n", or empty when absent
+  std::string_view body;       // everything after the separator
   Deviations deviations;
 };
 

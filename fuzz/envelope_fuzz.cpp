@@ -1,0 +1,69 @@
+// libFuzzer target: envelope-recipient extraction. Input: one option byte, then a message.
+//   bits 0-2: header (index into kEnvelopeHeaders, 7 = "Delivered-To" again)
+//   bits 3-4: occurrence 0..3
+//   bit 5:    strip_qmail_prefix
+//   bit 6:    qvirtual = "mbox-"
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "fuzz_check.hpp"
+#include "mail/address.hpp"
+#include "mail/envelope.hpp"
+
+namespace mail = dropcheck::mail;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  const std::uint8_t opt = data[0];
+  const std::string_view msg(reinterpret_cast<const char*>(data + 1), size - 1);
+  mail::EnvelopeSpec spec;
+  spec.header = std::string(mail::kEnvelopeHeaders[std::min<std::size_t>(opt & 7u, 6)]);
+  spec.occurrence = (opt >> 3) & 3;
+  spec.strip_qmail_prefix = (opt & 0x20) != 0;
+  if (opt & 0x40) spec.qvirtual = "mbox-";
+
+  auto hs = mail::parse_header_section(msg);
+  if (!hs.ok()) return 0;
+  const std::size_t present = mail::count_fields(*hs, spec.header);
+  auto r = mail::extract_envelope_recipients(*hs, spec);
+  if (!r.ok()) {
+    const std::string& c = r.error().code;
+    FUZZ_CHECK(c == "no-envelope-header" || c == "bad-envelope-header");
+    FUZZ_CHECK((c == "no-envelope-header") ==
+               (present == 0 || static_cast<std::size_t>(spec.occurrence) > present));
+    return 0;
+  }
+  FUZZ_CHECK(present > 0);
+  for (std::size_t i = 0; i < r->size(); ++i) {
+    const std::string& a = (*r)[i];
+    FUZZ_CHECK(a.find('@') != std::string::npos);
+    FUZZ_CHECK(mail::normalize_address(a) == a);
+    for (std::size_t j = 0; j < i; ++j) FUZZ_CHECK((*r)[j] != a);
+    // Never invented: every label of the domain appears in the message (case-insensitively;
+    // CFWS inside obsolete domains and literals is dropped by the parser).
+    std::string lower(msg);
+    for (char& ch : lower)
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
+    std::string dom = mail::domain_of(a);
+    for (char& ch : dom)
+      if (ch == '[' || ch == ']') ch = '.';
+    std::size_t start = 0;
+    while (start <= dom.size()) {
+      const std::size_t dot = std::min(dom.find('.', start), dom.size());
+      const std::string label = dom.substr(start, dot - start);
+      FUZZ_CHECK(lower.find(label) != std::string::npos);
+      start = dot + 1;
+    }
+  }
+  // Removing the header leaves nothing to extract.
+  const std::string_view names[] = {spec.header};
+  const std::string stripped = mail::remove_fields(msg, *hs, names);
+  auto hs2 = mail::parse_header_section(stripped);
+  FUZZ_CHECK(hs2.ok());
+  auto r2 = mail::extract_envelope_recipients(*hs2, spec);
+  FUZZ_CHECK(!r2.ok() && r2.error().code == "no-envelope-header");
+  return 0;
+}
