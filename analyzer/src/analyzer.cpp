@@ -227,6 +227,7 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
   std::map<std::string, const TruthMessage*> by_id;
   for (const auto& m : truth.messages) by_id[m.id] = &m;
   std::map<std::string, std::vector<const Delivery*>> per_msg;
+  std::vector<std::pair<std::int64_t, std::uint64_t>> data_phases;  // (ms, journal seq)
   for (const Delivery& d : journal) {
     // Relay attempts are judged per RCPT, whatever the message.
     for (const auto& r : d.rcpts) {
@@ -291,11 +292,7 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
       if (d->data_real_ms >= 0 && d->data_end_real_ms >= d->data_real_ms) {
         const std::int64_t data_ms = d->data_end_real_ms - d->data_real_ms;
         stats.data_ms = std::max(stats.data_ms, data_ms);
-        if (data_ms > kStallMs && d->message.size() < kStallSizeLimit)
-          add("stall", m.id, accepted.front(),
-              fmt::format("journal #{}: DATA of {} octets took {} ms", d->seq, d->message.size(),
-                          data_ms),
-              seq);
+        if (d->message.size() < kStallSizeLimit) data_phases.push_back({data_ms, d->seq});
       }
       for (const auto& a : accepted) {
         if (++got[a] == 2)
@@ -350,6 +347,19 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
       if (!got.count(e))
         add("lost-recipient", m.id, e, "no accepted delivery in the journal", -1);
     rep.messages.push_back(stats);
+  }
+  // Stall: a fetcher that systematically waits per message (Nagle + delayed ACK: ~40 ms at the
+  // end of DATA) — judged on the median of at least kStallMinCopies small copies, so one slow
+  // moment on a loaded machine is not a finding.
+  if (data_phases.size() >= kStallMinCopies) {
+    std::vector<std::pair<std::int64_t, std::uint64_t>> sorted = data_phases;
+    std::sort(sorted.begin(), sorted.end());
+    const auto median = sorted[sorted.size() / 2];
+    if (median.first > kStallMs)
+      add("stall", "", "",
+          fmt::format("median DATA phase {} ms over {} copies (slowest {} ms, journal #{})",
+                      median.first, sorted.size(), sorted.back().first, sorted.back().second),
+          static_cast<std::int64_t>(median.second));
   }
   // Provider-side facts: credentials and polling.
   std::int64_t last_ok_login = -1;

@@ -58,6 +58,18 @@ Route route_message(const Config& config, std::string_view raw, std::string_view
   }
   const mail::HeaderSection& h = *parsed;
   r.mail_from = sender_of(h, r.notes);
+  // Loop guard: our own Received marker means this copy went through us before (relayed out and
+  // back into the catch-all). Never deliver it again; keep it visible with an alert.
+  const std::string marker = "by " + std::string(received_by) + " (dropcheck fetcher core)";
+  for (const mail::Field* f : mail::find_all(h, "Received")) {
+    if (f->unfolded().find(marker) != std::string::npos) {
+      r.alert = true;
+      r.error = "mail loop: the message already carries this fetcher's Received line";
+      r.notes.push_back(r.error);
+      r.message = std::string(raw);
+      return r;
+    }
+  }
 
   std::vector<std::string> candidates;
   std::string source;
@@ -132,8 +144,7 @@ Route route_message(const Config& config, std::string_view raw, std::string_view
 
   std::vector<std::string_view> strip(routing.strip_headers.begin(), routing.strip_headers.end());
   std::string stripped = mail::remove_fields(raw, h, strip);
-  r.message = mail::prepend_field(stripped, "Received",
-                                  "by " + std::string(received_by) + " (dropcheck fetcher core)");
+  r.message = mail::prepend_field(stripped, "Received", marker);
   return r;
 }
 

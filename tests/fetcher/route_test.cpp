@@ -97,3 +97,23 @@ TEST(Defects, FillEmptySenderReplacesNullSender) {
 
 }  // namespace
 }  // namespace dropcheck::fetcher
+
+namespace dropcheck::fetcher {
+namespace {
+
+TEST(Route, OwnReceivedMarkerIsALoopAndIsNotDeliveredAgain) {
+  Route first = route_message(config(), kMsg, "acme");
+  ASSERT_FALSE(first.recipients.empty());
+  // The delivered copy comes back (relayed out, back into the catch-all), stamped again.
+  const std::string back = "X-Envelope-To: a@firma.example\r\n" + first.message;
+  Route again = route_message(config(), back, "acme");
+  EXPECT_TRUE(again.recipients.empty());
+  EXPECT_TRUE(again.alert);
+  EXPECT_NE(again.error.find("loop"), std::string::npos);
+  // Another fetcher's marker is not ours.
+  Route other = route_message(config(), back, "other-account");
+  EXPECT_FALSE(other.recipients.empty());
+}
+
+}  // namespace
+}  // namespace dropcheck::fetcher

@@ -67,6 +67,7 @@ struct Delivery {
 // delayed ACK costs ~40 ms per message; a healthy loopback transfer takes well under 5 ms).
 inline constexpr std::int64_t kStallMs = 30;
 inline constexpr std::size_t kStallSizeLimit = 256 * 1024;
+inline constexpr std::size_t kStallMinCopies = 3;
 
 struct Finding {
   std::string type;         // lost-recipient, duplicate, envelope-header-leak, ...
