@@ -14,7 +14,18 @@ if ((${#missing[@]})); then
   [ "$(id -u)" = 0 ] || SUDO="sudo"
   echo "bootstrap: installing ${missing[*]}"
   $SUDO apt-get update -q
+  # postfix asks for a mail setup type; "No configuration" leaves /etc/postfix unconfigured.
+  echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+  # Peers such as dovecot-pop3d and postfix are only started by the tests, on loopback high
+  # ports: keep the packages from starting system services while they install.
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  if [ "$made_policy" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
 fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"

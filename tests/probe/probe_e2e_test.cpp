@@ -1,0 +1,401 @@
+// The probe against fake-pop3 in process (net::Server on 127.0.0.1:0), with
+// every shipped profile: read-only and active mode must infer back the profile
+// they were given.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+// GCC 12 false positive on Asio's awaitable frame allocator (GCC PR 109224,
+// fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+#include <filesystem>
+#include <fstream>
+
+#include "base/clock.hpp"
+#include "base/strings.hpp"
+#include "fake_pop3/fake_pop3.hpp"
+#include "fetcher/config.hpp"
+#include "net/server.hpp"
+#include "probe/probe.hpp"
+
+namespace dropcheck::probe {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Distinctive credentials, so a leak into any output is found by a plain
+// search.
+constexpr char kUser[] = "catchall-user-7f3a";
+constexpr char kPassword[] = "pw-S3cret-Q9zz";
+
+class TempDir {
+public:
+  TempDir() {
+    std::string t =
+        (std::filesystem::temp_directory_path() / "dropcheck-probe-XXXXXX")
+            .string();
+    if (::mkdtemp(t.data()) == nullptr)
+      throw std::runtime_error("mkdtemp");
+    path_ = t;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string file(const std::string &name, const std::string &content) const {
+    const auto p = path_ / name;
+    std::ofstream(p, std::ios::binary) << content;
+    return p.string();
+  }
+
+private:
+  std::filesystem::path path_;
+};
+
+fake_pop3::Profile profile(std::string_view name) {
+  auto p = fake_pop3::load_profile(name);
+  EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message);
+  return *p;
+}
+
+struct Env {
+  net::asio::io_context io;
+  base::VirtualClock clock{base::Millis{1'700'000'000'000}};
+  fake_pop3::Provider provider;
+  net::PemPair pem = net::make_self_signed();
+  std::shared_ptr<net::ssl::context> tls = net::make_server_tls(pem);
+  net::Server pop3;
+  net::Server pop3s;
+  net::Server mx;
+  TempDir dir;
+  std::string ca_file = dir.file("ca.pem", pem.cert);
+  std::string pw_file = dir.file("pw", std::string(kPassword) + "\n");
+  std::vector<std::string> log;
+
+  explicit Env(fake_pop3::Profile p)
+      : provider(std::move(p), kUser, kPassword, clock),
+        pop3(
+            io, {net::asio::ip::make_address("127.0.0.1"), 0},
+            [this](const net::Peer &peer) {
+              return provider.make_pop3_session(peer);
+            },
+            provider.pop3_server_options(tls, false)),
+        pop3s(
+            io, {net::asio::ip::make_address("127.0.0.1"), 0},
+            [this](const net::Peer &peer) {
+              return provider.make_pop3_session(peer);
+            },
+            provider.pop3_server_options(tls, true)),
+        mx(io, {net::asio::ip::make_address("127.0.0.1"), 0},
+           [this](const net::Peer &peer) {
+             return provider.make_mx_session(peer);
+           }) {
+    pop3.start();
+    pop3s.start();
+    mx.start();
+  }
+
+  // The world's mail before the probe: several recipients, a BCC, a receipt, a
+  // forwarded one.
+  void inject() {
+    provider.deliver("alice@outside.example",
+                     {"hans@firma.example", "eva@firma.example"},
+                     "From: alice@outside.example\r\nTo: hans@firma.example\r\n"
+                     "Cc: eva@firma.example\r\nSubject: one\r\nMessage-ID: "
+                     "<m1@outside.example>"
+                     "\r\n\r\nbody\r\n");
+    provider.deliver(
+        "bob@outside.example", {"hans@firma.example", "chef@firma.example"},
+        "From: bob@outside.example\r\nTo: hans@firma.example\r\nSubject: bcc "
+        "to "
+        "chef\r\nMessage-ID: <m2@outside.example>\r\n\r\nbody\r\n");
+    provider.deliver("", {"eva@firma.example"},
+                     "From: MAILER-DAEMON@outside.example\r\nTo: "
+                     "eva@firma.example\r\nSubject: "
+                     "Delivery Status Notification\r\nMessage-ID: "
+                     "<m3@outside.example>\r\n\r\n"
+                     "report\r\n");
+    provider.deliver(
+        "carl@outside.example", {"hans@firma.example"},
+        "Delivered-To: hans@old.example\r\nFrom: carl@outside.example\r\n"
+        "To: hans@old.example\r\nSubject: forwarded\r\n"
+        "Message-ID: <m4@outside.example>\r\n\r\nbody\r\n");
+  }
+
+  Options options(bool active = false) {
+    Options o;
+    o.pop3 = {"127.0.0.1", pop3.local_endpoint().port()};
+    o.ca_file = ca_file;
+    o.user = kUser;
+    o.password = kPassword;
+    o.password_file = pw_file;
+    o.timeout = 5s;
+    o.run_limit = 60s;
+    o.log = [this](std::string_view l) { log.emplace_back(l); };
+    if (active) {
+      o.send_tests = true;
+      o.smtp = {"127.0.0.1", mx.local_endpoint().port()};
+      o.domain = "firma.example";
+      o.poll_attempts = 5;
+      o.poll_interval = 1ms;
+      o.cleanup = true;
+      // Polls wait on the provider's (virtual) clock: a 15-minute LOGIN-DELAY
+      // costs nothing.
+      o.wait = [this](std::chrono::milliseconds d) -> net::awaitable<void> {
+        clock.advance(d);
+        co_return;
+      };
+    }
+    return o;
+  }
+
+  Report run(Options o) {
+    Report report;
+    bool done = false;
+    net::spawn_logged(
+        io.get_executor(),
+        [](Env &e, Options opt, Report &out, bool &d) -> net::awaitable<void> {
+          out = co_await run_probe(std::move(opt));
+          d = true;
+          e.pop3.stop();
+          e.pop3s.stop();
+          e.mx.stop();
+        }(*this, std::move(o), report, done),
+        "probe");
+    io.run_for(30s);
+    EXPECT_TRUE(done) << "probe did not finish in time";
+    return report;
+  }
+};
+
+const Answer *answer(const Report &r, std::string_view id) {
+  for (const auto &a : r.answers)
+    if (a.id == id)
+      return &a;
+  return nullptr;
+}
+
+void expect_no_secrets(const Report &r, const Env &env) {
+  const std::vector<std::pair<const char *, std::string>> outputs = {
+      {"text", to_text(r)},
+      {"json", to_json(r)},
+      {"html", to_html(r)},
+      {"profile", profile_yaml(r)},
+      {"core", core_config_snippet(r)},
+      {"fetchmailrc", fetchmailrc_snippet(r)}};
+  for (const auto &[what, text] : outputs) {
+    EXPECT_EQ(text.find(kPassword), std::string::npos)
+        << what << " shows the password";
+    EXPECT_EQ(text.find(kUser), std::string::npos) << what << " shows the user";
+  }
+  for (const auto &l : env.log) {
+    EXPECT_EQ(l.find(kPassword), std::string::npos) << l;
+    EXPECT_EQ(l.find(kUser), std::string::npos) << l;
+  }
+}
+
+// What the probe must find again: the profile fields it can observe from the
+// mailbox.
+void expect_inferred(const fake_pop3::Profile &want, const Report &r,
+                     bool active) {
+  SCOPED_TRACE("profile " + want.name);
+  auto got = fake_pop3::parse_profile(profile_yaml(r), "inferred:" + want.name);
+  ASSERT_TRUE(got.ok()) << got.error().message << "\n" << profile_yaml(r);
+  EXPECT_TRUE(base::iequals(got->envelope_header, want.envelope_header))
+      << got->envelope_header << " vs " << want.envelope_header;
+  EXPECT_EQ(got->copy_per_recipient, want.copy_per_recipient);
+  EXPECT_EQ(got->qmail_prefix, want.qmail_prefix);
+  EXPECT_EQ(got->envelope_style, want.envelope_style);
+  EXPECT_EQ(got->locking, want.locking);
+  EXPECT_EQ(got->login_delay_s, want.login_delay_s);
+  EXPECT_EQ(got->return_path, want.return_path);
+  EXPECT_EQ(got->delivered_to, want.delivered_to);
+  if (want.delivered_to == fake_pop3::DeliveredTo::mailbox) {
+    EXPECT_EQ(got->mailbox_address, want.mailbox_address);
+  }
+  EXPECT_EQ(got->apop, want.apop);
+  EXPECT_EQ(got->plaintext_without_tls, want.plaintext_without_tls);
+  EXPECT_EQ(got->expire, want.expire);
+  EXPECT_EQ(got->resp_codes, want.resp_codes);
+  const Answer *env = answer(r, "envelope-header");
+  ASSERT_NE(env, nullptr);
+  EXPECT_EQ(env->verdict,
+            want.envelope_header.empty() ? Verdict::fail : Verdict::pass);
+  const Answer *bcc = answer(r, "bcc-recoverable");
+  ASSERT_NE(bcc, nullptr);
+  if (active) {
+    EXPECT_EQ(bcc->verdict,
+              want.envelope_header.empty() ? Verdict::fail : Verdict::pass)
+        << bcc->answer;
+  }
+}
+
+class EveryProfile : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EveryProfile, ReadOnlyInfersTheProfileWithoutRetrOrDele) {
+  const auto want = profile(GetParam());
+  Env env(want);
+  env.inject();
+  const auto stored_before = env.provider.stored_count();
+  const auto r = env.run(env.options());
+  ASSERT_EQ(r.error, "") << to_text(r);
+  EXPECT_EQ(r.pop3.examined, stored_before);
+  EXPECT_TRUE(r.pop3.stls_used);
+  EXPECT_EQ(r.pop3.cert_valid, std::optional<bool>(true));
+  expect_inferred(want, r, false);
+  expect_no_secrets(r, env);
+  // Read-only: no RETR, no DELE, nothing removed.
+  for (const auto &s : env.provider.session_log()) {
+    EXPECT_TRUE(s.retrieved_uidls.empty()) << fake_pop3::to_log_line(s);
+    EXPECT_TRUE(s.deleted_uidls.empty()) << fake_pop3::to_log_line(s);
+    EXPECT_FALSE(s.cleartext_password_while_stls_offered);
+  }
+  EXPECT_EQ(env.provider.stored_count(), stored_before);
+  // The recommended core configuration is a valid one.
+  auto cfg = fetcher::parse_config(core_config_snippet(r), "snippet");
+  EXPECT_TRUE(cfg.ok()) << (cfg.ok() ? "" : cfg.error().message)
+                        << core_config_snippet(r);
+}
+
+TEST_P(EveryProfile, ActiveModeClassifiesTheTestMailsAndCleansUpOnlyItsOwn) {
+  const auto want = profile(GetParam());
+  Env env(want);
+  env.inject();
+  const auto before = env.provider.stored();
+  const auto r = env.run(env.options(true));
+  ASSERT_EQ(r.error, "") << to_text(r);
+  ASSERT_TRUE(r.active.has_value());
+  EXPECT_EQ(r.active->error, "") << to_text(r);
+  for (const auto &c : r.active->cases) {
+    EXPECT_EQ(c.smtp_code, 250) << c.id;
+    EXPECT_FALSE(c.copies.empty()) << c.id;
+  }
+  expect_inferred(want, r, true);
+  expect_no_secrets(r, env);
+  const Answer *dsn = answer(r, "null-sender");
+  ASSERT_NE(dsn, nullptr);
+  EXPECT_EQ(dsn->verdict, Verdict::pass) << dsn->answer;
+  const Answer *cc = answer(r, "foreign-cc");
+  ASSERT_NE(cc, nullptr);
+  if (!want.envelope_header.empty()) {
+    EXPECT_EQ(cc->verdict, Verdict::pass) << cc->answer;
+  }
+  // Never RETR; DELE only of tagged copies; the world's mail is untouched.
+  std::size_t tagged = 0;
+  for (const auto &c : r.active->cases)
+    tagged += c.copies.size();
+  EXPECT_EQ(r.active->deleted, tagged);
+  std::set<std::string> deleted;
+  for (const auto &s : env.provider.session_log()) {
+    EXPECT_TRUE(s.retrieved_uidls.empty());
+    deleted.insert(s.deleted_uidls.begin(), s.deleted_uidls.end());
+  }
+  for (const auto &m : before)
+    EXPECT_EQ(deleted.count(m.uidl), 0u) << m.uidl;
+  if (want.faults.represent_deleted == fake_pop3::Represent::off) {
+    EXPECT_EQ(env.provider.stored_count(), before.size());
+    for (const auto &m : env.provider.stored())
+      EXPECT_EQ(m.data.find("X-Dropcheck-Probe"), std::string::npos);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Profiles, EveryProfile,
+    ::testing::ValuesIn(fake_pop3::builtin_profile_names()),
+    [](const auto &param_info) {
+      std::string n = param_info.param;
+      for (char &c : n)
+        if (c == '-')
+          c = '_';
+      return n;
+    });
+
+TEST(ProbeTls, UnverifiedCertificateStopsBeforeAnyLogin) {
+  Env env(profile("x-envelope-to"));
+  env.inject();
+  auto o = env.options();
+  o.ca_file
+      .clear(); // the self-signed certificate does not chain to the system CAs
+  const auto r = env.run(std::move(o));
+  EXPECT_EQ(r.pop3.cert_valid, std::optional<bool>(false));
+  EXPECT_NE(r.error, "");
+  EXPECT_EQ(exit_status(r), 1);
+  for (const auto &s : env.provider.session_log())
+    EXPECT_EQ(s.auth_attempts, 0u);
+  expect_no_secrets(r, env);
+}
+
+TEST(ProbeTls, InsecureContinuesButReportsTheCertificate) {
+  Env env(profile("x-envelope-to"));
+  env.inject();
+  auto o = env.options();
+  o.ca_file.clear();
+  o.insecure = true;
+  const auto r = env.run(std::move(o));
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(r.pop3.cert_valid, std::optional<bool>(false));
+  const Answer *cert = answer(r, "certificate");
+  ASSERT_NE(cert, nullptr);
+  EXPECT_EQ(cert->verdict, Verdict::fail);
+  EXPECT_EQ(r.pop3.examined, env.provider.stored_count());
+}
+
+TEST(ProbeTls, ImplicitTls) {
+  Env env(profile("x-envelope-to"));
+  env.inject();
+  auto o = env.options();
+  o.pop3.port = env.pop3s.local_endpoint().port();
+  o.tls = TlsMode::implicit;
+  const auto r = env.run(std::move(o));
+  EXPECT_EQ(r.error, "");
+  EXPECT_TRUE(r.pop3.implicit_tls);
+  EXPECT_EQ(r.profile.envelope_header, "X-Envelope-To");
+  EXPECT_NE(core_config_snippet(r).find("tls: implicit"), std::string::npos);
+}
+
+TEST(ProbeSecrets, WrongPasswordIsReportedWithoutCredentials) {
+  Env env(profile("x-envelope-to"));
+  auto o = env.options();
+  o.password = "pw-Wrong-Q9zz-other";
+  const auto r = env.run(std::move(o));
+  EXPECT_NE(r.error, "");
+  EXPECT_EQ(r.pop3.login.result, LoginResult::auth_failed);
+  EXPECT_EQ(exit_status(r), 1);
+  expect_no_secrets(r, env);
+  EXPECT_EQ(to_text(r).find("pw-Wrong"), std::string::npos);
+}
+
+TEST(ProbeLimits, MaxMessagesBoundsTheTopCommands) {
+  Env env(profile("x-envelope-to"));
+  env.inject(); // 6 stored copies
+  auto o = env.options();
+  o.max_messages = 2;
+  const auto r = env.run(std::move(o));
+  EXPECT_EQ(r.pop3.examined, 2u);
+  EXPECT_EQ(r.messages.size(), 2u);
+}
+
+TEST(ProbeLimits, CommandBudgetStopsTheRun) {
+  Env env(profile("x-envelope-to"));
+  env.inject();
+  auto o = env.options();
+  o.max_commands = 5;
+  const auto r = env.run(std::move(o));
+  EXPECT_NE(r.error.find("budget"), std::string::npos) << r.error;
+  EXPECT_LE(r.pop3.commands, 5u);
+}
+
+TEST(ProbeEmpty, EmptyMailboxAnswersUnknown) {
+  Env env(profile("x-envelope-to"));
+  const auto r = env.run(env.options());
+  EXPECT_EQ(r.error, "");
+  const Answer *a = answer(r, "envelope-header");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->verdict, Verdict::unknown);
+}
+
+} // namespace
+} // namespace dropcheck::probe
