@@ -1,17 +1,666 @@
 #include "runner/external.hpp"
 
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+extern char **environ;
+
 namespace dropcheck::runner {
 
-const std::vector<std::string>& external_fetcher_kinds() {
-  static const std::vector<std::string> kKinds = {};
+namespace fs = std::filesystem;
+namespace asio = net::asio;
+
+namespace {
+
+// How often a running child is polled with waitpid(WNOHANG): short against a
+// fetcher cycle (tens of ms), long enough not to busy-spin the one io_context
+// thread.
+constexpr auto kChildPollInterval = std::chrono::milliseconds(2);
+// Secrets and rc files: fetchmail refuses a run control file readable by
+// others.
+constexpr fs::perms kPrivateFile =
+    fs::perms::owner_read | fs::perms::owner_write;
+
+// The envelope spec the intent names first (external fetchers read one header
+// only), or the core's default when the scenario names none.
+mail::EnvelopeSpec first_envelope(const Scenario &s) {
+  if (!s.fetcher.envelope.empty())
+    return s.fetcher.envelope.front();
+  return mail::EnvelopeSpec{};
+}
+
+// fetchmail rc string: double-quoted, backslash escapes (fetchmail's rcfile
+// lexer).
+std::string rc_quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+// getmailrc tuple element: a Python string literal.
+std::string py_quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+std::string yaml_quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char &c : out)
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+// Full path of a program on PATH, "" when absent.
+std::string find_program(std::string_view name) {
+  if (name.find('/') != std::string_view::npos)
+    return ::access(std::string(name).c_str(), X_OK) == 0 ? std::string(name)
+                                                          : std::string();
+  const char *path = std::getenv("PATH");
+  std::string_view p = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (!p.empty()) {
+    const auto colon = p.find(':');
+    std::string dir(p.substr(0, colon));
+    if (dir.empty())
+      dir = ".";
+    const std::string full = dir + "/" + std::string(name);
+    if (::access(full.c_str(), X_OK) == 0)
+      return full;
+    if (colon == std::string_view::npos)
+      break;
+    p.remove_prefix(colon + 1);
+  }
+  return {};
+}
+
+void write_file(const fs::path &path, const std::string &text,
+                fs::perms perms) {
+  // Created with the final mode (never briefly world-readable).
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                        static_cast<mode_t>(perms));
+  if (fd < 0)
+    throw std::runtime_error(fmt::format("cannot write {}: {}", path.string(),
+                                         std::strerror(errno)));
+  std::size_t off = 0;
+  while (off < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      const int e = errno;
+      ::close(fd);
+      throw std::runtime_error(
+          fmt::format("cannot write {}: {}", path.string(), std::strerror(e)));
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  fs::permissions(path,
+                  perms); // an existing file keeps its old mode under O_CREAT
+}
+
+void make_private_dir(const fs::path &dir) {
+  fs::create_directories(dir);
+  fs::permissions(dir, fs::perms::owner_all);
+}
+
+// A small environment for fetchmail/getmail: their own HOME (no ~/.fetchmailrc,
+// ~/.netrc or
+// ~/.msmtprc of the user running the harness leaks in), PATH, a fixed locale.
+std::vector<std::string> private_env(const std::string &home) {
+  const char *path = std::getenv("PATH");
+  return {"HOME=" + home,
+          "PATH=" + std::string(path ? path : "/usr/local/bin:/usr/bin:/bin"),
+          "LC_ALL=C.UTF-8", "LANG=C.UTF-8", "TZ=UTC"};
+}
+
+// Kills and reaps the child if the awaiting coroutine is destroyed before it
+// finished (the io_context stopped at the scenario deadline): no child outlives
+// the harness.
+struct ChildGuard {
+  pid_t pid = -1;
+  ~ChildGuard() {
+    if (pid <= 0)
+      return;
+    ::kill(-pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+};
+
+std::string describe_exit(const ChildResult &r) {
+  if (r.timed_out)
+    return fmt::format("killed after {:.0f} ms (timeout)", r.wall_ms);
+  if (r.signal)
+    return fmt::format("signal={}", r.signal);
+  return fmt::format("exit={}", r.exit_code);
+}
+
+} // namespace
+
+const std::vector<std::string> &external_fetcher_kinds() {
+  static const std::vector<std::string> kKinds = {"fetchmail", "getmail6",
+                                                  "command"};
   return kKinds;
 }
 
-net::awaitable<fetcher::CycleResult> run_external_cycle(const ExternalContext& ctx) {
+bool is_external_fetcher(std::string_view kind) {
+  const auto &k = external_fetcher_kinds();
+  return std::find(k.begin(), k.end(), kind) != k.end();
+}
+
+bool external_fetcher_available(std::string_view kind, std::string *missing) {
+  std::vector<std::string_view> need;
+  if (kind == "fetchmail")
+    need = {"fetchmail"};
+  else if (kind == "getmail6")
+    need = {"getmail", "msmtp"};
+  else if (kind == "command")
+    need = {"sh"};
+  else {
+    if (missing)
+      *missing = "unknown fetcher " + std::string(kind);
+    return false;
+  }
+  std::string miss;
+  for (auto n : need)
+    if (find_program(n).empty())
+      miss += (miss.empty() ? "" : ", ") + std::string(n);
+  if (missing)
+    *missing = miss;
+  return miss.empty();
+}
+
+// ---- child processes
+// ----------------------------------------------------------------------
+
+net::awaitable<ChildResult> run_child(const ChildSpec &spec) {
+  ChildResult res;
+  const auto start = std::chrono::steady_clock::now();
+  if (spec.argv.empty()) {
+    res.error = "empty command";
+    co_return res;
+  }
+  std::vector<char *> argv;
+  for (const auto &a : spec.argv)
+    argv.push_back(const_cast<char *>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char *> envp;
+  for (const auto &e : spec.env)
+    envp.push_back(const_cast<char *>(e.c_str()));
+  envp.push_back(nullptr);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&attr);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  const std::string out =
+      spec.output_path.empty() ? "/dev/null" : spec.output_path;
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  if (!spec.cwd.empty())
+    posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
+  // Own process group (so a timeout kills the fetcher and whatever it started,
+  // e.g. getmail's msmtp), default signal dispositions, nothing blocked.
+  sigset_t def, mask;
+  sigemptyset(&def);
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGALRM})
+    sigaddset(&def, sig);
+  sigemptyset(&mask);
+  posix_spawnattr_setsigdefault(&attr, &def);
+  posix_spawnattr_setsigmask(&attr, &mask);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETPGROUP |
+                                                     POSIX_SPAWN_SETSIGDEF |
+                                                     POSIX_SPAWN_SETSIGMASK));
+  pid_t pid = -1;
+  const int rc = ::posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(),
+                                spec.env.empty() ? environ : envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    res.error =
+        fmt::format("cannot start {}: {}", spec.argv[0], std::strerror(rc));
+    co_return res;
+  }
+  res.started = true;
+  ChildGuard guard{pid};
+
+  const auto deadline = start + spec.timeout;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  int status = 0;
+  for (;;) {
+    const pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid)
+      break;
+    if (w < 0 && errno != EINTR) {
+      res.error = fmt::format("waitpid: {}", std::strerror(errno));
+      guard.pid = -1;
+      co_return res;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      res.timed_out = true;
+      ::kill(-pid, SIGKILL);
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      break;
+    }
+    timer.expires_after(kChildPollInterval);
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+  guard.pid = -1;
+  // Members of its process group that outlive the leader (a backgrounded MDA,
+  // `cmd &` in a command fetcher) are ended too; ESRCH when there are none.
+  ::kill(-pid, SIGKILL);
+  if (WIFEXITED(status))
+    res.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status))
+    res.signal = WTERMSIG(status);
+  res.wall_ms = std::chrono::duration<double, std::milli>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+  co_return res;
+}
+
+std::string output_tail(const std::string &path, std::size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return {};
+  in.seekg(0, std::ios::end);
+  const auto size =
+      static_cast<std::size_t>(std::max<std::streamoff>(0, in.tellg()));
+  const std::size_t from = size > max_bytes ? size - max_bytes : 0;
+  in.seekg(static_cast<std::streamoff>(from));
+  std::string data(size - from, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  std::string out;
+  for (char c : data) {
+    const bool ctl = static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    if (ctl) {
+      if (!out.empty() && out.back() != ' ')
+        out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  while (!out.empty() && out.back() == ' ')
+    out.pop_back();
+  return from > 0 ? "..." + out : out;
+}
+
+// ---- adapters
+// -----------------------------------------------------------------------------
+
+std::string fetchmail_rc(const ExternalContext &ctx) {
+  const Scenario &s = *ctx.scenario;
+  std::string rc = fmt::format("# dropcheck: fetchmail run control for "
+                               "scenario {}, cycle {} (generated)\n",
+                               s.name, ctx.cycle);
+  // Undeliverable mail and mail with no local recipient go to the fallback
+  // mailbox, not back to the (often forged) sender: backscatter is worse than a
+  // postmaster copy.
+  if (!s.world.fallback.empty())
+    rc += "set postmaster " + rc_quote(s.world.fallback) + "\n";
+  rc += "set no bouncemail\nset no spambounce\n";
+  rc += fmt::format("poll {} with proto pop3 port {} no dns uidl\n",
+                    ctx.pop3_host, ctx.pop3_port);
+  if (s.fetcher.to_cc) {
+    // To/Cc mode: no envelope header, not even the Received-line guess.
+    rc += "  no envelope\n";
+  } else {
+    const auto spec = first_envelope(s);
+    // occurrence N >= 1 is the Nth line from the top: fetchmail skips N-1; 0
+    // ("every line") cannot be expressed, fetchmail reads the first.
+    if (spec.occurrence >= 2)
+      rc += fmt::format("  envelope {} {}\n", spec.occurrence - 1,
+                        rc_quote(spec.header));
+    else
+      rc += "  envelope " + rc_quote(spec.header) + "\n";
+    if (!spec.qvirtual.empty())
+      rc += "  qvirtual " + rc_quote(spec.qvirtual) + "\n";
+    else if (spec.strip_qmail_prefix)
+      // fetchmail strips one literal prefix: the first local domain's
+      // "<domain>-".
+      rc +=
+          "  qvirtual " + rc_quote(s.world.local_domains.front() + "-") + "\n";
+  }
+  rc += "  localdomains";
+  for (const auto &d : s.world.local_domains)
+    rc += " " + rc_quote(d);
+  rc += "\n";
+  // Multidrop: '*' passes local names through; full-address mappings (fetchmail
+  // >= 6.3.5) carry world.aliases and take precedence over localdomains.
+  rc += "  user " + rc_quote(ctx.user) + " with password " +
+        rc_quote(ctx.password) + " is";
+  for (const auto &[from, to] : s.world.aliases)
+    rc += " " + rc_quote(from) + "=" + rc_quote(to);
+  rc += " * here\n";
+  if (ctx.lmtp)
+    rc += fmt::format("  lmtp smtphost {}/{}\n", ctx.smtp_host, ctx.smtp_port);
+  else
+    rc += fmt::format("  smtphost {}/{}\n", ctx.smtp_host, ctx.smtp_port);
+  if (ctx.pop3_tls == "none") {
+    rc += "  sslproto ''\n"; // plain POP3: no opportunistic STLS attempt
+  } else {
+    // Required TLS (implicit, or STLS in-band), certificate verified against
+    // the run's CA.
+    if (ctx.pop3_tls == "implicit")
+      rc += "  ssl\n";
+    rc += "  sslproto 'TLS1.2+' sslcertck sslcertfile " +
+          rc_quote(ctx.ca_file) + "\n";
+  }
+  rc += s.fetcher.keep ? "  keep\n" : "  no keep\n";
+  return rc;
+}
+
+std::vector<std::string> fetchmail_argv(const std::string &dir) {
+  return {"fetchmail",
+          "-f",
+          dir + "/fetchmailrc",
+          "--pidfile",
+          dir + "/fetchmail.pid",
+          "-i",
+          dir + "/fetchids",
+          "-d0",
+          "-v",
+          "--nosyslog"};
+}
+
+std::string getmail_rc(const ExternalContext &ctx,
+                       const std::string &msmtp_path,
+                       const std::string &msmtp_config) {
+  const Scenario &s = *ctx.scenario;
+  const auto spec = first_envelope(s);
+  std::string rc = fmt::format(
+      "# dropcheck: getmailrc for scenario {}, cycle {} (generated)\n", s.name,
+      ctx.cycle);
+  // getmail has no STLS for POP3: only the SSL retriever (implicit TLS)
+  // protects the password.
+  rc += ctx.pop3_tls == "implicit"
+            ? "[retriever]\ntype = MultidropPOP3SSLRetriever\n"
+            : "[retriever]\ntype = MultidropPOP3Retriever\n";
+  if (ctx.pop3_tls == "implicit")
+    rc += "ca_certs = " + ctx.ca_file + "\n";
+  rc += fmt::format("server = {}\nport = {}\nusername = {}\npassword = {}\n",
+                    ctx.pop3_host, ctx.pop3_port, ctx.user, ctx.password);
+  // getmail reads one occurrence of one header: "name:position", position 1 =
+  // topmost.
+  rc += fmt::format("envelope_recipient = {}:{}\n", lower(spec.header),
+                    std::max(1, spec.occurrence));
+  rc += "\n[destination]\ntype = MDA_external\n";
+  rc += "path = " + msmtp_path + "\n";
+  // msmtp re-injects with the envelope getmail found: MAIL FROM = the
+  // Return-Path getmail read (%(sender), "" for <>), RCPT TO = the envelope
+  // recipient; no header rewriting.
+  std::vector<std::string> args = {"-C",
+                                   msmtp_config,
+                                   "--host=" + ctx.smtp_host,
+                                   fmt::format("--port={}", ctx.smtp_port),
+                                   ctx.lmtp ? "--protocol=lmtp"
+                                            : "--protocol=smtp",
+                                   "--auth=off",
+                                   "--tls=off",
+                                   "--set-from-header=off",
+                                   "--set-date-header=off",
+                                   "--set-msgid-header=off",
+                                   "-f",
+                                   "%(sender)",
+                                   "--",
+                                   "%(recipient)"};
+  rc += "arguments = (";
+  for (std::size_t i = 0; i < args.size(); ++i)
+    rc += (i ? ", " : "") + py_quote(args[i]);
+  rc += ")\n";
+  // The harness may run as root (CI containers); getmail refuses external MDAs
+  // as root unless told otherwise.
+  rc += "allow_root_commands = true\n";
+  rc += "\n[options]\nverbose = 2\nread_all = false\n";
+  rc += s.fetcher.keep ? "delete = false\n" : "delete = true\n";
+  return rc;
+}
+
+std::vector<std::string> getmail_argv(const std::string &getmail_dir,
+                                      const std::string &rcfile) {
+  return {"getmail", "--getmaildir", getmail_dir, "--rcfile", rcfile};
+}
+
+std::string intent_config(const ExternalContext &ctx,
+                          const std::string &password_file,
+                          const std::string &state_dir) {
+  const Scenario &s = *ctx.scenario;
+  std::string y = fmt::format(
+      "# dropcheck: fetcher intent for scenario {} (generated)\n", s.name);
+  y += "version: 1\nname: scenario\n";
+  y += fmt::format(
+      "pop3: {{host: {}, port: {}, tls: {}, user: {}, password_file: {}{}}}\n",
+      ctx.pop3_host, ctx.pop3_port,
+      ctx.pop3_tls == "implicit" ? "implicit" : "none", yaml_quote(ctx.user),
+      yaml_quote(password_file),
+      ctx.ca_file.empty() ? "" : ", ca_file: " + yaml_quote(ctx.ca_file));
+  y += fmt::format("smtp: {{host: {}, port: {}, lmtp: {}}}\n", ctx.smtp_host,
+                   ctx.smtp_port, ctx.lmtp ? "true" : "false");
+  y += "routing:\n";
+  y += std::string("  source: ") +
+       (s.fetcher.to_cc ? "to-cc" : "envelope-header") + "\n";
+  if (!s.fetcher.envelope.empty()) {
+    y += "  envelope:\n";
+    for (const auto &e : s.fetcher.envelope)
+      y += fmt::format(
+          "    - {{header: {}, occurrence: {}, qmail_prefix: {}}}\n",
+          yaml_quote(e.header), e.occurrence,
+          e.strip_qmail_prefix ? "true" : "false");
+  }
+  y += "  local_domains: [";
+  for (std::size_t i = 0; i < s.world.local_domains.size(); ++i)
+    y += (i ? ", " : "") + yaml_quote(s.world.local_domains[i]);
+  y += "]\n";
+  if (!s.world.aliases.empty()) {
+    y += "  aliases:\n";
+    for (const auto &[from, to] : s.world.aliases)
+      y += "    " + yaml_quote(from) + ": " + yaml_quote(to) + "\n";
+  }
+  if (s.fetcher.knows_users && !s.world.users.empty()) {
+    y += "  users: [";
+    for (std::size_t i = 0; i < s.world.users.size(); ++i)
+      y += (i ? ", " : "") + yaml_quote(s.world.users[i]);
+    y += "]\n";
+  }
+  if (!s.world.fallback.empty())
+    y += "  fallback: " + yaml_quote(s.world.fallback) + "\n";
+  y += "state_dir: " + yaml_quote(state_dir) + "\n";
+  y += std::string("keep: ") + (s.fetcher.keep ? "true" : "false") + "\n";
+  return y;
+}
+
+std::map<std::string, std::string>
+command_placeholders(const ExternalContext &ctx, const std::string &config_path,
+                     const std::string &password_file,
+                     const std::string &state_dir) {
+  return {{"pop3_host", ctx.pop3_host},
+          {"pop3_port", std::to_string(ctx.pop3_port)},
+          {"user", ctx.user},
+          {"password", ctx.password},
+          {"password_file", password_file},
+          {"smtp_host", ctx.smtp_host},
+          {"smtp_port", std::to_string(ctx.smtp_port)},
+          {"lmtp", ctx.lmtp ? "true" : "false"},
+          {"protocol", ctx.lmtp ? "lmtp" : "smtp"},
+          {"config", config_path},
+          {"workdir", ctx.workdir},
+          {"state_dir", state_dir},
+          {"cycle", std::to_string(ctx.cycle)},
+          {"tls", ctx.pop3_tls},
+          {"ca_file", ctx.ca_file}};
+}
+
+std::string shell_quote(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out.push_back(c);
+  }
+  return out + "'";
+}
+
+base::Result<std::string>
+substitute_command(std::string_view tmpl,
+                   const std::map<std::string, std::string> &values) {
+  std::string out;
+  for (std::size_t i = 0; i < tmpl.size(); ++i) {
+    const char c = tmpl[i];
+    if ((c == '{' || c == '}') && i + 1 < tmpl.size() && tmpl[i + 1] == c) {
+      out.push_back(c);
+      ++i;
+      continue;
+    }
+    if (c == '}')
+      return base::make_error("bad-command",
+                              fmt::format("stray '}}' at offset {}", i));
+    if (c != '{') {
+      out.push_back(c);
+      continue;
+    }
+    const auto close = tmpl.find('}', i + 1);
+    if (close == std::string_view::npos)
+      return base::make_error("bad-command",
+                              fmt::format("unterminated '{{' at offset {}", i));
+    const std::string name(tmpl.substr(i + 1, close - i - 1));
+    const auto it = values.find(name);
+    if (it == values.end()) {
+      std::string known;
+      for (const auto &kv : values)
+        known += (known.empty() ? "" : ", ") + kv.first;
+      return base::make_error(
+          "bad-command",
+          fmt::format("unknown placeholder {{{}}} (known: {})", name, known));
+    }
+    out += shell_quote(it->second);
+    i = close;
+  }
+  return out;
+}
+
+// ---- one cycle
+// ----------------------------------------------------------------------------
+
+net::awaitable<fetcher::CycleResult>
+run_external_cycle(const ExternalContext &ctx) {
   fetcher::CycleResult r;
-  r.outcome = fetcher::Outcome::pop3_error;
-  r.detail = "external fetcher '" + ctx.scenario->fetcher.kind + "' is not available";
+  const Scenario &s = *ctx.scenario;
+  const std::string &kind = s.fetcher.kind;
+  ChildSpec child;
+  child.timeout = ctx.timeout;
+  try {
+    const fs::path dir = fs::path(ctx.workdir) / kind;
+    make_private_dir(dir);
+    child.output_path = (dir / fmt::format("cycle-{}.log", ctx.cycle)).string();
+    child.cwd = dir.string();
+    std::string missing;
+    if (!external_fetcher_available(kind, &missing)) {
+      r.outcome = fetcher::Outcome::pop3_error;
+      r.detail =
+          fmt::format("external fetcher '{}' is not available (missing: {})",
+                      kind, missing);
+      co_return r;
+    }
+    if (kind == "fetchmail") {
+      // One rc per cycle (same content): fetchmail's own state is the UIDL file
+      // and the pid file, shared by the cycles of this run like a real
+      // installation's.
+      write_file(dir / "fetchmailrc", fetchmail_rc(ctx), kPrivateFile);
+      child.argv = fetchmail_argv(dir.string());
+      child.env = private_env(dir.string());
+      child.env.push_back("FETCHMAILHOME=" + dir.string());
+    } else if (kind == "getmail6") {
+      const fs::path msmtprc = dir / "msmtprc";
+      write_file(msmtprc,
+                 "# dropcheck: empty; everything is on msmtp's command line\n",
+                 kPrivateFile);
+      write_file(dir / "getmailrc",
+                 getmail_rc(ctx, find_program("msmtp"), msmtprc.string()),
+                 kPrivateFile);
+      child.argv = getmail_argv(dir.string(), (dir / "getmailrc").string());
+      child.env = private_env(dir.string());
+    } else if (kind == "command") {
+      const fs::path pw = dir / "password";
+      const fs::path state = dir / "state";
+      const fs::path config = dir / "intent.yaml";
+      make_private_dir(state);
+      write_file(pw, ctx.password + "\n", kPrivateFile);
+      write_file(config, intent_config(ctx, pw.string(), state.string()),
+                 kPrivateFile);
+      auto line = substitute_command(
+          s.fetcher.command, command_placeholders(ctx, config.string(),
+                                                  pw.string(), state.string()));
+      if (!line.ok()) {
+        r.outcome = fetcher::Outcome::pop3_error;
+        r.detail = "fetcher.command: " + line.error().message;
+        co_return r;
+      }
+      child.argv = {"/bin/sh", "-c", *line};
+      // The user's environment (their fetcher may need it) plus where it runs.
+    } else {
+      r.outcome = fetcher::Outcome::pop3_error;
+      r.detail = "unknown external fetcher '" + kind + "'";
+      co_return r;
+    }
+  } catch (const std::exception &e) {
+    r.outcome = fetcher::Outcome::pop3_error;
+    r.detail = fmt::format("{}: cannot prepare cycle {}: {}", kind, ctx.cycle,
+                           e.what());
+    co_return r;
+  }
+  const ChildResult c = co_await run_child(child);
+  const std::string tail = output_tail(child.output_path);
+  if (!c.started) {
+    r.outcome = fetcher::Outcome::pop3_error;
+    r.detail = fmt::format("{}: {}", kind, c.error);
+  } else if (c.timed_out || !c.error.empty()) {
+    r.outcome = fetcher::Outcome::pop3_error;
+    r.detail = fmt::format("{} {}{} output: {}", kind, describe_exit(c),
+                           c.error.empty() ? "" : " " + c.error, tail);
+  } else {
+    r.outcome = fetcher::Outcome::ok;
+    r.detail = fmt::format("{} {} ({:.0f} ms) output: {}", kind,
+                           describe_exit(c), c.wall_ms, tail);
+  }
   co_return r;
 }
 
-}  // namespace dropcheck::runner
+} // namespace dropcheck::runner

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 
 #include "base/clock.hpp"
@@ -29,6 +30,14 @@ constexpr base::Millis kEpoch{1'795'420'800'000};  // 2026-11-23T00:00:00Z
 constexpr auto kScenarioDeadline = std::chrono::seconds(60);
 constexpr std::string_view kUser = "catchall";
 constexpr std::string_view kPassword = "s3cret-pop3";
+// External fetchers retrieve a few small messages over loopback in about a millisecond, far
+// less than a second process takes to start: an overlap scenario throttles the provider (unless
+// its profile already does) so that the first cycle is still transferring when the next starts.
+// 1000 B/s = 100-octet slices every 100 ms: a scenario message (150-400 octets with the RETR
+// reply) takes 100-400 ms.
+constexpr std::uint64_t kExternalOverlapThrottle = 1000;
+// How often the provider's session log is read to trigger an overlap for an external fetcher.
+constexpr auto kOverlapPoll = std::chrono::milliseconds(1);
 
 std::string make_temp_dir() {
   std::string tmpl = (fs::temp_directory_path() / "dropcheck-XXXXXX").string();
@@ -39,6 +48,23 @@ std::string make_temp_dir() {
 bool matches(const analyzer::Finding& f, const Expectation& e) {
   return f.type == e.type && (e.message.empty() || e.message == f.message) &&
          (e.recipient.empty() || e.recipient == f.recipient);
+}
+
+// Calls `trigger` with the number of messages the sessions from `first_session` on have RETR'd,
+// every kOverlapPoll, until `*done`. A free function: its parameters live in the coroutine frame.
+net::awaitable<void> watch_retrievals(const fake_pop3::Provider& provider,
+                                      std::shared_ptr<bool> done, std::size_t first_session,
+                                      std::function<void(std::size_t)> trigger) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  while (!*done) {
+    std::size_t n = 0;
+    const auto& sessions = provider.session_log();
+    for (std::size_t i = first_session; i < sessions.size(); ++i)
+      n += sessions[i].retrieved_uidls.size();
+    if (n > 0) trigger(n);
+    t.expires_after(kOverlapPoll);
+    co_await t.async_wait(asio::use_awaitable);
+  }
 }
 
 std::string describe(const analyzer::Finding& f) {
@@ -130,6 +156,9 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     }
     auto profile = fake_pop3::load_profile(s.profile);
     if (!profile.ok()) throw std::runtime_error(s.source + ": provider.profile: " + profile.error().message);
+    const bool external = s.fetcher.kind != "core";
+    if (external && s.timeline.overlap_cycle > 0 && profile->throttle_bytes_per_s == 0)
+      profile->throttle_bytes_per_s = kExternalOverlapThrottle;
 
     base::VirtualClock clock(kEpoch);
     asio::io_context io;
@@ -247,13 +276,17 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     ext.password = cfg.pop3.password;
     ext.smtp_port = cfg.smtp.port;
     ext.lmtp = cfg.smtp.lmtp;
-    const bool external = s.fetcher.kind != "core";
+    ext.pop3_tls = s.provider_tls;
+    if (s.provider_tls != "none") ext.ca_file = ca_file;
     // One invocation of the fetcher under test.
     auto one_cycle = [&](int cycle, fetcher::Hooks hooks) -> net::awaitable<fetcher::CycleResult> {
       if (external) {
         ExternalContext e = ext;
         e.cycle = cycle;
-        co_return co_await run_external_cycle(e);
+        auto r = co_await run_external_cycle(e);
+        log(fmt::format("event=cycle-end cycle={} outcome={} detail=\"{}\"", cycle,
+                        fetcher::outcome_name(r.outcome), r.detail));
+        co_return r;
       }
       fetcher::Fetcher f(cfg, clock, fetcher_log, std::move(hooks));
       co_return co_await f.run_cycle();
@@ -279,8 +312,19 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
             net::spawn_logged(io.get_executor(), overlapped(c + 1), "overlapping cycle");
           };
         }
+        // External fetchers have no hook: the provider's session log (RETR'd UIDLs of the
+        // sessions this cycle opened) drives the same trigger.
+        auto cycle_done = std::make_shared<bool>(false);
+        if (external && hooks.on_retrieved) {
+          const std::size_t first_session = provider.session_log().size();
+          net::spawn_logged(io.get_executor(),
+                            watch_retrievals(provider, cycle_done, first_session,
+                                             hooks.on_retrieved),
+                            "overlap watcher");
+        }
         log(fmt::format("event=cycle-start cycle={} t_ms={}", c, (clock.now() - kEpoch).count()));
         res.cycles.push_back(co_await one_cycle(c, hooks));
+        *cycle_done = true;
         while (overlapping > 0) {  // bounded by the scenario deadline
           wait.expires_after(std::chrono::milliseconds(1));
           co_await wait.async_wait(asio::use_awaitable);

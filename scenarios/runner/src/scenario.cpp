@@ -79,13 +79,24 @@ Scenario with_defect(const Scenario& scenario, const std::string& defect) {
   return s;
 }
 
+Scenario with_fetcher(const Scenario& scenario, const std::string& kind,
+                      const std::string& command) {
+  Scenario s = scenario;
+  s.fetcher.kind = kind;
+  s.fetcher.defect = "none";
+  if (!command.empty()) s.fetcher.command = command;
+  if (auto it = s.fetchers.find(kind); it != s.fetchers.end()) s.expect = it->second;
+  return s;
+}
+
 base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view source) {
   base::YamlReader y{std::string(source)};
   try {
     const YAML::Node root = y.parse(yaml);
     if (!root.IsMap()) y.fail(root, "(top)", "expected a mapping with version: 1");
     y.only_keys(root, "", {"version", "name", "description", "world", "provider", "fetcher",
-                           "receiver", "messages", "timeline", "expect", "defects"});
+                           "receiver", "messages", "timeline", "expect", "defects",
+                           "fetchers"});
     y.require_version(root, 1);
     Scenario s;
     s.source = std::string(source);
@@ -247,6 +258,16 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
         if (!kDefects.count(name) || name == "none")
           y.fail(kv.first, "defects." + name, "unknown defect model");
         s.defects[name] = parse_expect(y, kv.second, "defects." + name);
+      }
+    }
+    if (const YAML::Node fx = root["fetchers"]) {
+      y.require_map(fx, "fetchers");
+      for (const auto& kv : fx) {
+        const std::string name = kv.first.Scalar();
+        if (!is_external_fetcher(name))
+          y.fail(kv.first, "fetchers." + name,
+                 "unknown external fetcher (fetchmail, getmail6, command)");
+        s.fetchers[name] = parse_expect(y, kv.second, "fetchers." + name);
       }
     }
     return s;

@@ -29,7 +29,8 @@ struct ScenarioMessage {
 };
 
 struct FetcherSpec {
-  std::string kind = "core";                 // core (defect models via `defect`)
+  std::string kind = "core";                 // core (defect models via `defect`), fetchmail,
+                                             //   getmail6, command (runner/external.hpp)
   std::string defect = "none";
   bool knows_users = true;                   // the core's config lists world.users
   std::string command;                       // kind: command — the command line template
@@ -86,11 +87,18 @@ struct Scenario {
   // Per defect model: the findings it must produce here. A defect model not listed must
   // produce exactly `expect` (it is not caught "elsewhere").
   std::map<std::string, std::vector<Expectation>> defects;
+  // Per external fetcher kind (fetchmail, getmail6, command): the findings it must produce
+  // here, its documented behaviour. A kind not listed must produce exactly `expect`.
+  std::map<std::string, std::vector<Expectation>> fetchers;
 };
 
 // Scenario with `fetcher.defect` set to `defect` and `expect` set to what that defect model
 // must produce in it.
 Scenario with_defect(const Scenario& scenario, const std::string& defect);
+// Scenario played by fetcher `kind` (core or an external kind) with `expect` set to what that
+// fetcher must produce in it; `command` replaces fetcher.command when non-empty.
+Scenario with_fetcher(const Scenario& scenario, const std::string& kind,
+                      const std::string& command = "");
 
 base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view source);
 base::Result<Scenario> load_scenario_file(const std::string& path);

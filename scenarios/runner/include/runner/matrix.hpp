@@ -1,0 +1,75 @@
+#pragma once
+// The compatibility matrix: scenarios x provider profiles x fetchers. A fetcher
+// is "core", a defect model of the core (sbs-connector, no-strip, ...) or an
+// external kind (fetchmail, getmail6, command). Each cell is one scenario run
+// judged against what the scenario expects of that fetcher (`expect`,
+// `defects:`, `fetchers:`). Renderers: text, JSON, JUnit XML, HTML.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/result.hpp"
+#include "runner/runner.hpp"
+#include "runner/scenario.hpp"
+
+namespace dropcheck::runner {
+
+struct MatrixOptions {
+  std::vector<std::string> fetchers = {"core"};
+  // Provider profiles (built-in names or YAML paths) replacing each scenario's
+  // own; empty: every scenario keeps its profile. Expectations are written for
+  // the scenario's own profile.
+  std::vector<std::string> providers;
+  std::string command; // the command line template for the "command" fetcher
+  unsigned jobs =
+      1; // cells run in parallel (each has its own io_context, ports, workdir)
+};
+
+struct MatrixCell {
+  std::string scenario;
+  std::string provider; // the profile the cell ran with
+  std::string fetcher;
+  ScenarioResult result;
+};
+
+struct MatrixResult {
+  std::vector<std::string> scenarios; // row order
+  std::vector<std::string>
+      providers; // "" when each scenario used its own profile
+  std::vector<std::string> fetchers; // column order
+  std::vector<MatrixCell> cells; // scenario-major, then provider, then fetcher
+  double wall_ms = 0;
+  std::size_t failed() const;
+  bool all_passed() const { return failed() == 0; }
+};
+
+// Error "bad-fetcher" for a name that is neither core, a defect model nor an
+// external kind, or "command" without a command line.
+base::Status check_matrix_fetchers(const std::vector<std::string> &fetchers,
+                                   const std::string &command);
+
+// The scenario of one cell: played by `fetcher`, with `provider` ("" = its own
+// profile).
+Scenario matrix_cell_scenario(const Scenario &scenario,
+                              const std::string &provider,
+                              const std::string &fetcher,
+                              const std::string &command);
+
+// `progress` is called after each cell (from the calling thread, in completion
+// order).
+MatrixResult
+run_matrix(const std::vector<Scenario> &scenarios, const MatrixOptions &options,
+           const std::function<void(const MatrixCell &)> &progress = {});
+
+// One short text per cell: "ok", "ok (2 expected)", "FAIL +1 -0", "ERROR".
+std::string cell_label(const MatrixCell &cell);
+std::string matrix_text(const MatrixResult &m);
+nlohmann::json matrix_json(const MatrixResult &m);
+std::string matrix_junit(const MatrixResult &m);
+// One self-contained page: inline CSS, no scripts, each finding's evidence in
+// <details>.
+std::string matrix_html(const MatrixResult &m);
+
+} // namespace dropcheck::runner

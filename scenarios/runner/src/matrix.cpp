@@ -1,0 +1,431 @@
+#include "runner/matrix.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "analyzer/report.hpp"
+#include "fetcher/fetcher.hpp"
+#include "runner/external.hpp"
+
+namespace dropcheck::runner {
+
+namespace {
+
+bool is_defect_model(const std::string &name) {
+  return name != "none" && fetcher::parse_defect(name).ok();
+}
+
+std::string xml_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+    case '&':
+      out += "&amp;";
+      break;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    case '\'':
+      out += "&#39;";
+      break;
+    default:
+      // XML 1.0 forbids most control characters even as references.
+      if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t')
+        out += ' ';
+      else
+        out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string provider_label(const MatrixCell &c) { return c.provider; }
+
+// Failure text of a cell: what was missing, what was unexpected, or the harness
+// error.
+std::string failure_text(const ScenarioResult &r) {
+  std::string out;
+  if (!r.error.empty())
+    out += "error: " + r.error + "\n";
+  for (const auto &m : r.missing)
+    out += "expected but missing: " + m + "\n";
+  for (const auto &u : r.unexpected)
+    out += "unexpected: " + u + "\n";
+  return out;
+}
+
+} // namespace
+
+std::size_t MatrixResult::failed() const {
+  return static_cast<std::size_t>(
+      std::count_if(cells.begin(), cells.end(),
+                    [](const MatrixCell &c) { return !c.result.passed(); }));
+}
+
+base::Status check_matrix_fetchers(const std::vector<std::string> &fetchers,
+                                   const std::string &command) {
+  if (fetchers.empty())
+    return base::make_error("bad-fetcher", "empty list of fetchers");
+  for (const auto &f : fetchers) {
+    if (f == "core" || is_defect_model(f) || is_external_fetcher(f)) {
+      if (f == "command" && command.empty())
+        return base::make_error(
+            "bad-fetcher",
+            "fetcher 'command' needs --command \"TEMPLATE\" (placeholders "
+            "in scenarios/README.md)");
+      continue;
+    }
+    std::string known = "core";
+    for (const auto &k : external_fetcher_kinds())
+      known += ", " + k;
+    known += ", sbs-connector, pullmail, no-strip, no-lock, no-dedup, "
+             "fill-empty-sender";
+    return base::make_error(
+        "bad-fetcher",
+        fmt::format("unknown fetcher '{}' (known: {})", f, known));
+  }
+  return base::ok_status();
+}
+
+Scenario matrix_cell_scenario(const Scenario &scenario,
+                              const std::string &provider,
+                              const std::string &fetcher,
+                              const std::string &command) {
+  Scenario s;
+  if (fetcher == "core")
+    s = with_fetcher(scenario, "core");
+  else if (is_external_fetcher(fetcher))
+    s = with_fetcher(scenario, fetcher, command);
+  else
+    s = with_defect(with_fetcher(scenario, "core"), fetcher);
+  if (!provider.empty())
+    s.profile = provider;
+  return s;
+}
+
+MatrixResult
+run_matrix(const std::vector<Scenario> &scenarios, const MatrixOptions &options,
+           const std::function<void(const MatrixCell &)> &progress) {
+  const auto start = std::chrono::steady_clock::now();
+  MatrixResult m;
+  m.fetchers = options.fetchers;
+  m.providers = options.providers;
+  const std::vector<std::string> providers = options.providers.empty()
+                                                 ? std::vector<std::string>{""}
+                                                 : options.providers;
+  std::vector<Scenario> plays;
+  for (const auto &s : scenarios) {
+    m.scenarios.push_back(s.name);
+    for (const auto &p : providers) {
+      for (const auto &f : options.fetchers) {
+        MatrixCell c;
+        c.scenario = s.name;
+        c.fetcher = f;
+        plays.push_back(matrix_cell_scenario(s, p, f, options.command));
+        c.provider = plays.back().profile;
+        m.cells.push_back(std::move(c));
+      }
+    }
+  }
+  // Cells are independent (own io_context, ephemeral ports, temp dir, child
+  // processes), so they may run on several threads; results land in their fixed
+  // slots.
+  std::atomic<std::size_t> next{0};
+  std::mutex done_mu;
+  auto worker = [&] {
+    for (;;) {
+      const std::size_t i = next.fetch_add(1);
+      if (i >= plays.size())
+        return;
+      m.cells[i].result = run_scenario(plays[i]);
+      if (progress) {
+        std::lock_guard<std::mutex> lock(done_mu);
+        progress(m.cells[i]);
+      }
+    }
+  };
+  const unsigned jobs = std::max(1u, std::min<unsigned>(options.jobs, 64));
+  if (jobs == 1) {
+    worker();
+  } else {
+    std::vector<std::thread> pool;
+    for (unsigned j = 0; j < jobs; ++j)
+      pool.emplace_back(worker);
+    for (auto &t : pool)
+      t.join();
+  }
+  m.wall_ms = std::chrono::duration<double, std::milli>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+  return m;
+}
+
+std::string cell_label(const MatrixCell &c) {
+  const auto &r = c.result;
+  if (!r.error.empty())
+    return "ERROR";
+  if (r.passed())
+    return r.report.findings.empty()
+               ? "ok"
+               : fmt::format("ok ({} expected)", r.report.findings.size());
+  return fmt::format("FAIL +{} -{}", r.unexpected.size(), r.missing.size());
+}
+
+std::string matrix_text(const MatrixResult &m) {
+  const bool by_provider = !m.providers.empty();
+  std::string out = fmt::format("{:<26}", "SCENARIO");
+  if (by_provider)
+    out += fmt::format(" {:<16}", "PROVIDER");
+  for (const auto &f : m.fetchers)
+    out += fmt::format(" {:<18}", f);
+  while (!out.empty() && out.back() == ' ')
+    out.pop_back();
+  out += "\n";
+  const std::size_t nf = m.fetchers.size();
+  for (std::size_t row = 0; row * nf < m.cells.size(); ++row) {
+    const MatrixCell &first = m.cells[row * nf];
+    std::string line = fmt::format("{:<26}", first.scenario);
+    if (by_provider)
+      line += fmt::format(" {:<16}", provider_label(first));
+    std::vector<std::string> notes;
+    for (std::size_t k = 0; k < nf; ++k) {
+      const MatrixCell &c = m.cells[row * nf + k];
+      line += fmt::format(" {:<18}", cell_label(c));
+      if (!c.result.error.empty())
+        notes.push_back(c.fetcher + ": error: " + c.result.error);
+      for (const auto &x : c.result.missing)
+        notes.push_back(c.fetcher + ": expected but missing: " + x);
+      for (const auto &x : c.result.unexpected)
+        notes.push_back(c.fetcher + ": unexpected: " + x);
+    }
+    while (!line.empty() && line.back() == ' ')
+      line.pop_back();
+    out += line + "\n";
+    for (const auto &n : notes)
+      out += "    " + n + "\n";
+  }
+  out += fmt::format("{} cell(s), {} failed, {:.1f} s: {}\n", m.cells.size(),
+                     m.failed(), m.wall_ms / 1000.0,
+                     m.all_passed() ? "all as expected" : "SOME DIFFER");
+  return out;
+}
+
+nlohmann::json matrix_json(const MatrixResult &m) {
+  nlohmann::json j;
+  j["version"] = 1;
+  j["scenarios"] = m.scenarios;
+  j["providers"] = m.providers;
+  j["fetchers"] = m.fetchers;
+  j["cells_total"] = m.cells.size();
+  j["cells_failed"] = m.failed();
+  j["passed"] = m.all_passed();
+  j["wall_ms"] = m.wall_ms;
+  j["cells"] = nlohmann::json::array();
+  for (const auto &c : m.cells) {
+    nlohmann::json cj = analyzer::to_json(c.result.report);
+    cj["scenario"] = c.scenario;
+    cj["provider"] = c.provider;
+    cj["fetcher"] = c.fetcher;
+    cj["source"] = c.result.source;
+    cj["passed"] = c.result.passed();
+    cj["label"] = cell_label(c);
+    cj["missing"] = c.result.missing;
+    cj["unexpected"] = c.result.unexpected;
+    cj["error"] = c.result.error;
+    cj["wall_ms"] = c.result.wall_ms;
+    cj["cycles"] = nlohmann::json::array();
+    for (const auto &cy : c.result.cycles)
+      cj["cycles"].push_back(
+          {{"outcome", std::string(fetcher::outcome_name(cy.outcome))},
+           {"detail", cy.detail}});
+    j["cells"].push_back(std::move(cj));
+  }
+  return j;
+}
+
+std::string matrix_junit(const MatrixResult &m) {
+  // One testsuite per fetcher, one testcase per scenario x provider.
+  std::map<std::string, std::vector<const MatrixCell *>> by_fetcher;
+  for (const auto &c : m.cells)
+    by_fetcher[c.fetcher].push_back(&c);
+  std::size_t failures = 0, errors = 0;
+  for (const auto &c : m.cells) {
+    if (!c.result.error.empty())
+      ++errors;
+    else if (!c.result.passed())
+      ++failures;
+  }
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out += fmt::format("<testsuites name=\"dropcheck matrix\" tests=\"{}\" "
+                     "failures=\"{}\" errors=\"{}\" "
+                     "time=\"{:.3f}\">\n",
+                     m.cells.size(), failures, errors, m.wall_ms / 1000.0);
+  for (const auto &f : m.fetchers) {
+    const auto &cells = by_fetcher[f];
+    std::size_t sf = 0, se = 0;
+    double st = 0;
+    for (const auto *c : cells) {
+      if (!c->result.error.empty())
+        ++se;
+      else if (!c->result.passed())
+        ++sf;
+      st += c->result.wall_ms;
+    }
+    out += fmt::format("  <testsuite name=\"matrix.{}\" tests=\"{}\" "
+                       "failures=\"{}\" errors=\"{}\" "
+                       "time=\"{:.3f}\">\n",
+                       xml_escape(f), cells.size(), sf, se, st / 1000.0);
+    for (const auto *c : cells) {
+      out += fmt::format("    <testcase classname=\"matrix.{}.{}\" name=\"{}\" "
+                         "time=\"{:.3f}\"",
+                         xml_escape(f), xml_escape(c->provider),
+                         xml_escape(c->scenario), c->result.wall_ms / 1000.0);
+      const auto &r = c->result;
+      std::string findings;
+      for (const auto &x : r.report.findings)
+        findings +=
+            fmt::format("{} message={} recipient={}: {}\n", x.type,
+                        x.message.empty() ? "-" : x.message,
+                        x.recipient.empty() ? "-" : x.recipient, x.evidence);
+      if (r.passed() && findings.empty()) {
+        out += "/>\n";
+        continue;
+      }
+      out += ">\n";
+      if (!r.error.empty()) {
+        out += fmt::format("      <error message=\"{}\">{}</error>\n",
+                           xml_escape(r.error), xml_escape(failure_text(r)));
+      } else if (!r.passed()) {
+        std::string msg = fmt::format("{} missing, {} unexpected finding(s)",
+                                      r.missing.size(), r.unexpected.size());
+        out += fmt::format(
+            "      <failure message=\"{}\" type=\"findings\">{}</failure>\n",
+            xml_escape(msg), xml_escape(failure_text(r)));
+      }
+      if (!findings.empty())
+        out += "      <system-out>" + xml_escape(findings) + "</system-out>\n";
+      out += "    </testcase>\n";
+    }
+    out += "  </testsuite>\n";
+  }
+  out += "</testsuites>\n";
+  return out;
+}
+
+std::string matrix_html(const MatrixResult &m) {
+  const auto h = [](std::string_view s) { return xml_escape(s); };
+  const bool by_provider = !m.providers.empty();
+  std::string out = R"(<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>dropcheck compatibility matrix</title>
+<style>
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #bbb; padding: 4px 8px; vertical-align: top; text-align: left; }
+th { background: #eee; }
+td.clean { background: #c8efc8; }
+td.expected { background: #e6f4c4; }
+td.fail { background: #f6c0c0; }
+td.error { background: #d9b3e6; }
+details summary { cursor: pointer; font-weight: 600; }
+details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
+.ev { font-family: ui-monospace, monospace; font-size: 12px; color: #444; word-break: break-all; }
+.legend span { display: inline-block; padding: 2px 8px; margin-right: 6px; border: 1px solid #bbb; }
+</style>
+</head>
+<body>
+<h1>dropcheck compatibility matrix</h1>
+)";
+  out += fmt::format("<p>{} cell(s), {} failed ({:.1f} s). A cell passes when "
+                     "its findings equal what the "
+                     "scenario expects of that fetcher (<code>expect</code>, "
+                     "<code>defects:</code>, "
+                     "<code>fetchers:</code>).</p>\n",
+                     m.cells.size(), m.failed(), m.wall_ms / 1000.0);
+  out += "<p class=\"legend\"><span class=\"clean\" "
+         "style=\"background:#c8efc8\">ok: no "
+         "findings</span><span style=\"background:#e6f4c4\">ok: findings as "
+         "documented</span><span "
+         "style=\"background:#f6c0c0\">FAIL: findings differ</span><span "
+         "style=\"background:#d9b3e6\">ERROR: not played</span></p>\n";
+  out += "<table>\n<thead><tr><th>scenario</th>";
+  if (by_provider)
+    out += "<th>provider</th>";
+  for (const auto &f : m.fetchers)
+    out += "<th>" + h(f) + "</th>";
+  out += "</tr></thead>\n<tbody>\n";
+  const std::size_t nf = m.fetchers.size();
+  for (std::size_t row = 0; nf > 0 && row * nf < m.cells.size(); ++row) {
+    const MatrixCell &first = m.cells[row * nf];
+    out += "<tr><th>" + h(first.scenario) + "</th>";
+    if (by_provider)
+      out += "<td>" + h(first.provider) + "</td>";
+    for (std::size_t k = 0; k < nf; ++k) {
+      const MatrixCell &c = m.cells[row * nf + k];
+      const auto &r = c.result;
+      const char *cls = !r.error.empty()            ? "error"
+                        : !r.passed()               ? "fail"
+                        : r.report.findings.empty() ? "clean"
+                                                    : "expected";
+      out += fmt::format("<td class=\"{}\">", cls);
+      const bool detail =
+          !r.report.findings.empty() || !r.passed() || !r.cycles.empty();
+      if (!detail) {
+        out += h(cell_label(c)) + "</td>";
+        continue;
+      }
+      out += "<details><summary>" + h(cell_label(c)) + "</summary>";
+      if (!r.error.empty())
+        out += "<p>error: " + h(r.error) + "</p>";
+      if (!r.missing.empty()) {
+        out += "<p>expected but missing:</p><ul>";
+        for (const auto &x : r.missing)
+          out += "<li>" + h(x) + "</li>";
+        out += "</ul>";
+      }
+      if (!r.unexpected.empty()) {
+        out += "<p>unexpected:</p><ul>";
+        for (const auto &x : r.unexpected)
+          out += "<li>" + h(x) + "</li>";
+        out += "</ul>";
+      }
+      if (!r.report.findings.empty()) {
+        out += "<p>findings:</p><ul>";
+        for (const auto &x : r.report.findings)
+          out += fmt::format(
+              "<li>{} {} {}<br><span class=\"ev\">{}</span></li>", h(x.type),
+              h(x.message.empty() ? "-" : x.message),
+              h(x.recipient.empty() ? "-" : x.recipient), h(x.evidence));
+        out += "</ul>";
+      }
+      if (!r.cycles.empty()) {
+        out += "<p>cycles:</p><ul>";
+        for (const auto &cy : r.cycles)
+          out +=
+              fmt::format("<li>{}<br><span class=\"ev\">{}</span></li>",
+                          h(fetcher::outcome_name(cy.outcome)), h(cy.detail));
+        out += "</ul>";
+      }
+      out += "</details></td>";
+    }
+    out += "</tr>\n";
+  }
+  out += "</tbody>\n</table>\n</body>\n</html>\n";
+  return out;
+}
+
+} // namespace dropcheck::runner

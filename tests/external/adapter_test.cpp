@@ -1,0 +1,423 @@
+// External fetcher adapters: the configuration each adapter generates from a
+// scenario's intent, command placeholders, the `fetchers:` expectations, and
+// the matrix renderers. Pure: no processes, no sockets.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "fetcher/config.hpp"
+#include "runner/external.hpp"
+#include "runner/matrix.hpp"
+#include "runner/scenario.hpp"
+
+namespace dropcheck::runner {
+namespace {
+
+namespace fs = std::filesystem;
+
+Scenario builtin(const std::string &name) {
+  for (auto &s : builtin_scenarios())
+    if (s.name == name)
+      return s;
+  ADD_FAILURE() << "no built-in scenario " << name;
+  return {};
+}
+
+ExternalContext context(const Scenario &s) {
+  ExternalContext c;
+  c.scenario = &s;
+  c.workdir = "/tmp/dc-work";
+  c.pop3_port = 40110;
+  c.user = "catchall";
+  c.password = "s3cret";
+  c.smtp_port = 40025;
+  return c;
+}
+
+bool has_line(const std::string &text, const std::string &line) {
+  return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
+}
+
+// ---- fetchmail
+// -----------------------------------------------------------------------------
+
+TEST(FetchmailRc, MultidropPollEntryFromTheIntent) {
+  const Scenario s =
+      builtin("bcc"); // Envelope-To, fallback postmaster@firma.example
+  const auto rc = fetchmail_rc(context(s));
+  EXPECT_TRUE(has_line(rc, "set postmaster \"postmaster@firma.example\""))
+      << rc;
+  EXPECT_TRUE(has_line(rc, "set no bouncemail")) << rc;
+  EXPECT_TRUE(
+      has_line(rc, "poll 127.0.0.1 with proto pop3 port 40110 no dns uidl"))
+      << rc;
+  EXPECT_TRUE(has_line(rc, "  envelope \"Envelope-To\"")) << rc;
+  EXPECT_TRUE(has_line(rc, "  localdomains \"firma.example\"")) << rc;
+  EXPECT_TRUE(
+      has_line(rc, "  user \"catchall\" with password \"s3cret\" is * here"))
+      << rc;
+  EXPECT_TRUE(has_line(rc, "  smtphost 127.0.0.1/40025")) << rc;
+  EXPECT_TRUE(has_line(rc, "  sslproto ''")) << rc;
+  EXPECT_TRUE(has_line(rc, "  no keep")) << rc;
+  EXPECT_EQ(rc.find("qvirtual"), std::string::npos);
+  // Server options (envelope, localdomains) precede the user entry, as
+  // fetchmail requires.
+  EXPECT_LT(rc.find("uidl"), rc.find("user "));
+  EXPECT_LT(rc.find("localdomains"), rc.find("user "));
+}
+
+TEST(FetchmailRc, OccurrenceBecomesSkipCount) {
+  Scenario s =
+      builtin("multi-delivered-to"); // Delivered-To, occurrence 1 = topmost
+  EXPECT_TRUE(
+      has_line(fetchmail_rc(context(s)), "  envelope \"Delivered-To\""));
+  s.fetcher.envelope.front().occurrence = 3; // third from the top: skip two
+  EXPECT_TRUE(
+      has_line(fetchmail_rc(context(s)), "  envelope 2 \"Delivered-To\""));
+  s.fetcher.envelope.front().occurrence =
+      0; // every line: fetchmail reads the first
+  EXPECT_TRUE(
+      has_line(fetchmail_rc(context(s)), "  envelope \"Delivered-To\""));
+}
+
+TEST(FetchmailRc, QmailPrefixBecomesQvirtual) {
+  const Scenario s = builtin("qmail-prefix");
+  EXPECT_TRUE(
+      has_line(fetchmail_rc(context(s)), "  qvirtual \"firma.example-\""));
+}
+
+TEST(FetchmailRc, AliasesLmtpKeepAndToCc) {
+  Scenario s = builtin("aliases-domains");
+  s.fetcher.keep = true;
+  s.fetcher.to_cc = true;
+  auto ctx = context(s);
+  ctx.lmtp = true;
+  const auto rc = fetchmail_rc(ctx);
+  EXPECT_TRUE(has_line(rc, "  localdomains \"firma.example\" \"firma.de\""))
+      << rc;
+  EXPECT_NE(rc.find("\"info@firma.example\"=\"anna@firma.example\""),
+            std::string::npos)
+      << rc;
+  EXPECT_TRUE(has_line(rc, "  lmtp smtphost 127.0.0.1/40025")) << rc;
+  EXPECT_TRUE(has_line(rc, "  keep")) << rc;
+  EXPECT_TRUE(has_line(rc, "  no envelope")) << rc;
+}
+
+TEST(FetchmailRc, QuotesAreEscaped) {
+  Scenario s = builtin("baseline");
+  auto ctx = context(s);
+  ctx.password = "a\"b\\c";
+  EXPECT_NE(fetchmail_rc(ctx).find("password \"a\\\"b\\\\c\""),
+            std::string::npos);
+}
+
+TEST(FetchmailArgv, OwnFilesPerCell) {
+  const auto argv = fetchmail_argv("/w/fetchmail");
+  const std::vector<std::string> want = {"fetchmail",
+                                         "-f",
+                                         "/w/fetchmail/fetchmailrc",
+                                         "--pidfile",
+                                         "/w/fetchmail/fetchmail.pid",
+                                         "-i",
+                                         "/w/fetchmail/fetchids",
+                                         "-d0",
+                                         "-v",
+                                         "--nosyslog"};
+  EXPECT_EQ(argv, want);
+}
+
+// ---- getmail6
+// ------------------------------------------------------------------------------
+
+TEST(GetmailRc, MultidropRetrieverAndMsmtpDestination) {
+  const Scenario s = builtin("multi-delivered-to");
+  const auto rc = getmail_rc(context(s), "/usr/bin/msmtp", "/w/msmtprc");
+  EXPECT_TRUE(has_line(rc, "[retriever]")) << rc;
+  EXPECT_TRUE(has_line(rc, "type = MultidropPOP3Retriever")) << rc;
+  EXPECT_TRUE(has_line(rc, "port = 40110")) << rc;
+  EXPECT_TRUE(has_line(rc, "username = catchall")) << rc;
+  EXPECT_TRUE(has_line(rc, "envelope_recipient = delivered-to:1")) << rc;
+  EXPECT_TRUE(has_line(rc, "type = MDA_external")) << rc;
+  EXPECT_TRUE(has_line(rc, "path = /usr/bin/msmtp")) << rc;
+  EXPECT_NE(rc.find("\"--port=40025\", \"--protocol=smtp\""), std::string::npos)
+      << rc;
+  EXPECT_NE(rc.find("\"-f\", \"%(sender)\", \"--\", \"%(recipient)\")"),
+            std::string::npos)
+      << rc;
+  EXPECT_NE(rc.find("\"--set-from-header=off\""), std::string::npos) << rc;
+  EXPECT_TRUE(has_line(rc, "read_all = false")) << rc;
+  EXPECT_TRUE(has_line(rc, "delete = true")) << rc;
+}
+
+TEST(GetmailRc, OccurrenceKeepAndLmtp) {
+  Scenario s = builtin("header-x-envelope-to"); // occurrence 0 = every line
+  s.fetcher.keep = true;
+  auto ctx = context(s);
+  ctx.lmtp = true;
+  const auto rc = getmail_rc(ctx, "/usr/bin/msmtp", "/w/msmtprc");
+  EXPECT_TRUE(has_line(rc, "envelope_recipient = x-envelope-to:1")) << rc;
+  EXPECT_TRUE(has_line(rc, "delete = false")) << rc;
+  EXPECT_NE(rc.find("\"--protocol=lmtp\""), std::string::npos) << rc;
+  const auto argv = getmail_argv("/w/g", "/w/g/getmailrc");
+  EXPECT_EQ(argv, (std::vector<std::string>{"getmail", "--getmaildir", "/w/g",
+                                            "--rcfile", "/w/g/getmailrc"}));
+}
+
+// ---- command
+// -------------------------------------------------------------------------------
+
+TEST(Command, PlaceholdersAreSubstitutedShellQuoted) {
+  const Scenario s = builtin("baseline");
+  const auto values =
+      command_placeholders(context(s), "/w/intent.yaml", "/w/pw", "/w/state");
+  auto line = substitute_command(
+      "f --host {pop3_host} --port {pop3_port} --user {user} --password "
+      "{password} "
+      "--smtp-port {smtp_port} --config {config} --cycle {cycle} {{literal}}",
+      values);
+  ASSERT_TRUE(line.ok()) << line.error().message;
+  EXPECT_EQ(
+      *line,
+      "f --host '127.0.0.1' --port '40110' --user 'catchall' --password "
+      "'s3cret' "
+      "--smtp-port '40025' --config '/w/intent.yaml' --cycle '1' {literal}");
+  for (const char *name : {"password_file", "smtp_host", "lmtp", "protocol",
+                           "workdir", "state_dir"})
+    EXPECT_TRUE(values.count(name)) << name;
+}
+
+TEST(Command, BadTemplatesAreErrors) {
+  const std::map<std::string, std::string> v = {{"a", "1"}};
+  auto unknown = substitute_command("x {nope}", v);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, "bad-command");
+  EXPECT_NE(unknown.error().message.find("{nope}"), std::string::npos);
+  EXPECT_FALSE(substitute_command("x {a", v).ok());
+  EXPECT_FALSE(substitute_command("x a}", v).ok());
+  EXPECT_EQ(*substitute_command("{a}{a}", v), "'1''1'");
+}
+
+TEST(Command, ShellQuote) {
+  EXPECT_EQ(shell_quote(""), "''");
+  EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
+  EXPECT_EQ(shell_quote("$(rm -rf /)"), "'$(rm -rf /)'");
+}
+
+TEST(Command, IntentIsAFetcherCoreConfig) {
+  // {config} is in the format of `dropcheck fetch --config`, so the core can be
+  // the command.
+  const Scenario s = builtin("qmail-prefix");
+  const fs::path dir =
+      fs::temp_directory_path() / ("dc-intent-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  {
+    std::ofstream(dir / "pw") << "s3cret\n";
+    std::ofstream(dir / "intent.yaml") << intent_config(
+        context(s), (dir / "pw").string(), (dir / "state").string());
+  }
+  auto cfg = fetcher::load_config((dir / "intent.yaml").string());
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  EXPECT_EQ(cfg->pop3.port, 40110);
+  EXPECT_EQ(cfg->pop3.user, "catchall");
+  EXPECT_EQ(cfg->pop3.password, "s3cret");
+  EXPECT_EQ(cfg->smtp.port, 40025);
+  ASSERT_EQ(cfg->routing.envelope.size(), 1u);
+  EXPECT_EQ(cfg->routing.envelope[0].header, "Delivered-To");
+  EXPECT_EQ(cfg->routing.envelope[0].occurrence, 1);
+  EXPECT_TRUE(cfg->routing.envelope[0].strip_qmail_prefix);
+  EXPECT_EQ(cfg->routing.local_domains,
+            std::vector<std::string>{"firma.example"});
+  EXPECT_EQ(cfg->routing.fallback, "postmaster@firma.example");
+  EXPECT_EQ(cfg->routing.users.size(), 3u);
+  EXPECT_EQ(cfg->state_dir, (dir / "state").string());
+  fs::remove_all(dir);
+}
+
+// ---- scenario format: fetchers:
+// --------------------------------------------------------------
+
+constexpr const char *kScenario = R"(version: 1
+name: t
+world: {local_domains: [firma.example]}
+messages:
+  - {from: a@sender.example, to: [a@firma.example], headers: "From: a@sender.example\n"}
+expect: []
+fetchers:
+  fetchmail:
+    - {type: envelope-header-leak, recipient: b@firma.example}
+  getmail6: []
+)";
+
+TEST(ScenarioFetchers, ParsedAndApplied) {
+  auto s = parse_scenario(kScenario, "t.yaml");
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  ASSERT_EQ(s->fetchers.size(), 2u);
+  const Scenario fm = with_fetcher(*s, "fetchmail");
+  EXPECT_EQ(fm.fetcher.kind, "fetchmail");
+  ASSERT_EQ(fm.expect.size(), 1u);
+  EXPECT_EQ(fm.expect[0].type, "envelope-header-leak");
+  EXPECT_TRUE(with_fetcher(*s, "getmail6").expect.empty());
+  const Scenario cmd = with_fetcher(*s, "command", "true");
+  EXPECT_EQ(cmd.fetcher.command, "true");
+  EXPECT_TRUE(cmd.expect.empty()); // not listed: exactly `expect`
+}
+
+TEST(ScenarioFetchers, UnknownKindIsRejectedWithPosition) {
+  std::string text = kScenario;
+  text.replace(text.find("getmail6"), 8, "pullmail");
+  auto s = parse_scenario(text, "t.yaml");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("t.yaml:10:3"), std::string::npos)
+      << s.error().message;
+  EXPECT_NE(s.error().message.find("fetchers.pullmail"), std::string::npos);
+}
+
+TEST(ScenarioFetchers, KindsAreKnown) {
+  EXPECT_EQ(external_fetcher_kinds(),
+            (std::vector<std::string>{"fetchmail", "getmail6", "command"}));
+  EXPECT_TRUE(is_external_fetcher("getmail6"));
+  EXPECT_FALSE(is_external_fetcher("core"));
+  std::string missing;
+  EXPECT_FALSE(external_fetcher_available("nope", &missing));
+  EXPECT_TRUE(external_fetcher_available("command"));
+}
+
+// ---- matrix renderers
+// ----------------------------------------------------------------------
+
+MatrixResult sample_matrix() {
+  MatrixResult m;
+  m.scenarios = {"bcc"};
+  m.fetchers = {"core", "fetchmail"};
+  MatrixCell ok;
+  ok.scenario = "bcc";
+  ok.provider = "envelope-to";
+  ok.fetcher = "core";
+  ok.result.name = "bcc";
+  MatrixCell bad = ok;
+  bad.fetcher = "fetchmail";
+  bad.result.report.findings.push_back(
+      {"envelope-header-leak", "bcc-1", "b@firma.example",
+       "journal #1: copy for a@firma.example shows b@firma.example in "
+       "\"Envelope-To: <a&b>\"",
+       1});
+  bad.result.unexpected = {
+      "envelope-header-leak message=bcc-1 recipient=b@firma.example"};
+  bad.result.missing = {"lost-recipient message=* recipient=*"};
+  m.cells = {ok, bad};
+  return m;
+}
+
+TEST(Matrix, CheckFetchers) {
+  EXPECT_TRUE(
+      check_matrix_fetchers({"core", "no-strip", "fetchmail", "getmail6"}, "")
+          .ok());
+  EXPECT_FALSE(check_matrix_fetchers({"command"}, "").ok());
+  EXPECT_TRUE(check_matrix_fetchers({"command"}, "true").ok());
+  EXPECT_FALSE(check_matrix_fetchers({"none"}, "").ok());
+  EXPECT_FALSE(check_matrix_fetchers({"sendmail"}, "").ok());
+  EXPECT_FALSE(check_matrix_fetchers({}, "").ok());
+}
+
+TEST(Matrix, CellScenario) {
+  const Scenario s = builtin("bcc");
+  const Scenario d = matrix_cell_scenario(s, "", "no-strip", "");
+  EXPECT_EQ(d.fetcher.kind, "core");
+  EXPECT_EQ(d.fetcher.defect, "no-strip");
+  EXPECT_EQ(d.expect.size(), 1u);
+  const Scenario p = matrix_cell_scenario(s, "x-envelope-to", "getmail6", "");
+  EXPECT_EQ(p.fetcher.kind, "getmail6");
+  EXPECT_EQ(p.profile, "x-envelope-to");
+}
+
+TEST(Matrix, JsonShape) {
+  const auto j = matrix_json(sample_matrix());
+  EXPECT_EQ(j["version"], 1);
+  EXPECT_EQ(j["fetchers"], nlohmann::json({"core", "fetchmail"}));
+  EXPECT_EQ(j["cells_total"], 2);
+  EXPECT_EQ(j["cells_failed"], 1);
+  EXPECT_EQ(j["passed"], false);
+  ASSERT_EQ(j["cells"].size(), 2u);
+  const auto &c = j["cells"][1];
+  for (const char *k :
+       {"scenario", "provider", "fetcher", "passed", "label", "findings",
+        "missing", "unexpected", "error", "cycles", "wall_ms"})
+    EXPECT_TRUE(c.contains(k)) << k;
+  EXPECT_EQ(c["fetcher"], "fetchmail");
+  EXPECT_EQ(c["passed"], false);
+  EXPECT_EQ(c["findings"][0]["type"], "envelope-header-leak");
+  EXPECT_EQ(c["label"], "FAIL +1 -1");
+  EXPECT_EQ(j["cells"][0]["label"], "ok");
+}
+
+TEST(Matrix, JunitShape) {
+  const auto x = matrix_junit(sample_matrix());
+  EXPECT_EQ(
+      x.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites ", 0),
+      0u)
+      << x;
+  EXPECT_NE(x.find("tests=\"2\" failures=\"1\" errors=\"0\""),
+            std::string::npos)
+      << x;
+  EXPECT_NE(x.find("<testsuite name=\"matrix.core\" tests=\"1\""),
+            std::string::npos)
+      << x;
+  EXPECT_NE(
+      x.find("<testsuite name=\"matrix.fetchmail\" tests=\"1\" failures=\"1\""),
+      std::string::npos)
+      << x;
+  EXPECT_NE(
+      x.find(
+          "<testcase classname=\"matrix.fetchmail.envelope-to\" name=\"bcc\""),
+      std::string::npos)
+      << x;
+  EXPECT_NE(x.find("<failure message=\"1 missing, 1 unexpected finding(s)\""),
+            std::string::npos);
+  EXPECT_NE(x.find("unexpected: envelope-header-leak message=bcc-1 "
+                   "recipient=b@firma.example"),
+            std::string::npos)
+      << x;
+  EXPECT_NE(x.find("&lt;a&amp;b&gt;"), std::string::npos); // evidence escaped
+  EXPECT_EQ(x.find("<a&b>"), std::string::npos);
+  // Balanced elements.
+  auto count = [&](const std::string &s) {
+    std::size_t n = 0;
+    for (auto p = x.find(s); p != std::string::npos; p = x.find(s, p + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(count("<testsuite "), count("</testsuite>"));
+  EXPECT_EQ(count("<testcase "), 2u);
+}
+
+TEST(Matrix, HtmlIsSelfContained) {
+  const auto h = matrix_html(sample_matrix());
+  EXPECT_EQ(h.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_NE(h.find("<style>"), std::string::npos);
+  EXPECT_EQ(h.find("<script"), std::string::npos);
+  EXPECT_EQ(h.find("<link"), std::string::npos);
+  EXPECT_EQ(h.find("src="), std::string::npos);
+  EXPECT_NE(h.find("<td class=\"fail\"><details><summary>FAIL +1 -1</summary>"),
+            std::string::npos)
+      << h;
+  EXPECT_NE(h.find("<td class=\"clean\">ok</td>"), std::string::npos) << h;
+  EXPECT_NE(h.find("&lt;a&amp;b&gt;"), std::string::npos);
+  EXPECT_NE(h.find("</html>"), std::string::npos);
+}
+
+TEST(Matrix, TextTable) {
+  const auto t = matrix_text(sample_matrix());
+  EXPECT_EQ(t.rfind("SCENARIO", 0), 0u) << t;
+  EXPECT_NE(t.find("fetchmail"), std::string::npos);
+  EXPECT_NE(t.find("FAIL +1 -1"), std::string::npos);
+  EXPECT_NE(t.find("    fetchmail: unexpected: envelope-header-leak"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("2 cell(s), 1 failed"), std::string::npos) << t;
+}
+
+} // namespace
+} // namespace dropcheck::runner
