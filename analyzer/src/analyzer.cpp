@@ -283,7 +283,11 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
           ok = k < d->lmtp_codes.size() && d->lmtp_codes[k] >= 200 && d->lmtp_codes[k] < 300;
           ++k;
         }
-        if (ok && is_local(r.address)) accepted.push_back(norm(r.address));
+        // A mailbox named twice in one transaction gets one copy (MTAs collapse duplicate
+        // RCPTs), so it counts once here.
+        if (ok && is_local(r.address) &&
+            std::find(accepted.begin(), accepted.end(), norm(r.address)) == accepted.end())
+          accepted.push_back(norm(r.address));
       }
       if (accepted.empty()) continue;
       ++stats.copies;

@@ -214,3 +214,14 @@ TEST(AnalyzerSessions, LoopWhenRelayedMailComesBack) {
 
 }  // namespace
 }  // namespace dropcheck::analyzer
+
+namespace dropcheck::analyzer {
+namespace {
+
+TEST(Analyzer, SameMailboxTwiceInOneTransactionIsOneCopy) {
+  auto r = analyze(truth(), {copy(1, {"a@firma.example", "b@firma.example", "A@firma.example"})});
+  EXPECT_TRUE(r.findings.empty()) << ::testing::PrintToString(types(r));
+}
+
+}  // namespace
+}  // namespace dropcheck::analyzer
