@@ -430,7 +430,7 @@ class Fetcher::Cycle {
     std::string mechanism = "user";
     const bool sasl_plain = std::any_of(capa.begin(), capa.end(), [](const std::string& c) {
       if (!base::istarts_with(c, "sasl ")) return false;
-      for (auto m : base::split(c.substr(5), ' '))
+      for (auto m : base::split(std::string_view(c).substr(5), ' '))
         if (base::iequals(m, "plain")) return true;
       return false;
     });
