@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -68,7 +69,8 @@ bool parse_shard(const std::string& text, std::size_t& index, std::size_t& count
 }
 
 int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
-            const std::string& keep, bool verbose, const std::string& shard) {
+            const std::string& keep, bool verbose, const std::string& shard,
+            const std::string& junit_path, const std::string& html_path) {
   std::vector<runner::Scenario> scenarios;
   if (files.empty()) {
     scenarios = runner::builtin_scenarios();
@@ -100,6 +102,8 @@ int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
   fmt::print("{:<28} {:<6} {:>7}  {}\n", "SCENARIO", "RESULT", "TIME", "FINDINGS");
   bool all = true;
   nlohmann::json j = nlohmann::json::array();
+  runner::MatrixResult table;
+  const auto run_start = std::chrono::steady_clock::now();
   for (const auto& s : scenarios) {
     runner::RunOptions o = opt;
     if (!keep.empty()) o.keep_dir = keep + "/" + s.name;
@@ -121,6 +125,26 @@ int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
     rj["error"] = r.error;
     rj["wall_ms"] = r.wall_ms;
     j.push_back(std::move(rj));
+    // The same cells as a one-column matrix, for the JUnit and HTML renderers.
+    if (std::find(table.scenarios.begin(), table.scenarios.end(), r.name) == table.scenarios.end())
+      table.scenarios.push_back(r.name);
+    table.cells.push_back({r.name, "", s.fetcher.kind == "core" && s.fetcher.defect != "none"
+                                           ? s.fetcher.defect
+                                           : s.fetcher.kind,
+                           std::move(r)});
+  }
+  table.wall_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - run_start).count();
+  for (const auto& c : table.cells)
+    if (std::find(table.fetchers.begin(), table.fetchers.end(), c.fetcher) == table.fetchers.end())
+      table.fetchers.push_back(c.fetcher);
+  if (!junit_path.empty() && !write_file(junit_path, runner::matrix_junit(table))) {
+    fmt::print(stderr, "dropcheck: cannot write {}\n", junit_path);
+    return kExitUsage;
+  }
+  if (!html_path.empty() && !write_file(html_path, runner::matrix_html(table))) {
+    fmt::print(stderr, "dropcheck: cannot write {}\n", html_path);
+    return kExitUsage;
   }
   if (progress) fmt::print(stderr, "\r{:<60}\r", "");
   fmt::print("{} scenario(s), {}\n", scenarios.size(), all ? "all as expected" : "SOME DIFFER");
@@ -378,6 +402,9 @@ int main(int argc, char** argv) {
   run->add_flag("-v,--verbose", verbose, "Log fetcher decisions and all findings");
   std::string shard;
   run->add_option("--shard", shard, "I/N: play only every N-th scenario starting at I (CI fan-out)");
+  std::string run_junit, run_html;
+  run->add_option("--junit", run_junit, "Write a JUnit XML report (a testcase per scenario)");
+  run->add_option("--html", run_html, "Write one self-contained HTML report");
 
   auto* matrix = app.add_subcommand(
       "matrix", "Scenarios x providers x fetchers: each cell pass or its findings");
@@ -464,7 +491,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
   try {
-    if (*run) return cmd_run(files, json_path, keep, verbose, shard);
+    if (*run) return cmd_run(files, json_path, keep, verbose, shard, run_junit, run_html);
     if (*matrix) return cmd_matrix(mf);
     if (*fetch) return cmd_fetch(config, once, daemon, interval);
     if (*analyze) return cmd_analyze(journal, truth, json);

@@ -263,3 +263,35 @@ TEST(CliRun, ShardsPartitionTheLibrary) {
 
 }  // namespace
 }  // namespace dropcheck::runner
+
+namespace dropcheck::runner {
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+TEST(CliRun, WritesJsonJunitAndHtmlReports) {
+  const std::string dir = ::testing::TempDir();
+  std::string out;
+  ASSERT_EQ(run_cli("run --json " + dir + "/r.json --junit " + dir + "/r.xml --html " + dir +
+                        "/r.html " + std::string(DROPCHECK_SOURCE_DIR) + "/scenarios/bcc.yaml " +
+                        DROPCHECK_SOURCE_DIR + "/scenarios/no-envelope-header.yaml",
+                    out),
+            0)
+      << out;
+  const std::string xml = slurp(dir + "/r.xml");
+  EXPECT_NE(xml.find("tests=\"2\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("failures=\"0\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("name=\"bcc\""), std::string::npos) << xml;
+  const std::string html = slurp(dir + "/r.html");
+  EXPECT_NE(html.find("<html"), std::string::npos);
+  EXPECT_NE(html.find("no-envelope-header"), std::string::npos);
+  EXPECT_NE(html.find("lost-recipient"), std::string::npos);  // expected findings are shown
+  const std::string json = slurp(dir + "/r.json");
+  EXPECT_NE(json.find("\"passed\": true"), std::string::npos) << json;
+}
+
+}  // namespace
+}  // namespace dropcheck::runner
