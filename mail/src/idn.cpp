@@ -16,15 +16,6 @@ int hex_value(char c) {
   return -1;
 }
 
-int b64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
 bool decode_q(std::string_view in, std::string& out) {
   for (std::size_t i = 0; i < in.size(); ++i) {
     const char c = in[i];
@@ -54,7 +45,7 @@ bool decode_b(std::string_view in, std::string& out) {
       continue;
     }
     if (pad > 0) return false;
-    const int v = b64_value(c);
+    const int v = base::base64_value(c);
     if (v < 0) return false;
     acc = (acc << 6) | static_cast<std::uint32_t>(v);
     bits += 6;

@@ -54,28 +54,7 @@ std::string fq(std::string_view s) {
   return out + "\"";
 }
 
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-    case '&':
-      out += "&amp;";
-      break;
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    default:
-      out += c;
-    }
-  }
-  return out;
-}
+std::string html_escape(std::string_view s) { return base::xml_escape(s); }
 
 bool observed(const InferredProfile &p, std::string_view field) {
   return std::find(p.observed.begin(), p.observed.end(), field) !=

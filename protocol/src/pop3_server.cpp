@@ -55,44 +55,6 @@ std::optional<std::size_t> parse_number(std::string_view s) {
   return v;
 }
 
-int b64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-// RFC 4648 4 base64, padding required, no whitespace. nullopt on any deviation.
-std::optional<std::string> b64_decode(std::string_view in) {
-  if (in.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  for (std::size_t i = 0; i < in.size(); i += 4) {
-    int v[4];
-    int pad = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = in[i + static_cast<std::size_t>(k)];
-      if (c == '=') {
-        if (i + 4 != in.size() || k < 2) return std::nullopt;
-        v[k] = 0;
-        ++pad;
-      } else {
-        if (pad) return std::nullopt;
-        v[k] = b64_value(c);
-        if (v[k] < 0) return std::nullopt;
-      }
-    }
-    const unsigned n = (static_cast<unsigned>(v[0]) << 18) | (static_cast<unsigned>(v[1]) << 12) |
-                       (static_cast<unsigned>(v[2]) << 6) | static_cast<unsigned>(v[3]);
-    out.push_back(static_cast<char>((n >> 16) & 0xff));
-    if (pad < 2) out.push_back(static_cast<char>((n >> 8) & 0xff));
-    if (pad < 1) out.push_back(static_cast<char>(n & 0xff));
-  }
-  return out;
-}
-
 std::string_view resp_code_of(Pop3AuthStatus s) {
   switch (s) {
     case Pop3AuthStatus::ok:
@@ -385,7 +347,7 @@ void Pop3Server::cmd_auth(std::string_view args, std::string& out) {
 void Pop3Server::process_sasl_response(std::string_view line, std::string& out) {
   sasl_pending_ = false;
   if (line == "*") return error(out, "authentication cancelled");
-  const auto decoded = b64_decode(line);
+  const auto decoded = base::base64_decode_strict(line);
   // RFC 4616 2: message = [authzid] NUL authcid NUL passwd
   const auto parts = decoded ? base::split(*decoded, '\0') : std::vector<std::string_view>{};
   if (parts.size() != 3 || parts[1].empty()) return error(out, "malformed SASL PLAIN response");

@@ -1,5 +1,6 @@
 #pragma once
 // Small string helpers shared by every component (ASCII only, no locale).
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,13 @@ std::vector<std::string_view> split(std::string_view s, char sep);
 // RFC 4648 base64 (with padding) and its lenient decoder (skips characters outside the alphabet).
 std::string base64_encode(std::string_view in);
 std::string base64_decode(std::string_view in);
+// Strict RFC 4648 section 4: padding required, no whitespace; nullopt on any deviation.
+std::optional<std::string> base64_decode_strict(std::string_view in);
+// The value of one base64 alphabet character, -1 for anything else.
+int base64_value(char c);
+// Escapes & < > " ' for XML and HTML text and attributes; control characters that XML 1.0
+// forbids (all below 0x20 except tab and newline) become spaces.
+std::string xml_escape(std::string_view s);
 // Hex-encoded SHA-256 of `data` (OpenSSL EVP).
 std::string sha256_hex(std::string_view data);
 

@@ -1,5 +1,7 @@
 #include "runner/matrix.hpp"
 
+#include "base/strings.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -21,35 +23,7 @@ bool is_defect_model(const std::string &name) {
   return name != "none" && fetcher::parse_defect(name).ok();
 }
 
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-    case '&':
-      out += "&amp;";
-      break;
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    case '\'':
-      out += "&#39;";
-      break;
-    default:
-      // XML 1.0 forbids most control characters even as references.
-      if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t')
-        out += ' ';
-      else
-        out.push_back(c);
-    }
-  }
-  return out;
-}
+std::string xml_escape(std::string_view s) { return base::xml_escape(s); }
 
 std::string provider_label(const MatrixCell &c) { return c.provider; }
 
