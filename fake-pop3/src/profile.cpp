@@ -190,6 +190,8 @@ Profile parse(const YAML::Node& root, const Reader& r) {
        [&](const YAML::Node& n) { p.faults.drop_after_bytes = sz(n, "faults.drop_after_bytes"); }},
       {"drop_in_retr",
        [&](const YAML::Node& n) { p.faults.drop_in_retr = sz(n, "faults.drop_in_retr"); }},
+      {"sessions",
+       [&](const YAML::Node& n) { p.faults.sessions = sz(n, "faults.sessions"); }},
       {"drop_in_retr_after",
        [&](const YAML::Node& n) {
          p.faults.drop_in_retr_after = sz(n, "faults.drop_in_retr_after");

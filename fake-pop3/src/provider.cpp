@@ -41,7 +41,14 @@ class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Mai
         profile_(provider.profile_),
         id_(id),
         log_index_(log_index),
-        server_(*this, options(provider, peer, id)) {}
+        server_(*this, options(provider, peer, id)) {
+    // A transient fault: after the first `faults.sessions` sessions the provider is healthy.
+    if (profile_.faults.sessions > 0 && id > profile_.faults.sessions) {
+      const Represent keep = profile_.faults.represent_deleted;
+      profile_.faults = Faults{};
+      profile_.faults.represent_deleted = keep;
+    }
+  }
 
   ~Pop3Session() override { server_.finish(); }
 

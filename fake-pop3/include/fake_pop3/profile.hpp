@@ -44,6 +44,9 @@ struct Faults {
                                          // password at the provider)
   std::int64_t list_size_delta = 0;      // STAT/LIST/RETR sizes off by this many octets (lie)
   Represent represent_deleted = Represent::off;
+  // The connection faults above (not represent_deleted) apply only to the first N POP3
+  // sessions; later sessions are healthy (a transient outage). 0 = every session.
+  std::uint64_t sessions = 0;
 };
 
 struct Profile {

@@ -183,7 +183,7 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
     for (std::size_t i = 0; i < ms.size(); ++i) {
       const YAML::Node m = ms[i];
       const std::string field = fmt::format("messages[{}]", i);
-      y.only_keys(m, field, {"id", "from", "to", "headers", "body", "at", "repeat"});
+      y.only_keys(m, field, {"id", "from", "to", "headers", "body", "body_size", "at", "repeat"});
       const long long repeat = y.integer(m, "repeat", field, 1, 1, 100000);
       const std::string base_id = y.str(m, "id", field, fmt::format("m{}", i + 1));
       std::string from = y.str(m, "from", field, "");
@@ -197,7 +197,25 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
       const std::string headers = y.req_str(m, "headers", field);
       if (headers.find(':') == std::string::npos)
         y.fail(m["headers"], field + ".headers", "expected header lines (Name: value)");
-      const std::string body = y.str(m, "body", field, "");
+      std::string body = y.str(m, "body", field, "");
+      // body_size: a generated base64-looking body of about that many octets (76-column lines),
+      // deterministic, for large-message scenarios. Bounded by the fake servers' size limits.
+      const long long body_size = y.integer(m, "body_size", field, 0, 0, 30'000'000);
+      if (body_size > 0) {
+        static constexpr char kAlphabet[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        body.reserve(body.size() + static_cast<std::size_t>(body_size) + 64);
+        std::uint32_t x = 2463534242u;  // xorshift32: same bytes every run
+        while (body.size() < static_cast<std::size_t>(body_size)) {
+          for (int c = 0; c < 76; ++c) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            body.push_back(kAlphabet[x % 64]);
+          }
+          body += "\n";
+        }
+      }
       const long long at = y.duration_ms(m, "at", field, 0);
       for (long long r = 0; r < repeat; ++r) {
         ScenarioMessage sm;
