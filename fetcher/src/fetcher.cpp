@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "base/strings.hpp"
 #include "fetcher/defects.hpp"
@@ -280,6 +281,14 @@ class Fetcher::Cycle {
         co_return res;
       }
       state_ = std::move(st).value();
+      // Compact: the snapshot takes in what the last cycles logged; this cycle appends to an
+      // empty log (one small durable record per delivery, not a rewrite of the whole state).
+      if (auto saved = save_state(state_path, state_); !saved.ok()) {
+        res.outcome = Outcome::state_error;
+        res.detail = saved.error().message;
+        co_return res;
+      }
+      log_.emplace(state_path);
       // Respect the provider's LOGIN-DELAY (RFC 2449 8.1.1) across invocations: skip this cycle
       // rather than be refused (and risk the account being blocked for over-polling).
       const std::int64_t now = f_.clock_.now().count();
@@ -295,6 +304,15 @@ class Fetcher::Cycle {
     auto failure = co_await session(res, state_path);
     co_await smtp_.quit();
     pop_.close();
+    if (!failure && log_) {
+      // UIDLs the server no longer lists can never be fetched under them again: forget them
+      // (a provider re-presenting mail under the same UIDL is still caught by the
+      // Message-ID + digest keys). Then fold the log into the snapshot.
+      std::erase_if(state_.settled_uidls,
+                    [&](const std::string& u) { return !listed_uidls_.count(u); });
+      if (auto saved = save_state(state_path, state_); !saved.ok())
+        failure = Failure{Outcome::state_error, saved.error().message};
+    }
     if (failure) {
       res.outcome = failure->outcome;
       res.detail = failure->detail;
@@ -472,8 +490,8 @@ class Fetcher::Cycle {
         } catch (const std::exception&) {
         }
       }
-      if (!state_path.empty()) {
-        auto saved = save_state(state_path, state_);
+      if (log_) {
+        auto saved = log_->login(state_.last_login_ms, state_.login_delay_ms);
         if (!saved.ok()) co_return Failure{Outcome::state_error, saved.error().message};
       }
     }
@@ -509,6 +527,7 @@ class Fetcher::Cycle {
         if (parts.size() < 2) continue;
         try {
           uidls[std::stoul(std::string(parts[0]))] = std::string(parts[1]);
+          listed_uidls_.insert(std::string(parts[1]));
         } catch (const std::exception&) {
         }
       }
@@ -548,12 +567,10 @@ class Fetcher::Cycle {
         ++res.retrieved;
         if (f_.hooks_.on_retrieved) f_.hooks_.on_retrieved(res.retrieved);
         if (auto fail = co_await handle(*body, m, dedup)) co_return fail;
-        if (!state_path.empty()) {
-          if (m.deferred.empty()) {
-            if (!m.uidl.empty()) state_.settled_uidls.insert(m.uidl);
-            state_.progress.erase(m.uidl);
-          }
-          auto saved = save_state(state_path, state_);
+        if (log_ && m.deferred.empty() && !m.uidl.empty()) {
+          state_.settled_uidls.insert(m.uidl);
+          state_.progress.erase(m.uidl);
+          auto saved = log_->settled(m.uidl);
           if (!saved.ok()) co_return Failure{Outcome::state_error, saved.error().message};
         }
       }
@@ -618,6 +635,11 @@ class Fetcher::Cycle {
         m.delivered.push_back(r.rcpt);
         if (!m.uidl.empty()) state_.progress[m.uidl].insert(r.rcpt);
         if (!key.empty()) state_.delivered_keys.insert(key + " " + r.rcpt);
+        if (log_) {
+          // Durable before the next message: a crash from here on does not re-send to r.
+          auto saved = log_->delivered(m.uidl, r.rcpt, key);
+          if (!saved.ok()) co_return Failure{Outcome::state_error, saved.error().message};
+        }
       } else if (r.code >= 500) {
         m.notes.push_back(fmt::format("{}: refused {} {}", r.rcpt, r.code, r.text));
         bounced.push_back(r.rcpt);
@@ -658,6 +680,8 @@ class Fetcher::Cycle {
   net::Connection pop_;
   SmtpSession smtp_;
   AccountState state_;
+  std::optional<StateLog> log_;
+  std::set<std::string> listed_uidls_;  // UIDLs the server listed this cycle
   std::string err_;
 };
 

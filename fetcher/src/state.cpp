@@ -13,9 +13,56 @@
 
 namespace dropcheck::fetcher {
 
+namespace {
+
+// Replays PATH.log over `st`. A line that does not parse is only acceptable as the torn last one.
+base::Status replay_log(const std::string& path, AccountState& st) {
+  std::ifstream in(path + ".log", std::ios::binary);
+  if (!in) return base::ok_status();
+  std::string line;
+  std::size_t n = 0;
+  std::string pending_error;
+  while (std::getline(in, line)) {
+    ++n;
+    if (!pending_error.empty())
+      return base::make_error("bad-state", pending_error);  // a bad line that was not the last
+    if (in.eof()) break;  // no newline: torn last line, never acknowledged
+    try {
+      const auto j = nlohmann::json::parse(line);
+      const std::string t = j.at("t").get<std::string>();
+      if (t == "s") {
+        const std::string u = j.at("u").get<std::string>();
+        st.settled_uidls.insert(u);
+        st.progress.erase(u);
+      } else if (t == "d") {
+        const std::string u = j.at("u").get<std::string>();
+        const std::string r = j.at("r").get<std::string>();
+        if (!u.empty()) st.progress[u].insert(r);
+        const std::string k = j.at("k").get<std::string>();
+        if (!k.empty()) st.delivered_keys.insert(k + " " + r);
+      } else if (t == "l") {
+        st.last_login_ms = j.at("at").get<std::int64_t>();
+        st.login_delay_ms = j.at("d").get<std::int64_t>();
+      } else {
+        pending_error = fmt::format("{}.log:{}: unknown record type '{}'", path, n, t);
+      }
+    } catch (const nlohmann::json::exception& e) {
+      pending_error = fmt::format("{}.log:{}: corrupt record: {}", path, n, e.what());
+    }
+  }
+  return base::ok_status();
+}
+
+}  // namespace
+
 base::Result<AccountState> load_state(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return AccountState{};
+  if (!in) {
+    AccountState fresh;
+    auto r = replay_log(path, fresh);
+    if (!r.ok()) return r.error();
+    return fresh;
+  }
   std::ostringstream ss;
   ss << in.rdbuf();
   AccountState st;
@@ -32,6 +79,8 @@ base::Result<AccountState> load_state(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     return base::make_error("bad-state", fmt::format("{}: corrupt state file: {}", path, e.what()));
   }
+  auto r = replay_log(path, st);
+  if (!r.ok()) return r.error();
   return st;
 }
 
@@ -44,7 +93,7 @@ base::Status save_state(const std::string& path, const AccountState& st) {
   j["delivered_keys"] = st.delivered_keys;
   j["last_login_ms"] = st.last_login_ms;
   j["login_delay_ms"] = st.login_delay_ms;
-  const std::string text = j.dump(1) + "\n";
+  const std::string text = j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0)
@@ -64,7 +113,48 @@ base::Status save_state(const std::string& path, const AccountState& st) {
     return base::make_error("state-io", fmt::format("{}: fsync: {}", tmp, std::strerror(errno)));
   if (::rename(tmp.c_str(), path.c_str()) != 0)
     return base::make_error("state-io", fmt::format("{}: rename: {}", path, std::strerror(errno)));
+  // The snapshot now holds everything the log said: empty the log.
+  if (::truncate((path + ".log").c_str(), 0) != 0 && errno != ENOENT)
+    return base::make_error("state-io", fmt::format("{}.log: truncate: {}", path, std::strerror(errno)));
   return base::ok_status();
+}
+
+StateLog::~StateLog() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+base::Status StateLog::append(const std::string& line) {
+  if (fd_ < 0) {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd_ < 0)
+      return base::make_error("state-io", fmt::format("{}: {}", path_, std::strerror(errno)));
+  }
+  const std::string data = line + "\n";
+  std::size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = ::write(fd_, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return base::make_error("state-io", fmt::format("{}: {}", path_, std::strerror(errno)));
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  if (::fdatasync(fd_) != 0)
+    return base::make_error("state-io", fmt::format("{}: fdatasync: {}", path_, std::strerror(errno)));
+  return base::ok_status();
+}
+
+base::Status StateLog::settled(const std::string& uidl) {
+  return append(nlohmann::json{{"t", "s"}, {"u", uidl}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+base::Status StateLog::delivered(const std::string& uidl, const std::string& rcpt,
+                                 const std::string& key) {
+  return append(nlohmann::json{{"t", "d"}, {"u", uidl}, {"r", rcpt}, {"k", key}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+base::Status StateLog::login(std::int64_t at_ms, std::int64_t delay_ms) {
+  return append(nlohmann::json{{"t", "l"}, {"at", at_ms}, {"d", delay_ms}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 base::Result<CycleLock> CycleLock::acquire(const std::string& path, bool wait) {

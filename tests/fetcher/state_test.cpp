@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "fetcher/state.hpp"
 
@@ -53,6 +54,53 @@ TEST(CycleLock, SecondAcquireFailsUntilReleased) {
   }
   auto third = CycleLock::acquire(dir + "/lock", false);
   EXPECT_TRUE(third.ok());
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace dropcheck::fetcher
+
+namespace dropcheck::fetcher {
+namespace {
+
+TEST(StateLog, ReplaysOverTheSnapshotAndIgnoresATornLastLine) {
+  const std::string dir = temp_dir();
+  const std::string path = dir + "/s.json";
+  AccountState base_state;
+  base_state.settled_uidls = {"u0"};
+  ASSERT_TRUE(save_state(path, base_state).ok());
+  {
+    StateLog log(path);
+    ASSERT_TRUE(log.delivered("u1", "a@x.example", "<m1@x> abc").ok());
+    ASSERT_TRUE(log.settled("u1").ok());
+    ASSERT_TRUE(log.delivered("u2", "b@x.example", "").ok());
+    ASSERT_TRUE(log.login(1234, 900000).ok());
+  }
+  std::ofstream(path + ".log", std::ios::app) << R"({"t":"s","u":"u2")";  // torn, no newline
+  auto st = load_state(path);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(st->settled_uidls, (std::set<std::string>{"u0", "u1"}));
+  EXPECT_EQ(st->progress.count("u1"), 0u);  // settled clears progress
+  EXPECT_EQ(st->progress.at("u2"), std::set<std::string>{"b@x.example"});
+  EXPECT_EQ(st->delivered_keys, std::set<std::string>{"<m1@x> abc a@x.example"});
+  EXPECT_EQ(st->last_login_ms, 1234);
+  EXPECT_EQ(st->login_delay_ms, 900000);
+  // Compaction folds the log into the snapshot and empties it.
+  ASSERT_TRUE(save_state(path, *st).ok());
+  EXPECT_EQ(std::filesystem::file_size(path + ".log"), 0u);
+  auto again = load_state(path);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->settled_uidls, st->settled_uidls);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(StateLog, ACorruptRecordBeforeTheEndIsAnError) {
+  const std::string dir = temp_dir();
+  const std::string path = dir + "/s.json";
+  std::ofstream(path + ".log") << "garbage\n" << R"({"t":"s","u":"u1"})" << "\n";
+  auto st = load_state(path);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("s.json.log:1"), std::string::npos) << st.error().message;
   std::filesystem::remove_all(dir);
 }
 

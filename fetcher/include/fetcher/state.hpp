@@ -22,8 +22,30 @@ struct AccountState {
   std::int64_t login_delay_ms = 0;
 };
 
+// The state is a snapshot (PATH, written whole: temp file, fsync, rename) plus an append-only
+// log (PATH.log, one JSON line per change, fdatasync'd) so that recording one delivery costs
+// one small write, not a rewrite of everything. Loading replays the log over the snapshot; a
+// torn last log line (a crash mid-append) is ignored: that change was never acknowledged.
 base::Result<AccountState> load_state(const std::string& path);  // missing file: empty state
+// Writes the snapshot and empties the log (compaction).
 base::Status save_state(const std::string& path, const AccountState& state);
+
+// Appends changes to PATH.log. Each call is durable when it returns.
+class StateLog {
+ public:
+  explicit StateLog(std::string path) : path_(std::move(path) + ".log") {}
+  StateLog(const StateLog&) = delete;
+  StateLog& operator=(const StateLog&) = delete;
+  ~StateLog();
+  base::Status settled(const std::string& uidl);
+  base::Status delivered(const std::string& uidl, const std::string& rcpt, const std::string& key);
+  base::Status login(std::int64_t at_ms, std::int64_t delay_ms);
+
+ private:
+  base::Status append(const std::string& line);
+  std::string path_;
+  int fd_ = -1;
+};
 
 // An exclusive lock file (flock). Released on destruction.
 class CycleLock {
