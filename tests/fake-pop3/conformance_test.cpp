@@ -413,6 +413,48 @@ s.dele(1); s.quit()
   EXPECT_NE(slurp(state / "sessions.log").find("event=pop3-session id=2"), std::string::npos);
 }
 
+// mpop over STLS (keep on), then over implicit TLS (POP3S, keep off). The self-signed
+// certificate fake-pop3 makes at start is not in any trust store: tls_certcheck off.
+TEST(Conformance, MpopStlsAndPop3s) {
+  if (!have("mpop")) GTEST_SKIP() << "mpop not installed";
+  TempDir dir;
+  FakePop3 f("x-envelope-to", dir.path, {"--tls-listen", "127.0.0.1:0"});
+  deliver_two(f);
+  const auto conf_for = [&](const std::string& name, std::uint16_t port, bool starttls, bool keep) {
+    const fs::path conf = dir.path / ("mpoprc-" + name);
+    write_file(conf,
+               "account test\nhost 127.0.0.1\nport " + std::to_string(port) +
+                   "\nuser catchall\npassword " + kPassword +
+                   "\nauth user\ntls on\ntls_starttls " + (starttls ? "on" : "off") +
+                   "\ntls_certcheck off\nkeep " + (keep ? "on" : "off") + "\nuidls_file " +
+                   (dir.path / ("uidls-" + name)).string() + "\ndelivery mbox " +
+                   (dir.path / ("mbox-" + name)).string() + "\ntimeout 10\n",
+               fs::perms::owner_read | fs::perms::owner_write);
+    return conf;
+  };
+  const fs::path stls = conf_for("stls", f.pop3_port, true, true);
+  ASSERT_EQ(run("timeout 60 mpop -C " + stls.string() + " test > " +
+                (dir.path / "mpop-stls.log").string() + " 2>&1"),
+            0)
+      << slurp(dir.path / "mpop-stls.log") << f.log();
+  const fs::path pop3s = conf_for("pop3s", f.pop3s_port, false, false);
+  ASSERT_EQ(run("timeout 60 mpop -C " + pop3s.string() + " test > " +
+                (dir.path / "mpop-pop3s.log").string() + " 2>&1"),
+            0)
+      << slurp(dir.path / "mpop-pop3s.log") << f.log();
+  for (const char* name : {"mbox-stls", "mbox-pop3s"}) {
+    const std::string got = slurp(dir.path / name);
+    EXPECT_NE(got.find("X-Envelope-To: user1@firma.example"), std::string::npos) << name << got;
+    EXPECT_NE(got.find("X-Envelope-To: bcc@firma.example"), std::string::npos) << name << got;
+    EXPECT_NE(got.find(".a line starting with a dot"), std::string::npos) << name;
+  }
+  EXPECT_EQ(f.stop(), 0);
+  const std::string log = f.log();
+  EXPECT_NE(log.find("tls=true stls=true"), std::string::npos) << log;
+  EXPECT_NE(log.find("retrieved=2 deleted=2 quit=true"), std::string::npos) << log;
+  EXPECT_EQ(log.find("cleartext_with_stls=true"), std::string::npos) << log;
+}
+
 TEST(Conformance, ProgramRejectsBadProfileAndNonLoopback) {
   TempDir dir;
   EXPECT_EQ(run(std::string(DROPCHECK_FAKE_POP3_BIN) +
