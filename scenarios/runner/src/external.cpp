@@ -41,30 +41,10 @@ mail::EnvelopeSpec first_envelope(const Scenario &s) {
   return mail::EnvelopeSpec{};
 }
 
-// fetchmail rc string: double-quoted, backslash escapes (fetchmail's rcfile
-// lexer).
-std::string rc_quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\')
-      out.push_back('\\');
-    out.push_back(c);
-  }
-  return out + "\"";
-}
-
-// getmailrc tuple element: a Python string literal.
-std::string py_quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\')
-      out.push_back('\\');
-    out.push_back(c);
-  }
-  return out + "\"";
-}
-
-std::string yaml_quote(std::string_view s) {
+// A double-quoted string with backslash escapes for '"' and '\\': the same form is read by
+// fetchmail's rcfile lexer, by Python (getmailrc tuple elements) and by YAML double-quoted
+// scalars (the {config} file).
+std::string dquote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     if (c == '"' || c == '\\')
@@ -334,7 +314,7 @@ std::string fetchmail_rc(const ExternalContext &ctx) {
   // mailbox, not back to the (often forged) sender: backscatter is worse than a
   // postmaster copy.
   if (!s.world.fallback.empty())
-    rc += "set postmaster " + rc_quote(s.world.fallback) + "\n";
+    rc += "set postmaster " + dquote(s.world.fallback) + "\n";
   rc += "set no bouncemail\nset no spambounce\n";
   rc += fmt::format("poll {} with proto pop3 port {} no dns uidl\n",
                     ctx.pop3_host, ctx.pop3_port);
@@ -347,27 +327,27 @@ std::string fetchmail_rc(const ExternalContext &ctx) {
     // ("every line") cannot be expressed, fetchmail reads the first.
     if (spec.occurrence >= 2)
       rc += fmt::format("  envelope {} {}\n", spec.occurrence - 1,
-                        rc_quote(spec.header));
+                        dquote(spec.header));
     else
-      rc += "  envelope " + rc_quote(spec.header) + "\n";
+      rc += "  envelope " + dquote(spec.header) + "\n";
     if (!spec.qvirtual.empty())
-      rc += "  qvirtual " + rc_quote(spec.qvirtual) + "\n";
+      rc += "  qvirtual " + dquote(spec.qvirtual) + "\n";
     else if (spec.strip_qmail_prefix)
       // fetchmail strips one literal prefix: the first local domain's
       // "<domain>-".
       rc +=
-          "  qvirtual " + rc_quote(s.world.local_domains.front() + "-") + "\n";
+          "  qvirtual " + dquote(s.world.local_domains.front() + "-") + "\n";
   }
   rc += "  localdomains";
   for (const auto &d : s.world.local_domains)
-    rc += " " + rc_quote(d);
+    rc += " " + dquote(d);
   rc += "\n";
   // Multidrop: '*' passes local names through; full-address mappings (fetchmail
   // >= 6.3.5) carry world.aliases and take precedence over localdomains.
-  rc += "  user " + rc_quote(ctx.user) + " with password " +
-        rc_quote(ctx.password) + " is";
+  rc += "  user " + dquote(ctx.user) + " with password " +
+        dquote(ctx.password) + " is";
   for (const auto &[from, to] : s.world.aliases)
-    rc += " " + rc_quote(from) + "=" + rc_quote(to);
+    rc += " " + dquote(from) + "=" + dquote(to);
   rc += " * here\n";
   if (ctx.lmtp)
     rc += fmt::format("  lmtp smtphost {}/{}\n", ctx.smtp_host, ctx.smtp_port);
@@ -381,7 +361,7 @@ std::string fetchmail_rc(const ExternalContext &ctx) {
     if (ctx.pop3_tls == "implicit")
       rc += "  ssl\n";
     rc += "  sslproto 'TLS1.2+' sslcertck sslcertfile " +
-          rc_quote(ctx.ca_file) + "\n";
+          dquote(ctx.ca_file) + "\n";
   }
   rc += s.fetcher.keep ? "  keep\n" : "  no keep\n";
   return rc;
@@ -443,7 +423,7 @@ std::string getmail_rc(const ExternalContext &ctx,
                                    "%(recipient)"};
   rc += "arguments = (";
   for (std::size_t i = 0; i < args.size(); ++i)
-    rc += (i ? ", " : "") + py_quote(args[i]);
+    rc += (i ? ", " : "") + dquote(args[i]);
   rc += ")\n";
   // The harness may run as root (CI containers); getmail refuses external MDAs
   // as root unless told otherwise.
@@ -468,9 +448,9 @@ std::string intent_config(const ExternalContext &ctx,
   y += fmt::format(
       "pop3: {{host: {}, port: {}, tls: {}, user: {}, password_file: {}{}}}\n",
       ctx.pop3_host, ctx.pop3_port,
-      ctx.pop3_tls == "implicit" ? "implicit" : "none", yaml_quote(ctx.user),
-      yaml_quote(password_file),
-      ctx.ca_file.empty() ? "" : ", ca_file: " + yaml_quote(ctx.ca_file));
+      ctx.pop3_tls == "implicit" ? "implicit" : "none", dquote(ctx.user),
+      dquote(password_file),
+      ctx.ca_file.empty() ? "" : ", ca_file: " + dquote(ctx.ca_file));
   y += fmt::format("smtp: {{host: {}, port: {}, lmtp: {}}}\n", ctx.smtp_host,
                    ctx.smtp_port, ctx.lmtp ? "true" : "false");
   y += "routing:\n";
@@ -481,27 +461,27 @@ std::string intent_config(const ExternalContext &ctx,
     for (const auto &e : s.fetcher.envelope)
       y += fmt::format(
           "    - {{header: {}, occurrence: {}, qmail_prefix: {}}}\n",
-          yaml_quote(e.header), e.occurrence,
+          dquote(e.header), e.occurrence,
           e.strip_qmail_prefix ? "true" : "false");
   }
   y += "  local_domains: [";
   for (std::size_t i = 0; i < s.world.local_domains.size(); ++i)
-    y += (i ? ", " : "") + yaml_quote(s.world.local_domains[i]);
+    y += (i ? ", " : "") + dquote(s.world.local_domains[i]);
   y += "]\n";
   if (!s.world.aliases.empty()) {
     y += "  aliases:\n";
     for (const auto &[from, to] : s.world.aliases)
-      y += "    " + yaml_quote(from) + ": " + yaml_quote(to) + "\n";
+      y += "    " + dquote(from) + ": " + dquote(to) + "\n";
   }
   if (s.fetcher.knows_users && !s.world.users.empty()) {
     y += "  users: [";
     for (std::size_t i = 0; i < s.world.users.size(); ++i)
-      y += (i ? ", " : "") + yaml_quote(s.world.users[i]);
+      y += (i ? ", " : "") + dquote(s.world.users[i]);
     y += "]\n";
   }
   if (!s.world.fallback.empty())
-    y += "  fallback: " + yaml_quote(s.world.fallback) + "\n";
-  y += "state_dir: " + yaml_quote(state_dir) + "\n";
+    y += "  fallback: " + dquote(s.world.fallback) + "\n";
+  y += "state_dir: " + dquote(state_dir) + "\n";
   y += std::string("keep: ") + (s.fetcher.keep ? "true" : "false") + "\n";
   return y;
 }
