@@ -68,22 +68,29 @@ bool parse_shard(const std::string& text, std::size_t& index, std::size_t& count
   return count >= 1 && index >= 1 && index <= count;
 }
 
+// The built-in library when no files are given, else the files; false (message printed) on the
+// first file that does not load.
+bool load_scenarios(const std::vector<std::string>& files, std::vector<runner::Scenario>& out) {
+  if (files.empty()) {
+    out = runner::builtin_scenarios();
+    return true;
+  }
+  for (const auto& f : files) {
+    auto s = runner::load_scenario_file(f);
+    if (!s.ok()) {
+      fmt::print(stderr, "dropcheck: {}\n", s.error().message);
+      return false;
+    }
+    out.push_back(std::move(s).value());
+  }
+  return true;
+}
+
 int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
             const std::string& keep, bool verbose, const std::string& shard,
             const std::string& junit_path, const std::string& html_path) {
   std::vector<runner::Scenario> scenarios;
-  if (files.empty()) {
-    scenarios = runner::builtin_scenarios();
-  } else {
-    for (const auto& f : files) {
-      auto s = runner::load_scenario_file(f);
-      if (!s.ok()) {
-        fmt::print(stderr, "dropcheck: {}\n", s.error().message);
-        return kExitUsage;
-      }
-      scenarios.push_back(std::move(s).value());
-    }
-  }
+  if (!load_scenarios(files, scenarios)) return kExitUsage;
   if (!shard.empty()) {
     std::size_t index = 0, count = 0;
     if (!parse_shard(shard, index, count)) {
@@ -179,18 +186,7 @@ std::vector<std::string> csv(const std::string& text) {
 
 int cmd_matrix(const MatrixFlags& flags) {
   std::vector<runner::Scenario> scenarios;
-  if (flags.files.empty()) {
-    scenarios = runner::builtin_scenarios();
-  } else {
-    for (const auto& f : flags.files) {
-      auto s = runner::load_scenario_file(f);
-      if (!s.ok()) {
-        fmt::print(stderr, "dropcheck: {}\n", s.error().message);
-        return kExitUsage;
-      }
-      scenarios.push_back(std::move(s).value());
-    }
-  }
+  if (!load_scenarios(flags.files, scenarios)) return kExitUsage;
   runner::MatrixOptions opt;
   opt.fetchers = csv(flags.fetchers);
   opt.providers = csv(flags.providers);

@@ -1,5 +1,7 @@
 #include "runner/external.hpp"
 
+#include "base/strings.hpp"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
@@ -52,14 +54,6 @@ std::string dquote(std::string_view s) {
     out.push_back(c);
   }
   return out + "\"";
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char &c : out)
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-  return out;
 }
 
 // Full path of a program on PATH, "" when absent.
@@ -399,7 +393,7 @@ std::string getmail_rc(const ExternalContext &ctx,
                     ctx.pop3_host, ctx.pop3_port, ctx.user, ctx.password);
   // getmail reads one occurrence of one header: "name:position", position 1 =
   // topmost.
-  rc += fmt::format("envelope_recipient = {}:{}\n", lower(spec.header),
+  rc += fmt::format("envelope_recipient = {}:{}\n", base::to_lower(spec.header),
                     std::max(1, spec.occurrence));
   rc += "\n[destination]\ntype = MDA_external\n";
   rc += "path = " + msmtp_path + "\n";
