@@ -3,10 +3,15 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include "base/clock.hpp"
 #include "fake_smtp/fake_smtp.hpp"
@@ -38,11 +43,18 @@ int run(int argc, char** argv) {
   std::size_t disconnect_after = 0;
   bool disconnect_set = false;
   std::size_t max_sessions = 64;
+  // Half the CPUs (at most 4): the other half is for the fetcher or client under test; on a
+  // 2-CPU machine a second I/O thread only competes with the client (bench/README.md).
+  std::size_t threads = std::clamp<std::size_t>(std::thread::hardware_concurrency() / 2, 1, 4);
 
   app.add_option("--listen", listen, "address:port to listen on (port 0: any free port)")
       ->capture_default_str();
-  app.add_option("--journal", journal_dir, "journal directory (journal.jsonl, messages/)")
-      ->required();
+  app.add_option("--journal", journal_dir, "journal directory (journal.jsonl)")->required();
+  std::string store = "inline";
+  app.add_option("--store", store,
+                 "message bytes: inline (in the journal record) or files (DIR/messages/<sha256>.eml)")
+      ->check(CLI::IsMember({"inline", "files"}))
+      ->capture_default_str();
   app.add_option("--local-domain", policy.local_domains, "a local domain (repeatable)")->required();
   app.add_option("--user", policy.users,
                  "a known user: local part or local@domain (repeatable; none = any user)");
@@ -62,10 +74,13 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--reject-bare-lf", smtp.reject_bare_lf, "550 5.5.2 for DATA with bare LF");
   app.add_option("--max-sessions", max_sessions, "concurrent connections")->capture_default_str();
+  app.add_option("--threads", threads, "I/O threads (default: half the CPUs, at most 4)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   app.add_option("--tls-cert", tls_cert, "PEM certificate for STARTTLS");
   app.add_option("--tls-key", tls_key, "PEM private key for STARTTLS");
   app.add_flag("--tls-self-signed", tls_self_signed, "offer STARTTLS with a generated certificate");
-  app.add_flag("--fsync", fsync, "fsync message files and journal before replying");
+  app.add_flag("--fsync", fsync, "journal (and message files) on disk before each reply");
   app.add_flag("--allow-non-loopback", allow_non_loopback,
                "permit a --listen address outside 127.0.0.0/8 and ::1");
   app.add_option("--fault-connect", policy.faults.connect_code, "greeting code (421, 554)");
@@ -77,6 +92,10 @@ int run(int argc, char** argv) {
                  "close after N octets of a message, without reply")
       ->each([&](const std::string&) { disconnect_set = true; });
   app.add_option("--fault-reply-rate", policy.faults.reply_rate, "reply bytes per second");
+  std::vector<std::string> delays;
+  app.add_option("--fault-delay", delays,
+                 "STAGE:MS - wait before each reply of STAGE (greeting, mail, rcpt, data, "
+                 "data-end, other, all); repeatable");
   app.add_option("--fault-only-transaction", policy.faults.only_transaction,
                  "apply RCPT/DATA faults only to the N-th transaction");
   try {
@@ -97,6 +116,24 @@ int run(int argc, char** argv) {
       std::cerr << "fake-smtp: --fault-rcpt wants K:CODE, e.g. 2:451\n";
       return kExitConfig;
     }
+  }
+  for (const auto& d : delays) {
+    const auto colon = d.find(':');
+    const std::string stage = d.substr(0, colon);
+    const auto which = fake_smtp::reply_stage_from_name(stage);
+    long long ms = -1;
+    try {
+      if (colon != std::string::npos) ms = std::stoll(d.substr(colon + 1));
+    } catch (const std::exception&) {
+    }
+    if ((!which && stage != "all") || ms < 0 || ms > 3'600'000) {
+      std::cerr << "fake-smtp: --fault-delay wants STAGE:MS with STAGE one of greeting, mail, "
+                   "rcpt, data, data-end, other, all and 0 <= MS <= 3600000, e.g. data-end:30000\n";
+      return kExitConfig;
+    }
+    for (std::size_t i = 0; i < policy.faults.reply_delay.size(); ++i)
+      if (!which || static_cast<std::size_t>(*which) == i)
+        policy.faults.reply_delay[i] = std::chrono::milliseconds(ms);
   }
   if (tls_cert.empty() != tls_key.empty()) {
     std::cerr << "fake-smtp: --tls-cert and --tls-key go together\n";
@@ -131,7 +168,10 @@ int run(int argc, char** argv) {
 
   std::unique_ptr<fake_smtp::Journal> journal;
   try {
-    journal = std::make_unique<fake_smtp::Journal>(journal_dir, fsync);
+    journal = std::make_unique<fake_smtp::Journal>(journal_dir, fsync,
+                                                   store == "files"
+                                                       ? fake_smtp::MessageStore::files
+                                                       : fake_smtp::MessageStore::inline_bytes);
   } catch (const std::exception& e) {
     std::cerr << "fake-smtp: " << e.what() << "\n";
     return kExitJournal;
@@ -143,32 +183,53 @@ int run(int argc, char** argv) {
   base::SystemClock clock;
   fake_smtp::Receiver receiver(policy, *journal, clock, smtp);
   receiver.set_starttls(options.tls != nullptr);
-  receiver.set_log([](std::string_view line) { std::cerr << line << "\n"; });
+  std::mutex log_mutex;  // log lines come from every I/O thread
+  auto log = [&](std::string_view line) {
+    const std::lock_guard lock(log_mutex);
+    std::cerr << line << "\n";
+  };
+  receiver.set_log(log);
 
-  net::asio::io_context io;
-  std::unique_ptr<net::Server> server;
+  // One io_context, thread and net::Server per I/O thread, all on one port (SO_REUSEPORT):
+  // the kernel spreads connections; sessions never move between threads.
+  options.reuse_port = threads > 1;
+  options.shared_sessions = std::make_shared<std::atomic<std::size_t>>(0);
+  std::vector<std::unique_ptr<net::asio::io_context>> ios;
+  std::vector<std::unique_ptr<net::Server>> servers;
   try {
-    server = std::make_unique<net::Server>(io, ep, receiver.factory(), options);
+    for (std::size_t i = 0; i < threads; ++i) {
+      ios.push_back(std::make_unique<net::asio::io_context>(1));
+      // Port 0: the first server picks the port, the others join it.
+      const auto at = i == 0 ? ep : servers.front()->local_endpoint();
+      servers.push_back(std::make_unique<net::Server>(*ios.back(), at, receiver.factory(), options));
+    }
   } catch (const std::exception& e) {
     std::cerr << "fake-smtp: cannot listen on " << listen << ": " << e.what() << "\n";
     return kExitListen;
   }
+  auto stop_all = [&] {
+    for (std::size_t i = 0; i < threads; ++i)
+      net::asio::post(*ios[i], [&server = *servers[i]] { server.stop(); });
+  };
   receiver.set_on_fatal([&](const std::string& what) {
-    std::cerr << "event=fatal error=\"" << what << "\"\n";
-    net::asio::post(io, [&] { server->stop(); });
+    log(fmt::format("event=fatal error=\"{}\"", what));
+    stop_all();
   });
-  net::asio::signal_set signals(io, SIGINT, SIGTERM);
+  net::asio::signal_set signals(*ios.front(), SIGINT, SIGTERM);
   signals.async_wait([&](const net::error_code& ec, int sig) {
     if (ec) return;
-    std::cerr << "event=stop signal=" << sig << "\n";
-    server->stop();
+    log(fmt::format("event=stop signal={}", sig));
+    stop_all();
   });
-  server->start();
-  const auto local = server->local_endpoint();
+  for (auto& server : servers) server->start();
+  const auto local = servers.front()->local_endpoint();
   const std::string addr = local.address().is_v6() ? "[" + local.address().to_string() + "]"
                                                    : local.address().to_string();
   std::cout << "listening " << addr << ":" << local.port() << std::endl;
-  io.run();
+  std::vector<std::thread> workers;
+  for (std::size_t i = 1; i < threads; ++i) workers.emplace_back([&io = *ios[i]] { io.run(); });
+  ios.front()->run();
+  for (auto& t : workers) t.join();
   signals.cancel();
   if (receiver.failed()) {
     std::cerr << "fake-smtp: journal failure: " << receiver.fatal_error() << "\n";

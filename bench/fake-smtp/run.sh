@@ -1,14 +1,23 @@
 #!/bin/sh
-# Intake benchmark: Postfix smtp-source -> fake-smtp (journal, with and without --fsync) and
-# -> Postfix smtp-sink (discards everything: the upper bound for a loopback SMTP receiver).
-#   [REPEAT=3] bench/fake-smtp/run.sh BUILD_DIR [MESSAGES] [SIZE] [SESSIONS]
+# Intake benchmark: Postfix smtp-source -> fake-smtp (journal on, without and with --fsync) and
+# -> Postfix smtp-sink (discards everything: the upper bound for a loopback SMTP receiver), in
+# the same run, over 1 and over SESSIONS parallel sessions, each with one message per
+# connection (smtp-source default) and with -d (all messages of a session over one connection).
+#   [REPEAT=3] bench/fake-smtp/run.sh BUILD_DIR [MESSAGES] [SIZE] [SESSIONS] [-- FAKE_SMTP_FLAGS]
+# Defaults: 20000 messages of 1024 octets, 1 and 20 sessions. Prints msgs/s (best and median of
+# REPEAT runs, the receivers interleaved run by run) and the ratio fake-smtp / smtp-sink.
 # Needs smtp-source/smtp-sink (Debian package postfix; only these two standalone programs are
 # used, no Postfix daemon is started). Every server started here is stopped on every exit path.
 set -eu
-BUILD=${1:?usage: run.sh BUILD_DIR [MESSAGES] [SIZE] [SESSIONS]}
-N=${2:-5000}
-SIZE=${3:-20480}
-SESSIONS=${4:-8}
+BUILD=${1:?usage: run.sh BUILD_DIR [MESSAGES] [SIZE] [SESSIONS] [-- FAKE_SMTP_FLAGS]}
+shift
+N=20000
+SIZE=1024
+SESSIONS=20
+[ $# -gt 0 ] && [ "$1" != -- ] && { N=$1; shift; }
+[ $# -gt 0 ] && [ "$1" != -- ] && { SIZE=$1; shift; }
+[ $# -gt 0 ] && [ "$1" != -- ] && { SESSIONS=$1; shift; }
+[ $# -gt 0 ] && [ "$1" = -- ] && shift
 REPEAT=${REPEAT:-3}
 FAKE="$BUILD/fake-smtp/fake-smtp"
 [ -x "$FAKE" ] || { echo "missing $FAKE (ninja -C $BUILD fake-smtp)" >&2; exit 2; }
@@ -20,15 +29,18 @@ SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
 }
 
 T=$(mktemp -d /tmp/dropcheck-smtp-bench-XXXXXX)
-SPID=""
-stop_server() {
-  if [ -n "$SPID" ]; then kill "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; fi
-  SPID=""
+PIDS=""
+cleanup() {
+  for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+  for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$T"
 }
-cleanup() { stop_server; rm -rf "$T"; }
 trap cleanup EXIT INT TERM
 
 now() { python3 -c 'import time; print(time.monotonic())'; }
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
 wait_port() {
   python3 - "$1" <<'PY'
 import socket, sys, time
@@ -42,56 +54,65 @@ sys.exit("server on port %s did not start" % sys.argv[1])
 PY
 }
 
-# run_source LABEL PORT EXTRA_SOURCE_FLAGS: REPEAT runs, prints the best and the median.
-run_source() {
-  times=""
-  for _ in $(seq "$REPEAT"); do
-    t0=$(now)
-    # -N: unique numbers in Subject; -m messages; -s parallel sessions; -l body size.
-    "$SOURCE" -N -m "$N" -s "$SESSIONS" -l "$SIZE" -f sender@provider.example \
-      -t hans@firma.example $3 "127.0.0.1:$2"
-    t1=$(now)
-    times="$times $t0:$t1"
-  done
-  python3 - "$1" "$N" "$SIZE" $times <<'PY'
-import statistics, sys
-label, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-dts = sorted(float(b) - float(a) for a, b in (x.split(":") for x in sys.argv[4:]))
-best, med = dts[0], statistics.median(dts)
-print(f"{label:32s} {n:6d} msgs  best {best:6.2f} s {n/best:7.0f} msg/s {n*size/best/1e6:6.1f} MB/s"
-      f"  median {n/med:7.0f} msg/s")
-PY
-}
-
+# start_fake NAME [FLAGS...]: a fake-smtp with its own journal; sets PORT_<NAME>.
 start_fake() {
-  rm -rf "$T/journal" "$T/fake.out"
-  "$FAKE" --listen 127.0.0.1:0 --journal "$T/journal" --local-domain firma.example \
-    --max-sessions 256 "$@" >"$T/fake.out" 2>"$T/fake.err" &
-  SPID=$!
-  for _ in $(seq 50); do grep -q '^listening' "$T/fake.out" 2>/dev/null && break; sleep 0.1; done
-  PORT=$(sed -n 's/^listening 127.0.0.1:\([0-9]*\)$/\1/p' "$T/fake.out")
-  [ -n "$PORT" ] || { cat "$T/fake.err" >&2; exit 1; }
+  name=$1
+  shift
+  "$FAKE" --listen 127.0.0.1:0 --journal "$T/journal-$name" --local-domain firma.example \
+    --max-sessions 256 "$@" >"$T/$name.out" 2>"$T/$name.err" &
+  PIDS="$PIDS $!"
+  for _ in $(seq 50); do grep -q '^listening' "$T/$name.out" 2>/dev/null && break; sleep 0.1; done
+  port=$(sed -n 's/^listening 127.0.0.1:\([0-9]*\)$/\1/p' "$T/$name.out")
+  [ -n "$port" ] || { cat "$T/$name.err" >&2; exit 1; }
+  eval "PORT_$name=$port"
 }
 
-echo "# $N messages of $SIZE octets, $SESSIONS parallel sessions, loopback, $(nproc) CPUs," \
-  "load $(cut -d' ' -f1-3 /proc/loadavg), best/median of $REPEAT runs"
-for mode in "one message per connection:" "-d (many messages per connection):-d"; do
-  label=${mode%%:*}
-  flags=${mode#*:}
-  echo "## $label"
-  start_fake
-  run_source "fake-smtp (journal, no fsync)" "$PORT" "$flags"
-  stop_server
-  echo "   journal records (all runs): $(wc -l <"$T/journal/journal.jsonl")"
-  start_fake --fsync
-  run_source "fake-smtp (journal, --fsync)" "$PORT" "$flags"
-  stop_server
-  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  # smtp-sink refuses to run as root without -u: drop to nobody.
-  if [ "$(id -u)" = 0 ]; then SINKU="-u nobody"; else SINKU=""; fi
-  "$SINK" $SINKU 127.0.0.1:"$PORT" 256 >/dev/null 2>&1 &
-  SPID=$!
-  wait_port "$PORT"
-  run_source "smtp-sink (discards)" "$PORT" "$flags"
-  stop_server
+start_fake plain "$@"
+start_fake fsync --fsync "$@"
+PORT_sink=$(free_port)
+# smtp-sink refuses to run as root without -u: drop to nobody. 256: listen backlog.
+if [ "$(id -u)" = 0 ]; then SINKU="-u nobody"; else SINKU=""; fi
+"$SINK" $SINKU "127.0.0.1:$PORT_sink" 256 >/dev/null 2>&1 &
+PIDS="$PIDS $!"
+wait_port "$PORT_sink"
+
+echo "# $N messages of $SIZE octets, loopback, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)," \
+  "best/median of $REPEAT runs; fake-smtp flags: ${*:-(none)}"
+printf '%-10s %-12s %-30s %9s %9s %8s\n' sessions connection receiver "best/s" "median/s" "vs sink"
+for s in 1 "$SESSIONS"; do
+  for mode in per-message -d; do
+    flags=""
+    [ "$mode" = -d ] && flags=-d
+    : >"$T/times"
+    for _ in $(seq "$REPEAT"); do
+      for r in plain fsync sink; do
+        eval "port=\$PORT_$r"
+        t0=$(now)
+        # -N: unique numbers in the recipient; -m messages; -s parallel sessions; -l body size.
+        "$SOURCE" -N -m "$N" -s "$s" -l "$SIZE" -f sender@provider.example \
+          -t hans@firma.example $flags "127.0.0.1:$port"
+        t1=$(now)
+        echo "$r $t0 $t1" >>"$T/times"
+      done
+    done
+    conn=$([ "$mode" = -d ] && echo "one/session" || echo "one/message")
+    python3 - "$s" "$conn" "$N" "$T/times" <<'PY'
+import statistics, sys
+sessions, conn, n, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+runs = {}
+for line in open(path):
+    r, a, b = line.split()
+    runs.setdefault(r, []).append(float(b) - float(a))
+rate = {r: (n / min(d), n / statistics.median(d)) for r, d in runs.items()}
+names = {"plain": "fake-smtp, journal", "fsync": "fake-smtp, journal + --fsync",
+         "sink": "smtp-sink (discards)"}
+for r in ("plain", "fsync", "sink"):
+    best, med = rate[r]
+    ratio = "" if r == "sink" else f"{med / rate['sink'][1]:.2f}x"
+    print(f"{sessions:<10} {conn:<12} {names[r]:<30} {best:9.0f} {med:9.0f} {ratio:>8}")
+PY
+  done
+done
+for r in plain fsync; do
+  echo "journal records ($r, all runs): $(wc -l <"$T/journal-$r/journal.jsonl")"
 done

@@ -43,7 +43,7 @@ class MxSession final : public net::ProtocolSession, private protocol::SmtpHandl
     return {protocol::smtp_reply(
         250, fmt::format("2.0.0 Ok: stored for {} recipient(s)", rcpts_.size()))};
   }
-  void on_transaction_end(const protocol::SmtpTransaction&) override { rcpts_.clear(); }
+  void on_transaction_end(protocol::SmtpTransaction&&) override { rcpts_.clear(); }
 
   Provider& provider_;
   std::string mail_from_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <utility>
 
 #include "base/strings.hpp"
 #include "mail/address.hpp"
@@ -97,9 +98,8 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     } catch (const std::exception& e) {
       // The journal failed: the pending replies (perhaps a 250) must not be sent.
       fatal_ = true;
-      r_.fatal_ = e.what();
       out += "421 4.3.0 " + r_.smtp_.hostname + " Error: local journal failure, closing\r\n";
-      if (r_.on_fatal_) r_.on_fatal_(e.what());
+      r_.set_fatal(e.what());
     }
   }
 
@@ -113,19 +113,24 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
       std::string out = session_.finish(why);
       return fault_disconnect_ || fatal_ ? std::string{} : out;
     } catch (const std::exception& e) {
-      r_.fatal_ = e.what();
-      if (r_.on_fatal_) r_.on_fatal_(e.what());
+      r_.set_fatal(e.what());
       return {};
     }
   }
 
   std::chrono::milliseconds idle_timeout() const override { return r_.policy_.idle_timeout; }
+  std::chrono::milliseconds take_reply_delay() override {
+    if (!stage_seen_) delay(ReplyStage::other, false);
+    stage_seen_ = false;
+    return std::exchange(pending_delay_, std::chrono::milliseconds(0));
+  }
   std::size_t write_rate() const override { return r_.policy_.faults.reply_rate; }
 
   // protocol::SmtpHandler
   protocol::SmtpTimestamp now() const override { return {r_.clock_.now().count(), real_now_ms()}; }
 
   SmtpReply on_connect() override {
+    delay(ReplyStage::greeting, false);
     const int code = r_.policy_.faults.connect_code;
     if (code == 0 || code == 220) return {};
     faults_.push_back("connect-" + std::to_string(code));
@@ -139,6 +144,7 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     decisions_.clear();
     accepted_.clear();
     txn_number_ = ++r_.transactions_;
+    delay(ReplyStage::mail, true);
     if (reverse_path.empty() && r_.policy_.reject_null_sender)
       return smtp_reply(550, "5.7.1 <>: Sender address rejected: null sender not accepted");
     return {};
@@ -146,6 +152,7 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
 
   SmtpReply on_rcpt(std::string_view forward_path, std::string_view) override {
     ++rcpt_index_;
+    delay(ReplyStage::rcpt, true);
     const auto& f = r_.policy_.faults;
     if (f.rcpt_fail_at != 0 && rcpt_index_ == f.rcpt_fail_at && faults_apply()) {
       faults_.push_back(fmt::format("rcpt-{}-{}", rcpt_index_, f.rcpt_fail_code));
@@ -159,6 +166,7 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
   }
 
   SmtpReply on_data_start() override {
+    delay(ReplyStage::data, true);
     const int code = r_.policy_.faults.data_fail_code;
     if (code != 0 && faults_apply()) {
       faults_.push_back(fmt::format("data-{}", code));
@@ -168,6 +176,7 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
   }
 
   std::vector<SmtpReply> on_data(std::string_view message) override {
+    delay(ReplyStage::data_end, true);
     const int code = r_.policy_.faults.data_end_fail_code;
     if (code != 0 && faults_apply()) {
       faults_.push_back(fmt::format("data-end-{}", code));
@@ -204,7 +213,7 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     return replies;
   }
 
-  void on_transaction_end(const protocol::SmtpTransaction& t) override {
+  void on_transaction_end(protocol::SmtpTransaction&& t) override {
     TransactionRecord rec;
     rec.session_id = id_;
     rec.virtual_ms = t.started.virtual_ms;
@@ -257,7 +266,7 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     rec.data_end_virtual_ms = t.data_end.virtual_ms;
     rec.data_end_real_ms = t.data_end.real_ms;
     rec.size = t.message_octets;
-    rec.message = t.message;
+    rec.message = std::move(t.message);
     rec.too_large = t.too_large;
     rec.bare_lf_in_data = t.bare_lf_in_data;
     rec.bare_lf_in_commands = t.bare_lf_in_commands;
@@ -272,8 +281,9 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     rec.end_reason = t.end_reason;
     rec.faults = std::move(faults_);
     faults_.clear();
-    for (const auto& c : t.commands)
-      rec.commands.push_back({c.at.virtual_ms, c.at.real_ms, c.line, c.code});
+    rec.commands.reserve(t.commands.size());
+    for (auto& c : t.commands)
+      rec.commands.push_back({c.at.virtual_ms, c.at.real_ms, std::move(c.line), c.code});
     r_.journal_.append(rec);
     if (r_.on_record_) r_.on_record_(rec);
     decisions_.clear();
@@ -294,6 +304,18 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     protocol::SmtpServerConfig c = r.smtp_;
     c.lmtp = r.policy_.lmtp;
     return c;
+  }
+
+  // A reply of this stage is on its way: wait before sending it, if the policy says so (the
+  // longest of several pipelined replies counts). Transaction stages fire with faults_apply().
+  void delay(ReplyStage stage, bool in_transaction) {
+    stage_seen_ = true;
+    const auto d = r_.policy_.faults.reply_delay[static_cast<std::size_t>(stage)];
+    if (d.count() <= 0 || (in_transaction && !faults_apply())) return;
+    if (in_transaction)
+      faults_.push_back(fmt::format("delay-{}-{}ms", kReplyStageNames[static_cast<std::size_t>(stage)],
+                                    d.count()));
+    pending_delay_ = std::max(pending_delay_, d);
   }
 
   bool faults_apply() const {
@@ -368,6 +390,8 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
   std::vector<std::string> faults_;
   bool fault_disconnect_ = false;
   bool fatal_ = false;
+  std::chrono::milliseconds pending_delay_{0};
+  bool stage_seen_ = false;  // a stage-specific delay decision was made for the pending output
 };
 
 Receiver::Receiver(Policy policy, Journal& journal, const base::Clock& clock,
@@ -379,9 +403,17 @@ Receiver::Receiver(Policy policy, Journal& journal, const base::Clock& clock,
 }
 
 std::unique_ptr<net::ProtocolSession> Receiver::make_session(const net::Peer& peer) {
-  ++sessions_;
-  return std::make_unique<ReceiverSession>(*this, peer,
-                                           fmt::format("{}-{}", id_prefix_, sessions_));
+  const auto n = ++sessions_;
+  return std::make_unique<ReceiverSession>(*this, peer, fmt::format("{}-{}", id_prefix_, n));
+}
+
+void Receiver::set_fatal(const std::string& what) {
+  {
+    const std::lock_guard lock(fatal_mutex_);
+    if (fatal_.empty()) fatal_ = what;
+  }
+  failed_ = true;
+  if (on_fatal_) on_fatal_(what);
 }
 
 }  // namespace dropcheck::fake_smtp

@@ -1,5 +1,7 @@
 #include "net/connection.hpp"
 
+#include <cstring>
+
 namespace dropcheck::net {
 
 namespace {
@@ -52,6 +54,24 @@ awaitable<std::size_t> Connection::read_some(std::string& out, std::size_t max,
     n = co_await tcp_.async_read_some(asio::buffer(out.data() + old, max), with_ec(ec));
   }
   out.resize(old + n);
+  co_return n;
+}
+
+awaitable<std::size_t> Connection::read_some(asio::mutable_buffer into,
+                                             std::chrono::milliseconds timeout, error_code& ec) {
+  if (!rbuf_.empty()) {
+    const std::size_t n = std::min(into.size(), rbuf_.size());
+    std::memcpy(into.data(), rbuf_.data(), n);
+    rbuf_.erase(0, n);
+    co_return n;
+  }
+  tcp_.expires_after(timeout);
+  std::size_t n = 0;
+  if (tls_) {
+    n = co_await tls_->async_read_some(into, with_ec(ec));
+  } else {
+    n = co_await tcp_.async_read_some(into, with_ec(ec));
+  }
   co_return n;
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <stdexcept>
+#include <vector>
 
 #include "net/connection.hpp"
 
@@ -38,6 +39,8 @@ Server::Server(asio::io_context& io, const tcp::endpoint& ep, SessionFactory fac
       alive_(std::make_shared<bool>(true)) {
   acceptor_.open(ep.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  if (options_.reuse_port)
+    acceptor_.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
   acceptor_.bind(ep);
   acceptor_.listen();
 }
@@ -71,7 +74,9 @@ awaitable<void> Server::accept_loop() {
       if (ec == asio::error::operation_aborted) co_return;
       continue;  // transient accept errors (EMFILE, ECONNABORTED): keep serving
     }
-    if (active_ >= options_.max_sessions) {
+    const std::size_t active =
+        options_.shared_sessions ? options_.shared_sessions->load() : active_;
+    if (active >= options_.max_sessions) {
       if (!options_.busy_reply.empty())
         asio::write(socket, asio::buffer(options_.busy_reply), ec);
       socket.close(ec);
@@ -85,6 +90,7 @@ awaitable<void> Server::run_session(tcp::socket socket) {
   auto alive = alive_;
   ++active_;
   ++served_;
+  if (options_.shared_sessions) ++*options_.shared_sessions;
   Peer peer;
   {
     error_code ec;
@@ -123,6 +129,19 @@ awaitable<void> Server::run_session(tcp::socket socket) {
       }
     }
   };
+  // A deliberate reply delay, waited in slices so that stop() is never held up by it.
+  auto pause = [&](std::chrono::milliseconds d) -> awaitable<void> {
+    asio::steady_timer timer(conn.executor());
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (*alive && !stopped_ && std::chrono::steady_clock::now() < until) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      timer.expires_after(std::min(left, std::chrono::milliseconds(100)));
+      error_code tec;
+      co_await timer.async_wait(with_ec(tec));
+    }
+    if (!*alive || stopped_) ec = asio::error::operation_aborted;
+  };
   if (options_.implicit_tls) {
     if (!options_.tls) {
       reason = "tls-failed";
@@ -133,11 +152,13 @@ awaitable<void> Server::run_session(tcp::socket socket) {
   }
   if (reason == "closed") {
     std::string out = session->start();
-    if (!out.empty()) co_await send(out);
-    std::string in;
+    if (const auto d = session->take_reply_delay(); d.count() > 0) co_await pause(d);
+    if (ec) reason = "shutdown";
+    if (!out.empty() && !ec) co_await send(out);
+    std::vector<char> buf(options_.read_chunk);
     while (!ec && !session->closing() && *alive && !stopped_) {
-      in.clear();
-      co_await conn.read_some(in, options_.read_chunk, session->idle_timeout(), ec);
+      const std::size_t n = co_await conn.read_some(asio::buffer(buf), session->idle_timeout(), ec);
+      const std::string_view in(buf.data(), n);
       if (!*alive) co_return;
       if (ec) {
         if (ec == boost::beast::error::timeout)
@@ -152,7 +173,17 @@ awaitable<void> Server::run_session(tcp::socket socket) {
       }
       out.clear();
       session->receive(in, out);
-      if (!out.empty()) co_await send(out);
+      if (!out.empty()) {
+        if (const auto d = session->take_reply_delay(); d.count() > 0) {
+          co_await pause(d);
+          if (!*alive) co_return;
+          if (ec) {
+            reason = "shutdown";
+            break;
+          }
+        }
+        co_await send(out);
+      }
       if (ec) {
         reason = "io-error";
         break;
@@ -180,6 +211,7 @@ awaitable<void> Server::run_session(tcp::socket socket) {
   }
   conn.close();
   --active_;
+  if (options_.shared_sessions) --*options_.shared_sessions;
 }
 
 tcp::endpoint parse_endpoint(std::string_view text) {

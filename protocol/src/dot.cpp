@@ -32,19 +32,23 @@ std::size_t DotDecoder::feed(std::string_view in) {
       return in.size();
     }
     const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(nl) - in.data());
-    line_.append(in.substr(used, end + 1 - used));
+    // One complete line with its ending: straight from the input unless it began earlier.
+    std::string_view line = in.substr(used, end + 1 - used);
+    if (!line_.empty()) {
+      line_.append(line);
+      line = line_;
+    }
     wire_octets_ += end + 1 - used;
     used = end + 1;
-    // line_ is one complete line with its ending.
-    const bool crlf = line_.size() >= 2 && line_[line_.size() - 2] == '\r';
+    const bool crlf = line.size() >= 2 && line[line.size() - 2] == '\r';
     if (!crlf) bare_lf_ = true;
-    const std::size_t content = line_.size() - (crlf ? 2 : 1);
-    if (content == 1 && line_[0] == '.') {
+    const std::size_t content = line.size() - (crlf ? 2 : 1);
+    if (content == 1 && line[0] == '.') {
       done_ = true;
-    } else if (content >= 1 && line_[0] == '.') {
-      body_.append(line_, 1, std::string::npos);
+    } else if (content >= 1 && line[0] == '.') {
+      body_.append(line.substr(1));
     } else {
-      body_.append(line_);
+      body_.append(line);
     }
     line_.clear();
   }
@@ -53,6 +57,9 @@ std::size_t DotDecoder::feed(std::string_view in) {
 
 void DotDecoder::reset() {
   body_.clear();
+  // take_body() leaves no capacity behind: start a message with room for a typical one
+  // instead of growing 16, 32, ... octets.
+  body_.reserve(4096);
   line_.clear();
   done_ = false;
   bare_lf_ = false;

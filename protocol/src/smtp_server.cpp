@@ -293,7 +293,7 @@ void SmtpServerSession::end_transaction(std::string_view reason) {
   txn_.end_reason = std::string(reason);
   bdat_failed_ = false;
   bdat_body_.clear();
-  handler_.on_transaction_end(txn_);
+  handler_.on_transaction_end(std::move(txn_));
   txn_ = SmtpTransaction{};
 }
 

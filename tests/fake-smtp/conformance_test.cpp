@@ -219,6 +219,111 @@ print("ok")
   EXPECT_FALSE((*recs)[3].accepted);
 }
 
+// Postfix smtp-source: many parallel sessions over several I/O threads (SO_REUSEPORT), one
+// connection per message and many messages per connection, SMTP and LMTP. The journal must
+// hold every message exactly once, in sequence, byte-exact against its SHA-256.
+std::string smtp_source() {
+  if (have_tool("smtp-source")) return "smtp-source";
+  if (::access("/usr/sbin/smtp-source", X_OK) == 0) return "/usr/sbin/smtp-source";
+  return {};
+}
+
+void expect_all_accepted(const std::filesystem::path& dir, std::size_t n, std::size_t rcpts) {
+  auto recs = read_journal(dir);
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  ASSERT_EQ(recs->size(), n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& r = (*recs)[i];
+    EXPECT_EQ(r.seq, i + 1);
+    EXPECT_TRUE(r.accepted) << r.seq;
+    EXPECT_TRUE(r.data_complete) << r.seq;
+    EXPECT_EQ(r.rcpts.size(), rcpts) << r.seq;
+    EXPECT_EQ(r.mail_from, "sender@provider.example");
+    EXPECT_NE(r.message.find("Subject: dropcheck"), std::string::npos) << r.seq;
+    EXPECT_GE(r.message.size(), 2048u) << r.seq;
+  }
+}
+
+TEST(FakeSmtpConformance, SmtpSourceParallelSessionsAndThreads) {
+  const std::string src = smtp_source();
+  if (src.empty()) GTEST_SKIP() << "smtp-source (postfix) not installed";
+  Server s({"--threads", "3", "--max-sessions", "64"});
+  ASSERT_FALSE(s.port.empty());
+  const std::string base = src + " -S dropcheck -l 2048 -f sender@provider.example -N ";
+  // 60 messages, one connection each, 8 at a time; then 90 over 6 connections, 2 recipients.
+  EXPECT_EQ(run(base + "-m 60 -s 8 -t hans@firma.example " + s.addr()), 0);
+  EXPECT_EQ(run(base + "-d -m 90 -s 6 -r 2 -t hans@firma.example " + s.addr()), 0);
+  EXPECT_EQ(s.child->stop(), 0);
+  auto recs = read_journal(s.dir.path());
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  ASSERT_EQ(recs->size(), 150u);
+  std::size_t two = 0;
+  for (const auto& r : *recs) {
+    EXPECT_TRUE(r.accepted);
+    EXPECT_NE(r.message.find("Subject: dropcheck"), std::string::npos);
+    if (r.rcpts.size() == 2) ++two;
+  }
+  EXPECT_EQ(two, 90u);
+  for (std::size_t i = 0; i < recs->size(); ++i) EXPECT_EQ((*recs)[i].seq, i + 1);
+}
+
+TEST(FakeSmtpConformance, SmtpSourceLmtp) {
+  const std::string src = smtp_source();
+  if (src.empty()) GTEST_SKIP() << "smtp-source (postfix) not installed";
+  Server s({"--lmtp", "--store", "files"});
+  ASSERT_FALSE(s.port.empty());
+  EXPECT_EQ(run(src + " -L -S dropcheck -l 2048 -f sender@provider.example -d -m 20 -s 2 "
+                      "-t hans@firma.example " + s.addr()),
+            0);
+  EXPECT_EQ(s.child->stop(), 0);
+  expect_all_accepted(s.dir.path(), 20, 1);
+  auto recs = read_journal(s.dir.path());
+  ASSERT_TRUE(recs.ok());
+  EXPECT_TRUE(recs->front().lmtp);
+  EXPECT_EQ(recs->front().rcpts.front().data_code, 250);
+  EXPECT_FALSE(recs->front().message_inline);  // --store files
+  EXPECT_TRUE(std::filesystem::exists(message_file(s.dir.path(), recs->front().sha256)));
+}
+
+// A slow server: --fault-delay holds back the reply after the message, and only that one.
+TEST(FakeSmtpConformance, FaultDelayHoldsTheDataEndReply) {
+  if (!have_tool("python3")) GTEST_SKIP() << "python3 not installed";
+  Server s({"--fault-delay", "data-end:600"});
+  ASSERT_FALSE(s.port.empty());
+  test::TempDir tmp;
+  const auto script = tmp.path() / "client.py";
+  std::ofstream(script) << R"PY(
+import smtplib, sys, time
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as c:
+    t0 = time.monotonic(); c.ehlo("py.test"); ehlo = time.monotonic() - t0
+    c.mail("a@provider.example"); c.rcpt("hans@firma.example")
+    c.putcmd("data"); code, _ = c.getreply(); assert code == 354, code
+    c.send(b"Subject: slow\r\n\r\nbody\r\n.\r\n")
+    t0 = time.monotonic(); code, _ = c.getreply(); end = time.monotonic() - t0
+    assert code == 250, code
+    assert end >= 0.55, "data-end reply after %.3f s" % end
+    assert ehlo < end, (ehlo, end)
+print("ok")
+)PY";
+  EXPECT_EQ(run("python3 " + script.string() + " " + s.port), 0);
+  EXPECT_EQ(s.child->stop(), 0);
+  auto recs = read_journal(s.dir.path());
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  ASSERT_EQ(recs->size(), 1u);
+  ASSERT_EQ(recs->front().faults.size(), 1u);
+  EXPECT_EQ(recs->front().faults.front(), "delay-data-end-600ms");
+}
+
+TEST(FakeSmtpConformance, BadFaultDelayIsAUsageError) {
+  test::TempDir dir;
+  const std::string base = std::string(FAKE_SMTP_EXE) + " --listen 127.0.0.1:0 --journal " +
+                           dir.path().string() + " --local-domain x.example ";
+  EXPECT_EQ(run(base + "--fault-delay slow:100 2>/dev/null"), 2);
+  EXPECT_EQ(run(base + "--fault-delay data-end 2>/dev/null"), 2);
+  EXPECT_EQ(run(base + "--fault-delay data-end:-5 2>/dev/null"), 2);
+  EXPECT_EQ(run(base + "--store tape 2>/dev/null"), 2);
+}
+
 TEST(FakeSmtpConformance, PythonLmtp) {
   if (!have_tool("python3")) GTEST_SKIP() << "python3 not installed";
   Server s({"--lmtp"});

@@ -92,6 +92,49 @@ TEST(FakeSmtpIntegration, StopEndsOpenTransactionAsShutdown) {
   EXPECT_EQ((*recs)[0].end_reason, "shutdown");
 }
 
+// A slow server on purpose: the RCPT reply waits 300 ms, other replies do not.
+TEST(FakeSmtpIntegration, ReplyDelayHoldsOnlyItsStage) {
+  Policy p;
+  p.faults.reply_delay[static_cast<std::size_t>(ReplyStage::rcpt)] = 300ms;
+  Harness h(p);
+  std::string transcript;
+  bool done = false;
+  const auto t0 = std::chrono::steady_clock::now();
+  net::spawn_logged(h.io.get_executor(),
+                    client(h.server->local_endpoint(),
+                           "EHLO it\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<hans@firma.example>\r\n"
+                           "RSET\r\nQUIT\r\n",
+                           transcript, done, h.server.get()),
+                    "client");
+  h.io.run_for(10s);
+  ASSERT_TRUE(done) << transcript;
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 300ms);
+  EXPECT_NE(transcript.find("250 2.1.5"), std::string::npos) << transcript;
+  auto recs = read_journal(h.dir.path());
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  ASSERT_EQ(recs->size(), 1u);
+  EXPECT_EQ((*recs)[0].faults, std::vector<std::string>{"delay-rcpt-300ms"});
+}
+
+// stop() is not held up by a long deliberate delay (the greeting waits 10 minutes here).
+TEST(FakeSmtpIntegration, StopEndsALongReplyDelay) {
+  Policy p;
+  p.faults.reply_delay[static_cast<std::size_t>(ReplyStage::greeting)] = std::chrono::minutes(10);
+  Harness h(p);
+  std::string transcript;
+  bool done = false;
+  net::spawn_logged(h.io.get_executor(),
+                    client(h.server->local_endpoint(), "QUIT\r\n", transcript, done), "client");
+  h.io.run_for(300ms);
+  EXPECT_TRUE(transcript.empty()) << transcript;  // still waiting for the greeting
+  const auto t0 = std::chrono::steady_clock::now();
+  h.server->stop();
+  for (int i = 0; i < 100 && (!done || h.server->active_sessions() != 0); ++i) h.io.run_for(50ms);
+  EXPECT_TRUE(done);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
+  EXPECT_EQ(h.server->active_sessions(), 0u);
+}
+
 TEST(FakeSmtpIntegration, StartTls) {
   net::ServerOptions opts;
   opts.tls = net::make_server_tls(net::make_self_signed());

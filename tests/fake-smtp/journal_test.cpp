@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "base/strings.hpp"
 #include "test_util.hpp"
@@ -41,11 +43,13 @@ TransactionRecord sample(std::string message) {
   return r;
 }
 
-TEST(Journal, RoundTripWithArbitraryBytes) {
+class JournalStore : public ::testing::TestWithParam<MessageStore> {};
+
+TEST_P(JournalStore, RoundTripWithArbitraryBytes) {
   test::TempDir dir;
   const std::string msg("Subject: \xff\r\n\r\nNUL\0here\rbare CR\n", 30);
   {
-    Journal j(dir.path());
+    Journal j(dir.path(), false, GetParam());
     auto a = sample(msg);
     j.append(a);
     EXPECT_EQ(a.seq, 1u);
@@ -58,7 +62,8 @@ TEST(Journal, RoundTripWithArbitraryBytes) {
     EXPECT_EQ(b.seq, 2u);
     EXPECT_TRUE(b.sha256.empty());
   }
-  EXPECT_TRUE(std::filesystem::exists(message_file(dir.path(), base::sha256_hex(msg))));
+  const bool files = GetParam() == MessageStore::files;
+  EXPECT_EQ(std::filesystem::exists(message_file(dir.path(), base::sha256_hex(msg))), files);
   auto recs = read_journal(dir.path());
   ASSERT_TRUE(recs.ok()) << recs.error().message;
   ASSERT_EQ(recs->size(), 2u);
@@ -70,15 +75,70 @@ TEST(Journal, RoundTripWithArbitraryBytes) {
   EXPECT_EQ(r.rcpts.at(0).params, "NOTIFY=NEVER");
   EXPECT_EQ(r.faults, std::vector<std::string>{"rcpt-2-451"});
   EXPECT_EQ(r.commands.at(0).line, "MAIL FROM:<x>");
-  EXPECT_EQ(to_json_line(r), to_json_line([&] {
+  EXPECT_EQ(r.message_inline, !files);
+  EXPECT_EQ(to_json_line(r, !files), to_json_line([&] {
               auto c = sample(msg);
               c.seq = 1;
               c.size = msg.size();
               c.sha256 = base::sha256_hex(msg);
               return c;
-            }()));
+            }(), !files));
   EXPECT_EQ((*recs)[1].seq, 2u);
   EXPECT_TRUE((*recs)[1].message.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(BothStores, JournalStore,
+                         ::testing::Values(MessageStore::inline_bytes, MessageStore::files),
+                         [](const auto& param_info) {
+                           return param_info.param == MessageStore::files ? "files" : "inline";
+                         });
+
+// Inline bytes: valid UTF-8 is a readable JSON string, anything else base64; both are checked
+// against size and SHA-256 when read.
+TEST(Journal, InlineMessageIsReadableTextOrBase64) {
+  test::TempDir dir;
+  {
+    Journal j(dir.path());
+    auto a = sample("Subject: gr\xc3\xbc\xc3\x9f" "e\r\n\r\n\"quoted\" \\ tab\there\r\n");
+    j.append(a);
+    auto b = sample(std::string("Subject: \xff\r\n\r\n") + '\0' + "\r\n");
+    j.append(b);
+  }
+  std::ifstream in(journal_file(dir.path()), std::ios::binary);
+  std::string l1, l2;
+  std::getline(in, l1);
+  std::getline(in, l2);
+  EXPECT_EQ(l1.find(R"(\u00)"), std::string::npos);  // UTF-8 stays as it is
+  EXPECT_NE(l1.find("\"message\":\"Subject: gr\xc3\xbc\xc3\x9f" "e\\r\\n\\r\\n\\\"quoted\\\" \\\\ tab\\there"),
+            std::string::npos)
+      << l1;
+  EXPECT_NE(l2.find("\"message\":{\"base64\":\""), std::string::npos) << l2;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "messages"));
+  auto recs = read_journal(dir.path());
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  EXPECT_EQ((*recs)[1].message, std::string("Subject: \xff\r\n\r\n") + '\0' + "\r\n");
+}
+
+TEST(Journal, CorruptInlineMessageIsReported) {
+  test::TempDir dir;
+  {
+    Journal j(dir.path());
+    auto a = sample("hello\r\n");
+    j.append(a);
+  }
+  std::string line;
+  {
+    std::ifstream in(journal_file(dir.path()), std::ios::binary);
+    std::getline(in, line);
+  }
+  const auto at = line.find("hello");
+  ASSERT_NE(at, std::string::npos);
+  line[at] = 'j';
+  std::ofstream(journal_file(dir.path()), std::ios::binary) << line << "\n";
+  auto r = read_journal(dir.path());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "message-corrupt");
+  EXPECT_NE(r.error().message.find("journal.jsonl:1"), std::string::npos) << r.error().message;
 }
 
 TEST(Journal, TornLastLineIsReportedNeverMisread) {
@@ -121,9 +181,9 @@ TEST(Journal, BadLineNamesLineNumber) {
   EXPECT_NE(r.error().message.find("journal.jsonl:1"), std::string::npos) << r.error().message;
 }
 
-TEST(Journal, CorruptOrMissingMessage) {
+TEST(Journal, CorruptOrMissingMessageFile) {
   test::TempDir dir;
-  Journal j(dir.path());
+  Journal j(dir.path(), false, MessageStore::files);
   auto a = sample("hello\r\n");
   j.append(a);
   std::ofstream(message_file(dir.path(), a.sha256), std::ios::binary) << "HELLO\r\n";
@@ -166,11 +226,40 @@ TEST(Journal, IoFailureThrowsNamingPath) {
 }
 
 TEST(Journal, FsyncModeWorks) {
+  for (const auto store : {MessageStore::inline_bytes, MessageStore::files}) {
+    test::TempDir dir;
+    Journal j(dir.path(), true, store);
+    auto a = sample("synced\r\n");
+    j.append(a);
+    auto r = read_journal(dir.path());
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->front().message, "synced\r\n");
+  }
+}
+
+// Appends from several threads (fake-smtp --threads): every record once, seq 1..n in file
+// order, no interleaved bytes.
+TEST(Journal, ConcurrentAppendsKeepLinesWhole) {
   test::TempDir dir;
-  Journal j(dir.path(), true);
-  auto a = sample("synced\r\n");
-  j.append(a);
-  EXPECT_TRUE(read_journal(dir.path()).ok());
+  constexpr int kThreads = 4;
+  constexpr int kEach = 200;
+  {
+    Journal j(dir.path());
+    std::vector<std::thread> ts;
+    for (int t = 0; t < kThreads; ++t)
+      ts.emplace_back([&j, t] {
+        for (int i = 0; i < kEach; ++i) {
+          auto r = sample("From: t" + std::to_string(t) + "\r\n\r\n" + std::string(1000, 'x'));
+          j.append(r);
+        }
+      });
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(j.records(), static_cast<std::uint64_t>(kThreads * kEach));
+  }
+  auto recs = read_journal(dir.path());
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  ASSERT_EQ(recs->size(), static_cast<std::size_t>(kThreads * kEach));
+  for (std::size_t i = 0; i < recs->size(); ++i) EXPECT_EQ((*recs)[i].seq, i + 1);
 }
 
 }  // namespace

@@ -258,7 +258,8 @@ TEST(Receiver, LogLinePerSession) {
 
 TEST(Receiver, JournalFailureAnswers421NotOk) {
   test::TempDir dir;
-  auto journal = std::make_unique<Journal>(dir.path());
+  // Message files: a "messages" that is not a directory makes the store fail.
+  auto journal = std::make_unique<Journal>(dir.path(), false, MessageStore::files);
   base::VirtualClock clock;
   Policy p;
   p.local_domains = {"firma.example"};

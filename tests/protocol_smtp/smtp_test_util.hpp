@@ -26,7 +26,7 @@ class RecordingHandler : public SmtpHandler {
     messages.emplace_back(message);
     return data_replies;
   }
-  void on_transaction_end(const SmtpTransaction& t) override { txns.push_back(t); }
+  void on_transaction_end(SmtpTransaction&& t) override { txns.push_back(std::move(t)); }
   void on_session_end(const SmtpSessionStats& s, std::string_view reason) override {
     end_stats = s;
     end_reason = reason;

@@ -1,12 +1,19 @@
 #pragma once
 // The journal: one JSON Lines record per SMTP transaction (journal.jsonl in DIR), including
 // transactions that never reached DATA (all recipients refused: the evidence of relay attempts).
-// Message bytes are stored as DIR/messages/<sha256>.eml (JSON strings cannot carry arbitrary
-// octets); the message file is written before the record that names it. Strings that are not
-// valid UTF-8 (8-bit addresses, raw command lines) are stored as {"hex": "..."} objects.
+// Message bytes are stored
+//   - inline (the default): in the record's "message" field, a JSON string when the bytes are
+//     valid UTF-8, else {"base64": "..."}. Record and bytes are one write(2) of one line, so a
+//     crash can only tear the last line, which the reader detects;
+//   - or as files: DIR/messages/<sha256>.eml (written to a temporary name and renamed before
+//     the record that names it is appended), for opening copies in a mail program.
+// Either way the record carries size and SHA-256, which the reader checks. Other strings that
+// are not valid UTF-8 (8-bit addresses, raw command lines) are stored as {"hex": "..."}.
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -66,7 +73,8 @@ struct TransactionRecord {
   std::int64_t data_end_real_ms = 0;
   std::size_t size = 0;  // message octets (as received, stuffing removed)
   std::string sha256;    // of the message; empty when no complete message was stored
-  std::string message;   // the bytes (not in the JSON line; read_journal loads them)
+  std::string message;   // the bytes (read_journal loads them, inline or from the file)
+  bool message_inline = false;  // read from the record itself (MessageStore::inline_bytes)
   bool too_large = false;
   bool bare_lf_in_data = false;  // deviations, recorded not normalised
   bool bare_lf_in_commands = false;
@@ -76,40 +84,48 @@ struct TransactionRecord {
   std::vector<CommandRecord> commands;  // MAIL .. end
 };
 
+enum class MessageStore { inline_bytes, files };
+
 class Journal {
  public:
   // Creates DIR and DIR/messages if needed and opens DIR/journal.jsonl for appending. An
   // existing journal is continued (seq goes on); a torn last line (a crash mid-write, the
   // reply was never sent) is cut off and reported by recovered_torn_bytes(). Throws
   // std::runtime_error naming the path on any I/O failure.
-  explicit Journal(std::filesystem::path dir, bool fsync = false);
+  explicit Journal(std::filesystem::path dir, bool fsync = false,
+                   MessageStore store = MessageStore::inline_bytes);
   ~Journal();
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
-  // Assigns rec.seq (and size/sha256 when a complete message is present), writes the message
-  // file, then the record line. With fsync, both are on disk when append returns. Throws
+  // Thread-safe (one journal may serve several I/O threads). Assigns rec.seq (and size/sha256 when a complete message is present), writes the message
+  // file (MessageStore::files), then the record line. With fsync, both are on disk when append
+  // returns (one fdatasync for inline bytes). Throws
   // std::runtime_error naming the path on I/O failure.
   void append(TransactionRecord& rec);
 
   const std::filesystem::path& dir() const { return dir_; }
   std::filesystem::path journal_path() const;
-  std::uint64_t records() const { return seq_; }
+  std::uint64_t records() const { return seq_.load(); }
   std::size_t recovered_torn_bytes() const { return torn_bytes_; }
 
  private:
   std::filesystem::path dir_;
   bool fsync_;
+  MessageStore store_;
   int fd_ = -1;
-  std::uint64_t seq_ = 0;
+  std::string line_;  // reused output buffer
+  std::mutex mutex_;  // append
+  std::atomic<std::uint64_t> seq_ = 0;
   std::size_t torn_bytes_ = 0;
 };
 
 std::filesystem::path journal_file(const std::filesystem::path& dir);
 std::filesystem::path message_file(const std::filesystem::path& dir, const std::string& sha256);
 
-// One record as its JSON line (no newline) and back; message bytes are not part of it.
-std::string to_json_line(const TransactionRecord& rec);
+// One record as its JSON line (no newline) and back. With inline_message the bytes are in the
+// line ("message"); from_json_line fills rec.message from such a field.
+std::string to_json_line(const TransactionRecord& rec, bool inline_message = false);
 base::Result<TransactionRecord> from_json_line(std::string_view line);
 
 struct JournalContents {
@@ -118,7 +134,8 @@ struct JournalContents {
   std::size_t torn_bytes = 0;
 };
 
-// Reads every record and (with load_messages) its message bytes, checking their SHA-256.
+// Reads every record and (with load_messages) its message bytes, inline or from the message
+// file, checking size and SHA-256.
 // Errors: "journal-missing", "journal-io", "journal-bad-line" (names the line number),
 // "message-missing", "message-corrupt". A torn last line is not an error here: torn_tail.
 base::Result<JournalContents> read_journal_contents(const std::filesystem::path& dir,

@@ -2,15 +2,28 @@
 // What the receiving server accepts: local domains and users, relay mode, and injected faults.
 // Defaults follow a Postfix that is not an open relay: a non-local RCPT gets
 // "550 5.7.1 ... relaying denied", an unknown local user "550 5.1.1" unless a catch-all is set.
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dropcheck::fake_smtp {
 
 enum class RelayMode { deny, open };
+
+// The replies a slow server can be slow with. data_end is the reply after the message (where
+// real servers scan content and stall); other is every remaining command (EHLO, RSET, ...).
+enum class ReplyStage : std::size_t { greeting, mail, rcpt, data, data_end, other };
+inline constexpr std::array<std::string_view, 6> kReplyStageNames = {
+    "greeting", "mail", "rcpt", "data", "data-end", "other"};
+inline std::optional<ReplyStage> reply_stage_from_name(std::string_view name) {
+  for (std::size_t i = 0; i < kReplyStageNames.size(); ++i)
+    if (kReplyStageNames[i] == name) return static_cast<ReplyStage>(i);
+  return std::nullopt;
+}
 
 // Faults, each off by default. Replies carry "(injected)" nowhere: they look like a real
 // server's; the journal lists the faults that fired (TransactionRecord::faults).
@@ -23,6 +36,9 @@ struct Faults {
   // Close the connection, without a reply, after this many octets of a DATA/BDAT message.
   std::optional<std::size_t> disconnect_after_data_octets;
   std::size_t reply_rate = 0;        // reply bytes per second (slow server); 0 = unlimited
+  // Wait this long before the reply of each stage (slow server); 0 = no delay. The MAIL,
+  // RCPT, DATA and data-end delays follow only_transaction like the other faults.
+  std::array<std::chrono::milliseconds, kReplyStageNames.size()> reply_delay{};
   std::size_t only_transaction = 0;  // apply rcpt/data faults only to the n-th transaction
                                      // of the receiver (1-based); 0 = every transaction
 };

@@ -1,9 +1,13 @@
 #pragma once
 // The receiving SMTP/LMTP server of the harness: applies a Policy, journals every transaction,
-// never delivers or relays anything. make_session() plugs into net::Server.
+// never delivers or relays anything. make_session() plugs into net::Server. One Receiver may
+// serve several net::Servers on several I/O threads: its sessions share only the journal
+// (thread-safe) and atomic counters; the callbacks below are then called from those threads.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -37,10 +41,13 @@ class Receiver {
 
   const Policy& policy() const { return policy_; }
   const protocol::SmtpServerConfig& smtp_config() const { return smtp_; }
-  std::uint64_t sessions() const { return sessions_; }
-  std::uint64_t transactions() const { return transactions_; }
-  bool failed() const { return !fatal_.empty(); }
-  const std::string& fatal_error() const { return fatal_; }
+  std::uint64_t sessions() const { return sessions_.load(); }
+  std::uint64_t transactions() const { return transactions_.load(); }
+  bool failed() const { return failed_.load(); }
+  std::string fatal_error() const {
+    const std::lock_guard lock(fatal_mutex_);
+    return fatal_;
+  }
 
  private:
   friend class ReceiverSession;
@@ -49,8 +56,12 @@ class Receiver {
   const base::Clock& clock_;
   protocol::SmtpServerConfig smtp_;
   std::string id_prefix_;
-  std::uint64_t sessions_ = 0;
-  std::uint64_t transactions_ = 0;
+  void set_fatal(const std::string& what);
+
+  std::atomic<std::uint64_t> sessions_ = 0;
+  std::atomic<std::uint64_t> transactions_ = 0;
+  std::atomic<bool> failed_ = false;
+  mutable std::mutex fatal_mutex_;
   std::string fatal_;
   std::function<void(std::string_view)> log_;
   std::function<void(const TransactionRecord&)> on_record_;

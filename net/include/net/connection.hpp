@@ -27,6 +27,10 @@ class Connection {
   // Reads whatever is available (at least one byte) into `out` (appended), at most `max`.
   awaitable<std::size_t> read_some(std::string& out, std::size_t max,
                                    std::chrono::milliseconds timeout, error_code& ec);
+  // The same into caller-owned storage (no zero-filling of a fresh buffer per read: servers
+  // reuse one buffer per connection).
+  awaitable<std::size_t> read_some(asio::mutable_buffer into, std::chrono::milliseconds timeout,
+                                   error_code& ec);
   awaitable<void> write_all(std::string_view data, std::chrono::milliseconds timeout,
                             error_code& ec);
 

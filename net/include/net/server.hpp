@@ -1,6 +1,7 @@
 #pragma once
 // A listener that accepts and spawns one coroutine per connection; each connection drives a
 // sans-I/O ProtocolSession: bytes in, replies out. stop() closes acceptor and sessions.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -40,6 +41,9 @@ class ProtocolSession {
   virtual std::chrono::milliseconds idle_timeout() const { return std::chrono::minutes(5); }
   // Throttle for the output, bytes per second (0 = unlimited). Read before each write.
   virtual std::size_t write_rate() const { return 0; }
+  // Asked after start() and after every receive() that produced output: wait this long before
+  // writing it (a slow server on purpose). The wait ends early when the server stops.
+  virtual std::chrono::milliseconds take_reply_delay() { return std::chrono::milliseconds(0); }
 };
 
 using SessionFactory = std::function<std::unique_ptr<ProtocolSession>(const Peer&)>;
@@ -51,6 +55,11 @@ struct ServerOptions {
   bool implicit_tls = false;                 // handshake first (POP3S, SMTPS)
   std::size_t read_chunk = 64 * 1024;        // one read
   std::chrono::milliseconds write_timeout = std::chrono::seconds(60);
+  // SO_REUSEPORT: several Servers, each on its own io_context and thread, listen on one port
+  // and the kernel spreads the connections over them.
+  bool reuse_port = false;
+  // When set, max_sessions limits the sessions of every Server sharing this counter.
+  std::shared_ptr<std::atomic<std::size_t>> shared_sessions;
 };
 
 class Server {

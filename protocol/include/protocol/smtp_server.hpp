@@ -157,8 +157,9 @@ class SmtpHandler {
   // shorter vector is padded with its last reply; an empty one means "451 4.3.0".
   virtual std::vector<SmtpReply> on_data(std::string_view message) = 0;
   // Every transaction, once, when it ends (also aborted ones). Called before the reply that
-  // ends it is handed to the I/O layer, so a journal written here precedes the reply.
-  virtual void on_transaction_end(const SmtpTransaction& txn) = 0;
+  // ends it is handed to the I/O layer, so a journal written here precedes the reply. The
+  // session discards txn afterwards: the handler may move from it (the message bytes).
+  virtual void on_transaction_end(SmtpTransaction&& txn) = 0;
   // Once, from finish() (the I/O layer calls it for every connection, also after QUIT).
   virtual void on_session_end(const SmtpSessionStats& /*stats*/, std::string_view /*reason*/) {}
 };

@@ -177,6 +177,8 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     policy.faults.data_fail_code = s.receiver.data_fail_code;
     policy.faults.data_end_fail_code = s.receiver.data_end_fail_code;
     policy.faults.only_transaction = s.receiver.only_transaction;
+    for (std::size_t i = 0; i < policy.faults.reply_delay.size(); ++i)
+      policy.faults.reply_delay[i] = std::chrono::milliseconds(s.receiver.reply_delay_ms[i]);
     fake_smtp::Receiver receiver(policy, journal, clock);
     net::Server smtp(io, loopback, receiver.factory());
 
@@ -225,7 +227,7 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     }
     cfg.smtp.host = "127.0.0.1";
     cfg.smtp.port = smtp.local_endpoint().port();
-    cfg.smtp.timeout = std::chrono::seconds(20);
+    cfg.smtp.timeout = std::chrono::milliseconds(s.fetcher.smtp_timeout_ms);
     cfg.routing.local_domains = s.world.local_domains;
     if (s.fetcher.knows_users) cfg.routing.users = s.world.users;
     cfg.smtp.lmtp = s.receiver.lmtp;

@@ -14,6 +14,7 @@
 #include "runner/external.hpp"
 #include "base/strings.hpp"
 #include "base/yaml.hpp"
+#include "fake_smtp/policy.hpp"
 #include "mail/address.hpp"
 
 namespace dropcheck::embedded {
@@ -133,7 +134,11 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
 
     if (const YAML::Node f = root["fetcher"]) {
       y.only_keys(f, "fetcher",
-                  {"kind", "defect", "envelope", "mode", "keep", "knows_users", "command"});
+                  {"kind", "defect", "envelope", "mode", "keep", "knows_users", "command",
+                   "smtp_timeout"});
+      s.fetcher.smtp_timeout_ms = y.duration_ms(f, "smtp_timeout", "fetcher", 20'000);
+      if (s.fetcher.smtp_timeout_ms < 100 || s.fetcher.smtp_timeout_ms > 600'000)
+        y.fail(f["smtp_timeout"], "fetcher.smtp_timeout", "expected 100ms .. 10m");
       s.fetcher.command = y.str(f, "command", "fetcher", "");
       s.fetcher.knows_users = y.boolean(f, "knows_users", "fetcher", true);
       s.fetcher.kind = y.str(f, "kind", "fetcher", "core");
@@ -251,7 +256,7 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
     if (const YAML::Node r = root["receiver"]) {
       y.only_keys(r, "receiver", {"lmtp", "relay", "reject_null_sender", "loop_check", "rcpt_fail_at",
                                   "rcpt_fail_code", "data_fail_code", "data_end_fail_code",
-                                  "only_transaction"});
+                                  "only_transaction", "reply_delay"});
       auto& rs = s.receiver;
       rs.lmtp = y.boolean(r, "lmtp", "receiver", false);
       const std::string relay = y.str(r, "relay", "receiver", "deny");
@@ -266,6 +271,22 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
           static_cast<int>(y.integer(r, "data_end_fail_code", "receiver", 0, 0, 599));
       rs.only_transaction =
           static_cast<std::size_t>(y.integer(r, "only_transaction", "receiver", 0, 0, 100000));
+      if (const YAML::Node d = r["reply_delay"]) {
+        // reply_delay: {data-end: 2s, rcpt: 300ms, ...}: a slow in-house server (real time).
+        y.require_map(d, "receiver.reply_delay");
+        for (const auto& kv : d) {
+          const std::string stage = kv.first.Scalar();
+          const auto which = fake_smtp::reply_stage_from_name(stage);
+          if (!which)
+            y.fail(kv.first, "receiver.reply_delay",
+                   "unknown stage '" + stage +
+                       "' (known: greeting, mail, rcpt, data, data-end, other)");
+          const long long delay = y.duration_ms(d, stage, "receiver.reply_delay", 0);
+          if (delay < 0 || delay > 60'000)
+            y.fail(kv.second, "receiver.reply_delay." + stage, "expected 0 .. 60s");
+          rs.reply_delay_ms[static_cast<std::size_t>(*which)] = delay;
+        }
+      }
     }
 
     s.expect = parse_expect(y, root["expect"], "expect");

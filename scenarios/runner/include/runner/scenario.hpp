@@ -1,6 +1,7 @@
 #pragma once
 // Scenario format v1 (schema: scenarios/README.md). Loaded once into these structs; every
 // error names file:line:col and the field.
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -37,6 +38,7 @@ struct FetcherSpec {
   std::vector<mail::EnvelopeSpec> envelope;  // empty: the core's default (X-Envelope-To)
   bool to_cc = false;                        // explicit To/Cc mode
   bool keep = false;
+  std::int64_t smtp_timeout_ms = 20'000;     // the core's wait for each SMTP reply
 };
 
 struct Timeline {
@@ -63,6 +65,8 @@ struct ReceiverSpec {
   int data_fail_code = 0;
   int data_end_fail_code = 0;
   std::size_t only_transaction = 0;
+  // Real milliseconds before the reply of each stage (fake_smtp::ReplyStage order).
+  std::array<std::int64_t, 6> reply_delay_ms{};
 };
 
 struct Expectation {
