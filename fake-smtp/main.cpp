@@ -176,6 +176,7 @@ int run(int argc, char** argv) {
     std::cerr << "fake-smtp: " << e.what() << "\n";
     return kExitJournal;
   }
+  journal->set_group_commit(true);  // --fsync: concurrent sessions share each fdatasync
   if (journal->recovered_torn_bytes() != 0)
     std::cerr << "event=journal-torn-tail-removed octets=" << journal->recovered_torn_bytes()
               << " path=" << journal->journal_path().string() << "\n";

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -239,6 +240,38 @@ std::filesystem::path message_file(const std::filesystem::path& dir, const std::
 
 namespace {
 
+void write_commands(LineWriter& w, const std::vector<CommandRecord>& commands) {
+  w.key("commands").open('[');
+  for (const auto& c : commands) {
+    w.open('{');
+    w.key("virtual_ms").number(c.virtual_ms);
+    w.key("real_ms").number(c.real_ms);
+    w.key("line").bytes(c.line);
+    w.key("code").number(c.code);
+    w.close('}');
+  }
+  w.close(']');
+}
+
+// The fields every record starts with; an error for a version this reader does not know.
+std::optional<base::Error> read_header(const json& j, int& version, std::uint64_t& seq,
+                                       std::string& session_id) {
+  version = j.at("version").get<int>();
+  if (version != kJournalVersion)
+    return base::Error{"journal-version", "unsupported version " + std::to_string(version)};
+  seq = j.at("seq").get<std::uint64_t>();
+  session_id = unbytes(j.at("session_id"));
+  return std::nullopt;
+}
+
+std::vector<CommandRecord> read_commands(const json& j) {
+  std::vector<CommandRecord> out;
+  for (const auto& c : j.at("commands"))
+    out.push_back({c.at("virtual_ms").get<std::int64_t>(), c.at("real_ms").get<std::int64_t>(),
+                   unbytes(c.at("line")), c.at("code").get<int>()});
+  return out;
+}
+
 void write_json_line(const TransactionRecord& r, bool inline_message, std::string& out) {
   out.reserve(out.size() + 1024 + (inline_message ? r.message.size() + r.message.size() / 8 : 0));
   LineWriter w(out);
@@ -294,16 +327,7 @@ void write_json_line(const TransactionRecord& r, bool inline_message, std::strin
   w.key("faults").open('[');
   for (const auto& f : r.faults) w.bytes(f);
   w.close(']');
-  w.key("commands").open('[');
-  for (const auto& c : r.commands) {
-    w.open('{');
-    w.key("virtual_ms").number(c.virtual_ms);
-    w.key("real_ms").number(c.real_ms);
-    w.key("line").bytes(c.line);
-    w.key("code").number(c.code);
-    w.close('}');
-  }
-  w.close(']');
+  write_commands(w, r.commands);
   if (inline_message && !r.sha256.empty()) {
     w.key("message");
     if (valid_utf8(r.message)) {
@@ -329,12 +353,7 @@ base::Result<TransactionRecord> from_json_line(std::string_view line) {
   try {
     const json j = json::parse(line);
     TransactionRecord r;
-    r.version = j.at("version").get<int>();
-    if (r.version != kJournalVersion)
-      return base::make_error("journal-version",
-                              "unsupported version " + std::to_string(r.version));
-    r.seq = j.at("seq").get<std::uint64_t>();
-    r.session_id = unbytes(j.at("session_id"));
+    if (auto bad = read_header(j, r.version, r.seq, r.session_id)) return *bad;
     r.virtual_ms = j.at("virtual_ms").get<std::int64_t>();
     r.real_ms = j.at("real_ms").get<std::int64_t>();
     r.client = unbytes(j.at("client"));
@@ -379,11 +398,7 @@ base::Result<TransactionRecord> from_json_line(std::string_view line) {
     r.relayed_out = j.at("relayed_out").get<bool>();
     r.end_reason = unbytes(j.at("end_reason"));
     r.faults = j.at("faults").get<std::vector<std::string>>();
-    for (const auto& c : j.at("commands")) {
-      r.commands.push_back({c.at("virtual_ms").get<std::int64_t>(),
-                            c.at("real_ms").get<std::int64_t>(), unbytes(c.at("line")),
-                            c.at("code").get<int>()});
-    }
+    r.commands = read_commands(j);
     if (const auto m = j.find("message"); m != j.end()) {
       if (m->is_string()) {
         r.message = m->get<std::string>();
@@ -400,16 +415,77 @@ base::Result<TransactionRecord> from_json_line(std::string_view line) {
   }
 }
 
-Journal::Journal(std::filesystem::path dir, bool fsync, MessageStore store)
-    : dir_(std::move(dir)), fsync_(fsync), store_(store) {
-  std::error_code ec;
-  const auto made = store_ == MessageStore::files ? dir_ / "messages" : dir_;
-  std::filesystem::create_directories(made, ec);
-  if (ec) throw std::runtime_error("journal: cannot create " + made.string() + ": " + ec.message());
-  const auto path = journal_path();
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd_ < 0) fail("cannot open", path);
-  // Continue an existing journal: count complete lines, cut a torn tail.
+std::string to_json_line(const SessionRecord& r) {
+  std::string out;
+  LineWriter w(out);
+  w.open('{');
+  w.key("version").number(r.version);
+  w.key("seq").number(r.seq);
+  w.key("session_id").bytes(r.session_id);
+  w.key("client").bytes(r.client);
+  w.key("tls").boolean(r.tls);
+  w.key("lmtp").boolean(r.lmtp);
+  w.key("connected_virtual_ms").number(r.connected_virtual_ms);
+  w.key("connected_real_ms").number(r.connected_real_ms);
+  w.key("ended_virtual_ms").number(r.ended_virtual_ms);
+  w.key("ended_real_ms").number(r.ended_real_ms);
+  w.key("greeting_code").number(r.greeting_code);
+  w.key("helo_verb").bytes(r.helo_verb);
+  w.key("helo").bytes(r.helo);
+  w.key("end_reason").bytes(r.end_reason);
+  w.key("transactions").number(r.transactions);
+  w.key("messages").number(r.messages);
+  w.key("rcpts_accepted").number(r.rcpts_accepted);
+  w.key("rcpts_refused").number(r.rcpts_refused);
+  w.key("errors").number(r.errors);
+  w.key("bare_lf").number(r.bare_lf);
+  write_commands(w, r.commands);
+  w.key("commands_dropped").number(r.commands_dropped);
+  w.key("faults").open('[');
+  for (const auto& f : r.faults) w.bytes(f);
+  w.close(']');
+  w.close('}');
+  return out;
+}
+
+base::Result<SessionRecord> session_from_json_line(std::string_view line) {
+  try {
+    const json j = json::parse(line);
+    SessionRecord r;
+    if (auto bad = read_header(j, r.version, r.seq, r.session_id)) return *bad;
+    r.client = unbytes(j.at("client"));
+    r.tls = j.at("tls").get<bool>();
+    r.lmtp = j.at("lmtp").get<bool>();
+    r.connected_virtual_ms = j.at("connected_virtual_ms").get<std::int64_t>();
+    r.connected_real_ms = j.at("connected_real_ms").get<std::int64_t>();
+    r.ended_virtual_ms = j.at("ended_virtual_ms").get<std::int64_t>();
+    r.ended_real_ms = j.at("ended_real_ms").get<std::int64_t>();
+    r.greeting_code = j.at("greeting_code").get<int>();
+    r.helo_verb = unbytes(j.at("helo_verb"));
+    r.helo = unbytes(j.at("helo"));
+    r.end_reason = unbytes(j.at("end_reason"));
+    r.transactions = j.at("transactions").get<std::size_t>();
+    r.messages = j.at("messages").get<std::size_t>();
+    r.rcpts_accepted = j.at("rcpts_accepted").get<std::size_t>();
+    r.rcpts_refused = j.at("rcpts_refused").get<std::size_t>();
+    r.errors = j.at("errors").get<std::size_t>();
+    r.bare_lf = j.at("bare_lf").get<std::size_t>();
+    r.commands = read_commands(j);
+    r.commands_dropped = j.at("commands_dropped").get<std::size_t>();
+    r.faults = j.at("faults").get<std::vector<std::string>>();
+    return r;
+  } catch (const std::exception& e) {
+    return base::make_error("journal-bad-line", e.what());
+  }
+}
+
+namespace {
+
+// Opens an append-only JSON Lines file, continuing it: counts its complete lines into `lines`,
+// cuts a torn tail (a crash mid-write) and returns its length in `torn`.
+int open_lines_file(const std::filesystem::path& path, std::uint64_t& lines, std::size_t& torn) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot open", path);
   std::string content;
   {
     std::ifstream in(path, std::ios::binary);
@@ -419,21 +495,121 @@ Journal::Journal(std::filesystem::path dir, bool fsync, MessageStore store)
   }
   const auto last_nl = content.rfind('\n');
   const std::size_t complete = last_nl == std::string::npos ? 0 : last_nl + 1;
+  lines = 0;
   for (std::size_t i = 0; i < complete; ++i)
-    if (content[i] == '\n') ++seq_;
-  if (complete < content.size()) {
-    torn_bytes_ = content.size() - complete;
-    if (::ftruncate(fd_, static_cast<off_t>(complete)) != 0) {
-      const int e = errno;
-      ::close(fd_);
-      errno = e;
-      fail("cannot truncate torn tail of", path);
-    }
+    if (content[i] == '\n') ++lines;
+  torn = content.size() - complete;
+  if (torn != 0 && ::ftruncate(fd, static_cast<off_t>(complete)) != 0) {
+    const int e = errno;
+    ::close(fd);
+    errno = e;
+    fail("cannot truncate torn tail of", path);
   }
+  return fd;
+}
+
+// Every complete line of a JSON Lines file, parsed by `parse`; a torn tail is reported.
+template <typename Record, typename Parse>
+base::Result<std::pair<std::vector<Record>, std::size_t>> read_lines_file(
+    const std::filesystem::path& path, Parse parse) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return base::make_error("journal-missing", "cannot open " + path.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return base::make_error("journal-io", "cannot read " + path.string());
+  const std::string content = ss.str();
+  std::vector<Record> records;
+  std::size_t pos = 0;
+  std::size_t lineno = 0;
+  while (pos < content.size()) {
+    const auto nl = content.find('\n', pos);
+    if (nl == std::string::npos) return std::pair{std::move(records), content.size() - pos};
+    ++lineno;
+    auto rec = parse(std::string_view(content.data() + pos, nl - pos), lineno);
+    if (!rec) return rec.error();
+    records.push_back(std::move(rec).value());
+    pos = nl + 1;
+  }
+  return std::pair{std::move(records), std::size_t{0}};
+}
+
+}  // namespace
+
+std::filesystem::path sessions_file(const std::filesystem::path& dir) {
+  return dir / "sessions.jsonl";
+}
+
+base::Result<SessionContents> read_sessions(const std::filesystem::path& dir) {
+  const auto path = sessions_file(dir);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return SessionContents{};
+  auto lines = read_lines_file<SessionRecord>(
+      path, [&](std::string_view line, std::size_t lineno) -> base::Result<SessionRecord> {
+        auto rec = session_from_json_line(line);
+        if (!rec)
+          return base::make_error("journal-bad-line", path.string() + ":" +
+                                                          std::to_string(lineno) + ": " +
+                                                          rec.error().message);
+        return rec;
+      });
+  if (!lines) return lines.error();
+  SessionContents out;
+  out.records = std::move(lines->first);
+  out.torn_bytes = lines->second;
+  out.torn_tail = out.torn_bytes != 0;
+  return out;
+}
+
+Journal::Journal(std::filesystem::path dir, bool fsync, MessageStore store)
+    : dir_(std::move(dir)), fsync_(fsync), store_(store) {
+  std::error_code ec;
+  const auto made = store_ == MessageStore::files ? dir_ / "messages" : dir_;
+  std::filesystem::create_directories(made, ec);
+  if (ec) throw std::runtime_error("journal: cannot create " + made.string() + ": " + ec.message());
+  // Continue existing files: count complete lines, cut a torn tail.
+  std::uint64_t lines = 0;
+  std::size_t torn = 0;
+  fd_ = open_lines_file(journal_path(), lines, torn);
+  seq_ = lines;
+  torn_bytes_ = torn;
+  try {
+    session_fd_ = open_lines_file(sessions_file(dir_), lines, torn);
+  } catch (...) {
+    ::close(fd_);
+    throw;
+  }
+  session_seq_ = lines;
+  torn_bytes_ += torn;
+  synced_ = seq_.load();
 }
 
 Journal::~Journal() {
+  if (fsync_) {
+    // Session records (and, with group commit, anything not yet synced): best effort.
+    if (fd_ >= 0) ::fdatasync(fd_);
+    if (session_fd_ >= 0) ::fdatasync(session_fd_);
+  }
   if (fd_ >= 0) ::close(fd_);
+  if (session_fd_ >= 0) ::close(session_fd_);
+}
+
+void Journal::sync() {
+  const std::lock_guard lock(sync_mutex_);
+  // Everything written before fdatasync starts is covered by it.
+  const std::uint64_t written = seq_.load();
+  if (synced_.load() >= written) return;
+  if (::fdatasync(fd_) != 0) fail("cannot fsync", journal_path());
+  ::fdatasync(session_fd_);  // session records ride along (no reply waits for them)
+  synced_ = written;
+}
+
+void Journal::append_session(SessionRecord& rec) {
+  const std::lock_guard lock(mutex_);
+  rec.seq = session_seq_ + 1;
+  std::string line = to_json_line(rec);
+  line.push_back('\n');
+  write_all(session_fd_, line, sessions_file(dir_));
+  ++session_seq_;
 }
 
 std::filesystem::path Journal::journal_path() const { return journal_file(dir_); }
@@ -452,54 +628,43 @@ void Journal::append(TransactionRecord& rec) {
   write_json_line(rec, store_ == MessageStore::inline_bytes, line_);
   line_.push_back('\n');
   write_all(fd_, line_, journal_path());
-  if (fsync_ && ::fdatasync(fd_) != 0) fail("cannot fsync", journal_path());
+  if (fsync_ && !group_commit_) {
+    if (::fdatasync(fd_) != 0) fail("cannot fsync", journal_path());
+    synced_ = seq_ + 1;
+  }
   ++seq_;
 }
 
 base::Result<JournalContents> read_journal_contents(const std::filesystem::path& dir,
                                                     bool load_messages) {
   const auto path = journal_file(dir);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return base::make_error("journal-missing", "cannot open " + path.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return base::make_error("journal-io", "cannot read " + path.string());
-  const std::string content = ss.str();
+  auto lines = read_lines_file<TransactionRecord>(
+      path, [&](std::string_view line, std::size_t lineno) -> base::Result<TransactionRecord> {
+        const std::string where = path.string() + ":" + std::to_string(lineno) + ": ";
+        auto rec = from_json_line(line);
+        if (!rec) return base::make_error("journal-bad-line", where + rec.error().message);
+        if (load_messages && rec->message_inline) {
+          if (rec->message.size() != rec->size || base::sha256_hex(rec->message) != rec->sha256)
+            return base::make_error("message-corrupt",
+                                    where + "message does not match its SHA-256");
+        } else if (load_messages && !rec->sha256.empty()) {
+          const auto mpath = message_file(dir, rec->sha256);
+          std::ifstream m(mpath, std::ios::binary);
+          if (!m) return base::make_error("message-missing", where + "cannot open " + mpath.string());
+          std::ostringstream ms;
+          ms << m.rdbuf();
+          rec->message = ms.str();
+          if (rec->message.size() != rec->size || base::sha256_hex(rec->message) != rec->sha256)
+            return base::make_error("message-corrupt",
+                                    mpath.string() + " does not match its SHA-256");
+        }
+        return rec;
+      });
+  if (!lines) return lines.error();
   JournalContents out;
-  std::size_t pos = 0;
-  std::size_t lineno = 0;
-  while (pos < content.size()) {
-    const auto nl = content.find('\n', pos);
-    if (nl == std::string::npos) {
-      out.torn_tail = true;
-      out.torn_bytes = content.size() - pos;
-      break;
-    }
-    ++lineno;
-    const std::string_view line(content.data() + pos, nl - pos);
-    pos = nl + 1;
-    auto rec = from_json_line(line);
-    if (!rec)
-      return base::make_error("journal-bad-line", path.string() + ":" + std::to_string(lineno) +
-                                                      ": " + rec.error().message);
-    if (load_messages && rec->message_inline) {
-      if (rec->message.size() != rec->size || base::sha256_hex(rec->message) != rec->sha256)
-        return base::make_error("message-corrupt", path.string() + ":" + std::to_string(lineno) +
-                                                       ": message does not match its SHA-256");
-    } else if (load_messages && !rec->sha256.empty()) {
-      const auto mpath = message_file(dir, rec->sha256);
-      std::ifstream m(mpath, std::ios::binary);
-      if (!m)
-        return base::make_error("message-missing", path.string() + ":" + std::to_string(lineno) +
-                                                       ": cannot open " + mpath.string());
-      std::ostringstream ms;
-      ms << m.rdbuf();
-      rec->message = ms.str();
-      if (rec->message.size() != rec->size || base::sha256_hex(rec->message) != rec->sha256)
-        return base::make_error("message-corrupt", mpath.string() + " does not match its SHA-256");
-    }
-    out.records.push_back(std::move(rec).value());
-  }
+  out.records = std::move(lines->first);
+  out.torn_bytes = lines->second;
+  out.torn_tail = out.torn_bytes != 0;
   return out;
 }
 

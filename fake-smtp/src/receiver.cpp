@@ -104,6 +104,41 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
   }
 
   bool closing() const override { return session_.closing() || fault_disconnect_ || fatal_; }
+
+  // Group commit (fake-smtp --fsync): the reply to a journaled transaction waits until one
+  // fdatasync covers its record. The first waiter of an I/O context yields once, so that the
+  // other sessions with input ready append their records first, then syncs for all of them.
+  bool needs_flush() const override { return unsynced_seq_ != 0; }
+  net::awaitable<void> flush(std::string& out) override {
+    const std::uint64_t target = std::exchange(unsynced_seq_, 0);
+    const auto ex = co_await net::asio::this_coro::executor;
+    Receiver::Syncer& s = r_.syncer(ex);
+    try {
+      while (r_.journal_.synced() < target) {
+        if (s.running) {
+          net::error_code ec;
+          co_await s.wake.async_wait(net::asio::redirect_error(net::asio::use_awaitable, ec));
+          continue;
+        }
+        s.running = true;
+        co_await net::asio::post(ex, net::asio::use_awaitable);
+        try {
+          r_.journal_.sync();
+        } catch (...) {
+          s.running = false;
+          s.wake.cancel();
+          throw;
+        }
+        s.running = false;
+        s.wake.cancel();
+      }
+    } catch (const std::exception& e) {
+      // Not on disk: the 250 must not go out.
+      fatal_ = true;
+      out = "421 4.3.0 " + r_.smtp_.hostname + " Error: local journal failure, closing\r\n";
+      r_.set_fatal(e.what());
+    }
+  }
   bool take_tls_request() override { return session_.take_tls_request(); }
   void on_tls_started() override { session_.on_tls_started(); }
 
@@ -133,7 +168,7 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     delay(ReplyStage::greeting, false);
     const int code = r_.policy_.faults.connect_code;
     if (code == 0 || code == 220) return {};
-    faults_.push_back("connect-" + std::to_string(code));
+    session_faults_.push_back("connect-" + std::to_string(code));
     if (code == 421)
       return smtp_reply(421, "4.3.2 " + r_.smtp_.hostname + " Service not available");
     return smtp_reply(code, fault_reply(code).lines[0]);
@@ -285,12 +320,38 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     for (auto& c : t.commands)
       rec.commands.push_back({c.at.virtual_ms, c.at.real_ms, std::move(c.line), c.code});
     r_.journal_.append(rec);
+    if (r_.journal_.group_commit()) unsynced_seq_ = rec.seq;
     if (r_.on_record_) r_.on_record_(rec);
     decisions_.clear();
     accepted_.clear();
   }
 
   void on_session_end(const protocol::SmtpSessionStats& s, std::string_view reason) override {
+    SessionRecord rec;
+    rec.session_id = id_;
+    rec.client = fmt::format("{}:{}", peer_.address, peer_.port);
+    rec.tls = s.tls || peer_.tls;
+    rec.lmtp = r_.smtp_.lmtp;
+    rec.connected_virtual_ms = session_.connected_at().virtual_ms;
+    rec.connected_real_ms = session_.connected_at().real_ms;
+    const auto end = now();
+    rec.ended_virtual_ms = end.virtual_ms;
+    rec.ended_real_ms = end.real_ms;
+    rec.greeting_code = session_.greeting_code();
+    rec.helo_verb = session_.helo_verb();
+    rec.helo = session_.helo();
+    rec.end_reason = std::string(reason);
+    rec.transactions = s.transactions;
+    rec.messages = s.messages;
+    rec.rcpts_accepted = s.rcpts_accepted;
+    rec.rcpts_refused = s.rcpts_refused;
+    rec.errors = s.errors;
+    rec.bare_lf = s.bare_lf;
+    for (const auto& c : session_.session_commands())
+      rec.commands.push_back({c.at.virtual_ms, c.at.real_ms, c.line, c.code});
+    rec.commands_dropped = session_.session_commands_dropped();
+    rec.faults = std::move(session_faults_);
+    r_.journal_.append_session(rec);
     if (!r_.log_) return;
     r_.log_(fmt::format(
         "event=disconnect session={} client={}:{} reason={} tls={} commands={} errors={} "
@@ -312,9 +373,13 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     stage_seen_ = true;
     const auto d = r_.policy_.faults.reply_delay[static_cast<std::size_t>(stage)];
     if (d.count() <= 0 || (in_transaction && !faults_apply())) return;
+    const std::string fault =
+        fmt::format("delay-{}-{}ms", kReplyStageNames[static_cast<std::size_t>(stage)], d.count());
     if (in_transaction)
-      faults_.push_back(fmt::format("delay-{}-{}ms", kReplyStageNames[static_cast<std::size_t>(stage)],
-                                    d.count()));
+      faults_.push_back(fault);
+    else if (std::find(session_faults_.begin(), session_faults_.end(), fault) ==
+             session_faults_.end())
+      session_faults_.push_back(fault);
     pending_delay_ = std::max(pending_delay_, d);
   }
 
@@ -387,10 +452,12 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
   std::uint64_t txn_number_ = 0;
   std::map<std::string, RcptDecision> decisions_;
   std::vector<std::string> accepted_;
-  std::vector<std::string> faults_;
+  std::vector<std::string> faults_;          // of the current transaction
+  std::vector<std::string> session_faults_;  // outside transactions
   bool fault_disconnect_ = false;
   bool fatal_ = false;
   std::chrono::milliseconds pending_delay_{0};
+  std::uint64_t unsynced_seq_ = 0;  // group commit: the reply waits until this is on disk
   bool stage_seen_ = false;  // a stage-specific delay decision was made for the pending output
 };
 
@@ -405,6 +472,14 @@ Receiver::Receiver(Policy policy, Journal& journal, const base::Clock& clock,
 std::unique_ptr<net::ProtocolSession> Receiver::make_session(const net::Peer& peer) {
   const auto n = ++sessions_;
   return std::make_unique<ReceiverSession>(*this, peer, fmt::format("{}-{}", id_prefix_, n));
+}
+
+Receiver::Syncer& Receiver::syncer(const net::asio::any_io_executor& ex) {
+  const void* key = &net::asio::query(ex, net::asio::execution::context);
+  const std::lock_guard lock(syncers_mutex_);
+  auto& s = syncers_[key];
+  if (!s) s = std::make_unique<Syncer>(ex);
+  return *s;
 }
 
 void Receiver::set_fatal(const std::string& what) {

@@ -182,6 +182,10 @@ awaitable<void> Server::run_session(tcp::socket socket) {
             break;
           }
         }
+        if (session->needs_flush()) {
+          co_await session->flush(out);
+          if (!*alive) co_return;
+        }
         co_await send(out);
       }
       if (ec) {

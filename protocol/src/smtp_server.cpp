@@ -200,12 +200,14 @@ const SmtpServerSession::Command SmtpServerSession::kCommands[] = {
 
 SmtpServerSession::SmtpServerSession(SmtpServerConfig config, SmtpHandler& handler)
     : config_(std::move(config)), handler_(handler) {
-  last_command_ = &session_command_;
+  last_command_ = &scratch_command_;
 }
 
 std::string SmtpServerSession::greeting() {
+  connected_at_ = handler_.now();
   SmtpReply r = handler_.on_connect();
   if (r.code == 0) r = smtp_reply(220, config_.hostname + " " + config_.greeting_text);
+  greeting_code_ = r.code;
   std::string out;
   last_command_ = nullptr;
   reply(r, out);
@@ -266,9 +268,13 @@ void SmtpServerSession::record_command(std::string_view line) {
   if (txn_open_) {
     txn_.commands.push_back(std::move(rec));
     last_command_ = &txn_.commands.back();
+  } else if (session_commands_.size() < kSmtpMaxSessionCommands) {
+    session_commands_.push_back(std::move(rec));
+    last_command_ = &session_commands_.back();
   } else {
-    session_command_ = std::move(rec);
-    last_command_ = &session_command_;
+    ++session_commands_dropped_;
+    scratch_command_ = std::move(rec);
+    last_command_ = &scratch_command_;
   }
 }
 
@@ -289,7 +295,7 @@ void SmtpServerSession::end_transaction(std::string_view reason) {
   if (!txn_open_) return;
   txn_open_ = false;
   mail_ok_ = false;
-  last_command_ = &session_command_;
+  last_command_ = &scratch_command_;
   txn_.end_reason = std::string(reason);
   bdat_failed_ = false;
   bdat_body_.clear();
@@ -787,7 +793,7 @@ void SmtpServerSession::finish_message(std::string& out) {
     reply(r, out);
     last_command_ = nullptr;
   }
-  last_command_ = &session_command_;
+  last_command_ = &scratch_command_;
 }
 
 void SmtpServerSession::cmd_rset(std::string_view args, std::string& out) {

@@ -131,10 +131,16 @@ TEST(FakeSmtpConformance, Swaks) {
   EXPECT_EQ(run(base + "--from '<>' --to hans@firma.example"), 0);
   // Relay attempt: swaks reports the refused recipient with a non-zero exit code.
   EXPECT_NE(run(base + "--from sender@provider.example --to user3@firma3.example 2>/dev/null"), 0);
+  // 8-bit body octets (Latin-1, not UTF-8): stored exactly, whatever their encoding.
+  EXPECT_EQ(run(base + "--from sender@provider.example --to hans@firma.example "
+                       "--body \"$(printf 'Gr\\374\\337e aus K\\366ln')\""),
+            0);
   EXPECT_EQ(s.child->stop(), 0);
   auto recs = read_journal(s.dir.path());
   ASSERT_TRUE(recs.ok()) << recs.error().message;
-  ASSERT_EQ(recs->size(), 3u);
+  ASSERT_EQ(recs->size(), 4u);
+  EXPECT_NE((*recs)[3].message.find("Gr\xfc\xdf" "e aus K\xf6ln"), std::string::npos)
+      << (*recs)[3].message;
   EXPECT_TRUE((*recs)[0].accepted);
   EXPECT_EQ((*recs)[0].helo, "swaks.test");
   EXPECT_NE((*recs)[0].message.find("X-Mailer: swaks"), std::string::npos);

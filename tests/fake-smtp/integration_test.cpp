@@ -2,6 +2,9 @@
 // bounded run_for. No sleeps, no fixed ports.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iterator>
+
 #include "base/clock.hpp"
 #include "net/asio.hpp"
 #include "net/connection.hpp"
@@ -114,6 +117,47 @@ TEST(FakeSmtpIntegration, ReplyDelayHoldsOnlyItsStage) {
   ASSERT_TRUE(recs.ok()) << recs.error().message;
   ASSERT_EQ(recs->size(), 1u);
   EXPECT_EQ((*recs)[0].faults, std::vector<std::string>{"delay-rcpt-300ms"});
+}
+
+// --fsync with group commit: concurrent sessions each get their 250 only once a sync covers
+// their record; the syncs are shared.
+TEST(FakeSmtpIntegration, GroupCommitAnswersEveryoneAfterTheSync) {
+  test::TempDir dir;
+  Journal journal(dir.path(), true);
+  journal.set_group_commit(true);
+  base::SystemClock clock;
+  net::asio::io_context io;
+  Policy p;
+  p.local_domains = {"firma.example"};
+  Receiver receiver(p, journal, clock);
+  int deferred = 0;  // records appended without a sync of their own
+  receiver.set_on_record([&](const TransactionRecord& r) {
+    if (journal.synced() < r.seq) ++deferred;
+  });
+  net::Server server(io, net::parse_endpoint("127.0.0.1:0"), receiver.factory());
+  server.start();
+  constexpr int kClients = 6;
+  std::string transcripts[kClients];
+  bool done[kClients] = {};
+  for (int i = 0; i < kClients; ++i)
+    net::spawn_logged(io.get_executor(),
+                      client(server.local_endpoint(),
+                             "EHLO it\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<hans@firma.example>\r\n"
+                             "DATA\r\nSubject: g\r\n\r\nx\r\n.\r\nQUIT\r\n",
+                             transcripts[i], done[i]),
+                      "client");
+  for (int k = 0; k < 200 && !std::all_of(std::begin(done), std::end(done), [](bool d) { return d; });
+       ++k)
+    io.run_for(20ms);
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_TRUE(done[i]);
+    EXPECT_NE(transcripts[i].find("250 2.0.0 Ok: queued"), std::string::npos) << transcripts[i];
+  }
+  EXPECT_EQ(journal.records(), static_cast<std::uint64_t>(kClients));
+  EXPECT_EQ(deferred, kClients);
+  EXPECT_EQ(journal.synced(), journal.records());  // the 250s went out after the syncs
+  server.stop();
+  io.run_for(1s);
 }
 
 // stop() is not held up by a long deliberate delay (the greeting waits 10 minutes here).

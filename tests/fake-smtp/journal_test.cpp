@@ -171,6 +171,43 @@ TEST(Journal, TornLastLineIsReportedNeverMisread) {
   EXPECT_EQ(again->size(), 2u);
 }
 
+TEST(Journal, SessionRecordsRoundTripAndTornTail) {
+  test::TempDir dir;
+  SessionRecord s;
+  s.session_id = "s-1";
+  s.client = "127.0.0.1:40000";
+  s.greeting_code = 421;
+  s.helo = "h\xe9lo";  // not UTF-8
+  s.end_reason = "closed";
+  s.commands.push_back({1, 2, "EHLO x", 250});
+  s.faults = {"connect-421"};
+  {
+    Journal j(dir.path());
+    j.append_session(s);
+    EXPECT_EQ(s.seq, 1u);
+  }
+  std::ofstream(sessions_file(dir.path()), std::ios::app | std::ios::binary) << "{\"version\":1,";
+  auto r = read_sessions(dir.path());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->torn_tail);
+  ASSERT_EQ(r->records.size(), 1u);
+  EXPECT_EQ(to_json_line(r->records[0]), to_json_line(s));
+  Journal j(dir.path());  // cuts the torn tail and continues
+  EXPECT_EQ(j.session_records(), 1u);
+  EXPECT_EQ(j.recovered_torn_bytes(), 13u);  // {"version":1,
+  j.append_session(s);
+  EXPECT_EQ(s.seq, 2u);
+  r = read_sessions(dir.path());
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->torn_tail);
+  EXPECT_EQ(r->records.size(), 2u);
+  // A journal directory without sessions.jsonl (older journals) has no session records.
+  test::TempDir empty;
+  auto none = read_sessions(empty.path());
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->records.empty());
+}
+
 TEST(Journal, BadLineNamesLineNumber) {
   test::TempDir dir;
   { Journal j(dir.path()); }
@@ -235,6 +272,28 @@ TEST(Journal, FsyncModeWorks) {
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->front().message, "synced\r\n");
   }
+}
+
+// Group commit: append() leaves syncing to the caller; one sync() covers every record so far.
+TEST(Journal, GroupCommitSyncsOnDemand) {
+  test::TempDir dir;
+  Journal j(dir.path(), true);
+  j.set_group_commit(true);
+  EXPECT_TRUE(j.group_commit());
+  auto a = sample("a\r\n");
+  auto b = sample("b\r\n");
+  j.append(a);
+  j.append(b);
+  EXPECT_EQ(j.synced(), 0u);
+  j.sync();
+  EXPECT_EQ(j.synced(), 2u);
+  j.sync();  // nothing new: no-op
+  EXPECT_EQ(j.synced(), 2u);
+  // Without fsync there is nothing to group.
+  test::TempDir other;
+  Journal k(other.path());
+  k.set_group_commit(true);
+  EXPECT_FALSE(k.group_commit());
 }
 
 // Appends from several threads (fake-smtp --threads): every record once, seq 1..n in file

@@ -171,6 +171,52 @@ TEST(Receiver, FaultConnect421) {
   const std::string out = talk(*f.receiver, "EHLO x\r\n");
   EXPECT_TRUE(out.starts_with("421 4.3.2")) << out;
   EXPECT_EQ(out.find("250"), std::string::npos);
+  // No transaction, so only the session record shows the refused connection.
+  EXPECT_TRUE(f.records.empty());
+  auto sessions = read_sessions(f.dir.path());
+  ASSERT_TRUE(sessions.ok()) << sessions.error().message;
+  ASSERT_EQ(sessions->records.size(), 1u);
+  const auto& r = sessions->records[0];
+  EXPECT_EQ(r.greeting_code, 421);
+  EXPECT_EQ(r.faults, std::vector<std::string>{"connect-421"});
+  EXPECT_EQ(r.transactions, 0u);
+  EXPECT_EQ(r.client, "127.0.0.1:40000");
+}
+
+// Every connection gets a session record: what happened outside transactions, the totals.
+TEST(Receiver, SessionRecordForEveryConnection) {
+  Fixture f({});
+  talk(*f.receiver, "EHLO probe\r\nNOOP\r\nBOGUS\r\nQUIT\r\n");
+  talk(*f.receiver, msg_cmds("RCPT TO:<h@firma.example>\r\nRCPT TO:<x@foreign.example>\r\n"));
+  std::string flood = "HELO f\r\n";
+  for (int i = 0; i < 150; ++i) flood += "NOOP\r\n";
+  talk(*f.receiver, flood, 0, "timeout");
+  auto sessions = read_sessions(f.dir.path());
+  ASSERT_TRUE(sessions.ok()) << sessions.error().message;
+  ASSERT_EQ(sessions->records.size(), 3u);
+  const auto& a = sessions->records[0];
+  EXPECT_EQ(a.seq, 1u);
+  EXPECT_EQ(a.greeting_code, 220);
+  EXPECT_EQ(a.helo_verb, "EHLO");
+  EXPECT_EQ(a.helo, "probe");
+  EXPECT_EQ(a.end_reason, "closed");
+  ASSERT_EQ(a.commands.size(), 4u);
+  EXPECT_EQ(a.commands[1].line, "NOOP");
+  EXPECT_EQ(a.commands[2].code, 500);
+  EXPECT_EQ(a.commands[3].code, 221);
+  EXPECT_EQ(a.errors, 1u);
+  EXPECT_EQ(a.transactions, 0u);
+  const auto& b = sessions->records[1];
+  EXPECT_EQ(b.transactions, 1u);
+  EXPECT_EQ(b.messages, 1u);
+  EXPECT_EQ(b.rcpts_accepted, 1u);
+  EXPECT_EQ(b.rcpts_refused, 1u);
+  EXPECT_EQ(b.commands.size(), 2u);  // EHLO and QUIT; MAIL .. DATA are in the transaction
+  EXPECT_EQ(b.session_id, f.records.at(0).session_id);
+  const auto& c = sessions->records[2];
+  EXPECT_EQ(c.end_reason, "timeout");
+  EXPECT_EQ(c.commands.size(), protocol::kSmtpMaxSessionCommands);
+  EXPECT_EQ(c.commands_dropped, 151 - protocol::kSmtpMaxSessionCommands);
 }
 
 TEST(Receiver, FaultRcptK) {

@@ -84,6 +84,36 @@ struct TransactionRecord {
   std::vector<CommandRecord> commands;  // MAIL .. end
 };
 
+// One record per connection, written when it ends (DIR/sessions.jsonl): the greeting, what
+// happened outside transactions (EHLO, STARTTLS, NOOP, garbage, QUIT; the first
+// protocol::kSmtpMaxSessionCommands of them) and the totals. Connections that never sent MAIL
+// (a refused greeting, a client that only says EHLO and QUIT) are visible only here.
+struct SessionRecord {
+  int version = kJournalVersion;
+  std::uint64_t seq = 0;  // 1, 2, ... in sessions.jsonl
+  std::string session_id;
+  std::string client;
+  bool tls = false;  // TLS at the end (STARTTLS done, or implicit)
+  bool lmtp = false;
+  std::int64_t connected_virtual_ms = 0;
+  std::int64_t connected_real_ms = 0;
+  std::int64_t ended_virtual_ms = 0;
+  std::int64_t ended_real_ms = 0;
+  int greeting_code = 0;
+  std::string helo_verb;  // the last HELO/EHLO/LHLO
+  std::string helo;
+  std::string end_reason;  // "closed" (after QUIT), "peer-closed", "timeout", "shutdown", ...
+  std::size_t transactions = 0;
+  std::size_t messages = 0;
+  std::size_t rcpts_accepted = 0;
+  std::size_t rcpts_refused = 0;
+  std::size_t errors = 0;
+  std::size_t bare_lf = 0;
+  std::vector<CommandRecord> commands;  // outside transactions
+  std::size_t commands_dropped = 0;     // beyond the kept ones
+  std::vector<std::string> faults;      // session-level faults (connect-421, delay-greeting-...)
+};
+
 enum class MessageStore { inline_bytes, files };
 
 class Journal {
@@ -103,11 +133,24 @@ class Journal {
   // returns (one fdatasync for inline bytes). Throws
   // std::runtime_error naming the path on I/O failure.
   void append(TransactionRecord& rec);
+  // Assigns rec.seq and appends the session's line to DIR/sessions.jsonl. Not synced on its
+  // own (no reply waits for it): with fsync it is on disk with the next synced transaction,
+  // or when the journal is closed.
+  void append_session(SessionRecord& rec);
+
+  // Group commit (with fsync): append() no longer syncs; the caller holds each reply until
+  // synced() >= the record's seq, calling sync() (one fdatasync for every record appended so
+  // far, from any thread). fake-smtp --fsync uses it so concurrent sessions share syncs.
+  void set_group_commit(bool on) { group_commit_ = on; }
+  bool group_commit() const { return group_commit_ && fsync_; }
+  void sync();
+  std::uint64_t synced() const { return synced_.load(); }
 
   const std::filesystem::path& dir() const { return dir_; }
   std::filesystem::path journal_path() const;
   std::uint64_t records() const { return seq_.load(); }
-  std::size_t recovered_torn_bytes() const { return torn_bytes_; }
+  std::uint64_t session_records() const { return session_seq_.load(); }
+  std::size_t recovered_torn_bytes() const { return torn_bytes_; }  // both files
 
  private:
   std::filesystem::path dir_;
@@ -117,16 +160,24 @@ class Journal {
   std::string line_;  // reused output buffer
   std::mutex mutex_;  // append
   std::atomic<std::uint64_t> seq_ = 0;
+  int session_fd_ = -1;
+  std::atomic<std::uint64_t> session_seq_ = 0;
+  bool group_commit_ = false;
+  std::mutex sync_mutex_;  // sync
+  std::atomic<std::uint64_t> synced_ = 0;
   std::size_t torn_bytes_ = 0;
 };
 
 std::filesystem::path journal_file(const std::filesystem::path& dir);
+std::filesystem::path sessions_file(const std::filesystem::path& dir);
 std::filesystem::path message_file(const std::filesystem::path& dir, const std::string& sha256);
 
 // One record as its JSON line (no newline) and back. With inline_message the bytes are in the
 // line ("message"); from_json_line fills rec.message from such a field.
 std::string to_json_line(const TransactionRecord& rec, bool inline_message = false);
 base::Result<TransactionRecord> from_json_line(std::string_view line);
+std::string to_json_line(const SessionRecord& rec);
+base::Result<SessionRecord> session_from_json_line(std::string_view line);
 
 struct JournalContents {
   std::vector<TransactionRecord> records;
@@ -140,6 +191,15 @@ struct JournalContents {
 // "message-missing", "message-corrupt". A torn last line is not an error here: torn_tail.
 base::Result<JournalContents> read_journal_contents(const std::filesystem::path& dir,
                                                     bool load_messages = true);
+struct SessionContents {
+  std::vector<SessionRecord> records;
+  bool torn_tail = false;
+  std::size_t torn_bytes = 0;
+};
+// DIR/sessions.jsonl; a journal without it (older, or no session ended yet) has none.
+// Errors: "journal-io", "journal-bad-line" (names the line number).
+base::Result<SessionContents> read_sessions(const std::filesystem::path& dir);
+
 // As above, but a torn last line is the error "journal-torn" (never misread as a record).
 base::Result<std::vector<TransactionRecord>> read_journal(const std::filesystem::path& dir);
 

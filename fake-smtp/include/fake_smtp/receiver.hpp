@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,6 +58,17 @@ class Receiver {
   protocol::SmtpServerConfig smtp_;
   std::string id_prefix_;
   void set_fatal(const std::string& what);
+  // Group commit: one syncer per I/O context; the sessions of that context wait on it.
+  struct Syncer {
+    explicit Syncer(const net::asio::any_io_executor& ex) : wake(ex) {
+      wake.expires_at(net::asio::steady_timer::time_point::max());
+    }
+    net::asio::steady_timer wake;  // never expires: cancel() wakes every waiter
+    bool running = false;
+  };
+  Syncer& syncer(const net::asio::any_io_executor& ex);
+  std::mutex syncers_mutex_;
+  std::map<const void*, std::unique_ptr<Syncer>> syncers_;
 
   std::atomic<std::uint64_t> sessions_ = 0;
   std::atomic<std::uint64_t> transactions_ = 0;

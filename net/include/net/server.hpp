@@ -44,6 +44,11 @@ class ProtocolSession {
   // Asked after start() and after every receive() that produced output: wait this long before
   // writing it (a slow server on purpose). The wait ends early when the server stops.
   virtual std::chrono::milliseconds take_reply_delay() { return std::chrono::milliseconds(0); }
+  // Asked before writing the output of receive(): true when the output must wait for flush()
+  // (a journal's group commit: a reply promises the record is on disk). flush() may replace
+  // `out` (e.g. by a 421 when the sync failed).
+  virtual bool needs_flush() const { return false; }
+  virtual awaitable<void> flush(std::string& /*out*/) { co_return; }
 };
 
 using SessionFactory = std::function<std::unique_ptr<ProtocolSession>(const Peer&)>;

@@ -15,6 +15,7 @@
 // "550 5.5.2" at the end of such a DATA instead (Postfix smtpd_forbid_bare_newline=yes).
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,9 @@ inline constexpr std::size_t kSmtpMaxErrors = 20;
 // Input for DATA is fed to the decoder in slices this big, so the size check runs often enough
 // to bound memory by about 2 * max_message (see SmtpServerSession::receive).
 inline constexpr std::size_t kSmtpDataSlice = 64 * 1024;
+// Commands outside transactions (EHLO, STARTTLS, NOOP, garbage, QUIT, ...) kept per session
+// for the session's record; later ones are only counted (a NOOP flood stays bounded).
+inline constexpr std::size_t kSmtpMaxSessionCommands = 100;
 
 struct SmtpServerConfig {
   std::string hostname = "localhost";
@@ -187,6 +191,14 @@ class SmtpServerSession {
 
   SmtpState state() const { return state_; }
   const SmtpSessionStats& stats() const { return stats_; }
+  // The session outside its transactions: when the greeting was sent and its code, the last
+  // HELO/EHLO/LHLO, and the commands (at most kSmtpMaxSessionCommands, then only counted).
+  SmtpTimestamp connected_at() const { return connected_at_; }
+  int greeting_code() const { return greeting_code_; }
+  const std::string& helo_verb() const { return helo_verb_; }
+  const std::string& helo() const { return helo_; }
+  const std::deque<SmtpCommandRecord>& session_commands() const { return session_commands_; }
+  std::size_t session_commands_dropped() const { return session_commands_dropped_; }
   const SmtpServerConfig& config() const { return config_; }
   // Octets of the current DATA/BDAT message received so far (for faults in the I/O adapter).
   std::size_t data_octets() const;
@@ -249,7 +261,11 @@ class SmtpServerSession {
   bool mail_ok_ = false;  // the MAIL of the open transaction was accepted
   SmtpTransaction txn_;
   SmtpCommandRecord* last_command_ = nullptr;  // where reply() records the code
-  SmtpCommandRecord session_command_;          // outside a transaction
+  SmtpCommandRecord scratch_command_;          // a reply tied to no recorded command
+  std::deque<SmtpCommandRecord> session_commands_;  // outside transactions (stable addresses)
+  std::size_t session_commands_dropped_ = 0;
+  SmtpTimestamp connected_at_;
+  int greeting_code_ = 0;
 
   // DATA: the dot decoder, then (over the size limit) a scanner that only finds the end.
   DotDecoder decoder_;
