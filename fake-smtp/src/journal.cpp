@@ -599,7 +599,6 @@ void Journal::sync() {
   const std::uint64_t written = seq_.load();
   if (synced_.load() >= written) return;
   if (::fdatasync(fd_) != 0) fail("cannot fsync", journal_path());
-  ::fdatasync(session_fd_);  // session records ride along (no reply waits for them)
   synced_ = written;
 }
 

@@ -133,9 +133,9 @@ class Journal {
   // returns (one fdatasync for inline bytes). Throws
   // std::runtime_error naming the path on I/O failure.
   void append(TransactionRecord& rec);
-  // Assigns rec.seq and appends the session's line to DIR/sessions.jsonl. Not synced on its
-  // own (no reply waits for it): with fsync it is on disk with the next synced transaction,
-  // or when the journal is closed.
+  // Assigns rec.seq and appends the session's line to DIR/sessions.jsonl. Never synced on
+  // its own (no reply waits for it; a second fdatasync per transaction would halve --fsync
+  // throughput): with fsync it is synced when the journal is closed.
   void append_session(SessionRecord& rec);
 
   // Group commit (with fsync): append() no longer syncs; the caller holds each reply until
