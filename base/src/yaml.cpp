@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 
 namespace dropcheck::base {
 
@@ -131,11 +132,16 @@ long long YamlReader::duration_ms(const YAML::Node& map, std::string_view key,
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || v < 0) fail(n, join(field, key), "expected a duration like 90s, 5m, 250ms");
   const std::string_view unit(p, static_cast<std::size_t>(s.data() + s.size() - p));
-  if (unit.empty() || unit == "s") return v * 1000;
-  if (unit == "ms") return v;
-  if (unit == "m" || unit == "min") return v * 60'000;
-  if (unit == "h") return v * 3'600'000;
-  fail(n, join(field, key), "unknown unit '" + std::string(unit) + "' (use ms, s, m, h)");
+  long long scale = 0;
+  if (unit.empty() || unit == "s") scale = 1000;
+  else if (unit == "ms") scale = 1;
+  else if (unit == "m" || unit == "min") scale = 60'000;
+  else if (unit == "h") scale = 3'600'000;
+  else if (unit == "d") scale = 86'400'000;
+  else fail(n, join(field, key), "unknown unit '" + std::string(unit) + "' (use ms, s, m, h, d)");
+  if (v > std::numeric_limits<long long>::max() / scale)
+    fail(n, join(field, key), "duration too large");
+  return v * scale;
 }
 
 }  // namespace dropcheck::base

@@ -84,7 +84,7 @@ base::Result<Config> parse_config(std::string_view yaml, std::string_view source
     const YAML::Node root = y.parse(yaml);
     if (!root.IsMap()) y.fail(root, "(top)", "expected a mapping with version: 1");
     y.only_keys(root, "", {"version", "name", "pop3", "smtp", "routing", "state_dir", "keep",
-                           "wait_for_lock", "defect"});
+                           "wait_for_lock", "defect", "dedup_retention"});
     y.require_version(root, 1);
     Config c = default_config();
     c.name = y.str(root, "name", "", c.name);
@@ -158,6 +158,12 @@ base::Result<Config> parse_config(std::string_view yaml, std::string_view source
     c.state_dir = y.str(root, "state_dir", "", "");
     c.keep = y.boolean(root, "keep", "", false);
     c.wait_for_lock = y.boolean(root, "wait_for_lock", "", false);
+    {
+      const long long ms = y.duration_ms(root, "dedup_retention", "", 30LL * 86'400'000);
+      if (ms < 3'600'000)
+        y.fail(root["dedup_retention"], "dedup_retention", "expected at least 1h (e.g. 30d)");
+      c.dedup_retention = std::chrono::milliseconds(ms);
+    }
     const std::string defect = y.str(root, "defect", "", "none");
     auto d = parse_defect(defect);
     if (!d.ok()) y.fail(root["defect"], "defect", d.error().message);

@@ -310,6 +310,7 @@ class Fetcher::Cycle {
       // Message-ID + digest keys). Then fold the log into the snapshot.
       std::erase_if(state_.settled_uidls,
                     [&](const std::string& u) { return !listed_uidls_.count(u); });
+      prune_delivered_keys(state_, f_.clock_.now().count(), f_.config_.dedup_retention.count());
       if (auto saved = save_state(state_path, state_); !saved.ok())
         failure = Failure{Outcome::state_error, saved.error().message};
     }
@@ -634,10 +635,11 @@ class Fetcher::Cycle {
       if (r.code >= 200 && r.code < 300) {
         m.delivered.push_back(r.rcpt);
         if (!m.uidl.empty()) state_.progress[m.uidl].insert(r.rcpt);
-        if (!key.empty()) state_.delivered_keys.insert(key + " " + r.rcpt);
+        const std::int64_t at = f_.clock_.now().count();
+        if (!key.empty()) state_.delivered_keys.emplace(key + " " + r.rcpt, at);
         if (log_) {
           // Durable before the next message: a crash from here on does not re-send to r.
-          auto saved = log_->delivered(m.uidl, r.rcpt, key);
+          auto saved = log_->delivered(m.uidl, r.rcpt, key, at);
           if (!saved.ok()) co_return Failure{Outcome::state_error, saved.error().message};
         }
       } else if (r.code >= 500) {

@@ -39,7 +39,7 @@ base::Status replay_log(const std::string& path, AccountState& st) {
         const std::string r = j.at("r").get<std::string>();
         if (!u.empty()) st.progress[u].insert(r);
         const std::string k = j.at("k").get<std::string>();
-        if (!k.empty()) st.delivered_keys.insert(k + " " + r);
+        if (!k.empty()) st.delivered_keys.emplace(k + " " + r, j.value("at", std::int64_t{-1}));
       } else if (t == "l") {
         st.last_login_ms = j.at("at").get<std::int64_t>();
         st.login_delay_ms = j.at("d").get<std::int64_t>();
@@ -73,7 +73,12 @@ base::Result<AccountState> load_state(const std::string& path) {
     for (const auto& u : j.at("settled")) st.settled_uidls.insert(u.get<std::string>());
     for (const auto& [uidl, rcpts] : j.at("progress").items())
       for (const auto& r : rcpts) st.progress[uidl].insert(r.get<std::string>());
-    for (const auto& k : j.at("delivered_keys")) st.delivered_keys.insert(k.get<std::string>());
+    const auto& keys = j.at("delivered_keys");
+    if (keys.is_array()) {  // before retention: no times
+      for (const auto& k : keys) st.delivered_keys.emplace(k.get<std::string>(), -1);
+    } else {
+      for (const auto& [k, at] : keys.items()) st.delivered_keys.emplace(k, at.get<std::int64_t>());
+    }
     st.last_login_ms = j.value("last_login_ms", std::int64_t{0});
     st.login_delay_ms = j.value("login_delay_ms", std::int64_t{0});
   } catch (const nlohmann::json::exception& e) {
@@ -90,7 +95,8 @@ base::Status save_state(const std::string& path, const AccountState& st) {
   j["settled"] = st.settled_uidls;
   j["progress"] = nlohmann::json::object();
   for (const auto& [uidl, rcpts] : st.progress) j["progress"][uidl] = rcpts;
-  j["delivered_keys"] = st.delivered_keys;
+  j["delivered_keys"] = nlohmann::json::object();
+  for (const auto& [k, at] : st.delivered_keys) j["delivered_keys"][k] = at;
   j["last_login_ms"] = st.last_login_ms;
   j["login_delay_ms"] = st.login_delay_ms;
   const std::string text = j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -117,6 +123,16 @@ base::Status save_state(const std::string& path, const AccountState& st) {
   if (::truncate((path + ".log").c_str(), 0) != 0 && errno != ENOENT)
     return base::make_error("state-io", fmt::format("{}.log: truncate: {}", path, std::strerror(errno)));
   return base::ok_status();
+}
+
+void prune_delivered_keys(AccountState& st, std::int64_t now_ms, std::int64_t retention_ms) {
+  for (auto it = st.delivered_keys.begin(); it != st.delivered_keys.end();) {
+    if (it->second < 0) it->second = now_ms;
+    if (now_ms - it->second > retention_ms)
+      it = st.delivered_keys.erase(it);
+    else
+      ++it;
+  }
 }
 
 StateLog::~StateLog() {
@@ -149,8 +165,9 @@ base::Status StateLog::settled(const std::string& uidl) {
 }
 
 base::Status StateLog::delivered(const std::string& uidl, const std::string& rcpt,
-                                 const std::string& key) {
-  return append(nlohmann::json{{"t", "d"}, {"u", uidl}, {"r", rcpt}, {"k", key}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                                 const std::string& key, std::int64_t at_ms) {
+  return append(nlohmann::json{{"t", "d"}, {"u", uidl}, {"r", rcpt}, {"k", key}, {"at", at_ms}}
+                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 base::Status StateLog::login(std::int64_t at_ms, std::int64_t delay_ms) {

@@ -17,6 +17,7 @@ routing:
   fallback: postmaster@firma.example
 keep: true
 defect: no-strip
+dedup_retention: 7d
 )";
 
 TEST(Config, ParsesEveryField) {
@@ -33,6 +34,8 @@ TEST(Config, ParsesEveryField) {
   EXPECT_EQ(c->routing.aliases.at("info@firma.example"), "a@firma.example");
   EXPECT_TRUE(c->keep);
   EXPECT_EQ(c->defect, Defect::no_strip);
+  EXPECT_EQ(c->dedup_retention, std::chrono::hours(24 * 7));
+  EXPECT_EQ(default_config().dedup_retention, std::chrono::hours(24 * 30));
   // The default strip list covers every known envelope header and Bcc.
   EXPECT_EQ(c->routing.strip_headers.size(), 8u);
 }
@@ -64,6 +67,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"version: 1\npop3: {user: u, password: p}\nsmtp: {}\n"
                 "routing: {local_domains: [a.example]}\ndefect: weird\n",
                 "defect"},
+        BadCase{"version: 1\npop3: {user: u, password: p}\nsmtp: {}\n"
+                "routing: {local_domains: [a.example]}\ndedup_retention: 5m\n",
+                "bad.yaml:5:18: dedup_retention"},
         BadCase{"version: 1\npop3: [\n", "syntax error"}));
 
 }  // namespace

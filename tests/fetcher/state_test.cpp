@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "fetcher/state.hpp"
@@ -24,13 +25,38 @@ TEST(State, RoundTripAndMissingFileIsEmpty) {
   AccountState s;
   s.settled_uidls = {"u1", "u2"};
   s.progress["u3"] = {"a@x.example"};
-  s.delivered_keys = {"<m@x> abc a@x.example"};
+  s.delivered_keys = {{"<m@x> abc a@x.example", 1'700'000'000'000}};
   ASSERT_TRUE(save_state(dir + "/s.json", s).ok());
   auto back = load_state(dir + "/s.json");
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->settled_uidls, s.settled_uidls);
   EXPECT_EQ(back->progress, s.progress);
   EXPECT_EQ(back->delivered_keys, s.delivered_keys);
+  std::filesystem::remove_all(dir);
+}
+
+// Delivered keys are remembered for the retention period, then forgotten; keys from a state
+// file written before retention existed (an array, no times) start their period at the first
+// prune, and so do log records without a time.
+TEST(State, DeliveredKeysArePrunedAfterRetention) {
+  const std::string dir = temp_dir();
+  std::ofstream(dir + "/s.json") << R"({"version":1,"settled":[],"progress":{},)"
+                                 << R"("delivered_keys":["<old@x> d1 a@x.example"]})";
+  std::ofstream(dir + "/s.json.log") << R"({"t":"d","u":"u9","r":"b@x.example","k":"<l@x> d2"})"
+                                     << "\n";
+  auto st = load_state(dir + "/s.json");
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  ASSERT_EQ(st->delivered_keys.size(), 2u);
+  EXPECT_EQ(st->delivered_keys.at("<old@x> d1 a@x.example"), -1);
+  st->delivered_keys.emplace("<new@x> d3 a@x.example", 10'000);
+  constexpr std::int64_t kDay = 86'400'000;
+  prune_delivered_keys(*st, 10'000, 30 * kDay);  // unknown ages start now: all kept
+  EXPECT_EQ(st->delivered_keys.size(), 3u);
+  EXPECT_EQ(st->delivered_keys.at("<old@x> d1 a@x.example"), 10'000);
+  prune_delivered_keys(*st, 10'000 + 30 * kDay, 30 * kDay);  // exactly the period: kept
+  EXPECT_EQ(st->delivered_keys.size(), 3u);
+  prune_delivered_keys(*st, 10'001 + 30 * kDay, 30 * kDay);
+  EXPECT_TRUE(st->delivered_keys.empty());
   std::filesystem::remove_all(dir);
 }
 
@@ -71,9 +97,9 @@ TEST(StateLog, ReplaysOverTheSnapshotAndIgnoresATornLastLine) {
   ASSERT_TRUE(save_state(path, base_state).ok());
   {
     StateLog log(path);
-    ASSERT_TRUE(log.delivered("u1", "a@x.example", "<m1@x> abc").ok());
+    ASSERT_TRUE(log.delivered("u1", "a@x.example", "<m1@x> abc", 5000).ok());
     ASSERT_TRUE(log.settled("u1").ok());
-    ASSERT_TRUE(log.delivered("u2", "b@x.example", "").ok());
+    ASSERT_TRUE(log.delivered("u2", "b@x.example", "", 6000).ok());
     ASSERT_TRUE(log.login(1234, 900000).ok());
   }
   std::ofstream(path + ".log", std::ios::app) << R"({"t":"s","u":"u2")";  // torn, no newline
@@ -82,7 +108,8 @@ TEST(StateLog, ReplaysOverTheSnapshotAndIgnoresATornLastLine) {
   EXPECT_EQ(st->settled_uidls, (std::set<std::string>{"u0", "u1"}));
   EXPECT_EQ(st->progress.count("u1"), 0u);  // settled clears progress
   EXPECT_EQ(st->progress.at("u2"), std::set<std::string>{"b@x.example"});
-  EXPECT_EQ(st->delivered_keys, std::set<std::string>{"<m1@x> abc a@x.example"});
+  EXPECT_EQ(st->delivered_keys,
+            (std::map<std::string, std::int64_t>{{"<m1@x> abc a@x.example", 5000}}));
   EXPECT_EQ(st->last_login_ms, 1234);
   EXPECT_EQ(st->login_delay_ms, 900000);
   // Compaction folds the log into the snapshot and empties it.

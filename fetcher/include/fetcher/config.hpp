@@ -63,6 +63,9 @@ struct Config {
   std::string state_dir;         // empty: no persistent state (every cycle starts fresh)
   bool keep = false;             // leave messages on the server (UIDL decides what is new)
   bool wait_for_lock = false;    // overlapping cycle: wait instead of exiting
+  // How long a delivered (Message-ID, digest, recipient) key is remembered, to catch a
+  // provider re-presenting a message under a new UIDL. Older keys are pruned each cycle.
+  std::chrono::milliseconds dedup_retention = std::chrono::hours(24 * 30);
   Defect defect = Defect::none;
 };
 

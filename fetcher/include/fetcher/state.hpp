@@ -15,7 +15,10 @@ namespace dropcheck::fetcher {
 struct AccountState {
   std::set<std::string> settled_uidls;
   std::map<std::string, std::set<std::string>> progress;  // uidl -> recipients done
-  std::set<std::string> delivered_keys;                    // message-id + " " + sha256
+  // message-id + " " + sha256 + " " + recipient -> when delivered (Unix ms; -1: unknown, from
+  // an older state file: the next prune starts its retention). Pruned after
+  // Config::dedup_retention, so the set does not grow for ever.
+  std::map<std::string, std::int64_t> delivered_keys;
   // RFC 2449 LOGIN-DELAY: the last successful login and the server's announced minimum delay,
   // so the next invocation does not log in too early (providers block accounts that do).
   std::int64_t last_login_ms = 0;
@@ -29,6 +32,8 @@ struct AccountState {
 base::Result<AccountState> load_state(const std::string& path);  // missing file: empty state
 // Writes the snapshot and empties the log (compaction).
 base::Status save_state(const std::string& path, const AccountState& state);
+// Forgets delivered keys older than `retention` at `now_ms`; unknown ages start now.
+void prune_delivered_keys(AccountState& state, std::int64_t now_ms, std::int64_t retention_ms);
 
 // Appends changes to PATH.log. Each call is durable when it returns.
 class StateLog {
@@ -38,7 +43,8 @@ class StateLog {
   StateLog& operator=(const StateLog&) = delete;
   ~StateLog();
   base::Status settled(const std::string& uidl);
-  base::Status delivered(const std::string& uidl, const std::string& rcpt, const std::string& key);
+  base::Status delivered(const std::string& uidl, const std::string& rcpt, const std::string& key,
+                         std::int64_t at_ms);
   base::Status login(std::int64_t at_ms, std::int64_t delay_ms);
 
  private:
