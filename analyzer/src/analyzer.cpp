@@ -2,23 +2,21 @@
 
 #include <fmt/format.h>
 
-#include "base/strings.hpp"
-
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
+#include "base/strings.hpp"
+
 namespace dropcheck::analyzer {
 
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-std::string lower(std::string s) {
-  for (char& c : s) c = lower(c);
-  return s;
-}
+// ASCII case folding only (base/, not mail/: the analyzer keeps its own simple parsing).
+char lower(char c) { return base::ascii_lower(c); }
+std::string lower(std::string_view s) { return base::to_lower(s); }
 std::string domain_of(const std::string& addr) {
   const auto at = addr.rfind('@');
   return at == std::string::npos ? std::string() : lower(addr.substr(at + 1));

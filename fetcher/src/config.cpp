@@ -53,30 +53,33 @@ std::uint16_t port_of(const base::YamlReader& y, const YAML::Node& m, std::strin
   return static_cast<std::uint16_t>(y.integer(m, "port", field, fallback, 1, 65535));
 }
 
-void load_envelope(const base::YamlReader& y, const YAML::Node& n, Routing& r) {
-  r.envelope.clear();
-  auto one = [&](const YAML::Node& e, const std::string& field) {
+}  // namespace
+
+std::vector<mail::EnvelopeSpec> parse_envelope_specs(const base::YamlReader& y,
+                                                     const YAML::Node& n,
+                                                     const std::string& field) {
+  std::vector<mail::EnvelopeSpec> out;
+  auto one = [&](const YAML::Node& e, const std::string& where) {
     mail::EnvelopeSpec spec;
     if (e.IsScalar()) {
       spec.header = e.Scalar();
     } else {
-      y.only_keys(e, field, {"header", "occurrence", "qmail_prefix"});
-      spec.header = y.req_str(e, "header", field);
-      spec.occurrence = static_cast<int>(y.integer(e, "occurrence", field, 0, 0, 100));
-      spec.strip_qmail_prefix = y.boolean(e, "qmail_prefix", field, false);
+      y.only_keys(e, where, {"header", "occurrence", "qmail_prefix"});
+      spec.header = y.req_str(e, "header", where);
+      spec.occurrence = static_cast<int>(y.integer(e, "occurrence", where, 0, 0, 100));
+      spec.strip_qmail_prefix = y.boolean(e, "qmail_prefix", where, false);
     }
     if (spec.header.empty() || spec.header.find(':') != std::string::npos)
-      y.fail(e, field + ".header", "not a header name");
-    r.envelope.push_back(spec);
+      y.fail(e, where + ".header", "not a header name");
+    out.push_back(spec);
   };
   if (n.IsSequence()) {
-    for (std::size_t i = 0; i < n.size(); ++i) one(n[i], fmt::format("routing.envelope[{}]", i));
+    for (std::size_t i = 0; i < n.size(); ++i) one(n[i], fmt::format("{}[{}]", field, i));
   } else {
-    one(n, "routing.envelope");
+    one(n, field);
   }
+  return out;
 }
-
-}  // namespace
 
 base::Result<Config> parse_config(std::string_view yaml, std::string_view source_name) {
   base::YamlReader y{std::string(source_name)};
@@ -137,7 +140,8 @@ base::Result<Config> parse_config(std::string_view yaml, std::string_view source
     if (src == "envelope-header") c.routing.source = RecipientSource::envelope_header;
     else if (src == "to-cc") c.routing.source = RecipientSource::to_cc;
     else y.fail(r["source"], "routing.source", "expected envelope-header or to-cc");
-    if (r["envelope"]) load_envelope(y, r["envelope"], c.routing);
+    if (r["envelope"])
+      c.routing.envelope = parse_envelope_specs(y, r["envelope"], "routing.envelope");
     for (auto& d : y.str_list(r, "local_domains", "routing"))
       c.routing.local_domains.push_back(base::to_lower(d));
     if (c.routing.local_domains.empty())

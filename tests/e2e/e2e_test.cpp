@@ -110,6 +110,27 @@ fetcher: {defect: sloppy}
 messages:
   - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
 )", "t.yaml:4:19: fetcher.defect"},
+      {R"(version: 1
+name: t
+world: {local_domains: [firma.example]}
+fetcher: {envelope: [X-Envelope-To, {header: "X-Rcpt:"}]}
+messages:
+  - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
+)", "fetcher.envelope[1].header: not a header name"},
+      {R"(version: 1
+name: t
+world: {local_domains: [firma.example]}
+receiver: {reply_delay: {data_end: 2s}}
+messages:
+  - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
+)", "receiver.reply_delay: unknown stage 'data_end'"},
+      {R"(version: 1
+name: t
+world: {local_domains: [firma.example]}
+fetcher: {smtp_timeout: 10ms}
+messages:
+  - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
+)", "fetcher.smtp_timeout"},
   };
   for (const auto& c : cases) {
     auto s = parse_scenario(c.yaml, "t.yaml");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "base/yaml.hpp"
 #include "mail/envelope.hpp"
 
 namespace dropcheck::fetcher {
@@ -68,6 +69,13 @@ struct Config {
   std::chrono::milliseconds dedup_retention = std::chrono::hours(24 * 30);
   Defect defect = Defect::none;
 };
+
+// The envelope header(s) to route by, as written in a config or scenario: a header name,
+// {header, occurrence, qmail_prefix}, or a list of those; `field` names it in errors
+// (thrown by `y`, naming file, line and field).
+std::vector<mail::EnvelopeSpec> parse_envelope_specs(const base::YamlReader& y,
+                                                     const YAML::Node& n,
+                                                     const std::string& field);
 
 // Defaults that every config starts from: strip list = mail::kEnvelopeHeaders + "Bcc".
 Config default_config();

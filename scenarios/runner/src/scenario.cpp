@@ -15,6 +15,7 @@
 #include "base/strings.hpp"
 #include "base/yaml.hpp"
 #include "fake_smtp/policy.hpp"
+#include "fetcher/config.hpp"
 #include "mail/address.hpp"
 
 namespace dropcheck::embedded {
@@ -159,26 +160,8 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
       else if (mode != "envelope-header")
         y.fail(f["mode"], "fetcher.mode", "expected envelope-header or to-cc");
       s.fetcher.keep = y.boolean(f, "keep", "fetcher", false);
-      if (const YAML::Node e = f["envelope"]) {
-        auto one = [&](const YAML::Node& n, const std::string& field) {
-          mail::EnvelopeSpec spec;
-          if (n.IsScalar()) {
-            spec.header = n.Scalar();
-          } else {
-            y.only_keys(n, field, {"header", "occurrence", "qmail_prefix"});
-            spec.header = y.req_str(n, "header", field);
-            spec.occurrence = static_cast<int>(y.integer(n, "occurrence", field, 0, 0, 100));
-            spec.strip_qmail_prefix = y.boolean(n, "qmail_prefix", field, false);
-          }
-          s.fetcher.envelope.push_back(spec);
-        };
-        if (e.IsSequence()) {
-          for (std::size_t i = 0; i < e.size(); ++i)
-            one(e[i], fmt::format("fetcher.envelope[{}]", i));
-        } else {
-          one(e, "fetcher.envelope");
-        }
-      }
+      if (const YAML::Node e = f["envelope"])
+        s.fetcher.envelope = fetcher::parse_envelope_specs(y, e, "fetcher.envelope");
     }
 
     const YAML::Node ms = root["messages"];
