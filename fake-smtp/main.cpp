@@ -97,7 +97,12 @@ int run(int argc, char** argv) {
                  "STAGE:MS - wait before each reply of STAGE (greeting, mail, rcpt, data, "
                  "data-end, other, all); repeatable");
   app.add_option("--fault-only-transaction", policy.faults.only_transaction,
-                 "apply RCPT/DATA faults only to the N-th transaction");
+                 "apply RCPT, DATA and delay faults only to the N-th transaction");
+  unsigned idle_seconds = 300;
+  app.add_option("--idle-timeout", idle_seconds,
+                 "seconds to wait for a command or message data (RFC 5321 4.5.3.2: >= 5 min)")
+      ->check(CLI::Range(1u, 86'400u))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -105,6 +110,7 @@ int run(int argc, char** argv) {
   }
 
   policy.relay = relay == "open" ? fake_smtp::RelayMode::open : fake_smtp::RelayMode::deny;
+  policy.idle_timeout = std::chrono::seconds(idle_seconds);
   if (disconnect_set) policy.faults.disconnect_after_data_octets = disconnect_after;
   if (!rcpt_fault.empty()) {
     const auto colon = rcpt_fault.find(':');

@@ -328,6 +328,40 @@ TEST(FakeSmtpConformance, BadFaultDelayIsAUsageError) {
   EXPECT_EQ(run(base + "--fault-delay data-end 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--fault-delay data-end:-5 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--store tape 2>/dev/null"), 2);
+  EXPECT_EQ(run(base + "--idle-timeout 0 2>/dev/null"), 2);
+}
+
+// --idle-timeout: a client that goes quiet gets "421 4.4.2" and the connection is closed; its
+// open transaction is journaled as ended by the timeout.
+TEST(FakeSmtpConformance, IdleTimeoutClosesWith421) {
+  if (!have_tool("python3")) GTEST_SKIP() << "python3 not installed";
+  Server s({"--idle-timeout", "1"});
+  ASSERT_FALSE(s.port.empty());
+  test::TempDir tmp;
+  const auto script = tmp.path() / "client.py";
+  std::ofstream(script) << R"PY(
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+f = c.makefile("rb")
+assert f.readline().startswith(b"220")
+c.sendall(b"HELO quiet\r\nMAIL FROM:<a@provider.example>\r\n")
+assert f.readline().startswith(b"250")
+assert f.readline().startswith(b"250")
+line = f.readline()
+assert line.startswith(b"421 4.4.2"), line
+assert f.readline() == b"", "still open"
+print("ok")
+)PY";
+  EXPECT_EQ(run("python3 " + script.string() + " " + s.port), 0);
+  EXPECT_EQ(s.child->stop(), 0);
+  auto recs = read_journal(s.dir.path());
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  ASSERT_EQ(recs->size(), 1u);
+  EXPECT_EQ(recs->front().end_reason, "timeout");
+  auto sessions = read_sessions(s.dir.path());
+  ASSERT_TRUE(sessions.ok());
+  ASSERT_EQ(sessions->records.size(), 1u);
+  EXPECT_EQ(sessions->records.front().end_reason, "timeout");
 }
 
 TEST(FakeSmtpConformance, PythonLmtp) {
