@@ -57,15 +57,14 @@ awaitable<std::size_t> Connection::read_some(std::string& out, std::size_t max,
   co_return n;
 }
 
-awaitable<std::size_t> Connection::read_some(asio::mutable_buffer into,
-                                             std::chrono::milliseconds timeout, error_code& ec) {
+awaitable<std::size_t> Connection::read_some(asio::mutable_buffer into, error_code& ec) {
   if (!rbuf_.empty()) {
     const std::size_t n = std::min(into.size(), rbuf_.size());
     std::memcpy(into.data(), rbuf_.data(), n);
     rbuf_.erase(0, n);
     co_return n;
   }
-  tcp_.expires_after(timeout);
+  tcp_.expires_never();
   std::size_t n = 0;
   if (tls_) {
     n = co_await tls_->async_read_some(into, with_ec(ec));
@@ -123,6 +122,11 @@ tcp::endpoint Connection::remote_endpoint() const {
   error_code ec;
   auto ep = tcp_.socket().remote_endpoint(ec);
   return ep;
+}
+
+void Connection::cancel() {
+  error_code ec;
+  tcp_.socket().cancel(ec);
 }
 
 void Connection::close() {

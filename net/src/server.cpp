@@ -16,6 +16,33 @@ namespace dropcheck::net {
 
 namespace {
 auto with_ec(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+
+// The idle timeout of a server connection. Starting a read only moves the deadline (a clock
+// read, no timer operation); the one timer per connection re-arms itself when it wakes early.
+// At the deadline it cancels the pending read, so the connection stays usable for the
+// session's "421 timeout" reply (a deadline on the stream itself would close the socket).
+struct IdleWatch {
+  explicit IdleWatch(asio::any_io_executor ex) : timer(std::move(ex)) {}
+  asio::steady_timer timer;
+  std::chrono::steady_clock::time_point deadline;
+  std::chrono::milliseconds idle{0};
+  Connection* conn = nullptr;  // null once the session is over
+  bool reading = false;
+  bool timed_out = false;
+};
+
+awaitable<void> watch_idle(std::shared_ptr<IdleWatch> w) {
+  while (w->conn) {
+    w->timer.expires_at(w->reading ? w->deadline : std::chrono::steady_clock::now() + w->idle);
+    error_code ec;
+    co_await w->timer.async_wait(with_ec(ec));
+    if (!w->conn) co_return;
+    if (w->reading && std::chrono::steady_clock::now() >= w->deadline) {
+      w->timed_out = true;
+      w->conn->cancel();
+    }
+  }
+}
 }  // namespace
 
 void spawn_logged(asio::any_io_executor ex, awaitable<void> task, std::string what) {
@@ -156,12 +183,28 @@ awaitable<void> Server::run_session(tcp::socket socket) {
     if (ec) reason = "shutdown";
     if (!out.empty() && !ec) co_await send(out);
     std::vector<char> buf(options_.read_chunk);
+    auto watch = std::make_shared<IdleWatch>(conn.executor());
+    watch->conn = &conn;
+    watch->idle = session->idle_timeout();
+    struct Detach {  // every way out of this frame ends the watch
+      std::shared_ptr<IdleWatch> w;
+      ~Detach() {
+        w->conn = nullptr;
+        w->timer.cancel();
+      }
+    } detach{watch};
+    spawn_logged(conn.executor(), watch_idle(watch), "idle-watch");
     while (!ec && !session->closing() && *alive && !stopped_) {
-      const std::size_t n = co_await conn.read_some(asio::buffer(buf), session->idle_timeout(), ec);
+      watch->idle = session->idle_timeout();
+      watch->deadline = std::chrono::steady_clock::now() + watch->idle;
+      watch->timed_out = false;
+      watch->reading = true;
+      const std::size_t n = co_await conn.read_some(asio::buffer(buf), ec);
+      watch->reading = false;
       const std::string_view in(buf.data(), n);
       if (!*alive) co_return;
       if (ec) {
-        if (ec == boost::beast::error::timeout)
+        if (ec == asio::error::operation_aborted && watch->timed_out && !stopped_)
           reason = "timeout";
         else if (ec == asio::error::eof || ec == asio::error::connection_reset)
           reason = "peer-closed";

@@ -28,9 +28,11 @@ class Connection {
   awaitable<std::size_t> read_some(std::string& out, std::size_t max,
                                    std::chrono::milliseconds timeout, error_code& ec);
   // The same into caller-owned storage (no zero-filling of a fresh buffer per read: servers
-  // reuse one buffer per connection).
-  awaitable<std::size_t> read_some(asio::mutable_buffer into, std::chrono::milliseconds timeout,
-                                   error_code& ec);
+  // reuse one buffer per connection), without a deadline of its own: the caller watches the
+  // time and cancel()s the read (the connection stays usable, e.g. for a "421 timeout").
+  awaitable<std::size_t> read_some(asio::mutable_buffer into, error_code& ec);
+  // Cancels pending reads and writes; they complete with operation_aborted.
+  void cancel();
   awaitable<void> write_all(std::string_view data, std::chrono::milliseconds timeout,
                             error_code& ec);
 
