@@ -96,11 +96,16 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
       }
       out += tmp;
     } catch (const std::exception& e) {
-      // The journal failed: the pending replies (perhaps a 250) must not be sent.
-      fatal_ = true;
-      out += "421 4.3.0 " + r_.smtp_.hostname + " Error: local journal failure, closing\r\n";
-      r_.set_fatal(e.what());
+      out += journal_failed(e.what());
     }
+  }
+
+  // The journal failed: the pending replies (perhaps a 250) must not be sent; this is the
+  // reply instead, and the session closes.
+  std::string journal_failed(const std::string& what) {
+    fatal_ = true;
+    r_.set_fatal(what);
+    return "421 4.3.0 " + r_.smtp_.hostname + " Error: local journal failure, closing\r\n";
   }
 
   bool closing() const override { return session_.closing() || fault_disconnect_ || fatal_; }
@@ -133,10 +138,7 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
         s.wake.cancel();
       }
     } catch (const std::exception& e) {
-      // Not on disk: the 250 must not go out.
-      fatal_ = true;
-      out = "421 4.3.0 " + r_.smtp_.hostname + " Error: local journal failure, closing\r\n";
-      r_.set_fatal(e.what());
+      out = journal_failed(e.what());  // not on disk: the 250 must not go out
     }
   }
   bool take_tls_request() override { return session_.take_tls_request(); }
