@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -128,9 +129,11 @@ int run(int argc, char** argv) {
     const std::string stage = d.substr(0, colon);
     const auto which = fake_smtp::reply_stage_from_name(stage);
     long long ms = -1;
-    try {
-      if (colon != std::string::npos) ms = std::stoll(d.substr(colon + 1));
-    } catch (const std::exception&) {
+    if (colon != std::string::npos) {
+      const char* first = d.data() + colon + 1;
+      const char* last = d.data() + d.size();
+      const auto [end, ec] = std::from_chars(first, last, ms);
+      if (ec != std::errc() || end != last || first == last) ms = -1;
     }
     if ((!which && stage != "all") || ms < 0 || ms > 3'600'000) {
       std::cerr << "fake-smtp: --fault-delay wants STAGE:MS with STAGE one of greeting, mail, "

@@ -327,6 +327,7 @@ TEST(FakeSmtpConformance, BadFaultDelayIsAUsageError) {
   EXPECT_EQ(run(base + "--fault-delay slow:100 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--fault-delay data-end 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--fault-delay data-end:-5 2>/dev/null"), 2);
+  EXPECT_EQ(run(base + "--fault-delay data-end:10s 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--store tape 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--idle-timeout 0 2>/dev/null"), 2);
 }
