@@ -57,7 +57,11 @@ struct RcptDecision {
 class ReceiverSession final : public net::ProtocolSession, public protocol::SmtpHandler {
  public:
   ReceiverSession(Receiver& r, const net::Peer& peer, std::string id)
-      : r_(r), peer_(peer), id_(std::move(id)), session_(config_for(r), *this) {}
+      : r_(r),
+        peer_(peer),
+        client_(fmt::format("{}:{}", peer.address, peer.port)),
+        id_(std::move(id)),
+        session_(config_for(r), *this) {}
 
   // net::ProtocolSession
   std::string start() override { return session_.greeting(); }
@@ -255,7 +259,7 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     rec.session_id = id_;
     rec.virtual_ms = t.started.virtual_ms;
     rec.real_ms = t.started.real_ms;
-    rec.client = fmt::format("{}:{}", peer_.address, peer_.port);
+    rec.client = client_;
     rec.tls = t.tls;
     rec.lmtp = r_.smtp_.lmtp;
     rec.helo_verb = t.helo_verb;
@@ -331,7 +335,7 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
   void on_session_end(const protocol::SmtpSessionStats& s, std::string_view reason) override {
     SessionRecord rec;
     rec.session_id = id_;
-    rec.client = fmt::format("{}:{}", peer_.address, peer_.port);
+    rec.client = client_;
     rec.tls = s.tls || peer_.tls;
     rec.lmtp = r_.smtp_.lmtp;
     rec.connected_virtual_ms = session_.connected_at().virtual_ms;
@@ -356,9 +360,9 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     r_.journal_.append_session(rec);
     if (!r_.log_) return;
     r_.log_(fmt::format(
-        "event=disconnect session={} client={}:{} reason={} tls={} commands={} errors={} "
+        "event=disconnect session={} client={} reason={} tls={} commands={} errors={} "
         "transactions={} messages={} rcpts_accepted={} rcpts_refused={} bare_lf={}",
-        id_, peer_.address, peer_.port, reason, s.tls ? 1 : 0, s.commands, s.errors, s.transactions,
+        id_, client_, reason, s.tls ? 1 : 0, s.commands, s.errors, s.transactions,
         s.messages, s.rcpts_accepted, s.rcpts_refused, s.bare_lf));
   }
 
@@ -448,6 +452,7 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
 
   Receiver& r_;
   net::Peer peer_;
+  std::string client_;  // "address:port", as journaled
   std::string id_;
   protocol::SmtpServerSession session_;
   std::size_t rcpt_index_ = 0;

@@ -107,6 +107,20 @@ struct Server {
 
 int run(const std::string& cmd) { return exit_code(std::system(cmd.c_str())); }
 
+// Runs a Python client script with the server's port as its argument; its exit code.
+int run_python(const std::string& code, const std::string& port) {
+  test::TempDir tmp;
+  const auto script = tmp.path() / "client.py";
+  std::ofstream(script) << code;
+  return run("python3 " + script.string() + " " + port);
+}
+
+// fake-smtp with a valid minimal command line, to append one bad flag to.
+std::string fake_smtp_cmd(const test::TempDir& journal) {
+  return std::string(FAKE_SMTP_EXE) + " --listen 127.0.0.1:0 --journal " +
+         journal.path().string() + " --local-domain x.example ";
+}
+
 TEST(FakeSmtpConformance, HelpAndLoopbackOnly) {
   EXPECT_EQ(run(std::string(FAKE_SMTP_EXE) + " --help >/dev/null"), 0);
   test::TempDir dir;
@@ -172,8 +186,7 @@ TEST(FakeSmtpConformance, SwaksStartTlsAndRcptFault) {
 
 TEST(FakeSmtpConformance, BadFlagsExitWithUsageCode) {
   test::TempDir dir;
-  const std::string base = std::string(FAKE_SMTP_EXE) + " --listen 127.0.0.1:0 --journal " +
-                           dir.path().string() + " --local-domain x.example ";
+  const std::string base = fake_smtp_cmd(dir);
   EXPECT_EQ(run(base + "--fault-rcpt nonsense 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--relay maybe 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--tls-cert /nonexistent 2>/dev/null"), 2);
@@ -186,9 +199,7 @@ TEST(FakeSmtpConformance, PythonSmtplib) {
   if (!have_tool("python3")) GTEST_SKIP() << "python3 not installed";
   Server s;
   ASSERT_FALSE(s.port.empty());
-  test::TempDir tmp;
-  const auto script = tmp.path() / "client.py";
-  std::ofstream(script) << R"PY(
+  EXPECT_EQ(run_python(R"PY(
 import smtplib, sys
 port = int(sys.argv[1])
 msg = "From: a@provider.example\r\nTo: hans@firma.example\r\nSubject: py\r\n\r\n.leading dot\r\nbody\r\n"
@@ -211,8 +222,7 @@ with smtplib.SMTP("127.0.0.1", port) as c:
     assert c.verify("hans")[0] == 252
     assert c.noop()[0] == 250
 print("ok")
-)PY";
-  EXPECT_EQ(run("python3 " + script.string() + " " + s.port), 0);
+)PY", s.port), 0);
   EXPECT_EQ(s.child->stop(), 0);
   auto recs = read_journal(s.dir.path());
   ASSERT_TRUE(recs.ok()) << recs.error().message;
@@ -296,9 +306,7 @@ TEST(FakeSmtpConformance, FaultDelayHoldsTheDataEndReply) {
   if (!have_tool("python3")) GTEST_SKIP() << "python3 not installed";
   Server s({"--fault-delay", "data-end:600"});
   ASSERT_FALSE(s.port.empty());
-  test::TempDir tmp;
-  const auto script = tmp.path() / "client.py";
-  std::ofstream(script) << R"PY(
+  EXPECT_EQ(run_python(R"PY(
 import smtplib, sys, time
 with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as c:
     t0 = time.monotonic(); c.ehlo("py.test"); ehlo = time.monotonic() - t0
@@ -310,8 +318,7 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as c:
     assert end >= 0.55, "data-end reply after %.3f s" % end
     assert ehlo < end, (ehlo, end)
 print("ok")
-)PY";
-  EXPECT_EQ(run("python3 " + script.string() + " " + s.port), 0);
+)PY", s.port), 0);
   EXPECT_EQ(s.child->stop(), 0);
   auto recs = read_journal(s.dir.path());
   ASSERT_TRUE(recs.ok()) << recs.error().message;
@@ -322,8 +329,7 @@ print("ok")
 
 TEST(FakeSmtpConformance, BadFaultDelayIsAUsageError) {
   test::TempDir dir;
-  const std::string base = std::string(FAKE_SMTP_EXE) + " --listen 127.0.0.1:0 --journal " +
-                           dir.path().string() + " --local-domain x.example ";
+  const std::string base = fake_smtp_cmd(dir);
   EXPECT_EQ(run(base + "--fault-delay slow:100 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--fault-delay data-end 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--fault-delay data-end:-5 2>/dev/null"), 2);
@@ -338,9 +344,7 @@ TEST(FakeSmtpConformance, IdleTimeoutClosesWith421) {
   if (!have_tool("python3")) GTEST_SKIP() << "python3 not installed";
   Server s({"--idle-timeout", "1"});
   ASSERT_FALSE(s.port.empty());
-  test::TempDir tmp;
-  const auto script = tmp.path() / "client.py";
-  std::ofstream(script) << R"PY(
+  EXPECT_EQ(run_python(R"PY(
 import socket, sys
 c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
 f = c.makefile("rb")
@@ -352,8 +356,7 @@ line = f.readline()
 assert line.startswith(b"421 4.4.2"), line
 assert f.readline() == b"", "still open"
 print("ok")
-)PY";
-  EXPECT_EQ(run("python3 " + script.string() + " " + s.port), 0);
+)PY", s.port), 0);
   EXPECT_EQ(s.child->stop(), 0);
   auto recs = read_journal(s.dir.path());
   ASSERT_TRUE(recs.ok()) << recs.error().message;
@@ -369,17 +372,14 @@ TEST(FakeSmtpConformance, PythonLmtp) {
   if (!have_tool("python3")) GTEST_SKIP() << "python3 not installed";
   Server s({"--lmtp"});
   ASSERT_FALSE(s.port.empty());
-  test::TempDir tmp;
-  const auto script = tmp.path() / "lmtp.py";
-  std::ofstream(script) << R"PY(
+  EXPECT_EQ(run_python(R"PY(
 import smtplib, sys
 c = smtplib.LMTP("127.0.0.1", int(sys.argv[1]))
 refused = c.sendmail("a@provider.example", ["hans@firma.example", "x@foreign.example", "grete@firma.example"],
                      "Subject: lmtp\r\n\r\nhi\r\n")
 assert list(refused) == ["x@foreign.example"], refused
 c.quit()
-)PY";
-  EXPECT_EQ(run("python3 " + script.string() + " " + s.port), 0);
+)PY", s.port), 0);
   EXPECT_EQ(s.child->stop(), 0);
   auto recs = read_journal(s.dir.path());
   ASSERT_TRUE(recs.ok()) << recs.error().message;
