@@ -336,6 +336,7 @@ TEST(FakeSmtpConformance, BadFaultDelayIsAUsageError) {
   EXPECT_EQ(run(base + "--fault-delay data-end:10s 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--store tape 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--idle-timeout 0 2>/dev/null"), 2);
+  EXPECT_EQ(run(base + "--threads 0 2>/dev/null"), 2);
 }
 
 // --idle-timeout: a client that goes quiet gets "421 4.4.2" and the connection is closed; its
