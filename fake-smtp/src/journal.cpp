@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <bit>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -86,11 +87,39 @@ class LineWriter {
  public:
   explicit LineWriter(std::string& out) : out_(out) {}
 
-  LineWriter& key(std::string_view k) {  // k: a plain ASCII constant
-    separate();
-    out_.push_back('"');
-    out_.append(k);
-    out_.append("\":");
+  // A bit set in the top bit of each of the eight octets at p that is a control, '"' or '\\'
+  // (SWAR: a zero octet in w ^ c marks an octet equal to c; an octet below 0x20 borrows in
+  // w - 0x20..). A borrow can only mark octets above a true one, so the lowest bit is exact.
+  static std::uint64_t escape_mask8(const char* p) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+    constexpr std::uint64_t kHigh = 0x8080808080808080ull;
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    const auto zero_in = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+    return ((w - kOnes * 0x20) & ~w & kHigh) | zero_in(w ^ (kOnes * '"')) |
+           zero_in(w ^ (kOnes * '\\'));
+  }
+  // The index of the first octet from `i` on that needs escaping, or s.size().
+  static std::size_t next_escape(std::string_view s, std::size_t i) {
+    static_assert(std::endian::native == std::endian::little, "escape_mask8 reads octets LE");
+    for (; i + 8 <= s.size(); i += 8) {
+      if (const std::uint64_t m = escape_mask8(s.data() + i))
+        return i + static_cast<std::size_t>(std::countr_zero(m)) / 8;
+    }
+    while (i < s.size() && !kEscape[static_cast<unsigned char>(s[i])]) ++i;
+    return i;
+  }
+
+  LineWriter& key(std::string_view k) {  // k: a plain ASCII constant, at most 60 octets
+    char buf[64];
+    std::size_t n = 0;
+    if (!first_) buf[n++] = ',';
+    buf[n++] = '"';
+    std::memcpy(buf + n, k.data(), k.size());
+    n += k.size();
+    buf[n++] = '"';
+    buf[n++] = ':';
+    out_.append(buf, n);
     first_ = true;
     return *this;
   }
@@ -119,9 +148,8 @@ class LineWriter {
     separate();
     out_.push_back('"');
     std::size_t run = 0;
-    for (std::size_t i = 0; i < s.size(); ++i) {
+    for (std::size_t i = next_escape(s, 0); i < s.size(); i = next_escape(s, run)) {
       const auto c = static_cast<unsigned char>(s[i]);
-      if (!kEscape[c]) continue;
       out_.append(s.data() + run, i - run);
       run = i + 1;
       switch (c) {
@@ -185,12 +213,14 @@ std::string unbytes(const json& j) {
   return out;
 }
 
-void write_all(int fd, std::string_view data, const std::filesystem::path& p) {
+// `path_of()` names the file in the error; called only on failure (a path is built per call).
+template <typename PathOf>
+void write_all(int fd, std::string_view data, PathOf&& path_of) {
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      fail("cannot write", p);
+      fail("cannot write", path_of());
     }
     data.remove_prefix(static_cast<std::size_t>(n));
   }
@@ -217,7 +247,7 @@ void store_message(const std::filesystem::path& dir, const TransactionRecord& re
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail("cannot create", tmp);
   try {
-    write_all(fd, rec.message, tmp);
+    write_all(fd, rec.message, [&] { return tmp; });
     if (sync && ::fsync(fd) != 0) fail("cannot fsync", tmp);
   } catch (...) {
     ::close(fd);
@@ -607,7 +637,7 @@ void Journal::append_session(SessionRecord& rec) {
   rec.seq = session_seq_ + 1;
   std::string line = to_json_line(rec);
   line.push_back('\n');
-  write_all(session_fd_, line, sessions_file(dir_));
+  write_all(session_fd_, line, [this] { return sessions_file(dir_); });
   ++session_seq_;
 }
 
@@ -626,7 +656,7 @@ void Journal::append(TransactionRecord& rec) {
   line_.clear();  // keeps its capacity from record to record
   write_json_line(rec, store_ == MessageStore::inline_bytes, line_);
   line_.push_back('\n');
-  write_all(fd_, line_, journal_path());
+  write_all(fd_, line_, [this] { return journal_path(); });
   if (fsync_ && !group_commit_) {
     if (::fdatasync(fd_) != 0) fail("cannot fsync", journal_path());
     synced_ = seq_ + 1;

@@ -262,20 +262,19 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     rec.client = client_;
     rec.tls = t.tls;
     rec.lmtp = r_.smtp_.lmtp;
-    rec.helo_verb = t.helo_verb;
-    rec.helo = t.helo;
+    rec.helo_verb = std::move(t.helo_verb);
+    rec.helo = std::move(t.helo);
     rec.mail_from_null = t.null_sender;
-    rec.mail_from = t.reverse_path;
-    rec.mail_params = t.mail_params;
+    rec.mail_from = std::move(t.reverse_path);
+    rec.mail_params = std::move(t.mail_params);
     rec.mail_code = t.mail_reply.code;
     rec.mail_reply = t.mail_reply.text();
     rec.smtputf8 = t.smtputf8;
-    rec.body_type = t.body_type;
+    rec.body_type = std::move(t.body_type);
     std::size_t accepted_index = 0;
-    for (const auto& x : t.rcpts) {
+    for (auto& x : t.rcpts) {
       RcptRecord rr;
-      rr.address = x.forward_path;
-      rr.params = x.params;
+      rr.params = std::move(x.params);
       rr.code = x.reply.code;
       rr.reply = x.reply.text();
       const auto it = decisions_.find(x.forward_path);
@@ -293,6 +292,7 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
         rr.data_reply = t.data_replies[accepted_index].text();
       }
       if (x.reply.positive()) ++accepted_index;
+      rr.address = std::move(x.forward_path);
       rec.rcpts.push_back(std::move(rr));
     }
     rec.data_attempted = t.data_attempted;
@@ -319,7 +319,7 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
         if (got && rec.rcpts[i].relayed) rec.relayed_out = true;
       }
     }
-    rec.end_reason = t.end_reason;
+    rec.end_reason = std::move(t.end_reason);
     rec.faults = std::move(faults_);
     faults_.clear();
     rec.commands.reserve(t.commands.size());

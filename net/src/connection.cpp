@@ -64,18 +64,39 @@ awaitable<std::size_t> Connection::read_some(asio::mutable_buffer into, error_co
     rbuf_.erase(0, n);
     co_return n;
   }
-  tcp_.expires_never();
-  std::size_t n = 0;
   if (tls_) {
-    n = co_await tls_->async_read_some(into, with_ec(ec));
-  } else {
-    n = co_await tcp_.async_read_some(into, with_ec(ec));
+    tcp_.expires_never();
+    co_return co_await tls_->async_read_some(into, with_ec(ec));
   }
-  co_return n;
+  // Plain TCP: a non-blocking read first; only when nothing is there, wait for readability
+  // (Asio's reactor pattern for direct socket calls). A read that completes at once never
+  // suspends the coroutine, which is most of a pipelined or busy server's reads.
+  auto& s = tcp_.socket();
+  if (!direct_) {
+    s.non_blocking(true, ec);
+    if (ec) co_return 0;
+    direct_ = true;
+  }
+  co_return co_await s.async_read_some(into, with_ec(ec));
 }
 
 awaitable<void> Connection::write_all(std::string_view data, std::chrono::milliseconds timeout,
                                       error_code& ec) {
+  if (!tls_ && !data.empty()) {
+    // Plain TCP: a reply almost always fits the socket buffer, so try one non-blocking write
+    // and fall back to the asynchronous write with its deadline only for what is left.
+    auto& s = tcp_.socket();
+    if (!direct_) {
+      s.non_blocking(true, ec);
+      if (ec) co_return;
+      direct_ = true;
+    }
+    const std::size_t n = s.write_some(asio::buffer(data), ec);
+    if (ec && ec != asio::error::would_block) co_return;
+    ec = {};
+    data.remove_prefix(n);
+    if (data.empty()) co_return;
+  }
   tcp_.expires_after(timeout);
   if (tls_) {
     co_await asio::async_write(*tls_, asio::buffer(data), with_ec(ec));

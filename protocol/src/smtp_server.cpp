@@ -238,8 +238,7 @@ void SmtpServerSession::on_tls_started() {
   if (state_ == SmtpState::tls_pending) state_ = SmtpState::connected;
 }
 
-void SmtpServerSession::reply(const SmtpReply& r, std::string& out) {
-  if (last_command_) last_command_->code = r.code;
+void SmtpServerSession::format(const SmtpReply& r, std::string& out) const {
   if (config_.enhanced_status_codes) {
     format_reply(r.code, r.lines, out);
   } else {
@@ -248,6 +247,11 @@ void SmtpServerSession::reply(const SmtpReply& r, std::string& out) {
     for (const auto& l : r.lines) lines.push_back(l.substr(enhanced_prefix_len(l)));
     format_reply(r.code, lines, out);
   }
+}
+
+void SmtpServerSession::reply(const SmtpReply& r, std::string& out) {
+  if (last_command_) last_command_->code = r.code;
+  format(r, out);
   if (r.code == 421) {  // RFC 5321 3.8: the server closes after 421
     if (txn_open_) end_transaction("421");
     state_ = SmtpState::closed;
@@ -518,9 +522,10 @@ void SmtpServerSession::cmd_mail(std::string_view args, std::string& out) {
   }
   SmtpReply r = handler_.on_mail(path, params);
   if (r.code == 0) r = smtp_reply(250, "2.1.0 Ok");
-  txn_.mail_reply = r;
-  reply(r, out);
-  if (r.positive() && state_ != SmtpState::closed) {
+  const bool positive = r.positive();
+  txn_.mail_reply = std::move(r);
+  reply(txn_.mail_reply, out);  // a 421 ends txn_ after its last use of the reply
+  if (positive && state_ != SmtpState::closed) {
     mail_ok_ = true;
     state_ = SmtpState::mail;
   }
@@ -530,7 +535,7 @@ void SmtpServerSession::cmd_rcpt(std::string_view args, std::string& out) {
   SmtpRcptResult res;
   const auto done = [&](SmtpReply r, bool count_error) {
     res.reply = std::move(r);
-    txn_.rcpts.push_back(res);
+    txn_.rcpts.push_back(std::move(res));
     if (count_error) ++stats_.errors;
     if (!res.reply.positive()) ++stats_.rcpts_refused;
     reply(txn_.rcpts.back().reply, out);
@@ -600,9 +605,10 @@ void SmtpServerSession::cmd_data(std::string_view args, std::string& out) {
   }
   SmtpReply r = handler_.on_data_start();
   if (r.code == 0) r = smtp_reply(354, "End data with <CR><LF>.<CR><LF>");
-  txn_.data_start_reply = r;
-  reply(r, out);
-  if (r.code != 354 || state_ == SmtpState::closed) return;
+  const int code = r.code;
+  txn_.data_start_reply = std::move(r);
+  reply(txn_.data_start_reply, out);
+  if (code != 354 || state_ == SmtpState::closed) return;
   state_ = SmtpState::data;
   decoder_.reset();
   discarding_ = false;
@@ -782,17 +788,25 @@ void SmtpServerSession::finish_message(std::string& out) {
     if (replies.size() < n) replies.resize(n, replies.back());
     if (replies.size() > n) replies.resize(n);
   }
-  txn_.data_replies = replies;
+  txn_.data_replies = std::move(replies);
   if (txn_.accepted()) ++stats_.messages;
   if (txn_.bare_lf_in_data) ++stats_.bare_lf;
   // The replies are recorded in data_replies; the last command's code stays (354 / BDAT).
   last_command_ = nullptr;
-  end_transaction("data");  // journal before the reply bytes are handed out
-  for (const auto& r : replies) {
-    if (state_ == SmtpState::closed) break;
-    reply(r, out);
-    last_command_ = nullptr;
+  // The replies are formatted first (the transaction, replies included, goes to the handler)
+  // and handed out after it has journaled them; a 421 ends the list and the session.
+  std::string formatted;
+  bool closing = false;
+  for (const auto& r : txn_.data_replies) {
+    format(r, formatted);
+    if (r.code == 421) {
+      closing = true;
+      break;
+    }
   }
+  end_transaction("data");
+  out += formatted;
+  if (closing) state_ = SmtpState::closed;
   last_command_ = &scratch_command_;
 }
 

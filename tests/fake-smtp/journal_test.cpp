@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
 
@@ -117,6 +118,35 @@ TEST(Journal, InlineMessageIsReadableTextOrBase64) {
   auto recs = read_journal(dir.path());
   ASSERT_TRUE(recs.ok()) << recs.error().message;
   EXPECT_EQ((*recs)[1].message, std::string("Subject: \xff\r\n\r\n") + '\0' + "\r\n");
+}
+
+// The writer skips eight plain octets at a time: every octet that needs escaping (controls,
+// quote, backslash), at every offset of a run, and next to UTF-8, must still come out escaped
+// exactly as a JSON library escapes it and read back unchanged.
+TEST(Journal, InlineEscapingAtEveryOffset) {
+  std::vector<std::string> specials = {"\"", "\\", "\r", "\n", "\t", std::string(1, '\0'),
+                                       "\x1f", "\x7f", "\xc3\xbc"};
+  for (const auto& special : specials) {
+    for (std::size_t len = 1; len <= 24; ++len) {
+      for (std::size_t at = 0; at < len; ++at) {
+        std::string msg(len, 'x');
+        msg.replace(at, 1, special);
+        auto rec = sample(msg);
+        rec.size = msg.size();
+        rec.sha256 = base::sha256_hex(msg);
+        const auto line = to_json_line(rec, true);
+        const auto parsed = nlohmann::json::parse(line);
+        ASSERT_TRUE(parsed.at("message").is_string()) << len << " " << at;
+        EXPECT_EQ(parsed.at("message").get<std::string>(), msg) << len << " " << at;
+        const std::string want = nlohmann::json(msg).dump();
+        EXPECT_NE(line.find("\"message\":" + want), std::string::npos)
+            << "special " << nlohmann::json(special).dump() << " len " << len << " at " << at;
+        auto back = from_json_line(line);
+        ASSERT_TRUE(back.ok());
+        EXPECT_EQ(back->message, msg);
+      }
+    }
+  }
 }
 
 TEST(Journal, CorruptInlineMessageIsReported) {

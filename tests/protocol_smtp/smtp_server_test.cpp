@@ -412,6 +412,37 @@ TEST(SmtpServer, LmtpPerRecipientReplies) {
   EXPECT_TRUE(r.handler.txns.at(0).accepted());
 }
 
+TEST(SmtpServer, Lmtp421MidListEndsRepliesAndSession) {
+  // The handler's replies reach the client in order up to the first 421, which closes the
+  // session; the journaled transaction keeps all of them and ended as "data".
+  SmtpServerConfig cfg;
+  cfg.lmtp = true;
+  SessionRun r;
+  r.handler.data_replies = {smtp_reply(250, "2.0.0 ok"), smtp_reply(421, "4.3.2 going down"),
+                            smtp_reply(250, "2.0.0 ok")};
+  drive(r, cfg,
+        "LHLO x\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nRCPT TO:<c@x>\r\nRCPT TO:<d@x>\r\n"
+        "DATA\r\nhi\r\n.\r\nNOOP\r\n",
+        0);
+  EXPECT_EQ(codes(r.out), (V{220, 250, 250, 250, 250, 250, 354, 250, 421}));
+  EXPECT_TRUE(r.closing);
+  ASSERT_EQ(r.handler.txns.size(), 1u);
+  EXPECT_EQ(r.handler.txns[0].data_replies.size(), 3u);
+  EXPECT_EQ(r.handler.txns[0].end_reason, "data");
+}
+
+TEST(SmtpServer, Lmtp421WithoutEnhancedCodes) {
+  SmtpServerConfig cfg;
+  cfg.lmtp = true;
+  cfg.enhanced_status_codes = false;
+  SessionRun r;
+  r.handler.data_replies = {smtp_reply(250, "2.0.0 ok"), smtp_reply(421, "4.3.2 going down")};
+  drive(r, cfg, "LHLO x\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nRCPT TO:<c@x>\r\nDATA\r\nhi\r\n.\r\n",
+        0);
+  EXPECT_NE(r.out.find("\r\n250 ok\r\n421 going down\r\n"), std::string::npos) << r.out;
+  EXPECT_TRUE(r.closing);
+}
+
 TEST(SmtpServer, LmtpNoRecipients503) {
   SmtpServerConfig cfg;
   cfg.lmtp = true;

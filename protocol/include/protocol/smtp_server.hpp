@@ -234,6 +234,7 @@ class SmtpServerSession {
   void feed_bdat(std::string_view& in, std::string& out);
   void finish_message(std::string& out);
   void end_transaction(std::string_view reason);
+  void format(const SmtpReply& r, std::string& out) const;  // with or without enhanced codes
   void open_transaction();
   // Writes `r` (stripping enhanced codes if disabled), records its code on the last command.
   void reply(const SmtpReply& r, std::string& out);
