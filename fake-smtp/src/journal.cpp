@@ -156,7 +156,14 @@ class LineWriter {
         case '"': out_.append("\\\""); break;
         case '\\': out_.append("\\\\"); break;
         case '\n': out_.append("\\n"); break;
-        case '\r': out_.append("\\r"); break;
+        case '\r':
+          if (run < s.size() && s[run] == '\n') {  // CRLF, the common case, in one append
+            out_.append("\\r\\n", 4);
+            ++run;
+          } else {
+            out_.append("\\r");
+          }
+          break;
         case '\t': out_.append("\\t"); break;
         default: {
           static constexpr char kHex[] = "0123456789abcdef";

@@ -68,12 +68,13 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
 
   void receive(std::string_view in, std::string& out) override {
     if (closing()) return;
-    std::string tmp;
+    // Replies go straight to `out`; if the journal fails, the ones produced here (perhaps a
+    // 250 for a message that is not recorded) are cut off again.
+    const std::size_t mark = out.size();
     try {
       const auto& limit = r_.policy_.faults.disconnect_after_data_octets;
       if (!limit) {
-        session_.receive(in, tmp);
-        out += tmp;
+        session_.receive(in, out);
         return;
       }
       // Fault mode: feed line by line outside a message, so the message's start is seen
@@ -85,21 +86,21 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
           const std::size_t have = session_.data_octets();
           const std::size_t room = *limit > have ? *limit - have : 0;
           if (in.size() >= room) {
-            session_.receive(in.substr(0, room), tmp);
+            session_.receive(in.substr(0, room), out);
             fault_disconnect_ = true;
             faults_.push_back("disconnect-mid-data");
             break;
           }
-          session_.receive(in, tmp);
+          session_.receive(in, out);
           break;
         }
         const auto nl = in.find('\n');
         const std::size_t n = nl == std::string_view::npos ? in.size() : nl + 1;
-        session_.receive(in.substr(0, n), tmp);
+        session_.receive(in.substr(0, n), out);
         in.remove_prefix(n);
       }
-      out += tmp;
     } catch (const std::exception& e) {
+      out.resize(mark);
       out += journal_failed(e.what());
     }
   }

@@ -284,6 +284,7 @@ void SmtpServerSession::record_command(std::string_view line) {
 
 void SmtpServerSession::open_transaction() {
   txn_ = SmtpTransaction{};
+  txn_.commands.reserve(4);  // MAIL, RCPT, DATA, and room for one more without regrowing
   txn_.helo_verb = helo_verb_;
   txn_.helo = helo_;
   txn_.tls = tls_;

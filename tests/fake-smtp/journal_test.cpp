@@ -125,7 +125,7 @@ TEST(Journal, InlineMessageIsReadableTextOrBase64) {
 // exactly as a JSON library escapes it and read back unchanged.
 TEST(Journal, InlineEscapingAtEveryOffset) {
   std::vector<std::string> specials = {"\"", "\\", "\r", "\n", "\t", std::string(1, '\0'),
-                                       "\x1f", "\x7f", "\xc3\xbc"};
+                                       "\x1f", "\x7f", "\xc3\xbc", "\r\n", "\n\r", "\r\r\n"};
   for (const auto& special : specials) {
     for (std::size_t len = 1; len <= 24; ++len) {
       for (std::size_t at = 0; at < len; ++at) {
