@@ -635,7 +635,7 @@ void Journal::sync() {
   // Everything written before fdatasync starts is covered by it.
   const std::uint64_t written = seq_.load();
   if (synced_.load() >= written) return;
-  if (::fdatasync(fd_) != 0) fail("cannot fsync", journal_path());
+  if (datasync_(fd_) != 0) fail("cannot fsync", journal_path());
   synced_ = written;
 }
 
@@ -665,7 +665,7 @@ void Journal::append(TransactionRecord& rec) {
   line_.push_back('\n');
   write_all(fd_, line_, [this] { return journal_path(); });
   if (fsync_ && !group_commit_) {
-    if (::fdatasync(fd_) != 0) fail("cannot fsync", journal_path());
+    if (datasync_(fd_) != 0) fail("cannot fsync", journal_path());
     synced_ = seq_ + 1;
   }
   ++seq_;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <iterator>
 
 #include "base/clock.hpp"
@@ -156,6 +157,54 @@ TEST(FakeSmtpIntegration, GroupCommitAnswersEveryoneAfterTheSync) {
   EXPECT_EQ(journal.records(), static_cast<std::uint64_t>(kClients));
   EXPECT_EQ(deferred, kClients);
   EXPECT_EQ(journal.synced(), journal.records());  // the 250s went out after the syncs
+  server.stop();
+  io.run_for(1s);
+}
+
+// --fsync with group commit when fdatasync fails (a disk error): nobody gets a 250 for a record
+// that is not on disk; every waiting session is answered 421 and the receiver reports failure.
+TEST(FakeSmtpIntegration, GroupCommitSyncFailureAnswers421ToEveryWaiter) {
+  test::TempDir dir;
+  Journal journal(dir.path(), true);
+  journal.set_group_commit(true);
+  static int calls = 0;
+  calls = 0;
+  journal.set_datasync([](int) {
+    ++calls;
+    errno = EIO;
+    return -1;
+  });
+  base::SystemClock clock;
+  net::asio::io_context io;
+  Policy p;
+  p.local_domains = {"firma.example"};
+  Receiver receiver(p, journal, clock);
+  std::string fatal;
+  receiver.set_on_fatal([&](const std::string& e) { fatal = e; });
+  net::Server server(io, net::parse_endpoint("127.0.0.1:0"), receiver.factory());
+  server.start();
+  constexpr int kClients = 3;
+  std::string transcripts[kClients];
+  bool done[kClients] = {};
+  for (int i = 0; i < kClients; ++i)
+    net::spawn_logged(io.get_executor(),
+                      client(server.local_endpoint(),
+                             "EHLO it\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<hans@firma.example>\r\n"
+                             "DATA\r\nSubject: g\r\n\r\nx\r\n.\r\nQUIT\r\n",
+                             transcripts[i], done[i]),
+                      "client");
+  for (int k = 0; k < 200 && !std::all_of(std::begin(done), std::end(done), [](bool d) { return d; });
+       ++k)
+    io.run_for(20ms);
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_TRUE(done[i]);
+    EXPECT_EQ(transcripts[i].find("250 2.0.0 Ok: queued"), std::string::npos) << transcripts[i];
+    EXPECT_NE(transcripts[i].find("421 4.3.0"), std::string::npos) << transcripts[i];
+  }
+  EXPECT_GE(calls, 1);
+  EXPECT_EQ(journal.synced(), 0u);
+  EXPECT_TRUE(receiver.failed());
+  EXPECT_NE(fatal.find("cannot fsync"), std::string::npos) << fatal;
   server.stop();
   io.run_for(1s);
 }

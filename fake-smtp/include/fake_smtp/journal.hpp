@@ -9,6 +9,8 @@
 //     the record that names it is appended), for opening copies in a mail program.
 // Either way the record carries size and SHA-256, which the reader checks. Other strings that
 // are not valid UTF-8 (8-bit addresses, raw command lines) are stored as {"hex": "..."}.
+#include <unistd.h>  // fdatasync
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -145,6 +147,10 @@ class Journal {
   bool group_commit() const { return group_commit_ && fsync_; }
   void sync();
   std::uint64_t synced() const { return synced_.load(); }
+  // The call that makes the journal durable, ::fdatasync by default. A fault hook: tests make
+  // it fail (EIO) to check that no reply promises a record that is not on disk.
+  using DatasyncFn = int (*)(int fd);
+  void set_datasync(DatasyncFn fn) { datasync_ = fn; }
 
   const std::filesystem::path& dir() const { return dir_; }
   std::filesystem::path journal_path() const;
@@ -165,6 +171,7 @@ class Journal {
   bool group_commit_ = false;
   std::mutex sync_mutex_;  // sync
   std::atomic<std::uint64_t> synced_ = 0;
+  DatasyncFn datasync_ = &::fdatasync;
   std::size_t torn_bytes_ = 0;
 };
 
