@@ -4,6 +4,7 @@
 # Needs root (Dovecot drops to the `mail` user) and dovecot-pop3d. Dovecot runs only for the
 # duration of the script: it is stopped on every exit path (trap), its files live in a temp dir.
 set -eu
+. "$(dirname "$0")/../../scripts/dovecot_pop3_conf.sh"
 BUILD=${1:?usage: run.sh BUILD_DIR [MESSAGES] [SIZE] [WINDOW]}
 N=${2:-10000}
 SIZE=${3:-20480}
@@ -29,41 +30,7 @@ mkdir -p "$T/run" "$T/state" "$T/home/catchall"
 "$BIN" --messages "$N" --size "$SIZE" --write-maildir "$T/home/catchall/Maildir"
 chown -R mail:mail "$T/home"
 printf 'catchall:{PLAIN}secret::::::\n' > "$T/passwd"
-cat > "$T/dovecot.conf" <<EOF
-base_dir = $T/run
-state_dir = $T/state
-log_path = $T/dovecot.log
-protocols = pop3
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-first_valid_uid = 8
-default_internal_user = dovecot
-default_login_user = dovenull
-mail_location = maildir:$T/home/%u/Maildir
-pop3_uidl_format = %08Xu%08Xv
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u $T/passwd
-}
-userdb {
-  driver = static
-  args = uid=mail gid=mail home=$T/home/%u
-}
-service pop3-login {
-  inet_listener pop3 {
-    address = 127.0.0.1
-    port = $PORT
-  }
-  inet_listener pop3s {
-    port = 0
-  }
-}
-service anvil {
-  chroot =
-}
-EOF
+dovecot_pop3_conf "$T" "$T/home" "$T/passwd" "$PORT" > "$T/dovecot.conf"
 dovecot -F -c "$T/dovecot.conf" &
 DPID=$!
 for i in $(seq 50); do

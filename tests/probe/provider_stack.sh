@@ -7,6 +7,7 @@
 #   provider_stack.sh stop DIR
 # Needs root (Postfix's master and Dovecot drop privileges to their own users).
 set -eu
+. "$(dirname "$0")/../../scripts/dovecot_pop3_conf.sh"
 cmd=${1:?usage}
 T=${2:?usage}
 
@@ -91,41 +92,7 @@ postfix -c "$T/etc" start >"$T/postfix.log" 2>&1 || { cat "$T/postfix.log" >&2; 
 # --- Dovecot: the provider's POP3 service ---------------------------------------------------
 printf '%s:{PLAIN}%s::::::\n' "$USER_NAME" "$PASSWORD" > "$T/passwd"
 chown dovecot "$T/passwd"; chmod 600 "$T/passwd"
-cat > "$T/dovecot.conf" <<CF
-base_dir = $T/run
-state_dir = $T/state
-log_path = $T/dovecot.log
-protocols = pop3
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-first_valid_uid = 8
-default_internal_user = dovecot
-default_login_user = dovenull
-mail_location = maildir:$T/vmail/%u/Maildir
-pop3_uidl_format = %08Xu%08Xv
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u $T/passwd
-}
-userdb {
-  driver = static
-  args = uid=mail gid=mail home=$T/vmail/%u
-}
-service pop3-login {
-  inet_listener pop3 {
-    address = 127.0.0.1
-    port = $POP3
-  }
-  inet_listener pop3s {
-    port = 0
-  }
-}
-service anvil {
-  chroot =
-}
-CF
+dovecot_pop3_conf "$T" "$T/vmail" "$T/passwd" "$POP3" > "$T/dovecot.conf"
 dovecot -F -c "$T/dovecot.conf" >"$T/dovecot.out" 2>&1 &
 echo $! > "$T/dovecot.pid"
 exit 0

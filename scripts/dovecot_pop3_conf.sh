@@ -1,0 +1,45 @@
+# Sourced (POSIX sh) by tests/probe/provider_stack.sh and bench/fake-pop3/run.sh: the one
+# Dovecot configuration both use, a POP3-only server on 127.0.0.1 with plaintext PLAIN login,
+# a passwd-file user database and Maildirs, everything under the caller's directory (nothing
+# in /etc is read or written).
+#   dovecot_pop3_conf DIR MAIL_ROOT PASSWD_FILE PORT > DIR/dovecot.conf
+# DIR holds run/, state/ and dovecot.log; a user's Maildir is MAIL_ROOT/<user>/Maildir, owned
+# by the system user `mail`.
+dovecot_pop3_conf() {
+  _dir=$1 _root=$2 _passwd=$3 _port=$4
+  cat <<CF
+base_dir = $_dir/run
+state_dir = $_dir/state
+log_path = $_dir/dovecot.log
+protocols = pop3
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+first_valid_uid = 8
+default_internal_user = dovecot
+default_login_user = dovenull
+mail_location = maildir:$_root/%u/Maildir
+pop3_uidl_format = %08Xu%08Xv
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $_passwd
+}
+userdb {
+  driver = static
+  args = uid=mail gid=mail home=$_root/%u
+}
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $_port
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+}
+service anvil {
+  chroot =
+}
+CF
+}
