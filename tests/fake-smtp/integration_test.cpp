@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <iterator>
+#include <memory>
+#include <vector>
 
 #include "base/clock.hpp"
 #include "net/asio.hpp"
@@ -49,6 +51,31 @@ net::awaitable<void> client(net::tcp::endpoint ep, std::string script, std::stri
   }
   done = true;
   if (stop_when_done) stop_when_done->stop();  // run_for returns as soon as all work is done
+}
+
+// `n` clients at once, each sending one message, run until all are done (bounded: 4 s). The
+// clients write into this object's heap storage (its addresses survive a move), so a caller
+// keeps it until the io_context stops running them.
+struct ConcurrentMessages {
+  std::vector<std::string> transcripts;
+  std::unique_ptr<bool[]> done;
+};
+ConcurrentMessages concurrent_messages(net::asio::io_context& io, net::tcp::endpoint ep, int n) {
+  const auto count = static_cast<std::size_t>(n);
+  ConcurrentMessages m{std::vector<std::string>(count), std::make_unique<bool[]>(count)};
+  for (std::size_t i = 0; i < count; ++i)
+    net::spawn_logged(io.get_executor(),
+                      client(ep,
+                             "EHLO it\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<hans@firma.example>\r\n"
+                             "DATA\r\nSubject: g\r\n\r\nx\r\n.\r\nQUIT\r\n",
+                             m.transcripts[i], m.done[i]),
+                      "client");
+  const auto all_done = [&] {
+    return std::all_of(m.done.get(), m.done.get() + count, [](bool d) { return d; });
+  };
+  for (int k = 0; k < 200 && !all_done(); ++k) io.run_for(20ms);
+  for (std::size_t i = 0; i < count; ++i) EXPECT_TRUE(m.done[i]) << "client " << i;
+  return m;
 }
 
 TEST(FakeSmtpIntegration, PipelinedSessionOverTcp) {
@@ -138,22 +165,9 @@ TEST(FakeSmtpIntegration, GroupCommitAnswersEveryoneAfterTheSync) {
   net::Server server(io, net::parse_endpoint("127.0.0.1:0"), receiver.factory());
   server.start();
   constexpr int kClients = 6;
-  std::string transcripts[kClients];
-  bool done[kClients] = {};
-  for (int i = 0; i < kClients; ++i)
-    net::spawn_logged(io.get_executor(),
-                      client(server.local_endpoint(),
-                             "EHLO it\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<hans@firma.example>\r\n"
-                             "DATA\r\nSubject: g\r\n\r\nx\r\n.\r\nQUIT\r\n",
-                             transcripts[i], done[i]),
-                      "client");
-  for (int k = 0; k < 200 && !std::all_of(std::begin(done), std::end(done), [](bool d) { return d; });
-       ++k)
-    io.run_for(20ms);
-  for (int i = 0; i < kClients; ++i) {
-    EXPECT_TRUE(done[i]);
-    EXPECT_NE(transcripts[i].find("250 2.0.0 Ok: queued"), std::string::npos) << transcripts[i];
-  }
+  const auto run = concurrent_messages(io, server.local_endpoint(), kClients);
+  for (const auto& t : run.transcripts)
+    EXPECT_NE(t.find("250 2.0.0 Ok: queued"), std::string::npos) << t;
   EXPECT_EQ(journal.records(), static_cast<std::uint64_t>(kClients));
   EXPECT_EQ(deferred, kClients);
   EXPECT_EQ(journal.synced(), journal.records());  // the 250s went out after the syncs
@@ -183,23 +197,10 @@ TEST(FakeSmtpIntegration, GroupCommitSyncFailureAnswers421ToEveryWaiter) {
   receiver.set_on_fatal([&](const std::string& e) { fatal = e; });
   net::Server server(io, net::parse_endpoint("127.0.0.1:0"), receiver.factory());
   server.start();
-  constexpr int kClients = 3;
-  std::string transcripts[kClients];
-  bool done[kClients] = {};
-  for (int i = 0; i < kClients; ++i)
-    net::spawn_logged(io.get_executor(),
-                      client(server.local_endpoint(),
-                             "EHLO it\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<hans@firma.example>\r\n"
-                             "DATA\r\nSubject: g\r\n\r\nx\r\n.\r\nQUIT\r\n",
-                             transcripts[i], done[i]),
-                      "client");
-  for (int k = 0; k < 200 && !std::all_of(std::begin(done), std::end(done), [](bool d) { return d; });
-       ++k)
-    io.run_for(20ms);
-  for (int i = 0; i < kClients; ++i) {
-    EXPECT_TRUE(done[i]);
-    EXPECT_EQ(transcripts[i].find("250 2.0.0 Ok: queued"), std::string::npos) << transcripts[i];
-    EXPECT_NE(transcripts[i].find("421 4.3.0"), std::string::npos) << transcripts[i];
+  const auto run = concurrent_messages(io, server.local_endpoint(), 3);
+  for (const auto& t : run.transcripts) {
+    EXPECT_EQ(t.find("250 2.0.0 Ok: queued"), std::string::npos) << t;
+    EXPECT_NE(t.find("421 4.3.0"), std::string::npos) << t;
   }
   EXPECT_GE(calls, 1);
   EXPECT_EQ(journal.synced(), 0u);
