@@ -68,16 +68,12 @@ awaitable<std::size_t> Connection::read_some(asio::mutable_buffer into, error_co
     tcp_.expires_never();
     co_return co_await tls_->async_read_some(into, with_ec(ec));
   }
-  // Plain TCP: a non-blocking read first; only when nothing is there, wait for readability
-  // (Asio's reactor pattern for direct socket calls). A read that completes at once never
-  // suspends the coroutine, which is most of a pipelined or busy server's reads.
-  auto& s = tcp_.socket();
-  if (!direct_) {
-    s.non_blocking(true, ec);
-    if (ec) co_return 0;
-    direct_ = true;
-  }
-  co_return co_await s.async_read_some(into, with_ec(ec));
+  // Plain TCP: the socket's own read, not the deadline stream's (no timer bookkeeping per
+  // read; the caller's watch is the timeout). Asio tries the read at once and waits for
+  // readiness only when nothing is there. (Reading ourselves before that was measured and
+  // dropped: a client that waits for each reply never has data there, so it only added a
+  // system call per read; bench/README.md.)
+  co_return co_await tcp_.socket().async_read_some(into, with_ec(ec));
 }
 
 awaitable<void> Connection::write_all(std::string_view data, std::chrono::milliseconds timeout,

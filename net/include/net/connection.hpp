@@ -30,9 +30,13 @@ class Connection {
   // The same into caller-owned storage (no zero-filling of a fresh buffer per read: servers
   // reuse one buffer per connection), without a deadline of its own: the caller watches the
   // time and cancel()s the read (the connection stays usable, e.g. for a "421 timeout").
+  // Plain TCP reads go to the socket directly (Asio reads at once and waits only when nothing
+  // is there), not through the deadline stream.
   awaitable<std::size_t> read_some(asio::mutable_buffer into, error_code& ec);
   // Cancels pending reads and writes; they complete with operation_aborted.
   void cancel();
+  // Plain TCP: one non-blocking send first (a reply almost always fits the socket buffer, and
+  // then the coroutine never suspends); what is left goes out asynchronously with the deadline.
   awaitable<void> write_all(std::string_view data, std::chrono::milliseconds timeout,
                             error_code& ec);
 
@@ -50,7 +54,7 @@ class Connection {
   boost::beast::tcp_stream tcp_;
   std::unique_ptr<ssl::stream<boost::beast::tcp_stream&>> tls_;
   std::string rbuf_;     // bytes read ahead by read_line
-  bool direct_ = false;  // the socket is in non-blocking mode for direct reads and writes
+  bool direct_ = false;  // the socket is in non-blocking mode for direct writes
 };
 
 }  // namespace dropcheck::net
