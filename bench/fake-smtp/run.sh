@@ -3,7 +3,7 @@
 # -> Postfix smtp-sink (discards everything: the upper bound for a loopback SMTP receiver), in
 # the same run, over 1 and over SESSIONS parallel sessions, each with one message per
 # connection (smtp-source default) and with -d (all messages of a session over one connection).
-#   [REPEAT=3] bench/fake-smtp/run.sh BUILD_DIR [MESSAGES] [SIZE] [SESSIONS] [-- FAKE_SMTP_FLAGS]
+#   [REPEAT=3] [PIN=same|split] bench/fake-smtp/run.sh BUILD_DIR [MESSAGES] [SIZE] [SESSIONS] [-- FAKE_SMTP_FLAGS]
 # Defaults: 20000 messages of 1024 octets, 1 and 20 sessions. Prints msgs/s (best and median of
 # REPEAT runs, the receivers interleaved run by run), the ratio fake-smtp / smtp-sink, and each
 # receiver's CPU time per message (user + system, from /proc/PID/stat; steadier than the rates
@@ -21,6 +21,16 @@ SESSIONS=20
 [ $# -gt 0 ] && [ "$1" != -- ] && { SESSIONS=$1; shift; }
 [ $# -gt 0 ] && [ "$1" = -- ] && shift
 REPEAT=${REPEAT:-3}
+# PIN=same: every receiver and the client on CPU 0; PIN=split: receivers on CPU 1, client on
+# CPU 0; unset: wherever the scheduler puts them. With one session the result depends mostly
+# on that placement (a wake-up across CPUs costs far more than a message), see bench/README.md.
+PIN=${PIN:-}
+case "$PIN" in
+  "") CLIENT_CPU="" SERVER_CPU="" ;;
+  same) CLIENT_CPU=0 SERVER_CPU=0 ;;
+  split) CLIENT_CPU=0 SERVER_CPU=1 ;;
+  *) echo "PIN must be same or split" >&2; exit 2 ;;
+esac
 FAKE="$BUILD/fake-smtp/fake-smtp"
 [ -x "$FAKE" ] || { echo "missing $FAKE (ninja -C $BUILD fake-smtp)" >&2; exit 2; }
 SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
@@ -82,9 +92,14 @@ if [ "$(id -u)" = 0 ]; then SINKU="-u nobody"; else SINKU=""; fi
 PID_sink=$!
 PIDS="$PIDS $PID_sink"
 wait_port "$PORT_sink"
+RUN_CLIENT=""
+if [ -n "$PIN" ]; then
+  for p in $PID_plain $PID_fsync $PID_sink; do taskset -a -p -c "$SERVER_CPU" "$p" >/dev/null; done
+  RUN_CLIENT="taskset -c $CLIENT_CPU"
+fi
 
 echo "# $N messages of $SIZE octets, loopback, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)," \
-  "best/median of $REPEAT runs; fake-smtp flags: ${*:-(none)}"
+  "best/median of $REPEAT runs; fake-smtp flags: ${*:-(none)}; CPUs: ${PIN:-not pinned}"
 printf '%-10s %-12s %-30s %9s %9s %8s  %s\n' sessions connection receiver "best/s" "median/s" "vs sink" \
   "CPU us/msg (user + sys)"
 for s in 1 "$SESSIONS"; do
@@ -102,7 +117,7 @@ for s in 1 "$SESSIONS"; do
         c0=$(cpu_ticks "$pid")
         t0=$(now)
         # -N: unique numbers in the recipient; -m messages; -s parallel sessions; -l body size.
-        "$SOURCE" -N -m "$N" -s "$s" -l "$SIZE" -f sender@provider.example \
+        $RUN_CLIENT "$SOURCE" -N -m "$N" -s "$s" -l "$SIZE" -f sender@provider.example \
           -t hans@firma.example $flags "127.0.0.1:$port"
         t1=$(now)
         c1=$(cpu_ticks "$pid")
