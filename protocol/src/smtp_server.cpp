@@ -537,9 +537,10 @@ void SmtpServerSession::cmd_rcpt(std::string_view args, std::string& out) {
   const auto done = [&](SmtpReply r, bool count_error) {
     res.reply = std::move(r);
     txn_.rcpts.push_back(std::move(res));
+    const SmtpReply& kept = txn_.rcpts.back().reply;
     if (count_error) ++stats_.errors;
-    if (!res.reply.positive()) ++stats_.rcpts_refused;
-    reply(txn_.rcpts.back().reply, out);
+    if (!kept.positive()) ++stats_.rcpts_refused;
+    reply(kept, out);
   };
   if (!base::istarts_with(args, "TO:")) {
     res.forward_path = std::string(args);
