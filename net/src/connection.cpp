@@ -82,10 +82,9 @@ awaitable<void> Connection::write_all(std::string_view data, std::chrono::millis
     // Plain TCP: a reply almost always fits the socket buffer, so try one non-blocking write
     // and fall back to the asynchronous write with its deadline only for what is left.
     auto& s = tcp_.socket();
-    if (!direct_) {
+    if (!s.non_blocking()) {  // Asio's own flag: reading it is no system call
       s.non_blocking(true, ec);
       if (ec) co_return;
-      direct_ = true;
     }
     const std::size_t n = s.write_some(asio::buffer(data), ec);
     if (ec && ec != asio::error::would_block) co_return;

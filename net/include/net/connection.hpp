@@ -53,8 +53,7 @@ class Connection {
  private:
   boost::beast::tcp_stream tcp_;
   std::unique_ptr<ssl::stream<boost::beast::tcp_stream&>> tls_;
-  std::string rbuf_;     // bytes read ahead by read_line
-  bool direct_ = false;  // the socket is in non-blocking mode for direct writes
+  std::string rbuf_;  // bytes read ahead by read_line
 };
 
 }  // namespace dropcheck::net
