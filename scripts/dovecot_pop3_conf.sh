@@ -1,22 +1,32 @@
 # Sourced (POSIX sh) by tests/probe/provider_stack.sh and bench/fake-pop3/run.sh: the one
 # Dovecot configuration both use, a POP3-only server on 127.0.0.1 with plaintext PLAIN login,
 # a passwd-file user database and Maildirs, everything under the caller's directory (nothing
-# in /etc is read or written).
+# in /etc is read or written: no !include of conf.d, no SSL certificates, no system log).
 #   dovecot_pop3_conf DIR MAIL_ROOT PASSWD_FILE PORT > DIR/dovecot.conf
 # DIR holds run/, state/ and dovecot.log; a user's Maildir is MAIL_ROOT/<user>/Maildir, owned
-# by the system user `mail`.
+# by the system user `mail`. Every directory above DIR must be searchable by the users Dovecot
+# drops to (dovecot, dovenull, mail): dovecot_pop3_users lists them for a caller's check.
+dovecot_pop3_users='dovecot dovenull mail'
 dovecot_pop3_conf() {
   _dir=$1 _root=$2 _passwd=$3 _port=$4
+  # The uid of `mail` is 8 on Debian, but read it: first_valid_uid must not exclude it.
+  _mail_uid=$(id -u mail)
   cat <<CF
 base_dir = $_dir/run
 state_dir = $_dir/state
+# Every process logs to this file, never to syslog (a minimal system has no /dev/log).
 log_path = $_dir/dovecot.log
+info_log_path = $_dir/dovecot.log
+debug_log_path = $_dir/dovecot.log
+# Not the machine's host name: nothing depends on it resolving.
+hostname = pop.provider.example
+postmaster_address = postmaster@provider.example
 protocols = pop3
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain
-first_valid_uid = 8
+first_valid_uid = $_mail_uid
 default_internal_user = dovecot
 default_login_user = dovenull
 mail_location = maildir:$_root/%u/Maildir

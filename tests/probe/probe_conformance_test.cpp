@@ -2,8 +2,10 @@
 // ports: Postfix as the MX (virtual(8) delivery of a catch-all domain into a
 // Maildir, which prepends Return-Path, X-Original-To and Delivered-To) and
 // Dovecot's POP3 server on that Maildir (provider_stack.sh; everything in a
-// temp dir, stopped in TearDown). Skipped without root, postfix or
-// dovecot-pop3d.
+// temp dir, stopped in TearDown). Skipped, with the reason, where the machine
+// cannot run the stack (provider_stack.sh exits 77: no root, postfix or
+// dovecot-pop3d missing, the temp dir unreachable for their users); any other
+// start failure fails with postfix check's output and both peers' logs.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -16,6 +18,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "fake_pop3/profile.hpp"
@@ -47,6 +51,14 @@ bool accepts(std::uint16_t port) {
 
 std::string quote(const std::string &s) { return "'" + s + "'"; }
 
+// A whole small file (a log the stack wrote); empty when absent.
+std::string slurp(const std::string &path) {
+  std::ifstream in(path);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
 class ProviderStack : public ::testing::Test {
 protected:
   void SetUp() override {
@@ -69,10 +81,15 @@ protected:
         quote(kPassword) + " >" + dir_ + "/stack.log 2>&1";
     started_ = true;
     const int rc = std::system(cmd.c_str());
+    // The script's stderr: the skip reason, or the failure with postfix check,
+    // Postfix's log (master and daemons) and Dovecot's log.
+    const std::string log = slurp(dir_ + "/stack.log");
     if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77)
-      GTEST_SKIP() << "provider stack unavailable";
-    ASSERT_EQ(rc, 0) << "provider_stack.sh start failed; see " << dir_
-                     << "/stack.log";
+      GTEST_SKIP() << "provider stack cannot run here: " << log;
+    diag_reported_ = rc != 0;
+    ASSERT_EQ(rc, 0) << "provider_stack.sh start failed (" << dir_
+                     << " kept):\n"
+                     << log;
     // Bounded wait for both listeners (Postfix's master and Dovecot start
     // asynchronously).
     bool up = false;
@@ -81,12 +98,20 @@ protected:
       if (!up)
         std::this_thread::sleep_for(100ms);
     }
-    ASSERT_TRUE(up) << "the stack did not listen within 10 s";
+    diag_reported_ = !up;
+    ASSERT_TRUE(up) << "the stack did not listen within 10 s (" << dir_
+                    << " kept):\n"
+                    << diag();
     pw_file_ = dir_ + "/probe.pw";
     std::ofstream(pw_file_) << kPassword << "\n";
   }
 
   void TearDown() override {
+    // A failure in the test body: the peers' side of the story.
+    if (started_ && !diag_reported_ && ::testing::Test::HasFailure() &&
+        !IsSkipped())
+      std::cout << "provider stack diagnostics (" << dir_ << " kept):\n"
+                << diag();
     if (started_) {
       const std::string cmd = fmt_cmd("stop") + " >/dev/null 2>&1";
       EXPECT_EQ(std::system(cmd.c_str()), 0);
@@ -95,6 +120,15 @@ protected:
       std::error_code ec;
       std::filesystem::remove_all(dir_, ec);
     }
+  }
+
+  // provider_stack.sh diag: postfix check, Postfix's and Dovecot's logs.
+  std::string diag() const {
+    const std::string out = dir_ + "/diag.log";
+    const std::string cmd = fmt_cmd("diag") + " >" + out + " 2>&1";
+    if (std::system(cmd.c_str()) != 0)
+      return "(provider_stack.sh diag failed)\n" + slurp(out);
+    return slurp(out);
   }
 
   std::string fmt_cmd(const char *verb) const {
@@ -127,6 +161,7 @@ protected:
   std::uint16_t smtp_port_ = 0;
   std::uint16_t pop3_port_ = 0;
   bool started_ = false;
+  bool diag_reported_ = false; // SetUp's failure message holds the logs
 };
 
 const Answer *answer(const Report &r, std::string_view id) {

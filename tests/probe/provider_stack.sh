@@ -2,14 +2,43 @@
 # A real provider stack on loopback high ports, for the probe's conformance test: Postfix as
 # the MX delivering the catch-all domain into a Maildir with virtual(8) (which prepends
 # Return-Path, X-Original-To and Delivered-To), and Dovecot's POP3 server on that Maildir.
-# Everything lives in DIR; nothing in /etc is touched; no system service is started.
 #   provider_stack.sh start DIR SMTP_PORT POP3_PORT DOMAIN USER PASSWORD
+#   provider_stack.sh diag DIR     # postfix check, Postfix's log, Dovecot's log (to stdout)
 #   provider_stack.sh stop DIR
-# Needs root (Postfix's master and Dovecot drop privileges to their own users).
+# Self-sufficient: everything lives in DIR and every setting is in DIR's own main.cf, master.cf
+# and dovecot.conf. Nothing in /etc is read for configuration or written (no /etc/mailname,
+# /etc/postfix/main.cf, /etc/aliases, /etc/services, resolvable host name or syslog socket
+# needed); no system service is started; no chroot. Listens on 127.0.0.1 only.
+# Exit status of start: 0 up, 1 a peer failed (the reason and diag on stderr), 77 this machine
+# cannot run the stack (the reason on stderr, first line "skip: ..."): not root, a package
+# or one of its system users missing, DIR not reachable by the users the peers drop to.
 set -eu
 . "$(dirname "$0")/../../scripts/dovecot_pop3_conf.sh"
 cmd=${1:?usage}
 T=${2:?usage}
+
+# Bounded waits, in tenths of a second.
+kStartWait=100 # Dovecot's master: config parsed, listeners bound (normally < 1 s)
+kStopWait=50   # a peer's master after SIGTERM
+
+diag() {
+  echo "--- postfix check ($T/postfix-check.log)"
+  cat "$T/postfix-check.log" 2>/dev/null || true
+  echo "--- postfix start ($T/postfix-start.log)"
+  cat "$T/postfix-start.log" 2>/dev/null || true
+  echo "--- Postfix log: master and daemons ($T/maillog)"
+  tail -n 60 "$T/maillog" 2>/dev/null || true
+  echo "--- Dovecot stdout/stderr ($T/dovecot.out)"
+  tail -n 30 "$T/dovecot.out" 2>/dev/null || true
+  echo "--- Dovecot log ($T/dovecot.log)"
+  tail -n 60 "$T/dovecot.log" 2>/dev/null || true
+}
+
+wait_gone() { # PID
+  i=0
+  while kill -0 "$1" 2>/dev/null && [ $i -lt $kStopWait ]; do sleep 0.1; i=$((i + 1)); done
+  kill -9 "$1" 2>/dev/null || true
+}
 
 stop() {
   if [ -f "$T/etc/main.cf" ]; then
@@ -17,22 +46,24 @@ stop() {
   fi
   if [ -f "$T/queue/pid/master.pid" ]; then
     pid=$(tr -d ' ' < "$T/queue/pid/master.pid")
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then wait_gone "$pid"; fi
   fi
   if [ -f "$T/dovecot.pid" ]; then
     pid=$(cat "$T/dovecot.pid")
-    kill "$pid" 2>/dev/null || true
-    i=0
-    while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    kill -9 "$pid" 2>/dev/null || true
+    if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then wait_gone "$pid"; fi
     rm -f "$T/dovecot.pid"
   fi
 }
 
-if [ "$cmd" = stop ]; then
-  stop
-  exit 0
-fi
+skip() { echo "skip: $*" >&2; exit 77; }
+fail() { echo "provider_stack.sh: $*" >&2; diag >&2; exit 1; }
+
+case $cmd in
+  stop) stop; exit 0 ;;
+  diag) diag; exit 0 ;;
+  start) ;;
+  *) echo "usage: provider_stack.sh start|stop|diag DIR ..." >&2; exit 2 ;;
+esac
 
 SMTP=${3:?usage}
 POP3=${4:?usage}
@@ -40,20 +71,72 @@ DOMAIN=${5:?usage}
 USER_NAME=${6:?usage}
 PASSWORD=${7:?usage}
 
-command -v postfix >/dev/null || { echo "postfix not installed" >&2; exit 77; }
-command -v dovecot >/dev/null || { echo "dovecot not installed" >&2; exit 77; }
-[ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 77; }
+# --- What this machine must provide (else: skip, saying what is missing) -------------------
+command -v postfix >/dev/null || skip "postfix not installed (apt-get install postfix)"
+command -v dovecot >/dev/null || skip "dovecot not installed (apt-get install dovecot-pop3d)"
+[ "$(id -u)" = 0 ] || skip "needs root: Postfix's master and Dovecot drop privileges"
+# The packages' maintainer scripts create these; a partly installed package lacks them.
+for u in postfix $dovecot_pop3_users; do
+  getent passwd "$u" >/dev/null || skip "system user $u missing (reinstall postfix/dovecot-core)"
+done
+getent group postdrop >/dev/null || skip "group postdrop missing (reinstall postfix)"
+MAIL_UID=$(id -u mail)
+MAIL_GID=$(id -g mail)
 
 chmod 755 "$T"
 mkdir -p "$T/etc" "$T/queue" "$T/data" "$T/vmail/$USER_NAME/Maildir" "$T/run" "$T/state"
 chown -R mail:mail "$T/vmail"
 chown postfix "$T/data"
 
+# The peers' unprivileged processes open paths under DIR by absolute name: every directory
+# above it must be searchable by them. A root directory of mode 0700 (a chroot unpacked into a
+# `mktemp -d` directory) makes that impossible without changing the machine.
+if command -v setpriv >/dev/null; then
+  for u in postfix $dovecot_pop3_users; do
+    setpriv --reuid="$u" --regid="$(id -g "$u")" --clear-groups test -x "$T/etc" 2>/dev/null && continue
+    d=$T blocked=
+    while [ "$d" != / ]; do
+      d=$(dirname "$d")
+      setpriv --reuid="$u" --regid="$(id -g "$u")" --clear-groups test -x "$d" 2>/dev/null ||
+        blocked="$d ($(stat -c '%A %U:%G' "$d"))"
+    done
+    skip "user $u cannot reach $T: ${blocked:-a directory above it} is not searchable" \
+      "by others; Postfix and Dovecot need every directory above their files searchable"
+  done
+fi
+
 # --- Postfix: the provider's MX --------------------------------------------------------------
-cp /usr/share/postfix/master.cf.dist "$T/etc/master.cf"
-# Only our smtpd, on the loopback port; the stock "smtp inet" line goes.
-sed -i '/^smtp[[:space:]]*inet/d' "$T/etc/master.cf"
-printf '127.0.0.1:%s inet n - n - - smtpd\n' "$SMTP" >> "$T/etc/master.cf"
+# Our own master.cf (not the package's, which chroots most daemons into the queue directory and
+# listens on port 25): only the services this stack uses, none chrooted.
+{
+  echo '# service type  private unpriv chroot wakeup maxproc command'
+  printf '127.0.0.1:%s inet n - n - - smtpd\n' "$SMTP"
+  cat <<'MASTER'
+pickup     unix  n - n 60    1 pickup
+cleanup    unix  n - n -     0 cleanup
+qmgr       unix  n - n 300   1 qmgr
+rewrite    unix  - - n -     - trivial-rewrite
+bounce     unix  - - n -     0 bounce
+defer      unix  - - n -     0 bounce
+trace      unix  - - n -     0 bounce
+verify     unix  - - n -     1 verify
+flush      unix  n - n 1000? 0 flush
+proxymap   unix  - - n -     - proxymap
+proxywrite unix  - - n -     1 proxymap
+smtp       unix  - - n -     - smtp
+relay      unix  - - n -     - smtp
+showq      unix  n - n -     - showq
+error      unix  - - n -     - error
+retry      unix  - - n -     - error
+discard    unix  - - n -     - discard
+local      unix  - n n -     - local
+virtual    unix  - n n -     - virtual
+lmtp       unix  - - n -     - lmtp
+anvil      unix  - - n -     1 anvil
+scache     unix  - - n -     1 scache
+postlog    unix-dgram n - n - 1 postlogd
+MASTER
+} > "$T/etc/master.cf"
 cat > "$T/etc/main.cf" <<CF
 compatibility_level = 3.6
 config_directory = $T/etc
@@ -61,9 +144,16 @@ queue_directory = $T/queue
 data_directory = $T/data
 mail_owner = postfix
 setgid_group = postdrop
+# Names of our own, not the machine's: no resolvable host name, no /etc/mailname.
 myhostname = mx.provider.example
 mydomain = provider.example
+myorigin = \$myhostname
+append_dot_mydomain = no
 mydestination =
+# No local delivery: no /etc/aliases, no passwd lookups for recipients.
+alias_maps =
+alias_database =
+local_recipient_maps =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
@@ -74,20 +164,23 @@ biff = no
 disable_dns_lookups = yes
 smtp_dns_support_level = disabled
 smtpd_peername_lookup = no
-maillog_file = /dev/stdout
+# Our own log file, written by postlogd(8), not syslog (a minimal system has no /dev/log).
+# The master's own early errors land here too. (/dev/stdout would need "postfix start-fg".)
+maillog_file = $T/maillog
+maillog_file_prefixes = $T
 # The catch-all: every address of the domain lands in one Maildir.
 virtual_mailbox_domains = $DOMAIN
 virtual_mailbox_base = $T/vmail
 virtual_mailbox_maps = inline:{ @$DOMAIN=$USER_NAME/Maildir/ }
-virtual_uid_maps = static:8
-virtual_gid_maps = static:8
+virtual_uid_maps = static:$MAIL_UID
+virtual_gid_maps = static:$MAIL_GID
 virtual_minimum_uid = 1
 # Deliver at once (one copy per recipient, as virtual(8) does).
 virtual_destination_recipient_limit = 1
 CF
-printf 'postlog   unix-dgram n  -       n       -       1       postlogd\n' >> "$T/etc/master.cf"
-postfix -c "$T/etc" check >"$T/postfix-check.log" 2>&1 || true
-postfix -c "$T/etc" start >"$T/postfix.log" 2>&1 || { cat "$T/postfix.log" >&2; exit 1; }
+postfix -c "$T/etc" check >"$T/postfix-check.log" 2>&1 ||
+  fail "postfix check failed (config $T/etc)"
+postfix -c "$T/etc" start >"$T/postfix-start.log" 2>&1 || fail "postfix start failed"
 
 # --- Dovecot: the provider's POP3 service ---------------------------------------------------
 printf '%s:{PLAIN}%s::::::\n' "$USER_NAME" "$PASSWORD" > "$T/passwd"
@@ -95,4 +188,12 @@ chown dovecot "$T/passwd"; chmod 600 "$T/passwd"
 dovecot_pop3_conf "$T" "$T/vmail" "$T/passwd" "$POP3" > "$T/dovecot.conf"
 dovecot -F -c "$T/dovecot.conf" >"$T/dovecot.out" 2>&1 &
 echo $! > "$T/dovecot.pid"
+# Up when its master wrote base_dir/master.pid (after binding the listeners); a bad config
+# makes it exit at once.
+i=0
+while [ ! -s "$T/run/master.pid" ]; do
+  kill -0 "$(cat "$T/dovecot.pid")" 2>/dev/null || fail "dovecot exited"
+  [ $i -lt $kStartWait ] || fail "dovecot did not start within $((kStartWait / 10)) s"
+  sleep 0.1; i=$((i + 1))
+done
 exit 0
