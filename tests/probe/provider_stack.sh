@@ -40,19 +40,18 @@ wait_gone() { # PID
   kill -9 "$1" 2>/dev/null || true
 }
 
-stop() {
+stop() { # both peers asked at once, then a bounded wait for each
+  pf= dc=
+  if [ -f "$T/queue/pid/master.pid" ]; then pf=$(tr -d ' ' < "$T/queue/pid/master.pid"); fi
+  if [ -f "$T/dovecot.pid" ]; then dc=$(cat "$T/dovecot.pid"); fi
   if [ -f "$T/etc/main.cf" ]; then
     postfix -c "$T/etc" stop >/dev/null 2>&1 || true
   fi
-  if [ -f "$T/queue/pid/master.pid" ]; then
-    pid=$(tr -d ' ' < "$T/queue/pid/master.pid")
-    if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then wait_gone "$pid"; fi
-  fi
-  if [ -f "$T/dovecot.pid" ]; then
-    pid=$(cat "$T/dovecot.pid")
-    if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then wait_gone "$pid"; fi
-    rm -f "$T/dovecot.pid"
-  fi
+  [ -z "$pf" ] || kill "$pf" 2>/dev/null || true
+  [ -z "$dc" ] || kill "$dc" 2>/dev/null || true
+  [ -z "$pf" ] || wait_gone "$pf"
+  [ -z "$dc" ] || wait_gone "$dc"
+  rm -f "$T/dovecot.pid"
 }
 
 skip() { echo "skip: $*" >&2; exit 77; }
