@@ -96,7 +96,8 @@ base::Result<Config> parse_config(std::string_view yaml, std::string_view source
     const YAML::Node pop = root["pop3"];
     if (!pop) y.fail(root, "pop3", "missing");
     y.only_keys(pop, "pop3", {"host", "port", "tls", "verify_certificate", "ca_file", "user",
-                              "password", "password_file", "apop", "auth", "timeout"});
+                              "password", "password_file", "apop", "auth", "timeout",
+                              "message_deadline", "cycle_deadline"});
     c.pop3.host = y.str(pop, "host", "pop3", c.pop3.host);
     const std::string tls = y.str(pop, "tls", "pop3", "none");
     if (tls == "none") c.pop3.tls = TlsMode::none;
@@ -122,6 +123,10 @@ base::Result<Config> parse_config(std::string_view yaml, std::string_view source
       y.fail(pop["auth"], "pop3.auth", "expected auto, user, apop or plain");
     if (c.pop3.auth == "apop") c.pop3.apop = true;
     c.pop3.timeout = std::chrono::milliseconds(y.duration_ms(pop, "timeout", "pop3", 60'000));
+    c.pop3.message_deadline =
+        std::chrono::milliseconds(y.duration_ms(pop, "message_deadline", "pop3", 600'000));
+    c.pop3.cycle_deadline =
+        std::chrono::milliseconds(y.duration_ms(pop, "cycle_deadline", "pop3", 3'600'000));
 
     const YAML::Node smtp = root["smtp"];
     if (!smtp) y.fail(root, "smtp", "missing");

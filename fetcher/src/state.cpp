@@ -34,12 +34,16 @@ base::Status replay_log(const std::string& path, AccountState& st) {
         const std::string u = j.at("u").get<std::string>();
         st.settled_uidls.insert(u);
         st.progress.erase(u);
+        st.held.erase(u);
       } else if (t == "d") {
         const std::string u = j.at("u").get<std::string>();
         const std::string r = j.at("r").get<std::string>();
         if (!u.empty()) st.progress[u].insert(r);
         const std::string k = j.at("k").get<std::string>();
         if (!k.empty()) st.delivered_keys.emplace(k + " " + r, j.value("at", std::int64_t{-1}));
+      } else if (t == "h") {
+        st.held[j.at("u").get<std::string>()] =
+            Hold{j.at("n").get<int>(), j.at("nb").get<std::int64_t>(), j.value("why", "")};
       } else if (t == "l") {
         st.last_login_ms = j.at("at").get<std::int64_t>();
         st.login_delay_ms = j.at("d").get<std::int64_t>();
@@ -81,6 +85,9 @@ base::Result<AccountState> load_state(const std::string& path) {
     }
     st.last_login_ms = j.value("last_login_ms", std::int64_t{0});
     st.login_delay_ms = j.value("login_delay_ms", std::int64_t{0});
+    if (j.contains("held"))
+      for (const auto& [u, h] : j.at("held").items())
+        st.held[u] = Hold{h.at("n").get<int>(), h.at("nb").get<std::int64_t>(), h.value("why", "")};
   } catch (const nlohmann::json::exception& e) {
     return base::make_error("bad-state", fmt::format("{}: corrupt state file: {}", path, e.what()));
   }
@@ -99,6 +106,9 @@ base::Status save_state(const std::string& path, const AccountState& st) {
   for (const auto& [k, at] : st.delivered_keys) j["delivered_keys"][k] = at;
   j["last_login_ms"] = st.last_login_ms;
   j["login_delay_ms"] = st.login_delay_ms;
+  j["held"] = nlohmann::json::object();
+  for (const auto& [u, h] : st.held)
+    j["held"][u] = nlohmann::json{{"n", h.failures}, {"nb", h.not_before_ms}, {"why", h.reason}};
   const std::string text = j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -172,6 +182,12 @@ base::Status StateLog::delivered(const std::string& uidl, const std::string& rcp
 
 base::Status StateLog::login(std::int64_t at_ms, std::int64_t delay_ms) {
   return append(nlohmann::json{{"t", "l"}, {"at", at_ms}, {"d", delay_ms}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+base::Status StateLog::held(const std::string& uidl, const Hold& hold) {
+  return append(nlohmann::json{{"t", "h"}, {"u", uidl}, {"n", hold.failures},
+                               {"nb", hold.not_before_ms}, {"why", hold.reason}}
+                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 base::Result<CycleLock> CycleLock::acquire(const std::string& path, bool wait) {

@@ -29,8 +29,15 @@ awaitable<void> Connection::handshake_client(ssl::context& ctx, const std::strin
                                              std::chrono::milliseconds timeout, error_code& ec) {
   tls_ = std::make_unique<ssl::stream<boost::beast::tcp_stream&>>(tcp_, ctx);
   if (!server_name.empty()) {
-    SSL_set_tlsext_host_name(tls_->native_handle(), server_name.c_str());
-    tls_->set_verify_callback(ssl::host_name_verification(server_name));
+    SSL* ssl = tls_->native_handle();
+    error_code literal_ec;
+    const auto literal = asio::ip::make_address(server_name, literal_ec);
+    if (literal_ec) {
+      SSL_set_tlsext_host_name(ssl, server_name.c_str());
+      SSL_set1_host(ssl, server_name.c_str());
+    } else {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), literal.to_string().c_str());
+    }
   }
   tcp_.expires_after(timeout);
   co_await tls_->async_handshake(ssl::stream_base::client, with_ec(ec));
@@ -132,6 +139,10 @@ awaitable<std::string> Connection::read_line(std::size_t max, std::chrono::milli
     if (ec) co_return std::string{};
     rbuf_.append(chunk, 0, n);
   }
+}
+
+long Connection::verify_result() const {
+  return tls_ ? SSL_get_verify_result(tls_->native_handle()) : X509_V_OK;
 }
 
 tcp::endpoint Connection::remote_endpoint() const {

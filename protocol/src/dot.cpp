@@ -43,9 +43,11 @@ std::size_t DotDecoder::feed(std::string_view in) {
     const bool crlf = line.size() >= 2 && line[line.size() - 2] == '\r';
     if (!crlf) bare_lf_ = true;
     const std::size_t content = line.size() - (crlf ? 2 : 1);
-    if (content == 1 && line[0] == '.') {
+    const bool ends = terminator_ == Terminator::lenient || (crlf && prev_crlf_);
+    prev_crlf_ = crlf;
+    if (content == 1 && line[0] == '.' && ends) {
       done_ = true;
-    } else if (content >= 1 && line[0] == '.') {
+    } else if (content >= 2 && line[0] == '.') {
       body_.append(line.substr(1));
     } else {
       body_.append(line);
@@ -61,6 +63,7 @@ void DotDecoder::reset() {
   // instead of growing 16, 32, ... octets.
   body_.reserve(4096);
   line_.clear();
+  prev_crlf_ = true;
   done_ = false;
   bare_lf_ = false;
   wire_octets_ = 0;

@@ -28,7 +28,12 @@ struct Pop3Account {
   bool apop = false;               // shorthand for auth: apop
   // auto: SASL PLAIN when offered (RFC 5034), else USER/PASS; apop; plain; user.
   std::string auth = "auto";
-  std::chrono::milliseconds timeout = std::chrono::seconds(60);
+  std::chrono::milliseconds timeout = std::chrono::seconds(60);  // one read or write
+  // Wall-clock bounds that no trickling server resets (RFC 1939 3's 10-minute autologout in
+  // mind): one message's retrieval, and the whole POP3 session of a cycle. On expiry the
+  // session is closed without QUIT, so nothing is deleted; the message is held (back-off).
+  std::chrono::milliseconds message_deadline = std::chrono::minutes(10);
+  std::chrono::milliseconds cycle_deadline = std::chrono::minutes(60);
 };
 
 struct Delivery {

@@ -23,6 +23,7 @@ struct MessageLog {
   std::vector<std::string> failed;     // 5xx (after fallback)
   std::vector<std::string> notes;      // routing decisions
   bool skipped = false;                // already delivered earlier (UIDL / dedup)
+  bool held = false;                   // kept on the provider: could not be taken or placed
   bool deleted = false;
   bool alert = false;
 };
@@ -36,6 +37,7 @@ enum class Outcome {
   pop3_error,      // connection, TLS or protocol failure
   smtp_error,      // the delivery server could not be reached
   state_error,
+  held,            // the cycle ran, but messages stay on the provider with an alert
 };
 std::string_view outcome_name(Outcome o);
 
@@ -45,6 +47,7 @@ struct CycleResult {
   std::vector<MessageLog> messages;
   std::size_t retrieved = 0;
   std::size_t deleted = 0;
+  std::size_t held = 0;  // messages kept on the provider (alerts)
   bool tls = false;
 };
 

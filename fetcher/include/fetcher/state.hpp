@@ -12,6 +12,15 @@
 
 namespace dropcheck::fetcher {
 
+// A message kept on the provider because it could not be taken or placed (every recipient and
+// the fallback refused it, nothing to route it to, too large, out of step, too slow): retried
+// after a back-off that grows with each failure, so it never blocks the messages behind it.
+struct Hold {
+  int failures = 0;
+  std::int64_t not_before_ms = 0;  // next attempt (Unix ms, the fetcher's clock)
+  std::string reason;
+};
+
 struct AccountState {
   std::set<std::string> settled_uidls;
   std::map<std::string, std::set<std::string>> progress;  // uidl -> recipients done
@@ -23,6 +32,7 @@ struct AccountState {
   // so the next invocation does not log in too early (providers block accounts that do).
   std::int64_t last_login_ms = 0;
   std::int64_t login_delay_ms = 0;
+  std::map<std::string, Hold> held;  // uidl -> why and until when it stays on the provider
 };
 
 // The state is a snapshot (PATH, written whole: temp file, fsync, rename) plus an append-only
@@ -46,6 +56,7 @@ class StateLog {
   base::Status delivered(const std::string& uidl, const std::string& rcpt, const std::string& key,
                          std::int64_t at_ms);
   base::Status login(std::int64_t at_ms, std::int64_t delay_ms);
+  base::Status held(const std::string& uidl, const Hold& hold);
 
  private:
   base::Status append(const std::string& line);

@@ -17,8 +17,10 @@ class Connection {
 
   awaitable<void> connect(const tcp::endpoint& ep, std::chrono::milliseconds timeout,
                           error_code& ec);
-  // TLS handshake on the current connection. `server_name` sets SNI and the name to verify
-  // when the context verifies peers (client side).
+  // TLS handshake on the current connection. `server_name` is the name (or address literal)
+  // the certificate must match when the context verifies peers (OpenSSL's own host check, so a
+  // mismatch is reported as X509_V_ERR_HOSTNAME_MISMATCH); a name is also sent as SNI (RFC
+  // 6066 3: never an address literal).
   awaitable<void> handshake_server(ssl::context& ctx, std::chrono::milliseconds timeout,
                                    error_code& ec);
   awaitable<void> handshake_client(ssl::context& ctx, const std::string& server_name,
@@ -46,6 +48,9 @@ class Connection {
                                    error_code& ec);
 
   bool tls() const { return tls_ != nullptr; }
+  // After a client handshake: OpenSSL's certificate verification result (X509_V_OK, or why
+  // the chain or the name did not verify).
+  long verify_result() const;
   tcp::endpoint remote_endpoint() const;
   void close();
   asio::any_io_executor executor() { return tcp_.get_executor(); }

@@ -1,0 +1,282 @@
+// The fetcher core against hostile and unusual providers and receivers (scripted peers on
+// loopback): the deletion invariant — a message leaves the provider only after a local mailbox
+// has it — and "one bad message never blocks the ones behind it".
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "fetcher/fetcher.hpp"
+#include "scripted_servers.hpp"
+
+namespace dropcheck::fetcher {
+namespace {
+
+using testing::Pop3Script;
+using testing::ScriptedMessage;
+using testing::ScriptedPop3;
+using testing::ScriptedSmtp;
+
+std::string message(const std::string& envelope_to, const std::string& id,
+                    const std::string& body = "hello\r\n", const std::string& extra = "") {
+  return "Return-Path: <alice@sender.example>\r\n"
+         "Received: from mx by provider.example with ESMTP id " + id + "\r\n"
+         "X-Envelope-To: " + envelope_to + "\r\n" + extra +
+         "From: Alice <alice@sender.example>\r\n"
+         "To: team@firma.example\r\n"
+         "Message-ID: <" + id + "@sender.example>\r\n"
+         "Subject: test " + id + "\r\n"
+         "\r\n" + body;
+}
+
+struct Harness {
+  std::filesystem::path dir;
+  Config config;
+  base::VirtualClock clock{std::chrono::milliseconds(1'700'000'000'000)};
+  std::vector<std::string> lines;
+
+  Harness(std::uint16_t pop3_port, std::uint16_t smtp_port) {
+    dir = std::filesystem::temp_directory_path() /
+          ("dropcheck-hostile-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
+    std::filesystem::remove_all(dir);
+    config = default_config();
+    config.pop3.host = "127.0.0.1";
+    config.pop3.port = pop3_port;
+    config.pop3.user = "catchall";
+    config.pop3.password = "secret";
+    config.pop3.auth = "user";
+    config.pop3.timeout = std::chrono::seconds(5);
+    config.smtp.port = smtp_port;
+    config.smtp.timeout = std::chrono::seconds(5);
+    config.routing.local_domains = {"firma.example"};
+    config.routing.fallback = "postmaster@firma.example";
+    config.state_dir = dir.string();
+  }
+  ~Harness() { std::filesystem::remove_all(dir); }
+  static int& counter() {
+    static int n = 0;
+    return n;
+  }
+  CycleResult cycle() {
+    Fetcher f(config, clock, [this](const std::string& l) { lines.push_back(l); });
+    return f.run_cycle_blocking();
+  }
+  std::string log() const {
+    std::string out;
+    for (const auto& l : lines) out += l + "\n";
+    return out;
+  }
+};
+
+int accept_all(const std::string&, std::size_t) { return 250; }
+
+std::vector<std::string> all_recipients(const ScriptedSmtp& smtp) {
+  std::vector<std::string> out;
+  for (const auto& t : smtp.transactions())
+    for (const auto& r : t.accepted) out.push_back(r);
+  return out;
+}
+
+TEST(HostileProvider, MessageWithA200KbHeaderLineIsDeliveredAndTheNextToo) {
+  const std::string long_line = "X-Long: " + std::string(200 * 1024, 'a') + "\r\n";
+  Pop3Script script;
+  script.messages = {{message("a@firma.example", "m1", "hello\r\n", long_line), "u1"},
+                     {message("b@firma.example", "m2"), "u2"}};
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp(accept_all);
+  Harness h(pop.port(), smtp.port());
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << h.log();
+  ASSERT_EQ(smtp.transactions().size(), 2u) << h.log();
+  EXPECT_NE(smtp.transactions()[0].data.find(long_line), std::string::npos);
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{true, true}));
+}
+
+TEST(HostileProvider, TwoMessagesSharingAUidlAreBothDelivered) {
+  Pop3Script script;
+  script.messages = {{message("a@firma.example", "m1"), "same"},
+                     {message("b@firma.example", "m2"), "same"}};
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp(accept_all);
+  Harness h(pop.port(), smtp.port());
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << r.detail;
+  EXPECT_EQ(all_recipients(smtp), (std::vector<std::string>{"a@firma.example", "b@firma.example"}))
+      << h.log();
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{true, true}));
+  EXPECT_NE(h.log().find("event=provider-defect"), std::string::npos) << h.log();
+}
+
+TEST(HostileProvider, AResponseOutOfStepAbandonsTheSessionWithoutDeletingAnything) {
+  Pop3Script script;
+  script.repeat_uidl_answer = true;
+  script.messages = {{message("a@firma.example", "m1"), "u1"},
+                     {message("b@firma.example", "m2"), "u2"}};
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp(accept_all);
+  Harness h(pop.port(), smtp.port());
+  for (int i = 0; i < 3; ++i) {
+    auto r = h.cycle();
+    EXPECT_EQ(r.outcome, Outcome::pop3_error) << h.log();
+    h.clock.advance(std::chrono::hours(1));
+  }
+  // Nothing was delivered from a response read out of step, nothing deleted.
+  EXPECT_TRUE(smtp.transactions().empty()) << h.log();
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{false, false}));
+  for (const auto& c : pop.commands()) EXPECT_NE(c.substr(0, 4), "DELE") << h.log();
+}
+
+TEST(HostileProvider, ABareLfDotLineIsContentNotTheEnd) {
+  Pop3Script script;
+  script.raw_wire = true;
+  const std::string body = "line one\r\nsignature follows\n.\nstill the message\r\n";
+  script.messages = {{message("a@firma.example", "m1", body), "u1"},
+                     {message("b@firma.example", "m2"), "u2"}};
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp(accept_all);
+  Harness h(pop.port(), smtp.port());
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << h.log();
+  ASSERT_EQ(smtp.transactions().size(), 2u) << h.log();
+  EXPECT_NE(smtp.transactions()[0].data.find("still the message"), std::string::npos);
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{true, true}));
+}
+
+TEST(HostileProvider, ATricklingMessageHitsItsDeadlineAndDoesNotBlockTheNext) {
+  Pop3Script script;
+  std::string body;
+  for (int i = 0; i < 40; ++i) body += "slow line " + std::to_string(i) + "\r\n";
+  script.messages = {{message("a@firma.example", "m1", body), "u1"},
+                     {message("b@firma.example", "m2"), "u2"}};
+  script.trickle_message = 1;
+  script.trickle_delay = std::chrono::milliseconds(50);
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp(accept_all);
+  Harness h(pop.port(), smtp.port());
+  h.config.pop3.message_deadline = std::chrono::milliseconds(500);
+  auto r1 = h.cycle();
+  EXPECT_EQ(r1.outcome, Outcome::pop3_error) << h.log();
+  EXPECT_NE(r1.detail.find("deadline"), std::string::npos) << r1.detail;
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{false, false}));
+  // Next cycle: message 1 is held (back-off), message 2 goes through.
+  h.clock.advance(std::chrono::minutes(1));
+  auto r2 = h.cycle();
+  EXPECT_EQ(r2.outcome, Outcome::held) << h.log();
+  EXPECT_EQ(all_recipients(smtp), (std::vector<std::string>{"b@firma.example"}));
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{false, true}));
+}
+
+TEST(HostileReceiver, EveryRecipientAndTheFallbackRefusedKeepsTheMessageOnTheProvider) {
+  Pop3Script script;
+  script.messages = {{message("a@firma.example", "m1"), "u1"}};
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp([](const std::string&, std::size_t) { return 550; });
+  Harness h(pop.port(), smtp.port());
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::held) << h.log();
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{false}));
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_TRUE(r.messages[0].alert);
+  // Within the back-off nothing is tried again; after it, it is.
+  h.clock.advance(std::chrono::minutes(1));
+  auto r2 = h.cycle();
+  EXPECT_EQ(r2.outcome, Outcome::held);
+  EXPECT_EQ(r2.retrieved, 0u);
+  h.clock.advance(std::chrono::minutes(10));
+  auto r3 = h.cycle();
+  EXPECT_EQ(r3.retrieved, 1u);
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{false}));
+}
+
+TEST(HostileReceiver, FiveHundredFiftyTwoAtEndOfDataForAllKeepsTheMessage) {
+  Pop3Script script;
+  script.messages = {{message("a@firma.example", "m1"), "u1"}};
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp(accept_all, 552);
+  Harness h(pop.port(), smtp.port());
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::held) << h.log();
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{false}));
+}
+
+TEST(HostileReceiver, RefusedRecipientGoesToTheFallbackAndTheMessageIsDeleted) {
+  Pop3Script script;
+  script.messages = {{message("a@firma.example", "m1"), "u1"}};
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp([](const std::string& r, std::size_t) {
+    return r == "postmaster@firma.example" ? 250 : 550;
+  });
+  Harness h(pop.port(), smtp.port());
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << h.log();
+  EXPECT_EQ(all_recipients(smtp), (std::vector<std::string>{"postmaster@firma.example"}));
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{true}));
+}
+
+TEST(HostileReceiver, TooManyRecipientsAreSentInFurtherTransactionsOfTheSameCycle) {
+  std::string to;
+  std::vector<std::string> want;
+  for (int i = 0; i < 7; ++i) {
+    const std::string a = "u" + std::to_string(i) + "@firma.example";
+    to += (to.empty() ? "" : ", ") + a;
+    want.push_back(a);
+  }
+  Pop3Script script;
+  script.messages = {{message(to, "m1"), "u1"}};
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp([](const std::string&, std::size_t n) { return n < 3 ? 250 : 452; });
+  Harness h(pop.port(), smtp.port());
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << h.log();
+  EXPECT_EQ(all_recipients(smtp), want) << h.log();
+  EXPECT_EQ(smtp.transactions().size(), 3u);
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{true}));
+}
+
+TEST(Dedup, TwoDeliveriesOfTheSameMailByTheWorldAreBothDelivered) {
+  // Same Message-ID and body, two transactions at the provider (two Received lines).
+  std::string first = message("a@firma.example", "same");
+  std::string second = first;
+  second.replace(second.find("id same"), 7, "id othr");
+  Pop3Script script;
+  script.messages = {{first, "u1"}, {second, "u2"}};
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp(accept_all);
+  Harness h(pop.port(), smtp.port());
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << h.log();
+  EXPECT_EQ(smtp.transactions().size(), 2u) << h.log();
+}
+
+TEST(Dedup, TheSameProviderCopyUnderANewUidlIsSkippedWithAnAlert) {
+  const std::string m = message("a@firma.example", "m1");
+  Pop3Script script;
+  script.messages = {{m, "u1"}, {m, "u2"}};
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp(accept_all);
+  Harness h(pop.port(), smtp.port());
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << h.log();
+  EXPECT_EQ(smtp.transactions().size(), 1u) << h.log();
+  ASSERT_EQ(r.messages.size(), 2u);
+  EXPECT_TRUE(r.messages[1].skipped);
+  EXPECT_TRUE(r.messages[1].alert) << h.log();
+}
+
+TEST(ReachingTheProvider, HostsAreNamesNotOnlyAddresses) {
+  Pop3Script script;
+  script.messages = {{message("a@firma.example", "m1"), "u1"}};
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp(accept_all);
+  Harness h(pop.port(), smtp.port());
+  h.config.pop3.host = "localhost";
+  h.config.smtp.host = "localhost";
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << h.log();
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{true}));
+}
+
+}  // namespace
+}  // namespace dropcheck::fetcher
