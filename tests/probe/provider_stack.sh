@@ -54,6 +54,22 @@ stop() { # both peers asked at once, then a bounded wait for each
   rm -f "$T/dovecot.pid"
 }
 
+# postfix -c DIR VERB, its messages into DIR/postfix-VERB.log. Postfix's commands print on
+# stderr only when it is a terminal, else they log to syslog (which a minimal system lacks)
+# until maillog_file is read: a bad main.cf would fail without a word. script(1) (bsdutils,
+# essential) gives them a terminal.
+postfix_cmd() {
+  _log=$T/postfix-$1.log _rc=0
+  if command -v script >/dev/null; then
+    script -qec "postfix -c '$T/etc' $1" /dev/null </dev/null >"$_log.tty" 2>&1 || _rc=$?
+    tr -d '\r' <"$_log.tty" >"$_log"
+    rm -f "$_log.tty"
+  else
+    postfix -c "$T/etc" "$1" </dev/null >"$_log" 2>&1 || _rc=$?
+  fi
+  return $_rc
+}
+
 skip() { echo "skip: $*" >&2; exit 77; }
 fail() { echo "provider_stack.sh: $*" >&2; diag >&2; exit 1; }
 
@@ -177,9 +193,8 @@ virtual_minimum_uid = 1
 # Deliver at once (one copy per recipient, as virtual(8) does).
 virtual_destination_recipient_limit = 1
 CF
-postfix -c "$T/etc" check >"$T/postfix-check.log" 2>&1 ||
-  fail "postfix check failed (config $T/etc)"
-postfix -c "$T/etc" start >"$T/postfix-start.log" 2>&1 || fail "postfix start failed"
+postfix_cmd check || fail "postfix check failed (config $T/etc)"
+postfix_cmd start || fail "postfix start failed"
 
 # --- Dovecot: the provider's POP3 service ---------------------------------------------------
 printf '%s:{PLAIN}%s::::::\n' "$USER_NAME" "$PASSWORD" > "$T/passwd"
