@@ -97,7 +97,7 @@ base::Result<Config> parse_config(std::string_view yaml, std::string_view source
     if (!pop) y.fail(root, "pop3", "missing");
     y.only_keys(pop, "pop3", {"host", "port", "tls", "verify_certificate", "ca_file", "user",
                               "password", "password_file", "apop", "auth", "timeout",
-                              "message_deadline", "cycle_deadline"});
+                              "message_deadline", "cycle_deadline", "max_message_size"});
     c.pop3.host = y.str(pop, "host", "pop3", c.pop3.host);
     const std::string tls = y.str(pop, "tls", "pop3", "none");
     if (tls == "none") c.pop3.tls = TlsMode::none;
@@ -127,6 +127,9 @@ base::Result<Config> parse_config(std::string_view yaml, std::string_view source
         std::chrono::milliseconds(y.duration_ms(pop, "message_deadline", "pop3", 600'000));
     c.pop3.cycle_deadline =
         std::chrono::milliseconds(y.duration_ms(pop, "cycle_deadline", "pop3", 3'600'000));
+    // In octets; 1 KiB .. 1 GiB (memory holds one message at a time).
+    c.pop3.max_message_size = static_cast<std::size_t>(
+        y.integer(pop, "max_message_size", "pop3", 64LL * 1024 * 1024, 1024, 1LL << 30));
 
     const YAML::Node smtp = root["smtp"];
     if (!smtp) y.fail(root, "smtp", "missing");

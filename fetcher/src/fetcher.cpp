@@ -35,8 +35,6 @@ std::string_view outcome_name(Outcome o) {
 
 namespace {
 
-// Largest message retrieved (bounded memory); larger ones stay on the server with an alert.
-constexpr std::size_t kMaxMessage = 64 * 1024 * 1024;
 // A held message is tried again after 5 minutes, then 10, 20, ... at most 6 hours apart: a
 // message that cannot be placed never blocks the ones behind it, and is never given up.
 constexpr std::int64_t kHoldBackoffBaseMs = 5 * 60'000;
@@ -332,9 +330,9 @@ class Fetcher::Cycle {
       co_return co_await dele(m, res);
     }
     if (still_held(m)) co_return std::nullopt;
-    if (m.size > kMaxMessage) {
+    if (m.size > c_.pop3.max_message_size) {
       m.notes.push_back(fmt::format("LIST size {} is over the retrieval limit of {} octets; left "
-                                    "on the server", m.size, kMaxMessage));
+                                    "on the server", m.size, c_.pop3.max_message_size));
       m.alert = true;
       m.held = true;
       co_return std::nullopt;
@@ -390,7 +388,7 @@ class Fetcher::Cycle {
   net::awaitable<std::optional<Failure>> retrieve(MessageLog& m, std::optional<std::string>& raw) {
     const auto message_deadline = std::chrono::steady_clock::now() + c_.pop3.message_deadline;
     pop_.set_deadline(std::min(cycle_deadline_, message_deadline));
-    auto r = co_await pop_.retrieve(fmt::format("RETR {}", m.number), kMaxMessage);
+    auto r = co_await pop_.retrieve(fmt::format("RETR {}", m.number), c_.pop3.max_message_size);
     pop_.set_deadline(cycle_deadline_);
     if (!r) {
       m.notes.push_back("retrieval failed: " + pop_.error());
@@ -406,7 +404,7 @@ class Fetcher::Cycle {
     }
     if (body.too_large) {
       m.notes.push_back(fmt::format("grew past the retrieval limit of {} octets (LIST said {})",
-                                    kMaxMessage, m.size));
+                                    c_.pop3.max_message_size, m.size));
       co_return hold(m, "over the size limit");
     }
     if (!size_plausible(m.size, body.data)) {

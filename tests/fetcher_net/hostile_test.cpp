@@ -94,6 +94,37 @@ TEST(HostileProvider, MessageWithA200KbHeaderLineIsDeliveredAndTheNextToo) {
   EXPECT_EQ(pop.deleted(), (std::vector<bool>{true, true}));
 }
 
+TEST(HostileProvider, AMessageGrowingPastTheLimitStaysAndTheNextIsDelivered) {
+  Pop3Script script;
+  const std::string big = message("a@firma.example", "m1", std::string(20'000, 'x') + "\r\n");
+  script.messages = {{big, "u1"}, {message("b@firma.example", "m2"), "u2"}};
+  script.listed_sizes = {2'000, 0};  // LIST says it fits
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp(accept_all);
+  Harness h(pop.port(), smtp.port());
+  h.config.pop3.max_message_size = 4096;
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::held) << r.detail << "\n" << h.log();
+  EXPECT_EQ(all_recipients(smtp), (std::vector<std::string>{"b@firma.example"}));
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{false, true}));
+  ASSERT_EQ(r.messages.size(), 2u);
+  EXPECT_TRUE(r.messages[0].alert);
+}
+
+TEST(HostileProvider, AMessageListedOverTheLimitStaysAndTheNextIsDelivered) {
+  Pop3Script script;
+  const std::string big = message("a@firma.example", "m1", std::string(20'000, 'x') + "\r\n");
+  script.messages = {{big, "u1"}, {message("b@firma.example", "m2"), "u2"}};
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp(accept_all);
+  Harness h(pop.port(), smtp.port());
+  h.config.pop3.max_message_size = 4096;
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::held) << h.log();
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{false, true}));
+  for (const auto& c : pop.commands()) EXPECT_NE(c, "RETR 1");
+}
+
 TEST(HostileProvider, TwoMessagesSharingAUidlAreBothDelivered) {
   Pop3Script script;
   script.messages = {{message("a@firma.example", "m1"), "same"},

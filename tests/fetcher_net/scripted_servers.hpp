@@ -27,6 +27,7 @@ struct Pop3Script {
   std::size_t trickle_message = 0;   // 1-based; RETR of it sends one line per trickle_delay
   std::chrono::milliseconds trickle_delay{200};
   std::vector<std::string> extra_capa;  // lines added to CAPA
+  std::vector<std::size_t> listed_sizes;  // LIST's size for message i when non-zero (a lie)
   bool raw_wire = false;  // RETR sends `raw` without dot-stuffing (for bare-LF tests)
   // The first `drop_sessions` sessions are cut (no answer) at their drop_after_command-th
   // command, 1-based: a provider outage at any point.

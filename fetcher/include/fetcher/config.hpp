@@ -34,6 +34,9 @@ struct Pop3Account {
   // session is closed without QUIT, so nothing is deleted; the message is held (back-off).
   std::chrono::milliseconds message_deadline = std::chrono::minutes(10);
   std::chrono::milliseconds cycle_deadline = std::chrono::minutes(60);
+  // Largest message retrieved (memory is bounded by it); a larger one, by LIST or as it
+  // arrives, stays on the server with an alert and the cycle goes on with the next.
+  std::size_t max_message_size = 64 * 1024 * 1024;
 };
 
 struct Delivery {
