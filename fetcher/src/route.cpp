@@ -1,6 +1,9 @@
 #include "fetcher/route.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <array>
 
 #include "base/strings.hpp"
 #include "mail/address.hpp"
@@ -40,9 +43,64 @@ std::string sender_of(const mail::HeaderSection& h, std::vector<std::string>& no
   return "";
 }
 
+// The loop guard's marker in our Received line. Unchanged since the first version, which wrote
+// "Received: by <name> (dropcheck fetcher core)": such copies are still recognised.
+std::string own_marker(std::string_view received_by) {
+  return "by " + std::string(received_by) + " (dropcheck fetcher core)";
+}
+
+// Text for inside a Received line: control octets dropped (no header injection), and inside a
+// comment "(", ")" and "\\" as quoted-pairs (RFC 5322 3.2.2).
+std::string header_text(std::string_view s, bool in_comment) {
+  std::string out;
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) continue;
+    if (in_comment && (c == '(' || c == ')' || c == '\\')) out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+// The line ending mail::prepend_field uses for `message`: CRLF unless the first line ends in LF.
+std::string_view line_ending_of(std::string_view message) {
+  const auto lf = message.find('\n');
+  return lf != std::string_view::npos && (lf == 0 || message[lf - 1] != '\r') ? "\n" : "\r\n";
+}
+
+// RFC 5321 4.4 time-stamp line (value only), folded with the message's own line ending:
+//   from <provider> (account <user>) by <name> (dropcheck fetcher core) with POP3
+//   [for <recipient>]; <date-time>
+// "for" only with exactly one recipient: naming several would show each the others (Bcc).
+std::string received_value(const RouteContext& ctx, const std::vector<std::string>& recipients,
+                           std::string_view eol) {
+  const bool one = recipients.size() == 1;
+  std::string v = "from " + header_text(ctx.provider, false) + " (account " +
+                  header_text(ctx.account, true) + ")" + std::string(eol) + "\t" +
+                  header_text(own_marker(ctx.received_by), false) + " with POP3" +
+                  (one ? "" : ";") + std::string(eol) + "\t";
+  if (one) v += "for <" + header_text(recipients.front(), false) + ">; ";
+  return v + rfc5322_date(ctx.now);
+}
+
 }  // namespace
 
-Route route_message(const Config& config, std::string_view raw, std::string_view received_by) {
+std::string rfc5322_date(std::chrono::milliseconds since_epoch) {
+  using namespace std::chrono;
+  static constexpr std::array<std::string_view, 7> kDays = {"Sun", "Mon", "Tue", "Wed",
+                                                            "Thu", "Fri", "Sat"};
+  static constexpr std::array<std::string_view, 12> kMonths = {
+      "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const sys_days day = floor<days>(sys_time<milliseconds>(since_epoch));
+  const year_month_day ymd{day};
+  const hh_mm_ss<seconds> t{floor<seconds>(since_epoch - day.time_since_epoch())};
+  return fmt::format("{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
+                     kDays[weekday{day}.c_encoding()], static_cast<unsigned>(ymd.day()),
+                     kMonths[static_cast<unsigned>(ymd.month()) - 1], static_cast<int>(ymd.year()),
+                     t.hours().count(), t.minutes().count(), t.seconds().count());
+}
+
+Route route_message(const Config& config, std::string_view raw, const RouteContext& context) {
   Route r;
   const Routing& routing = config.routing;
   auto parsed = mail::parse_header_section(raw);
@@ -60,7 +118,7 @@ Route route_message(const Config& config, std::string_view raw, std::string_view
   r.mail_from = sender_of(h, r.notes);
   // Loop guard: our own Received marker means this copy went through us before (relayed out and
   // back into the catch-all). Never deliver it again; keep it visible with an alert.
-  const std::string marker = "by " + std::string(received_by) + " (dropcheck fetcher core)";
+  const std::string marker = own_marker(context.received_by);
   for (const mail::Field* f : mail::find_all(h, "Received")) {
     if (f->unfolded().find(marker) != std::string::npos) {
       r.alert = true;
@@ -142,9 +200,12 @@ Route route_message(const Config& config, std::string_view raw, std::string_view
     r.notes.push_back(routing.fallback + ": fallback (no local recipient)");
   }
 
+  // The provider's Return-Path goes too: the receiving MTA writes its own from MAIL FROM.
   std::vector<std::string_view> strip(routing.strip_headers.begin(), routing.strip_headers.end());
+  strip.emplace_back("Return-Path");
   std::string stripped = mail::remove_fields(raw, h, strip);
-  r.message = mail::prepend_field(stripped, "Received", marker);
+  r.message = mail::prepend_field(stripped, "Received",
+                                  received_value(context, r.recipients, line_ending_of(stripped)));
   return r;
 }
 

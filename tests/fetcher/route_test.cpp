@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "fetcher/defects.hpp"
 #include "fetcher/route.hpp"
 
@@ -11,6 +13,13 @@ Config config() {
   c.routing.local_domains = {"firma.example"};
   c.routing.fallback = "postmaster@firma.example";
   return c;
+}
+
+// Route context of the tests: the account "test" fetching catchall@pop.provider.example at
+// 2026-11-21 10:00:00 UTC.
+constexpr std::chrono::milliseconds kNow{1'795'255'200'000};
+RouteContext ctx(std::string_view by = "test") {
+  return RouteContext{by, "pop.provider.example", "catchall", kNow};
 }
 
 const std::string kMsg =
@@ -25,17 +34,17 @@ const std::string kMsg =
     "body\r\n";
 
 TEST(Route, EnvelopeHeaderGivesBccRecipientAndSkipsForeign) {
-  Route r = route_message(config(), kMsg, "test");
+  Route r = route_message(config(), kMsg, ctx());
   EXPECT_EQ(r.recipients, (std::vector<std::string>{"a@firma.example", "b@firma.example"}));
   EXPECT_EQ(r.mail_from, "alice@sender.example");
   EXPECT_FALSE(r.alert);
 }
 
 TEST(Route, StripsEnvelopeHeaderAndBccAndAddsReceived) {
-  Route r = route_message(config(), kMsg, "test");
+  Route r = route_message(config(), kMsg, ctx());
   EXPECT_EQ(r.message.find("X-Envelope-To"), std::string::npos);
   EXPECT_EQ(r.message.find("Bcc:"), std::string::npos);
-  EXPECT_EQ(r.message.rfind("Received: by test", 0), 0u);
+  EXPECT_EQ(r.message.rfind("Received: from pop.provider.example", 0), 0u);
   EXPECT_NE(r.message.find("Cc: x@foreign.example\r\n"), std::string::npos);
   EXPECT_NE(r.message.find("\r\n\r\nbody\r\n"), std::string::npos);
 }
@@ -43,13 +52,13 @@ TEST(Route, StripsEnvelopeHeaderAndBccAndAddsReceived) {
 TEST(Route, NullSenderKept) {
   std::string m = kMsg;
   m.replace(0, m.find("\r\n"), "Return-Path: <>");
-  Route r = route_message(config(), m, "test");
+  Route r = route_message(config(), m, ctx());
   EXPECT_EQ(r.mail_from, "");
 }
 
 TEST(Route, MissingEnvelopeHeaderGoesToFallbackWithAlertNeverToCc) {
   const std::string m = "From: a@sender.example\r\nTo: a@firma.example\r\n\r\nx\r\n";
-  Route r = route_message(config(), m, "test");
+  Route r = route_message(config(), m, ctx());
   EXPECT_TRUE(r.alert);
   EXPECT_EQ(r.recipients, (std::vector<std::string>{"postmaster@firma.example"}));
 }
@@ -60,7 +69,7 @@ TEST(Route, UnknownUserGoesToFallbackAliasesResolve) {
   c.routing.aliases["info@firma.example"] = "a@firma.example";
   const std::string m =
       "X-Envelope-To: info@firma.example, gone@firma.example\r\nTo: x@y.example\r\n\r\nx\r\n";
-  Route r = route_message(c, m, "test");
+  Route r = route_message(c, m, ctx());
   EXPECT_EQ(r.recipients,
             (std::vector<std::string>{"a@firma.example", "postmaster@firma.example"}));
 }
@@ -68,21 +77,21 @@ TEST(Route, UnknownUserGoesToFallbackAliasesResolve) {
 TEST(Route, ToCcModeKeepsOnlyLocalDomains) {
   Config c = config();
   c.routing.source = RecipientSource::to_cc;
-  Route r = route_message(c, kMsg, "test");
+  Route r = route_message(c, kMsg, ctx());
   EXPECT_EQ(r.recipients, (std::vector<std::string>{"a@firma.example"}));
 }
 
 TEST(Defects, NoStripLeavesEnvelopeHeader) {
   Config c = config();
   c.defect = Defect::no_strip;
-  Route r = route_with_defect(c, kMsg, "test");
+  Route r = route_with_defect(c, kMsg, ctx());
   EXPECT_NE(r.message.find("X-Envelope-To: a@firma.example, b@firma.example"), std::string::npos);
 }
 
 TEST(Defects, SbsConnectorRoutesToCcOfEveryDomain) {
   Config c = config();
   c.defect = Defect::sbs_connector;
-  Route r = route_with_defect(c, kMsg, "test");
+  Route r = route_with_defect(c, kMsg, ctx());
   EXPECT_EQ(r.recipients, (std::vector<std::string>{"a@firma.example", "x@foreign.example"}));
 }
 
@@ -91,7 +100,7 @@ TEST(Defects, FillEmptySenderReplacesNullSender) {
   c.defect = Defect::fill_empty_sender;
   std::string m = kMsg;
   m.replace(0, m.find("\r\n"), "Return-Path: <>");
-  Route r = route_with_defect(c, m, "test");
+  Route r = route_with_defect(c, m, ctx());
   EXPECT_EQ(r.mail_from, "MAILER-DAEMON@firma.example");
 }
 
@@ -102,17 +111,73 @@ namespace dropcheck::fetcher {
 namespace {
 
 TEST(Route, OwnReceivedMarkerIsALoopAndIsNotDeliveredAgain) {
-  Route first = route_message(config(), kMsg, "acme");
+  Route first = route_message(config(), kMsg, ctx("acme"));
   ASSERT_FALSE(first.recipients.empty());
   // The delivered copy comes back (relayed out, back into the catch-all), stamped again.
   const std::string back = "X-Envelope-To: a@firma.example\r\n" + first.message;
-  Route again = route_message(config(), back, "acme");
+  Route again = route_message(config(), back, ctx("acme"));
   EXPECT_TRUE(again.recipients.empty());
   EXPECT_TRUE(again.alert);
   EXPECT_NE(again.error.find("loop"), std::string::npos);
   // Another fetcher's marker is not ours.
-  Route other = route_message(config(), back, "other-account");
+  Route other = route_message(config(), back, ctx("other-account"));
   EXPECT_FALSE(other.recipients.empty());
+}
+
+}  // namespace
+}  // namespace dropcheck::fetcher
+
+namespace dropcheck::fetcher {
+namespace {
+
+// Item 12: the receiving MTA writes its own Return-Path from MAIL FROM; the provider's goes.
+TEST(Route, ProviderReturnPathIsRemovedFromTheDeliveredCopy) {
+  const std::string m = "Return-Path: <alice@sender.example>\r\n" + kMsg;
+  Route r = route_message(config(), m, ctx());
+  EXPECT_EQ(r.mail_from, "alice@sender.example");
+  EXPECT_EQ(r.message.find("Return-Path:"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("\r\n\r\nbody\r\n"), std::string::npos);
+}
+
+// Item 12: RFC 5321 4.4 time-stamp line: from the provider, by this account, a date.
+TEST(Route, ReceivedLineNamesProviderAccountAndDate) {
+  const std::string m = "X-Envelope-To: a@firma.example\r\nSubject: s\r\n\r\nbody\r\n";
+  Route r = route_message(config(), m, ctx());
+  const std::string want =
+      "Received: from pop.provider.example (account catchall)\r\n"
+      "\tby test (dropcheck fetcher core) with POP3\r\n"
+      "\tfor <a@firma.example>; Sat, 21 Nov 2026 10:00:00 +0000\r\n";
+  EXPECT_EQ(r.message.substr(0, want.size()), want) << r.message;
+}
+
+// Two recipients: a "for" clause would tell each of them about the other (a Bcc leak).
+TEST(Route, ReceivedLineNamesNoRecipientWhenThereAreSeveral) {
+  Route r = route_message(config(), kMsg, ctx());
+  ASSERT_EQ(r.recipients.size(), 2u);
+  const std::string head = r.message.substr(0, r.message.find("+0000"));
+  EXPECT_EQ(head.find("for <"), std::string::npos) << head;
+  EXPECT_EQ(head.find("b@firma.example"), std::string::npos) << head;
+}
+
+// Messages stamped before the Received line got its date still count as our own.
+TEST(Route, ReceivedLineWithoutDateFromOlderVersionsIsStillALoop) {
+  const std::string back =
+      "X-Envelope-To: a@firma.example\r\nReceived: by acme (dropcheck fetcher core)\r\n"
+      "Subject: s\r\n\r\nbody\r\n";
+  Route r = route_message(config(), back, ctx("acme"));
+  EXPECT_TRUE(r.recipients.empty());
+  EXPECT_NE(r.error.find("loop"), std::string::npos);
+}
+
+TEST(Rfc5322Date, FormatsUtcWithDayNameAndZeroPadding) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(rfc5322_date(milliseconds{0}), "Thu, 01 Jan 1970 00:00:00 +0000");
+  EXPECT_EQ(rfc5322_date(kNow), "Sat, 21 Nov 2026 10:00:00 +0000");
+  // 2000-02-29 (a leap day in a century year divisible by 400), 23:59:59.999: truncated.
+  EXPECT_EQ(rfc5322_date(milliseconds{951'868'799'999}), "Tue, 29 Feb 2000 23:59:59 +0000");
+  // 2100 is not a leap year: 28 Feb is followed by 1 Mar.
+  EXPECT_EQ(rfc5322_date(milliseconds{4'107'542'400'000}), "Mon, 01 Mar 2100 00:00:00 +0000");
+  EXPECT_EQ(rfc5322_date(milliseconds{1'704'067'199'000}), "Sun, 31 Dec 2023 23:59:59 +0000");
 }
 
 }  // namespace
