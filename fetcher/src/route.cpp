@@ -24,6 +24,14 @@ void add_unique(std::vector<std::string>& v, std::string s) {
   if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(std::move(s));
 }
 
+// No recipient left: the cycle must keep the message on the provider (Route::unroutable).
+void mark_if_unroutable(Route& r) {
+  if (!r.recipients.empty()) return;
+  r.unroutable = true;
+  r.alert = true;
+  r.notes.emplace_back("nothing routable: kept on the provider");
+}
+
 // Return-Path as stamped by the provider; "" for "<>". Absent: the From address (logged).
 std::string sender_of(const mail::HeaderSection& h, std::vector<std::string>& notes) {
   if (const mail::Field* rp = mail::find_first(h, "Return-Path")) {
@@ -41,6 +49,119 @@ std::string sender_of(const mail::HeaderSection& h, std::vector<std::string>& no
   }
   notes.emplace_back("sender: no Return-Path or From, using <>");
   return "";
+}
+
+// The addresses routing starts from, and where they came from.
+struct Candidates {
+  std::vector<std::string> addrs;  // as found, not yet filtered by local domain
+  std::string source;              // the header read ("To/Cc"); empty: no envelope header
+  bool damaged = false;            // the header may hide a recipient it failed to name
+};
+
+void add_all_unique(std::vector<std::string>& v, const std::vector<std::string>& more) {
+  for (const auto& s : more) add_unique(v, s);
+}
+
+// The first configured envelope header present wins, damaged or not: skipping a damaged one
+// for a later spec could read an earlier hop's header instead.
+Candidates envelope_candidates(const mail::HeaderSection& h, const Routing& routing,
+                               std::vector<std::string>& notes) {
+  Candidates c;
+  for (const auto& spec : routing.envelope) {
+    auto fields = mail::select_envelope_fields(h, spec);
+    if (!fields.ok()) {
+      if (fields.error().code != "no-envelope-header")
+        notes.push_back(spec.header + ": " + fields.error().message);
+      continue;
+    }
+    c.source = spec.header;
+    for (const mail::Field* f : *fields) {
+      const std::string value = f->unfolded();
+      auto got = mail::parse_envelope_value(value, spec);
+      if (got.ok()) add_all_unique(c.addrs, *got);
+      if (!got.ok() || mail::envelope_value_damaged(value)) {
+        c.damaged = true;
+        notes.push_back(spec.header + " at offset " + std::to_string(f->offset) +
+                        ": damaged, may hide a recipient" +
+                        (got.ok() ? "" : " (" + got.error().message + ")"));
+      }
+    }
+    return c;
+  }
+  // Provider drift or a message that bypassed the provider's stamping: never guess from To/Cc
+  // (that loses BCC recipients silently).
+  notes.emplace_back("no envelope header found");
+  return c;
+}
+
+Candidates to_cc_candidates(const mail::HeaderSection& h) {
+  Candidates c;
+  c.source = "To/Cc";
+  for (std::string_view name : {"To", "Cc"}) {
+    for (const mail::Field* f : mail::find_all(h, name)) {
+      auto list = mail::parse_address_list(f->unfolded());
+      if (!list.ok()) continue;
+      for (const auto& a : *list) c.addrs.push_back(a.addr_spec());
+    }
+  }
+  return c;
+}
+
+// Local candidates become mailboxes: aliases resolved, unknown users to the fallback.
+void resolve_recipients(const Routing& routing, const Candidates& candidates, Route& r) {
+  for (const std::string& c : candidates.addrs) {
+    const std::string addr = mail::normalize_address(c);
+    if (!is_local(routing, addr)) {
+      r.notes.push_back(addr + ": skipped (not a local domain)");
+      continue;
+    }
+    // Mailbox lookups ignore case, as every real server's user tables do (RFC 5321 2.4 allows
+    // case-sensitive local parts, but no in-house server is configured that way).
+    std::string target = addr;
+    for (const auto& [alias, box] : routing.aliases)
+      if (base::iequals(alias, addr)) target = box;
+    const bool known = routing.users.empty() ||
+                       std::any_of(routing.users.begin(), routing.users.end(),
+                                   [&](const std::string& u) { return base::iequals(u, target); });
+    if (!known) {
+      if (routing.fallback.empty()) {
+        r.notes.push_back(addr + ": unknown local user, no fallback (left to the server)");
+      } else {
+        r.notes.push_back(addr + ": unknown local user -> " + routing.fallback);
+        target = routing.fallback;
+      }
+    } else {
+      r.notes.push_back(addr + ": " + candidates.source +
+                        (target != addr ? " alias -> " + target : ""));
+    }
+    add_unique(r.recipients, target);
+  }
+}
+
+// Adds `why` as a fallback delivery with an alert, or, with no fallback configured, records
+// that nothing could be routed when no other recipient is left.
+void to_fallback(const Routing& routing, std::string_view why, Route& r) {
+  r.alert = true;
+  if (routing.fallback.empty()) {
+    r.notes.push_back(std::string(why) + ", no fallback configured");
+    return;
+  }
+  add_unique(r.recipients, routing.fallback);
+  r.notes.push_back(routing.fallback + ": fallback (" + std::string(why) + ")");
+}
+
+// The fallback mailbox takes what no local mailbox would: no envelope header, a damaged one
+// (beside the readable recipients), or no local recipient at all (every candidate foreign: a
+// wrong header, a typo in local_domains, an earlier hop's line). Never dropped, never sent out.
+void apply_fallback(const Routing& routing, const Candidates& candidates, Route& r) {
+  if (candidates.source.empty()) {
+    to_fallback(routing, "no envelope header", r);
+  } else if (candidates.damaged) {
+    to_fallback(routing, "damaged envelope header", r);
+  } else if (r.recipients.empty()) {
+    to_fallback(routing, "no local recipient", r);
+  }
+  mark_if_unroutable(r);
 }
 
 // The loop guard's marker in our Received line. Unchanged since the first version, which wrote
@@ -106,18 +227,16 @@ Route route_message(const Config& config, std::string_view raw, const RouteConte
   auto parsed = mail::parse_header_section(raw);
   if (!parsed.ok()) {
     r.error = "unparsable header: " + parsed.error().message;
-    r.alert = true;
     r.message = std::string(raw);
-    if (!routing.fallback.empty()) {
-      r.recipients.push_back(routing.fallback);
-      r.notes.push_back(routing.fallback + ": fallback (unparsable header)");
-    }
+    to_fallback(routing, "unparsable header", r);
+    mark_if_unroutable(r);
     return r;
   }
   const mail::HeaderSection& h = *parsed;
   r.mail_from = sender_of(h, r.notes);
   // Loop guard: our own Received marker means this copy went through us before (relayed out and
-  // back into the catch-all). Never deliver it again; keep it visible with an alert.
+  // back into the catch-all). Never deliver it again (not even to the fallback, which may be
+  // what forwards it out): unroutable, it stays on the provider with an alert for an admin.
   const std::string marker = own_marker(context.received_by);
   for (const mail::Field* f : mail::find_all(h, "Received")) {
     if (f->unfolded().find(marker) != std::string::npos) {
@@ -125,80 +244,16 @@ Route route_message(const Config& config, std::string_view raw, const RouteConte
       r.error = "mail loop: the message already carries this fetcher's Received line";
       r.notes.push_back(r.error);
       r.message = std::string(raw);
+      mark_if_unroutable(r);
       return r;
     }
   }
 
-  std::vector<std::string> candidates;
-  std::string source;
-  if (routing.source == RecipientSource::envelope_header) {
-    for (const auto& spec : routing.envelope) {
-      auto got = mail::extract_envelope_recipients(h, spec);
-      if (got.ok()) {
-        candidates = std::move(got).value();
-        source = spec.header;
-        break;
-      }
-      if (got.error().code != "no-envelope-header") {
-        r.notes.push_back(spec.header + ": " + got.error().message);
-      }
-    }
-    if (source.empty()) {
-      // Provider drift or a message that bypassed the provider's stamping: never guess from
-      // To/Cc (that loses BCC recipients silently); route to the fallback and alert.
-      r.alert = true;
-      r.notes.emplace_back("no envelope header found");
-    }
-  } else {
-    source = "To/Cc";
-    for (std::string_view name : {"To", "Cc"}) {
-      for (const mail::Field* f : mail::find_all(h, name)) {
-        auto list = mail::parse_address_list(f->unfolded());
-        if (!list.ok()) continue;
-        for (const auto& a : *list) candidates.push_back(a.addr_spec());
-      }
-    }
-  }
-
-  for (const std::string& c : candidates) {
-    const std::string addr = mail::normalize_address(c);
-    if (!is_local(routing, addr)) {
-      r.notes.push_back(addr + ": skipped (not a local domain)");
-      continue;
-    }
-    // Mailbox lookups ignore case, as every real server's user tables do (RFC 5321 2.4 allows
-    // case-sensitive local parts, but no in-house server is configured that way).
-    std::string target = addr;
-    for (const auto& [alias, box] : routing.aliases)
-      if (base::iequals(alias, addr)) target = box;
-    const bool known = routing.users.empty() ||
-                       std::any_of(routing.users.begin(), routing.users.end(),
-                                   [&](const std::string& u) { return base::iequals(u, target); });
-    if (!known) {
-      if (routing.fallback.empty()) {
-        r.notes.push_back(addr + ": unknown local user, no fallback (left to the server)");
-      } else {
-        r.notes.push_back(addr + ": unknown local user -> " + routing.fallback);
-        target = routing.fallback;
-      }
-    } else {
-      r.notes.push_back(addr + ": " + source + (target != addr ? " alias -> " + target : ""));
-    }
-    add_unique(r.recipients, target);
-  }
-  const bool all_foreign =
-      !candidates.empty() && std::none_of(candidates.begin(), candidates.end(), [&](const std::string& c) {
-        return is_local(routing, mail::normalize_address(c));
-      });
-  if (all_foreign) {
-    // Mail the provider accepted for a domain this site does not serve: not ours to deliver
-    // (and never to send out again: that is how mail loops start). Settled, with an alert.
-    r.alert = true;
-    r.notes.emplace_back("no local envelope recipient: not for this site");
-  } else if (r.recipients.empty() && !routing.fallback.empty()) {
-    r.recipients.push_back(routing.fallback);
-    r.notes.push_back(routing.fallback + ": fallback (no local recipient)");
-  }
+  const Candidates candidates = routing.source == RecipientSource::envelope_header
+                                    ? envelope_candidates(h, routing, r.notes)
+                                    : to_cc_candidates(h);
+  resolve_recipients(routing, candidates, r);
+  apply_fallback(routing, candidates, r);
 
   // The provider's Return-Path goes too: the receiving MTA writes its own from MAIL FROM.
   std::vector<std::string_view> strip(routing.strip_headers.begin(), routing.strip_headers.end());

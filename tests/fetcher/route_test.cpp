@@ -118,6 +118,7 @@ TEST(Route, OwnReceivedMarkerIsALoopAndIsNotDeliveredAgain) {
   Route again = route_message(config(), back, ctx("acme"));
   EXPECT_TRUE(again.recipients.empty());
   EXPECT_TRUE(again.alert);
+  EXPECT_TRUE(again.unroutable);  // stays on the provider for an admin
   EXPECT_NE(again.error.find("loop"), std::string::npos);
   // Another fetcher's marker is not ours.
   Route other = route_message(config(), back, ctx("other-account"));
@@ -178,6 +179,76 @@ TEST(Rfc5322Date, FormatsUtcWithDayNameAndZeroPadding) {
   // 2100 is not a leap year: 28 Feb is followed by 1 Mar.
   EXPECT_EQ(rfc5322_date(milliseconds{4'107'542'400'000}), "Mon, 01 Mar 2100 00:00:00 +0000");
   EXPECT_EQ(rfc5322_date(milliseconds{1'704'067'199'000}), "Sun, 31 Dec 2023 23:59:59 +0000");
+}
+
+}  // namespace
+}  // namespace dropcheck::fetcher
+
+namespace dropcheck::fetcher {
+namespace {
+
+// Item 5: an envelope header naming only foreign addresses (a misconfigured header, a typo in
+// local_domains, an earlier hop's line) is not "not for us": the fallback gets it, with an alert.
+TEST(Route, AllForeignEnvelopeRecipientsGoToTheFallbackWithAlert) {
+  const std::string m = "X-Envelope-To: x@foreign.example\r\nSubject: s\r\n\r\nbody\r\n";
+  Route r = route_message(config(), m, ctx());
+  EXPECT_EQ(r.recipients, (std::vector<std::string>{"postmaster@firma.example"}));
+  EXPECT_TRUE(r.alert);
+  EXPECT_FALSE(r.unroutable);
+}
+
+// Nothing routable and no fallback: no recipient at all, and the Route says so, so the cycle
+// keeps the message on the provider.
+TEST(Route, NothingRoutableWithoutFallbackIsUnroutable) {
+  Config c = config();
+  c.routing.fallback.clear();
+  for (const std::string m :
+       {"X-Envelope-To: x@foreign.example\r\nSubject: s\r\n\r\nbody\r\n",
+        "To: a@firma.example\r\nSubject: no envelope header\r\n\r\nbody\r\n",
+        "X-Envelope-To: a@firma.example, b@@firma.example\r\n\r\nbody\r\n"}) {
+    SCOPED_TRACE(m);
+    Route r = route_message(c, m, ctx());
+    EXPECT_TRUE(r.alert);
+    EXPECT_EQ(r.unroutable, r.recipients.empty());
+  }
+  Route foreign = route_message(c, "X-Envelope-To: x@foreign.example\r\n\r\nb\r\n", ctx());
+  EXPECT_TRUE(foreign.recipients.empty());
+  EXPECT_TRUE(foreign.unroutable);
+  Route routed = route_message(c, kMsg, ctx());
+  EXPECT_FALSE(routed.unroutable);
+}
+
+// Item 5: a damaged envelope header (a NUL octet, a mangled address) may hide a recipient: the
+// readable local addresses keep it and the fallback gets it too, with an alert.
+TEST(Route, DamagedEnvelopeHeaderAddsTheFallbackWithAlert) {
+  using namespace std::string_literals;
+  using Strings = std::vector<std::string>;
+  const std::vector<std::pair<std::string, Strings>> cases = {
+      {"a@firma.example, b\0@firma.example"s, {"a@firma.example", "postmaster@firma.example"}},
+      {"a@firma.example, b@@firma.example"s, {"a@firma.example", "postmaster@firma.example"}},
+      {"a@firma.example \x01 b@firma.example"s,
+       {"a@firma.example", "b@firma.example", "postmaster@firma.example"}}};
+  for (const auto& [value, want] : cases) {
+    SCOPED_TRACE(value);
+    const std::string m = "X-Envelope-To: " + value + "\r\nSubject: s\r\n\r\nbody\r\n";
+    Route r = route_message(config(), m, ctx());
+    EXPECT_EQ(r.recipients, want);
+    EXPECT_TRUE(r.alert);
+  }
+}
+
+// A damaged header with no address readable at all still wins over a later spec's header.
+TEST(Route, UnreadableFirstEnvelopeHeaderIsNotSkippedForALaterOne) {
+  Config c = config();
+  mail::EnvelopeSpec delivered;
+  delivered.header = "Delivered-To";
+  delivered.occurrence = 1;
+  c.routing.envelope.push_back(delivered);
+  const std::string m =
+      "X-Envelope-To: \x01\x02garbage\r\nDelivered-To: b@firma.example\r\n\r\nbody\r\n";
+  Route r = route_message(c, m, ctx());
+  EXPECT_EQ(r.recipients, (std::vector<std::string>{"postmaster@firma.example"}));
+  EXPECT_TRUE(r.alert);
 }
 
 }  // namespace

@@ -16,6 +16,11 @@ struct Route {
   std::string message;                  // bytes to deliver (headers stripped, Received added)
   bool alert = false;                   // something an admin must see (missing header, ...)
   std::string error;                    // non-empty: unparsable, deliver to fallback if any
+  // Nothing could be routed: `recipients` is empty and `alert` is set (no local envelope
+  // recipient, a missing or damaged envelope header or an unparsable header section with no
+  // fallback configured, or a mail loop). The cycle must keep such a message on the provider
+  // (never DELE it): a message leaves the provider only after a local mailbox has it.
+  bool unroutable = false;
 };
 
 // Where and when a message is routed: what the Received line the core adds says.

@@ -37,6 +37,16 @@ struct EnvelopeSpec {
 base::Result<std::vector<std::string>> parse_envelope_value(std::string_view value,
                                                             const EnvelopeSpec& spec);
 
+// Whether `value` may hide a recipient the lenient scan could not read: it holds an octet no
+// header value carries (NUL, another control but HTAB, DEL), or it is no RFC 5322 address
+// list and one of its tokens has an '@' but is no addr-spec ("b@@x", "b@x\x01").
+bool envelope_value_damaged(std::string_view value);
+
+// The fields `spec` selects: every occurrence (0) or only the Nth from the top. Errors as
+// extract_envelope_recipients ("no-envelope-header", also when fewer than N are present).
+base::Result<std::vector<const Field*>> select_envelope_fields(const HeaderSection& section,
+                                                               const EnvelopeSpec& spec);
+
 // Recipients found (normalised with normalize_address, in header order, duplicates removed).
 // Error "no-envelope-header" when the header is absent, "bad-envelope-header" when unparsable.
 base::Result<std::vector<std::string>> extract_envelope_recipients(const HeaderSection& section,
