@@ -32,23 +32,53 @@ void mark_if_unroutable(Route& r) {
   r.notes.emplace_back("nothing routable: kept on the provider");
 }
 
-// Return-Path as stamped by the provider; "" for "<>". Absent: the From address (logged).
-std::string sender_of(const mail::HeaderSection& h, std::vector<std::string>& notes) {
+// A delivery or disposition report (RFC 6522 multipart/report, any report-type): sent with
+// the null sender (RFC 3461 6.2, RFC 8098 2), whatever its From says.
+bool is_report(const mail::HeaderSection& h) {
+  const mail::Field* ct = mail::find_first(h, "Content-Type");
+  if (!ct) return false;
+  const std::string v = base::to_lower(ct->unfolded());
+  constexpr std::string_view kReport = "multipart/report";
+  if (v.rfind(kReport, 0) != 0) return false;
+  const std::string_view rest = std::string_view(v).substr(kReport.size());
+  return rest.empty() || rest.front() == ';' || rest.front() == ' ' || rest.front() == '\t' ||
+         rest.front() == '(';
+}
+
+// Return-Path as stamped by the provider; "" for "<>". Never invented: without one, <> (a
+// report: as it should be; other mail: with an alert), or From where the config asks for it.
+std::string sender_of(const mail::HeaderSection& h, const Routing& routing, Route& r) {
   if (const mail::Field* rp = mail::find_first(h, "Return-Path")) {
     const std::string v = rp->unfolded();
     const std::string_view t = base::trim(v);
     if (t == "<>" || t.empty()) return "";
     return mail::normalize_address(t);
   }
-  if (const mail::Field* from = mail::find_first(h, "From")) {
-    auto list = mail::parse_address_list(from->unfolded());
-    if (list.ok() && !list->empty()) {
-      notes.emplace_back("sender: no Return-Path, using From");
-      return list->front().addr_spec();
+  if (is_report(h)) {
+    r.notes.emplace_back("sender: no Return-Path, a report (multipart/report): <>");
+    return "";
+  }
+  if (routing.sender_from_header) {
+    if (const mail::Field* from = mail::find_first(h, "From")) {
+      auto list = mail::parse_address_list(from->unfolded());
+      if (list.ok() && !list->empty()) {
+        r.notes.emplace_back("sender: no Return-Path, using From (routing.sender_from_header)");
+        return list->front().addr_spec();
+      }
     }
   }
-  notes.emplace_back("sender: no Return-Path or From, using <>");
+  r.alert = true;
+  r.notes.emplace_back("sender: no Return-Path, using <>");
   return "";
+}
+
+// A null sender whose message only the fallback gets: nobody can be told about a problem
+// with it, and nobody asked for it by name.
+void check_null_sender_to_fallback(const Routing& routing, Route& r) {
+  if (!r.mail_from.empty() || routing.fallback.empty()) return;
+  if (r.recipients != std::vector<std::string>{routing.fallback}) return;
+  r.alert = true;
+  r.notes.emplace_back("null sender, delivered only to the fallback");
 }
 
 // The addresses routing starts from, and where they came from.
@@ -107,12 +137,35 @@ Candidates to_cc_candidates(const mail::HeaderSection& h) {
   return c;
 }
 
+// Adds `why` as a fallback delivery with an alert, or, with no fallback configured, records
+// that nothing could be routed when no other recipient is left.
+void to_fallback(const Routing& routing, std::string_view why, Route& r) {
+  r.alert = true;
+  if (routing.fallback.empty()) {
+    r.notes.push_back(std::string(why) + ", no fallback configured");
+    return;
+  }
+  add_unique(r.recipients, routing.fallback);
+  r.notes.push_back(routing.fallback + ": fallback (" + std::string(why) + ")");
+}
+
+// A local part a real MTA may route onwards: "%" (the percent hack), "!" (UUCP bang path) or
+// an "@" inside quotes (RFC 5321 3.6.1 source routes, RFC 1123 5.2.16).
+bool is_source_routed(std::string_view addr) {
+  const std::string_view local = addr.substr(0, addr.rfind('@'));
+  return local.find_first_of("%!@") != std::string_view::npos;
+}
+
 // Local candidates become mailboxes: aliases resolved, unknown users to the fallback.
 void resolve_recipients(const Routing& routing, const Candidates& candidates, Route& r) {
   for (const std::string& c : candidates.addrs) {
     const std::string addr = mail::normalize_address(c);
     if (!is_local(routing, addr)) {
       r.notes.push_back(addr + ": skipped (not a local domain)");
+      continue;
+    }
+    if (is_source_routed(addr)) {
+      to_fallback(routing, addr + ": source-routing local part, never a RCPT", r);
       continue;
     }
     // Mailbox lookups ignore case, as every real server's user tables do (RFC 5321 2.4 allows
@@ -136,18 +189,6 @@ void resolve_recipients(const Routing& routing, const Candidates& candidates, Ro
     }
     add_unique(r.recipients, target);
   }
-}
-
-// Adds `why` as a fallback delivery with an alert, or, with no fallback configured, records
-// that nothing could be routed when no other recipient is left.
-void to_fallback(const Routing& routing, std::string_view why, Route& r) {
-  r.alert = true;
-  if (routing.fallback.empty()) {
-    r.notes.push_back(std::string(why) + ", no fallback configured");
-    return;
-  }
-  add_unique(r.recipients, routing.fallback);
-  r.notes.push_back(routing.fallback + ": fallback (" + std::string(why) + ")");
 }
 
 // The fallback mailbox takes what no local mailbox would: no envelope header, a damaged one
@@ -233,7 +274,7 @@ Route route_message(const Config& config, std::string_view raw, const RouteConte
     return r;
   }
   const mail::HeaderSection& h = *parsed;
-  r.mail_from = sender_of(h, r.notes);
+  r.mail_from = sender_of(h, routing, r);
   // Loop guard: our own Received marker means this copy went through us before (relayed out and
   // back into the catch-all). Never deliver it again (not even to the fallback, which may be
   // what forwards it out): unroutable, it stays on the provider with an alert for an admin.
@@ -254,6 +295,7 @@ Route route_message(const Config& config, std::string_view raw, const RouteConte
                                     : to_cc_candidates(h);
   resolve_recipients(routing, candidates, r);
   apply_fallback(routing, candidates, r);
+  check_null_sender_to_fallback(routing, r);
 
   // The provider's Return-Path goes too: the receiving MTA writes its own from MAIL FROM.
   std::vector<std::string_view> strip(routing.strip_headers.begin(), routing.strip_headers.end());

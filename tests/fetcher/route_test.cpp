@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "fetcher/config.hpp"
 #include "fetcher/defects.hpp"
 #include "fetcher/route.hpp"
 
@@ -249,6 +250,106 @@ TEST(Route, UnreadableFirstEnvelopeHeaderIsNotSkippedForALaterOne) {
   Route r = route_message(c, m, ctx());
   EXPECT_EQ(r.recipients, (std::vector<std::string>{"postmaster@firma.example"}));
   EXPECT_TRUE(r.alert);
+}
+
+}  // namespace
+}  // namespace dropcheck::fetcher
+
+namespace dropcheck::fetcher {
+namespace {
+
+const std::string kDsnNoReturnPath =
+    "X-Envelope-To: a@firma.example\r\n"
+    "From: Mail Delivery System <MAILER-DAEMON@mx.outside.example>\r\n"
+    "Subject: Undelivered Mail Returned to Sender\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: Multipart/Report;\r\n"
+    "\treport-type=delivery-status; boundary=\"b\"\r\n"
+    "\r\n--b--\r\n";
+
+// Item 11: a DSN/MDN stored without Return-Path goes out with <>, never with From's address.
+TEST(Route, ReportWithoutReturnPathGoesOutWithNullSender) {
+  Route r = route_message(config(), kDsnNoReturnPath, ctx());
+  EXPECT_EQ(r.mail_from, "");
+  EXPECT_EQ(r.recipients, std::vector<std::string>{"a@firma.example"});
+}
+
+// Item 11: other mail without Return-Path: <> and an alert (never an invented sender) ...
+TEST(Route, NoReturnPathGivesNullSenderWithAlert) {
+  const std::string m =
+      "X-Envelope-To: a@firma.example\r\nFrom: bob@sender.example\r\n\r\nbody\r\n";
+  Route r = route_message(config(), m, ctx());
+  EXPECT_EQ(r.mail_from, "");
+  EXPECT_TRUE(r.alert);
+  // ... or From, only where the configuration asks for it.
+  Config c = config();
+  c.routing.sender_from_header = true;
+  Route from = route_message(c, m, ctx());
+  EXPECT_EQ(from.mail_from, "bob@sender.example");
+  // Not for reports: their sender is <> whatever From says.
+  EXPECT_EQ(route_message(c, kDsnNoReturnPath, ctx()).mail_from, "");
+}
+
+// Item 11: an empty sender delivered only to the fallback is worth an admin's look.
+TEST(Route, NullSenderToTheFallbackAlerts) {
+  Config c = config();
+  c.routing.users = {"a@firma.example", "postmaster@firma.example"};
+  const std::string m =
+      "Return-Path: <>\r\nX-Envelope-To: gone@firma.example\r\nSubject: s\r\n\r\nbody\r\n";
+  Route r = route_message(c, m, ctx());
+  EXPECT_EQ(r.recipients, std::vector<std::string>{"postmaster@firma.example"});
+  EXPECT_EQ(r.mail_from, "");
+  EXPECT_TRUE(r.alert);
+  // The same to a known user is ordinary (a DSN, an MDN).
+  const std::string known =
+      "Return-Path: <>\r\nX-Envelope-To: a@firma.example\r\nSubject: s\r\n\r\nbody\r\n";
+  EXPECT_FALSE(route_message(c, known, ctx()).alert);
+}
+
+}  // namespace
+}  // namespace dropcheck::fetcher
+
+namespace dropcheck::fetcher {
+namespace {
+
+// Item 13: a forwarded mail that already carried Delivered-To: b@ from an earlier hop goes
+// only to the provider's own (topmost) Delivered-To recipient.
+TEST(Route, DeliveredToByDefaultReadsOnlyTheProvidersTopmostLine) {
+  auto c = parse_config(
+      "version: 1\npop3: {user: u, password: p}\nsmtp: {}\n"
+      "routing: {local_domains: [firma.example], envelope: Delivered-To}\n",
+      "dt.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  const std::string m =
+      "Return-Path: <alice@sender.example>\r\n"
+      "Delivered-To: a@firma.example\r\n"
+      "Received: from forwarder.example by mx.provider.example\r\n"
+      "Delivered-To: b@firma.example\r\n"
+      "Subject: fwd\r\n\r\nbody\r\n";
+  Route r = route_message(*c, m, ctx());
+  EXPECT_EQ(r.recipients, std::vector<std::string>{"a@firma.example"});
+}
+
+// Item 14: source-routing style local parts a real MTA might relay ("%" hack, UUCP bang
+// paths, a quoted "@") never go out as RCPTs: the fallback, with an alert.
+TEST(Route, SourceRoutingLocalPartsGoToTheFallbackWithAlert) {
+  for (const std::string addr :
+       {"x%foreign.example@firma.example", "foreign.example!x@firma.example",
+        "\"x@foreign.example\"@firma.example"}) {
+    SCOPED_TRACE(addr);
+    const std::string m =
+        "X-Envelope-To: a@firma.example, " + addr + "\r\nSubject: s\r\n\r\nbody\r\n";
+    Route r = route_message(config(), m, ctx());
+    EXPECT_EQ(r.recipients,
+              (std::vector<std::string>{"a@firma.example", "postmaster@firma.example"}));
+    EXPECT_TRUE(r.alert);
+  }
+  Config c = config();
+  c.routing.fallback.clear();
+  Route none = route_message(
+      c, "X-Envelope-To: x%y.example@firma.example\r\n\r\nbody\r\n", ctx());
+  EXPECT_TRUE(none.recipients.empty());
+  EXPECT_TRUE(none.unroutable);
 }
 
 }  // namespace
