@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "fetcher/config.hpp"
 
 namespace dropcheck::fetcher {
@@ -148,6 +151,26 @@ TEST(Config, DeliveredToDefaultsToTheTopmostLine) {
   EXPECT_EQ(envelope("X-Envelope-To").at(0).occurrence, 0);
   EXPECT_EQ(envelope("{header: Delivered-To, occurrence: 0}").at(0).occurrence, 0);
   EXPECT_EQ(envelope("{header: Delivered-To, occurrence: 2}").at(0).occurrence, 2);
+}
+
+// Item 2: README's config block lists every key the loader accepts.
+TEST(Config, ReadmeConfigBlockListsEveryKey) {
+  std::ifstream in(std::string(DROPCHECK_SOURCE_DIR) + "/README.md");
+  ASSERT_TRUE(in) << "README.md";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string readme = ss.str();
+  const auto start = readme.find("```yaml", readme.find("### Fetcher core configuration"));
+  ASSERT_NE(start, std::string::npos);
+  const std::string block = readme.substr(start, readme.find("```\n", start + 7) - start);
+  for (const std::string& key : config_keys()) {
+    const std::string leaf = key.substr(key.rfind('.') + 1);
+    const bool listed = block.find("\n" + leaf + ":") != std::string::npos ||
+                        block.find(" " + leaf + ":") != std::string::npos ||
+                        block.find("{" + leaf + ":") != std::string::npos;
+    EXPECT_TRUE(listed) << key << " is not in README.md's fetcher config block";
+  }
+  EXPECT_GE(config_keys().size(), 37u);
 }
 
 }  // namespace

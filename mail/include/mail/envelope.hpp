@@ -19,6 +19,8 @@ inline constexpr std::array<std::string_view, 7> kEnvelopeHeaders = {
 struct EnvelopeSpec {
   std::string header = "X-Envelope-To";
   // 0: every occurrence; N >= 1: only the Nth from the top (fetchmail's skip count + 1).
+  // Configs and scenarios that name none get fetcher::default_occurrence(header): 1 for
+  // Delivered-To (the provider's own, topmost line), 0 for the others.
   int occurrence = 0;
   // qmail virtual-domain prefix: when true, "example.com-hans@example.com" becomes
   // "hans@example.com" (local part starts with "<domain>-" of the same address).
