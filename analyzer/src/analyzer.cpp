@@ -262,6 +262,18 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
     std::set<std::string> expected;
     for (const auto& r : m.envelope_to)
       if (is_local(r)) expected.insert(resolve(r));
+    // Stored at the provider yet for no local domain (a typo in local_domains, a domain not
+    // configured): the fallback mailbox is where it belongs, never nowhere.
+    if (expected.empty() && !truth.fallback.empty()) expected.insert(norm(truth.fallback));
+    // A provider storing one copy per recipient stores one for each foreign envelope recipient;
+    // it names no local address, so the fallback may get each of them (not a misroute).
+    const std::string fallback = norm(truth.fallback);
+    const auto foreign = static_cast<int>(
+        std::count_if(m.envelope_to.begin(), m.envelope_to.end(),
+                      [&](const std::string& r) { return !is_local(r); }));
+    const bool has_local = std::any_of(m.envelope_to.begin(), m.envelope_to.end(), is_local);
+    const bool fallback_expected = expected.count(fallback) && (has_local || foreign == 0);
+    const int fallback_copies = truth.fallback.empty() ? 0 : foreign + (fallback_expected ? 1 : 0);
     const std::vector<std::string> visible = visible_addresses(m.raw);
     std::set<std::string> visible_set(visible.begin(), visible.end());
     std::vector<std::string> envelope_only;
@@ -297,7 +309,15 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
         if (d->message.size() < kStallSizeLimit) data_phases.push_back({data_ms, d->seq});
       }
       for (const auto& a : accepted) {
-        if (++got[a] == 2)
+        const int n = ++got[a];
+        if (a == fallback && fallback_copies > 0) {
+          if (n == fallback_copies + 1)
+            add("duplicate", m.id, a,
+                fmt::format("journal #{}: more copies than foreign envelope recipients", d->seq),
+                seq);
+          continue;
+        }
+        if (n == 2)
           add("duplicate", m.id, a, fmt::format("journal #{}: second accepted copy", d->seq), seq);
         if (!expected.count(a))
           add("misroute", m.id, a,

@@ -2,8 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "base/strings.hpp"
 #include "base/yaml.hpp"
@@ -21,7 +26,107 @@ constexpr std::pair<Defect, std::string_view> kDefects[] = {
     {Defect::no_dedup, "no-dedup"},
     {Defect::fill_empty_sender, "fill-empty-sender"},
 };
+// Every key the loader accepts, per mapping (README's config block lists each one).
+constexpr std::array<std::string_view, 10> kTopKeys = {
+    "version", "name",          "pop3", "smtp",   "routing",
+    "state_dir", "keep", "wait_for_lock", "defect", "dedup_retention"};
+constexpr std::array<std::string_view, 14> kPop3Keys = {
+    "host",          "port", "tls",  "verify_certificate", "ca_file",          "user", "password",
+    "password_file", "apop", "auth", "timeout",            "message_deadline", "cycle_deadline",
+    "max_message_size"};
+constexpr std::array<std::string_view, 5> kSmtpKeys = {"host", "port", "lmtp", "helo", "timeout"};
+constexpr std::array<std::string_view, 8> kRoutingKeys = {
+    "source", "envelope", "local_domains", "aliases", "users", "fallback", "strip_headers",
+    "sender_from_header"};
+constexpr std::array<std::string_view, 3> kEnvelopeKeys = {"header", "occurrence",
+                                                           "qmail_prefix"};
+
+template <std::size_t N>
+void only_keys(const base::YamlReader& y, const YAML::Node& n, std::string_view field,
+               const std::array<std::string_view, N>& keys) {
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    y.only_keys(n, field, {keys[I]...});
+  }(std::make_index_sequence<N>{});
+}
+
+template <std::size_t N>
+void add_keys(std::vector<std::string>& out, std::string_view prefix,
+              const std::array<std::string_view, N>& keys) {
+  for (auto k : keys) out.push_back(std::string(prefix) + std::string(k));
+}
+
+// RFC 1123 2.1 host name: LDH labels of 1..63 octets, no '-' at either end, at most 253
+// octets in all (RFC 1035 2.3.4, without the final dot); the last label not all digits, so
+// that a mistyped IPv4 address ("1.2.3.999") is not taken for a name.
+constexpr std::size_t kMaxLabelOctets = 63;
+constexpr std::size_t kMaxHostOctets = 253;
+
+bool is_ldh_label(std::string_view l) {
+  if (l.empty() || l.size() > kMaxLabelOctets || l.front() == '-' || l.back() == '-')
+    return false;
+  return std::all_of(l.begin(), l.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-';
+  });
+}
+
+bool is_dns_name(std::string_view h) {
+  if (!h.empty() && h.back() == '.') h.remove_suffix(1);  // absolute form
+  if (h.empty() || h.size() > kMaxHostOctets) return false;
+  std::string_view last;
+  while (true) {
+    const auto dot = h.find('.');
+    last = h.substr(0, dot);
+    if (!is_ldh_label(last)) return false;
+    if (dot == std::string_view::npos) break;
+    h.remove_prefix(dot + 1);
+  }
+  return !std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool is_ip_literal(const std::string& h) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return ::inet_pton(AF_INET, h.c_str(), buf) == 1 || ::inet_pton(AF_INET6, h.c_str(), buf) == 1;
+}
+
+std::string host_of(const base::YamlReader& y, const YAML::Node& m, const std::string& field,
+                    std::string fallback) {
+  std::string h = y.str(m, "host", field, std::move(fallback));
+  if (!is_valid_host(h))
+    y.fail(m["host"] ? m["host"] : m, field + ".host",
+           "'" + h + "' is no IPv4/IPv6 address or DNS host name");
+  return h;
+}
+
+// A mailbox routing may name: at a local domain, or its RCPT would leave the site.
+void require_local(const base::YamlReader& y, const YAML::Node& at, const std::string& field,
+                   const Routing& routing, const std::string& addr) {
+  const std::string d = base::to_lower(addr.substr(addr.rfind('@') + 1));
+  if (addr.find('@') == std::string::npos ||
+      std::find(routing.local_domains.begin(), routing.local_domains.end(), d) ==
+          routing.local_domains.end())
+    y.fail(at, field, addr + " is not at a local domain (routing.local_domains)");
+}
+
 }  // namespace
+
+bool is_valid_host(std::string_view host) {
+  return is_ip_literal(std::string(host)) || is_dns_name(host);
+}
+
+int default_occurrence(std::string_view header) {
+  return base::iequals(header, "Delivered-To") ? 1 : 0;
+}
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> out;
+  add_keys(out, "", kTopKeys);
+  add_keys(out, "pop3.", kPop3Keys);
+  add_keys(out, "smtp.", kSmtpKeys);
+  add_keys(out, "routing.", kRoutingKeys);
+  add_keys(out, "routing.envelope.", kEnvelopeKeys);
+  return out;
+}
 
 std::string_view defect_name(Defect d) {
   for (const auto& [k, v] : kDefects)
@@ -63,10 +168,12 @@ std::vector<mail::EnvelopeSpec> parse_envelope_specs(const base::YamlReader& y,
     mail::EnvelopeSpec spec;
     if (e.IsScalar()) {
       spec.header = e.Scalar();
+      spec.occurrence = default_occurrence(spec.header);
     } else {
-      y.only_keys(e, where, {"header", "occurrence", "qmail_prefix"});
+      only_keys(y, e, where, kEnvelopeKeys);
       spec.header = y.req_str(e, "header", where);
-      spec.occurrence = static_cast<int>(y.integer(e, "occurrence", where, 0, 0, 100));
+      spec.occurrence = static_cast<int>(
+          y.integer(e, "occurrence", where, default_occurrence(spec.header), 0, 100));
       spec.strip_qmail_prefix = y.boolean(e, "qmail_prefix", where, false);
     }
     if (spec.header.empty() || spec.header.find(':') != std::string::npos)
@@ -86,8 +193,7 @@ base::Result<Config> parse_config(std::string_view yaml, std::string_view source
   try {
     const YAML::Node root = y.parse(yaml);
     if (!root.IsMap()) y.fail(root, "(top)", "expected a mapping with version: 1");
-    y.only_keys(root, "", {"version", "name", "pop3", "smtp", "routing", "state_dir", "keep",
-                           "wait_for_lock", "defect", "dedup_retention"});
+    only_keys(y, root, "", kTopKeys);
     y.require_version(root, 1);
     Config c = default_config();
     c.name = y.str(root, "name", "", c.name);
@@ -95,10 +201,8 @@ base::Result<Config> parse_config(std::string_view yaml, std::string_view source
       y.fail(root["name"], "name", "must be non-empty and contain no '/'");
     const YAML::Node pop = root["pop3"];
     if (!pop) y.fail(root, "pop3", "missing");
-    y.only_keys(pop, "pop3", {"host", "port", "tls", "verify_certificate", "ca_file", "user",
-                              "password", "password_file", "apop", "auth", "timeout",
-                              "message_deadline", "cycle_deadline", "max_message_size"});
-    c.pop3.host = y.str(pop, "host", "pop3", c.pop3.host);
+    only_keys(y, pop, "pop3", kPop3Keys);
+    c.pop3.host = host_of(y, pop, "pop3", c.pop3.host);
     const std::string tls = y.str(pop, "tls", "pop3", "none");
     if (tls == "none") c.pop3.tls = TlsMode::none;
     else if (tls == "stls" || tls == "starttls") c.pop3.tls = TlsMode::stls;
@@ -133,8 +237,8 @@ base::Result<Config> parse_config(std::string_view yaml, std::string_view source
 
     const YAML::Node smtp = root["smtp"];
     if (!smtp) y.fail(root, "smtp", "missing");
-    y.only_keys(smtp, "smtp", {"host", "port", "lmtp", "helo", "timeout"});
-    c.smtp.host = y.str(smtp, "host", "smtp", c.smtp.host);
+    only_keys(y, smtp, "smtp", kSmtpKeys);
+    c.smtp.host = host_of(y, smtp, "smtp", c.smtp.host);
     c.smtp.port = port_of(y, smtp, "smtp", 25);
     c.smtp.lmtp = y.boolean(smtp, "lmtp", "smtp", false);
     c.smtp.helo = y.str(smtp, "helo", "smtp", c.smtp.helo);
@@ -142,8 +246,7 @@ base::Result<Config> parse_config(std::string_view yaml, std::string_view source
 
     const YAML::Node r = root["routing"];
     if (!r) y.fail(root, "routing", "missing");
-    y.only_keys(r, "routing", {"source", "envelope", "local_domains", "aliases", "users",
-                               "fallback", "strip_headers"});
+    only_keys(y, r, "routing", kRoutingKeys);
     const std::string src = y.str(r, "source", "routing", "envelope-header");
     if (src == "envelope-header") c.routing.source = RecipientSource::envelope_header;
     else if (src == "to-cc") c.routing.source = RecipientSource::to_cc;
@@ -158,13 +261,22 @@ base::Result<Config> parse_config(std::string_view yaml, std::string_view source
       y.require_map(a, "routing.aliases");
       for (const auto& kv : a) {
         if (!kv.second.IsScalar()) y.fail(kv.second, "routing.aliases", "expected address: mailbox");
-        c.routing.aliases[mail::normalize_address(kv.first.Scalar())] =
-            mail::normalize_address(kv.second.Scalar());
+        const std::string box = mail::normalize_address(kv.second.Scalar());
+        require_local(y, kv.second, "routing.aliases", c.routing, box);
+        c.routing.aliases[mail::normalize_address(kv.first.Scalar())] = box;
       }
     }
-    for (auto& u : y.str_list(r, "users", "routing"))
-      c.routing.users.push_back(mail::normalize_address(u));
+    if (const YAML::Node u = r["users"]) {
+      for (auto& user : y.str_list(r, "users", "routing")) {
+        c.routing.users.push_back(mail::normalize_address(user));
+        const YAML::Node at = u.IsSequence() ? u[c.routing.users.size() - 1] : u;
+        require_local(y, at, "routing.users", c.routing, c.routing.users.back());
+      }
+    }
     c.routing.fallback = mail::normalize_address(y.str(r, "fallback", "routing", ""));
+    if (!c.routing.fallback.empty())
+      require_local(y, r["fallback"], "routing.fallback", c.routing, c.routing.fallback);
+    c.routing.sender_from_header = y.boolean(r, "sender_from_header", "routing", false);
     if (r["strip_headers"]) c.routing.strip_headers = y.str_list(r, "strip_headers", "routing");
 
     c.state_dir = y.str(root, "state_dir", "", "");

@@ -15,7 +15,7 @@ bool defect_skips_dedup(Defect d) {
 }
 
 Route route_with_defect(const Config& config, std::string_view raw,
-                        std::string_view received_by) {
+                        const RouteContext& context) {
   Config c = config;
   switch (config.defect) {
     case Defect::none:
@@ -55,7 +55,7 @@ Route route_with_defect(const Config& config, std::string_view raw,
     case Defect::no_dedup:
       break;
     case Defect::fill_empty_sender: {
-      Route r = route_message(c, raw, received_by);
+      Route r = route_message(c, raw, context);
       if (r.mail_from.empty()) {
         r.mail_from = "MAILER-DAEMON@" + (c.routing.local_domains.empty()
                                               ? std::string("localhost")
@@ -65,7 +65,7 @@ Route route_with_defect(const Config& config, std::string_view raw,
       return r;
     }
   }
-  return route_message(c, raw, received_by);
+  return route_message(c, raw, context);
 }
 
 }  // namespace dropcheck::fetcher

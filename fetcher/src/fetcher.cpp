@@ -442,7 +442,7 @@ class Fetcher::Cycle {
 
   // Routes and delivers one message; fills `m`. m.held: no local mailbox took it.
   net::awaitable<std::optional<Failure>> handle(const std::string& raw, MessageLog& m) {
-    const std::string by = c_.name;
+    const RouteContext by{c_.name, c_.pop3.host, c_.pop3.user, f_.clock_.now()};
     Route route = c_.defect == Defect::none ? route_message(c_, raw, by)
                                             : route_with_defect(c_, raw, by);
     m.mail_from = route.mail_from;

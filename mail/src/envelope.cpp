@@ -44,10 +44,10 @@ bool is_sep(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' || c == ';';
 }
 
-// Lenient fallback: tokens separated by whitespace, ',' or ';' outside quotes and <>.
-std::vector<std::string> lenient_scan(std::string_view value) {
-  const std::string text = strip_comments(value);
-  std::vector<std::string> out;
+// Calls fn(token) for every token of comment-free `text` separated by whitespace, ',' or ';'
+// outside quotes and <>.
+template <class Fn>
+void for_each_token(std::string_view text, Fn fn) {
   std::size_t i = 0;
   const std::size_t n = text.size();
   while (i < n) {
@@ -68,15 +68,34 @@ std::vector<std::string> lenient_scan(std::string_view value) {
       if (!in_quote && !in_angle && is_sep(c)) break;
       ++i;
     }
-    std::string_view tok(text.data() + start, i - start);
-    // "Name<a@b>" glued: keep only the bracketed part.
-    const auto lt = tok.find('<');
-    if (lt != std::string_view::npos && lt > 0 && tok.find('"') == std::string_view::npos)
-      tok.remove_prefix(lt);
-    auto parsed = parse_addr_spec(tok);
-    if (parsed.ok()) out.push_back(parsed->addr_spec());
+    fn(text.substr(start, i - start));
   }
+}
+
+// The address a lenient token names, if any: "Name<a@b>" glued keeps only the bracketed part.
+base::Result<Address> token_address(std::string_view tok) {
+  const auto lt = tok.find('<');
+  if (lt != std::string_view::npos && lt > 0 && tok.find('"') == std::string_view::npos)
+    tok.remove_prefix(lt);
+  return parse_addr_spec(tok);
+}
+
+// Lenient fallback: every token that is an address.
+std::vector<std::string> lenient_scan(std::string_view value) {
+  const std::string text = strip_comments(value);
+  std::vector<std::string> out;
+  for_each_token(text, [&](std::string_view tok) {
+    auto parsed = token_address(tok);
+    if (parsed.ok()) out.push_back(parsed->addr_spec());
+  });
   return out;
+}
+
+// An octet no header field value carries (RFC 5322 2.2: printable US-ASCII, WSP; folds are
+// CRLF + WSP; >= 0x80 is RFC 6532 UTF-8 and allowed here).
+bool is_forbidden_octet(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return (u < 0x20 && c != '\t' && c != '\r' && c != '\n') || u == 0x7f;
 }
 
 bool only_empty_markers(std::string_view value) {
@@ -136,24 +155,36 @@ base::Result<std::vector<std::string>> parse_envelope_value(std::string_view val
   return out;
 }
 
-base::Result<std::vector<std::string>> extract_envelope_recipients(const HeaderSection& section,
-                                                                   const EnvelopeSpec& spec) {
+bool envelope_value_damaged(std::string_view value) {
+  if (std::any_of(value.begin(), value.end(), is_forbidden_octet)) return true;
+  if (parse_address_list(value).ok()) return false;
+  bool damaged = false;
+  for_each_token(strip_comments(value), [&](std::string_view tok) {
+    if (tok.find('@') != std::string_view::npos && !token_address(tok).ok()) damaged = true;
+  });
+  return damaged;
+}
+
+base::Result<std::vector<const Field*>> select_envelope_fields(const HeaderSection& section,
+                                                               const EnvelopeSpec& spec) {
   const auto fields = find_all(section, spec.header);
   if (fields.empty())
     return base::make_error("no-envelope-header", "no " + spec.header + " header");
-  std::vector<const Field*> chosen;
-  if (spec.occurrence <= 0) {
-    chosen = fields;
-  } else {
-    const auto n = static_cast<std::size_t>(spec.occurrence);
-    if (n > fields.size())
-      return base::make_error("no-envelope-header", "occurrence " + std::to_string(n) + " of " +
-                                                        spec.header + " requested, only " +
-                                                        std::to_string(fields.size()) + " present");
-    chosen.push_back(fields[n - 1]);
-  }
+  if (spec.occurrence <= 0) return fields;
+  const auto n = static_cast<std::size_t>(spec.occurrence);
+  if (n > fields.size())
+    return base::make_error("no-envelope-header", "occurrence " + std::to_string(n) + " of " +
+                                                      spec.header + " requested, only " +
+                                                      std::to_string(fields.size()) + " present");
+  return std::vector<const Field*>{fields[n - 1]};
+}
+
+base::Result<std::vector<std::string>> extract_envelope_recipients(const HeaderSection& section,
+                                                                   const EnvelopeSpec& spec) {
+  auto chosen = select_envelope_fields(section, spec);
+  if (!chosen.ok()) return chosen.error();
   std::vector<std::string> out;
-  for (const Field* f : chosen) {
+  for (const Field* f : *chosen) {
     auto r = parse_envelope_value(f->unfolded(), spec);
     if (!r.ok())
       return base::make_error(

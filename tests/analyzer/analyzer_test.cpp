@@ -225,3 +225,33 @@ TEST(Analyzer, SameMailboxTwiceInOneTransactionIsOneCopy) {
 
 }  // namespace
 }  // namespace dropcheck::analyzer
+
+namespace dropcheck::analyzer {
+namespace {
+
+// Issue 14 item 5: a stored message naming no local envelope recipient belongs in the
+// fallback mailbox; delivered nowhere, it is lost.
+TEST(Analyzer, NoLocalEnvelopeRecipientBelongsToTheFallback) {
+  Truth t = truth();
+  t.fallback = "postmaster@firma.example";
+  t.messages[0].envelope_to = {"x@foreign.example"};
+  auto nowhere = analyze(t, {});
+  EXPECT_EQ(types(nowhere), std::vector<std::string>{"lost-recipient:postmaster@firma.example"});
+  auto parked = analyze(t, {copy(1, {"postmaster@firma.example"})});
+  EXPECT_TRUE(parked.findings.empty()) << ::testing::PrintToString(types(parked));
+}
+
+// One stored copy per recipient: each foreign recipient's copy may be parked at the fallback.
+TEST(Analyzer, FallbackMayGetOneCopyPerForeignEnvelopeRecipient) {
+  Truth t = truth();
+  t.fallback = "postmaster@firma.example";
+  t.messages[0].envelope_to = {"a@firma.example", "x@foreign.example"};
+  auto ok = analyze(t, {copy(1, {"a@firma.example"}), copy(2, {"postmaster@firma.example"})});
+  EXPECT_TRUE(ok.findings.empty()) << ::testing::PrintToString(types(ok));
+  auto twice = analyze(t, {copy(1, {"a@firma.example"}), copy(2, {"postmaster@firma.example"}),
+                           copy(3, {"postmaster@firma.example"})});
+  EXPECT_EQ(types(twice), std::vector<std::string>{"duplicate:postmaster@firma.example"});
+}
+
+}  // namespace
+}  // namespace dropcheck::analyzer

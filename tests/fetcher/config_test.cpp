@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "fetcher/config.hpp"
 
 namespace dropcheck::fetcher {
@@ -70,7 +73,105 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"version: 1\npop3: {user: u, password: p}\nsmtp: {}\n"
                 "routing: {local_domains: [a.example]}\ndedup_retention: 5m\n",
                 "bad.yaml:5:18: dedup_retention"},
-        BadCase{"version: 1\npop3: [\n", "syntax error"}));
+        BadCase{"version: 1\npop3: [\n", "syntax error"},
+        // Item 14: every mailbox routing can name is local, or RCPTs would go out.
+        BadCase{"version: 1\npop3: {user: u, password: p}\nsmtp: {}\n"
+                "routing: {local_domains: [a.example], aliases: {x@a.example: y@b.example}}\n",
+                "bad.yaml:4:62: routing.aliases: y@b.example is not at a local domain"},
+        BadCase{"version: 1\npop3: {user: u, password: p}\nsmtp: {}\n"
+                "routing: {local_domains: [a.example], fallback: pm@a.example.org}\n",
+                "bad.yaml:4:49: routing.fallback: pm@a.example.org is not at a local domain"},
+        BadCase{"version: 1\npop3: {user: u, password: p}\nsmtp: {}\n"
+                "routing: {local_domains: [a.example], users: [u@a.example, v@b.example]}\n",
+                "bad.yaml:4:60: routing.users: v@b.example is not at a local domain"},
+        // Item 1: a host is an IP literal or a DNS name, checked at load.
+        BadCase{"version: 1\npop3: {host: pop provider.example, user: u, password: p}\n",
+                "bad.yaml:2:14: pop3.host"},
+        BadCase{"version: 1\npop3: {user: u, password: p}\nsmtp: {host: 'mx/25'}\n",
+                "bad.yaml:3:14: smtp.host"}));
+
+TEST(Config, HostMustBeAnIpLiteralOrADnsName) {
+  for (const char* good : {"localhost", "pop.provider.example", "POP3.Provider-1.example",
+                           "pop.provider.example.", "127.0.0.1", "::1", "2001:db8::25",
+                           "xn--bcher-kva.example", "a"}) {
+    EXPECT_TRUE(is_valid_host(good)) << good;
+  }
+  const std::string label63(63, 'a');
+  EXPECT_TRUE(is_valid_host(label63 + ".example"));
+  std::string long_name;  // 4 x 63 + 3 dots = 255 > 253
+  for (int i = 0; i < 4; ++i) long_name += (i ? "." : "") + label63;
+  for (const std::string& bad :
+       {std::string(""), std::string(" "), std::string("pop provider.example"),
+        std::string("pop.provider.example/"), std::string("user@pop.provider.example"),
+        std::string("pop.provider.example:110"), std::string("-pop.example"),
+        std::string("pop-.example"), std::string("pop..example"), std::string("."),
+        std::string("[::1]"), std::string("1.2.3.999"), std::string("1.2.3"),
+        std::string("pop_3.example"), label63 + "a.example", long_name,
+        std::string("pop.example\n"), std::string("p\xc3\xb6p.example")}) {
+    EXPECT_FALSE(is_valid_host(bad)) << bad;
+  }
+}
+
+TEST(Config, HostsAreCheckedAtLoadAndGoodOnesKept) {
+  auto c = parse_config(
+      "version: 1\npop3: {host: pop.provider.example, user: u, password: p}\n"
+      "smtp: {host: '::1'}\nrouting: {local_domains: [a.example]}\n",
+      "h.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->pop3.host, "pop.provider.example");
+  EXPECT_EQ(c->smtp.host, "::1");
+}
+
+// Item 11: From is used for a sender only where the configuration asks for it.
+TEST(Config, SenderFromHeaderIsOffUnlessAskedFor) {
+  auto off = parse_config(kGood, "good.yaml");
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_FALSE(off->routing.sender_from_header);
+  std::string yaml = kGood;
+  yaml.replace(yaml.find("  fallback:"), 0, "  sender_from_header: true\n");
+  auto on = parse_config(yaml, "good.yaml");
+  ASSERT_TRUE(on.ok()) << on.error().message;
+  EXPECT_TRUE(on->routing.sender_from_header);
+}
+
+// Item 13: Delivered-To without an occurrence reads only the topmost line (the provider's own;
+// forwarding hops below it name earlier recipients); other headers read every line.
+TEST(Config, DeliveredToDefaultsToTheTopmostLine) {
+  const auto envelope = [](const std::string& e) {
+    auto c = parse_config("version: 1\npop3: {user: u, password: p}\nsmtp: {}\n"
+                          "routing: {local_domains: [a.example], envelope: " + e + "}\n",
+                          "d.yaml");
+    EXPECT_TRUE(c.ok()) << c.error().message;
+    return c.ok() ? c->routing.envelope : std::vector<mail::EnvelopeSpec>{};
+  };
+  EXPECT_EQ(envelope("Delivered-To").at(0).occurrence, 1);
+  EXPECT_EQ(envelope("delivered-to").at(0).occurrence, 1);
+  EXPECT_EQ(envelope("{header: Delivered-To, qmail_prefix: true}").at(0).occurrence, 1);
+  EXPECT_EQ(envelope("[X-Original-To, Delivered-To]").at(1).occurrence, 1);
+  EXPECT_EQ(envelope("X-Envelope-To").at(0).occurrence, 0);
+  EXPECT_EQ(envelope("{header: Delivered-To, occurrence: 0}").at(0).occurrence, 0);
+  EXPECT_EQ(envelope("{header: Delivered-To, occurrence: 2}").at(0).occurrence, 2);
+}
+
+// Item 2: README's config block lists every key the loader accepts.
+TEST(Config, ReadmeConfigBlockListsEveryKey) {
+  std::ifstream in(std::string(DROPCHECK_SOURCE_DIR) + "/README.md");
+  ASSERT_TRUE(in) << "README.md";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string readme = ss.str();
+  const auto start = readme.find("```yaml", readme.find("### Fetcher core configuration"));
+  ASSERT_NE(start, std::string::npos);
+  const std::string block = readme.substr(start, readme.find("```\n", start + 7) - start);
+  for (const std::string& key : config_keys()) {
+    const std::string leaf = key.substr(key.rfind('.') + 1);
+    const bool listed = block.find("\n" + leaf + ":") != std::string::npos ||
+                        block.find(" " + leaf + ":") != std::string::npos ||
+                        block.find("{" + leaf + ":") != std::string::npos;
+    EXPECT_TRUE(listed) << key << " is not in README.md's fetcher config block";
+  }
+  EXPECT_GE(config_keys().size(), 37u);
+}
 
 }  // namespace
 }  // namespace dropcheck::fetcher

@@ -287,11 +287,27 @@ void play_and_judge(const Steer& steer) {
       if (rcpt.code >= 200 && rcpt.code < 300) ++copies[{id, lower(rcpt.address)}];
   }
   std::map<std::pair<std::string, std::string>, int> expected;
-  for (const auto& m : s.messages)
+  const std::string fallback = lower(std::string(kFallback));
+  std::set<std::string> parked;  // messages naming no local envelope recipient
+  for (const auto& m : s.messages) {
     for (const auto& r : m.envelope_to)
       if (is_local(r)) expected[{m.id, lower(r)}] = 1;
+    if (std::none_of(m.envelope_to.begin(), m.envelope_to.end(), is_local)) parked.insert(m.id);
+  }
   for (const auto& [k, n] : copies)
     RC_LOG() << "copies " << k.first << " " << k.second << " = " << n << "\n";
+  // No local envelope recipient at all: the fallback mailbox, never nowhere (issue 14 item 5).
+  // A provider storing one copy per recipient stores a copy naming only a foreign recipient,
+  // which the fallback gets too: at most one per foreign envelope recipient.
+  for (const auto& m : s.messages) {
+    const auto foreign = std::count_if(m.envelope_to.begin(), m.envelope_to.end(),
+                                       [](const std::string& r) { return !is_local(r); });
+    const auto it = copies.find({m.id, fallback});
+    const long n = it == copies.end() ? 0 : it->second;
+    RC_ASSERT(n <= foreign);
+    if (parked.count(m.id)) RC_ASSERT(n >= 1);
+    if (it != copies.end()) copies.erase(it);
+  }
   RC_ASSERT(copies == expected);  // each local recipient exactly once, nobody else
 
   std::vector<std::string> findings;

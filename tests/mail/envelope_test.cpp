@@ -252,3 +252,42 @@ TEST(Envelope, SplitAtEveryPointNeverInvents) {
 
 }  // namespace
 }  // namespace dropcheck::mail
+
+namespace dropcheck::mail {
+namespace {
+
+TEST(Envelope, DamagedValueIsOneThatMayHideARecipient) {
+  using namespace std::string_literals;
+  for (const std::string& v : {"a@x.y, b\0@x.y"s, "a@x.y \x01 b@x.y"s, "a@x.y, b@@x.y"s,
+                              "a@x.y b@x.y\x7f"s, "<a@x.y> <b@>"s}) {
+    SCOPED_TRACE(v);
+    EXPECT_TRUE(envelope_value_damaged(v));
+  }
+  // Sloppy but complete: words without '@', comments, quoted display names, groups, "<>".
+  for (const std::string v :
+       {"a@x.y", "a@x.y b@x.y", "<a@x.y> via relay", "\"c@x.y\" <a@x.y>", "a@x.y (c@@x.y)",
+        "undisclosed-recipients:;", "<>", "", "User Two <a@x.y>", "a@x.y;\tb@x.y"}) {
+    SCOPED_TRACE(v);
+    EXPECT_FALSE(envelope_value_damaged(v));
+  }
+}
+
+TEST(Envelope, SelectFieldsByOccurrence) {
+  const std::string m = "Delivered-To: a@x.y\r\nDelivered-To: b@x.y\r\n\r\n";
+  auto h = parse_header_section(m);
+  ASSERT_TRUE(h.ok());
+  EnvelopeSpec s;
+  s.header = "Delivered-To";
+  s.occurrence = 2;
+  auto second = select_envelope_fields(*h, s);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ(second->front()->unfolded(), "b@x.y");
+  s.occurrence = 0;
+  EXPECT_EQ(select_envelope_fields(*h, s)->size(), 2u);
+  s.occurrence = 3;
+  EXPECT_EQ(select_envelope_fields(*h, s).error().code, "no-envelope-header");
+}
+
+}  // namespace
+}  // namespace dropcheck::mail

@@ -57,6 +57,9 @@ struct Routing {
   std::vector<std::string> users;            // known local mailboxes; empty = any local address
   std::string fallback;                      // unknown users, missing envelope header, 5xx
   std::vector<std::string> strip_headers;    // removed before delivery (default: all known + Bcc)
+  // A message stored without Return-Path: false (default) sends it with MAIL FROM:<> and an
+  // alert; true takes the From address instead. Reports (multipart/report) get <> either way.
+  bool sender_from_header = false;
 };
 
 // Named defect models that reproduce known-bad fetchers (harness only, see defects.hpp).
@@ -84,6 +87,18 @@ struct Config {
 std::vector<mail::EnvelopeSpec> parse_envelope_specs(const base::YamlReader& y,
                                                      const YAML::Node& n,
                                                      const std::string& field);
+
+// The occurrence an envelope spec gets when it names none: 1 (the topmost line only) for
+// Delivered-To, which every forwarding hop adds again (the lines below the provider's own name
+// earlier hops' recipients); 0 (every line) for the others, which providers write one line per
+// recipient or one list.
+int default_occurrence(std::string_view header);
+
+// An IPv4/IPv6 literal or an RFC 1123 DNS host name: what pop3.host and smtp.host accept.
+bool is_valid_host(std::string_view host);
+
+// Every key the loader accepts, dotted ("pop3.ca_file", "routing.envelope.occurrence").
+std::vector<std::string> config_keys();
 
 // Defaults that every config starts from: strip list = mail::kEnvelopeHeaders + "Bcc".
 Config default_config();

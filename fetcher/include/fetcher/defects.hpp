@@ -10,7 +10,7 @@
 namespace dropcheck::fetcher {
 
 // Routes as the defect model would. Precondition: config.defect != Defect::none.
-Route route_with_defect(const Config& config, std::string_view raw, std::string_view received_by);
+Route route_with_defect(const Config& config, std::string_view raw, const RouteContext& context);
 
 // Whether the defect model skips the cycle lock / the UIDL + Message-ID dedup.
 bool defect_skips_lock(Defect d);

@@ -19,6 +19,8 @@ inline constexpr std::array<std::string_view, 7> kEnvelopeHeaders = {
 struct EnvelopeSpec {
   std::string header = "X-Envelope-To";
   // 0: every occurrence; N >= 1: only the Nth from the top (fetchmail's skip count + 1).
+  // Configs and scenarios that name none get fetcher::default_occurrence(header): 1 for
+  // Delivered-To (the provider's own, topmost line), 0 for the others.
   int occurrence = 0;
   // qmail virtual-domain prefix: when true, "example.com-hans@example.com" becomes
   // "hans@example.com" (local part starts with "<domain>-" of the same address).
@@ -36,6 +38,16 @@ struct EnvelopeSpec {
 // empty but names no address at all. Recipients are normalised and prefix-stripped per `spec`.
 base::Result<std::vector<std::string>> parse_envelope_value(std::string_view value,
                                                             const EnvelopeSpec& spec);
+
+// Whether `value` may hide a recipient the lenient scan could not read: it holds an octet no
+// header value carries (NUL, another control but HTAB, DEL), or it is no RFC 5322 address
+// list and one of its tokens has an '@' but is no addr-spec ("b@@x", "b@x\x01").
+bool envelope_value_damaged(std::string_view value);
+
+// The fields `spec` selects: every occurrence (0) or only the Nth from the top. Errors as
+// extract_envelope_recipients ("no-envelope-header", also when fewer than N are present).
+base::Result<std::vector<const Field*>> select_envelope_fields(const HeaderSection& section,
+                                                               const EnvelopeSpec& spec);
 
 // Recipients found (normalised with normalize_address, in header order, duplicates removed).
 // Error "no-envelope-header" when the header is absent, "bad-envelope-header" when unparsable.
