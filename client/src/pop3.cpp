@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
+#include <openssl/x509_vfy.h>
 
 #include <algorithm>
 #include <set>
@@ -73,6 +74,7 @@ net::awaitable<bool> Pop3Client::connect() {
   }
   if (!co_await client::connect(conn_, options_.server, options_.timeout, error_)) co_return false;
   open_ = true;
+  reached_ = true;
   if (options_.tls == TlsMode::implicit) {
     const bool up = co_await handshake();
     if (!up) co_return false;
@@ -105,6 +107,7 @@ net::awaitable<bool> Pop3Client::handshake() {
   co_await conn_.handshake_client(*tls_ctx_, name, options_.timeout, ec);
   if (ec) {
     open_ = false;
+    certificate_rejected_ = options_.tls_settings.verify && conn_.verify_result() != X509_V_OK;
     co_return fail(describe_handshake_failure(conn_.verify_result(), ec, options_.server.host,
                                               options_.tls_settings));
   }

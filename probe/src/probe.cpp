@@ -4,9 +4,9 @@
 #include "probe/probe.hpp"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <map>
 #include <memory>
@@ -14,27 +14,15 @@
 #include <set>
 
 #include "base/strings.hpp"
-#include "probe/pop3_client.hpp"
+#include "client/pop3.hpp"
+#include "client/smtp.hpp"
+#include "probe/budget.hpp"
 #include "protocol/pop3_capa.hpp"
-#include "protocol/pop3_server.hpp"
-#include "smtp_sender.hpp"
 
 namespace dropcheck::probe {
 
 namespace asio = net::asio;
-namespace ssl = net::ssl;
-
-std::string_view to_string(TlsMode m) {
-  switch (m) {
-  case TlsMode::none:
-    return "none";
-  case TlsMode::stls:
-    return "stls";
-  case TlsMode::implicit:
-    return "implicit";
-  }
-  return "?";
-}
+using client::Pop3Client;
 
 std::string_view to_string(LoginResult r) {
   switch (r) {
@@ -114,14 +102,24 @@ base::Result<Endpoint> parse_host_port(std::string_view text) {
 
 namespace {
 
-std::string base64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char *>(out.data()),
-                      reinterpret_cast<const unsigned char *>(in.data()),
-                      static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
+// The mechanism as the report names it: "USER", "APOP", "PLAIN".
+std::string mechanism_name(client::Auth a) {
+  std::string s(client::to_string(a));
+  for (char &ch : s)
+    ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+// What decided a test mail: a refused recipient makes the whole case unsent (a
+// partly accepted test mail would mislead the classification); a lost
+// connection is code 0.
+std::pair<int, std::string> smtp_outcome(const client::Transaction &t) {
+  if (!t.error.empty())
+    return {0, t.error};
+  for (const auto &r : t.rcpts)
+    if (r.code < 200 || r.code >= 300)
+      return {r.code, r.text};
+  return {t.decisive.code, t.decisive.text()};
 }
 
 std::string random_tag() {
@@ -207,46 +205,54 @@ private:
     if (o_.log)
       o_.log(scrub(line));
   }
+  void note(const std::string &text) {
+    auto &notes = report_.notes;
+    if (std::find(notes.begin(), notes.end(), text) == notes.end())
+      notes.push_back(text);
+  }
   void fail(const std::string &why) {
     if (report_.error.empty())
       report_.error = scrub(why);
     log(fmt::format("event=probe-stopped reason=\"{}\"", why));
   }
 
-  // TLS on `c` now; the first time the certificate is checked even with
-  // --insecure, so the report can say whether it verifies. Returns false when
-  // the session cannot go on.
-  net::awaitable<bool> tls_up(Pop3Client &c, bool first, bool &retry_insecure) {
+  // A client for one session, every command counted against the run's budget;
+  // the certificate is checked unless --insecure already let a rejected one pass.
+  std::unique_ptr<Pop3Client> new_client() {
+    client::Pop3Options co;
+    co.server = o_.pop3;
+    co.tls = o_.tls;
+    co.tls_settings = {!skip_verify_, o_.ca_file};
+    co.timeout = o_.timeout;
+    co.before_command = [this](std::string &why) { return budget_.take(why); };
+    return std::make_unique<Pop3Client>(ex_, std::move(co));
+  }
+
+  // A verified handshake in the first session shows the certificate is valid.
+  void tls_up(const Pop3Client &c, bool first) {
+    if (first && c.tls() && !skip_verify_)
+      report_.pop3.cert_valid = true;
+  }
+
+  // A failed handshake. A rejected certificate is recorded the first time,
+  // even with --insecure, so the report can say whether it verifies; with
+  // --insecure the session is then retried without the check.
+  void tls_failed(const Pop3Client &c, bool first, bool &retry_insecure) {
     Pop3Facts &f = report_.pop3;
-    const bool verify = !skip_verify_;
-    ssl::context ctx(ssl::context::tls_client);
-    try {
-      ctx = make_client_tls(o_.ca_file, verify);
-    } catch (const std::exception &e) {
-      fail(fmt::format("cannot load CA file {}: {}", o_.ca_file, e.what()));
-      co_return false;
+    if (!(first && !skip_verify_ && c.certificate_rejected())) {
+      fail(c.error());
+      return;
     }
-    if (co_await c.handshake(ctx, o_.pop3.host)) {
-      if (first && verify)
-        f.cert_valid = true;
-      co_return true;
-    }
-    const bool cert = c.error().find("certificate") != std::string::npos;
-    if (first && verify && cert) {
-      f.cert_valid = false;
-      f.cert_error = c.error();
-      if (o_.insecure) {
-        skip_verify_ = true;
-        retry_insecure = true;
-        log("event=tls-certificate-invalid action=continue-insecure");
-        co_return false;
-      }
+    f.cert_valid = false;
+    f.cert_error = c.error();
+    if (!o_.insecure) {
       fail(c.error() + " -- not logging in over an unverified connection (use "
                        "--ca-file F or --insecure)");
-      co_return false;
+      return;
     }
-    fail(c.error());
-    co_return false;
+    skip_verify_ = true;
+    retry_insecure = true;
+    log("event=tls-certificate-invalid action=continue-insecure");
   }
 
   // Connect, greet, CAPA (first session), TLS, log in. nullptr when not logged
@@ -266,87 +272,97 @@ private:
   net::awaitable<std::unique_ptr<Pop3Client>>
   open_once(bool first, LoginAttempt &attempt, bool &retry_insecure) {
     Pop3Facts &f = report_.pop3;
-    auto c = std::make_unique<Pop3Client>(ex_, budget_, o_.timeout);
+    auto c = new_client();
     attempt.result = LoginResult::io_error;
-    if (!co_await c->connect(o_.pop3)) {
+    const bool up = co_await c->connect(); // TCP, implicit TLS, greeting
+    if (first && c->reached()) {
+      f.connected = true;
+      f.implicit_tls = o_.tls == TlsMode::implicit;
+    }
+    if (!up) {
       attempt.text = scrub(c->error());
-      if (first)
+      if (c->certificate_rejected())
+        tls_failed(*c, first, retry_insecure);
+      else if (first)
         fail(c->error());
       co_return nullptr;
     }
+    tls_up(*c, first);
+    // One co_await per statement: GCC 12 miscompiles co_await inside
+    // conditions.
+    bool ok = !first;
     if (first)
-      f.connected = true;
-    if (o_.tls == TlsMode::implicit) {
-      if (first)
-        f.implicit_tls = true;
-      if (!co_await tls_up(*c, first, retry_insecure)) {
-        attempt.text = scrub(c->error());
-        co_return nullptr;
-      }
-    }
-    auto greet = co_await c->greeting();
-    if (!greet || !greet->ok) {
-      const std::string why =
-          greet ? "greeting: -ERR " + greet->text : c->error();
-      attempt.text = scrub(why);
-      if (first)
-        fail(why);
+      ok = co_await first_capa(*c);
+    if (!ok)
       co_return nullptr;
-    }
-    const std::string stamp = protocol::apop_timestamp(greet->text);
-    if (first) {
-      f.greeting = scrub(greet->text);
-      f.apop_offered = !stamp.empty();
-    }
-    if (first) {
-      if (!co_await capa(*c, f.capa))
-        co_return nullptr;
-      if (!c->tls())
-        f.capa_before_tls = f.capa;
-    }
-    const protocol::Pop3Capabilities caps{f.capa};
-    if (first && !c->tls()) {
+    const bool want_stls =
+        !c->tls() && (o_.tls == TlsMode::stls || f.stls_offered);
+    if (want_stls)
+      ok = co_await stls(*c, first, attempt, retry_insecure);
+    if (!ok)
+      co_return nullptr;
+    if (first)
+      record_capabilities(*c);
+    ok = co_await login(*c, attempt);
+    if (!ok)
+      co_return nullptr;
+    co_return c;
+  }
+
+  // The greeting and the first CAPA: what the server offers in the clear.
+  net::awaitable<bool> first_capa(Pop3Client &c) {
+    Pop3Facts &f = report_.pop3;
+    f.greeting = scrub(c.greeting().text);
+    f.apop_offered = !protocol::apop_timestamp(c.greeting().text).empty();
+    const bool ok = co_await capa(c, f.capa);
+    if (!ok)
+      co_return false;
+    if (!c.tls()) {
+      f.capa_before_tls = f.capa;
+      const protocol::Pop3Capabilities caps{f.capa};
       f.stls_offered = caps.has("STLS");
       f.user_offered_in_clear = caps.has("USER");
     }
-    const bool want_stls =
-        !c->tls() && (o_.tls == TlsMode::stls || f.stls_offered);
-    if (want_stls) {
-      auto s = co_await c->command("STLS");
-      if (!s || !s->ok) {
-        const std::string why = s ? "STLS refused: " + s->text : c->error();
-        attempt.text = scrub(why);
-        fail(why);
-        co_return nullptr;
-      }
-      if (!co_await tls_up(*c, first, retry_insecure)) {
-        attempt.text = scrub(c->error());
-        co_return nullptr;
-      }
-      if (first) {
-        f.stls_used = true;
-        // RFC 2595 4: the client must discard what it knew before TLS.
-        if (f.capa_supported && !co_await capa(*c, f.capa))
-          co_return nullptr;
-      }
+    co_return true;
+  }
+
+  // STLS, the handshake and CAPA again (the client discards what it knew
+  // before TLS, RFC 2595 4).
+  net::awaitable<bool> stls(Pop3Client &c, bool first, LoginAttempt &attempt,
+                            bool &retry_insecure) {
+    const bool up = co_await c.stls();
+    if (!up) {
+      attempt.text = scrub(c.error());
+      if (c.certificate_rejected())
+        tls_failed(c, first, retry_insecure);
+      else
+        fail(c.error());
+      co_return false;
     }
+    tls_up(c, first);
     if (first) {
-      f.tls = c->tls();
-      const protocol::Pop3Capabilities now{f.capa};
-      f.user_offered = now.has("USER") || !f.capa_supported;
-      f.sasl = now.sasl_mechanisms();
-      f.resp_codes = now.has("RESP-CODES");
-      f.pipelining = now.has("PIPELINING");
-      if (auto e = now.argument("EXPIRE"))
-        f.expire = *e;
-      if (auto d = now.argument("LOGIN-DELAY"))
-        set_login_delay(*d);
-      if (c->tls())
-        report_.tls_mode = f.implicit_tls ? TlsMode::implicit : TlsMode::stls;
+      report_.pop3.stls_used = true;
+      report_.pop3.capa_supported = c.capa_supported();
+      report_.pop3.capa = c.capabilities().lines;
     }
-    if (!co_await login(*c, stamp, attempt))
-      co_return nullptr;
-    co_return c;
+    co_return true;
+  }
+
+  // What the first session ends up with before login.
+  void record_capabilities(const Pop3Client &c) {
+    Pop3Facts &f = report_.pop3;
+    f.tls = c.tls();
+    const protocol::Pop3Capabilities now{f.capa};
+    f.user_offered = now.has("USER") || !f.capa_supported;
+    f.sasl = now.sasl_mechanisms();
+    f.resp_codes = now.has("RESP-CODES");
+    f.pipelining = now.has("PIPELINING");
+    if (auto e = now.argument("EXPIRE"))
+      f.expire = *e;
+    if (auto d = now.argument("LOGIN-DELAY"))
+      set_login_delay(*d);
+    if (c.tls())
+      report_.tls_mode = f.implicit_tls ? TlsMode::implicit : TlsMode::stls;
   }
 
   void set_login_delay(const std::string &arg) {
@@ -359,87 +375,87 @@ private:
   }
 
   net::awaitable<bool> capa(Pop3Client &c, std::vector<std::string> &into) {
-    auto st = co_await c.command("CAPA");
-    if (!st) {
+    const bool ok = co_await c.capa();
+    if (!ok) {
       fail(c.error());
       co_return false;
     }
-    if (!st->ok) {
-      report_.pop3.capa_supported = false;
-      co_return true;
-    }
-    auto body = co_await c.multiline(64 * 1024);
-    if (!body) {
-      fail("CAPA: " + c.error());
-      co_return false;
-    }
-    report_.pop3.capa_supported = true;
-    into = protocol::parse_pop3_capa(*body).lines;
+    report_.pop3.capa_supported = c.capa_supported();
+    if (c.capa_supported())
+      into = c.capabilities().lines;
     co_return true;
   }
 
-  net::awaitable<bool> login(Pop3Client &c, const std::string &stamp,
-                             LoginAttempt &attempt) {
+  // The probe's order: APOP without TLS when offered; no password in clear
+  // without --allow-plaintext; USER/PASS when offered (or no SASL PLAIN); else
+  // SASL PLAIN.
+  std::optional<client::Auth> choose_auth(const Pop3Client &c) const {
     const Pop3Facts &f = report_.pop3;
-    const bool protected_channel = c.tls();
+    const bool apop = !protocol::apop_timestamp(c.greeting().text).empty();
     const bool sasl_plain =
         std::find(f.sasl.begin(), f.sasl.end(), "PLAIN") != f.sasl.end();
-    std::optional<protocol::Pop3Status> st;
-    if (!protected_channel && !stamp.empty()) {
-      attempt.mechanism = "APOP";
-      st = co_await c.command(
-          fmt::format("APOP {} {}", o_.user,
-                      protocol::apop_digest(stamp, o_.password)),
-          true);
-    } else if (!protected_channel && !o_.allow_plaintext) {
+    if (!c.tls() && apop)
+      return client::Auth::apop;
+    if (!c.tls() && !o_.allow_plaintext)
+      return std::nullopt;
+    if (f.user_offered || !sasl_plain)
+      return client::Auth::user;
+    return client::Auth::plain;
+  }
+
+  net::awaitable<bool> login(Pop3Client &c, LoginAttempt &attempt) {
+    const auto auth = choose_auth(c);
+    if (!auth) {
       attempt.result = LoginResult::not_tried;
       attempt.text =
           "no TLS and no APOP: password not sent in clear (--allow-plaintext)";
       fail(attempt.text);
       co_return false;
-    } else if (f.user_offered || !sasl_plain) {
-      attempt.mechanism = "USER";
-      auto u = co_await c.command("USER " + o_.user, true);
-      if (u && u->ok) {
-        st = co_await c.command("PASS " + o_.password, true);
-      } else {
-        st = u;
-      }
-    } else {
-      attempt.mechanism = "PLAIN";
-      st = co_await c.command(
-          "AUTH PLAIN " +
-              base64(std::string(1, '\0') + o_.user + '\0' + o_.password),
-          true);
     }
-    if (!st) {
-      attempt.result = LoginResult::io_error;
+    attempt.mechanism = mechanism_name(*auth);
+    // Later sessions skip CAPA; the client offers SASL PLAIN only from a list.
+    bool listed = true;
+    if (*auth == client::Auth::plain && !c.capa_supported())
+      listed = co_await c.capa();
+    if (!listed) {
       attempt.text = scrub(c.error());
       co_return false;
     }
-    attempt.resp_code = st->resp_code;
-    attempt.text = scrub(st->text);
-    attempt.result = st->ok ? LoginResult::ok : classify_refusal(*st);
+    const auto res = co_await c.login(o_.user, o_.password, *auth);
+    if (!res.refused_locally.empty()) {
+      attempt.result = LoginResult::not_tried;
+      attempt.text = scrub(res.refused_locally);
+      fail(attempt.text);
+      co_return false;
+    }
+    if (!res.status) {
+      attempt.text = scrub(c.error());
+      co_return false;
+    }
+    const protocol::Pop3Status &st = *res.status;
+    attempt.resp_code = st.resp_code;
+    attempt.text = scrub(st.text);
+    attempt.result = st.ok ? LoginResult::ok : classify_refusal(st);
     log(fmt::format("event=login mechanism={} tls={} result={}",
                     attempt.mechanism, c.tls() ? "yes" : "no",
                     to_string(attempt.result)));
-    co_return st->ok;
+    co_return st.ok;
   }
 
   // UIDL listing (numbers -> ids); empty when the server has no UIDL.
   net::awaitable<std::optional<std::map<std::size_t, std::string>>>
   uidls(Pop3Client &c) {
     std::map<std::size_t, std::string> out;
-    auto st = co_await c.command("UIDL");
-    if (!st)
+    auto l = co_await c.listing("UIDL");
+    if (!l)
       co_return std::nullopt;
-    if (!st->ok)
+    if (!l->status.ok)
       co_return out;
-    auto body = co_await c.multiline(16 * 1024 * 1024);
-    if (!body)
-      co_return std::nullopt;
-    for (auto &l : protocol::parse_scan_listing(*body))
-      out[l.number] = std::move(l.value);
+    if (l->malformed > 0)
+      note(fmt::format("UIDL listing: {} malformed or repeated line(s) ignored",
+                       l->malformed));
+    for (auto &line : l->lines)
+      out[line.number] = std::move(line.value);
     report_.pop3.uidl = true;
     co_return out;
   }
@@ -462,21 +478,27 @@ private:
     co_return std::pair{n, octets};
   }
 
-  // TOP n 0: the header section. nullopt on an I/O failure; `refused` on -ERR.
+  // TOP n 0: the header section. nullopt on a failure (top_error_ says
+  // which); `refused` on -ERR.
   net::awaitable<std::optional<MessageObservation>>
   top(Pop3Client &c, std::size_t n, bool &refused) {
     refused = false;
-    auto st = co_await c.command(fmt::format("TOP {} 0", n));
-    if (!st)
+    auto got = co_await c.retrieve(fmt::format("TOP {} 0", n), kMaxHeaderOctets);
+    if (!got) {
+      top_error_ = c.error();
       co_return std::nullopt;
-    if (!st->ok) {
+    }
+    auto &[st, body] = *got;
+    if (!st.ok) {
       refused = true;
       co_return MessageObservation{};
     }
-    auto body = co_await c.multiline(kMaxHeaderOctets);
-    if (!body)
+    if (body.too_large) {
+      top_error_ = fmt::format("TOP {} 0: header section larger than {} octets",
+                               n, kMaxHeaderOctets);
       co_return std::nullopt;
-    auto o = observe_header(*body);
+    }
+    auto o = observe_header(body.data);
     o.number = n;
     co_return o;
   }
@@ -491,7 +513,8 @@ private:
       co_return;
     }
     if (f.capa_supported) {
-      if (co_await capa(*a, f.capa_after_login)) {
+      const bool listed = co_await capa(*a, f.capa_after_login);
+      if (listed) {
         const protocol::Pop3Capabilities after{f.capa_after_login};
         // RFC 2449 6.5: the value after login is the one that applies to this
         // user.
@@ -523,7 +546,7 @@ private:
       bool refused = false;
       auto o = co_await top(*a, n, refused);
       if (!o) {
-        fail(fmt::format("TOP {} 0: {}", n, a->error()));
+        fail(top_error_);
         co_return;
       }
       if (refused) {
@@ -705,18 +728,28 @@ private:
     ar.tag = o_.tag.empty() ? random_tag() : o_.tag;
     auto mails = build_cases(ar.tag);
     {
-      SmtpSender s(ex_, budget_, o_.timeout);
-      if (!co_await s.open(o_.smtp, o_.helo)) {
+      client::SmtpOptions so;
+      so.server = o_.smtp;
+      so.helo = o_.helo;
+      so.timeout = o_.timeout;
+      so.before_command = [this](std::string &why) {
+        return budget_.take(why);
+      };
+      client::SmtpClient s(ex_, std::move(so));
+      const bool open = co_await s.open();
+      if (!open) {
         ar.error = scrub(s.error());
         for (auto &m : mails)
           ar.cases.push_back(std::move(m.c));
         co_return;
       }
       for (auto &m : mails) {
-        auto rep = co_await s.send(m.c.mail_from, m.c.rcpts, m.message);
-        m.c.smtp_code = rep.code;
-        m.c.smtp_text = scrub(rep.text());
-        log(fmt::format("event=test-mail case={} smtp={}", m.c.id, rep.code));
+        const auto t =
+            co_await s.transaction(m.c.mail_from, m.c.rcpts, m.message);
+        const auto [code, text] = smtp_outcome(t);
+        m.c.smtp_code = code;
+        m.c.smtp_text = scrub(text);
+        log(fmt::format("event=test-mail case={} smtp={}", m.c.id, code));
         ar.cases.push_back(std::move(m.c));
       }
       co_await s.quit();
@@ -841,6 +874,7 @@ private:
   Budget budget_;
   Report report_;
   bool skip_verify_ = false;
+  std::string top_error_; // why the last top() failed
   std::set<std::string> baseline_; // UIDLs that are not ours
 };
 

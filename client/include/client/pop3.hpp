@@ -104,6 +104,11 @@ class Pop3Client {
 
   bool tls() const { return conn_.tls(); }
   bool open() const { return open_; }
+  // Whether a TCP connection was made (connect() may still have failed later: TLS, greeting).
+  bool reached() const { return reached_; }
+  // Whether the last TLS handshake failed on the certificate check (chain, dates, name) rather
+  // than on the connection: the caller may retry with TlsSettings::verify off.
+  bool certificate_rejected() const { return certificate_rejected_; }
   const std::string& error() const { return error_; }
   const Pop3Options& options() const { return options_; }
 
@@ -126,6 +131,8 @@ class Pop3Client {
   std::optional<std::chrono::steady_clock::time_point> deadline_;
   std::string error_;
   bool open_ = false;
+  bool reached_ = false;
+  bool certificate_rejected_ = false;
 };
 
 }  // namespace dropcheck::client

@@ -23,25 +23,23 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "client/connect.hpp"
+#include "client/limits.hpp"
+#include "client/tls.hpp"
 #include "net/asio.hpp"
 #include "probe/observe.hpp"
 
 namespace dropcheck::probe {
 
-enum class TlsMode { none, stls, implicit };
-std::string_view to_string(TlsMode m);
+// One TLS mode and one endpoint, the client's (client/).
+using client::Endpoint;
+using client::TlsMode;
+using client::to_string;
 
-struct Endpoint {
-  std::string host;
-  std::uint16_t port = 0;
-};
-// "host:port", "1.2.3.4:110", "[::1]:110". Errors: "bad-endpoint".
 base::Result<Endpoint> parse_host_port(std::string_view text);
 
-// Limits, each with its reason.
-// RFC 1939 3 lets a server autologout after 10 minutes idle; one operation
-// waiting 60 s is generous for a loaded provider and keeps a stuck probe short.
-inline constexpr std::chrono::seconds kDefaultTimeout{60};
+// Limits of the run, each with its reason (the protocol's own are the client's,
+// client/limits.hpp).
 // The whole run: a read-only probe of 200 messages needs ~210 commands; active
 // mode adds up to poll_attempts sessions of the same size.
 inline constexpr std::size_t kDefaultMaxCommands = 5000;
@@ -52,9 +50,6 @@ inline constexpr std::chrono::minutes kDefaultRunLimit{30};
 // A header section larger than this is not a header section (TOP n 0 of a
 // broken server).
 inline constexpr std::size_t kMaxHeaderOctets = 1024 * 1024;
-// RFC 2449 4: a response line is at most 512 octets; real servers exceed it a
-// little.
-inline constexpr std::size_t kMaxLineOctets = 8192;
 
 using WaitFn = std::function<net::awaitable<void>(std::chrono::milliseconds)>;
 
@@ -72,7 +67,7 @@ struct Options {
   std::string password_file; // only echoed into the recommended configuration
   std::size_t max_messages = kDefaultMaxMessages;
   std::size_t max_commands = kDefaultMaxCommands;
-  std::chrono::milliseconds timeout = kDefaultTimeout;
+  std::chrono::milliseconds timeout = client::kDefaultTimeout;
   std::chrono::milliseconds run_limit = kDefaultRunLimit;
 
   // --- active mode ---
