@@ -47,7 +47,7 @@ command -v debootstrap >/dev/null || { echo "fresh-check: apt-get install deboot
 root=$(mktemp -d /var/tmp/fresh-check.XXXXXX)
 cleanup() {
   for m in dev/pts dev proc sys; do umount -l "$root/$m" 2>/dev/null || true; done
-  rm -rf "$root"
+  rm -rf --one-file-system "$root" # never into a mount left behind (the host's /dev)
 }
 trap cleanup EXIT
 echo "fresh-check: debootstrap into $root (log: $root.debootstrap.log)"
