@@ -88,6 +88,22 @@ std::string tls_setting(const Report &r) {
   return "none";
 }
 
+// fetchmail's TLS options (6.4): TLS as observed, the certificate checked
+// against --ca-file when one was given; without TLS, sslproto '' so that
+// fetchmail does not insist on it.
+std::string fetchmail_tls(const Report &r) {
+  if (!r.pop3.tls)
+    return "  sslproto ''  # the provider offers no TLS\n";
+  std::string s = r.pop3.implicit_tls ? "  ssl sslproto 'TLS1.2+'"
+                                       : "  sslproto 'TLS1.2+'";
+  if (r.insecure || (r.pop3.cert_valid && !*r.pop3.cert_valid))
+    return s + " no sslcertck  # the certificate did not verify\n";
+  s += " sslcertck";
+  if (!r.ca_file.empty())
+    s += " sslcertfile " + fq(r.ca_file);
+  return s + "\n";
+}
+
 nlohmann::json obs_json(const MessageObservation &m) {
   nlohmann::json fields = nlohmann::json::array();
   for (const auto &f : m.envelope_fields)
@@ -221,10 +237,8 @@ std::string fetchmailrc_snippet(const Report &r) {
     s += "\n";
   }
   s += "  user \"CHANGE-ME\" there with password \"CHANGE-ME\" to * here\n";
-  if (r.pop3.implicit_tls)
-    s += "  ssl sslcertck\n";
-  else if (r.pop3.stls_used)
-    s += "  sslproto tls1.2+ sslcertck\n";
+  s += "  smtphost 127.0.0.1/25  # the in-house SMTP server\n";
+  s += fetchmail_tls(r);
   if (!r.pop3.tls && r.pop3.apop_offered)
     s += "  auth apop\n";
   if (p.login_delay_s > 0)

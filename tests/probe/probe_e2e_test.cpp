@@ -11,15 +11,24 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 
+#include <fmt/format.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <set>
 
 #include "base/clock.hpp"
 #include "base/strings.hpp"
 #include "fake_pop3/fake_pop3.hpp"
+#include "fake_smtp/journal.hpp"
+#include "fake_smtp/receiver.hpp"
 #include "fetcher/config.hpp"
+#include "fetcher/fetcher.hpp"
 #include "net/server.hpp"
 #include "probe/probe.hpp"
+#include "runner/external.hpp"
 
 namespace dropcheck::probe {
 namespace {
@@ -48,8 +57,12 @@ public:
   std::string file(const std::string &name, const std::string &content) const {
     const auto p = path_ / name;
     std::ofstream(p, std::ios::binary) << content;
+    // Private, as fetchmail demands of its run control file.
+    std::filesystem::permissions(p, std::filesystem::perms::owner_read |
+                                        std::filesystem::perms::owner_write);
     return p.string();
   }
+  const std::filesystem::path &path() const { return path_; }
 
 private:
   std::filesystem::path path_;
@@ -74,6 +87,17 @@ struct Env {
   std::string ca_file = dir.file("ca.pem", pem.cert);
   std::string pw_file = dir.file("pw", std::string(kPassword) + "\n");
   std::vector<std::string> log;
+  // The in-house server the recommended configurations deliver to.
+  fake_smtp::Journal journal{dir.path() / "journal"};
+  fake_smtp::Receiver receiver{local_policy(), journal, clock};
+  net::Server smtp{io, {net::asio::ip::make_address("127.0.0.1"), 0},
+                   receiver.factory()};
+
+  static fake_smtp::Policy local_policy() {
+    fake_smtp::Policy p;
+    p.local_domains = {"firma.example"};
+    return p;
+  }
 
   explicit Env(fake_pop3::Profile p)
       : provider(std::move(p), kUser, kPassword, clock),
@@ -96,6 +120,14 @@ struct Env {
     pop3.start();
     pop3s.start();
     mx.start();
+    smtp.start();
+  }
+
+  void stop() {
+    pop3.stop();
+    pop3s.stop();
+    mx.stop();
+    smtp.stop();
   }
 
   // The world's mail before the probe: several recipients, a BCC, a receipt, a
@@ -152,21 +184,32 @@ struct Env {
     return o;
   }
 
-  Report run(Options o) {
-    Report report;
+  // Runs `body` while the servers serve; then stops them, or (`keep`) only
+  // the io_context, so a later drive() finds them serving.
+  void drive(std::function<net::awaitable<void>()> body, bool keep = false) {
     bool done = false;
     net::spawn_logged(
         io.get_executor(),
-        [](Env &e, Options opt, Report &out, bool &d) -> net::awaitable<void> {
-          out = co_await run_probe(std::move(opt));
+        [](Env &e, std::function<net::awaitable<void>()> b, bool k,
+           bool &d) -> net::awaitable<void> {
+          co_await b();
           d = true;
-          e.pop3.stop();
-          e.pop3s.stop();
-          e.mx.stop();
-        }(*this, std::move(o), report, done),
+          if (k)
+            e.io.stop();
+          else
+            e.stop();
+        }(*this, std::move(body), keep, done),
         "probe");
-    io.run_for(30s);
-    EXPECT_TRUE(done) << "probe did not finish in time";
+    io.run_for(60s);
+    io.restart();
+    EXPECT_TRUE(done) << "did not finish in time";
+  }
+
+  Report run(Options o) {
+    Report report;
+    drive([&]() -> net::awaitable<void> {
+      report = co_await run_probe(std::move(o));
+    });
     return report;
   }
 };
@@ -395,6 +438,154 @@ TEST(ProbeEmpty, EmptyMailboxAnswersUnknown) {
   const Answer *a = answer(r, "envelope-header");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->verdict, Verdict::unknown);
+}
+
+// ---- what the probe recommends works as printed (issue 14 item 4)
+
+// `text` with its one `placeholder` filled in; a missing placeholder fails.
+std::string fill(std::string text, std::string_view placeholder,
+                 std::string_view value) {
+  const auto at = text.find(placeholder);
+  EXPECT_NE(at, std::string::npos) << "no '" << placeholder << "' in\n" << text;
+  if (at != std::string::npos)
+    text.replace(at, placeholder.size(), value);
+  return text;
+}
+
+// The (Message-ID, recipient) pairs the in-house server accepted.
+std::multiset<std::pair<std::string, std::string>>
+accepted(const Env &env, bool expect_stripped) {
+  std::multiset<std::pair<std::string, std::string>> out;
+  auto records = fake_smtp::read_journal(env.dir.path() / "journal");
+  EXPECT_TRUE(records.ok());
+  if (!records.ok())
+    return out;
+  for (const auto &t : *records) {
+    if (!t.accepted)
+      continue;
+    const auto id_at = t.message.find("Message-ID: ");
+    const std::string id =
+        id_at == std::string::npos
+            ? ""
+            : t.message.substr(id_at + 12, t.message.find('\r', id_at) - id_at - 12);
+    if (expect_stripped) {
+      EXPECT_EQ(t.message.find("X-Envelope-To"), std::string::npos) << t.message;
+    }
+    for (const auto &rc : t.rcpts)
+      if (rc.code >= 200 && rc.code < 300)
+        out.emplace(id, rc.address);
+  }
+  return out;
+}
+
+// What inject() sent, by envelope.
+const std::multiset<std::pair<std::string, std::string>> kInjected = {
+    {"<m1@outside.example>", "hans@firma.example"},
+    {"<m1@outside.example>", "eva@firma.example"},
+    {"<m2@outside.example>", "hans@firma.example"},
+    {"<m2@outside.example>", "chef@firma.example"},
+    {"<m3@outside.example>", "eva@firma.example"},
+    {"<m4@outside.example>", "hans@firma.example"}};
+
+// The recommended core configuration as a user completes it: the account's
+// user and the in-house server's port; everything else as printed.
+std::string completed_core_config(const Report &r, const Env &env) {
+  auto y = fill(core_config_snippet(r), "\"CHANGE-ME\"", kUser);
+  return fill(std::move(y), "port: 25,",
+              fmt::format("port: {},", env.smtp.local_endpoint().port()));
+}
+
+// fetchmail 6.4 with the recommended run control file, completed by a user:
+// the account and the in-house server's port.
+runner::ChildResult run_fetchmail(Env &env, const Report &r) {
+  auto rc = fill(fetchmailrc_snippet(r), "user \"CHANGE-ME\" there with password \"CHANGE-ME\"",
+                 fmt::format("user \"{}\" there with password \"{}\"", kUser, kPassword));
+  rc = fill(std::move(rc), "smtphost 127.0.0.1/25",
+            fmt::format("smtphost 127.0.0.1/{}", env.smtp.local_endpoint().port()));
+  const std::string dir = env.dir.path().string();
+  env.dir.file("fetchmailrc", rc);
+  runner::ChildSpec child;
+  child.argv = runner::fetchmail_argv(dir);
+  const char *path = std::getenv("PATH");
+  child.env = {"HOME=" + dir, "FETCHMAILHOME=" + dir,
+               "PATH=" + std::string(path ? path : "/usr/bin:/bin"), "LC_ALL=C.UTF-8"};
+  child.cwd = dir;
+  child.output_path = dir + "/fetchmail.log";
+  runner::ChildResult res;
+  env.drive([&]() -> net::awaitable<void> {
+    res = co_await runner::run_child(child);
+  });
+  EXPECT_EQ(res.exit_code, 0) << runner::output_tail(child.output_path, 4000)
+                              << "\n" << rc;
+  return res;
+}
+
+// The probe's run, its servers kept serving for the fetcher that follows.
+Report probe_keeping_servers(Env &env, Options o) {
+  Report r;
+  env.drive([&]() -> net::awaitable<void> { r = co_await run_probe(std::move(o)); },
+            true);
+  env.clock.advance(1h); // past any LOGIN-DELAY of the probe's logins
+  return r;
+}
+
+TEST(ProbeRecommends, CoreConfigLoadsAndFetchesByHostNameOverStls) {
+  Env env(profile("x-envelope-to"));
+  env.inject();
+  auto o = env.options();
+  o.pop3.host = "localhost";
+  const Report r = probe_keeping_servers(env, o);
+  ASSERT_EQ(r.error, "") << to_text(r);
+  // What `dropcheck fetch --config FILE` loads.
+  auto cfg = fetcher::load_config(env.dir.file("core.yaml", completed_core_config(r, env)));
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message << "\n" << core_config_snippet(r);
+  EXPECT_EQ(cfg->pop3.host, "localhost");
+  EXPECT_EQ(cfg->pop3.tls, fetcher::TlsMode::stls);
+  EXPECT_EQ(cfg->pop3.ca_file, env.ca_file);
+  EXPECT_TRUE(cfg->pop3.verify_certificate);
+  fetcher::CycleResult fetched;
+  env.drive([&]() -> net::awaitable<void> {
+    fetcher::Fetcher f(*cfg, env.clock, [](const std::string &) {});
+    fetched = co_await f.run_cycle();
+  });
+  EXPECT_EQ(fetched.outcome, fetcher::Outcome::ok) << fetched.detail;
+  EXPECT_TRUE(fetched.tls);
+  EXPECT_EQ(env.provider.stored_count(), 0u);
+  EXPECT_EQ(accepted(env, true), kInjected);
+}
+
+TEST(ProbeRecommends, FetchmailrcFetchesOverStlsWithTheCaFile) {
+  if (!runner::external_fetcher_available("fetchmail"))
+    GTEST_SKIP() << "fetchmail not installed";
+  Env env(profile("x-envelope-to"));
+  env.inject();
+  auto o = env.options();
+  o.pop3.host = "localhost";
+  const Report r = probe_keeping_servers(env, o);
+  ASSERT_EQ(r.error, "") << to_text(r);
+  run_fetchmail(env, r);
+  EXPECT_EQ(env.provider.stored_count(), 0u);
+  const auto &sessions = env.provider.session_log();
+  ASSERT_FALSE(sessions.empty());
+  EXPECT_TRUE(sessions.back().stls_used);
+  EXPECT_EQ(accepted(env, false), kInjected);
+}
+
+TEST(ProbeRecommends, FetchmailrcFetchesWithoutTlsWhereNoneIsOffered) {
+  if (!runner::external_fetcher_available("fetchmail"))
+    GTEST_SKIP() << "fetchmail not installed";
+  Env env(profile("x-envelope-to"));
+  env.provider.set_stls_available(false);
+  env.inject();
+  auto o = env.options();
+  o.pop3.host = "localhost";
+  o.allow_plaintext = true;
+  const Report r = probe_keeping_servers(env, o);
+  ASSERT_EQ(r.error, "") << to_text(r);
+  ASSERT_FALSE(r.pop3.tls);
+  run_fetchmail(env, r);
+  EXPECT_EQ(env.provider.stored_count(), 0u);
+  EXPECT_EQ(accepted(env, false), kInjected);
 }
 
 } // namespace

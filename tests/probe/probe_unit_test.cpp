@@ -174,6 +174,38 @@ TEST(Infer, LockingAndLoginDelayFromSessions) {
   EXPECT_NE(fetchmailrc_snippet(r).find("300"), std::string::npos);
 }
 
+// fetchmail 6.4's TLS options follow what the probe saw (issue 14 item 4).
+TEST(Output, FetchmailrcVerifiesStlsAgainstTheGivenCaFile) {
+  Report r = base_report();
+  r.pop3.tls = r.pop3.stls_used = true;
+  r.pop3.cert_valid = true;
+  r.ca_file = "/etc/ssl/provider-ca.pem";
+  infer(r);
+  EXPECT_NE(fetchmailrc_snippet(r).find(
+                "sslproto 'TLS1.2+' sslcertck sslcertfile \"/etc/ssl/provider-ca.pem\""),
+            std::string::npos)
+      << fetchmailrc_snippet(r);
+}
+
+TEST(Output, FetchmailrcWithoutTlsDoesNotInsistOnIt) {
+  Report r = base_report();
+  infer(r);
+  EXPECT_NE(fetchmailrc_snippet(r).find("sslproto ''"), std::string::npos)
+      << fetchmailrc_snippet(r);
+  EXPECT_EQ(fetchmailrc_snippet(r).find("sslcertck"), std::string::npos);
+}
+
+TEST(Output, FetchmailrcSkipsTheCheckOnlyWhereTheCertificateFailed) {
+  Report r = base_report();
+  r.pop3.tls = r.pop3.implicit_tls = true;
+  r.pop3.cert_valid = false;
+  r.insecure = true;
+  infer(r);
+  EXPECT_NE(fetchmailrc_snippet(r).find("ssl sslproto 'TLS1.2+' no sslcertck"),
+            std::string::npos)
+      << fetchmailrc_snippet(r);
+}
+
 TEST(Output, ProfileYamlEscapesAndHtmlEscapes) {
   Report r = base_report();
   r.target = "<evil>:1";
