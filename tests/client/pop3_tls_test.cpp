@@ -11,6 +11,8 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 
+#include <openssl/x509_vfy.h>
+
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -26,9 +28,15 @@ namespace {
 using namespace std::chrono_literals;
 
 struct Env {
+  explicit Env(const std::string& profile = "x-envelope-to") : provider_profile(profile) {
+    std::ofstream(ca_file) << pem.cert;
+    pop3.start();
+    pop3s.start();
+  }
+  std::string provider_profile;
   net::asio::io_context io;
   base::VirtualClock clock{base::Millis{1'700'000'000'000}};
-  fake_pop3::Provider provider{*fake_pop3::load_profile("x-envelope-to"), "u", "p", clock};
+  fake_pop3::Provider provider{*fake_pop3::load_profile(provider_profile), "u", "p", clock};
   net::PemPair pem = net::make_self_signed();
   std::shared_ptr<net::ssl::context> tls = net::make_server_tls(pem);
   net::Server pop3{io, {net::asio::ip::make_address("127.0.0.1"), 0},
@@ -40,11 +48,6 @@ struct Env {
   std::filesystem::path ca_file =
       std::filesystem::temp_directory_path() / ("dropcheck-client-ca-" + std::to_string(::getpid()));
 
-  Env() {
-    std::ofstream(ca_file) << pem.cert;
-    pop3.start();
-    pop3s.start();
-  }
   ~Env() { std::filesystem::remove(ca_file); }
 
   Pop3Options options(std::uint16_t port, TlsMode mode, bool verify, bool with_ca) const {
@@ -133,6 +136,64 @@ TEST(Pop3ClientConnect, ARefusedConnectionIsNotReached) {
                   [](Pop3Client& c) -> net::awaitable<void> {
                     EXPECT_FALSE(co_await c.connect());
                     EXPECT_FALSE(c.reached());
+                  });
+}
+
+// Certificate failures say which check failed and what to set (issue 14 item 2).
+TEST(Pop3ClientTls, ASelfSignedCertificateIsNamedWithTheSettingThatFixesIt) {
+  Env env;
+  env.with_client(env.options(env.pop3.local_endpoint().port(), TlsMode::stls, true, false),
+                  [](Pop3Client& c) -> net::awaitable<void> {
+                    EXPECT_TRUE(co_await c.connect());
+                    EXPECT_FALSE(co_await c.stls());
+                    EXPECT_NE(c.error().find("self-signed"), std::string::npos) << c.error();
+                    EXPECT_NE(c.error().find("ca_file"), std::string::npos) << c.error();
+                    EXPECT_NE(c.error().find("verify_certificate: false"), std::string::npos);
+                  });
+}
+
+TEST(Pop3ClientTls, ACertificateForAnotherNameIsANameMismatch) {
+  Env env;
+  auto o = env.options(env.pop3.local_endpoint().port(), TlsMode::stls, true, true);
+  // The certificate names localhost, 127.0.0.1 and ::1; "127.1" reaches 127.0.0.1 through the
+  // resolver (inet_aton's short form) but is none of those names.
+  o.server.host = "127.1";
+  env.with_client(o, [](Pop3Client& c) -> net::awaitable<void> {
+    EXPECT_TRUE(co_await c.connect());
+    EXPECT_FALSE(co_await c.stls());
+    EXPECT_NE(c.error().find("does not name the host"), std::string::npos) << c.error();
+  });
+}
+
+TEST(TlsFailure, ExpiredAndUnknownCaAreToldApart) {
+  const TlsSettings s{true, ""};
+  const net::error_code ec = net::asio::error::connection_reset;
+  EXPECT_NE(describe_handshake_failure(X509_V_ERR_CERT_HAS_EXPIRED, ec, "pop.example", s)
+                .find("expired"),
+            std::string::npos);
+  const std::string unknown =
+      describe_handshake_failure(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, ec, "pop.example", s);
+  EXPECT_NE(unknown.find("CA is unknown"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("set ca_file"), std::string::npos) << unknown;
+  // Not a certificate problem: the transport error, no certificate advice.
+  const std::string other = describe_handshake_failure(X509_V_OK, ec, "pop.example", s);
+  EXPECT_EQ(other.find("ca_file"), std::string::npos) << other;
+}
+
+// RFC 2595 4: the capability list is asked again after STLS; the login mechanism is chosen
+// from the new one (a server that offers USER only under TLS).
+TEST(Pop3ClientTls, CapaIsAskedAgainAfterStls) {
+  Env env("tls-required");
+  env.with_client(env.options(env.pop3.local_endpoint().port(), TlsMode::stls, true, true),
+                  [](Pop3Client& c) -> net::awaitable<void> {
+                    EXPECT_TRUE(co_await c.connect());
+                    EXPECT_TRUE(co_await c.capa());
+                    EXPECT_FALSE(c.capabilities().has("USER"));
+                    EXPECT_TRUE(co_await c.stls()) << c.error();
+                    EXPECT_TRUE(c.capabilities().has("USER"));
+                    auto r = co_await c.login("u", "p", Auth::automatic);
+                    EXPECT_TRUE(r.status.has_value() && r.status->ok)
+                        << c.error() << r.refused_locally;
                   });
 }
 
