@@ -140,10 +140,10 @@ void ScriptedPop3::session(tcp::socket& s) {
       for (std::size_t k = 0; k < live.size(); ++k) {
         if (marked[k]) continue;
         const auto& m = script_.messages[live[k]];
-        const std::size_t i = live[k];
-        const bool lie = i < script_.listed_sizes.size() && script_.listed_sizes[i] != 0;
+        const std::size_t idx = live[k];
+        const bool lie = idx < script_.listed_sizes.size() && script_.listed_sizes[idx] != 0;
         r += verb == "LIST" ? fmt::format("{} {}\r\n", k + 1,
-                                          lie ? script_.listed_sizes[i] : m.raw.size())
+                                          lie ? script_.listed_sizes[idx] : m.raw.size())
                             : fmt::format("{} {}\r\n", k + 1, m.uidl);
       }
       r += ".\r\n";
