@@ -1,7 +1,9 @@
 #!/bin/sh
 # A real provider stack on loopback high ports, for the probe's conformance test: Postfix as
 # the MX delivering the catch-all domain into a Maildir with virtual(8) (which prepends
-# Return-Path, X-Original-To and Delivered-To), and Dovecot's POP3 server on that Maildir.
+# Return-Path, X-Original-To and Delivered-To), and Dovecot's POP3 server on that Maildir,
+# offering STLS (RFC 2595) with a certificate for localhost (DNS:localhost, IP:127.0.0.1)
+# signed by a test CA made here: a client verifies it with ca_file DIR/tls/ca.pem.
 #   provider_stack.sh start DIR SMTP_PORT POP3_PORT DOMAIN USER PASSWORD
 #   provider_stack.sh diag DIR     # postfix check, Postfix's log, Dovecot's log (to stdout)
 #   provider_stack.sh stop DIR
@@ -89,6 +91,7 @@ PASSWORD=${7:?usage}
 # --- What this machine must provide (else: skip, saying what is missing) -------------------
 command -v postfix >/dev/null || skip "postfix not installed (apt-get install postfix)"
 command -v dovecot >/dev/null || skip "dovecot not installed (apt-get install dovecot-pop3d)"
+command -v openssl >/dev/null || skip "openssl not installed (apt-get install openssl)"
 [ "$(id -u)" = 0 ] || skip "needs root: Postfix's master and Dovecot drop privileges"
 # The packages' maintainer scripts create these; a partly installed package lacks them.
 for u in postfix $dovecot_pop3_users; do
@@ -119,6 +122,30 @@ if command -v setpriv >/dev/null; then
       "by others; Postfix and Dovecot need every directory above their files searchable"
   done
 fi
+
+# --- The provider's certificate ------------------------------------------------------------
+# A test CA (its own key, never trusted by the machine: only by a client given DIR/tls/ca.pem)
+# and a server certificate it signs for the names a client on this machine dials. EC P-256:
+# made in milliseconds. Valid from now for 2 days (a test run is minutes). Made before any
+# peer starts, so a failure here leaves nothing running.
+kCertDays=2
+make_certificates() { # into DIR/tls; every step's output goes to DIR/openssl.log
+  mkdir -p "$T/tls" && cd "$T/tls" &&
+    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+      -keyout ca.key -out ca.pem -days $kCertDays -subj "/CN=dropcheck provider stack test CA" \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign &&
+    openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+      -keyout server.key -out server.csr -subj /CN=localhost &&
+    printf '%s\n' 'basicConstraints = critical,CA:FALSE' \
+      'keyUsage = critical,digitalSignature' 'extendedKeyUsage = serverAuth' \
+      'subjectAltName = DNS:localhost,IP:127.0.0.1' > server.ext &&
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+      -days $kCertDays -extfile server.ext -out server.pem &&
+    openssl verify -CAfile ca.pem server.pem &&
+    chmod 600 ca.key server.key && chmod 644 ca.pem server.pem
+}
+( make_certificates ) >"$T/openssl.log" 2>&1 ||
+  fail "could not make the test certificates: $(cat "$T/openssl.log")"
 
 # --- Postfix: the provider's MX --------------------------------------------------------------
 # Our own master.cf (not the package's, which chroots most daemons into the queue directory and
@@ -199,7 +226,8 @@ postfix_cmd start || fail "postfix start failed"
 # --- Dovecot: the provider's POP3 service ---------------------------------------------------
 printf '%s:{PLAIN}%s::::::\n' "$USER_NAME" "$PASSWORD" > "$T/passwd"
 chown dovecot "$T/passwd"; chmod 600 "$T/passwd"
-dovecot_pop3_conf "$T" "$T/vmail" "$T/passwd" "$POP3" > "$T/dovecot.conf"
+dovecot_pop3_conf "$T" "$T/vmail" "$T/passwd" "$POP3" "$T/tls/server.pem" "$T/tls/server.key" \
+  > "$T/dovecot.conf"
 dovecot -F -c "$T/dovecot.conf" >"$T/dovecot.out" 2>&1 &
 echo $! > "$T/dovecot.pid"
 # Up when its master wrote base_dir/master.pid (after binding the listeners); a bad config
