@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -125,9 +126,10 @@ bool is_domain_char(char c) {
          c == '.' || c == '-';
 }
 
-// Whole-address occurrence, case-insensitive. '-' before the address counts as a boundary
+// Whole-address occurrences, case-insensitive. '-' before the address counts as a boundary
 // so qmail's "domain-user@domain" form is found too.
-bool find_address(const std::string& hay_lower, const std::string& addr_lower) {
+std::size_t count_address(const std::string& hay_lower, const std::string& addr_lower) {
+  std::size_t count = 0;
   std::size_t pos = 0;
   while ((pos = hay_lower.find(addr_lower, pos)) != std::string::npos) {
     const bool left_ok = pos == 0 || !is_addr_char(hay_lower[pos - 1]);
@@ -135,11 +137,34 @@ bool find_address(const std::string& hay_lower, const std::string& addr_lower) {
     const bool right_ok = end >= hay_lower.size() || !is_domain_char(hay_lower[end]) ||
                           (hay_lower[end] == '.' &&
                            (end + 1 >= hay_lower.size() || !is_domain_char(hay_lower[end + 1])));
-    if (left_ok && right_ok) return true;
+    if (left_ok && right_ok) ++count;
     ++pos;
   }
+  return count;
+}
+
+// How often an address occurs in three views of a message: its raw bytes, its unfolded header
+// section, and the decoded RFC 2047 encoded-words of that header section.
+using MentionCounts = std::array<std::size_t, 3>;
+MentionCounts mention_counts(const std::string& raw, const std::string& addr) {
+  const std::string a = lower(addr);
+  const std::string head = unfold(split_message(raw).first);
+  return {count_address(lower(raw), a), count_address(lower(head), a),
+          count_address(lower(decode_encoded_words(head)), a)};
+}
+
+// Whether `copy` shows `addr` somewhere `sent` did not: more occurrences in any view. An
+// address the sender wrote (a signature, a quoted reply, a display name) is not a disclosure.
+bool mentions_more(const MentionCounts& copy, const MentionCounts& sent) {
+  for (std::size_t v = 0; v < copy.size(); ++v)
+    if (copy[v] > sent[v]) return true;
   return false;
 }
+
+// Envelope headers providers stamp (fake-pop3 profiles, and what real MTAs write).
+constexpr const char* kEnvelopeHeaders[] = {"Envelope-To",    "X-Envelope-To", "X-Original-To",
+                                            "X-Rcpt-To",      "X-MDRcpt-To",   "X-Recipient-To",
+                                            "Delivered-To"};
 
 }  // namespace
 
@@ -191,14 +216,29 @@ std::vector<std::string> visible_addresses(const std::string& raw) {
 }
 
 bool mentions_address(const std::string& raw, const std::string& addr) {
-  const std::string a = lower(addr);
-  if (find_address(lower(raw), a)) return true;
-  const auto [head, body] = split_message(raw);
-  (void)body;
-  const std::string h = unfold(head);
-  if (find_address(lower(h), a)) return true;
-  return find_address(lower(decode_encoded_words(h)), a);
+  return mentions_more(mention_counts(raw, addr), MentionCounts{});
 }
+
+namespace {
+
+// The header line of `copy` that discloses `addr`: a known envelope header naming it, else the
+// first header line naming it that the sender did not write; "" when none (body only).
+std::string leaking_line(const std::string& copy, const std::string& sent, const std::string& addr) {
+  for (const char* h : kEnvelopeHeaders)
+    for (const auto& l : header_lines(copy, h))
+      if (mentions_address(l, addr)) return l;
+  const std::string sent_head = unfold(split_message(sent).first);
+  const std::string head = unfold(split_message(copy).first);
+  std::istringstream in(head);
+  std::string l;
+  while (std::getline(in, l)) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    if (mentions_address(l, addr) && sent_head.find(l) == std::string::npos) return l;
+  }
+  return {};
+}
+
+}  // namespace
 
 Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
   Report rep;
@@ -279,6 +319,8 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
     std::vector<std::string> envelope_only;
     for (const auto& r : m.envelope_to)
       if (!visible_set.count(norm(r))) envelope_only.push_back(norm(r));
+    std::vector<MentionCounts> sent_mentions;
+    for (const auto& b : envelope_only) sent_mentions.push_back(mention_counts(m.raw, b));
     const std::string truth_body = crlf(split_message(m.raw).second);
 
     std::map<std::string, int> got;
@@ -323,18 +365,13 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
           add("misroute", m.id, a,
               fmt::format("journal #{}: {} is not an envelope recipient", d->seq, a), seq);
       }
-      // BCC disclosure: an envelope-only address visible to someone else.
-      for (const auto& b : envelope_only) {
+      // BCC disclosure: an envelope-only address shown to someone else, and not by the sender.
+      for (std::size_t e = 0; e < envelope_only.size(); ++e) {
+        const std::string& b = envelope_only[e];
         const bool others = std::any_of(accepted.begin(), accepted.end(),
                                          [&](const std::string& a) { return a != b && a != resolve(b); });
-        if (others && mentions_address(d->message, b)) {
-          std::string line;
-          for (const auto& h : std::vector<std::string>{"Envelope-To", "X-Envelope-To",
-                                                         "X-Original-To", "X-Rcpt-To",
-                                                         "X-MDRcpt-To", "X-Recipient-To",
-                                                         "Delivered-To"})
-            for (const auto& l : header_lines(d->message, h))
-              if (line.empty() && mentions_address(l, b)) line = l;
+        if (others && mentions_more(mention_counts(d->message, b), sent_mentions[e])) {
+          const std::string line = leaking_line(d->message, m.raw, b);
           add("envelope-header-leak", m.id, b,
               fmt::format("journal #{}: copy for {} shows {}{}", d->seq, accepted.front(), b,
                           line.empty() ? "" : " in \"" + line + "\""),

@@ -255,3 +255,53 @@ TEST(Analyzer, FallbackMayGetOneCopyPerForeignEnvelopeRecipient) {
 
 }  // namespace
 }  // namespace dropcheck::analyzer
+
+// Issue 15 item 2: a leak is what the copy shows and the sender did not send.
+namespace dropcheck::analyzer {
+namespace {
+
+// kRaw with `body` as its body (the BCC recipient b@ is envelope-only).
+std::string sent_with_body(const std::string& body) {
+  std::string raw = kRaw;
+  raw.replace(raw.find("body\r\n"), 6, body);
+  return raw;
+}
+
+Truth truth_sent(const std::string& raw) {
+  Truth t = truth();
+  t.messages[0].raw = raw;
+  return t;
+}
+
+TEST(AnalyzerLeak, AddressTheSenderWroteIsNoLeak) {
+  const std::vector<std::string> bodies = {
+      "Questions? Write to b@firma.example.\r\n",                  // a signature
+      "> On Monday b@firma.example wrote:\r\n> figures\r\n",       // a quoted reply
+      "Forwarded by \"b@firma.example\" <b@firma.example>\r\n",    // a display name
+  };
+  for (const auto& body : bodies) {
+    const std::string raw = sent_with_body(body);
+    auto r = analyze(truth_sent(raw), {copy(1, {"a@firma.example", "b@firma.example"}, raw)});
+    EXPECT_TRUE(r.findings.empty()) << body << ::testing::PrintToString(types(r));
+  }
+}
+
+TEST(AnalyzerLeak, AddressInTheSubjectAsSentIsNoLeak) {
+  std::string raw = kRaw;
+  raw.replace(raw.find("Subject: hi"), 11, "Subject: =?utf-8?Q?for_b=40firma.example?=");
+  auto r = analyze(truth_sent(raw), {copy(1, {"a@firma.example", "b@firma.example"}, raw)});
+  EXPECT_TRUE(r.findings.empty()) << ::testing::PrintToString(types(r));
+}
+
+TEST(AnalyzerLeak, EnvelopeHeaderIsALeakEvenWhenTheBodyNamesTheAddress) {
+  const std::string raw = sent_with_body("Questions? Write to b@firma.example.\r\n");
+  for (const std::string h : {"Envelope-To: a@firma.example, b@firma.example\r\n",
+                              "X-Envelope-To: =?utf-8?Q?b=40firma.example?=\r\n",
+                              "Delivered-To: firma.example-b@firma.example\r\n"}) {
+    auto r = analyze(truth_sent(raw), {copy(1, {"a@firma.example", "b@firma.example"}, h + raw)});
+    EXPECT_EQ(types(r), std::vector<std::string>{"envelope-header-leak:b@firma.example"}) << h;
+  }
+}
+
+}  // namespace
+}  // namespace dropcheck::analyzer
