@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,6 +48,7 @@ struct SessionLogEntry {
   bool cleartext_password_while_stls_offered = false;  // USER/PASS or PLAIN sent in clear
   std::optional<base::Millis> login_at;                // clock time of a successful login
   std::vector<std::string> retrieved_uidls;            // RETR'd, in order (TOP not included)
+  std::vector<std::string> topped_uidls;               // TOP'd, in order (any line count)
   std::vector<std::string> deleted_uidls;              // DELE'd and committed at QUIT
   bool quit = false;                                   // ended with QUIT
   std::string end_reason;  // "closed", "peer-closed", "timeout", "fault-drop", ...
@@ -92,6 +94,9 @@ class Provider {
   void on_session_end(std::function<void(const SessionLogEntry&)> observer) {
     session_observer_ = std::move(observer);
   }
+  // How often each fault fired over every session so far, by its profile key
+  // (scheduled_faults()): a fault a profile schedules but that never fired was not exercised.
+  const std::map<std::string, std::size_t>& fired_faults() const { return fired_; }
 
  private:
   friend class Pop3Session;
@@ -112,7 +117,13 @@ class Provider {
   std::optional<std::uint64_t> lock_holder_;  // session id holding the exclusive lock
   std::string apop_nonce_;
   std::function<void(const SessionLogEntry&)> session_observer_;
+  std::map<std::string, std::size_t> fired_;
+  void fired(const char* fault) { ++fired_[fault]; }
 };
+
+// The profile keys of the faults `f` schedules, sorted ("drop_in_retr", "err_on_retr", ...);
+// `sessions` only limits the others and is not a fault of its own.
+std::vector<std::string> scheduled_faults(const Faults& f);
 
 // One key=value line for a log: "event=pop3-session id=1 peer=... retrieved=3 deleted=3 ...".
 std::string to_log_line(const SessionLogEntry& e);
