@@ -170,7 +170,7 @@ constexpr const char* kEnvelopeHeaders[] = {"Envelope-To",    "X-Envelope-To", "
 
 const std::vector<std::string>& finding_types() {
   static const std::vector<std::string> kTypes = {
-      "lost-recipient", "duplicate",        "envelope-header-leak", "bcc-header-leak",
+      "lost-message",   "lost-recipient", "duplicate",        "envelope-header-leak", "bcc-header-leak",
       "relay-attempt",  "relay-leak",       "misroute",             "sender-rewritten",
       "message-altered", "unknown-message", "loop",                 "cleartext-credentials",
       "over-polling",   "stuck-queue",      "stall"};
@@ -236,6 +236,13 @@ std::string leaking_line(const std::string& copy, const std::string& sent, const
     if (mentions_address(l, addr) && sent_head.find(l) == std::string::npos) return l;
   }
   return {};
+}
+
+// The first POP3 session that deleted message `id` and committed it at QUIT, if any.
+const Pop3SessionFact* deleting_session(const Truth& truth, const std::string& id) {
+  for (const auto& ps : truth.pop3_sessions)
+    if (std::find(ps.deleted.begin(), ps.deleted.end(), id) != ps.deleted.end()) return &ps;
+  return nullptr;
 }
 
 }  // namespace
@@ -405,6 +412,14 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
     for (const auto& e : expected)
       if (!got.count(e))
         add("lost-recipient", m.id, e, "no accepted delivery in the journal", -1);
+    // The worst failure: the provider no longer has it and no local mailbox got it.
+    if (stats.copies == 0)
+      if (const Pop3SessionFact* del = deleting_session(truth, m.id))
+        add("lost-message", m.id, "",
+            fmt::format("POP3 session #{} deleted it (DELE, QUIT) and no local mailbox accepted "
+                        "a copy",
+                        del->id),
+            -1);
     rep.messages.push_back(stats);
   }
   // Stall: a fetcher that systematically waits per message (Nagle + delayed ACK: ~40 ms at the
@@ -437,8 +452,9 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
           -1);
     if (ps.auth_result == "ok") last_ok_login = ps.started_ms;
   }
-  // Stuck queue: delivery stopped. In injection order, every message after the last one that
-  // reached anybody (and injected at least one full interval before the end) reached nobody.
+  // Stuck queue: delivery stopped (or never started). In injection order, every message after
+  // the last one that reached anybody (all of them when none did), injected at least one full
+  // interval before the end, reached nobody.
   {
     std::vector<std::size_t> order(truth.messages.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -449,7 +465,7 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
     for (std::size_t k = 0; k < order.size(); ++k)
       if (rep.messages[order[k]].copies > 0) last = static_cast<std::ptrdiff_t>(k);
     std::vector<std::string> stuck;
-    for (std::size_t k = static_cast<std::size_t>(last + 1); last >= 0 && k < order.size(); ++k) {
+    for (std::size_t k = static_cast<std::size_t>(last + 1); k < order.size(); ++k) {
       const TruthMessage& m = truth.messages[order[k]];
       const bool any_local = std::any_of(m.envelope_to.begin(), m.envelope_to.end(), is_local);
       if (any_local && m.injected_ms + truth.interval_ms < truth.end_ms) stuck.push_back(m.id);
@@ -458,8 +474,9 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
       std::string list;
       for (const auto& id : stuck) list += (list.empty() ? "" : ", ") + id;
       add("stuck-queue", stuck.front(), "",
-          fmt::format("{} message(s) never delivered after the last successful delivery: {}",
-                      stuck.size(), list),
+          fmt::format("{} message(s) never delivered {}: {}", stuck.size(),
+                      last >= 0 ? "after the last successful delivery" : "(nothing was delivered)",
+                      list),
           -1);
     }
   }
@@ -494,7 +511,8 @@ base::Status save_truth(const std::string& path, const Truth& t) {
                                   {"tls", p.tls},
                                   {"cleartext_while_stls", p.cleartext_while_stls},
                                   {"auth_result", p.auth_result},
-                                  {"retrieved", p.retrieved}});
+                                  {"retrieved", p.retrieved},
+                                  {"deleted", p.deleted}});
   j["messages"] = nlohmann::json::array();
   for (const auto& m : t.messages) {
     // Raw bytes need not be UTF-8, so they are stored base64-encoded.
@@ -538,6 +556,7 @@ base::Result<Truth> load_truth(const std::string& path) {
         f.cleartext_while_stls = p.at("cleartext_while_stls").get<bool>();
         f.auth_result = p.at("auth_result").get<std::string>();
         f.retrieved = p.at("retrieved").get<std::vector<std::string>>();
+        f.deleted = p.value("deleted", std::vector<std::string>{});
         t.pop3_sessions.push_back(std::move(f));
       }
     for (const auto& m : j.at("messages")) {

@@ -231,6 +231,7 @@ class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Mai
     const Represent rep = profile_.faults.represent_deleted;
     for (std::size_t i : deleted) {
       log().deleted_uidls.push_back(uidl_of(i));
+      log().deleted_seqs.push_back(snapshot_[i]->seq);
       const auto it = std::find(store.begin(), store.end(), snapshot_[i]);
       if (it == store.end()) continue;  // already removed by a concurrent session (no locking)
       if (rep != Represent::off) provider_.fired("represent_deleted");

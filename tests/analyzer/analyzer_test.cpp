@@ -146,9 +146,9 @@ namespace {
 TEST(AnalyzerSessions, OverPollingAndCleartextCredentials) {
   Truth t = truth();
   t.login_delay_ms = 900'000;
-  t.pop3_sessions = {{1, 0, false, false, "ok", {}},
-                     {2, 300'000, false, true, "login-delay", {}},
-                     {3, 900'000, true, false, "ok", {}}};
+  t.pop3_sessions = {{1, 0, false, false, "ok", {}, {}},
+                     {2, 300'000, false, true, "login-delay", {}, {}},
+                     {3, 900'000, true, false, "ok", {}, {}}};
   auto r = analyze(t, {copy(1, {"a@firma.example", "b@firma.example"})});
   EXPECT_EQ(types(r), (std::vector<std::string>{"cleartext-credentials:", "over-polling:"}));
 }
@@ -301,6 +301,66 @@ TEST(AnalyzerLeak, EnvelopeHeaderIsALeakEvenWhenTheBodyNamesTheAddress) {
     auto r = analyze(truth_sent(raw), {copy(1, {"a@firma.example", "b@firma.example"}, h + raw)});
     EXPECT_EQ(types(r), std::vector<std::string>{"envelope-header-leak:b@firma.example"}) << h;
   }
+}
+
+}  // namespace
+}  // namespace dropcheck::analyzer
+
+// Issue 15 item 3: the worst failure named — a message the provider deleted that no local
+// mailbox received — and a queue that never moved at all.
+namespace dropcheck::analyzer {
+namespace {
+
+Pop3SessionFact deleting_session(std::vector<std::string> deleted) {
+  Pop3SessionFact f{1, 0, false, false, "ok", {}, {}};
+  f.deleted = std::move(deleted);
+  return f;
+}
+
+bool has(const Report& r, const std::string& key) {
+  const auto t = types(r);
+  return std::find(t.begin(), t.end(), key) != t.end();
+}
+
+TEST(AnalyzerLost, DeletedAndDeliveredNowhereIsALostMessage) {
+  Truth t = truth();
+  t.pop3_sessions = {deleting_session({"m1"})};
+  auto r = analyze(t, {});
+  ASSERT_FALSE(r.findings.empty());
+  EXPECT_EQ(r.findings.front().type, "lost-message");  // the worst: reported first
+  EXPECT_EQ(r.findings.front().message, "m1");
+  EXPECT_TRUE(has(r, "lost-recipient:a@firma.example"));
+  // Delivered to one mailbox: lost recipients, not a lost message.
+  auto one = analyze(t, {copy(1, {"a@firma.example"})});
+  EXPECT_EQ(types(one), std::vector<std::string>{"lost-recipient:b@firma.example"});
+  // Refused by the receiver (no accepted copy) is no delivery.
+  Delivery refused = copy(1, {"a@firma.example", "b@firma.example"});
+  refused.data_code = 554;
+  EXPECT_TRUE(has(analyze(t, {refused}), "lost-message:"));
+  // Not deleted (still on the server): no lost message.
+  EXPECT_FALSE(has(analyze(truth(), {}), "lost-message:"));
+}
+
+TEST(AnalyzerLost, AMessageNamingNoLocalRecipientIsLostToo) {
+  Truth t = truth();
+  t.messages[0].envelope_to = {"x@foreign.example"};
+  t.pop3_sessions = {deleting_session({"m1"})};
+  EXPECT_EQ(types(analyze(t, {})), std::vector<std::string>{"lost-message:"});
+  // Relayed out (a foreign copy) is not a local mailbox either.
+  Delivery out = copy(1, {"x@foreign.example"});
+  out.relayed_out = true;
+  EXPECT_TRUE(has(analyze(t, {out}), "lost-message:"));
+}
+
+TEST(AnalyzerLost, StuckQueueWhenNothingAtAllWasDelivered) {
+  Truth t = truth();
+  t.interval_ms = 300'000;
+  t.end_ms = 3'000'000;
+  auto r = analyze(t, {});
+  EXPECT_TRUE(has(r, "stuck-queue:")) << ::testing::PrintToString(types(r));
+  // Injected within the last interval: not yet due, not stuck.
+  t.messages[0].injected_ms = t.end_ms - t.interval_ms / 2;
+  EXPECT_FALSE(has(analyze(t, {}), "stuck-queue:"));
 }
 
 }  // namespace

@@ -375,6 +375,8 @@ TEST(Faults, RepresentingProviderKeepsDeletedMail) {
   EXPECT_NE(c.send("USER u\r\nPASS p\r\n").find("+OK maildrop has 1"), std::string::npos);
   EXPECT_NE(c.send("UIDL 1\r\n"), before);
   EXPECT_EQ(p.session_log()[0].deleted_uidls.size(), 1u);
+  EXPECT_EQ(p.session_log()[0].deleted_seqs, std::vector<std::uint64_t>{1});
+  EXPECT_EQ(p.last_seq(), 1u);
 
   Faults same;
   same.represent_deleted = Represent::same_uidl;

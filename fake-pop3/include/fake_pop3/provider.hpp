@@ -50,6 +50,8 @@ struct SessionLogEntry {
   std::vector<std::string> retrieved_uidls;            // RETR'd, in order (TOP not included)
   std::vector<std::string> topped_uidls;               // TOP'd, in order (any line count)
   std::vector<std::string> deleted_uidls;              // DELE'd and committed at QUIT
+  std::vector<std::uint64_t> deleted_seqs;  // the same, as StoredMessage::seq (whatever UIDL
+                                            // the client was shown)
   bool quit = false;                                   // ended with QUIT
   std::string end_reason;  // "closed", "peer-closed", "timeout", "fault-drop", ...
   std::uint64_t bytes_out = 0;
@@ -83,6 +85,8 @@ class Provider {
   void set_stls_available(bool available) { stls_available_ = available; }
 
   std::size_t stored_count() const { return store_.size(); }
+  // StoredMessage::seq of the last copy stored (0: none yet); deliver() adds seqs after it.
+  std::uint64_t last_seq() const { return next_seq_ - 1; }
   std::vector<StoredMessage> stored() const;
   const std::vector<SessionLogEntry>& session_log() const { return log_; }
   const Profile& profile() const { return profile_; }

@@ -334,11 +334,15 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
       return s.messages[a].at_ms < s.messages[b].at_ms;
     });
     std::size_t next = 0;
+    std::map<std::uint64_t, std::string> message_of_seq;  // stored copy -> scenario message
     const auto inject_due = [&] {
       const auto now = clock.now() - kEpoch;
       while (next < order.size() && s.messages[order[next]].at_ms <= now.count()) {
         const auto& m = s.messages[order[next]];
+        const std::uint64_t before = provider.last_seq();
         provider.deliver(m.envelope_from, m.envelope_to, m.raw);
+        for (std::uint64_t seq = before + 1; seq <= provider.last_seq(); ++seq)
+          message_of_seq[seq] = m.id;
         truth.messages[order[next]].injected_ms = clock.now().count();
         ++next;
       }
@@ -472,6 +476,9 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
       f.cleartext_while_stls = e.cleartext_password_while_stls_offered;
       f.auth_result = e.auth_result;
       f.retrieved = e.retrieved_uidls;
+      for (const auto seq : e.deleted_seqs)
+        if (const auto it = message_of_seq.find(seq); it != message_of_seq.end())
+          f.deleted.push_back(it->second);
       truth.pop3_sessions.push_back(std::move(f));
     }
     auto records = fake_smtp::read_journal(fs::path(dir) / "journal");
