@@ -365,3 +365,42 @@ TEST(AnalyzerLost, StuckQueueWhenNothingAtAllWasDelivered) {
 
 }  // namespace
 }  // namespace dropcheck::analyzer
+
+// Issue 15 item 5: reports never abort on bytes. Evidence quotes raw header lines, which may
+// hold Latin-1 (or any) octets; nlohmann::json refuses to dump invalid UTF-8.
+#include "analyzer/report.hpp"
+
+namespace dropcheck::analyzer {
+namespace {
+
+TEST(Report, Latin1EvidenceDumpsAsJsonWithItsOctetsInHex) {
+  Report r;
+  r.scenario = "t";
+  r.findings.push_back({"bcc-header-leak", "m1", "a@firma.example",
+                        "journal #1: \"Bcc: J\xFCrgen <b@firma.example>\"", 1});
+  nlohmann::json j = to_json(r);
+  std::string text;
+  ASSERT_NO_THROW(text = j.dump());
+  const auto& f = j["findings"][0];
+  EXPECT_EQ(f["evidence"], "journal #1: \"Bcc: J\u00fcrgen <b@firma.example>\"");
+  EXPECT_EQ(f["evidence_hex"].get<std::string>().substr(0, 8), "6a6f7572");  // "jour"
+  EXPECT_FALSE(f.contains("recipient_hex"));  // only where bytes were not UTF-8
+}
+
+TEST(Report, Utf8TextKeepsValidUtf8AndReadsEveryOtherOctetAsLatin1) {
+  EXPECT_EQ(utf8_text("J\xC3\xBCrgen"), "J\xC3\xBCrgen");               // valid: unchanged
+  EXPECT_EQ(utf8_text("J\xFCrgen"), "J\xC3\xBCrgen");                   // Latin-1 u-umlaut
+  EXPECT_EQ(utf8_text("\xC3"), "\xC3\x83");                             // truncated sequence
+  EXPECT_EQ(utf8_text("\xC0\xAF"), "\xC3\x80\xC2\xAF");                 // overlong '/'
+  EXPECT_EQ(utf8_text("\xED\xA0\x80"), "\xC3\xAD\xC2\xA0\xC2\x80");     // a surrogate
+  EXPECT_EQ(utf8_text("\xF4\x90\x80\x80").size(), 8u);                  // above U+10FFFF
+  EXPECT_EQ(utf8_text("\xF0\x9F\x93\xA7"), "\xF0\x9F\x93\xA7");         // U+1F4E7
+  for (int b = 0; b < 256; ++b) {  // every single octet gives JSON that dumps
+    nlohmann::json j = std::string(1, static_cast<char>(b));
+    utf8_safe(j);
+    EXPECT_NO_THROW((void)j.dump()) << b;
+  }
+}
+
+}  // namespace
+}  // namespace dropcheck::analyzer

@@ -23,7 +23,10 @@ bool is_defect_model(const std::string &name) {
   return name != "none" && fetcher::parse_defect(name).ok();
 }
 
-std::string xml_escape(std::string_view s) { return base::xml_escape(s); }
+// XML-safe and valid UTF-8 whatever the octets (JUnit and HTML declare UTF-8).
+std::string xml_escape(std::string_view s) {
+  return base::xml_escape(analyzer::utf8_text(s));
+}
 
 std::string provider_label(const MatrixCell &c) { return c.provider; }
 
@@ -196,6 +199,7 @@ nlohmann::json result_json(const ScenarioResult &r) {
     j["cycles"].push_back(
         {{"outcome", std::string(fetcher::outcome_name(cy.outcome))},
          {"detail", cy.detail}});
+  analyzer::utf8_safe(j);
   return j;
 }
 
@@ -275,6 +279,7 @@ nlohmann::json matrix_json(const MatrixResult &m) {
     cj["label"] = cell_label(c);
     j["cells"].push_back(std::move(cj));
   }
+  analyzer::utf8_safe(j);
   return j;
 }
 
