@@ -106,7 +106,7 @@ int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
   std::size_t done = 0;
   runner::RunOptions opt;
   if (verbose) opt.log = [](std::string_view l) { fmt::print(stderr, "{}\n", l); };
-  fmt::print("{:<28} {:<6} {:>7}  {}\n", "SCENARIO", "RESULT", "TIME", "FINDINGS");
+  fmt::print("{:<28} {:<13} {:>7}  {}\n", "SCENARIO", "RESULT", "TIME", "FINDINGS");
   bool all = true;
   nlohmann::json j = nlohmann::json::array();
   runner::MatrixResult table;
@@ -117,21 +117,19 @@ int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
     if (progress) fmt::print(stderr, "\r[{}/{}] {:<40}", ++done, scenarios.size(), s.name);
     auto r = runner::run_scenario(s, o);
     all = all && r.passed();
-    fmt::print("{:<28} {:<6} {:>5.0f}ms  {}\n", r.name, r.passed() ? "pass" : "FAIL", r.wall_ms,
+    const std::string_view status = r.status();
+    fmt::print("{:<28} {:<13} {:>5.0f}ms  {}\n", r.name,
+               status == "ok" ? "pass" : status == "fail" ? "FAIL" : status, r.wall_ms,
                findings_summary(r));
+    for (const auto& e : r.events)
+      if (!e.fired || verbose)
+        fmt::print("    event {} {}: {}\n", e.name, e.fired ? "fired" : "NOT FIRED", e.detail);
     for (const auto& m : r.missing) fmt::print("    expected but missing: {}\n", m);
     for (const auto& u : r.unexpected) fmt::print("    unexpected: {}\n", u);
     if (!r.passed() || verbose)
       for (const auto& f : r.report.findings)
         fmt::print("    {} {} {}: {}\n", f.type, f.message, f.recipient, f.evidence);
-    auto rj = analyzer::to_json(r.report);
-    rj["source"] = r.source;
-    rj["passed"] = r.passed();
-    rj["missing"] = r.missing;
-    rj["unexpected"] = r.unexpected;
-    rj["error"] = r.error;
-    rj["wall_ms"] = r.wall_ms;
-    j.push_back(std::move(rj));
+    j.push_back(runner::result_json(r));
     // The same cells as a one-column matrix, for the JUnit and HTML renderers.
     if (std::find(table.scenarios.begin(), table.scenarios.end(), r.name) == table.scenarios.end())
       table.scenarios.push_back(r.name);

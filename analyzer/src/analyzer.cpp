@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -125,9 +126,10 @@ bool is_domain_char(char c) {
          c == '.' || c == '-';
 }
 
-// Whole-address occurrence, case-insensitive. '-' before the address counts as a boundary
+// Whole-address occurrences, case-insensitive. '-' before the address counts as a boundary
 // so qmail's "domain-user@domain" form is found too.
-bool find_address(const std::string& hay_lower, const std::string& addr_lower) {
+std::size_t count_address(const std::string& hay_lower, const std::string& addr_lower) {
+  std::size_t count = 0;
   std::size_t pos = 0;
   while ((pos = hay_lower.find(addr_lower, pos)) != std::string::npos) {
     const bool left_ok = pos == 0 || !is_addr_char(hay_lower[pos - 1]);
@@ -135,17 +137,40 @@ bool find_address(const std::string& hay_lower, const std::string& addr_lower) {
     const bool right_ok = end >= hay_lower.size() || !is_domain_char(hay_lower[end]) ||
                           (hay_lower[end] == '.' &&
                            (end + 1 >= hay_lower.size() || !is_domain_char(hay_lower[end + 1])));
-    if (left_ok && right_ok) return true;
+    if (left_ok && right_ok) ++count;
     ++pos;
   }
+  return count;
+}
+
+// How often an address occurs in three views of a message: its raw bytes, its unfolded header
+// section, and the decoded RFC 2047 encoded-words of that header section.
+using MentionCounts = std::array<std::size_t, 3>;
+MentionCounts mention_counts(const std::string& raw, const std::string& addr) {
+  const std::string a = lower(addr);
+  const std::string head = unfold(split_message(raw).first);
+  return {count_address(lower(raw), a), count_address(lower(head), a),
+          count_address(lower(decode_encoded_words(head)), a)};
+}
+
+// Whether `copy` shows `addr` somewhere `sent` did not: more occurrences in any view. An
+// address the sender wrote (a signature, a quoted reply, a display name) is not a disclosure.
+bool mentions_more(const MentionCounts& copy, const MentionCounts& sent) {
+  for (std::size_t v = 0; v < copy.size(); ++v)
+    if (copy[v] > sent[v]) return true;
   return false;
 }
+
+// Envelope headers providers stamp (fake-pop3 profiles, and what real MTAs write).
+constexpr const char* kEnvelopeHeaders[] = {"Envelope-To",    "X-Envelope-To", "X-Original-To",
+                                            "X-Rcpt-To",      "X-MDRcpt-To",   "X-Recipient-To",
+                                            "Delivered-To"};
 
 }  // namespace
 
 const std::vector<std::string>& finding_types() {
   static const std::vector<std::string> kTypes = {
-      "lost-recipient", "duplicate",        "envelope-header-leak", "bcc-header-leak",
+      "lost-message",   "lost-recipient", "duplicate",        "envelope-header-leak", "bcc-header-leak",
       "relay-attempt",  "relay-leak",       "misroute",             "sender-rewritten",
       "message-altered", "unknown-message", "loop",                 "cleartext-credentials",
       "over-polling",   "stuck-queue",      "stall"};
@@ -191,14 +216,36 @@ std::vector<std::string> visible_addresses(const std::string& raw) {
 }
 
 bool mentions_address(const std::string& raw, const std::string& addr) {
-  const std::string a = lower(addr);
-  if (find_address(lower(raw), a)) return true;
-  const auto [head, body] = split_message(raw);
-  (void)body;
-  const std::string h = unfold(head);
-  if (find_address(lower(h), a)) return true;
-  return find_address(lower(decode_encoded_words(h)), a);
+  return mentions_more(mention_counts(raw, addr), MentionCounts{});
 }
+
+namespace {
+
+// The header line of `copy` that discloses `addr`: a known envelope header naming it, else the
+// first header line naming it that the sender did not write; "" when none (body only).
+std::string leaking_line(const std::string& copy, const std::string& sent, const std::string& addr) {
+  for (const char* h : kEnvelopeHeaders)
+    for (const auto& l : header_lines(copy, h))
+      if (mentions_address(l, addr)) return l;
+  const std::string sent_head = unfold(split_message(sent).first);
+  const std::string head = unfold(split_message(copy).first);
+  std::istringstream in(head);
+  std::string l;
+  while (std::getline(in, l)) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    if (mentions_address(l, addr) && sent_head.find(l) == std::string::npos) return l;
+  }
+  return {};
+}
+
+// The first POP3 session that deleted message `id` and committed it at QUIT, if any.
+const Pop3SessionFact* deleting_session(const Truth& truth, const std::string& id) {
+  for (const auto& ps : truth.pop3_sessions)
+    if (std::find(ps.deleted.begin(), ps.deleted.end(), id) != ps.deleted.end()) return &ps;
+  return nullptr;
+}
+
+}  // namespace
 
 Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
   Report rep;
@@ -279,6 +326,8 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
     std::vector<std::string> envelope_only;
     for (const auto& r : m.envelope_to)
       if (!visible_set.count(norm(r))) envelope_only.push_back(norm(r));
+    std::vector<MentionCounts> sent_mentions;
+    for (const auto& b : envelope_only) sent_mentions.push_back(mention_counts(m.raw, b));
     const std::string truth_body = crlf(split_message(m.raw).second);
 
     std::map<std::string, int> got;
@@ -323,18 +372,13 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
           add("misroute", m.id, a,
               fmt::format("journal #{}: {} is not an envelope recipient", d->seq, a), seq);
       }
-      // BCC disclosure: an envelope-only address visible to someone else.
-      for (const auto& b : envelope_only) {
+      // BCC disclosure: an envelope-only address shown to someone else, and not by the sender.
+      for (std::size_t e = 0; e < envelope_only.size(); ++e) {
+        const std::string& b = envelope_only[e];
         const bool others = std::any_of(accepted.begin(), accepted.end(),
                                          [&](const std::string& a) { return a != b && a != resolve(b); });
-        if (others && mentions_address(d->message, b)) {
-          std::string line;
-          for (const auto& h : std::vector<std::string>{"Envelope-To", "X-Envelope-To",
-                                                         "X-Original-To", "X-Rcpt-To",
-                                                         "X-MDRcpt-To", "X-Recipient-To",
-                                                         "Delivered-To"})
-            for (const auto& l : header_lines(d->message, h))
-              if (line.empty() && mentions_address(l, b)) line = l;
+        if (others && mentions_more(mention_counts(d->message, b), sent_mentions[e])) {
+          const std::string line = leaking_line(d->message, m.raw, b);
           add("envelope-header-leak", m.id, b,
               fmt::format("journal #{}: copy for {} shows {}{}", d->seq, accepted.front(), b,
                           line.empty() ? "" : " in \"" + line + "\""),
@@ -368,6 +412,14 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
     for (const auto& e : expected)
       if (!got.count(e))
         add("lost-recipient", m.id, e, "no accepted delivery in the journal", -1);
+    // The worst failure: the provider no longer has it and no local mailbox got it.
+    if (stats.copies == 0)
+      if (const Pop3SessionFact* del = deleting_session(truth, m.id))
+        add("lost-message", m.id, "",
+            fmt::format("POP3 session #{} deleted it (DELE, QUIT) and no local mailbox accepted "
+                        "a copy",
+                        del->id),
+            -1);
     rep.messages.push_back(stats);
   }
   // Stall: a fetcher that systematically waits per message (Nagle + delayed ACK: ~40 ms at the
@@ -400,8 +452,9 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
           -1);
     if (ps.auth_result == "ok") last_ok_login = ps.started_ms;
   }
-  // Stuck queue: delivery stopped. In injection order, every message after the last one that
-  // reached anybody (and injected at least one full interval before the end) reached nobody.
+  // Stuck queue: delivery stopped (or never started). In injection order, every message after
+  // the last one that reached anybody (all of them when none did), injected at least one full
+  // interval before the end, reached nobody.
   {
     std::vector<std::size_t> order(truth.messages.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -412,7 +465,7 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
     for (std::size_t k = 0; k < order.size(); ++k)
       if (rep.messages[order[k]].copies > 0) last = static_cast<std::ptrdiff_t>(k);
     std::vector<std::string> stuck;
-    for (std::size_t k = static_cast<std::size_t>(last + 1); last >= 0 && k < order.size(); ++k) {
+    for (std::size_t k = static_cast<std::size_t>(last + 1); k < order.size(); ++k) {
       const TruthMessage& m = truth.messages[order[k]];
       const bool any_local = std::any_of(m.envelope_to.begin(), m.envelope_to.end(), is_local);
       if (any_local && m.injected_ms + truth.interval_ms < truth.end_ms) stuck.push_back(m.id);
@@ -421,8 +474,9 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
       std::string list;
       for (const auto& id : stuck) list += (list.empty() ? "" : ", ") + id;
       add("stuck-queue", stuck.front(), "",
-          fmt::format("{} message(s) never delivered after the last successful delivery: {}",
-                      stuck.size(), list),
+          fmt::format("{} message(s) never delivered {}: {}", stuck.size(),
+                      last >= 0 ? "after the last successful delivery" : "(nothing was delivered)",
+                      list),
           -1);
     }
   }
@@ -457,7 +511,8 @@ base::Status save_truth(const std::string& path, const Truth& t) {
                                   {"tls", p.tls},
                                   {"cleartext_while_stls", p.cleartext_while_stls},
                                   {"auth_result", p.auth_result},
-                                  {"retrieved", p.retrieved}});
+                                  {"retrieved", p.retrieved},
+                                  {"deleted", p.deleted}});
   j["messages"] = nlohmann::json::array();
   for (const auto& m : t.messages) {
     // Raw bytes need not be UTF-8, so they are stored base64-encoded.
@@ -501,6 +556,7 @@ base::Result<Truth> load_truth(const std::string& path) {
         f.cleartext_while_stls = p.at("cleartext_while_stls").get<bool>();
         f.auth_result = p.at("auth_result").get<std::string>();
         f.retrieved = p.at("retrieved").get<std::vector<std::string>>();
+        f.deleted = p.value("deleted", std::vector<std::string>{});
         t.pop3_sessions.push_back(std::move(f));
       }
     for (const auto& m : j.at("messages")) {

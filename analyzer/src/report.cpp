@@ -4,6 +4,90 @@
 
 namespace dropcheck::analyzer {
 
+namespace {
+
+// RFC 3629 4: the length of the well-formed UTF-8 sequence at s[i], 0 if there is none.
+// The second octet's range excludes overlong forms, surrogates and code points past U+10FFFF.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char b0 = byte(i);
+  if (b0 < 0x80) return 1;
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    n = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    n = 3;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    n = 4;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;
+  }
+  if (n == 0 || i + n > s.size()) return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < n; ++k)
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  return n;
+}
+
+std::string hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (const char c : bytes) {
+    const auto b = static_cast<unsigned char>(c);
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 0x0F]);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string utf8_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    if (const std::size_t n = utf8_sequence(s, i); n > 0) {
+      out.append(s, i, n);
+      i += n;
+      continue;
+    }
+    const auto b = static_cast<unsigned char>(s[i++]);  // Latin-1: U+0080..U+00FF
+    out.push_back(static_cast<char>(0xC0 | (b >> 6)));
+    out.push_back(static_cast<char>(0x80 | (b & 0x3F)));
+  }
+  return out;
+}
+
+void utf8_safe(nlohmann::json& j) {
+  if (j.is_string()) {
+    auto& s = j.get_ref<std::string&>();
+    if (std::string t = utf8_text(s); t != s) s = std::move(t);
+    return;
+  }
+  if (j.is_array()) {
+    for (auto& e : j) utf8_safe(e);
+    return;
+  }
+  if (!j.is_object()) return;
+  std::vector<std::pair<std::string, std::string>> hexed;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!it->is_string()) {
+      utf8_safe(*it);
+      continue;
+    }
+    auto& s = it->get_ref<std::string&>();
+    std::string t = utf8_text(s);
+    if (t == s) continue;
+    hexed.emplace_back(it.key() + "_hex", hex(s));
+    s = std::move(t);
+  }
+  for (auto& [key, value] : hexed) j[key] = std::move(value);
+}
+
 nlohmann::json to_json(const Report& r) {
   nlohmann::json j;
   j["scenario"] = r.scenario;
@@ -21,6 +105,7 @@ nlohmann::json to_json(const Report& r) {
                              {"copies", m.copies},
                              {"latency_ms", m.latency_ms},
                              {"data_ms", m.data_ms}});
+  utf8_safe(j);
   return j;
 }
 

@@ -119,6 +119,7 @@ class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Mai
     const std::uint64_t n = out.size() - from;
     const std::uint64_t limit = profile_.faults.drop_after_bytes;
     if (limit > 0 && bytes_out_ + n >= limit) {
+      provider_.fired("drop_after_bytes");
       out.resize(from + static_cast<std::size_t>(limit - bytes_out_));
       dropped_ = true;
       log().end_reason = "fault-drop";
@@ -150,8 +151,10 @@ class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Mai
     if (!good) return result(Pop3AuthStatus::bad_credentials);
     const std::int64_t fail = profile_.faults.auth_failures;
     ++provider_.correct_logins_;
-    if (fail < 0 || provider_.correct_logins_ <= fail)
+    if (fail < 0 || provider_.correct_logins_ <= fail) {
+      provider_.fired("auth_failures");
       return result(Pop3AuthStatus::bad_credentials);
+    }
     const base::Millis now = provider_.clock_.now();
     if (profile_.login_delay_s > 0 && provider_.last_login_ &&
         now - *provider_.last_login_ < std::chrono::seconds(profile_.login_delay_s))
@@ -179,35 +182,46 @@ class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Mai
 
   std::uint64_t message_octets(std::size_t i) const override {
     const auto real = static_cast<std::int64_t>(protocol::pop3_octets(snapshot_[i]->data));
+    if (profile_.faults.list_size_delta != 0) provider_.fired("list_size_delta");
     return static_cast<std::uint64_t>(
         std::max<std::int64_t>(0, real + profile_.faults.list_size_delta));
   }
 
+  // What the client is told (UIDL): the uidl faults fire here.
   std::string message_uidl(std::size_t i) const override {
+    if (profile_.faults.duplicate_uidls && i % 2 == 1) provider_.fired("duplicate_uidls");
+    if (profile_.faults.changing_uidls) provider_.fired("changing_uidls");
+    return uidl_of(i);
+  }
+
+  // The UIDL of message i as the client sees it (the log records this), firing nothing.
+  std::string uidl_of(std::size_t i) const {
     if (profile_.faults.duplicate_uidls && i % 2 == 1) i -= 1;
     std::string u = snapshot_[i]->uidl;
     if (profile_.faults.changing_uidls) u += fmt::format(".s{}", id_);
     return u;
   }
 
+  // RETR and TOP alike: a fetcher that retrieves with TOP (fetchmail) meets the same faults.
   protocol::Pop3Retrieval retrieve(std::size_t i, protocol::Pop3RetrieveKind kind) override {
     protocol::Pop3Retrieval r;
     const auto& f = profile_.faults;
-    if (kind == protocol::Pop3RetrieveKind::retr &&
-        std::find(f.err_on_retr.begin(), f.err_on_retr.end(), i + 1) != f.err_on_retr.end()) {
+    if (std::find(f.err_on_retr.begin(), f.err_on_retr.end(), i + 1) != f.err_on_retr.end()) {
+      provider_.fired("err_on_retr");
       r.kind = protocol::Pop3Retrieval::Kind::error;
       r.error_text = profile_.resp_codes ? "[SYS/TEMP] message temporarily unavailable"
                                          : "message temporarily unavailable";
       return r;
     }
     r.message = snapshot_[i]->data;
-    if (kind == protocol::Pop3RetrieveKind::retr) {
-      log().retrieved_uidls.push_back(message_uidl(i));
-      if (f.drop_in_retr == i + 1) {
-        r.kind = protocol::Pop3Retrieval::Kind::drop;
-        r.drop_after = f.drop_in_retr_after;
-        log().end_reason = "fault-drop";
-      }
+    auto& uidls = kind == protocol::Pop3RetrieveKind::retr ? log().retrieved_uidls
+                                                           : log().topped_uidls;
+    uidls.push_back(uidl_of(i));
+    if (f.drop_in_retr == i + 1) {
+      provider_.fired("drop_in_retr");
+      r.kind = protocol::Pop3Retrieval::Kind::drop;
+      r.drop_after = f.drop_in_retr_after;
+      log().end_reason = "fault-drop";
     }
     return r;
   }
@@ -216,9 +230,11 @@ class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Mai
     auto& store = provider_.store_;
     const Represent rep = profile_.faults.represent_deleted;
     for (std::size_t i : deleted) {
-      log().deleted_uidls.push_back(message_uidl(i));
+      log().deleted_uidls.push_back(uidl_of(i));
+      log().deleted_seqs.push_back(snapshot_[i]->seq);
       const auto it = std::find(store.begin(), store.end(), snapshot_[i]);
       if (it == store.end()) continue;  // already removed by a concurrent session (no locking)
+      if (rep != Represent::off) provider_.fired("represent_deleted");
       if (rep == Represent::off) {
         store.erase(it);
       } else if (rep == Represent::new_uidl) {
@@ -349,15 +365,28 @@ net::ServerOptions Provider::pop3_server_options(std::shared_ptr<net::ssl::conte
   return o;
 }
 
+std::vector<std::string> scheduled_faults(const Faults& f) {
+  std::vector<std::string> out;
+  if (f.auth_failures != 0) out.push_back("auth_failures");
+  if (f.changing_uidls) out.push_back("changing_uidls");
+  if (f.drop_after_bytes > 0) out.push_back("drop_after_bytes");
+  if (f.drop_in_retr > 0) out.push_back("drop_in_retr");
+  if (f.duplicate_uidls) out.push_back("duplicate_uidls");
+  if (!f.err_on_retr.empty()) out.push_back("err_on_retr");
+  if (f.list_size_delta != 0) out.push_back("list_size_delta");
+  if (f.represent_deleted != Represent::off) out.push_back("represent_deleted");
+  return out;
+}
+
 std::string to_log_line(const SessionLogEntry& e) {
   std::string line = fmt::format(
       "event=pop3-session id={} peer={} tls={} stls={} mechanism={} user={} auth={} attempts={} "
-      "cleartext_with_stls={} login_at_ms={} retrieved={} deleted={} quit={} end={} "
+      "cleartext_with_stls={} login_at_ms={} retrieved={} topped={} deleted={} quit={} end={} "
       "bytes_out={} errors={} duration_ms={}",
       e.id, e.peer, e.tls, e.stls_used, e.auth_mechanism.empty() ? "-" : e.auth_mechanism,
       e.user.empty() ? "-" : e.user, e.auth_result.empty() ? "-" : e.auth_result, e.auth_attempts,
       e.cleartext_password_while_stls_offered, e.login_at ? e.login_at->count() : -1,
-      e.retrieved_uidls.size(), e.deleted_uidls.size(), e.quit, e.end_reason, e.bytes_out, e.errors,
+      e.retrieved_uidls.size(), e.topped_uidls.size(), e.deleted_uidls.size(), e.quit, e.end_reason, e.bytes_out, e.errors,
       (e.ended_at - e.started_at).count());
   return line;
 }

@@ -146,9 +146,9 @@ namespace {
 TEST(AnalyzerSessions, OverPollingAndCleartextCredentials) {
   Truth t = truth();
   t.login_delay_ms = 900'000;
-  t.pop3_sessions = {{1, 0, false, false, "ok", {}},
-                     {2, 300'000, false, true, "login-delay", {}},
-                     {3, 900'000, true, false, "ok", {}}};
+  t.pop3_sessions = {{1, 0, false, false, "ok", {}, {}},
+                     {2, 300'000, false, true, "login-delay", {}, {}},
+                     {3, 900'000, true, false, "ok", {}, {}}};
   auto r = analyze(t, {copy(1, {"a@firma.example", "b@firma.example"})});
   EXPECT_EQ(types(r), (std::vector<std::string>{"cleartext-credentials:", "over-polling:"}));
 }
@@ -251,6 +251,155 @@ TEST(Analyzer, FallbackMayGetOneCopyPerForeignEnvelopeRecipient) {
   auto twice = analyze(t, {copy(1, {"a@firma.example"}), copy(2, {"postmaster@firma.example"}),
                            copy(3, {"postmaster@firma.example"})});
   EXPECT_EQ(types(twice), std::vector<std::string>{"duplicate:postmaster@firma.example"});
+}
+
+}  // namespace
+}  // namespace dropcheck::analyzer
+
+// Issue 15 item 2: a leak is what the copy shows and the sender did not send.
+namespace dropcheck::analyzer {
+namespace {
+
+// kRaw with `body` as its body (the BCC recipient b@ is envelope-only).
+std::string sent_with_body(const std::string& body) {
+  std::string raw = kRaw;
+  raw.replace(raw.find("body\r\n"), 6, body);
+  return raw;
+}
+
+Truth truth_sent(const std::string& raw) {
+  Truth t = truth();
+  t.messages[0].raw = raw;
+  return t;
+}
+
+TEST(AnalyzerLeak, AddressTheSenderWroteIsNoLeak) {
+  const std::vector<std::string> bodies = {
+      "Questions? Write to b@firma.example.\r\n",                  // a signature
+      "> On Monday b@firma.example wrote:\r\n> figures\r\n",       // a quoted reply
+      "Forwarded by \"b@firma.example\" <b@firma.example>\r\n",    // a display name
+  };
+  for (const auto& body : bodies) {
+    const std::string raw = sent_with_body(body);
+    auto r = analyze(truth_sent(raw), {copy(1, {"a@firma.example", "b@firma.example"}, raw)});
+    EXPECT_TRUE(r.findings.empty()) << body << ::testing::PrintToString(types(r));
+  }
+}
+
+TEST(AnalyzerLeak, AddressInTheSubjectAsSentIsNoLeak) {
+  std::string raw = kRaw;
+  raw.replace(raw.find("Subject: hi"), 11, "Subject: =?utf-8?Q?for_b=40firma.example?=");
+  auto r = analyze(truth_sent(raw), {copy(1, {"a@firma.example", "b@firma.example"}, raw)});
+  EXPECT_TRUE(r.findings.empty()) << ::testing::PrintToString(types(r));
+}
+
+TEST(AnalyzerLeak, EnvelopeHeaderIsALeakEvenWhenTheBodyNamesTheAddress) {
+  const std::string raw = sent_with_body("Questions? Write to b@firma.example.\r\n");
+  for (const std::string h : {"Envelope-To: a@firma.example, b@firma.example\r\n",
+                              "X-Envelope-To: =?utf-8?Q?b=40firma.example?=\r\n",
+                              "Delivered-To: firma.example-b@firma.example\r\n"}) {
+    auto r = analyze(truth_sent(raw), {copy(1, {"a@firma.example", "b@firma.example"}, h + raw)});
+    EXPECT_EQ(types(r), std::vector<std::string>{"envelope-header-leak:b@firma.example"}) << h;
+  }
+}
+
+}  // namespace
+}  // namespace dropcheck::analyzer
+
+// Issue 15 item 3: the worst failure named — a message the provider deleted that no local
+// mailbox received — and a queue that never moved at all.
+namespace dropcheck::analyzer {
+namespace {
+
+Pop3SessionFact deleting_session(std::vector<std::string> deleted) {
+  Pop3SessionFact f{1, 0, false, false, "ok", {}, {}};
+  f.deleted = std::move(deleted);
+  return f;
+}
+
+bool has(const Report& r, const std::string& key) {
+  const auto t = types(r);
+  return std::find(t.begin(), t.end(), key) != t.end();
+}
+
+TEST(AnalyzerLost, DeletedAndDeliveredNowhereIsALostMessage) {
+  Truth t = truth();
+  t.pop3_sessions = {deleting_session({"m1"})};
+  auto r = analyze(t, {});
+  ASSERT_FALSE(r.findings.empty());
+  EXPECT_EQ(r.findings.front().type, "lost-message");  // the worst: reported first
+  EXPECT_EQ(r.findings.front().message, "m1");
+  EXPECT_TRUE(has(r, "lost-recipient:a@firma.example"));
+  // Delivered to one mailbox: lost recipients, not a lost message.
+  auto one = analyze(t, {copy(1, {"a@firma.example"})});
+  EXPECT_EQ(types(one), std::vector<std::string>{"lost-recipient:b@firma.example"});
+  // Refused by the receiver (no accepted copy) is no delivery.
+  Delivery refused = copy(1, {"a@firma.example", "b@firma.example"});
+  refused.data_code = 554;
+  EXPECT_TRUE(has(analyze(t, {refused}), "lost-message:"));
+  // Not deleted (still on the server): no lost message.
+  EXPECT_FALSE(has(analyze(truth(), {}), "lost-message:"));
+}
+
+TEST(AnalyzerLost, AMessageNamingNoLocalRecipientIsLostToo) {
+  Truth t = truth();
+  t.messages[0].envelope_to = {"x@foreign.example"};
+  t.pop3_sessions = {deleting_session({"m1"})};
+  EXPECT_EQ(types(analyze(t, {})), std::vector<std::string>{"lost-message:"});
+  // Relayed out (a foreign copy) is not a local mailbox either.
+  Delivery out = copy(1, {"x@foreign.example"});
+  out.relayed_out = true;
+  EXPECT_TRUE(has(analyze(t, {out}), "lost-message:"));
+}
+
+TEST(AnalyzerLost, StuckQueueWhenNothingAtAllWasDelivered) {
+  Truth t = truth();
+  t.interval_ms = 300'000;
+  t.end_ms = 3'000'000;
+  auto r = analyze(t, {});
+  EXPECT_TRUE(has(r, "stuck-queue:")) << ::testing::PrintToString(types(r));
+  // Injected within the last interval: not yet due, not stuck.
+  t.messages[0].injected_ms = t.end_ms - t.interval_ms / 2;
+  EXPECT_FALSE(has(analyze(t, {}), "stuck-queue:"));
+}
+
+}  // namespace
+}  // namespace dropcheck::analyzer
+
+// Issue 15 item 5: reports never abort on bytes. Evidence quotes raw header lines, which may
+// hold Latin-1 (or any) octets; nlohmann::json refuses to dump invalid UTF-8.
+#include "analyzer/report.hpp"
+
+namespace dropcheck::analyzer {
+namespace {
+
+TEST(Report, Latin1EvidenceDumpsAsJsonWithItsOctetsInHex) {
+  Report r;
+  r.scenario = "t";
+  r.findings.push_back({"bcc-header-leak", "m1", "a@firma.example",
+                        "journal #1: \"Bcc: J\xFCrgen <b@firma.example>\"", 1});
+  nlohmann::json j = to_json(r);
+  std::string text;
+  ASSERT_NO_THROW(text = j.dump());
+  const auto& f = j["findings"][0];
+  EXPECT_EQ(f["evidence"], "journal #1: \"Bcc: J\u00fcrgen <b@firma.example>\"");
+  EXPECT_EQ(f["evidence_hex"].get<std::string>().substr(0, 8), "6a6f7572");  // "jour"
+  EXPECT_FALSE(f.contains("recipient_hex"));  // only where bytes were not UTF-8
+}
+
+TEST(Report, Utf8TextKeepsValidUtf8AndReadsEveryOtherOctetAsLatin1) {
+  EXPECT_EQ(utf8_text("J\xC3\xBCrgen"), "J\xC3\xBCrgen");               // valid: unchanged
+  EXPECT_EQ(utf8_text("J\xFCrgen"), "J\xC3\xBCrgen");                   // Latin-1 u-umlaut
+  EXPECT_EQ(utf8_text("\xC3"), "\xC3\x83");                             // truncated sequence
+  EXPECT_EQ(utf8_text("\xC0\xAF"), "\xC3\x80\xC2\xAF");                 // overlong '/'
+  EXPECT_EQ(utf8_text("\xED\xA0\x80"), "\xC3\xAD\xC2\xA0\xC2\x80");     // a surrogate
+  EXPECT_EQ(utf8_text("\xF4\x90\x80\x80").size(), 8u);                  // above U+10FFFF
+  EXPECT_EQ(utf8_text("\xF0\x9F\x93\xA7"), "\xF0\x9F\x93\xA7");         // U+1F4E7
+  for (int b = 0; b < 256; ++b) {  // every single octet gives JSON that dumps
+    nlohmann::json j = std::string(1, static_cast<char>(b));
+    utf8_safe(j);
+    EXPECT_NO_THROW((void)j.dump()) << b;
+  }
 }
 
 }  // namespace

@@ -316,3 +316,82 @@ TEST(CliRun, WritesJsonJunitAndHtmlReports) {
 
 }  // namespace
 }  // namespace dropcheck::runner
+
+// Issue 15 item 1: every scheduled event (provider fault, drift, overlap, receiver fault) is
+// recorded as fired or not; one that did not fire makes the run not-exercised, never a pass.
+namespace dropcheck::runner {
+namespace {
+
+const ScheduledEvent* event(const ScenarioResult& r, const std::string& name) {
+  for (const auto& e : r.events)
+    if (e.name == name) return &e;
+  return nullptr;
+}
+
+TEST(Exercised, ProviderFaultsThatFireAreRecorded) {
+  auto r = run_scenario(builtin("drop-mid-retr"));
+  ASSERT_EQ(r.error, "");
+  for (const char* name : {"provider-fault:err_on_retr", "provider-fault:drop_in_retr",
+                           "provider-fault:list_size_delta"}) {
+    const auto* e = event(r, name);
+    ASSERT_NE(e, nullptr) << name;
+    EXPECT_TRUE(e->fired) << name << ": " << e->detail;
+  }
+  EXPECT_EQ(r.status(), "ok");
+  EXPECT_TRUE(r.passed());
+}
+
+TEST(Exercised, AFaultForAMessageThatDoesNotExistIsNotExercised) {
+  Scenario s = builtin("drop-mid-retr");
+  s.messages.resize(1);  // err_on_retr [2] and drop_in_retr 3 have nothing to hit
+  auto r = run_scenario(s);
+  ASSERT_EQ(r.error, "");
+  EXPECT_TRUE(r.report.findings.empty());
+  ASSERT_NE(event(r, "provider-fault:drop_in_retr"), nullptr);
+  EXPECT_FALSE(event(r, "provider-fault:drop_in_retr")->fired);
+  EXPECT_FALSE(event(r, "provider-fault:err_on_retr")->fired);
+  EXPECT_TRUE(event(r, "provider-fault:list_size_delta")->fired);
+  EXPECT_EQ(r.status(), "not-exercised");
+  EXPECT_FALSE(r.passed());
+}
+
+TEST(Exercised, OverlapDriftAndReceiverFaults) {
+  auto overlap = run_scenario(builtin("overlap-locking"));
+  ASSERT_EQ(overlap.error, "");
+  ASSERT_NE(event(overlap, "overlap"), nullptr);
+  EXPECT_TRUE(event(overlap, "overlap")->fired) << event(overlap, "overlap")->detail;
+
+  Scenario late = builtin("overlap-locking");
+  late.timeline.overlap_after = 1000;  // more than the maildrop holds: never triggers
+  auto never = run_scenario(late);
+  ASSERT_EQ(never.error, "");
+  EXPECT_FALSE(event(never, "overlap")->fired);
+  EXPECT_EQ(never.status(), "not-exercised");
+
+  auto drift = run_scenario(builtin("provider-drift"));
+  ASSERT_NE(event(drift, "drift"), nullptr);
+  EXPECT_TRUE(event(drift, "drift")->fired) << event(drift, "drift")->detail;
+
+  auto rcpt = run_scenario(builtin("smtp-4xx-recovery"));
+  ASSERT_NE(event(rcpt, "receiver-fault:rcpt"), nullptr);
+  EXPECT_TRUE(event(rcpt, "receiver-fault:rcpt")->fired);
+  EXPECT_TRUE(rcpt.passed());
+  Scenario never_rcpt = builtin("smtp-4xx-recovery");
+  never_rcpt.receiver.only_transaction = 50;  // there are not that many transactions
+  auto r = run_scenario(never_rcpt);
+  EXPECT_FALSE(event(r, "receiver-fault:rcpt")->fired);
+  EXPECT_EQ(r.status(), "not-exercised");
+
+  auto slow = run_scenario(builtin("slow-receiver"));
+  ASSERT_NE(event(slow, "receiver-fault:delay-data-end"), nullptr);
+  EXPECT_TRUE(event(slow, "receiver-fault:delay-data-end")->fired);
+}
+
+TEST(Exercised, AScenarioWithoutScheduledEventsHasNone) {
+  auto r = run_scenario(builtin("baseline"));
+  EXPECT_TRUE(r.events.empty());
+  EXPECT_EQ(r.status(), "ok");
+}
+
+}  // namespace
+}  // namespace dropcheck::runner

@@ -421,3 +421,67 @@ TEST(Matrix, TextTable) {
 
 } // namespace
 } // namespace dropcheck::runner
+
+// Issue 15: reports never abort on bytes (item 5) and show each cell's scheduled events and
+// the not-exercised status (item 1).
+#include "analyzer/report.hpp"
+
+namespace dropcheck::runner {
+namespace {
+
+MatrixResult latin1_matrix() {
+  MatrixResult m = sample_matrix();
+  auto &r = m.cells[1].result;
+  r.report.findings.push_back({"bcc-header-leak", "bcc-1", "a@firma.example",
+                               "journal #1: \"Bcc: J\xFCrgen <b@firma.example>\"", 1});
+  r.unexpected.push_back("bcc-header-leak message=bcc-1 recipient=J\xFC@firma.example");
+  r.cycles.push_back({});
+  r.cycles.back().detail = "fetchmail: Nachricht f\xFCr a@ \x01 gel\xF6scht";
+  r.events.push_back({"overlap", false, "cycle 1 never retrieved 1 message(s)"});
+  r.events.push_back({"provider-fault:drop_in_retr", true, "fired 1 time(s)"});
+  return m;
+}
+
+TEST(MatrixBytes, Latin1AndControlOctetsNeverAbortAReport) {
+  const MatrixResult m = latin1_matrix();
+  nlohmann::json j = matrix_json(m);
+  std::string dumped;
+  ASSERT_NO_THROW(dumped = j.dump());
+  const auto &c = j["cells"][1];
+  EXPECT_EQ(c["findings"][1]["evidence"], "journal #1: \"Bcc: J\u00fcrgen <b@firma.example>\"");
+  EXPECT_TRUE(c["findings"][1].contains("evidence_hex"));
+  for (const std::string& out : {matrix_junit(m), matrix_html(m)}) {
+    EXPECT_EQ(analyzer::utf8_text(out), out);  // valid UTF-8 throughout
+    EXPECT_NE(out.find("J\u00fcrgen"), std::string::npos);
+    EXPECT_EQ(out.find('\x01'), std::string::npos);  // not allowed in XML 1.0
+  }
+  ASSERT_NO_THROW((void)result_json(m.cells[1].result).dump());
+}
+
+TEST(MatrixEvents, NotExercisedCellsAreErrorsAndEveryReportListsTheEvents) {
+  const MatrixResult m = latin1_matrix();
+  const MatrixCell &c = m.cells[1];
+  EXPECT_EQ(c.result.status(), "not-exercised");
+  EXPECT_FALSE(c.result.passed());
+  EXPECT_EQ(cell_label(c), "NOT-EXERCISED");
+  const auto j = matrix_json(m);
+  EXPECT_EQ(j["cells"][1]["status"], "not-exercised");
+  EXPECT_EQ(j["cells"][1]["events"][0]["name"], "overlap");
+  EXPECT_EQ(j["cells"][1]["events"][0]["fired"], false);
+  EXPECT_EQ(j["cells"][1]["events"][1]["fired"], true);
+  const auto x = matrix_junit(m);
+  EXPECT_NE(x.find("tests=\"2\" failures=\"0\" errors=\"1\""), std::string::npos) << x;
+  EXPECT_NE(x.find("type=\"not-exercised\""), std::string::npos) << x;
+  EXPECT_NE(x.find("event provider-fault:drop_in_retr fired"), std::string::npos) << x;
+  const auto h = matrix_html(m);
+  EXPECT_NE(h.find("<td class=\"notexercised\"><details><summary>NOT-EXERCISED</summary>"),
+            std::string::npos);
+  EXPECT_NE(h.find("overlap NOT FIRED (cycle 1 never retrieved 1 message(s))"), std::string::npos);
+  const auto t = matrix_text(m);
+  EXPECT_NE(t.find("fetchmail: not exercised: overlap: cycle 1 never retrieved"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("scheduled: overlap, provider-fault:drop_in_retr"), std::string::npos) << t;
+}
+
+}  // namespace
+}  // namespace dropcheck::runner

@@ -375,6 +375,8 @@ TEST(Faults, RepresentingProviderKeepsDeletedMail) {
   EXPECT_NE(c.send("USER u\r\nPASS p\r\n").find("+OK maildrop has 1"), std::string::npos);
   EXPECT_NE(c.send("UIDL 1\r\n"), before);
   EXPECT_EQ(p.session_log()[0].deleted_uidls.size(), 1u);
+  EXPECT_EQ(p.session_log()[0].deleted_seqs, std::vector<std::uint64_t>{1});
+  EXPECT_EQ(p.last_seq(), 1u);
 
   Faults same;
   same.represent_deleted = Represent::same_uidl;
@@ -446,6 +448,74 @@ TEST(MxIntake, SmtpTransactionIsStamped) {
   EXPECT_EQ(p.stored()[0].data,
             "Return-Path: <a@w.example>\r\nEnvelope-To: b@f.example, c@f.example\r\n"
             "Subject: s\r\n\r\n.dot\r\n");
+}
+
+}  // namespace
+}  // namespace dropcheck::fake_pop3
+
+// Issue 15 item 1: faults fire on every retrieval command, and the provider records which of
+// its scheduled faults fired (a fault that never fired leaves a scenario not exercised).
+namespace dropcheck::fake_pop3 {
+namespace {
+
+TEST(Faults, TopFiresRetrievalFaultsLikeRetr) {
+  base::VirtualClock clock;
+  Provider p(profile("flaky"), "u", "p", clock);
+  for (int i = 0; i < 3; ++i) p.deliver("a@w.example", {"b@f.example"}, kMsg);
+  Client c(p);
+  (void)c.send("USER u\r\nPASS p\r\n");
+  EXPECT_EQ(c.send("TOP 2 99999999\r\n"), "-ERR [SYS/TEMP] message temporarily unavailable\r\n");
+  const auto r = c.send("TOP 3 99999999\r\n");
+  EXPECT_EQ(r.size(), std::string("+OK top of message follows\r\n").size() + 100);
+  EXPECT_TRUE(c.s->closing());
+  c.end("closed");
+  const auto& e = p.session_log()[0];
+  EXPECT_EQ(e.end_reason, "fault-drop");
+  EXPECT_TRUE(e.retrieved_uidls.empty());
+  ASSERT_EQ(e.topped_uidls.size(), 1u);  // the dropped one; message 2 was refused
+  EXPECT_EQ(e.topped_uidls[0], p.stored()[2].uidl);
+  EXPECT_EQ(p.fired_faults().count("err_on_retr"), 1u);
+  EXPECT_EQ(p.fired_faults().count("drop_in_retr"), 1u);
+}
+
+TEST(Faults, ScheduledFaultsAreNamedAndFiringIsRecorded) {
+  EXPECT_TRUE(scheduled_faults(Faults{}).empty());
+  EXPECT_EQ(scheduled_faults(profile("flaky").faults),
+            (std::vector<std::string>{"drop_in_retr", "err_on_retr", "list_size_delta"}));
+  base::VirtualClock clock;
+  Provider p(profile("flaky"), "u", "p", clock);
+  p.deliver("a@w.example", {"b@f.example"}, kMsg);
+  Client c(p);
+  EXPECT_TRUE(p.fired_faults().empty());
+  (void)c.send("USER u\r\nPASS p\r\nLIST\r\nRETR 1\r\n");
+  // One message: neither message 2 nor 3 exists; the sizes lied (login reply, LIST, RETR).
+  EXPECT_EQ(p.fired_faults().size(), 1u);
+  EXPECT_EQ(p.fired_faults().count("list_size_delta"), 1u);
+
+  Faults f;
+  f.duplicate_uidls = true;
+  f.changing_uidls = true;
+  f.auth_failures = 1;
+  f.drop_after_bytes = 4000;
+  f.represent_deleted = Represent::new_uidl;
+  Provider q(with_faults(f), "u", "p", clock);
+  for (int i = 0; i < 2; ++i) q.deliver("a@w.example", {"b@f.example"}, kMsg);
+  {
+    Client refused(q);
+    (void)refused.send("USER u\r\nPASS p\r\n");
+  }
+  EXPECT_EQ(q.fired_faults().count("auth_failures"), 1u);
+  Client d(q);
+  (void)d.send("USER u\r\nPASS p\r\nUIDL\r\nDELE 1\r\nQUIT\r\n");
+  d.end("closed");
+  for (const char* name : {"duplicate_uidls", "changing_uidls", "represent_deleted"})
+    EXPECT_EQ(q.fired_faults().count(name), 1u) << name;
+  EXPECT_EQ(q.fired_faults().count("drop_after_bytes"), 0u);
+  Client e(q);
+  std::string many = "USER u\r\nPASS p\r\n";
+  for (int i = 0; i < 60; ++i) many += "RETR 1\r\n";  // ~120 octets each: past 4000
+  (void)e.send(many);
+  EXPECT_EQ(q.fired_faults().count("drop_after_bytes"), 1u);
 }
 
 }  // namespace

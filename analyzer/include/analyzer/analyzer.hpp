@@ -28,6 +28,7 @@ struct Pop3SessionFact {
   bool cleartext_while_stls = false;    // a password went in clear although STLS was offered
   std::string auth_result;              // "ok", "login-delay", "in-use", "bad-credentials", ""
   std::vector<std::string> retrieved;   // UIDLs RETR'd
+  std::vector<std::string> deleted;     // TruthMessage ids deleted (DELE, then QUIT committed)
 };
 
 struct Truth {
@@ -70,7 +71,7 @@ inline constexpr std::size_t kStallSizeLimit = 256 * 1024;
 inline constexpr std::size_t kStallMinCopies = 3;
 
 struct Finding {
-  std::string type;         // lost-recipient, duplicate, envelope-header-leak, ...
+  std::string type;         // lost-message, lost-recipient, duplicate, envelope-header-leak, ...
   std::string message;      // TruthMessage::id ("" when none)
   std::string recipient;    // the address concerned ("" when none)
   std::string evidence;     // header line, journal record, reply...

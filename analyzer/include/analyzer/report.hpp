@@ -1,6 +1,7 @@
 #pragma once
 // Report renderers: text for people, JSON (schema in analyzer/README.md) for tools.
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "analyzer/analyzer.hpp"
@@ -8,6 +9,15 @@
 
 namespace dropcheck::analyzer {
 
+// Strings in reports are valid UTF-8 whatever the journal held (evidence quotes raw header
+// lines, names may be Latin-1): utf8_text keeps valid UTF-8 as is and reads every other octet
+// as Latin-1 (0xFC -> U+00FC), so a JSON, JUnit or HTML report never fails on bytes.
+std::string utf8_text(std::string_view bytes);
+// Applies utf8_text to every string in `j`; an object member whose value changed gets a
+// sibling "<name>_hex" with the original octets in hex, so nothing is lost.
+void utf8_safe(nlohmann::json& j);
+
+// The report as JSON (utf8_safe applied).
 nlohmann::json to_json(const Report& report);
 std::string to_text(const Report& report);
 

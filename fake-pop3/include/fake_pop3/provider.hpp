@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,7 +48,10 @@ struct SessionLogEntry {
   bool cleartext_password_while_stls_offered = false;  // USER/PASS or PLAIN sent in clear
   std::optional<base::Millis> login_at;                // clock time of a successful login
   std::vector<std::string> retrieved_uidls;            // RETR'd, in order (TOP not included)
+  std::vector<std::string> topped_uidls;               // TOP'd, in order (any line count)
   std::vector<std::string> deleted_uidls;              // DELE'd and committed at QUIT
+  std::vector<std::uint64_t> deleted_seqs;  // the same, as StoredMessage::seq (whatever UIDL
+                                            // the client was shown)
   bool quit = false;                                   // ended with QUIT
   std::string end_reason;  // "closed", "peer-closed", "timeout", "fault-drop", ...
   std::uint64_t bytes_out = 0;
@@ -81,6 +85,8 @@ class Provider {
   void set_stls_available(bool available) { stls_available_ = available; }
 
   std::size_t stored_count() const { return store_.size(); }
+  // StoredMessage::seq of the last copy stored (0: none yet); deliver() adds seqs after it.
+  std::uint64_t last_seq() const { return next_seq_ - 1; }
   std::vector<StoredMessage> stored() const;
   const std::vector<SessionLogEntry>& session_log() const { return log_; }
   const Profile& profile() const { return profile_; }
@@ -92,6 +98,9 @@ class Provider {
   void on_session_end(std::function<void(const SessionLogEntry&)> observer) {
     session_observer_ = std::move(observer);
   }
+  // How often each fault fired over every session so far, by its profile key
+  // (scheduled_faults()): a fault a profile schedules but that never fired was not exercised.
+  const std::map<std::string, std::size_t>& fired_faults() const { return fired_; }
 
  private:
   friend class Pop3Session;
@@ -112,7 +121,13 @@ class Provider {
   std::optional<std::uint64_t> lock_holder_;  // session id holding the exclusive lock
   std::string apop_nonce_;
   std::function<void(const SessionLogEntry&)> session_observer_;
+  std::map<std::string, std::size_t> fired_;
+  void fired(const char* fault) { ++fired_[fault]; }
 };
+
+// The profile keys of the faults `f` schedules, sorted ("drop_in_retr", "err_on_retr", ...);
+// `sessions` only limits the others and is not a fault of its own.
+std::vector<std::string> scheduled_faults(const Faults& f);
 
 // One key=value line for a log: "event=pop3-session id=1 peer=... retrieved=3 deleted=3 ...".
 std::string to_log_line(const SessionLogEntry& e);

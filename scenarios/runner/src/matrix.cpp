@@ -23,7 +23,10 @@ bool is_defect_model(const std::string &name) {
   return name != "none" && fetcher::parse_defect(name).ok();
 }
 
-std::string xml_escape(std::string_view s) { return base::xml_escape(s); }
+// XML-safe and valid UTF-8 whatever the octets (JUnit and HTML declare UTF-8).
+std::string xml_escape(std::string_view s) {
+  return base::xml_escape(analyzer::utf8_text(s));
+}
 
 std::string provider_label(const MatrixCell &c) { return c.provider; }
 
@@ -33,11 +36,35 @@ std::string failure_text(const ScenarioResult &r) {
   std::string out;
   if (!r.error.empty())
     out += "error: " + r.error + "\n";
+  for (const auto &e : r.events)
+    if (!e.fired)
+      out += "not exercised: " + e.name + " did not fire: " + e.detail + "\n";
   for (const auto &m : r.missing)
     out += "expected but missing: " + m + "\n";
   for (const auto &u : r.unexpected)
     out += "unexpected: " + u + "\n";
   return out;
+}
+
+// "scheduled: overlap, provider-fault:x; fired in: core, fetchmail" for a row with scheduled
+// events ("" for none): every cell says which of its events fired.
+std::string fired_note(const MatrixResult &m, std::size_t row) {
+  const std::size_t nf = m.fetchers.size();
+  std::vector<std::string> names;
+  std::vector<std::string> fired_in;
+  for (std::size_t k = 0; k < nf; ++k) {
+    const ScenarioResult &r = m.cells[row * nf + k].result;
+    for (const auto &e : r.events)
+      if (std::find(names.begin(), names.end(), e.name) == names.end())
+        names.push_back(e.name);
+    if (!r.events.empty() && r.exercised())
+      fired_in.push_back(m.cells[row * nf + k].fetcher);
+  }
+  if (names.empty())
+    return {};
+  return fmt::format("scheduled: {}; all fired in: {}", fmt::join(names, ", "),
+                     fired_in.empty() ? std::string("-")
+                                      : fmt::format("{}", fmt::join(fired_in, ", ")));
 }
 
 } // namespace
@@ -146,10 +173,42 @@ run_matrix(const std::vector<Scenario> &scenarios, const MatrixOptions &options,
   return m;
 }
 
+std::vector<std::string> event_lines(const ScenarioResult &r) {
+  std::vector<std::string> out;
+  for (const auto &e : r.events)
+    out.push_back(fmt::format("{} {} ({})", e.name, e.fired ? "fired" : "NOT FIRED",
+                              e.detail));
+  return out;
+}
+
+nlohmann::json result_json(const ScenarioResult &r) {
+  nlohmann::json j = analyzer::to_json(r.report);
+  j["source"] = r.source;
+  j["status"] = std::string(r.status());
+  j["passed"] = r.passed();
+  j["missing"] = r.missing;
+  j["unexpected"] = r.unexpected;
+  j["error"] = r.error;
+  j["wall_ms"] = r.wall_ms;
+  j["events"] = nlohmann::json::array();
+  for (const auto &e : r.events)
+    j["events"].push_back(
+        {{"name", e.name}, {"fired", e.fired}, {"detail", e.detail}});
+  j["cycles"] = nlohmann::json::array();
+  for (const auto &cy : r.cycles)
+    j["cycles"].push_back(
+        {{"outcome", std::string(fetcher::outcome_name(cy.outcome))},
+         {"detail", cy.detail}});
+  analyzer::utf8_safe(j);
+  return j;
+}
+
 std::string cell_label(const MatrixCell &c) {
   const auto &r = c.result;
   if (!r.error.empty())
     return "ERROR";
+  if (!r.exercised())
+    return "NOT-EXERCISED";
   if (r.passed())
     return r.report.findings.empty()
                ? "ok"
@@ -179,6 +238,9 @@ std::string matrix_text(const MatrixResult &m) {
       line += fmt::format(" {:<18}", cell_label(c));
       if (!c.result.error.empty())
         notes.push_back(c.fetcher + ": error: " + c.result.error);
+      for (const auto &e : c.result.events)
+        if (!e.fired)
+          notes.push_back(c.fetcher + ": not exercised: " + e.name + ": " + e.detail);
       for (const auto &x : c.result.missing)
         notes.push_back(c.fetcher + ": expected but missing: " + x);
       for (const auto &x : c.result.unexpected)
@@ -187,6 +249,8 @@ std::string matrix_text(const MatrixResult &m) {
     while (!line.empty() && line.back() == ' ')
       line.pop_back();
     out += line + "\n";
+    if (const std::string fired = fired_note(m, row); !fired.empty())
+      out += "    " + fired + "\n";
     for (const auto &n : notes)
       out += "    " + n + "\n";
   }
@@ -208,24 +272,14 @@ nlohmann::json matrix_json(const MatrixResult &m) {
   j["wall_ms"] = m.wall_ms;
   j["cells"] = nlohmann::json::array();
   for (const auto &c : m.cells) {
-    nlohmann::json cj = analyzer::to_json(c.result.report);
+    nlohmann::json cj = result_json(c.result);
     cj["scenario"] = c.scenario;
     cj["provider"] = c.provider;
     cj["fetcher"] = c.fetcher;
-    cj["source"] = c.result.source;
-    cj["passed"] = c.result.passed();
     cj["label"] = cell_label(c);
-    cj["missing"] = c.result.missing;
-    cj["unexpected"] = c.result.unexpected;
-    cj["error"] = c.result.error;
-    cj["wall_ms"] = c.result.wall_ms;
-    cj["cycles"] = nlohmann::json::array();
-    for (const auto &cy : c.result.cycles)
-      cj["cycles"].push_back(
-          {{"outcome", std::string(fetcher::outcome_name(cy.outcome))},
-           {"detail", cy.detail}});
     j["cells"].push_back(std::move(cj));
   }
+  analyzer::utf8_safe(j);
   return j;
 }
 
@@ -234,9 +288,14 @@ std::string matrix_junit(const MatrixResult &m) {
   std::map<std::string, std::vector<const MatrixCell *>> by_fetcher;
   for (const auto &c : m.cells)
     by_fetcher[c.fetcher].push_back(&c);
+  // A harness error and a cell whose scheduled events did not fire are errors (nothing was
+  // judged); findings that differ are failures.
+  const auto is_error = [](const ScenarioResult &r) {
+    return !r.error.empty() || !r.exercised();
+  };
   std::size_t failures = 0, errors = 0;
   for (const auto &c : m.cells) {
-    if (!c.result.error.empty())
+    if (is_error(c.result))
       ++errors;
     else if (!c.result.passed())
       ++failures;
@@ -251,7 +310,7 @@ std::string matrix_junit(const MatrixResult &m) {
     std::size_t sf = 0, se = 0;
     double st = 0;
     for (const auto *c : cells) {
-      if (!c->result.error.empty())
+      if (is_error(c->result))
         ++se;
       else if (!c->result.passed())
         ++sf;
@@ -273,6 +332,8 @@ std::string matrix_junit(const MatrixResult &m) {
             fmt::format("{} message={} recipient={}: {}\n", x.type,
                         x.message.empty() ? "-" : x.message,
                         x.recipient.empty() ? "-" : x.recipient, x.evidence);
+      for (const auto &e : event_lines(r))
+        findings += "event " + e + "\n";
       if (r.passed() && findings.empty()) {
         out += "/>\n";
         continue;
@@ -281,6 +342,11 @@ std::string matrix_junit(const MatrixResult &m) {
       if (!r.error.empty()) {
         out += fmt::format("      <error message=\"{}\">{}</error>\n",
                            xml_escape(r.error), xml_escape(failure_text(r)));
+      } else if (!r.exercised()) {
+        out += fmt::format(
+            "      <error message=\"not exercised: a scheduled event did not fire\" "
+            "type=\"not-exercised\">{}</error>\n",
+            xml_escape(failure_text(r)));
       } else if (!r.passed()) {
         std::string msg = fmt::format("{} missing, {} unexpected finding(s)",
                                       r.missing.size(), r.unexpected.size());
@@ -315,6 +381,7 @@ td.clean { background: #c8efc8; }
 td.expected { background: #e6f4c4; }
 td.fail { background: #f6c0c0; }
 td.error { background: #d9b3e6; }
+td.notexercised { background: #f3d9a4; }
 details summary { cursor: pointer; font-weight: 600; }
 details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
 .ev { font-family: ui-monospace, monospace; font-size: 12px; color: #444; word-break: break-all; }
@@ -335,6 +402,8 @@ details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
          "findings</span><span style=\"background:#e6f4c4\">ok: findings as "
          "documented</span><span "
          "style=\"background:#f6c0c0\">FAIL: findings differ</span><span "
+         "style=\"background:#f3d9a4\">NOT-EXERCISED: a scheduled event did not "
+         "fire</span><span "
          "style=\"background:#d9b3e6\">ERROR: not played</span></p>\n";
   out += "<table>\n<thead><tr><th>scenario</th>";
   if (by_provider)
@@ -352,12 +421,13 @@ details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
       const MatrixCell &c = m.cells[row * nf + k];
       const auto &r = c.result;
       const char *cls = !r.error.empty()            ? "error"
+                        : !r.exercised()            ? "notexercised"
                         : !r.passed()               ? "fail"
                         : r.report.findings.empty() ? "clean"
                                                     : "expected";
       out += fmt::format("<td class=\"{}\">", cls);
-      const bool detail =
-          !r.report.findings.empty() || !r.passed() || !r.cycles.empty();
+      const bool detail = !r.report.findings.empty() || !r.passed() ||
+                          !r.cycles.empty() || !r.events.empty();
       if (!detail) {
         out += h(cell_label(c)) + "</td>";
         continue;
@@ -365,6 +435,12 @@ details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
       out += "<details><summary>" + h(cell_label(c)) + "</summary>";
       if (!r.error.empty())
         out += "<p>error: " + h(r.error) + "</p>";
+      if (!r.events.empty()) {
+        out += "<p>scheduled events:</p><ul>";
+        for (const auto &x : event_lines(r))
+          out += "<li>" + h(x) + "</li>";
+        out += "</ul>";
+      }
       if (!r.missing.empty()) {
         out += "<p>expected but missing:</p><ul>";
         for (const auto &x : r.missing)

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -50,7 +51,8 @@ bool matches(const analyzer::Finding& f, const Expectation& e) {
          (e.recipient.empty() || e.recipient == f.recipient);
 }
 
-// Calls `trigger` with the number of messages the sessions from `first_session` on have RETR'd,
+// Calls `trigger` with the number of messages the sessions from `first_session` on have
+// retrieved (RETR or TOP),
 // every kOverlapPoll, until `*done`. A free function: its parameters live in the coroutine frame.
 net::awaitable<void> watch_retrievals(const fake_pop3::Provider& provider,
                                       std::shared_ptr<bool> done, std::size_t first_session,
@@ -60,11 +62,84 @@ net::awaitable<void> watch_retrievals(const fake_pop3::Provider& provider,
     std::size_t n = 0;
     const auto& sessions = provider.session_log();
     for (std::size_t i = first_session; i < sessions.size(); ++i)
-      n += sessions[i].retrieved_uidls.size();
+      n += sessions[i].retrieved_uidls.size() + sessions[i].topped_uidls.size();
     if (n > 0) trigger(n);
     t.expires_after(kOverlapPoll);
     co_await t.async_wait(asio::use_awaitable);
   }
+}
+
+// What fake-smtp records (TransactionRecord::faults, SessionRecord::faults) when a scheduled
+// receiver fault fires, by event name.
+std::vector<std::pair<std::string, std::string>> receiver_fault_marks(const ReceiverSpec& r) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (r.rcpt_fail_at > 0)
+    out.emplace_back("receiver-fault:rcpt", fmt::format("rcpt-{}-{}", r.rcpt_fail_at, r.rcpt_fail_code));
+  if (r.data_fail_code != 0)
+    out.emplace_back("receiver-fault:data", fmt::format("data-{}", r.data_fail_code));
+  if (r.data_end_fail_code != 0)
+    out.emplace_back("receiver-fault:data-end", fmt::format("data-end-{}", r.data_end_fail_code));
+  for (std::size_t i = 0; i < r.reply_delay_ms.size(); ++i) {
+    if (r.reply_delay_ms[i] <= 0) continue;
+    const std::string_view stage = fake_smtp::kReplyStageNames[i];
+    out.emplace_back(fmt::format("receiver-fault:delay-{}", stage),
+                     fmt::format("delay-{}-{}ms", stage, r.reply_delay_ms[i]));
+  }
+  return out;
+}
+
+std::vector<ScheduledEvent> receiver_events(const ReceiverSpec& spec,
+                                            const std::vector<fake_smtp::TransactionRecord>& txns,
+                                            const std::vector<fake_smtp::SessionRecord>& sessions) {
+  std::vector<ScheduledEvent> out;
+  const auto has = [](const std::vector<std::string>& faults, const std::string& mark) {
+    return std::find(faults.begin(), faults.end(), mark) != faults.end();
+  };
+  for (const auto& [name, mark] : receiver_fault_marks(spec)) {
+    ScheduledEvent e{name, false, fmt::format("no SMTP transaction met {}", mark)};
+    if (spec.only_transaction > 0)
+      e.detail += fmt::format(" (only transaction {})", spec.only_transaction);
+    for (const auto& t : txns)
+      if (!e.fired && has(t.faults, mark)) e = {name, true, fmt::format("{} in journal #{}", mark, t.seq)};
+    for (const auto& ss : sessions)
+      if (!e.fired && has(ss.faults, mark))
+        e = {name, true, fmt::format("{} in SMTP session {}", mark, ss.session_id)};
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<ScheduledEvent> provider_fault_events(const std::vector<std::string>& scheduled,
+                                                  const std::map<std::string, std::size_t>& fired) {
+  std::vector<ScheduledEvent> out;
+  for (const auto& name : scheduled) {
+    const auto it = fired.find(name);
+    if (it != fired.end())
+      out.push_back({"provider-fault:" + name, true, fmt::format("fired {} time(s)", it->second)});
+    else
+      out.push_back({"provider-fault:" + name, false, "no POP3 command met it"});
+  }
+  return out;
+}
+
+// The id of a POP3 session opened at or after log index `from` that is still open.
+std::optional<std::uint64_t> open_session(const fake_pop3::Provider& provider, std::size_t from) {
+  const auto& log = provider.session_log();
+  for (std::size_t i = from; i < log.size(); ++i)
+    if (log[i].ended_at == base::Millis{0}) return log[i].id;
+  return std::nullopt;
+}
+
+// The drift fired when the fetcher logged in under the new profile (sessions from `from` on).
+ScheduledEvent drift_event(const fake_pop3::Provider& provider, std::size_t from,
+                           const Timeline& t) {
+  const auto& log = provider.session_log();
+  for (std::size_t i = from; i < log.size(); ++i)
+    if (log[i].login_at)
+      return {"drift", true,
+              fmt::format("POP3 session #{} logged in under profile {}", log[i].id, t.drift_profile)};
+  return {"drift", false,
+          fmt::format("no login under profile {} from cycle {} on", t.drift_profile, t.drift_cycle)};
 }
 
 std::string describe(const analyzer::Finding& f) {
@@ -73,6 +148,17 @@ std::string describe(const analyzer::Finding& f) {
 }
 
 }  // namespace
+
+bool ScenarioResult::exercised() const {
+  return std::all_of(events.begin(), events.end(), [](const ScheduledEvent& e) { return e.fired; });
+}
+
+std::string_view ScenarioResult::status() const {
+  if (!error.empty()) return "error";
+  if (!exercised()) return "not-exercised";
+  if (!missing.empty() || !unexpected.empty()) return "fail";
+  return "ok";
+}
 
 void compare_findings(const std::vector<analyzer::Finding>& findings,
                       const std::vector<Expectation>& expect, std::vector<std::string>& missing,
@@ -248,23 +334,35 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
       return s.messages[a].at_ms < s.messages[b].at_ms;
     });
     std::size_t next = 0;
+    std::map<std::uint64_t, std::string> message_of_seq;  // stored copy -> scenario message
     const auto inject_due = [&] {
       const auto now = clock.now() - kEpoch;
       while (next < order.size() && s.messages[order[next]].at_ms <= now.count()) {
         const auto& m = s.messages[order[next]];
+        const std::uint64_t before = provider.last_seq();
         provider.deliver(m.envelope_from, m.envelope_to, m.raw);
+        for (std::uint64_t seq = before + 1; seq <= provider.last_seq(); ++seq)
+          message_of_seq[seq] = m.id;
         truth.messages[order[next]].injected_ms = clock.now().count();
         ++next;
       }
     };
 
     std::optional<fake_pop3::Profile> drift;
+    std::vector<std::string> scheduled_faults = fake_pop3::scheduled_faults(provider.profile().faults);
     if (s.timeline.drift_cycle > 0) {
       auto p = fake_pop3::load_profile(s.timeline.drift_profile);
       if (!p.ok())
         throw std::runtime_error(s.source + ": timeline.drift.profile: " + p.error().message);
       drift = std::move(p).value();
+      for (auto& f : fake_pop3::scheduled_faults(drift->faults))
+        if (std::find(scheduled_faults.begin(), scheduled_faults.end(), f) == scheduled_faults.end())
+          scheduled_faults.push_back(std::move(f));
     }
+    std::size_t drift_first_session = 0;
+    ScheduledEvent overlap{"overlap", false,
+                           fmt::format("cycle {} never retrieved {} message(s)",
+                                       s.timeline.overlap_cycle, s.timeline.overlap_after)};
     const auto fetcher_log = [&](const std::string& line) { log(line); };
     // Each cycle is its own fetcher invocation (as cron or a service timer would start it);
     // they share only the state directory, like separate processes.
@@ -302,14 +400,28 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     auto play = [&]() -> net::awaitable<void> {
       asio::steady_timer wait(co_await asio::this_coro::executor);
       for (int c = 1; c <= s.timeline.cycles; ++c) {
-        if (drift && c == s.timeline.drift_cycle) provider.set_profile(*drift);
+        if (drift && c == s.timeline.drift_cycle) {
+          provider.set_profile(*drift);
+          drift_first_session = provider.session_log().size();
+        }
         inject_due();
         fetcher::Hooks hooks;
         bool spawned = false;
+        const std::size_t first_session = provider.session_log().size();
         if (c == s.timeline.overlap_cycle) {
-          hooks.on_retrieved = [&, c](std::size_t n) {
+          hooks.on_retrieved = [&, c, first_session](std::size_t n) {
             if (spawned || n < static_cast<std::size_t>(s.timeline.overlap_after)) return;
             spawned = true;
+            // It overlaps only if this cycle still holds a POP3 session open.
+            if (const auto id = open_session(provider, first_session))
+              overlap = {"overlap", true,
+                         fmt::format("cycle {} started while POP3 session #{} of cycle {} was open "
+                                     "({} message(s) retrieved)",
+                                     c + 1, *id, c, n)};
+            else
+              overlap.detail = fmt::format("cycle {} started after cycle {} had closed its POP3 "
+                                           "session(s)",
+                                           c + 1, c);
             ++overlapping;
             net::spawn_logged(io.get_executor(), overlapped(c + 1), "overlapping cycle");
           };
@@ -318,7 +430,6 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
         // sessions this cycle opened) drives the same trigger.
         auto cycle_done = std::make_shared<bool>(false);
         if (external && hooks.on_retrieved) {
-          const std::size_t first_session = provider.session_log().size();
           net::spawn_logged(io.get_executor(),
                             watch_retrievals(provider, cycle_done, first_session,
                                              hooks.on_retrieved),
@@ -365,6 +476,9 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
       f.cleartext_while_stls = e.cleartext_password_while_stls_offered;
       f.auth_result = e.auth_result;
       f.retrieved = e.retrieved_uidls;
+      for (const auto seq : e.deleted_seqs)
+        if (const auto it = message_of_seq.find(seq); it != message_of_seq.end())
+          f.deleted.push_back(it->second);
       truth.pop3_sessions.push_back(std::move(f));
     }
     auto records = fake_smtp::read_journal(fs::path(dir) / "journal");
@@ -375,6 +489,13 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
       if (!saved.ok()) throw std::runtime_error(saved.error().message);
     }
     compare_findings(res.report.findings, s.expect, res.missing, res.unexpected);
+    res.events = provider_fault_events(scheduled_faults, provider.fired_faults());
+    if (drift) res.events.push_back(drift_event(provider, drift_first_session, s.timeline));
+    if (s.timeline.overlap_cycle > 0) res.events.push_back(overlap);
+    auto sessions = fake_smtp::read_sessions(fs::path(dir) / "journal");
+    if (!sessions.ok()) throw std::runtime_error("journal sessions: " + sessions.error().message);
+    for (auto& e : receiver_events(s.receiver, *records, sessions->records))
+      res.events.push_back(std::move(e));
   } catch (const std::exception& e) {
     res.error = e.what();
   }

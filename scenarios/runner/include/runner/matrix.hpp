@@ -63,8 +63,13 @@ MatrixResult
 run_matrix(const std::vector<Scenario> &scenarios, const MatrixOptions &options,
            const std::function<void(const MatrixCell &)> &progress = {});
 
-// One short text per cell: "ok", "ok (2 expected)", "FAIL +1 -0", "ERROR".
+// One short text per cell: "ok", "ok (2 expected)", "FAIL +1 -0", "NOT-EXERCISED", "ERROR".
 std::string cell_label(const MatrixCell &cell);
+// One scenario result: the analyzer report plus source, status, passed, missing, unexpected,
+// error, wall_ms, events (name, fired, detail) and cycles.
+nlohmann::json result_json(const ScenarioResult &result);
+// "provider-fault:drop_in_retr fired (fired 1 time(s))" / "... NOT FIRED (...)", one per event.
+std::vector<std::string> event_lines(const ScenarioResult &result);
 std::string matrix_text(const MatrixResult &m);
 nlohmann::json matrix_json(const MatrixResult &m);
 std::string matrix_junit(const MatrixResult &m);

@@ -19,6 +19,17 @@ struct RunOptions {
   std::function<void(std::string_view)> log;  // fetcher and harness event lines
 };
 
+// A scheduled event of a scenario and whether it happened during the run: a provider fault
+// ("provider-fault:drop_in_retr", profile key), the provider drift ("drift"), the overlapping
+// invocation ("overlap"), a receiver fault ("receiver-fault:rcpt", "receiver-fault:data",
+// "receiver-fault:data-end", "receiver-fault:delay-STAGE"). A run in which a scheduled event
+// did not fire judged nothing about it: it is not-exercised, never a pass.
+struct ScheduledEvent {
+  std::string name;
+  bool fired = false;
+  std::string detail;  // what happened, or what was waited for
+};
+
 struct ScenarioResult {
   std::string name;
   std::string source;
@@ -27,8 +38,15 @@ struct ScenarioResult {
   std::vector<std::string> missing;     // expected findings that did not occur
   std::vector<std::string> unexpected;  // findings the scenario did not expect
   std::string error;                    // harness failure (the scenario could not be played)
+  std::vector<ScheduledEvent> events;   // in schedule order; empty: nothing scheduled
   double wall_ms = 0;
-  bool passed() const { return error.empty() && missing.empty() && unexpected.empty(); }
+  bool exercised() const;
+  bool passed() const {
+    return error.empty() && exercised() && missing.empty() && unexpected.empty();
+  }
+  // "error" (not played), "not-exercised" (a scheduled event did not fire: the findings say
+  // nothing about it), "fail" (findings differ from the expectations), "ok".
+  std::string_view status() const;
 };
 
 ScenarioResult run_scenario(const Scenario& scenario, const RunOptions& options = {});
