@@ -27,5 +27,14 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
   if [ "$made_policy" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
 fi
+# The peers the tests start (Postfix, Dovecot) drop to their own users, who must be able to
+# reach the files below /. A system unpacked into a mktemp directory has / at 0700, which
+# every Debian install has at 0755: give / back its search permission, and say so.
+if [ $(( 0$(stat -c %a /) & 1 )) = 0 ]; then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  echo "bootstrap: / is mode $(stat -c %a /), not searchable by other users (Postfix, Dovecot): chmod o+x /"
+  $SUDO chmod o+x /
+fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"

@@ -293,7 +293,7 @@ TEST(Conformance, Mpop) {
   EXPECT_NE(got.find(".a line starting with a dot"), std::string::npos);
   EXPECT_EQ(f.stop(), 0);
   // keep off: both deleted at QUIT.
-  EXPECT_NE(f.log().find("retrieved=2 deleted=2 quit=true"), std::string::npos) << f.log();
+  EXPECT_NE(f.log().find("retrieved=2 topped=0 deleted=2 quit=true"), std::string::npos) << f.log();
 }
 
 TEST(Conformance, Fetchmail) {
@@ -331,7 +331,7 @@ TEST(Conformance, Fetchmail) {
   EXPECT_NE(got.find("X-Envelope-To: bcc@firma.example"), std::string::npos) << got;
   EXPECT_NE(got.find("\n.a line starting with a dot"), std::string::npos) << got;
   EXPECT_EQ(f.stop(), 0);
-  EXPECT_NE(f.log().find("retrieved=2 deleted=2 quit=true"), std::string::npos) << f.log();
+  EXPECT_NE(f.log().find("retrieved=2 topped=0 deleted=2 quit=true"), std::string::npos) << f.log();
 }
 
 TEST(Conformance, Getmail6) {
@@ -374,7 +374,7 @@ TEST(Conformance, Getmail6) {
   EXPECT_NE(got.find("X-Envelope-To: user1@firma.example"), std::string::npos) << got;
   EXPECT_NE(got.find("X-Envelope-To: bcc@firma.example"), std::string::npos) << got;
   EXPECT_EQ(f.stop(), 0);
-  EXPECT_NE(f.log().find("retrieved=2 deleted=2 quit=true"), std::string::npos) << f.log();
+  EXPECT_NE(f.log().find("retrieved=2 topped=0 deleted=2 quit=true"), std::string::npos) << f.log();
 }
 
 TEST(Conformance, PythonPoplibStlsAndPop3sWithStateDir) {
@@ -451,7 +451,7 @@ TEST(Conformance, MpopStlsAndPop3s) {
   EXPECT_EQ(f.stop(), 0);
   const std::string log = f.log();
   EXPECT_NE(log.find("tls=true stls=true"), std::string::npos) << log;
-  EXPECT_NE(log.find("retrieved=2 deleted=2 quit=true"), std::string::npos) << log;
+  EXPECT_NE(log.find("retrieved=2 topped=0 deleted=2 quit=true"), std::string::npos) << log;
   EXPECT_EQ(log.find("cleartext_with_stls=true"), std::string::npos) << log;
 }
 
