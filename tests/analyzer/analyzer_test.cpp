@@ -74,6 +74,19 @@ TEST(Analyzer, EnvelopeHeaderLeakPlainFoldedEncodedAndQmail) {
   }
 }
 
+// Evidence is bounded: a 200 KB envelope header is quoted around the hit, with offsets.
+TEST(Analyzer, LeakEvidenceQuotesAFewHundredOctetsOfAHugeHeader) {
+  std::string list;
+  for (int i = 0; i < 10'000; ++i) list += "u" + std::to_string(i) + "@firma.example, ";
+  const std::string h = "X-Envelope-To: " + list + "b@firma.example\r\n";
+  auto r = analyze(truth(), {copy(1, {"a@firma.example", "b@firma.example"}, h + kRaw)});
+  ASSERT_EQ(types(r), std::vector<std::string>{"envelope-header-leak:b@firma.example"});
+  const std::string& ev = r.findings[0].evidence;
+  EXPECT_LT(ev.size(), 600u) << ev.size();
+  EXPECT_NE(ev.find("b@firma.example"), std::string::npos) << ev;
+  EXPECT_NE(ev.find("octets"), std::string::npos) << ev;
+}
+
 TEST(Analyzer, NoLeakWhenTheOnlyReaderIsTheBccRecipient) {
   auto r = analyze(truth(), {copy(1, {"a@firma.example"}),
                              copy(2, {"b@firma.example"}, "X-Envelope-To: b@firma.example\r\n" + kRaw)});
