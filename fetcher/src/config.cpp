@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <array>
 #include <fstream>
@@ -12,6 +10,7 @@
 
 #include "base/strings.hpp"
 #include "base/yaml.hpp"
+#include "client/connect.hpp"
 #include "mail/address.hpp"
 
 namespace dropcheck::fetcher {
@@ -55,44 +54,10 @@ void add_keys(std::vector<std::string>& out, std::string_view prefix,
   for (auto k : keys) out.push_back(std::string(prefix) + std::string(k));
 }
 
-// RFC 1123 2.1 host name: LDH labels of 1..63 octets, no '-' at either end, at most 253
-// octets in all (RFC 1035 2.3.4, without the final dot); the last label not all digits, so
-// that a mistyped IPv4 address ("1.2.3.999") is not taken for a name.
-constexpr std::size_t kMaxLabelOctets = 63;
-constexpr std::size_t kMaxHostOctets = 253;
-
-bool is_ldh_label(std::string_view l) {
-  if (l.empty() || l.size() > kMaxLabelOctets || l.front() == '-' || l.back() == '-')
-    return false;
-  return std::all_of(l.begin(), l.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-';
-  });
-}
-
-bool is_dns_name(std::string_view h) {
-  if (!h.empty() && h.back() == '.') h.remove_suffix(1);  // absolute form
-  if (h.empty() || h.size() > kMaxHostOctets) return false;
-  std::string_view last;
-  while (true) {
-    const auto dot = h.find('.');
-    last = h.substr(0, dot);
-    if (!is_ldh_label(last)) return false;
-    if (dot == std::string_view::npos) break;
-    h.remove_prefix(dot + 1);
-  }
-  return !std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-bool is_ip_literal(const std::string& h) {
-  unsigned char buf[sizeof(struct in6_addr)];
-  return ::inet_pton(AF_INET, h.c_str(), buf) == 1 || ::inet_pton(AF_INET6, h.c_str(), buf) == 1;
-}
-
 std::string host_of(const base::YamlReader& y, const YAML::Node& m, const std::string& field,
                     std::string fallback) {
   std::string h = y.str(m, "host", field, std::move(fallback));
-  if (!is_valid_host(h))
+  if (!client::valid_host(h))
     y.fail(m["host"] ? m["host"] : m, field + ".host",
            "'" + h + "' is no IPv4/IPv6 address or DNS host name");
   return h;
@@ -109,10 +74,6 @@ void require_local(const base::YamlReader& y, const YAML::Node& at, const std::s
 }
 
 }  // namespace
-
-bool is_valid_host(std::string_view host) {
-  return is_ip_literal(std::string(host)) || is_dns_name(host);
-}
 
 int default_occurrence(std::string_view header) {
   return base::iequals(header, "Delivered-To") ? 1 : 0;

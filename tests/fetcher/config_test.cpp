@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "client/connect.hpp"
 #include "fetcher/config.hpp"
 
 namespace dropcheck::fetcher {
@@ -94,10 +95,10 @@ TEST(Config, HostMustBeAnIpLiteralOrADnsName) {
   for (const char* good : {"localhost", "pop.provider.example", "POP3.Provider-1.example",
                            "pop.provider.example.", "127.0.0.1", "::1", "2001:db8::25",
                            "xn--bcher-kva.example", "a"}) {
-    EXPECT_TRUE(is_valid_host(good)) << good;
+    EXPECT_TRUE(client::valid_host(good)) << good;
   }
   const std::string label63(63, 'a');
-  EXPECT_TRUE(is_valid_host(label63 + ".example"));
+  EXPECT_TRUE(client::valid_host(label63 + ".example"));
   std::string long_name;  // 4 x 63 + 3 dots = 255 > 253
   for (int i = 0; i < 4; ++i) long_name += (i ? "." : "") + label63;
   for (const std::string& bad :
@@ -108,7 +109,7 @@ TEST(Config, HostMustBeAnIpLiteralOrADnsName) {
         std::string("[::1]"), std::string("1.2.3.999"), std::string("1.2.3"),
         std::string("pop_3.example"), label63 + "a.example", long_name,
         std::string("pop.example\n"), std::string("p\xc3\xb6p.example")}) {
-    EXPECT_FALSE(is_valid_host(bad)) << bad;
+    EXPECT_FALSE(client::valid_host(bad)) << bad;
   }
 }
 

@@ -16,7 +16,8 @@ struct Endpoint {
 
 // Whether `host` is an IPv4 or IPv6 address literal or a DNS host name: dot-separated labels
 // of letters, digits and inner hyphens, each 1-63 octets, 253 in all (RFC 1123 2.1, RFC 1035
-// 2.3.4); a trailing dot is allowed.
+// 2.3.4), the last not all digits; a trailing dot is allowed. What pop3.host and smtp.host
+// accept.
 bool valid_host(std::string_view host);
 
 // Resolves `ep.host` (a literal needs no resolver) and connects to its addresses in order,

@@ -11,11 +11,12 @@
 
 #include "base/result.hpp"
 #include "base/yaml.hpp"
+#include "client/tls.hpp"
 #include "mail/envelope.hpp"
 
 namespace dropcheck::fetcher {
 
-enum class TlsMode { none, stls, implicit };
+using TlsMode = client::TlsMode;  // one definition, the client's
 
 struct Pop3Account {
   std::string host = "127.0.0.1";
@@ -93,9 +94,6 @@ std::vector<mail::EnvelopeSpec> parse_envelope_specs(const base::YamlReader& y,
 // earlier hops' recipients); 0 (every line) for the others, which providers write one line per
 // recipient or one list.
 int default_occurrence(std::string_view header);
-
-// An IPv4/IPv6 literal or an RFC 1123 DNS host name: what pop3.host and smtp.host accept.
-bool is_valid_host(std::string_view host);
 
 // Every key the loader accepts, dotted ("pop3.ca_file", "routing.envelope.occurrence").
 std::vector<std::string> config_keys();
