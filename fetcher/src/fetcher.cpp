@@ -51,15 +51,6 @@ struct Failure {
   std::string detail;
 };
 
-client::TlsMode tls_mode(TlsMode m) {
-  switch (m) {
-    case TlsMode::none: return client::TlsMode::none;
-    case TlsMode::stls: return client::TlsMode::stls;
-    case TlsMode::implicit: return client::TlsMode::implicit;
-  }
-  return client::TlsMode::none;
-}
-
 client::Auth auth_of(const Pop3Account& a) {
   if (a.apop || a.auth == "apop") return client::Auth::apop;
   if (a.auth == "plain") return client::Auth::plain;
@@ -70,7 +61,7 @@ client::Auth auth_of(const Pop3Account& a) {
 client::Pop3Options pop3_options(const Pop3Account& a) {
   client::Pop3Options o;
   o.server = {a.host, a.port};
-  o.tls = tls_mode(a.tls);
+  o.tls = a.tls;
   o.tls_settings = {a.verify_certificate, a.ca_file};
   o.timeout = a.timeout;
   return o;
@@ -477,15 +468,30 @@ class Fetcher::Cycle {
     co_return std::nullopt;
   }
 
+  // Whether mailbox `r` already holds this message: accepted in this attempt, by an earlier
+  // attempt of this UIDL (`done`), or as this very provider copy (`copy`: dedup).
+  struct Held {
+    bool done = false;
+    bool copy = false;
+  };
+  Held already_holds(const MessageLog& m, const std::string& key, const std::string& r) const {
+    Held h;
+    const auto it = state_.progress.find(m.uidl);
+    h.done = std::find(m.delivered.begin(), m.delivered.end(), r) != m.delivered.end() ||
+             (!m.uidl.empty() && it != state_.progress.end() && it->second.count(r));
+    h.copy = !key.empty() && state_.delivered_keys.count(key + " " + r);
+    return h;
+  }
+
   // Recipients still to deliver: not done by an earlier attempt of this UIDL, not already
   // holding this very provider copy (dedup; every skip is an alert).
   std::vector<std::string> pending_recipients(const Route& route, const std::string& key,
                                               MessageLog& m) {
     std::vector<std::string> todo, dup;
-    const auto done_it = state_.progress.find(m.uidl);
     for (const auto& r : route.recipients) {
-      if (done_it != state_.progress.end() && done_it->second.count(r)) continue;
-      if (!key.empty() && state_.delivered_keys.count(key + " " + r)) {
+      const Held h = already_holds(m, key, r);
+      if (h.done) continue;
+      if (h.copy) {
         dup.push_back(r);
         continue;
       }
@@ -522,8 +528,10 @@ class Fetcher::Cycle {
     m.alert = true;
     const bool sbs = c_.defect == Defect::sbs_connector;
     const std::string fb = sbs ? std::string() : c_.routing.fallback;
-    const bool fb_done = std::find(m.delivered.begin(), m.delivered.end(), fb) != m.delivered.end();
-    if (fb_done) {
+    // An earlier cycle's fallback copy counts too (a message kept for a deferred recipient
+    // comes back with its refused ones: the fallback must not get it again each cycle).
+    const Held fb_has = already_holds(m, key, fb);
+    if (!fb.empty() && (fb_has.done || fb_has.copy)) {
       m.notes.push_back(fb + ": already holds a copy for the refused recipients");
       co_return std::nullopt;
     }

@@ -246,6 +246,27 @@ TEST(HostileReceiver, RefusedRecipientGoesToTheFallbackAndTheMessageIsDeleted) {
   EXPECT_EQ(pop.deleted(), (std::vector<bool>{true}));
 }
 
+// A message kept for a deferred recipient comes back next cycle with its refused one: the
+// fallback already has the copy for it and must not get another (a RapidCheck case of the
+// deletion property).
+TEST(HostileReceiver, TheFallbackGetsARefusedRecipientsCopyOnceAcrossCycles) {
+  Pop3Script script;
+  script.messages = {{message("a@firma.example, c@firma.example", "m1"), "u1"}};
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp([](const std::string& r, std::size_t) {
+    if (r == "a@firma.example") return 450;
+    return r == "postmaster@firma.example" ? 250 : 550;
+  });
+  Harness h(pop.port(), smtp.port());
+  for (int i = 0; i < 3; ++i) {
+    (void)h.cycle();
+    h.clock.advance(std::chrono::minutes(10));
+  }
+  EXPECT_EQ(all_recipients(smtp), (std::vector<std::string>{"postmaster@firma.example"}))
+      << h.log();
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{false}));
+}
+
 TEST(HostileReceiver, TooManyRecipientsAreSentInFurtherTransactionsOfTheSameCycle) {
   std::string to;
   std::vector<std::string> want;
