@@ -23,6 +23,7 @@
 #include "fake_pop3/profile.hpp"
 #include "runner/external.hpp"
 #include "runner/matrix.hpp"
+#include "runner/replay.hpp"
 #include "runner/runner.hpp"
 #include "runner/scenario.hpp"
 #include "probe/probe.hpp"
@@ -182,6 +183,70 @@ std::vector<std::string> csv(const std::string& text) {
   return out;
 }
 
+// Fetchers and providers a matrix or replay names: 0 when usable, else the exit code (message
+// printed).
+int check_cell_inputs(const std::vector<std::string>& fetchers, const std::string& command,
+                      const std::vector<std::string>& providers, std::string_view provider_flag) {
+  if (auto ok = runner::check_matrix_fetchers(fetchers, command); !ok.ok()) {
+    fmt::print(stderr, "dropcheck: --fetchers: {}\n", ok.error().message);
+    return kExitUsage;
+  }
+  for (const auto& p : providers)
+    if (auto prof = fake_pop3::load_profile(p); !prof.ok()) {
+      fmt::print(stderr, "dropcheck: {}: {}\n", provider_flag, prof.error().message);
+      return kExitUsage;
+    }
+  for (const auto& f : fetchers) {
+    std::string missing;
+    if (runner::is_external_fetcher(f) && !runner::external_fetcher_available(f, &missing)) {
+      fmt::print(stderr, "dropcheck: fetcher {} is not installed (missing: {})\n", f, missing);
+      return kExitUnavailable;
+    }
+  }
+  return 0;
+}
+
+// The library replayed against providers (runner/replay.hpp): what each provider costs each
+// fetcher, provider limits told apart from fetcher defects. Exit 1 when a cell is unexplained.
+struct ReplayFlags {
+  std::vector<std::string> providers;
+  std::string fetchers = "core";
+  std::string command;
+  unsigned jobs = 1;
+  bool verbose = false;
+};
+
+int cmd_replay(const std::vector<std::string>& files, const ReplayFlags& flags,
+               const std::string& json_path, const std::string& html_path) {
+  std::vector<runner::Scenario> scenarios;
+  if (!load_scenarios(files, scenarios)) return kExitUsage;
+  runner::ReplayOptions opt;
+  for (const auto& p : flags.providers)
+    for (auto& one : csv(p)) opt.providers.push_back(std::move(one));
+  opt.fetchers = csv(flags.fetchers);
+  opt.command = flags.command;
+  opt.jobs = flags.jobs;
+  if (int rc = check_cell_inputs(opt.fetchers, opt.command, opt.providers, "--provider"))
+    return rc;
+  std::function<void(const runner::ReplayCell&)> progress;
+  if (flags.verbose)
+    progress = [](const runner::ReplayCell& c) {
+      fmt::print(stderr, "cell provider={} scenario={} fetcher={} status={} wall_ms={:.0f}\n",
+                 c.provider, c.scenario, c.fetcher, c.result.status(), c.result.wall_ms);
+    };
+  const auto r = runner::run_replay(scenarios, opt, progress);
+  fmt::print("{}", runner::replay_text(r));
+  if (!json_path.empty() && !write_file(json_path, runner::replay_json(r).dump(2) + "\n")) {
+    fmt::print(stderr, "dropcheck: cannot write {}\n", json_path);
+    return kExitUsage;
+  }
+  if (!html_path.empty() && !write_file(html_path, runner::replay_html(r))) {
+    fmt::print(stderr, "dropcheck: cannot write {}\n", html_path);
+    return kExitUsage;
+  }
+  return r.unexplained() == 0 ? kExitOk : kExitFindings;
+}
+
 int cmd_matrix(const MatrixFlags& flags) {
   std::vector<runner::Scenario> scenarios;
   if (!load_scenarios(flags.files, scenarios)) return kExitUsage;
@@ -190,23 +255,8 @@ int cmd_matrix(const MatrixFlags& flags) {
   opt.providers = csv(flags.providers);
   opt.command = flags.command;
   opt.jobs = flags.jobs;
-  if (auto ok = runner::check_matrix_fetchers(opt.fetchers, opt.command); !ok.ok()) {
-    fmt::print(stderr, "dropcheck: --fetchers: {}\n", ok.error().message);
-    return kExitUsage;
-  }
-  for (const auto& p : opt.providers) {
-    if (auto prof = fake_pop3::load_profile(p); !prof.ok()) {
-      fmt::print(stderr, "dropcheck: --providers: {}\n", prof.error().message);
-      return kExitUsage;
-    }
-  }
-  for (const auto& f : opt.fetchers) {
-    std::string missing;
-    if (runner::is_external_fetcher(f) && !runner::external_fetcher_available(f, &missing)) {
-      fmt::print(stderr, "dropcheck: fetcher {} is not installed (missing: {})\n", f, missing);
-      return kExitUnavailable;
-    }
-  }
+  if (int rc = check_cell_inputs(opt.fetchers, opt.command, opt.providers, "--providers"))
+    return rc;
   std::function<void(const runner::MatrixCell&)> progress;
   if (flags.verbose)
     progress = [](const runner::MatrixCell& c) {
@@ -399,6 +449,18 @@ int main(int argc, char** argv) {
   std::string run_junit, run_html;
   run->add_option("--junit", run_junit, "Write a JUnit XML report (a testcase per scenario)");
   run->add_option("--html", run_html, "Write one self-contained HTML report");
+  ReplayFlags rf;
+  run->add_option("--provider", rf.providers,
+                  "Replay the library against this provider profile (name or YAML file, e.g. "
+                  "from probe --profile-out; repeat or comma-separate for several): each fetcher "
+                  "configured as the probe recommends, findings attributed to provider or fetcher")
+      ->allow_extra_args(false);
+  run->add_option("--fetchers", rf.fetchers,
+                  "With --provider: comma-separated fetchers (the core is always played)")
+      ->capture_default_str();
+  run->add_option("--command", rf.command, "With --provider: the 'command' fetcher's template");
+  run->add_option("-j,--jobs", rf.jobs, "With --provider: cells run in parallel")
+      ->check(CLI::Range(1, 64));
 
   auto* matrix = app.add_subcommand(
       "matrix", "Scenarios x providers x fetchers: each cell pass or its findings");
@@ -485,6 +547,16 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
   try {
+    if (*run && !rf.providers.empty()) {
+      if (!keep.empty() || !shard.empty() || !run_junit.empty())
+      {
+        fmt::print(stderr, "dropcheck run: --provider does not combine with --keep, --shard or "
+                           "--junit\n");
+        return kExitUsage;
+      }
+      rf.verbose = verbose;
+      return cmd_replay(files, rf, json_path, run_html);
+    }
     if (*run) return cmd_run(files, json_path, keep, verbose, shard, run_junit, run_html);
     if (*matrix) return cmd_matrix(mf);
     if (*fetch) return cmd_fetch(config, once, daemon, interval);

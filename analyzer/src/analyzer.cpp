@@ -257,6 +257,33 @@ std::string leaking_line(const std::string& copy, const std::string& sent, const
   return {};
 }
 
+// The X-Dropcheck-Id a message carries: its id, or the tag its identical copies share.
+const std::string& tag_of(const TruthMessage& m) { return m.tag.empty() ? m.id : m.tag; }
+
+// Local mailboxes that accepted copy `d` (2xx RCPT), by the analyzer's own normalisation.
+template <typename IsLocal>
+std::set<std::string> accepted_local(const Delivery& d, const IsLocal& is_local) {
+  std::set<std::string> out;
+  for (const auto& r : d.rcpts)
+    if (r.code >= 200 && r.code < 300 && is_local(r.address)) out.insert(norm(r.address));
+  return out;
+}
+
+// The member of a group of identical copies that a delivery counts for: the first that has
+// not yet reached any of its recipients, else the first (a copy more than the group holds).
+const TruthMessage* member_for(const std::vector<const TruthMessage*>& group,
+                               const std::set<std::string>& reached,
+                               const std::map<const TruthMessage*, std::set<std::string>>& so_far) {
+  for (const TruthMessage* m : group) {
+    const auto it = so_far.find(m);
+    if (it == so_far.end() ||
+        std::none_of(reached.begin(), reached.end(),
+                     [&](const std::string& a) { return it->second.count(a) > 0; }))
+      return m;
+  }
+  return group.front();
+}
+
 // The first POP3 session that deleted message `id` and committed it at QUIT, if any.
 const Pop3SessionFact* deleting_session(const Truth& truth, const std::string& id) {
   for (const auto& ps : truth.pop3_sessions)
@@ -288,8 +315,11 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
   };
 
   // Correlate each record with a truth message: the X-Dropcheck-Id tag, else an equal body.
-  std::map<std::string, const TruthMessage*> by_id;
-  for (const auto& m : truth.messages) by_id[m.id] = &m;
+  // Byte-identical copies (a resend) share one tag: a group, judged together.
+  std::map<std::string, std::vector<const TruthMessage*>> by_tag;
+  for (const auto& m : truth.messages) by_tag[tag_of(m)].push_back(&m);
+  std::map<const TruthMessage*, std::set<std::string>> member_reached;
+  std::map<std::string, std::set<std::string>> group_reached;  // tag -> accepted mailboxes
   std::map<std::string, std::vector<const Delivery*>> per_msg;
   std::vector<std::pair<std::int64_t, std::uint64_t>> data_phases;  // (ms, journal seq)
   for (const Delivery& d : journal) {
@@ -302,17 +332,23 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
           static_cast<std::int64_t>(d.seq));
     }
     if (d.data_code < 200 || d.data_code >= 300) continue;
-    const TruthMessage* match = nullptr;
+    const std::vector<const TruthMessage*>* group = nullptr;
     for (const auto& line : header_lines(d.message, "X-Dropcheck-Id")) {
       std::string v = line.substr(line.find(':') + 1);
       while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.erase(0, 1);
       while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
-      if (auto it = by_id.find(v); it != by_id.end()) match = it->second;
+      if (auto it = by_tag.find(v); it != by_tag.end()) group = &it->second;
     }
-    if (!match) {
+    if (!group) {
       const std::string body = crlf(split_message(d.message).second);
       for (const auto& m : truth.messages)
-        if (crlf(split_message(m.raw).second) == body) match = &m;
+        if (crlf(split_message(m.raw).second) == body) group = &by_tag[tag_of(m)];
+    }
+    const std::set<std::string> reached = accepted_local(d, is_local);
+    const TruthMessage* match = group ? member_for(*group, reached, member_reached) : nullptr;
+    if (match) {
+      member_reached[match].insert(reached.begin(), reached.end());
+      group_reached[tag_of(*match)].insert(reached.begin(), reached.end());
     }
     if (!match) {
       add("unknown-message", "", "", fmt::format("journal #{} matches no scenario message", d.seq),
@@ -350,6 +386,7 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
     const std::string truth_body = crlf(split_message(m.raw).second);
 
     std::map<std::string, int> got;
+    std::set<std::string> leaked;  // envelope-only addresses already reported as leaked
     for (const Delivery* d : per_msg[m.id]) {
       // Accepted recipients of this copy.
       std::vector<std::string> accepted;
@@ -392,11 +429,15 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
               fmt::format("journal #{}: {} is not an envelope recipient", d->seq, a), seq);
       }
       // BCC disclosure: an envelope-only address shown to someone else, and not by the sender.
+      // Reported once per message and address (its first copy): findings stay bounded by the
+      // envelope, not by envelope x copies (a 10,000-recipient header in 100 copies).
       for (std::size_t e = 0; e < envelope_only.size(); ++e) {
         const std::string& b = envelope_only[e];
+        if (leaked.count(b)) continue;
         const bool others = std::any_of(accepted.begin(), accepted.end(),
                                          [&](const std::string& a) { return a != b && a != resolve(b); });
         if (others && mentions_more(mention_counts(d->message, b), sent_mentions[e])) {
+          leaked.insert(b);
           const std::string line = excerpt(leaking_line(d->message, m.raw, b), b);
           add("envelope-header-leak", m.id, b,
               fmt::format("journal #{}: copy for {} shows {}{}", d->seq, accepted.front(), b,
@@ -428,11 +469,13 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
       }
       if (d->relayed_out && first_relay < 0) first_relay = static_cast<std::int64_t>(d->seq);
     }
+    // A copy of an identical group that reached nobody new is no loss: the same bytes did.
+    const std::set<std::string>& group_got = group_reached[tag_of(m)];
     for (const auto& e : expected)
-      if (!got.count(e))
+      if (!got.count(e) && !group_got.count(e))
         add("lost-recipient", m.id, e, "no accepted delivery in the journal", -1);
     // The worst failure: the provider no longer has it and no local mailbox got it.
-    if (stats.copies == 0)
+    if (stats.copies == 0 && group_got.empty())
       if (const Pop3SessionFact* del = deleting_session(truth, m.id))
         add("lost-message", m.id, "",
             fmt::format("POP3 session #{} deleted it (DELE, QUIT) and no local mailbox accepted "
@@ -482,7 +525,9 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
     });
     std::ptrdiff_t last = -1;
     for (std::size_t k = 0; k < order.size(); ++k)
-      if (rep.messages[order[k]].copies > 0) last = static_cast<std::ptrdiff_t>(k);
+      if (rep.messages[order[k]].copies > 0 ||
+          !group_reached[tag_of(truth.messages[order[k]])].empty())
+        last = static_cast<std::ptrdiff_t>(k);
     std::vector<std::string> stuck;
     for (std::size_t k = static_cast<std::size_t>(last + 1); k < order.size(); ++k) {
       const TruthMessage& m = truth.messages[order[k]];
@@ -539,6 +584,7 @@ base::Status save_truth(const std::string& path, const Truth& t) {
                              {"envelope_from", m.envelope_from},
                              {"envelope_to", m.envelope_to},
                              {"injected_ms", m.injected_ms},
+                             {"tag", m.tag},
                              {"raw_base64", encode_b64(m.raw)}});
   }
   std::ofstream out(path, std::ios::binary);
@@ -584,6 +630,7 @@ base::Result<Truth> load_truth(const std::string& path) {
       tm.envelope_from = m.at("envelope_from").get<std::string>();
       tm.envelope_to = m.at("envelope_to").get<std::vector<std::string>>();
       tm.injected_ms = m.at("injected_ms").get<std::int64_t>();
+      tm.tag = m.value("tag", std::string());
       tm.raw = decode_b64(m.at("raw_base64").get<std::string>());
       t.messages.push_back(std::move(tm));
     }

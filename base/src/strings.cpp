@@ -2,7 +2,10 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
+#include <cstring>
 #include <stdexcept>
 
 namespace dropcheck::base {
@@ -144,6 +147,76 @@ std::string xml_escape(std::string_view s) {
     }
   }
   return out;
+}
+
+std::size_t invalid_utf8_at(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    // ASCII fast path, eight octets at a time (messages are mostly ASCII).
+    while (i + 8 <= s.size()) {
+      std::uint64_t word;
+      std::memcpy(&word, s.data() + i, 8);
+      if (word & 0x8080808080808080ull) break;
+      i += 8;
+    }
+    if (i >= s.size()) break;
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0Fu;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07u;
+    } else {
+      return i;
+    }
+    if (i + n >= s.size()) return i;
+    for (std::size_t k = 1; k <= n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (d & 0x3Fu);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are invalid (RFC 3629 3).
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return i;
+    i += n + 1;
+  }
+  return std::string_view::npos;
+}
+
+bool valid_utf8(std::string_view s) { return invalid_utf8_at(s) == std::string_view::npos; }
+
+bool is_dns_name(std::string_view h) {
+  constexpr std::size_t kMaxLabelOctets = 63;   // RFC 1035 2.3.4
+  constexpr std::size_t kMaxNameOctets = 253;   // RFC 1035 2.3.4, without the final dot
+  const auto ldh_label = [](std::string_view l) {
+    if (l.empty() || l.size() > kMaxLabelOctets || l.front() == '-' || l.back() == '-')
+      return false;
+    return std::all_of(l.begin(), l.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '-';
+    });
+  };
+  if (!h.empty() && h.back() == '.') h.remove_suffix(1);  // absolute form
+  if (h.empty() || h.size() > kMaxNameOctets) return false;
+  std::string_view last;
+  while (true) {
+    const auto dot = h.find('.');
+    last = h.substr(0, dot);
+    if (!ldh_label(last)) return false;
+    if (dot == std::string_view::npos) break;
+    h.remove_prefix(dot + 1);
+  }
+  return !std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 std::string sha256_hex(std::string_view data) {

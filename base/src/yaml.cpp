@@ -5,10 +5,36 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
+#include <utility>
+#include <vector>
+
+#include "base/strings.hpp"
 
 namespace dropcheck::base {
 
+namespace {
+// 1-based line and column of offset `at` in `text` (columns count octets).
+std::pair<std::size_t, std::size_t> line_col(std::string_view text, std::size_t at) {
+  std::size_t line = 1, col = 1;
+  for (std::size_t i = 0; i < at && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return {line, col};
+}
+}  // namespace
+
 YAML::Node YamlReader::parse(std::string_view text) const {
+  // YAML 1.2 5.2: a stream is Unicode; yaml-cpp reads UTF-8 and would pass stray octets on.
+  if (const auto bad = invalid_utf8_at(text); bad != std::string_view::npos) {
+    const auto [line, col] = line_col(text, bad);
+    throw YamlError(fmt::format("{}:{}:{}: not UTF-8 text (octet 0x{:02X})", source_, line, col,
+                                static_cast<unsigned char>(text[bad])));
+  }
   try {
     return YAML::Load(std::string(text));
   } catch (const YAML::ParserException& e) {
@@ -30,6 +56,16 @@ void YamlReader::fail(const YAML::Node& node, std::string_view field,
 
 void YamlReader::require_map(const YAML::Node& node, std::string_view field) const {
   if (!node.IsMap()) fail(node, field, "expected a mapping");
+  // yaml-cpp keeps both entries of a repeated key and lookups see the first: a second value
+  // would be ignored silently (YAML 1.2 3.2.1.1: keys are unique).
+  std::vector<std::string> seen;
+  for (const auto& kv : node) {
+    std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
+    if (!kv.first.IsScalar()) fail(kv.first, field, "expected a plain key");
+    if (std::find(seen.begin(), seen.end(), key) != seen.end())
+      fail(kv.first, field.empty() ? key : std::string(field) + "." + key, "duplicate key");
+    seen.push_back(std::move(key));
+  }
 }
 
 void YamlReader::only_keys(const YAML::Node& map, std::string_view field,
@@ -109,11 +145,10 @@ std::vector<std::string> YamlReader::str_list(const YAML::Node& map, std::string
   const YAML::Node n = map[std::string(key)];
   std::vector<std::string> out;
   if (!n || n.IsNull()) return out;
-  if (n.IsScalar()) {
-    out.push_back(n.Scalar());
-    return out;
-  }
-  if (!n.IsSequence()) fail(n, join(field, key), "expected a list of strings");
+  if (!n.IsSequence())
+    fail(n, join(field, key),
+         n.IsScalar() ? "expected a list of strings (write [" + n.Scalar() + "] for one)"
+                      : std::string("expected a list of strings"));
   for (std::size_t i = 0; i < n.size(); ++i) {
     if (!n[i].IsScalar())
       fail(n[i], fmt::format("{}[{}]", join(field, key), i), "expected a string");

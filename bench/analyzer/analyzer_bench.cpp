@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
         i, i % 250, i % 97, id);
     TruthMessage m{id, fmt::format("s{}@sender.example", i),
                    {fmt::format("u{}@firma.example", i % 97), fmt::format("b{}@firma.example", i % 89)},
-                   raw, static_cast<std::int64_t>(i)};
+                   raw, static_cast<std::int64_t>(i), {}};
     // One copy per recipient, as a per-recipient provider and a correct fetcher produce.
     for (const auto& rcpt : m.envelope_to) {
       Delivery d;

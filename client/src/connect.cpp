@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "base/strings.hpp"
 #include "client/limits.hpp"
 
 namespace dropcheck::client {
@@ -13,35 +14,6 @@ namespace dropcheck::client {
 namespace asio = net::asio;
 
 namespace {
-
-// RFC 1123 2.1 host name: LDH labels of 1..63 octets, no '-' at either end, at most 253
-// octets in all (RFC 1035 2.3.4, without the final dot); the last label not all digits, so
-// that a mistyped IPv4 address ("1.2.3.999") is not taken for a name.
-constexpr std::size_t kMaxLabelOctets = 63;
-constexpr std::size_t kMaxHostOctets = 253;
-
-bool is_ldh_label(std::string_view l) {
-  if (l.empty() || l.size() > kMaxLabelOctets || l.front() == '-' || l.back() == '-')
-    return false;
-  return std::all_of(l.begin(), l.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-';
-  });
-}
-
-bool is_dns_name(std::string_view h) {
-  if (!h.empty() && h.back() == '.') h.remove_suffix(1);  // absolute form
-  if (h.empty() || h.size() > kMaxHostOctets) return false;
-  std::string_view last;
-  while (true) {
-    const auto dot = h.find('.');
-    last = h.substr(0, dot);
-    if (!is_ldh_label(last)) return false;
-    if (dot == std::string_view::npos) break;
-    h.remove_prefix(dot + 1);
-  }
-  return !std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
 
 bool is_ip_literal(const std::string& h) {
   unsigned char buf[sizeof(struct in6_addr)];
@@ -51,7 +23,7 @@ bool is_ip_literal(const std::string& h) {
 }  // namespace
 
 bool valid_host(std::string_view host) {
-  return is_ip_literal(std::string(host)) || is_dns_name(host);
+  return is_ip_literal(std::string(host)) || base::is_dns_name(host);
 }
 
 net::awaitable<bool> connect(net::Connection& conn, const Endpoint& ep,

@@ -200,6 +200,11 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
       faults_.push_back(fmt::format("rcpt-{}-{}", rcpt_index_, f.rcpt_fail_code));
       return fault_reply(f.rcpt_fail_code);
     }
+    for (const auto& by_address : f.rcpt_fail_for)
+      if (base::iequals(by_address.address, forward_path)) {
+        faults_.push_back(fmt::format("rcpt-to-{}-{}", base::to_lower(forward_path), by_address.code));
+        return fault_reply(by_address.code);
+      }
     RcptDecision d;
     SmtpReply reply = decide(forward_path, d);
     decisions_[std::string(forward_path)] = d;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/strings.hpp"
+#include "probe/advice.hpp"
 #include "probe/probe.hpp"
 
 namespace dropcheck::probe {
@@ -176,6 +177,7 @@ std::string profile_yaml(const Report &r) {
 
 std::string core_config_snippet(const Report &r) {
   const InferredProfile &p = r.profile;
+  const Advice a = advise(p);
   std::string y;
   y += "# dropcheck fetch --config: recommended by dropcheck probe\n";
   y += "version: 1\n";
@@ -193,14 +195,14 @@ std::string core_config_snippet(const Report &r) {
   y += "}\n";
   y += "smtp: {host: 127.0.0.1, port: 25, lmtp: false}\n";
   y += "routing:\n";
-  if (p.envelope_header.empty()) {
+  if (a.envelope_header.empty()) {
     y += "  # no envelope header observed: every message goes to the fallback "
          "mailbox\n";
     y += "  envelope: []\n";
   } else {
     y += fmt::format(
         "  envelope: [{{header: {}, occurrence: {}, qmail_prefix: {}}}]\n",
-        p.envelope_header, p.envelope_occurrence, b(p.qmail_prefix));
+        a.envelope_header, a.occurrence, b(a.qmail_prefix));
   }
   std::string domains;
   for (const auto &d : p.local_domains)
@@ -217,14 +219,15 @@ std::string core_config_snippet(const Report &r) {
 
 std::string fetchmailrc_snippet(const Report &r) {
   const InferredProfile &p = r.profile;
+  const Advice a = advise(p);
   std::string s =
       "# ~/.fetchmailrc (multidrop), recommended by dropcheck probe\n";
   s += fmt::format("poll {} proto pop3 port {}", r.host, r.port);
-  if (!p.envelope_header.empty()) {
+  if (!a.envelope_header.empty()) {
     // fetchmail reads one line of the header: the count skips lines from the
     // top.
-    s += fmt::format(" envelope {}", fq(p.envelope_header));
-    if (p.qmail_prefix && !p.local_domains.empty())
+    s += fmt::format(" envelope {}", fq(a.envelope_header));
+    if (a.qmail_prefix && !p.local_domains.empty())
       s += " qvirtual " + fq(p.local_domains.front() + "-");
   } else {
     s += " no envelope  # no envelope header observed: BCC recipients are lost";
@@ -241,12 +244,11 @@ std::string fetchmailrc_snippet(const Report &r) {
   s += fetchmail_tls(r);
   if (!r.pop3.tls && r.pop3.apop_offered)
     s += "  auth apop\n";
-  if (p.login_delay_s > 0)
+  if (a.min_poll_interval_s > 0)
     s += fmt::format(
         "  # poll no more often than every {} s (set daemon {} or more)\n",
-        p.login_delay_s, p.login_delay_s);
-  if (!p.copy_per_recipient && p.envelope_style == "per-line" &&
-      !p.envelope_header.empty())
+        a.min_poll_interval_s, a.min_poll_interval_s);
+  if (a.fetchmail_misses_lines)
     s += "  # caution: one copy for all with one line per recipient -- "
          "fetchmail reads only\n"
          "  # one line of the envelope header, the other recipients are "

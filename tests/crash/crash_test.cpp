@@ -629,7 +629,7 @@ std::vector<std::string> judge(const fs::path& journal) {
   truth.scenario = "crash";
   truth.local_domains = {std::string(kLocalDomain)};
   truth.fallback = "postmaster@" + std::string(kLocalDomain);
-  for (const auto& m : mailbox()) truth.messages.push_back({m.id, m.from, m.to, m.raw, 0});
+  for (const auto& m : mailbox()) truth.messages.push_back({m.id, m.from, m.to, m.raw, 0, {}});
   const auto report = analyzer::analyze(truth, runner::to_deliveries(*records));
   for (const auto& f : report.findings)
     if (f.type != "stall" && f.type != "duplicate" && f.type != "lost-recipient")

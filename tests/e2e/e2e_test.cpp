@@ -265,6 +265,18 @@ expect:
 namespace dropcheck::runner {
 namespace {
 
+TEST(CliRun, ProviderReplaysFilesAgainstEachProviderAndExitsByUnexplainedCells) {
+  std::string out;
+  const std::string bcc = std::string(DROPCHECK_SOURCE_DIR) + "/scenarios/bcc.yaml";
+  EXPECT_EQ(run_cli("run --provider none --provider x-original-to " + bcc, out), 0) << out;
+  EXPECT_NE(out.find("PROVIDER none (profile none)"), std::string::npos) << out;
+  EXPECT_NE(out.find("PROVIDER x-original-to"), std::string::npos) << out;
+  EXPECT_NE(out.find("2 cell(s), 0 unexplained"), std::string::npos) << out;
+  EXPECT_EQ(run_cli("run --provider no-such-profile " + bcc, out), 2) << out;
+  EXPECT_NE(out.find("--provider: no-such-profile"), std::string::npos) << out;
+  EXPECT_EQ(run_cli("run --provider none --shard 1/2 " + bcc, out), 2) << out;
+}
+
 TEST(CliRun, ShardsPartitionTheLibrary) {
   const std::size_t total = builtin_scenarios().size();
   std::size_t sum = 0;

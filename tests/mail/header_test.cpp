@@ -458,6 +458,28 @@ TEST(HeaderLimits, LineLengthExceededByOne) {
   EXPECT_NE(bad.error().message.find("offset 6"), std::string::npos);
 }
 
+// The default limits take the envelope headers real providers write for large recipient
+// lists: one 220 KB Envelope-To line (10,000 recipients), or 10,000 X-Envelope-To lines. Under
+// the former 64 KiB / 10,000-field limits both were unparsable and went to the fallback with
+// the envelope header unstripped.
+TEST(HeaderLimits, DefaultsTakeAnEnvelopeHeaderForTenThousandRecipients) {
+  std::string list, lines;
+  for (int i = 0; i < 10'000; ++i) {
+    const std::string a = "u" + std::to_string(100'000 + i) + "@firma.example";
+    list += (i ? ", " : "") + a;
+    lines += "X-Envelope-To: " + a + "\r\n";
+  }
+  const std::string one_line = "Envelope-To: " + list + "\r\nSubject: x\r\n\r\nbody";
+  ASSERT_GT(one_line.size(), 220'000u);
+  auto a = parse_header_section(one_line);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(a->fields.size(), 2u);
+  const std::string many = lines + "Subject: x\r\n\r\nbody";
+  auto b = parse_header_section(many);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(b->fields.size(), 10'001u);
+}
+
 TEST(HeaderLimits, UnlimitedLineLength) {
   Limits lim;
   lim.max_line_octets = SIZE_MAX;

@@ -18,6 +18,10 @@ struct TruthMessage {
   std::vector<std::string> envelope_to;  // what the provider's MX received
   std::string raw;                     // the message as the world sent it (no Bcc line)
   std::int64_t injected_ms = 0;        // virtual time it reached the provider
+  // Byte-identical copies (a resend) carry one X-Dropcheck-Id, this tag ("" = the id). They
+  // are judged as a group: a recipient reached by any of them is not lost, and the group may
+  // bring each recipient as many copies as it has members.
+  std::string tag;
 };
 
 // What the provider saw of one POP3 session (from fake-pop3's session log).

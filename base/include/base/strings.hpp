@@ -23,6 +23,14 @@ int base64_value(char c);
 // Escapes & < > " ' for XML and HTML text and attributes; control characters that XML 1.0
 // forbids (all below 0x20 except tab and newline) become spaces.
 std::string xml_escape(std::string_view s);
+// Offset of the first octet of `s` that is not well-formed UTF-8 (RFC 3629 3: no overlong
+// forms, no surrogates, nothing past U+10FFFF), npos when all of it is.
+std::size_t invalid_utf8_at(std::string_view s);
+bool valid_utf8(std::string_view s);
+// RFC 1123 2.1 host name: LDH labels of 1..63 octets, no '-' at either end, at most 253 octets
+// (RFC 1035 2.3.4; a final dot allowed); the last label not all digits, so that a mistyped
+// IPv4 address ("1.2.3.999") is not taken for a name.
+bool is_dns_name(std::string_view s);
 // Hex-encoded SHA-256 of `data` (OpenSSL EVP).
 std::string sha256_hex(std::string_view data);
 

@@ -21,7 +21,8 @@ class YamlReader {
   explicit YamlReader(std::string source) : source_(std::move(source)) {}
   const std::string& source() const { return source_; }
 
-  // Parses text; throws YamlError "file:line:col: syntax error: ...".
+  // Parses text; throws YamlError "file:line:col: syntax error: ..." (also for text that is not
+  // UTF-8).
   YAML::Node parse(std::string_view text) const;
 
   // "file:line:col" of a node.
@@ -29,8 +30,9 @@ class YamlReader {
   [[noreturn]] void fail(const YAML::Node& node, std::string_view field,
                          std::string_view what) const;
 
+  // A mapping with unique scalar keys.
   void require_map(const YAML::Node& node, std::string_view field) const;
-  // Rejects any key of `map` not in `allowed`.
+  // require_map, and rejects any key of `map` not in `allowed`.
   void only_keys(const YAML::Node& map, std::string_view field,
                  std::initializer_list<std::string_view> allowed) const;
   // Requires `version: 1` (or one of `supported`).
@@ -43,7 +45,7 @@ class YamlReader {
                bool fallback) const;
   long long integer(const YAML::Node& map, std::string_view key, std::string_view field,
                     long long fallback, long long min, long long max) const;
-  // A sequence of strings; a lone scalar is taken as a one-element list.
+  // A sequence of strings (a lone scalar is an error: `[x]` for one).
   std::vector<std::string> str_list(const YAML::Node& map, std::string_view key,
                                     std::string_view field) const;
   // "90s", "5m", "2h", "250ms" or a plain number of seconds -> milliseconds.

@@ -31,6 +31,13 @@ struct Faults {
   int connect_code = 0;          // greeting code instead of 220: 421 closes, 554 refuses
   std::size_t rcpt_fail_at = 0;  // the k-th RCPT of each transaction (1-based) fails ...
   int rcpt_fail_code = 451;      // ... with this code (451, 452, 550, 421)
+  // RCPTs for these addresses (case-insensitive) fail with the code, in every transaction;
+  // journaled as "rcpt-to-<address>-<code>".
+  struct RcptFailFor {
+    std::string address;
+    int code = 451;
+  };
+  std::vector<RcptFailFor> rcpt_fail_for;
   int data_fail_code = 0;        // reply to DATA/BDAT instead of 354 (451, 452, 554, 421)
   int data_end_fail_code = 0;    // reply after the message instead of 250 (451, 452, 554)
   // Close the connection, without a reply, after this many octets of a DATA/BDAT message.

@@ -116,6 +116,40 @@ Scenario matrix_cell_scenario(const Scenario &scenario,
   return s;
 }
 
+std::vector<ScenarioResult>
+run_all(const std::vector<Scenario> &plays, unsigned jobs,
+        const std::function<void(std::size_t, const ScenarioResult &)> &done) {
+  std::vector<ScenarioResult> results(plays.size());
+  // Runs are independent (own io_context, ephemeral ports, temp dir, child
+  // processes), so they may run on several threads; results land in their fixed
+  // slots.
+  std::atomic<std::size_t> next{0};
+  std::mutex done_mu;
+  auto worker = [&] {
+    for (;;) {
+      const std::size_t i = next.fetch_add(1);
+      if (i >= plays.size())
+        return;
+      results[i] = run_scenario(plays[i]);
+      if (done) {
+        std::lock_guard<std::mutex> lock(done_mu);
+        done(i, results[i]);
+      }
+    }
+  };
+  jobs = std::max(1u, std::min<unsigned>(jobs, 64));
+  if (jobs == 1) {
+    worker();
+  } else {
+    std::vector<std::thread> pool;
+    for (unsigned j = 0; j < jobs; ++j)
+      pool.emplace_back(worker);
+    for (auto &t : pool)
+      t.join();
+  }
+  return results;
+}
+
 MatrixResult
 run_matrix(const std::vector<Scenario> &scenarios, const MatrixOptions &options,
            const std::function<void(const MatrixCell &)> &progress) {
@@ -140,33 +174,15 @@ run_matrix(const std::vector<Scenario> &scenarios, const MatrixOptions &options,
       }
     }
   }
-  // Cells are independent (own io_context, ephemeral ports, temp dir, child
-  // processes), so they may run on several threads; results land in their fixed
-  // slots.
-  std::atomic<std::size_t> next{0};
-  std::mutex done_mu;
-  auto worker = [&] {
-    for (;;) {
-      const std::size_t i = next.fetch_add(1);
-      if (i >= plays.size())
-        return;
-      m.cells[i].result = run_scenario(plays[i]);
-      if (progress) {
-        std::lock_guard<std::mutex> lock(done_mu);
-        progress(m.cells[i]);
-      }
-    }
-  };
-  const unsigned jobs = std::max(1u, std::min<unsigned>(options.jobs, 64));
-  if (jobs == 1) {
-    worker();
-  } else {
-    std::vector<std::thread> pool;
-    for (unsigned j = 0; j < jobs; ++j)
-      pool.emplace_back(worker);
-    for (auto &t : pool)
-      t.join();
-  }
+  const auto results = run_all(plays, options.jobs, [&](std::size_t i, const ScenarioResult &r) {
+    if (!progress)
+      return;
+    MatrixCell c = m.cells[i];
+    c.result = r;
+    progress(c);
+  });
+  for (std::size_t i = 0; i < results.size(); ++i)
+    m.cells[i].result = results[i];
   m.wall_ms = std::chrono::duration<double, std::milli>(
                   std::chrono::steady_clock::now() - start)
                   .count();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -16,13 +17,15 @@
 #include "base/yaml.hpp"
 #include "fake_smtp/policy.hpp"
 #include "fetcher/config.hpp"
-#include "mail/address.hpp"
+#include "fake_pop3/profile.hpp"
 
 namespace dropcheck::embedded {
 base::EmbeddedFiles builtin_scenario_files();
 }
 
 namespace dropcheck::runner {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -46,17 +49,11 @@ const std::set<std::string> kDefects = {"none",     "sbs-connector", "pullmail",
                                         "no-strip", "no-lock",       "no-dedup",
                                         "fill-empty-sender"};
 
-bool valid_address(std::string_view a) {
-  const auto at = a.rfind('@');
-  return at != std::string_view::npos && at > 0 && at + 1 < a.size() &&
-         a.find_first_of(" \t\r\n<>") == std::string_view::npos;
-}
-
-std::vector<Expectation> parse_expect(const base::YamlReader& y, const YAML::Node& e,
-                                      const std::string& where) {
+std::vector<Expectation> parse_expect_list(const base::YamlReader& y, const YAML::Node& e,
+                                           const std::string& where) {
   std::vector<Expectation> out;
   if (!e || e.IsNull()) return out;
-  if (!e.IsSequence()) y.fail(e, where, "expected a list (may be empty)");
+  if (!e.IsSequence()) y.fail(e, where, "expected a list (may be empty) or {any_of: [...]}");
   const auto& types = analyzer::finding_types();
   for (std::size_t i = 0; i < e.size(); ++i) {
     const std::string field = fmt::format("{}[{}]", where, i);
@@ -66,11 +63,129 @@ std::vector<Expectation> parse_expect(const base::YamlReader& y, const YAML::Nod
     if (std::find(types.begin(), types.end(), x.type) == types.end())
       y.fail(e[i]["type"], field + ".type", "unknown finding type '" + x.type + "'");
     x.message = y.str(e[i], "message", field, "");
-    x.recipient = mail::normalize_address(y.str(e[i], "recipient", field, ""));
+    x.recipient = y.str(e[i], "recipient", field, "");
     out.push_back(std::move(x));
   }
   return out;
 }
+
+// A list of expectations, or {any_of: [list, ...]}: every outcome that is correct here.
+Expected parse_expect(const base::YamlReader& y, const YAML::Node& e, const std::string& where) {
+  Expected out;
+  if (!e || !e.IsMap()) {
+    out.any_of.front() = parse_expect_list(y, e, where);
+    return out;
+  }
+  y.only_keys(e, where, {"any_of"});
+  const YAML::Node alts = e["any_of"];
+  if (!alts.IsSequence() || alts.size() < 2)
+    y.fail(alts ? alts : e, where + ".any_of", "expected a list of at least two lists");
+  out.any_of.clear();
+  for (std::size_t i = 0; i < alts.size(); ++i) {
+    if (!alts[i].IsSequence()) y.fail(alts[i], fmt::format("{}.any_of[{}]", where, i),
+                                      "expected a list (may be empty)");
+    out.any_of.push_back(parse_expect_list(y, alts[i], fmt::format("{}.any_of[{}]", where, i)));
+  }
+  return out;
+}
+
+// local@domain, the domain a DNS name. Kept as written: the truth owes nothing to the parser
+// the fetcher routes with (mail/); the analyzer compares addresses by its own simple rules.
+bool valid_address(std::string_view a) {
+  const auto at = a.rfind('@');
+  return at != std::string_view::npos && at > 0 && base::is_dns_name(a.substr(at + 1)) &&
+         a.find_first_of(" \t\r\n<>") == std::string_view::npos;
+}
+
+std::string checked_address(const base::YamlReader& y, const YAML::Node& n,
+                            const std::string& field, const std::string& a) {
+  if (!valid_address(a)) y.fail(n, field, "not an address (local@domain): " + a);
+  return a;
+}
+
+std::string checked_domain(const base::YamlReader& y, const YAML::Node& n,
+                           const std::string& field, const std::string& d) {
+  if (!base::is_dns_name(d)) y.fail(n, field, "not a domain name: " + d);
+  return base::to_lower(d);
+}
+
+// A profile named in a scenario: a built-in name, or a path relative to the scenario file.
+// It must load here, so that a missing or broken profile is a load error, not a failed run.
+std::string resolve_profile(const base::YamlReader& y, const YAML::Node& n,
+                            const std::string& field, const std::string& name) {
+  std::string resolved = name;
+  const auto builtin = fake_pop3::builtin_profile_names();
+  const bool is_builtin = std::find(builtin.begin(), builtin.end(), name) != builtin.end();
+  const std::string& source = y.source();
+  if (!is_builtin && fs::path(name).is_relative() && source.rfind("builtin:", 0) != 0)
+    resolved = (fs::path(source).parent_path() / name).lexically_normal().string();
+  auto loaded = fake_pop3::load_profile(resolved);
+  if (!loaded.ok()) y.fail(n, field, loaded.error().message);
+  return resolved;
+}
+
+constexpr std::int64_t kMaxRunLimitMs = 6LL * 3600 * 1000;
+
+// rcpt_faults: [{address: b@firma.example, code: 452, cycles: [1]}]
+std::vector<RcptFault> parse_rcpt_faults(const base::YamlReader& y, const YAML::Node& n,
+                                         int cycles) {
+  std::vector<RcptFault> out;
+  if (!n || n.IsNull()) return out;
+  if (!n.IsSequence()) y.fail(n, "receiver.rcpt_faults", "expected a list");
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const std::string field = fmt::format("receiver.rcpt_faults[{}]", i);
+    y.only_keys(n[i], field, {"address", "code", "cycles"});
+    RcptFault f;
+    f.address = checked_address(y, n[i]["address"], field + ".address",
+                                y.req_str(n[i], "address", field));
+    f.code = static_cast<int>(y.integer(n[i], "code", field, 451, 400, 599));
+    if (const YAML::Node c = n[i]["cycles"]) {
+      if (!c.IsSequence()) y.fail(c, field + ".cycles", "expected a list of cycle numbers");
+      for (std::size_t k = 0; k < c.size(); ++k) {
+        int v = 0;
+        if (!c[k].IsScalar() || !YAML::convert<int>::decode(c[k], v) || v < 1 || v > cycles)
+          y.fail(c[k], fmt::format("{}.cycles[{}]", field, k),
+                 fmt::format("expected a cycle number 1 .. {}", cycles));
+        f.cycles.push_back(v);
+      }
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+// Bounded body_size: the fake servers' message limits are of this order.
+constexpr long long kMaxBodySize = 30'000'000;
+constexpr std::size_t kCopyOverhead = 64;  // X-Dropcheck-Id line and the header/body gap
+
+// What the messages of one scenario may add up to (kMaxScenarioMessages, kMaxScenarioOctets),
+// checked before anything is generated: a few lines using aliases, repeat and body_size can
+// ask for gigabytes.
+class GenerationBudget {
+ public:
+  void check_size(const base::YamlReader& y, const YAML::Node& m, const std::string& field,
+                  std::size_t copies, std::size_t octets_each) const {
+    const std::size_t each = octets_each + kCopyOverhead;
+    if (copies > kMaxScenarioMessages - messages_)
+      y.fail(m, field + ".repeat",
+             fmt::format("the scenario would have more than {} messages", kMaxScenarioMessages));
+    if (each > (kMaxScenarioOctets - octets_) / copies)
+      y.fail(m, field,
+             fmt::format("the scenario would generate more than {} MiB of messages ({} x {} "
+                         "octets here)",
+                         kMaxScenarioOctets >> 20, copies, each));
+  }
+  void take(const base::YamlReader& y, const YAML::Node& m, const std::string& field,
+            std::size_t copies, std::size_t octets_each) {
+    check_size(y, m, field, copies, octets_each);
+    messages_ += copies;
+    octets_ += copies * (octets_each + kCopyOverhead);
+  }
+
+ private:
+  std::size_t messages_ = 0;
+  std::size_t octets_ = 0;
+};
 
 }  // namespace
 
@@ -109,28 +224,31 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
     if (!w) y.fail(root, "world", "missing");
     y.only_keys(w, "world", {"local_domains", "users", "aliases", "fallback"});
     for (auto& d : y.str_list(w, "local_domains", "world"))
-      s.world.local_domains.push_back(base::to_lower(d));
+      s.world.local_domains.push_back(checked_domain(y, w["local_domains"], "world.local_domains", d));
     if (s.world.local_domains.empty())
       y.fail(w, "world.local_domains", "missing: name at least one local domain");
-    for (auto& u : y.str_list(w, "users", "world")) {
-      if (!valid_address(u)) y.fail(w["users"], "world.users", "not an address: " + u);
-      s.world.users.push_back(mail::normalize_address(u));
-    }
+    for (auto& u : y.str_list(w, "users", "world"))
+      s.world.users.push_back(checked_address(y, w["users"], "world.users", u));
     if (const YAML::Node a = w["aliases"]) {
       y.require_map(a, "world.aliases");
-      for (const auto& kv : a)
-        s.world.aliases[mail::normalize_address(kv.first.Scalar())] =
-            mail::normalize_address(kv.second.Scalar());
+      for (const auto& kv : a) {
+        if (!kv.second.IsScalar()) y.fail(kv.second, "world.aliases", "expected an address");
+        s.world.aliases[checked_address(y, kv.first, "world.aliases", kv.first.Scalar())] =
+            checked_address(y, kv.second, "world.aliases", kv.second.Scalar());
+      }
     }
-    s.world.fallback = mail::normalize_address(y.str(w, "fallback", "world", ""));
+    if (const std::string fb = y.str(w, "fallback", "world", ""); !fb.empty())
+      s.world.fallback = checked_address(y, w["fallback"], "world.fallback", fb);
 
     if (const YAML::Node p = root["provider"]) {
       y.only_keys(p, "provider", {"profile", "tls", "hosts"});
-      s.profile = y.req_str(p, "profile", "provider");
+      s.profile = resolve_profile(y, p["profile"], "provider.profile",
+                                  y.req_str(p, "profile", "provider"));
       s.provider_tls = y.str(p, "tls", "provider", "none");
       if (s.provider_tls != "none" && s.provider_tls != "stls" && s.provider_tls != "implicit")
         y.fail(p["tls"], "provider.tls", "expected none, stls or implicit");
-      for (auto& h : y.str_list(p, "hosts", "provider")) s.provider_hosts.push_back(base::to_lower(h));
+      for (auto& h : y.str_list(p, "hosts", "provider"))
+        s.provider_hosts.push_back(checked_domain(y, p["hosts"], "provider.hosts", h));
     }
 
     if (const YAML::Node f = root["fetcher"]) {
@@ -168,11 +286,18 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
     if (!ms || !ms.IsSequence() || ms.size() == 0)
       y.fail(ms ? ms : root, "messages", "expected a non-empty list of messages");
     std::set<std::string> ids;
+    GenerationBudget budget;
     for (std::size_t i = 0; i < ms.size(); ++i) {
       const YAML::Node m = ms[i];
       const std::string field = fmt::format("messages[{}]", i);
-      y.only_keys(m, field, {"id", "from", "to", "headers", "body", "body_size", "at", "repeat"});
+      y.only_keys(m, field,
+                  {"id", "from", "to", "headers", "body", "body_size", "at", "repeat", "identical"});
       const long long repeat = y.integer(m, "repeat", field, 1, 1, 100000);
+      // identical: the copies are byte for byte the same message (one X-Dropcheck-Id), as a
+      // sender's MTA resends it after a lost reply; the analyzer judges them as one group.
+      const bool identical = y.boolean(m, "identical", field, false);
+      if (identical && repeat < 2)
+        y.fail(m["identical"], field + ".identical", "needs repeat: 2 or more");
       const std::string base_id = y.str(m, "id", field, fmt::format("m{}", i + 1));
       std::string from = y.str(m, "from", field, "");
       if (from == "<>") from.clear();
@@ -180,15 +305,18 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
         y.fail(m["from"], field + ".from", "not an address (use \"<>\" for the null sender)");
       const auto to = y.str_list(m, "to", field);
       if (to.empty()) y.fail(m, field + ".to", "missing: the envelope recipients");
-      for (const auto& t : to)
-        if (!valid_address(t)) y.fail(m["to"], field + ".to", "not an address: " + t);
+      for (const auto& t : to) checked_address(y, m["to"], field + ".to", t);
       const std::string headers = y.req_str(m, "headers", field);
       if (headers.find(':') == std::string::npos)
         y.fail(m["headers"], field + ".headers", "expected header lines (Name: value)");
       std::string body = y.str(m, "body", field, "");
+      budget.check_size(y, m, field, static_cast<std::size_t>(repeat),
+                        headers.size() + body.size() +
+                            static_cast<std::size_t>(y.integer(m, "body_size", field, 0, 0,
+                                                               kMaxBodySize)) * 78 / 76);
       // body_size: a generated base64-looking body of about that many octets (76-column lines),
       // deterministic, for large-message scenarios. Bounded by the fake servers' size limits.
-      const long long body_size = y.integer(m, "body_size", field, 0, 0, 30'000'000);
+      const long long body_size = y.integer(m, "body_size", field, 0, 0, kMaxBodySize);
       if (body_size > 0) {
         static constexpr char kAlphabet[] =
             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -205,41 +333,56 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
         }
       }
       const long long at = y.duration_ms(m, "at", field, 0);
+      budget.take(y, m, field, static_cast<std::size_t>(repeat), headers.size() + body.size());
       for (long long r = 0; r < repeat; ++r) {
         ScenarioMessage sm;
         sm.id = repeat == 1 ? base_id : fmt::format("{}.{}", base_id, r + 1);
         if (!ids.insert(sm.id).second) y.fail(m, field + ".id", "duplicate id " + sm.id);
-        sm.envelope_from = mail::normalize_address(from);
-        for (const auto& t : to) sm.envelope_to.push_back(mail::normalize_address(t));
-        sm.raw = build_raw(headers, body, sm.id);
+        sm.envelope_from = from;
+        sm.envelope_to = to;
+        sm.tag = identical ? base_id : sm.id;
+        sm.raw = build_raw(headers, body, sm.tag);
         sm.at_ms = at;
         s.messages.push_back(std::move(sm));
       }
     }
 
     if (const YAML::Node t = root["timeline"]) {
-      y.only_keys(t, "timeline", {"cycles", "interval", "overlap", "drift"});
+      y.only_keys(t, "timeline",
+                  {"cycles", "interval", "overlap", "drift", "run_limit", "cycle_limit"});
       s.timeline.cycles = static_cast<int>(y.integer(t, "cycles", "timeline", 1, 1, 1000));
       s.timeline.interval_ms = y.duration_ms(t, "interval", "timeline", s.timeline.interval_ms);
+      s.timeline.run_limit_ms = y.duration_ms(t, "run_limit", "timeline", s.timeline.run_limit_ms);
+      if (s.timeline.run_limit_ms < 1000 || s.timeline.run_limit_ms > kMaxRunLimitMs)
+        y.fail(t["run_limit"], "timeline.run_limit", "expected 1s .. 6h");
+      s.timeline.cycle_limit_ms = y.duration_ms(
+          t, "cycle_limit", "timeline",
+          std::min(s.timeline.cycle_limit_ms, s.timeline.run_limit_ms));
+      if (s.timeline.cycle_limit_ms < 1000 || s.timeline.cycle_limit_ms > s.timeline.run_limit_ms)
+        y.fail(t["cycle_limit"], "timeline.cycle_limit", "expected 1s .. run_limit");
       if (const YAML::Node o = t["overlap"]) {
-        y.only_keys(o, "timeline.overlap", {"cycle", "after_retrieved"});
+        y.only_keys(o, "timeline.overlap", {"cycle", "after_retrieved", "invocations"});
         s.timeline.overlap_cycle = static_cast<int>(
             y.integer(o, "cycle", "timeline.overlap", 1, 1, s.timeline.cycles - 1));
         s.timeline.overlap_after =
             static_cast<int>(y.integer(o, "after_retrieved", "timeline.overlap", 1, 1, 100000));
+        s.timeline.overlap_invocations = static_cast<int>(
+            y.integer(o, "invocations", "timeline.overlap", 1, 1,
+                      s.timeline.cycles - s.timeline.overlap_cycle));
       }
       if (const YAML::Node d = t["drift"]) {
         y.only_keys(d, "timeline.drift", {"before_cycle", "profile"});
         s.timeline.drift_cycle = static_cast<int>(
             y.integer(d, "before_cycle", "timeline.drift", 2, 1, s.timeline.cycles));
-        s.timeline.drift_profile = y.req_str(d, "profile", "timeline.drift");
+        s.timeline.drift_profile = resolve_profile(y, d["profile"], "timeline.drift.profile",
+                                                   y.req_str(d, "profile", "timeline.drift"));
       }
     }
 
     if (const YAML::Node r = root["receiver"]) {
       y.only_keys(r, "receiver", {"lmtp", "relay", "reject_null_sender", "loop_check", "rcpt_fail_at",
                                   "rcpt_fail_code", "data_fail_code", "data_end_fail_code",
-                                  "only_transaction", "reply_delay"});
+                                  "only_transaction", "reply_delay", "rcpt_faults"});
       auto& rs = s.receiver;
       rs.lmtp = y.boolean(r, "lmtp", "receiver", false);
       const std::string relay = y.str(r, "relay", "receiver", "deny");
@@ -254,6 +397,7 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
           static_cast<int>(y.integer(r, "data_end_fail_code", "receiver", 0, 0, 599));
       rs.only_transaction =
           static_cast<std::size_t>(y.integer(r, "only_transaction", "receiver", 0, 0, 100000));
+      rs.rcpt_faults = parse_rcpt_faults(y, r["rcpt_faults"], s.timeline.cycles);
       if (const YAML::Node d = r["reply_delay"]) {
         // reply_delay: {data-end: 2s, rcpt: 300ms, ...}: a slow in-house server (real time).
         y.require_map(d, "receiver.reply_delay");

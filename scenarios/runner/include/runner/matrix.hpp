@@ -57,6 +57,12 @@ Scenario matrix_cell_scenario(const Scenario &scenario,
                               const std::string &fetcher,
                               const std::string &command);
 
+// Plays every scenario (`jobs` at a time, each with its own io_context, ports and
+// workdir); `done` is called after each, from one thread at a time, in completion order.
+std::vector<ScenarioResult>
+run_all(const std::vector<Scenario> &plays, unsigned jobs,
+        const std::function<void(std::size_t, const ScenarioResult &)> &done = {});
+
 // `progress` is called after each cell (from the calling thread, in completion
 // order).
 MatrixResult

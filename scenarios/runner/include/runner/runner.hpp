@@ -39,6 +39,7 @@ struct ScenarioResult {
   std::vector<std::string> unexpected;  // findings the scenario did not expect
   std::string error;                    // harness failure (the scenario could not be played)
   std::vector<ScheduledEvent> events;   // in schedule order; empty: nothing scheduled
+  std::size_t outcome = 0;              // the alternative of expect.any_of compared against
   double wall_ms = 0;
   bool exercised() const;
   bool passed() const {
@@ -56,6 +57,12 @@ ScenarioResult run_scenario(const Scenario& scenario, const RunOptions& options 
 void compare_findings(const std::vector<analyzer::Finding>& findings,
                       const std::vector<Expectation>& expect, std::vector<std::string>& missing,
                       std::vector<std::string>& unexpected);
+
+// The same against each alternative of `expect`: returns the one matched, or the closest
+// (fewest differences), whose differences are left in missing/unexpected.
+std::size_t compare_findings(const std::vector<analyzer::Finding>& findings,
+                             const Expected& expect, std::vector<std::string>& missing,
+                             std::vector<std::string>& unexpected);
 
 // Journal records as the analyzer sees them.
 std::vector<analyzer::Delivery> to_deliveries(const std::vector<fake_smtp::TransactionRecord>& r);

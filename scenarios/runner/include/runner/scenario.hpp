@@ -10,9 +10,15 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "fake_pop3/profile.hpp"
 #include "mail/envelope.hpp"
 
 namespace dropcheck::runner {
+
+// What one scenario may generate, after `repeat` (README "Limits"): beyond these a load error,
+// never an allocation failure.
+inline constexpr std::size_t kMaxScenarioMessages = 100'000;
+inline constexpr std::size_t kMaxScenarioOctets = std::size_t{256} << 20;
 
 struct World {
   std::vector<std::string> local_domains;
@@ -23,6 +29,8 @@ struct World {
 
 struct ScenarioMessage {
   std::string id;
+  std::string tag;                           // X-Dropcheck-Id: the id, or for `identical`
+                                             //   copies their shared base id
   std::string envelope_from;                 // "" = null sender
   std::vector<std::string> envelope_to;      // as the provider's MX received them
   std::string raw;                           // built from headers + body, CRLF line endings
@@ -37,6 +45,7 @@ struct FetcherSpec {
   std::string command;                       // kind: command — the command line template
   std::vector<mail::EnvelopeSpec> envelope;  // empty: the core's default (X-Envelope-To)
   bool to_cc = false;                        // explicit To/Cc mode
+  bool no_envelope = false;                  // the core reads no envelope header (fallback)
   bool keep = false;
   std::int64_t smtp_timeout_ms = 20'000;     // the core's wait for each SMTP reply
 };
@@ -48,9 +57,21 @@ struct Timeline {
   // the next cycle starts at once (a second fetcher invocation, like cron firing again).
   int overlap_cycle = 0;  // 0 = no overlap
   int overlap_after = 1;
+  int overlap_invocations = 1;  // how many further invocations start at that moment
   // Provider drift: before cycle `drift_cycle` the provider switches to `drift_profile`.
   int drift_cycle = 0;
   std::string drift_profile;
+  // Real-time bounds: the whole run, and one external fetcher invocation (then SIGKILL).
+  std::int64_t run_limit_ms = 60'000;
+  std::int64_t cycle_limit_ms = 30'000;
+};
+
+// A RCPT fault by address: that recipient is refused with `code` (in the listed cycles; empty:
+// every cycle).
+struct RcptFault {
+  std::string address;
+  int code = 451;
+  std::vector<int> cycles;
 };
 
 // The receiving server's behaviour (fake-smtp policy and faults).
@@ -65,6 +86,7 @@ struct ReceiverSpec {
   int data_fail_code = 0;
   int data_end_fail_code = 0;
   std::size_t only_transaction = 0;
+  std::vector<RcptFault> rcpt_faults;
   // Real milliseconds before the reply of each stage (fake_smtp::ReplyStage order).
   std::array<std::int64_t, 6> reply_delay_ms{};
 };
@@ -75,25 +97,34 @@ struct Expectation {
   std::string recipient;  // "" = any
 };
 
+// What a run must produce: exactly the findings of one of the alternatives (YAML: a list, or
+// {any_of: [list, list, ...]} when more than one outcome is correct).
+struct Expected {
+  std::vector<std::vector<Expectation>> any_of{{}};
+  bool empty() const { return any_of.size() == 1 && any_of.front().empty(); }
+};
+
 struct Scenario {
   std::string source;     // file name or "builtin:NAME.yaml"
   std::string name;
   std::string description;
   World world;
   std::string profile = "x-envelope-to";
+  // Set by the replay: this profile is played instead of loading `profile`.
+  std::optional<fake_pop3::Profile> profile_override;
   std::string provider_tls = "none";            // none | stls | implicit (self-signed, trusted)
   std::vector<std::string> provider_hosts;      // more domains whose mail lands in the catch-all
   FetcherSpec fetcher;
   std::vector<ScenarioMessage> messages;
   Timeline timeline;
   ReceiverSpec receiver;
-  std::vector<Expectation> expect;
+  Expected expect;
   // Per defect model: the findings it must produce here. A defect model not listed must
   // produce exactly `expect` (it is not caught "elsewhere").
-  std::map<std::string, std::vector<Expectation>> defects;
+  std::map<std::string, Expected> defects;
   // Per external fetcher kind (fetchmail, getmail6, command): the findings it must produce
   // here, its documented behaviour. A kind not listed must produce exactly `expect`.
-  std::map<std::string, std::vector<Expectation>> fetchers;
+  std::map<std::string, Expected> fetchers;
 };
 
 // Scenario with `fetcher.defect` set to `defect` and `expect` set to what that defect model
