@@ -28,50 +28,6 @@ using nlohmann::json;
   throw std::runtime_error("journal: " + what + " " + p.string() + ": " + std::strerror(errno));
 }
 
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    // ASCII fast path, eight octets at a time (messages are mostly ASCII).
-    while (i + 8 <= s.size()) {
-      std::uint64_t word;
-      std::memcpy(&word, s.data() + i, 8);
-      if (word & 0x8080808080808080ull) break;
-      i += 8;
-    }
-    if (i >= s.size()) break;
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1Fu;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0Fu;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07u;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;
-    for (std::size_t k = 1; k <= n; ++k) {
-      const auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (d & 0x3Fu);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are invalid (RFC 3629 3).
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return false;
-    i += n + 1;
-  }
-  return true;
-}
-
 // Writes one JSON line. The journal is on the hot path of every transaction: building a
 // nlohmann::json object per record (a std::map per object) and dumping it was a third of the
 // server's CPU time in bench/fake-smtp (see bench/README.md); the reader still parses with
@@ -177,7 +133,7 @@ class LineWriter {
   }
   // Octets: a string when valid UTF-8, else {"hex": "..."}.
   void bytes(std::string_view s) {
-    if (valid_utf8(s)) {
+    if (base::valid_utf8(s)) {
       string(s);
       return;
     }
@@ -367,7 +323,7 @@ void write_json_line(const TransactionRecord& r, bool inline_message, std::strin
   write_commands(w, r.commands);
   if (inline_message && !r.sha256.empty()) {
     w.key("message");
-    if (valid_utf8(r.message)) {
+    if (base::valid_utf8(r.message)) {
       w.string(r.message);
     } else {
       w.open('{');

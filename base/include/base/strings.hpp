@@ -25,5 +25,21 @@ int base64_value(char c);
 std::string xml_escape(std::string_view s);
 // Hex-encoded SHA-256 of `data` (OpenSSL EVP).
 std::string sha256_hex(std::string_view data);
+// The same, fed in pieces (a message streamed to disk): update() any number of times, then hex()
+// once.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(std::string_view data);
+  std::string hex();
+
+ private:
+  void* ctx_;  // EVP_MD_CTX (OpenSSL stays out of this header)
+};
+// Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF).
+bool valid_utf8(std::string_view s);
 
 }  // namespace dropcheck::base
