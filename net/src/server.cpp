@@ -141,17 +141,18 @@ void Server::refuse(tcp::socket socket, const std::string& reply, std::string_vi
 
 // EMFILE/ENFILE (and ENOBUFS/ENOMEM): the waiting connection stays in the backlog and the
 // listening socket stays readable, so accepting again at once spins a CPU. Free the reserve
-// descriptor to take that connection and refuse it with a reply, then pause. Logged once per
+// descriptor to take that connection and refuse it with a reply; pause when that fails. Logged once per
 // burst; end_accept_burst() logs the summary. Other errors (ECONNABORTED: the peer gave up
 // while queued) are only counted.
 awaitable<void> Server::on_accept_error(const error_code& ec) {
   const bool no_fds = ec == asio::error::no_descriptors ||
                       ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
                       ec == asio::error::no_memory;
+  error_code lec;
   if (burst_errors_++ == 0 && options_.log)
     options_.log(fmt::format("event=accept-failed listen={} error=\"{}\" action={}",
-                             fmt::streamed(acceptor_.local_endpoint()), ec.message(),
-                             no_fds ? "refuse-and-back-off" : "retry"));
+                             fmt::streamed(acceptor_.local_endpoint(lec)), ec.message(),
+                             no_fds ? "refuse-with-reserve-descriptor" : "retry"));
   if (!no_fds) co_return;
   if (reserve_fd_ >= 0) {
     ::close(reserve_fd_);
@@ -167,6 +168,10 @@ awaitable<void> Server::on_accept_error(const error_code& ec) {
            kRefusedFdLimit);
   }
   if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  // Progress (one waiting connection answered, the reserve back): the next accept either
+  // takes a connection or waits for one, so no pause. Without the reserve nothing can be
+  // answered, and retrying at once would spin.
+  if (!aec && reserve_fd_ >= 0) co_return;
   asio::steady_timer pause(io_);
   pause.expires_after(kAcceptBackoff);
   error_code tec;
@@ -175,9 +180,10 @@ awaitable<void> Server::on_accept_error(const error_code& ec) {
 
 void Server::end_accept_burst() {
   if (burst_errors_ == 0) return;
+  error_code lec;
   if (options_.log)
     options_.log(fmt::format("event=accept-recovered listen={} failures={} refused={}",
-                             fmt::streamed(acceptor_.local_endpoint()), burst_errors_,
+                             fmt::streamed(acceptor_.local_endpoint(lec)), burst_errors_,
                              burst_refused_));
   burst_errors_ = 0;
   burst_refused_ = 0;
