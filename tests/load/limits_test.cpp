@@ -252,6 +252,9 @@ TEST(Limits, TricklingClientIsCutAtTheCommandDeadline) {
   EXPECT_GE(pop3_cut, 1);
   EXPECT_LE(pop3_cut, 3);
   EXPECT_NE(count_lines(dir.path() / "smtp.stderr", "reason=timeout"), 0u);
+  std::printf("trickle idle_timeout=2s octet_every=1.5s smtp_cut_after_octets=%d "
+              "pop3_cut_after_octets=%d\n",
+              smtp_cut, pop3_cut);
 }
 
 }  // namespace

@@ -24,8 +24,8 @@ namespace {
 namespace asio = net::asio;
 using net::awaitable;
 
-std::size_t sessions() { return long_run() ? 1000 : 300; }
-std::size_t bad_inputs() { return long_run() ? 10000 : 1000; }
+std::size_t sessions() { return 1000; }
+std::size_t bad_inputs() { return long_run() ? 10000 : 2000; }
 
 std::string message(std::size_t i, std::size_t filler_lines) {
   std::string m = fmt::format(
