@@ -148,6 +148,19 @@ std::string xml_escape(std::string_view s) {
   return out;
 }
 
+namespace {
+std::string hex_of(const unsigned char* md, unsigned int len) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 0xf]);
+  }
+  return out;
+}
+}  // namespace
+
 std::string sha256_hex(std::string_view data) {
   // Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up in its provider on every
   // call, which cost more than hashing a 1 KiB message (bench/fake-smtp). EVP_MD is
@@ -158,14 +171,7 @@ std::string sha256_hex(std::string_view data) {
   if (kSha256 == nullptr ||
       EVP_Digest(data.data(), data.size(), md.data(), &len, kSha256, nullptr) != 1)
     throw std::runtime_error("EVP_Digest(sha256) failed");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xf]);
-  }
-  return out;
+  return hex_of(md.data(), len);
 }
 
 bool valid_utf8(std::string_view s) {
@@ -231,14 +237,7 @@ std::string Sha256::hex() {
   unsigned int len = 0;
   if (EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md.data(), &len) != 1)
     throw std::runtime_error("EVP_DigestFinal(sha256) failed");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xf]);
-  }
-  return out;
+  return hex_of(md.data(), len);
 }
 
 }  // namespace dropcheck::base

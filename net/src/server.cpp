@@ -122,15 +122,21 @@ awaitable<void> Server::accept_loop() {
   }
 }
 
-void Server::refuse(tcp::socket socket, const std::string& reply, std::string_view reason) {
-  error_code ec;
+Peer Server::peer_of(const tcp::socket& socket) const {
   Peer peer;
+  error_code ec;
   const auto ep = socket.remote_endpoint(ec);
   if (!ec) {
     peer.address = ep.address().to_string();
     peer.port = ep.port();
   }
   peer.tls = options_.implicit_tls;
+  return peer;
+}
+
+void Server::refuse(tcp::socket socket, const std::string& reply, std::string_view reason) {
+  error_code ec;
+  const Peer peer = peer_of(socket);
   // A fresh socket's send buffer takes a one-line reply at once (a TLS listener's peer gets
   // no reply: it expects a handshake, and the record below still says why it was closed).
   if (!reply.empty() && !options_.implicit_tls) asio::write(socket, asio::buffer(reply), ec);
@@ -195,16 +201,7 @@ awaitable<void> Server::run_session(tcp::socket socket) {
   ++active_;
   ++served_;
   if (options_.shared_sessions) ++*options_.shared_sessions;
-  Peer peer;
-  {
-    error_code ec;
-    const auto ep = socket.remote_endpoint(ec);
-    if (!ec) {
-      peer.address = ep.address().to_string();
-      peer.port = ep.port();
-    }
-  }
-  peer.tls = options_.implicit_tls;
+  const Peer peer = peer_of(socket);
   Connection conn(std::move(socket));
   conns_.push_front(&conn);
   const auto tracked = conns_.begin();

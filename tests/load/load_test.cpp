@@ -52,18 +52,25 @@ struct Tally {
   }
 };
 
+// Connects and reads the greeting (SMTP 220, POP3 +OK); on failure opens the gate for the others.
+awaitable<bool> greeted(Client& c, unsigned short port, bool smtp, Gate& gate, Tally& t) {
+  const bool connected = co_await c.connect(port);
+  int code = -1;
+  if (connected && smtp) code = co_await c.smtp_reply();
+  if (connected && !smtp) code = co_await c.pop3_status();
+  if (code == (smtp ? 220 : 1)) co_return true;
+  gate.give_up();
+  t.fail(fmt::format("greeting {}", code));
+  co_return false;
+}
+
 // One SMTP session: greeting, wait at the gate (every session open at once), one message.
 awaitable<void> smtp_session(unsigned short port, Gate& gate, std::string msg, Tally& t) {
   Client c(co_await asio::this_coro::executor);
-  const bool connected = co_await c.connect(port);
-  int code = -1;
-  if (connected) code = co_await c.smtp_reply();
-  if (code != 220) {
-    gate.give_up();
-    t.fail(fmt::format("greeting {}", code));
-    co_return;
-  }
+  const bool ok = co_await greeted(c, port, true, gate, t);
+  if (!ok) co_return;
   co_await gate.arrive_and_wait();
+  int code = -1;
   std::string wire;
   protocol::dot_stuff(msg, wire);
   const std::string head = "EHLO load.example\r\nMAIL FROM:<load@src.example>\r\n"
@@ -138,14 +145,8 @@ awaitable<void> mx_session(unsigned short port, Gate& gate, std::string msg, Tal
 
 awaitable<void> pop3_held(unsigned short port, Gate& gate, Tally& t) {
   Client c(co_await asio::this_coro::executor);
-  const bool connected = co_await c.connect(port);
-  int ok = -1;
-  if (connected) ok = co_await c.pop3_status();
-  if (ok != 1) {
-    gate.give_up();
-    t.fail(fmt::format("pop3 greeting {}", ok));
-    co_return;
-  }
+  const bool ok = co_await greeted(c, port, false, gate, t);
+  if (!ok) co_return;
   co_await gate.arrive_and_wait();
   co_await c.send("QUIT\r\n");
   const int bye = co_await c.pop3_status();

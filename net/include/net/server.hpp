@@ -105,6 +105,7 @@ class Server {
  private:
   awaitable<void> accept_loop();
   awaitable<void> run_session(tcp::socket socket);
+  Peer peer_of(const tcp::socket& socket) const;
   void refuse(tcp::socket socket, const std::string& reply, std::string_view reason);
   awaitable<void> on_accept_error(const error_code& ec);
   void end_accept_burst();
