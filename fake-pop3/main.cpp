@@ -167,13 +167,11 @@ int run(int argc, char** argv) {
   if (!listen.empty())
     add(
         listen, "--listen", "pop3",
-        [&](const net::Peer& p) { return provider.make_pop3_session(p); },
-        pop3_options(false));
+        [&](const net::Peer& p) { return provider.make_pop3_session(p); }, pop3_options(false));
   if (!tls_listen.empty())
     add(
         tls_listen, "--tls-listen", "pop3s",
-        [&](const net::Peer& p) { return provider.make_pop3_session(p); },
-        pop3_options(true));
+        [&](const net::Peer& p) { return provider.make_pop3_session(p); }, pop3_options(true));
   if (!mx_listen.empty())
     add(
         mx_listen, "--mx-listen", "mx",

@@ -1,9 +1,8 @@
 // fake-smtp under abuse (issue 16): streamed messages stored byte-identical in both stores, the
 // spool emptied, file modes, refused connections recorded, deadlines a trickling client cannot
 // move, smuggling recorded in the journal.
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <fstream>
 
@@ -38,7 +37,8 @@ TEST_P(StreamedStore, MessageStreamedThroughTheSpoolIsStoredByteIdentical) {
   test::TempDir dir;
   base::VirtualClock clock{base::Millis{1}};
   std::string body;
-  for (int i = 0; i < 3000; ++i) body += (i % 5 == 0 ? ".dot " : "line ") + std::to_string(i) + "\r\n";
+  for (int i = 0; i < 3000; ++i)
+    body += (i % 5 == 0 ? ".dot " : "line ") + std::to_string(i) + "\r\n";
   body += std::string(100'000, 'z') + "\r\n";  // one line past the decoder's bound
   std::string wire;
   protocol::dot_stuff(body, wire);
@@ -141,8 +141,9 @@ TEST(FakeSmtpAbuse, SmugglingIsOneMessageWithBareLfRecorded) {
   base::VirtualClock clock{base::Millis{1}};
   Journal journal(dir.path());
   Receiver r(local_policy(), journal, clock);
-  talk(r, kHead + "one\n.\nMAIL FROM:<forged@x>\r\nRCPT TO:<hans@firma.example>\r\nDATA\r\n"
-                  "two\r\n.\r\nQUIT\r\n");
+  talk(r, kHead +
+              "one\n.\nMAIL FROM:<forged@x>\r\nRCPT TO:<hans@firma.example>\r\nDATA\r\n"
+              "two\r\n.\r\nQUIT\r\n");
   auto back = read_journal(dir.path());
   ASSERT_TRUE(back.ok());
   ASSERT_EQ(back->size(), 1u);

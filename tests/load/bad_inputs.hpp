@@ -20,8 +20,8 @@ inline std::string random_octets(std::mt19937& rng, std::size_t n, bool eight_bi
 
 // Not UTF-8: a truncated sequence, an overlong form, a surrogate or a stray continuation.
 inline std::string bad_utf8(std::mt19937& rng) {
-  static const char* const kBad[] = {"\xc3", "\xc0\xaf", "\xed\xa0\x80", "\x80", "\xff",
-                                     "\xf4\x90\x80\x80"};
+  static const char* const kBad[] = {"\xc3", "\xc0\xaf", "\xed\xa0\x80",
+                                     "\x80", "\xff",     "\xf4\x90\x80\x80"};
   return std::string("u") + kBad[rng() % 6] + "x";
 }
 

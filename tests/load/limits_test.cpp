@@ -18,8 +18,8 @@ namespace asio = net::asio;
 using net::awaitable;
 
 std::string small_message(std::size_t client, std::size_t k) {
-  return fmt::format("Message-ID: <{}.{}@kill.example>\r\nSubject: k\r\n\r\nbody {} {}\r\n",
-                     client, k, client, k);
+  return fmt::format("Message-ID: <{}.{}@kill.example>\r\nSubject: k\r\n\r\nbody {} {}\r\n", client,
+                     k, client, k);
 }
 
 // Transactions in one session until the server goes away; each acknowledged (250 after the
@@ -35,8 +35,7 @@ awaitable<void> sender(unsigned short port, std::size_t client,
   co_await c.smtp_reply();
   for (std::size_t k = 0; k < limit && !c.ec; ++k) {
     const std::string msg = small_message(client, k);
-    std::string wire =
-        "MAIL FROM:<k@src.example>\r\nRCPT TO:<u@firma.example>\r\nDATA\r\n";
+    std::string wire = "MAIL FROM:<k@src.example>\r\nRCPT TO:<u@firma.example>\r\nDATA\r\n";
     protocol::dot_stuff(msg, wire);
     co_await c.send(wire);
     int code = 0;
@@ -61,9 +60,9 @@ TEST(Limits, KillMinus9UnderLoadKeepsEveryAcknowledgedMessage) {
   for (const char* store : {"inline", "files"}) {
     TempDir dir;
     const std::string journal = (dir.path() / "j").string();
-    std::vector<std::string> args = {fake_smtp_exe(),      "--listen",      "127.0.0.1:0",
-                                     "--journal",        journal,         "--local-domain",
-                                     "firma.example",    "--store",       store};
+    std::vector<std::string> args = {fake_smtp_exe(), "--listen", "127.0.0.1:0",
+                                     "--journal",     journal,    "--local-domain",
+                                     "firma.example", "--store",  store};
     auto server = std::make_unique<Child>(args, dir.path() / "stderr");
     const unsigned short port = port_of(server->read_line(10s));
     ASSERT_NE(port, 0);
@@ -181,9 +180,8 @@ void fd_limit_case(std::vector<std::string> args, const std::string& ok, bool sm
 
 TEST(Limits, FakeSmtpAtTheDescriptorLimitRefusesAndKeepsServing) {
   for (const char* store : {"inline", "files"})
-    fd_limit_case({fake_smtp_exe(), "--listen", "127.0.0.1:0", "--journal", "DIR",
-                   "--local-domain", "firma.example", "--threads", "1", "--max-sessions", "1000",
-                   "--store", store},
+    fd_limit_case({fake_smtp_exe(), "--listen", "127.0.0.1:0", "--journal", "DIR", "--local-domain",
+                   "firma.example", "--threads", "1", "--max-sessions", "1000", "--store", store},
                   "220 ", true);
 }
 
@@ -252,9 +250,10 @@ TEST(Limits, TricklingClientIsCutAtTheCommandDeadline) {
   EXPECT_GE(pop3_cut, 1);
   EXPECT_LE(pop3_cut, 3);
   EXPECT_NE(count_lines(dir.path() / "smtp.stderr", "reason=timeout"), 0u);
-  std::printf("trickle idle_timeout=2s octet_every=1.5s smtp_cut_after_octets=%d "
-              "pop3_cut_after_octets=%d\n",
-              smtp_cut, pop3_cut);
+  std::printf(
+      "trickle idle_timeout=2s octet_every=1.5s smtp_cut_after_octets=%d "
+      "pop3_cut_after_octets=%d\n",
+      smtp_cut, pop3_cut);
 }
 
 }  // namespace

@@ -73,8 +73,9 @@ awaitable<void> smtp_session(unsigned short port, Gate& gate, std::string msg, T
   int code = -1;
   std::string wire;
   protocol::dot_stuff(msg, wire);
-  const std::string head = "EHLO load.example\r\nMAIL FROM:<load@src.example>\r\n"
-                           "RCPT TO:<u@firma.example>\r\nDATA\r\n";
+  const std::string head =
+      "EHLO load.example\r\nMAIL FROM:<load@src.example>\r\n"
+      "RCPT TO:<u@firma.example>\r\nDATA\r\n";
   co_await c.send(head);
   for (int expect : {250, 250, 250, 354}) {
     code = co_await c.smtp_reply();
@@ -102,8 +103,8 @@ TEST(Load, FakeSmtpHoldsEverySessionAndJournalsEveryMessageByteIdentical) {
   for (const char* store : {"inline", "files"}) {
     TempDir dir;
     Child server({fake_smtp_exe(), "--listen", "127.0.0.1:0", "--journal",
-                  (dir.path() / "j").string(), "--local-domain", "firma.example", "--store",
-                  store, "--max-sessions", "2000", "--threads", "1"},
+                  (dir.path() / "j").string(), "--local-domain", "firma.example", "--store", store,
+                  "--max-sessions", "2000", "--threads", "1"},
                  dir.path() / "stderr");
     const unsigned short port = port_of(server.read_line(10s));
     ASSERT_NE(port, 0);
@@ -130,10 +131,11 @@ TEST(Load, FakeSmtpHoldsEverySessionAndJournalsEveryMessageByteIdentical) {
     for (const auto& r : j->records)
       if (r.accepted && sent.count(id_of(r.message)) && sent[id_of(r.message)] == r.message) ++same;
     EXPECT_EQ(same, n) << store;
-    std::printf("load fake-smtp store=%s sessions=%zu journaled_identical=%zu base_rss_kib=%ld "
-                "peak_rss_kib=%ld per_session_kib=%.1f\n",
-                store, n, same, base_kib, peak_kib,
-                static_cast<double>(peak_kib - base_kib) / static_cast<double>(n));
+    std::printf(
+        "load fake-smtp store=%s sessions=%zu journaled_identical=%zu base_rss_kib=%ld "
+        "peak_rss_kib=%ld per_session_kib=%.1f\n",
+        store, n, same, base_kib, peak_kib,
+        static_cast<double>(peak_kib - base_kib) / static_cast<double>(n));
   }
 }
 
@@ -230,9 +232,10 @@ TEST(Load, FakePop3HoldsEverySessionOnBothListenersAndStoresEveryMessage) {
   run_io(io, 120s);
   EXPECT_EQ(held.ok, n) << (held.failures.empty() ? "" : held.failures[0]);
   EXPECT_EQ(drained.ok, n) << (drained.failures.empty() ? "" : drained.failures[0]);
-  std::printf("load fake-pop3 mx_sessions=%zu pop3_sessions=%zu retrieved_identical=%zu "
-              "peak_rss_kib=%ld\n",
-              n, n + 1, drained.ok, server.peak_rss_kib());
+  std::printf(
+      "load fake-pop3 mx_sessions=%zu pop3_sessions=%zu retrieved_identical=%zu "
+      "peak_rss_kib=%ld\n",
+      n, n + 1, drained.ok, server.peak_rss_kib());
   EXPECT_TRUE(server.alive());
   EXPECT_EQ(server.stop(), 0);
 }
@@ -322,8 +325,8 @@ void abuse_server(bool smtp, unsigned short port, std::size_t per, const char* w
     EXPECT_EQ(r.wrong, 0u) << what << ": " << r.first_wrong;
   }
   EXPECT_EQ(replies, bad_inputs()) << what;
-  std::printf("abuse %s bad_inputs=%zu error_replies=%zu wrong=%zu\n", what, bad_inputs(),
-              replies, wrong);
+  std::printf("abuse %s bad_inputs=%zu error_replies=%zu wrong=%zu\n", what, bad_inputs(), replies,
+              wrong);
 }
 
 TEST(Load, EveryBadInputGetsAnErrorReplyAndTheServersStayUp) {

@@ -191,8 +191,9 @@ class Child {
 // "pop3 127.0.0.1:PORT" / "listening 127.0.0.1:PORT": the port.
 inline unsigned short port_of(const std::string& line) {
   const auto colon = line.rfind(':');
-  return colon == std::string::npos ? 0
-                                    : static_cast<unsigned short>(std::stoul(line.substr(colon + 1)));
+  return colon == std::string::npos
+             ? 0
+             : static_cast<unsigned short>(std::stoul(line.substr(colon + 1)));
 }
 
 // One line-based client connection with a deadline on every step.

@@ -103,9 +103,8 @@ TEST(SmtpAbuse, LongLineEndingInBareLfIsRecorded) {
 TEST(SmtpAbuse, EndlessDataLineKeepsSessionMemoryBounded) {
   SmtpServerConfig cfg;
   cfg.max_message = 1000;
-  SessionRun r = run(std::string(kHello) + std::string(kTxn) + std::string(20000, 'z') +
-                         "\r\n.\r\nNOOP\r\n",
-                     cfg);
+  SessionRun r = run(
+      std::string(kHello) + std::string(kTxn) + std::string(20000, 'z') + "\r\n.\r\nNOOP\r\n", cfg);
   EXPECT_EQ(codes(r.out), (V{220, 250, 250, 250, 354, 552, 250}));
   EXPECT_TRUE(r.handler.txns.at(0).too_large);
 }
@@ -160,13 +159,14 @@ TEST(SmtpAbuse, StreamingHandlerGetsPiecesAndSessionKeepsNone) {
 TEST(SmtpAbuse, StreamingBdatAndTooLarge) {
   SmtpServerConfig cfg;
   cfg.max_message = 10;
-  SessionRun ok = run(std::string(kHello) + "MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\n"
-                                            "BDAT 4\r\nabcdBDAT 3 LAST\r\nefg",
+  SessionRun ok = run(std::string(kHello) +
+                          "MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\n"
+                          "BDAT 4\r\nabcdBDAT 3 LAST\r\nefg",
                       cfg, true);
   EXPECT_EQ(codes(ok.out), (V{220, 250, 250, 250, 250, 250}));
   EXPECT_EQ(ok.handler.streamed, "abcdefg");
-  SessionRun big = run(std::string(kHello) + std::string(kTxn) + "0123456789ABC\r\n.\r\n", cfg,
-                       true);
+  SessionRun big =
+      run(std::string(kHello) + std::string(kTxn) + "0123456789ABC\r\n.\r\n", cfg, true);
   EXPECT_EQ(codes(big.out), (V{220, 250, 250, 250, 354, 552}));
   EXPECT_TRUE(big.handler.streamed.empty());
   EXPECT_TRUE(big.handler.txns.at(0).too_large);

@@ -50,9 +50,9 @@ class DotDecoder {
   std::size_t feed_long_line(std::string_view in);
 
   std::string body_;
-  std::string line_;  // current partial line
+  std::string line_;        // current partial line
   bool long_line_ = false;  // inside a line longer than kDotMaxPendingLine, already spilled
-  char last_ = '\0';       // last octet of a spilled line (its CR, if the LF comes next)
+  char last_ = '\0';        // last octet of a spilled line (its CR, if the LF comes next)
   Terminator terminator_ = Terminator::lenient;
   bool prev_crlf_ = true;  // the previous line ended in CRLF (true at the start)
   bool done_ = false;
