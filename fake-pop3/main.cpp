@@ -42,6 +42,17 @@ net::tcp::endpoint endpoint_for(const std::string& text, bool allow_any, const c
   return ep;
 }
 
+// The first line of `path`, without its line ending (never logged).
+std::string read_password_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  if (!in || !std::getline(in, line))
+    throw ConfigError(fmt::format("--password-file {}: cannot read a line", path));
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) throw ConfigError(fmt::format("--password-file {}: first line is empty", path));
+  return line;
+}
+
 // --state DIR: the maildrop (one file per stored copy) and the session log, written at exit.
 void write_state(const std::filesystem::path& dir, const fake_pop3::Provider& p) {
   std::filesystem::create_directories(dir / "maildrop");
@@ -65,7 +76,19 @@ int run(int argc, char** argv) {
   app.add_option("--profile", profile_name,
                  "built-in profile name or YAML file (default x-envelope-to)");
   app.add_option("--user", user, "POP3 user of the catch-all maildrop");
-  app.add_option("--password", password, "its password");
+  app.add_option("--password", password, "its password (visible in ps: prefer --password-file)");
+  std::string password_file;
+  app.add_option("--password-file", password_file, "file whose first line is the password");
+  std::size_t max_sessions = 0;
+  app.add_option("--max-sessions", max_sessions,
+                 "concurrent POP3 sessions per listener (default: the profile's); more get "
+                 "-ERR [SYS/TEMP] and a session record")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
+  std::size_t mx_max_sessions = 64;
+  app.add_option("--mx-max-sessions", mx_max_sessions,
+                 "concurrent MX intake sessions; more get 421 4.3.2 and a log line")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}))
+      ->capture_default_str();
   app.add_option("--cert", cert, "PEM certificate for STLS/POP3S (default: self-signed)");
   app.add_option("--key", key, "PEM private key for --cert");
   app.add_option("--state", state_dir, "directory: maildrop and session log written at exit");
@@ -81,7 +104,11 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (listen.empty() && tls_listen.empty()) throw ConfigError("--listen or --tls-listen needed");
-  if (user.empty() || password.empty()) throw ConfigError("--user and --password are required");
+  if (!password.empty() && !password_file.empty())
+    throw ConfigError("--password and --password-file exclude each other");
+  if (!password_file.empty()) password = read_password_file(password_file);
+  if (user.empty() || password.empty())
+    throw ConfigError("--user and --password (or --password-file) are required");
   if (cert.empty() != key.empty()) throw ConfigError("--cert and --key go together");
 
   auto profile = fake_pop3::load_profile(profile_name);
@@ -118,20 +145,37 @@ int run(int argc, char** argv) {
     servers.back()->start();
     fmt::print("{} {}\n", label, fmt::streamed(servers.back()->local_endpoint()));
   };
+  const auto log = [](std::string_view line) {
+    std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+  };
+  const auto pop3_options = [&](bool implicit_tls) {
+    net::ServerOptions o = provider.pop3_server_options(tls, implicit_tls);
+    if (max_sessions != 0) o.max_sessions = max_sessions;
+    o.log = log;
+    return o;
+  };
+  net::ServerOptions mx_options;
+  mx_options.max_sessions = mx_max_sessions;
+  mx_options.busy_reply =
+      "421 4.3.2 mx.provider.example Error: too many connections, try again later\r\n";
+  mx_options.fd_limit_reply =
+      "421 4.3.2 mx.provider.example Error: out of file descriptors, try again later\r\n";
+  mx_options.log = log;
+  mx_options.on_refused = [&log](const net::Peer& p, std::string_view reason) {
+    log(fmt::format("event=mx-session peer={}:{} end={} reply=421", p.address, p.port, reason));
+  };
   if (!listen.empty())
     add(
         listen, "--listen", "pop3",
-        [&](const net::Peer& p) { return provider.make_pop3_session(p); },
-        provider.pop3_server_options(tls, false));
+        [&](const net::Peer& p) { return provider.make_pop3_session(p); }, pop3_options(false));
   if (!tls_listen.empty())
     add(
         tls_listen, "--tls-listen", "pop3s",
-        [&](const net::Peer& p) { return provider.make_pop3_session(p); },
-        provider.pop3_server_options(tls, true));
+        [&](const net::Peer& p) { return provider.make_pop3_session(p); }, pop3_options(true));
   if (!mx_listen.empty())
     add(
         mx_listen, "--mx-listen", "mx",
-        [&](const net::Peer& p) { return provider.make_mx_session(p); }, net::ServerOptions{});
+        [&](const net::Peer& p) { return provider.make_mx_session(p); }, mx_options);
   std::fflush(stdout);
 
   net::asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -73,8 +73,17 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-errors", smtp.max_errors, "protocol errors before 421")
       ->capture_default_str();
-  app.add_flag("--reject-bare-lf", smtp.reject_bare_lf, "550 5.5.2 for DATA with bare LF");
-  app.add_option("--max-sessions", max_sessions, "concurrent connections")->capture_default_str();
+  app.add_flag("--reject-bare-lf", smtp.reject_bare_lf,
+               "521 5.5.2 and close at a bare LF in a command or in DATA (default: recorded; "
+               "DATA ends only on CRLF.CRLF either way)");
+  app.add_option("--max-sessions", max_sessions,
+                 "concurrent connections; more get 421 4.3.2 and a session record")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}))
+      ->capture_default_str();
+  std::string journal_mode = "0600";
+  app.add_option("--journal-mode", journal_mode,
+                 "octal mode of journal, session and message files (0644: readable by all)")
+      ->capture_default_str();
   app.add_option("--threads", threads, "I/O threads (default: half the CPUs, at most 4)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
@@ -104,11 +113,27 @@ int run(int argc, char** argv) {
                  "seconds to wait for a command or message data (RFC 5321 4.5.3.2: >= 5 min)")
       ->check(CLI::Range(1u, 86'400u))
       ->capture_default_str();
+  unsigned transaction_seconds = 600;
+  app.add_option("--transaction-timeout", transaction_seconds,
+                 "seconds from MAIL to the end of its message (a trickling client is cut)")
+      ->check(CLI::Range(1u, 86'400u))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitConfig;
   }
+  unsigned file_mode = 0;
+  {
+    const char* first = journal_mode.data();
+    const char* last = first + journal_mode.size();
+    const auto [end, ec] = std::from_chars(first, last, file_mode, 8);
+    if (ec != std::errc() || end != last || first == last || file_mode > 0777) {
+      std::cerr << "fake-smtp: --journal-mode wants an octal mode such as 0600 or 0644\n";
+      return kExitConfig;
+    }
+  }
+  policy.transaction_timeout = std::chrono::seconds(transaction_seconds);
 
   policy.relay = relay == "open" ? fake_smtp::RelayMode::open : fake_smtp::RelayMode::deny;
   policy.idle_timeout = std::chrono::seconds(idle_seconds);
@@ -164,7 +189,10 @@ int run(int argc, char** argv) {
 
   net::ServerOptions options;
   options.max_sessions = max_sessions;
-  options.busy_reply = "421 4.7.0 " + smtp.hostname + " Error: too many connections\r\n";
+  options.busy_reply =
+      "421 4.3.2 " + smtp.hostname + " Error: too many connections, try again later\r\n";
+  options.fd_limit_reply =
+      "421 4.3.2 " + smtp.hostname + " Error: out of file descriptors, try again later\r\n";
   try {
     if (!tls_cert.empty())
       options.tls = net::make_server_tls_files(tls_cert, tls_key);
@@ -180,7 +208,8 @@ int run(int argc, char** argv) {
     journal = std::make_unique<fake_smtp::Journal>(journal_dir, fsync,
                                                    store == "files"
                                                        ? fake_smtp::MessageStore::files
-                                                       : fake_smtp::MessageStore::inline_bytes);
+                                                       : fake_smtp::MessageStore::inline_bytes,
+                                                   file_mode);
   } catch (const std::exception& e) {
     std::cerr << "fake-smtp: " << e.what() << "\n";
     return kExitJournal;
@@ -199,6 +228,10 @@ int run(int argc, char** argv) {
     std::cerr << line << "\n";
   };
   receiver.set_log(log);
+  options.log = log;
+  options.on_refused = [&receiver](const net::Peer& peer, std::string_view reason) {
+    receiver.record_refused(peer, reason);
+  };
 
   // One io_context, thread and net::Server per I/O thread, all on one port (SO_REUSEPORT):
   // the kernel spreads connections; sessions never move between threads.

@@ -219,6 +219,19 @@ bool is_dns_name(std::string_view h) {
   return !std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+namespace {
+std::string hex_of(const unsigned char* md, unsigned int len) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 0xf]);
+  }
+  return out;
+}
+}  // namespace
+
 std::string sha256_hex(std::string_view data) {
   // Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up in its provider on every
   // call, which cost more than hashing a 1 KiB message (bench/fake-smtp). EVP_MD is
@@ -229,14 +242,30 @@ std::string sha256_hex(std::string_view data) {
   if (kSha256 == nullptr ||
       EVP_Digest(data.data(), data.size(), md.data(), &len, kSha256, nullptr) != 1)
     throw std::runtime_error("EVP_Digest(sha256) failed");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xf]);
-  }
-  return out;
+  return hex_of(md.data(), len);
+}
+
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (ctx_ == nullptr || kSha256 == nullptr ||
+      EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), kSha256, nullptr) != 1)
+    throw std::runtime_error("EVP_DigestInit(sha256) failed");
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+void Sha256::update(std::string_view data) {
+  if (EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size()) != 1)
+    throw std::runtime_error("EVP_DigestUpdate(sha256) failed");
+}
+
+std::string Sha256::hex() {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md.data(), &len) != 1)
+    throw std::runtime_error("EVP_DigestFinal(sha256) failed");
+  return hex_of(md.data(), len);
 }
 
 }  // namespace dropcheck::base

@@ -3,9 +3,13 @@
 #include <fmt/format.h>
 
 #include "fake_pop3/provider.hpp"
+#include "net/deadlines.hpp"
 #include "protocol/smtp_server.hpp"
 
 namespace dropcheck::fake_pop3 {
+
+// A transaction, MAIL to the reply to its message: fake-smtp's default (fake_smtp::Policy).
+constexpr std::chrono::minutes kMxTransactionTimeout{10};
 
 class MxSession final : public net::ProtocolSession, private protocol::SmtpHandler {
  public:
@@ -13,7 +17,15 @@ class MxSession final : public net::ProtocolSession, private protocol::SmtpHandl
       : provider_(provider), session_(config(peer), *this) {}
 
   std::string start() override { return session_.greeting(); }
-  void receive(std::string_view in, std::string& out) override { session_.receive(in, out); }
+  void receive(std::string_view in, std::string& out) override {
+    session_.receive(in, out);
+    deadlines_.update(session_.partial_command(), session_.in_transaction());
+  }
+  // As fake-smtp: a command within the idle timeout of its first octet (RFC 5321 4.5.3.2.7),
+  // a transaction within kMxTransactionTimeout.
+  std::chrono::steady_clock::time_point input_deadline() const override {
+    return deadlines_.deadline();
+  }
   bool closing() const override { return session_.closing(); }
   bool take_tls_request() override { return session_.take_tls_request(); }
   void on_tls_started() override { session_.on_tls_started(); }
@@ -46,6 +58,7 @@ class MxSession final : public net::ProtocolSession, private protocol::SmtpHandl
   void on_transaction_end(protocol::SmtpTransaction&&) override { rcpts_.clear(); }
 
   Provider& provider_;
+  net::InputDeadlines deadlines_{idle_timeout(), kMxTransactionTimeout};
   std::string mail_from_;
   std::vector<std::string> rcpts_;
   protocol::SmtpServerSession session_;  // last: it holds a reference to *this as handler

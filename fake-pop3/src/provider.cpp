@@ -7,6 +7,7 @@
 
 #include "base/strings.hpp"
 #include "mail/header.hpp"
+#include "net/deadlines.hpp"
 #include "protocol/pop3_server.hpp"
 
 namespace dropcheck::fake_pop3 {
@@ -41,6 +42,7 @@ class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Mai
         profile_(provider.profile_),
         id_(id),
         log_index_(log_index),
+        deadlines_(std::chrono::seconds(profile_.idle_timeout_s), std::chrono::milliseconds(0)),
         server_(*this, options(provider, peer, id)) {
     // A transient fault: after the first `faults.sessions` sessions the provider is healthy.
     if (profile_.faults.sessions > 0 && id > profile_.faults.sessions) {
@@ -63,6 +65,12 @@ class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Mai
     server_.receive(in, out);
     account(out, before);
     log().errors = server_.stats().errors;
+    deadlines_.update(server_.partial_command(), false);
+  }
+  // A command line must be complete within the idle timeout of its first octet (RFC 1939 3:
+  // the autologout timer), however slowly it trickles in.
+  std::chrono::steady_clock::time_point input_deadline() const override {
+    return deadlines_.deadline();
   }
 
   bool closing() const override { return dropped_ || server_.closing(); }
@@ -259,6 +267,7 @@ class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Mai
   std::uint64_t bytes_out_ = 0;
   bool dropped_ = false;
   bool finished_ = false;
+  net::InputDeadlines deadlines_;
   protocol::Pop3Server server_;  // last: its destructor may call back into the members above
 };
 
@@ -353,12 +362,29 @@ std::unique_ptr<net::ProtocolSession> Provider::make_pop3_session(const net::Pee
   return std::make_unique<Pop3Session>(*this, peer, log_.back().id, log_.size() - 1);
 }
 
+void Provider::record_refused(const net::Peer& peer, std::string_view reason) {
+  SessionLogEntry e;
+  e.id = log_.size() + 1;
+  e.peer = fmt::format("{}:{}", peer.address, peer.port);
+  e.started_at = e.ended_at = clock_.now();
+  e.implicit_tls = e.tls = peer.tls;
+  e.end_reason = std::string(reason);
+  log_.push_back(std::move(e));
+  if (session_observer_) session_observer_(log_.back());
+}
+
 net::ServerOptions Provider::pop3_server_options(std::shared_ptr<net::ssl::context> tls,
                                                  bool implicit_tls) {
   net::ServerOptions o;
   o.max_sessions = profile_.max_sessions;
   o.busy_reply = profile_.resp_codes ? "-ERR [SYS/TEMP] too many sessions, try later\r\n"
                                      : "-ERR too many sessions, try later\r\n";
+  o.fd_limit_reply = profile_.resp_codes
+                         ? "-ERR [SYS/TEMP] out of file descriptors, try later\r\n"
+                         : "-ERR out of file descriptors, try later\r\n";
+  o.on_refused = [this](const net::Peer& peer, std::string_view reason) {
+    record_refused(peer, reason);
+  };
   stls_available_ = stls_available_ || tls != nullptr;
   o.tls = std::move(tls);
   o.implicit_tls = implicit_tls;

@@ -1,6 +1,7 @@
 #include "fake_smtp/journal.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -22,10 +23,15 @@
 namespace dropcheck::fake_smtp {
 namespace {
 
+constexpr std::size_t kKeepLineCapacity = 1 << 20;
+
 using nlohmann::json;
 
 [[noreturn]] void fail(const std::string& what, const std::filesystem::path& p) {
-  throw std::runtime_error("journal: " + what + " " + p.string() + ": " + std::strerror(errno));
+  const int e = errno;
+  const std::string text = "journal: " + what + " " + p.string() + ": " + std::strerror(e);
+  if (e == EMFILE || e == ENFILE) throw JournalBusy(text);  // comes back: 4xx, not fatal
+  throw std::runtime_error(text);
 }
 
 // Writes one JSON line. The journal is on the hot path of every transaction: building a
@@ -199,7 +205,8 @@ void fsync_dir(const std::filesystem::path& p) {
   ::close(fd);
 }
 
-void store_message(const std::filesystem::path& dir, const TransactionRecord& rec, bool sync) {
+void store_message(const std::filesystem::path& dir, const TransactionRecord& rec, bool sync,
+                   unsigned mode) {
   const auto path = message_file(dir, rec.sha256);
   std::error_code ec;
   if (std::filesystem::exists(path, ec) && std::filesystem::file_size(path, ec) == rec.size && !ec)
@@ -207,7 +214,7 @@ void store_message(const std::filesystem::path& dir, const TransactionRecord& re
   static std::atomic<unsigned long> counter{0};  // unique among threads of this process
   const auto tmp = dir / "messages" /
                    fmt::format(".tmp-{}-{}-{}", rec.sha256, ::getpid(), ++counter);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) fail("cannot create", tmp);
   try {
     write_all(fd, rec.message, [&] { return tmp; });
@@ -476,9 +483,16 @@ namespace {
 
 // Opens an append-only JSON Lines file, continuing it: counts its complete lines into `lines`,
 // cuts a torn tail (a crash mid-write) and returns its length in `torn`.
-int open_lines_file(const std::filesystem::path& path, std::uint64_t& lines, std::size_t& torn) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+int open_lines_file(const std::filesystem::path& path, unsigned mode, std::uint64_t& lines,
+                    std::size_t& torn) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, mode);
   if (fd < 0) fail("cannot open", path);
+  if (::fchmod(fd, mode) != 0) {  // an existing journal, written before with another mode
+    const int e = errno;
+    ::close(fd);
+    errno = e;
+    fail("cannot chmod", path);
+  }
   std::string content;
   {
     std::ifstream in(path, std::ios::binary);
@@ -553,20 +567,26 @@ base::Result<SessionContents> read_sessions(const std::filesystem::path& dir) {
   return out;
 }
 
-Journal::Journal(std::filesystem::path dir, bool fsync, MessageStore store)
-    : dir_(std::move(dir)), fsync_(fsync), store_(store) {
+Journal::Journal(std::filesystem::path dir, bool fsync, MessageStore store, unsigned file_mode)
+    : dir_(std::move(dir)), fsync_(fsync), store_(store), file_mode_(file_mode) {
   std::error_code ec;
-  const auto made = store_ == MessageStore::files ? dir_ / "messages" : dir_;
-  std::filesystem::create_directories(made, ec);
-  if (ec) throw std::runtime_error("journal: cannot create " + made.string() + ": " + ec.message());
+  for (const auto& made : {store_ == MessageStore::files ? dir_ / "messages" : dir_,
+                           spool_dir(dir_)}) {
+    std::filesystem::create_directories(made, ec);
+    if (ec)
+      throw std::runtime_error("journal: cannot create " + made.string() + ": " + ec.message());
+  }
+  // Spools left by a crash: their messages were never acknowledged.
+  for (const auto& e : std::filesystem::directory_iterator(spool_dir(dir_), ec))
+    std::filesystem::remove(e.path(), ec);
   // Continue existing files: count complete lines, cut a torn tail.
   std::uint64_t lines = 0;
   std::size_t torn = 0;
-  fd_ = open_lines_file(journal_path(), lines, torn);
+  fd_ = open_lines_file(journal_path(), file_mode_, lines, torn);
   seq_ = lines;
   torn_bytes_ = torn;
   try {
-    session_fd_ = open_lines_file(sessions_file(dir_), lines, torn);
+    session_fd_ = open_lines_file(sessions_file(dir_), file_mode_, lines, torn);
   } catch (...) {
     ::close(fd_);
     throw;
@@ -606,11 +626,31 @@ void Journal::append_session(SessionRecord& rec) {
 
 std::filesystem::path Journal::journal_path() const { return journal_file(dir_); }
 
-void Journal::append(TransactionRecord& rec) {
-  if (rec.data_complete && !rec.too_large) {
+std::unique_ptr<MessageSpool> Journal::open_spool() const {
+  return std::make_unique<MessageSpool>(spool_dir(dir_), file_mode_);
+}
+
+void Journal::store_spooled(TransactionRecord& rec, MessageSpool& spool, bool load_message) {
+  rec.size = spool.size();
+  rec.sha256 = spool.sha256_hex();
+  if (store_ == MessageStore::inline_bytes || load_message) rec.message = spool.read_all();
+  if (store_ == MessageStore::inline_bytes) return;
+  const auto path = message_file(dir_, rec.sha256);
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && std::filesystem::file_size(path, ec) == rec.size && !ec)
+    return;  // same bytes already stored (content-addressed); the spool goes
+  if (fsync_) spool.sync();
+  spool.commit(path);
+  if (fsync_) fsync_dir(dir_ / "messages");
+}
+
+void Journal::append(TransactionRecord& rec, MessageSpool* spool, bool load_message) {
+  if (rec.data_complete && !rec.too_large && spool) {
+    store_spooled(rec, *spool, load_message);
+  } else if (rec.data_complete && !rec.too_large) {
     rec.size = rec.message.size();
     rec.sha256 = base::sha256_hex(rec.message);
-    if (store_ == MessageStore::files) store_message(dir_, rec, fsync_);
+    if (store_ == MessageStore::files) store_message(dir_, rec, fsync_, file_mode_);
   } else {
     rec.sha256.clear();
   }
@@ -619,7 +659,10 @@ void Journal::append(TransactionRecord& rec) {
   line_.clear();  // keeps its capacity from record to record
   write_json_line(rec, store_ == MessageStore::inline_bytes, line_);
   line_.push_back('\n');
+  if (spool && !load_message) rec.message.clear();  // read back only for the line
   write_all(fd_, line_, [this] { return journal_path(); });
+  // Keep the buffer for typical records, not the last large message's worth.
+  if (line_.capacity() > kKeepLineCapacity) line_ = std::string();
   if (fsync_ && !group_commit_) {
     if (datasync_(fd_) != 0) fail("cannot fsync", journal_path());
     synced_ = seq_ + 1;

@@ -10,6 +10,7 @@
 #include "base/strings.hpp"
 #include "mail/address.hpp"
 #include "mail/header.hpp"
+#include "net/deadlines.hpp"
 
 namespace dropcheck::fake_smtp {
 
@@ -46,6 +47,10 @@ SmtpReply fault_reply(int code) {
   }
 }
 
+// Of a streamed message, the first octets are kept for the Delivered-To loop check (a header
+// section longer than this is checked as far as it goes).
+constexpr std::size_t kKeptHead = 64 * 1024;
+
 struct RcptDecision {
   bool local = false;
   bool relayed = false;
@@ -61,7 +66,8 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
         peer_(peer),
         client_(fmt::format("{}:{}", peer.address, peer.port)),
         id_(std::move(id)),
-        session_(config_for(r), *this) {}
+        session_(config_for(r), *this),
+        deadlines_(r.policy_.idle_timeout, r.policy_.transaction_timeout) {}
 
   // net::ProtocolSession
   std::string start() override { return session_.greeting(); }
@@ -72,6 +78,27 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     // 250 for a message that is not recorded) are cut off again.
     const std::size_t mark = out.size();
     try {
+      receive_faulty(in, out);
+    } catch (const JournalBusy& e) {
+      // Out of descriptors: this message is not recorded, so not acknowledged; the session
+      // closes with a 421 (pipelined input after it is lost) and the server goes on.
+      out.resize(mark);
+      out += "421 4.3.2 " + r_.smtp_.hostname + " Error: cannot store the message now (" +
+             e.what() + "), try again later\r\n";
+      busy_ = true;
+    } catch (const std::exception& e) {
+      out.resize(mark);
+      out += journal_failed(e.what());
+    }
+    deadlines_.update(session_.partial_command(), session_.in_transaction());
+  }
+
+  std::chrono::steady_clock::time_point input_deadline() const override {
+    return deadlines_.deadline();
+  }
+
+  void receive_faulty(std::string_view in, std::string& out) {
+    {
       const auto& limit = r_.policy_.faults.disconnect_after_data_octets;
       if (!limit) {
         session_.receive(in, out);
@@ -99,9 +126,6 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
         session_.receive(in.substr(0, n), out);
         in.remove_prefix(n);
       }
-    } catch (const std::exception& e) {
-      out.resize(mark);
-      out += journal_failed(e.what());
     }
   }
 
@@ -113,7 +137,9 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     return "421 4.3.0 " + r_.smtp_.hostname + " Error: local journal failure, closing\r\n";
   }
 
-  bool closing() const override { return session_.closing() || fault_disconnect_ || fatal_; }
+  bool closing() const override {
+    return session_.closing() || fault_disconnect_ || fatal_ || busy_;
+  }
 
   // Group commit (fake-smtp --fsync): the reply to a journaled transaction waits until one
   // fdatasync covers its record. The first waiter of an I/O context yields once, so that the
@@ -150,10 +176,10 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
   void on_tls_started() override { session_.on_tls_started(); }
 
   std::string finish(std::string_view reason) override {
-    std::string why(fault_disconnect_ ? "fault-disconnect" : reason);
+    std::string why(fault_disconnect_ ? "fault-disconnect" : busy_ ? "journal-busy" : reason);
     try {
       std::string out = session_.finish(why);
-      return fault_disconnect_ || fatal_ ? std::string{} : out;
+      return fault_disconnect_ || fatal_ || busy_ ? std::string{} : out;
     } catch (const std::exception& e) {
       r_.set_fatal(e.what());
       return {};
@@ -219,7 +245,22 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
       faults_.push_back(fmt::format("data-{}", code));
       return fault_reply(code);
     }
+    if (!r_.stream_messages_) return {};
+    try {
+      spool_ = r_.journal_.open_spool();
+    } catch (const JournalBusy&) {
+      return smtp_reply(451, "4.3.0 Error: cannot take a message now (out of file descriptors), "
+                             "try again later");
+    }
+    head_.clear();
     return {};
+  }
+
+  bool streams_message() const override { return r_.stream_messages_; }
+  void on_message_bytes(std::string_view piece) override {
+    if (!spool_) return;
+    spool_->write(piece);
+    if (head_.size() < kKeptHead) head_.append(piece.substr(0, kKeptHead - head_.size()));
   }
 
   std::vector<SmtpReply> on_data(std::string_view message) override {
@@ -231,7 +272,7 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     }
     std::vector<SmtpReply> replies;
     std::vector<std::string> looped;
-    if (r_.policy_.loop_check) looped = delivered_to(message);
+    if (r_.policy_.loop_check) looped = delivered_to(r_.stream_messages_ ? head_ : message);
     bool any_loop = false;
     for (const auto& rcpt : accepted_) {
       const auto& d = decisions_[rcpt];
@@ -331,7 +372,9 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     rec.commands.reserve(t.commands.size());
     for (auto& c : t.commands)
       rec.commands.push_back({c.at.virtual_ms, c.at.real_ms, std::move(c.line), c.code});
-    r_.journal_.append(rec);
+    const auto spool = std::move(spool_);  // removed at the end of this scope unless stored
+    head_.clear();
+    r_.journal_.append(rec, spool.get(), r_.on_record_ != nullptr);
     if (r_.journal_.group_commit()) unsynced_seq_ = rec.seq;
     if (r_.on_record_) r_.on_record_(rec);
     decisions_.clear();
@@ -467,8 +510,12 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
   std::vector<std::string> accepted_;
   std::vector<std::string> faults_;          // of the current transaction
   std::vector<std::string> session_faults_;  // outside transactions
+  std::unique_ptr<MessageSpool> spool_;  // the message arriving (streamed)
+  std::string head_;                      // its first kKeptHead octets
+  net::InputDeadlines deadlines_;
   bool fault_disconnect_ = false;
   bool fatal_ = false;
+  bool busy_ = false;  // JournalBusy: 421 and close
   std::chrono::milliseconds pending_delay_{0};
   std::uint64_t unsynced_seq_ = 0;  // group commit: the reply waits until this is on disk
   bool stage_seen_ = false;  // a stage-specific delay decision was made for the pending output
@@ -493,6 +540,28 @@ Receiver::Syncer& Receiver::syncer(const net::asio::any_io_executor& ex) {
   auto& s = syncers_[key];
   if (!s) s = std::make_unique<Syncer>(ex);
   return *s;
+}
+
+void Receiver::record_refused(const net::Peer& peer, std::string_view reason) {
+  SessionRecord rec;
+  rec.session_id = fmt::format("{}-{}", id_prefix_, ++sessions_);
+  rec.client = fmt::format("{}:{}", peer.address, peer.port);
+  rec.tls = peer.tls;
+  rec.lmtp = smtp_.lmtp;
+  const auto now = clock_.now().count();
+  const auto real = real_now_ms();
+  rec.connected_virtual_ms = rec.ended_virtual_ms = now;
+  rec.connected_real_ms = rec.ended_real_ms = real;
+  rec.greeting_code = 421;
+  rec.end_reason = std::string(reason);
+  try {
+    journal_.append_session(rec);
+  } catch (const std::exception& e) {
+    set_fatal(e.what());
+  }
+  if (log_)
+    log_(fmt::format("event=refused session={} client={} reason={} reply=421", rec.session_id,
+                     rec.client, reason));
 }
 
 void Receiver::set_fatal(const std::string& what) {

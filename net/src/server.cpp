@@ -1,11 +1,16 @@
 #include "net/server.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ostream.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <stdexcept>
 #include <vector>
@@ -70,11 +75,14 @@ Server::Server(asio::io_context& io, const tcp::endpoint& ep, SessionFactory fac
     acceptor_.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
   acceptor_.bind(ep);
   acceptor_.listen();
+  acceptor_.non_blocking(true);  // the one synchronous accept (at the descriptor limit) never waits
+  reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 Server::~Server() {
   stop();
   *alive_ = false;
+  if (reserve_fd_ >= 0) ::close(reserve_fd_);
 }
 
 tcp::endpoint Server::local_endpoint() const { return acceptor_.local_endpoint(); }
@@ -97,20 +105,95 @@ awaitable<void> Server::accept_loop() {
     error_code ec;
     tcp::socket socket = co_await acceptor_.async_accept(with_ec(ec));
     if (!*alive || stopped_) co_return;
+    if (ec == asio::error::operation_aborted) co_return;
     if (ec) {
-      if (ec == asio::error::operation_aborted) co_return;
-      continue;  // transient accept errors (EMFILE, ECONNABORTED): keep serving
+      co_await on_accept_error(ec);
+      if (!*alive || stopped_) co_return;
+      continue;
     }
+    end_accept_burst();
     const std::size_t active =
         options_.shared_sessions ? options_.shared_sessions->load() : active_;
     if (active >= options_.max_sessions) {
-      if (!options_.busy_reply.empty())
-        asio::write(socket, asio::buffer(options_.busy_reply), ec);
-      socket.close(ec);
+      refuse(std::move(socket), options_.busy_reply, kRefusedTooMany);
       continue;
     }
     spawn_logged(io_.get_executor(), run_session(std::move(socket)), "session");
   }
+}
+
+Peer Server::peer_of(const tcp::socket& socket) const {
+  Peer peer;
+  error_code ec;
+  const auto ep = socket.remote_endpoint(ec);
+  if (!ec) {
+    peer.address = ep.address().to_string();
+    peer.port = ep.port();
+  }
+  peer.tls = options_.implicit_tls;
+  return peer;
+}
+
+void Server::refuse(tcp::socket socket, const std::string& reply, std::string_view reason) {
+  error_code ec;
+  const Peer peer = peer_of(socket);
+  // A fresh socket's send buffer takes a one-line reply at once (a TLS listener's peer gets
+  // no reply: it expects a handshake, and the record below still says why it was closed).
+  if (!reply.empty() && !options_.implicit_tls) asio::write(socket, asio::buffer(reply), ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+  if (options_.on_refused) options_.on_refused(peer, reason);
+}
+
+// EMFILE/ENFILE (and ENOBUFS/ENOMEM): the waiting connection stays in the backlog and the
+// listening socket stays readable, so accepting again at once spins a CPU. Free the reserve
+// descriptor to take that connection and refuse it with a reply; pause when that fails. Logged once per
+// burst; end_accept_burst() logs the summary. Other errors (ECONNABORTED: the peer gave up
+// while queued) are only counted.
+awaitable<void> Server::on_accept_error(const error_code& ec) {
+  const bool no_fds = ec == asio::error::no_descriptors ||
+                      ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
+                      ec == asio::error::no_memory;
+  error_code lec;
+  if (burst_errors_++ == 0 && options_.log)
+    options_.log(fmt::format("event=accept-failed listen={} error=\"{}\" action={}",
+                             fmt::streamed(acceptor_.local_endpoint(lec)), ec.message(),
+                             no_fds ? "refuse-with-reserve-descriptor" : "retry"));
+  if (!no_fds) co_return;
+  if (reserve_fd_ >= 0) {
+    ::close(reserve_fd_);
+    reserve_fd_ = -1;
+  }
+  error_code aec;
+  tcp::socket socket(io_);
+  acceptor_.accept(socket, aec);
+  if (!aec) {
+    ++burst_refused_;
+    refuse(std::move(socket),
+           options_.fd_limit_reply.empty() ? options_.busy_reply : options_.fd_limit_reply,
+           kRefusedFdLimit);
+  }
+  if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  // Progress (one waiting connection answered, the reserve back): the next accept either
+  // takes a connection or waits for one, so no pause. Without the reserve nothing can be
+  // answered, and retrying at once would spin.
+  if (!aec && reserve_fd_ >= 0) co_return;
+  asio::steady_timer pause(io_);
+  pause.expires_after(kAcceptBackoff);
+  error_code tec;
+  co_await pause.async_wait(with_ec(tec));
+}
+
+void Server::end_accept_burst() {
+  if (burst_errors_ == 0) return;
+  error_code lec;
+  if (options_.log)
+    options_.log(fmt::format("event=accept-recovered listen={} failures={} refused={}",
+                             fmt::streamed(acceptor_.local_endpoint(lec)), burst_errors_,
+                             burst_refused_));
+  burst_errors_ = 0;
+  burst_refused_ = 0;
+  if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 awaitable<void> Server::run_session(tcp::socket socket) {
@@ -118,16 +201,7 @@ awaitable<void> Server::run_session(tcp::socket socket) {
   ++active_;
   ++served_;
   if (options_.shared_sessions) ++*options_.shared_sessions;
-  Peer peer;
-  {
-    error_code ec;
-    const auto ep = socket.remote_endpoint(ec);
-    if (!ec) {
-      peer.address = ep.address().to_string();
-      peer.port = ep.port();
-    }
-  }
-  peer.tls = options_.implicit_tls;
+  const Peer peer = peer_of(socket);
   Connection conn(std::move(socket));
   conns_.push_front(&conn);
   const auto tracked = conns_.begin();
@@ -198,9 +272,13 @@ awaitable<void> Server::run_session(tcp::socket socket) {
     spawn_logged(conn.executor(), watch_idle(watch), "idle-watch");
     while (!ec && !session->closing() && *alive && !stopped_) {
       watch->idle = session->idle_timeout();
-      watch->deadline = std::chrono::steady_clock::now() + watch->idle;
+      watch->deadline =
+          std::min(std::chrono::steady_clock::now() + watch->idle, session->input_deadline());
       watch->timed_out = false;
       watch->reading = true;
+      // A deadline earlier than the watch's timer (an input deadline pinned by a trickling
+      // client): wake the watch so that it re-arms for it.
+      if (watch->timer.expiry() > watch->deadline) watch->timer.cancel();
       const std::size_t n =
           co_await conn.read_some(asio::buffer(buf.get(), options_.read_chunk), ec);
       watch->reading = false;

@@ -22,13 +22,43 @@ void dot_stuff(std::string_view message, std::string& out) {
   out.append(".\r\n");
 }
 
+void DotDecoder::spill_long_line() {
+  // Longer than "." and its line ending: content, with one leading dot of stuffing removed.
+  body_.append(std::string_view(line_).substr(line_.front() == '.' ? 1 : 0));
+  last_ = line_.back();
+  line_.clear();
+  long_line_ = true;
+}
+
+std::size_t DotDecoder::feed_long_line(std::string_view in) {
+  const void* nl = std::memchr(in.data(), '\n', in.size());
+  const std::size_t n =
+      nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - in.data()) + 1 : in.size();
+  body_.append(in.substr(0, n));
+  wire_octets_ += n;
+  if (!nl) {
+    last_ = in.back();
+    return n;
+  }
+  const bool crlf = n >= 2 ? in[n - 2] == '\r' : last_ == '\r';
+  if (!crlf) bare_lf_ = true;
+  prev_crlf_ = crlf;
+  long_line_ = false;
+  return n;
+}
+
 std::size_t DotDecoder::feed(std::string_view in) {
   std::size_t used = 0;
   while (used < in.size() && !done_) {
+    if (long_line_) {
+      used += feed_long_line(in.substr(used));
+      continue;
+    }
     const void* nl = std::memchr(in.data() + used, '\n', in.size() - used);
     if (!nl) {
       line_.append(in.substr(used));
       wire_octets_ += in.size() - used;
+      if (line_.size() > kDotMaxPendingLine) spill_long_line();
       return in.size();
     }
     const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(nl) - in.data());
@@ -63,6 +93,8 @@ void DotDecoder::reset() {
   // instead of growing 16, 32, ... octets.
   body_.reserve(4096);
   line_.clear();
+  long_line_ = false;
+  last_ = '\0';
   prev_crlf_ = true;
   done_ = false;
   bare_lf_ = false;

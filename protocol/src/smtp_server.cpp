@@ -17,6 +17,16 @@ constexpr unsigned kInTxn = bit(SmtpState::mail) | bit(SmtpState::rcpt);
 // Digits in a SIZE= or BDAT size: 20 digits overflow 64 bits; larger values are syntax errors.
 constexpr std::size_t kMaxSizeDigits = 19;
 
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+// A control character (C0 or DEL): never part of a host name or address literal.
+bool has_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
 bool has_8bit(std::string_view s) {
   return std::any_of(s.begin(), s.end(),
                      [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
@@ -124,15 +134,6 @@ bool is_xtext(std::string_view s) {
     }
   }
   return true;
-}
-
-std::string redact(std::string_view line) {
-  // AUTH arguments (credentials) never reach a record (STYLE.md: secrets never logged).
-  if (!base::istarts_with(line, "AUTH")) return std::string(line);
-  const auto sp = line.find(' ', 5);
-  std::string out(line.substr(0, sp));
-  if (sp != std::string_view::npos) out += " <redacted>";
-  return out;
 }
 
 }  // namespace
@@ -267,6 +268,36 @@ void SmtpServerSession::error(int code, std::string_view text, std::string& out)
   reply(code, text, out);
 }
 
+std::string SmtpServerSession::redact(std::string_view line) {
+  // STYLE.md: secrets never reach a record. "AUTH" however it is spaced (tabs, leading blanks)
+  // keeps its mechanism only; after it, lines that are no command are SASL responses (this
+  // server answers AUTH with 502, but a client may send its response anyway).
+  std::string_view rest = line;
+  while (!rest.empty() && is_blank(rest.front())) rest.remove_prefix(1);
+  const auto word_end = [](std::string_view s) {
+    return static_cast<std::size_t>(std::find_if(s.begin(), s.end(), is_blank) - s.begin());
+  };
+  const std::string_view verb = rest.substr(0, word_end(rest));
+  if (base::iequals(verb, "AUTH")) {
+    sasl_pending_ = true;
+    rest.remove_prefix(verb.size());
+    while (!rest.empty() && is_blank(rest.front())) rest.remove_prefix(1);
+    const std::string_view mechanism = rest.substr(0, word_end(rest));
+    std::string out = "AUTH";
+    if (!mechanism.empty()) out += " " + std::string(mechanism);
+    if (rest.size() > mechanism.size()) out += " <redacted>";
+    return out;
+  }
+  if (!sasl_pending_) return std::string(line);
+  const bool command = std::any_of(std::begin(kCommands), std::end(kCommands),
+                                   [&](const Command& c) { return base::iequals(c.verb, verb); });
+  if (command) {
+    sasl_pending_ = false;
+    return std::string(line);
+  }
+  return "<redacted SASL response>";
+}
+
 void SmtpServerSession::record_command(std::string_view line) {
   SmtpCommandRecord rec{handler_.now(), redact(line), 0};
   if (txn_open_) {
@@ -291,6 +322,7 @@ void SmtpServerSession::open_transaction() {
   txn_.started = handler_.now();
   txn_open_ = true;
   mail_ok_ = false;
+  streaming_ = handler_.streams_message();
   bdat_failed_ = false;
   bdat_body_.clear();
   ++stats_.transactions;
@@ -363,6 +395,10 @@ void SmtpServerSession::process_line(std::string_view line, bool bare_lf, std::s
   if (bare_lf) {
     ++stats_.bare_lf;
     if (txn_open_) txn_.bare_lf_in_commands = true;
+    if (config_.reject_bare_lf) {
+      record_command(line);
+      return refuse_bare_lf(out);
+    }
   }
   if (stats_.errors >= config_.max_errors) {  // Postfix smtpd_hard_error_limit
     end_transaction("too-many-errors");
@@ -421,6 +457,10 @@ void SmtpServerSession::greet(std::string_view verb, std::string_view args, bool
                               std::string& out) {
   if (args.empty()) {
     error(501, "5.5.4 Syntax: " + std::string(verb) + " hostname", out);
+    return;
+  }
+  if (has_control(args)) {  // a bare CR, a tab, ...: no domain or address literal has one
+    error(501, "5.5.2 Syntax: control character in " + std::string(verb) + " hostname", out);
     return;
   }
   helo_verb_ = std::string(verb);
@@ -521,6 +561,9 @@ void SmtpServerSession::cmd_mail(std::string_view args, std::string& out) {
     txn_.mail_reply = smtp_reply(553, "5.6.7 Non-ASCII sender address needs SMTPUTF8");
     return reply(txn_.mail_reply, out);
   }
+  if (has_8bit(path) && !base::valid_utf8(path)) {
+    return refuse(553, "5.1.7 Bad sender address syntax: not UTF-8 (RFC 6531 3.3)");
+  }
   SmtpReply r = handler_.on_mail(path, params);
   if (r.code == 0) r = smtp_reply(250, "2.1.0 Ok");
   const bool positive = r.positive();
@@ -581,6 +624,10 @@ void SmtpServerSession::cmd_rcpt(std::string_view args, std::string& out) {
   if (has_8bit(path) && !txn_.smtputf8) {
     return done(smtp_reply(553, "5.6.7 Non-ASCII recipient address needs SMTPUTF8"), false);
   }
+  if (has_8bit(path) && !base::valid_utf8(path)) {
+    return done(smtp_reply(553, "5.1.3 Bad recipient address syntax: not UTF-8 (RFC 6531 3.3)"),
+                true);
+  }
   if (txn_.accepted_rcpts() >= config_.max_rcpts) {
     // RFC 5321 4.5.3.1.10: 452 for too many recipients; the client sends them again later.
     return done(smtp_reply(452, "4.5.3 Error: too many recipients"), false);
@@ -613,78 +660,55 @@ void SmtpServerSession::cmd_data(std::string_view args, std::string& out) {
   if (code != 354 || state_ == SmtpState::closed) return;
   state_ = SmtpState::data;
   decoder_.reset();
-  discarding_ = false;
-  data_tail_.clear();
   txn_.message_octets = 0;
+  txn_.message_size = 0;
 }
 
 void SmtpServerSession::feed_data(std::string_view& in, std::string& out) {
-  if (!discarding_) {
-    const std::string_view slice = in.substr(0, kSmtpDataSlice);
-    const std::size_t used = decoder_.feed(slice);
-    data_tail_.append(slice.substr(used > 3 ? used - 3 : 0, std::min<std::size_t>(used, 3)));
-    if (data_tail_.size() > 3) data_tail_.erase(0, data_tail_.size() - 3);
-    in.remove_prefix(used);
-    if (decoder_.done()) {
-      txn_.message_octets = decoder_.wire_octets();
-      txn_.bare_lf_in_data = decoder_.saw_bare_lf();
-      if (decoder_.body().size() > config_.max_message) txn_.too_large = true;
-      return finish_message(out);
-    }
-    // DotDecoder keeps a partial line unbounded: switch to scanning once either the body or the
-    // pending line exceeds the limit, so memory stays within about 2 * max_message.
-    const std::size_t body = decoder_.body().size();
-    if (body <= config_.max_message && decoder_.wire_octets() - body <= config_.max_message) return;
-    discarding_ = true;
-    txn_.too_large = true;
+  const std::size_t used = decoder_.feed(in.substr(0, kSmtpDataSlice));
+  in.remove_prefix(used);
+  take_decoded();
+  if (decoder_.saw_bare_lf() && config_.reject_bare_lf) {
+    ++stats_.bare_lf;
     txn_.message_octets = decoder_.wire_octets();
-    txn_.bare_lf_in_data = decoder_.saw_bare_lf();
-    // Scanner states: 0 start of line, 1 mid line, 2 "." at line start, 3 ".\r" at line start.
-    scan_state_ = decoder_.wire_octets() >= 3 ? 1 : 0;
-    std::string_view tail = data_tail_;
-    for (char c : tail) {
-      switch (scan_state_) {
-        case 0:
-          scan_state_ = c == '.' ? 2 : c == '\n' ? 0 : 1;
-          break;
-        case 1:
-          scan_state_ = c == '\n' ? 0 : 1;
-          break;
-        case 2:
-          scan_state_ = c == '\r' ? 3 : c == '\n' ? 0 : 1;
-          break;
-        default:
-          scan_state_ = c == '\n' ? 0 : 1;
-          break;
-      }
+    txn_.bare_lf_in_data = true;
+    last_command_ = nullptr;  // DATA keeps its 354
+    return refuse_bare_lf(out);
+  }
+  if (!decoder_.done()) return;
+  txn_.message_octets = decoder_.wire_octets();
+  txn_.bare_lf_in_data = decoder_.saw_bare_lf();
+  finish_message(out);
+}
+
+// The body decoded so far: streamed to the handler, or kept in the decoder up to max_message.
+// Beyond max_message nothing is kept; the decoder still finds the end of the message.
+void SmtpServerSession::take_decoded() {
+  const std::string& body = decoder_.body();
+  if (txn_.too_large) return decoder_.clear_body();
+  if (!streaming_) {
+    txn_.message_size = body.size();
+    if (body.size() > config_.max_message) {
+      txn_.too_large = true;
+      decoder_.clear_body();
     }
-    decoder_.reset();
     return;
   }
-  std::size_t i = 0;
-  bool done = false;
-  for (; i < in.size() && !done; ++i) {
-    const char c = in[i];
-    switch (scan_state_) {
-      case 0:
-        scan_state_ = c == '.' ? 2 : c == '\n' ? 0 : 1;
-        break;
-      case 1:
-        scan_state_ = c == '\n' ? 0 : 1;
-        break;
-      case 2:
-        if (c == '\n') done = true;
-        scan_state_ = c == '\r' ? 3 : 1;
-        break;
-      default:
-        if (c == '\n') done = true;
-        scan_state_ = 1;
-        break;
-    }
-  }
-  txn_.message_octets += i;
-  in.remove_prefix(i);
-  if (done) finish_message(out);
+  txn_.message_size += body.size();
+  if (txn_.message_size > config_.max_message)
+    txn_.too_large = true;
+  else if (!body.empty())
+    handler_.on_message_bytes(body);
+  decoder_.clear_body();
+}
+
+// reject_bare_lf: Postfix smtpd_forbid_bare_newline=yes, "521" and close.
+void SmtpServerSession::refuse_bare_lf(std::string& out) {
+  ++stats_.errors;
+  decoder_.reset();
+  reply(521, "5.5.2 " + config_.hostname + " Error: bare <LF> received", out);
+  end_transaction("bare-lf");
+  state_ = SmtpState::closed;
 }
 
 void SmtpServerSession::cmd_bdat(std::string_view args, std::string& out) {
@@ -730,11 +754,16 @@ void SmtpServerSession::cmd_bdat(std::string_view args, std::string& out) {
 void SmtpServerSession::feed_bdat(std::string_view& in, std::string& out) {
   const std::size_t n = std::min(in.size(), bdat_remaining_);
   if (!bdat_failed_ && !txn_.too_large) {
-    if (bdat_body_.size() + n > config_.max_message) {
+    if (txn_.message_size + n > config_.max_message) {
       txn_.too_large = true;
       bdat_body_.clear();
     } else {
-      bdat_body_.append(in.substr(0, n));
+      txn_.message_size += n;
+      if (streaming_) {
+        if (n != 0) handler_.on_message_bytes(in.substr(0, n));
+      } else {
+        bdat_body_.append(in.substr(0, n));
+      }
     }
   }
   txn_.message_octets += n;
@@ -774,7 +803,8 @@ void SmtpServerSession::feed_bdat(std::string_view& in, std::string& out) {
 void SmtpServerSession::finish_message(std::string& out) {
   txn_.data_complete = true;
   txn_.data_end = handler_.now();
-  if (state_ == SmtpState::data && !txn_.too_large) txn_.message = decoder_.take_body();
+  if (state_ == SmtpState::data && !txn_.too_large && !streaming_)
+    txn_.message = decoder_.take_body();
   decoder_.reset();
   state_ = SmtpState::ready;
   const std::size_t n = config_.lmtp ? txn_.accepted_rcpts() : 1;
@@ -782,10 +812,8 @@ void SmtpServerSession::finish_message(std::string& out) {
   if (txn_.too_large) {
     txn_.message.clear();
     replies.assign(n, smtp_reply(552, "5.3.4 Message size exceeds fixed limit"));
-  } else if (config_.reject_bare_lf && txn_.bare_lf_in_data) {
-    replies.assign(n, smtp_reply(550, "5.5.2 Error: bare <LF> received"));
   } else {
-    replies = handler_.on_data(txn_.message);
+    replies = handler_.on_data(streaming_ ? std::string_view{} : std::string_view(txn_.message));
     if (replies.empty()) replies.push_back(smtp_reply(451, "4.3.0 Error: no reply from handler"));
     if (replies.size() < n) replies.resize(n, replies.back());
     if (replies.size() > n) replies.resize(n);

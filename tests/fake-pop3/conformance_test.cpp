@@ -466,4 +466,17 @@ TEST(Conformance, ProgramRejectsBadProfileAndNonLoopback) {
   EXPECT_EQ(run(std::string(DROPCHECK_FAKE_POP3_BIN) + " --help >/dev/null"), 0);
 }
 
+// --password-file (the password stays out of ps): its first line; with --password, or empty,
+// or missing, a usage error. The load suite logs in with it (tests/load).
+TEST(Conformance, PasswordFileFlag) {
+  TempDir dir;
+  const auto empty = dir.path / "empty";
+  std::ofstream(empty) << "\n";
+  const std::string base =
+      std::string(DROPCHECK_FAKE_POP3_BIN) + " --listen 127.0.0.1:0 --user u ";
+  EXPECT_EQ(run(base + "--password p --password-file " + empty.string() + " 2>/dev/null"), 2);
+  EXPECT_EQ(run(base + "--password-file " + empty.string() + " 2>/dev/null"), 2);
+  EXPECT_EQ(run(base + "--password-file " + (dir.path / "nope").string() + " 2>/dev/null"), 2);
+}
+
 }  // namespace

@@ -249,7 +249,9 @@ TEST(FakePop3Server, MaxSessionsPlusOneGetsBusyReply) {
     EXPECT_TRUE(ec) << "the busy connection is closed";
     EXPECT_EQ((co_await cmd(a, "QUIT")).substr(0, 3), "+OK");
   }(f));
-  EXPECT_EQ(f.provider.session_log().size(), 1u);
+  // The refused connection has its session record too (issue 16: never a silent close).
+  ASSERT_EQ(f.provider.session_log().size(), 2u);
+  EXPECT_EQ(f.provider.session_log()[1].end_reason, "too-many-sessions");
 }
 
 TEST(FakePop3Server, IdleTimeoutClosesWithoutResponseAndWithoutUpdate) {

@@ -216,7 +216,7 @@ TEST(SmtpServer, MessageSizeExactAndOneOver) {
 TEST(SmtpServer, HugeLineInDataIsDiscardedAndTerminatorStillFound) {
   SmtpServerConfig cfg;
   cfg.max_message = 100;
-  for (std::string_view term : {"\r\n.\r\n", "\r\n..\r\n.\r\n", "\n.\n"}) {
+  for (std::string_view term : {"\r\n.\r\n", "\r\n..\r\n.\r\n", "\n\r\n.\r\n"}) {
     SessionRun r = run(std::string(kHello) + "MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n" +
                            std::string(5000, 'y') + std::string(term) + "NOOP\r\n",
                        cfg);
@@ -274,7 +274,8 @@ TEST(SmtpServer, EmptyMessage) {
 }
 
 TEST(SmtpServer, BareLfAcceptedAndRecorded) {
-  SessionRun r = run("EHLO x\nMAIL FROM:<a@x>\nRCPT TO:<b@x>\nDATA\nline one\nline two\r\n.\n");
+  SessionRun r =
+      run("EHLO x\nMAIL FROM:<a@x>\nRCPT TO:<b@x>\nDATA\nline one\nline two\r\n.\r\n");
   EXPECT_EQ(codes(r.out), (V{220, 250, 250, 250, 354, 250}));
   EXPECT_EQ(r.handler.messages.at(0), "line one\nline two\r\n");
   const auto& t = r.handler.txns.at(0);
@@ -287,8 +288,12 @@ TEST(SmtpServer, BareLfRejectedWhenConfigured) {
   cfg.reject_bare_lf = true;
   SessionRun r =
       run(std::string(kHello) + "MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\nbare\n.\r\n", cfg);
-  EXPECT_EQ(codes(r.out), (V{220, 250, 250, 250, 354, 550}));
+  EXPECT_EQ(codes(r.out), (V{220, 250, 250, 250, 354, 521}));
+  EXPECT_TRUE(r.closing);
   EXPECT_TRUE(r.handler.messages.empty());
+  ASSERT_EQ(r.handler.txns.size(), 1u);
+  EXPECT_EQ(r.handler.txns[0].end_reason, "bare-lf");
+  EXPECT_TRUE(r.handler.txns[0].bare_lf_in_data);
 }
 
 TEST(SmtpServer, DataStartFault) {

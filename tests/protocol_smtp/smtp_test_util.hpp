@@ -1,5 +1,6 @@
 #pragma once
 // A recording SmtpHandler and drivers that feed a session whole, byte by byte, or split.
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,11 @@ class RecordingHandler : public SmtpHandler {
     end_reason = reason;
   }
   SmtpTimestamp now() const override { return {++clock_, 0}; }
+  bool streams_message() const override { return stream; }
+  void on_message_bytes(std::string_view piece) override {
+    streamed.append(piece);
+    max_piece = std::max(max_piece, piece.size());
+  }
 
   SmtpReply data_start;
   std::vector<SmtpReply> data_replies{smtp_reply(250, "2.0.0 Ok: queued")};
@@ -40,6 +46,9 @@ class RecordingHandler : public SmtpHandler {
   SmtpSessionStats end_stats;
   std::string end_reason;
   mutable std::int64_t clock_ = 0;
+  bool stream = false;   // streams_message()
+  std::string streamed;  // every piece, concatenated
+  std::size_t max_piece = 0;
 };
 
 struct SessionRun {
@@ -52,6 +61,7 @@ struct SessionRun {
 // Feeds `input` in pieces of `chunk` octets (0 = all at once).
 inline void drive(SessionRun& r, const SmtpServerConfig& cfg, std::string_view input,
                   std::size_t chunk, bool finish = true) {
+  r.handler.streamed.clear();
   SmtpServerSession s(cfg, r.handler);
   r.out = s.greeting();
   if (chunk == 0) chunk = input.size() ? input.size() : 1;

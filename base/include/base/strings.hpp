@@ -33,5 +33,18 @@ bool valid_utf8(std::string_view s);
 bool is_dns_name(std::string_view s);
 // Hex-encoded SHA-256 of `data` (OpenSSL EVP).
 std::string sha256_hex(std::string_view data);
+// The same, fed in pieces (a message streamed to disk): update() any number of times, then hex()
+// once.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(std::string_view data);
+  std::string hex();
 
+ private:
+  void* ctx_;  // EVP_MD_CTX (OpenSSL stays out of this header)
+};
 }  // namespace dropcheck::base

@@ -81,6 +81,11 @@ class Provider {
   // (when the profile offers it) and is needed for an implicit-TLS listener.
   net::ServerOptions pop3_server_options(std::shared_ptr<net::ssl::context> tls = nullptr,
                                          bool implicit_tls = false);
+  // Their on_refused records a connection refused before it had a session (too many sessions,
+  // out of descriptors): record_refused().
+  // A refused connection's log entry (end_reason "too-many-sessions" or "fd-limit"), passed to
+  // the session observer like any other.
+  void record_refused(const net::Peer& peer, std::string_view reason);
   // Whether STLS may be offered (a TLS context exists); pop3_server_options(tls) sets it.
   void set_stls_available(bool available) { stls_available_ = available; }
 

@@ -15,15 +15,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "base/result.hpp"
+#include "fake_smtp/spool.hpp"
 
 namespace dropcheck::fake_smtp {
 
 inline constexpr int kJournalVersion = 1;
+// Journal files (records, sessions, messages, spools): the messages and commands of other
+// people, so readable by the owner only unless asked otherwise (fake-smtp --journal-mode).
+inline constexpr unsigned kJournalFileMode = 0600;
 
 struct CommandRecord {
   std::int64_t virtual_ms = 0;
@@ -124,8 +129,10 @@ class Journal {
   // existing journal is continued (seq goes on); a torn last line (a crash mid-write, the
   // reply was never sent) is cut off and reported by recovered_torn_bytes(). Throws
   // std::runtime_error naming the path on any I/O failure.
+  // Files are created with `file_mode` (and an existing journal's files set to it).
   explicit Journal(std::filesystem::path dir, bool fsync = false,
-                   MessageStore store = MessageStore::inline_bytes);
+                   MessageStore store = MessageStore::inline_bytes,
+                   unsigned file_mode = kJournalFileMode);
   ~Journal();
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
@@ -134,7 +141,15 @@ class Journal {
   // file (MessageStore::files), then the record line. With fsync, both are on disk when append
   // returns (one fdatasync for inline bytes). Throws
   // std::runtime_error naming the path on I/O failure.
-  void append(TransactionRecord& rec);
+  //
+  // With a spool (the message streamed to disk as it arrived, rec.message empty) the message is
+  // the spool's: files are renamed into DIR/messages/, inline bytes are read back for the
+  // record (one message at a time per thread). load_message: rec.message holds the bytes
+  // afterwards in either store. Throws JournalBusy (a std::runtime_error) when out of
+  // descriptors: nothing is recorded, the caller answers 4xx and goes on.
+  void append(TransactionRecord& rec, MessageSpool* spool = nullptr, bool load_message = false);
+  // A spool for a message about to arrive. Throws JournalBusy when out of descriptors.
+  std::unique_ptr<MessageSpool> open_spool() const;
   // Assigns rec.seq and appends the session's line to DIR/sessions.jsonl. Never synced on
   // its own (no reply waits for it; a second fdatasync per transaction would halve --fsync
   // throughput): with fsync it is synced when the journal is closed.
@@ -160,8 +175,11 @@ class Journal {
 
  private:
   std::filesystem::path dir_;
+  void store_spooled(TransactionRecord& rec, MessageSpool& spool, bool load_message);
+
   bool fsync_;
   MessageStore store_;
+  unsigned file_mode_;
   int fd_ = -1;
   std::string line_;  // reused output buffer
   std::mutex mutex_;  // append

@@ -62,8 +62,15 @@ struct Policy {
   // Postfix local(8)-style loop check: 554 5.4.6 when a Delivered-To field of the message
   // already names the recipient (or its catch-all mailbox).
   bool loop_check = false;
-  // RFC 5321 4.5.3.2.7: the server waits at least 5 minutes for the next command.
+  // RFC 5321 4.5.3.2.7: the server waits at least 5 minutes for the next command. The same
+  // bound applies to a whole command line from its first octet (a client trickling one octet
+  // at a time does not move it; net::InputDeadlines) and to each wait for message data
+  // (4.5.3.2.5 asks 3 minutes per data block of the client).
   std::chrono::milliseconds idle_timeout = std::chrono::minutes(5);
+  // A transaction, from MAIL to the reply to its message. Not an RFC figure: 4.5.3.2 gives the
+  // client's waits per step, the longest 10 minutes (4.5.3.2.6, the reply to the end of DATA);
+  // a transaction here gets that long in all, far more than a 32 MiB message takes on loopback.
+  std::chrono::milliseconds transaction_timeout = std::chrono::minutes(10);
   Faults faults;
 };
 

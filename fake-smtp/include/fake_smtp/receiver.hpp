@@ -31,6 +31,12 @@ class Receiver {
     return [this](const net::Peer& p) { return make_session(p); };
   }
 
+  // Stream DATA/BDAT into a journal spool as it arrives (the default) instead of holding each
+  // message in memory until its end: memory per session is then bounded by the read buffer.
+  void set_stream_messages(bool on) { stream_messages_ = on; }
+  // A connection refused before it had a session (net::ServerOptions::on_refused: too many
+  // sessions, out of descriptors): its session record and log line. Thread-safe.
+  void record_refused(const net::Peer& peer, std::string_view reason);
   // Offer STARTTLS (the net::Server must have ServerOptions::tls).
   void set_starttls(bool on) { smtp_.starttls_available = on; }
   // One key=value line per finished session (programs log, the library does not print).
@@ -59,6 +65,7 @@ class Receiver {
   const base::Clock& clock_;
   protocol::SmtpServerConfig smtp_;
   std::string id_prefix_;
+  bool stream_messages_ = true;
   void set_fatal(const std::string& what);
   // Group commit: one syncer per I/O context; the sessions of that context wait on it.
   struct Syncer {

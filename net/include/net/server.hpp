@@ -39,6 +39,12 @@ class ProtocolSession {
   // Returns bytes to try to send before closing (e.g. "421 timeout"), may be empty.
   virtual std::string finish(std::string_view reason) = 0;
   virtual std::chrono::milliseconds idle_timeout() const { return std::chrono::minutes(5); }
+  // An absolute deadline for the input awaited that arriving octets do not move (InputDeadlines:
+  // a command, a transaction): a client trickling one octet at a time is cut at it. The wait
+  // ends as "timeout" at the earlier of it and the idle timeout. Asked before every read.
+  virtual std::chrono::steady_clock::time_point input_deadline() const {
+    return std::chrono::steady_clock::time_point::max();
+  }
   // Throttle for the output, bytes per second (0 = unlimited). Read before each write.
   virtual std::size_t write_rate() const { return 0; }
   // Asked after start() and after every receive() that produced output: wait this long before
@@ -53,9 +59,24 @@ class ProtocolSession {
 
 using SessionFactory = std::function<std::unique_ptr<ProtocolSession>(const Peer&)>;
 
+// Why a connection was refused before it had a session (ServerOptions::on_refused).
+inline constexpr std::string_view kRefusedTooMany = "too-many-sessions";
+inline constexpr std::string_view kRefusedFdLimit = "fd-limit";
+// Out of file descriptors (EMFILE/ENFILE) at accept: how long the listener pauses before it
+// accepts again (the listening socket stays readable, so retrying at once spins a CPU).
+inline constexpr std::chrono::milliseconds kAcceptBackoff{50};
+
 struct ServerOptions {
   std::size_t max_sessions = 64;             // concurrent connections; more get `busy_reply`
   std::string busy_reply;                    // sent before closing an over-limit connection
+  // Out of descriptors: a reserve descriptor is freed to accept the waiting connection, which
+  // gets this reply (empty: busy_reply) and is closed; then the listener backs off.
+  std::string fd_limit_reply;
+  // Every connection refused (reason kRefusedTooMany or kRefusedFdLimit), after its reply: a
+  // session record, never a silent close. Called on the listener's thread.
+  std::function<void(const Peer&, std::string_view reason)> on_refused;
+  // One key=value line per event: accept failures, once per burst and a summary at its end.
+  std::function<void(std::string_view)> log;
   std::shared_ptr<ssl::context> tls;         // for STARTTLS/STLS and implicit TLS
   bool implicit_tls = false;                 // handshake first (POP3S, SMTPS)
   std::size_t read_chunk = 64 * 1024;        // one read
@@ -84,6 +105,10 @@ class Server {
  private:
   awaitable<void> accept_loop();
   awaitable<void> run_session(tcp::socket socket);
+  Peer peer_of(const tcp::socket& socket) const;
+  void refuse(tcp::socket socket, const std::string& reply, std::string_view reason);
+  awaitable<void> on_accept_error(const error_code& ec);
+  void end_accept_burst();
 
   asio::io_context& io_;
   tcp::acceptor acceptor_;
@@ -93,6 +118,9 @@ class Server {
   std::size_t served_ = 0;
   bool stopped_ = false;
   std::list<class Connection*> conns_;  // live sessions, closed by stop()
+  int reserve_fd_ = -1;                 // freed to accept (and refuse) at the descriptor limit
+  std::size_t burst_errors_ = 0;        // accept failures since the last successful accept
+  std::size_t burst_refused_ = 0;       // connections refused for want of descriptors
   std::shared_ptr<bool> alive_;
 };
 

@@ -154,6 +154,8 @@ class Pop3Server {
   void receive(std::string_view in, std::string& out);
   // True once the connection should be closed after `out` is written.
   bool closing() const { return state_ == Pop3State::closed; }
+  // Part of a command line has arrived, not yet its end (for a per-command deadline).
+  bool partial_command() const { return !line_.empty(); }
   Pop3State state() const { return state_; }
   // True once after "+OK" to STLS: the caller performs the TLS handshake, then on_tls_started().
   bool take_tls_request();

@@ -8,11 +8,17 @@
 // (RFC 2034/3463), SMTPUTF8 (RFC 6531), DSN parameters (RFC 3461, recorded, never acted on),
 // CHUNKING/BDAT (RFC 3030), STARTTLS (RFC 3207; the handshake is done by the I/O layer).
 //
-// Bare-LF policy (stated, see STYLE.md "record deviations"): a bare LF ends a command line and a
-// DATA line (as Postfix with smtpd_forbid_bare_newline=no); "<LF>.<LF>" therefore also ends DATA.
-// Every occurrence is recorded (SmtpTransaction::bare_lf_*), never normalised away: the message
-// bytes handed to on_data() keep their original line endings. `reject_bare_lf` answers
-// "550 5.5.2" at the end of such a DATA instead (Postfix smtpd_forbid_bare_newline=yes).
+// Bare-LF policy (stated, see STYLE.md "record deviations"): a bare LF ends a command line (as
+// Postfix with smtpd_forbid_bare_newline=no), but DATA ends only on "<CRLF>.<CRLF>": "<LF>.<LF>",
+// "<CRLF>.<LF>" and "<LF>.<CRLF>" are message content (SMTP smuggling: a receiver that ends DATA
+// on them lets a second, forged message through after them). Every bare LF is recorded
+// (SmtpTransaction::bare_lf_*), never normalised away: the message bytes handed on keep their
+// original line endings. `reject_bare_lf` answers "521 5.5.2" and closes at the first bare LF,
+// in a command or in DATA (Postfix smtpd_forbid_bare_newline=yes).
+//
+// Memory: a command line is bounded by max_line, a partial DATA line by kDotMaxPendingLine, a
+// message by max_message; a handler that streams (SmtpHandler::streams_message) receives the
+// message in pieces of at most kSmtpDataSlice octets and the session keeps none of it.
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -33,8 +39,8 @@ inline constexpr std::size_t kSmtpMaxLine = 1000;
 inline constexpr std::size_t kSmtpMinRcpts = 100;
 // Postfix smtpd_hard_error_limit default: protocol errors tolerated before "421 too many errors".
 inline constexpr std::size_t kSmtpMaxErrors = 20;
-// Input for DATA is fed to the decoder in slices this big, so the size check runs often enough
-// to bound memory by about 2 * max_message (see SmtpServerSession::receive).
+// Input for DATA is fed to the decoder in slices this big: the size check runs after each one,
+// and a streaming handler gets the message in pieces of at most this size.
 inline constexpr std::size_t kSmtpDataSlice = 64 * 1024;
 // Commands outside transactions (EHLO, STARTTLS, NOOP, garbage, QUIT, ...) kept per session
 // for the session's record; later ones are only counted (a NOOP flood stays bounded).
@@ -113,7 +119,8 @@ struct SmtpTransaction {
   bool data_complete = false;           // the message was received up to its end
   std::vector<SmtpReply> data_replies;  // SMTP: one; LMTP: one per accepted recipient, in order
   SmtpTimestamp data_end;
-  std::string message;             // the message bytes as received (stuffing removed)
+  std::string message;  // the message bytes as received (stuffing removed); empty when streamed
+  std::size_t message_size = 0;    // octets of the message (stuffing removed), streamed or not
   std::size_t message_octets = 0;  // octets received (also when discarded as too large)
   bool too_large = false;          // exceeded max_message; the bytes were discarded
   bool bare_lf_in_data = false;    // a DATA line ended in LF without CR
@@ -160,6 +167,12 @@ class SmtpHandler {
   // SMTP: one reply; LMTP: one reply per accepted recipient in RCPT order (RFC 2033 4.2). A
   // shorter vector is padded with its last reply; an empty one means "451 4.3.0".
   virtual std::vector<SmtpReply> on_data(std::string_view message) = 0;
+  // Streaming: when true (asked at each MAIL), the message goes to on_message_bytes() in pieces
+  // as it arrives (stuffing removed, at most kSmtpDataSlice octets each) and the session keeps
+  // none of it: on_data() gets an empty view and SmtpTransaction::message stays empty. Pieces
+  // stop once the message exceeds max_message (the transaction is then too_large).
+  virtual bool streams_message() const { return false; }
+  virtual void on_message_bytes(std::string_view /*piece*/) {}
   // Every transaction, once, when it ends (also aborted ones). Called before the reply that
   // ends it is handed to the I/O layer, so a journal written here precedes the reply. The
   // session discards txn afterwards: the handler may move from it (the message bytes).
@@ -202,6 +215,10 @@ class SmtpServerSession {
   const SmtpServerConfig& config() const { return config_; }
   // Octets of the current DATA/BDAT message received so far (for faults in the I/O adapter).
   std::size_t data_octets() const;
+  // For deadlines in the I/O adapter: part of a command line has arrived (not yet its end);
+  // a transaction is open (from MAIL to the end of its message).
+  bool partial_command() const { return !line_.empty(); }
+  bool in_transaction() const { return txn_open_; }
 
  private:
   using Handler = void (SmtpServerSession::*)(std::string_view args, std::string& out);
@@ -232,6 +249,8 @@ class SmtpServerSession {
   void greet(std::string_view verb, std::string_view args, bool extended, std::string& out);
   void feed_data(std::string_view& in, std::string& out);
   void feed_bdat(std::string_view& in, std::string& out);
+  void take_decoded();
+  void refuse_bare_lf(std::string& out);
   void finish_message(std::string& out);
   void end_transaction(std::string_view reason);
   void format(const SmtpReply& r, std::string& out) const;  // with or without enhanced codes
@@ -242,6 +261,8 @@ class SmtpServerSession {
   // A protocol error: counts against max_errors; over budget -> 421 and close.
   void error(int code, std::string_view text, std::string& out);
   void record_command(std::string_view line);
+  // The line as recorded: AUTH arguments and SASL responses never reach a record.
+  std::string redact(std::string_view line);
 
   SmtpServerConfig config_;
   SmtpHandler& handler_;
@@ -265,14 +286,13 @@ class SmtpServerSession {
   SmtpCommandRecord scratch_command_;          // a reply tied to no recorded command
   std::deque<SmtpCommandRecord> session_commands_;  // outside transactions (stable addresses)
   std::size_t session_commands_dropped_ = 0;
+  bool sasl_pending_ = false;  // after AUTH: lines that are no command are SASL responses
   SmtpTimestamp connected_at_;
   int greeting_code_ = 0;
 
-  // DATA: the dot decoder, then (over the size limit) a scanner that only finds the end.
-  DotDecoder decoder_;
-  bool discarding_ = false;
-  int scan_state_ = 0;
-  std::string data_tail_;  // last octets fed to the decoder (for the discard scanner's start)
+  // DATA: only "<CRLF>.<CRLF>" ends it (see the bare-LF policy above).
+  DotDecoder decoder_{DotDecoder::Terminator::crlf_only};
+  bool streaming_ = false;  // handler_.streams_message() for the open transaction
   // BDAT
   std::size_t bdat_remaining_ = 0;
   std::size_t bdat_chunk_ = 0;
