@@ -50,10 +50,6 @@ void check_config(const fetcher::Config& c, std::string_view) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const std::string_view text(reinterpret_cast<const char*>(data), size);
-  dropcheck::fuzz::check_loader(
-      text, "bad-config",
-      [](std::string_view t, std::string_view src) { return fetcher::parse_config(t, src); },
-      check_config);
-  return 0;
+  return dropcheck::fuzz::fuzz_loader(data, size, "bad-config", fetcher::parse_config,
+                                      check_config);
 }

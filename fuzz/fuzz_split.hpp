@@ -4,7 +4,11 @@
 // three identically (STYLE.md: one-shot equals chunked).
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <optional>
 #include <string_view>
+
+#include "fuzz_check.hpp"
 
 namespace dropcheck::fuzz {
 
@@ -29,6 +33,27 @@ void feed_split(std::string_view in, std::size_t step, Feed&& feed) {
     if (!feed(in.substr(at, n))) return;
     at += n;
   }
+}
+
+// For a session target whose input is one option octet and a stream: runs
+// `run(stream, option, step)` in one piece and in two cut patterns (octet by octet, random
+// cuts of up to `max_cut`) and checks `same` on the outcomes; on a difference it prints both
+// outcomes' `out` (the replies). Returns the outcome in one piece; nullopt on empty input.
+template <typename Run, typename Same>
+auto check_cut_invariance(const std::uint8_t* data, std::size_t size, std::size_t max_cut, Run run,
+                          Same same) -> std::optional<decltype(run("", 0, 0))> {
+  if (size == 0) return std::nullopt;
+  const std::uint8_t option = data[0];
+  const std::string_view stream(reinterpret_cast<const char*>(data) + 1, size - 1);
+  auto whole = run(stream, option, 0);
+  for (std::size_t step : {std::size_t{1}, max_cut}) {
+    const auto cut = run(stream, option, step);
+    if (!same(whole, cut))
+      std::fprintf(stderr, "in one piece:\n%s\ncut (%zu):\n%s\n", whole.out.c_str(), step,
+                   cut.out.c_str());
+    FUZZ_CHECK(same(whole, cut));
+  }
+  return whole;
 }
 
 }  // namespace dropcheck::fuzz

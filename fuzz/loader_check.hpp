@@ -3,6 +3,8 @@
 // loader; errors carry file:line:col"): on any text it returns a value or its one documented
 // error code, never throws, names the source at the start of every error, and the outcome
 // does not depend on the source name. `check_ok` checks a loaded value's own invariants.
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -44,6 +46,15 @@ void check_loader(std::string_view text, std::string_view error_code, Parse pars
   FUZZ_CHECK(a.error().code == error_code && b.error().code == error_code);
   FUZZ_CHECK(ma.starts_with(kA) && mb.starts_with(kB));
   FUZZ_CHECK(ma.substr(kA.size()) == mb.substr(kB.size()));
+}
+
+// A loader target's whole body: the input as text through check_loader.
+template <typename Parse, typename CheckOk>
+int fuzz_loader(const std::uint8_t* data, std::size_t size, std::string_view error_code,
+                Parse parse, CheckOk check_ok) {
+  check_loader(std::string_view(reinterpret_cast<const char*>(data), size), error_code, parse,
+               check_ok);
+  return 0;
 }
 
 }  // namespace dropcheck::fuzz

@@ -136,17 +136,7 @@ void run_with_tls(std::string_view input, std::uint8_t opt) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size == 0) return 0;
-  const std::uint8_t opt = data[0];
-  const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
-  const Outcome whole = run(input, opt, 0);
-  for (std::size_t step : {1, 13}) {
-    const Outcome cut = run(input, opt, step);
-    if (!same(whole, cut))
-      std::fprintf(stderr, "in one piece:\n%s\ncut (%zu):\n%s\n", whole.out.c_str(), step,
-                   cut.out.c_str());
-    FUZZ_CHECK(same(whole, cut));
-  }
-  run_with_tls(input, opt);
+  if (dropcheck::fuzz::check_cut_invariance(data, size, 13, run, same))
+    run_with_tls(std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1), data[0]);
   return 0;
 }

@@ -29,10 +29,6 @@ void check_profile(const fake_pop3::Profile& p, std::string_view) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const std::string_view text(reinterpret_cast<const char*>(data), size);
-  dropcheck::fuzz::check_loader(
-      text, "bad-profile",
-      [](std::string_view t, std::string_view src) { return fake_pop3::parse_profile(t, src); },
-      check_profile);
-  return 0;
+  return dropcheck::fuzz::fuzz_loader(data, size, "bad-profile", fake_pop3::parse_profile,
+                                      check_profile);
 }

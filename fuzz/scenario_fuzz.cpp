@@ -44,10 +44,6 @@ void check_scenario(const runner::Scenario& s, std::string_view source) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const std::string_view text(reinterpret_cast<const char*>(data), size);
-  dropcheck::fuzz::check_loader(
-      text, "bad-scenario",
-      [](std::string_view t, std::string_view src) { return runner::parse_scenario(t, src); },
-      check_scenario);
-  return 0;
+  return dropcheck::fuzz::fuzz_loader(data, size, "bad-scenario", runner::parse_scenario,
+                                      check_scenario);
 }

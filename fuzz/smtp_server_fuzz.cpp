@@ -130,11 +130,6 @@ Outcome run(std::string_view input, std::uint8_t opt, std::size_t step) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size == 0) return 0;
-  const std::uint8_t opt = data[0];
-  const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
-  const Outcome whole = run(input, opt, 0);
-  FUZZ_CHECK(same(whole, run(input, opt, 1)));
-  FUZZ_CHECK(same(whole, run(input, opt, 29)));
+  (void)dropcheck::fuzz::check_cut_invariance(data, size, 29, run, same);
   return 0;
 }
