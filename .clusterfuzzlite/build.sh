@@ -2,9 +2,12 @@
 # ClusterFuzzLite / OSS-Fuzz build: every fuzz target (fuzz/targets.cmake) compiled with the
 # builder's $CC $CXX $CFLAGS $CXXFLAGS and linked with $LIB_FUZZING_ENGINE, into $OUT as
 # <target>_fuzz, with <target>_fuzz_seed_corpus.zip and <target>_fuzz.dict beside it.
-# The builder image runs it with $SRC/dropcheck as the source; fuzz/cfl-local.sh runs it here
-# with the same variables (ctest label fuzz-build).
-SRC_DIR="$SRC/dropcheck"
+# The builder image runs it (bash -eu) in $SRC/dropcheck; fuzz/cfl-local.sh runs it here with
+# the same variables (ctest label fuzz-build).
+set -euo pipefail
+# The source: $SRC/dropcheck in the image; fuzz/cfl-local.sh points DROPCHECK_SRC at the
+# checkout (a link would put the build directory inside the tree CMake is reading).
+SRC_DIR="${DROPCHECK_SRC:-$SRC/dropcheck}"
 BUILD="$WORK/dropcheck-build"
 
 # OSS-Fuzz's CXXFLAGS ask for libc++; the distribution's yaml-cpp, fmt and OpenSSL are built

@@ -36,13 +36,12 @@ export CFLAGS="-O1 -fno-omit-frame-pointer -gline-tables-only \
 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION $SANITIZER_FLAGS $COVERAGE_FLAGS"
 export CXXFLAGS="$CFLAGS -stdlib=libc++"
 export LIB_FUZZING_ENGINE="-fsanitize=fuzzer"
-export SRC="$DIR/src" WORK="$DIR/work" OUT="$DIR/out"
+export SRC="$DIR/src" WORK="$DIR/work" OUT="$DIR/out" DROPCHECK_SRC="$ROOT"
 mkdir -p "$SRC" "$WORK"
 rm -rf "$OUT" && mkdir -p "$OUT"
-ln -sfn "$ROOT" "$SRC/dropcheck"
 
 echo "== build.sh (CC=$CC CXX=$CXX SANITIZER=$SANITIZER)"
-(cd "$SRC/dropcheck" && bash "$SRC/dropcheck/.clusterfuzzlite/build.sh") >"$DIR/build.log" 2>&1 || {
+(cd "$ROOT" && bash -eu "$ROOT/.clusterfuzzlite/build.sh") >"$DIR/build.log" 2>&1 || {
   tail -n 60 "$DIR/build.log"; echo "FAIL: build.sh"; exit 1; }
 tail -n 1 "$DIR/build.log"
 
