@@ -22,7 +22,7 @@ void feed_split(std::string_view in, std::size_t step, Feed&& feed) {
     return;
   }
   std::uint32_t state = 2166136261u;
-  for (unsigned char c : in.substr(0, 64)) state = (state ^ c) * 16777619u;
+  for (char c : in.substr(0, 64)) state = (state ^ static_cast<unsigned char>(c)) * 16777619u;
   std::size_t at = 0;
   while (at < in.size()) {
     std::size_t n = 1;
