@@ -301,12 +301,17 @@ net::awaitable<LoginResult> Pop3Client::login(const std::string& user,
 net::awaitable<std::optional<ScanListing>> Pop3Client::listing(std::string_view cmd) {
   auto st = co_await command(cmd);
   if (!st) co_return std::nullopt;
-  ScanListing out;
-  out.status = *st;
-  if (!st->ok) co_return out;
+  if (!st->ok) co_return make_listing(*st, {});
   auto body = co_await multiline(kMaxListingOctets);
   if (!body) co_return std::nullopt;
-  auto lines = protocol::parse_scan_listing(*body, &out.malformed);
+  co_return make_listing(*st, *body);
+}
+
+ScanListing make_listing(protocol::Pop3Status status, std::string_view body) {
+  ScanListing out;
+  out.status = std::move(status);
+  if (!out.status.ok) return out;
+  auto lines = protocol::parse_scan_listing(body, &out.malformed);
   std::set<std::size_t> seen;
   for (auto& l : lines) {
     if (!seen.insert(l.number).second) {
@@ -315,7 +320,7 @@ net::awaitable<std::optional<ScanListing>> Pop3Client::listing(std::string_view 
     }
     out.lines.push_back(std::move(l));
   }
-  co_return out;
+  return out;
 }
 
 net::awaitable<std::optional<std::pair<protocol::Pop3Status, Body>>> Pop3Client::retrieve(

@@ -515,29 +515,75 @@ int open_lines_file(const std::filesystem::path& path, unsigned mode, std::uint6
   return fd;
 }
 
-// Every complete line of a JSON Lines file, parsed by `parse`; a torn tail is reported.
+// Every complete line of JSON Lines text, parsed by `parse`; a torn tail is reported.
 template <typename Record, typename Parse>
-base::Result<std::pair<std::vector<Record>, std::size_t>> read_lines_file(
-    const std::filesystem::path& path, Parse parse) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return base::make_error("journal-missing", "cannot open " + path.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return base::make_error("journal-io", "cannot read " + path.string());
-  const std::string content = ss.str();
+base::Result<std::pair<std::vector<Record>, std::size_t>> parse_lines(std::string_view content,
+                                                                      Parse parse) {
   std::vector<Record> records;
   std::size_t pos = 0;
   std::size_t lineno = 0;
   while (pos < content.size()) {
     const auto nl = content.find('\n', pos);
-    if (nl == std::string::npos) return std::pair{std::move(records), content.size() - pos};
+    if (nl == std::string_view::npos) return std::pair{std::move(records), content.size() - pos};
     ++lineno;
-    auto rec = parse(std::string_view(content.data() + pos, nl - pos), lineno);
+    auto rec = parse(content.substr(pos, nl - pos), lineno);
     if (!rec) return rec.error();
     records.push_back(std::move(rec).value());
     pos = nl + 1;
   }
   return std::pair{std::move(records), std::size_t{0}};
+}
+
+base::Result<std::string> read_whole_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return base::make_error("journal-missing", "cannot open " + path.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return base::make_error("journal-io", "cannot read " + path.string());
+  return ss.str();
+}
+
+base::Result<SessionRecord> session_at(std::string_view line, std::string_view source,
+                                       std::size_t lineno) {
+  auto rec = session_from_json_line(line);
+  if (!rec)
+    return base::make_error("journal-bad-line", std::string(source) + ":" +
+                                                    std::to_string(lineno) + ": " +
+                                                    rec.error().message);
+  return rec;
+}
+
+// The record of line `lineno` with its message checked: inline bytes against size and
+// SHA-256; with `dir`, a message stored as a file is loaded and checked too.
+base::Result<TransactionRecord> transaction_at(std::string_view line, std::string_view source,
+                                               std::size_t lineno,
+                                               const std::filesystem::path* dir) {
+  const std::string where = std::string(source) + ":" + std::to_string(lineno) + ": ";
+  auto rec = from_json_line(line);
+  if (!rec) return base::make_error("journal-bad-line", where + rec.error().message);
+  if (rec->message_inline) {
+    if (rec->message.size() != rec->size || base::sha256_hex(rec->message) != rec->sha256)
+      return base::make_error("message-corrupt", where + "message does not match its SHA-256");
+  } else if (dir && !rec->sha256.empty()) {
+    const auto mpath = message_file(*dir, rec->sha256);
+    std::ifstream m(mpath, std::ios::binary);
+    if (!m) return base::make_error("message-missing", where + "cannot open " + mpath.string());
+    std::ostringstream ms;
+    ms << m.rdbuf();
+    rec->message = ms.str();
+    if (rec->message.size() != rec->size || base::sha256_hex(rec->message) != rec->sha256)
+      return base::make_error("message-corrupt", mpath.string() + " does not match its SHA-256");
+  }
+  return rec;
+}
+
+template <typename Contents, typename Record>
+Contents contents_of(std::pair<std::vector<Record>, std::size_t>&& lines) {
+  Contents out;
+  out.records = std::move(lines.first);
+  out.torn_bytes = lines.second;
+  out.torn_tail = out.torn_bytes != 0;
+  return out;
 }
 
 }  // namespace
@@ -546,25 +592,21 @@ std::filesystem::path sessions_file(const std::filesystem::path& dir) {
   return dir / "sessions.jsonl";
 }
 
+base::Result<SessionContents> parse_sessions(std::string_view text, std::string_view source) {
+  auto lines = parse_lines<SessionRecord>(text, [&](std::string_view line, std::size_t lineno) {
+    return session_at(line, source, lineno);
+  });
+  if (!lines) return lines.error();
+  return contents_of<SessionContents>(std::move(lines).value());
+}
+
 base::Result<SessionContents> read_sessions(const std::filesystem::path& dir) {
   const auto path = sessions_file(dir);
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return SessionContents{};
-  auto lines = read_lines_file<SessionRecord>(
-      path, [&](std::string_view line, std::size_t lineno) -> base::Result<SessionRecord> {
-        auto rec = session_from_json_line(line);
-        if (!rec)
-          return base::make_error("journal-bad-line", path.string() + ":" +
-                                                          std::to_string(lineno) + ": " +
-                                                          rec.error().message);
-        return rec;
-      });
-  if (!lines) return lines.error();
-  SessionContents out;
-  out.records = std::move(lines->first);
-  out.torn_bytes = lines->second;
-  out.torn_tail = out.torn_bytes != 0;
-  return out;
+  auto text = read_whole_file(path);
+  if (!text) return text.error();
+  return parse_sessions(*text, path.string());
 }
 
 Journal::Journal(std::filesystem::path dir, bool fsync, MessageStore store, unsigned file_mode)
@@ -670,37 +712,32 @@ void Journal::append(TransactionRecord& rec, MessageSpool* spool, bool load_mess
   ++seq_;
 }
 
+base::Result<JournalContents> parse_journal(std::string_view text, std::string_view source) {
+  auto lines = parse_lines<TransactionRecord>(
+      text, [&](std::string_view line, std::size_t lineno) {
+        return transaction_at(line, source, lineno, nullptr);
+      });
+  if (!lines) return lines.error();
+  return contents_of<JournalContents>(std::move(lines).value());
+}
+
 base::Result<JournalContents> read_journal_contents(const std::filesystem::path& dir,
                                                     bool load_messages) {
   const auto path = journal_file(dir);
-  auto lines = read_lines_file<TransactionRecord>(
-      path, [&](std::string_view line, std::size_t lineno) -> base::Result<TransactionRecord> {
-        const std::string where = path.string() + ":" + std::to_string(lineno) + ": ";
+  auto text = read_whole_file(path);
+  if (!text) return text.error();
+  auto lines = parse_lines<TransactionRecord>(
+      *text, [&](std::string_view line, std::size_t lineno) -> base::Result<TransactionRecord> {
+        if (load_messages) return transaction_at(line, path.string(), lineno, &dir);
         auto rec = from_json_line(line);
-        if (!rec) return base::make_error("journal-bad-line", where + rec.error().message);
-        if (load_messages && rec->message_inline) {
-          if (rec->message.size() != rec->size || base::sha256_hex(rec->message) != rec->sha256)
-            return base::make_error("message-corrupt",
-                                    where + "message does not match its SHA-256");
-        } else if (load_messages && !rec->sha256.empty()) {
-          const auto mpath = message_file(dir, rec->sha256);
-          std::ifstream m(mpath, std::ios::binary);
-          if (!m) return base::make_error("message-missing", where + "cannot open " + mpath.string());
-          std::ostringstream ms;
-          ms << m.rdbuf();
-          rec->message = ms.str();
-          if (rec->message.size() != rec->size || base::sha256_hex(rec->message) != rec->sha256)
-            return base::make_error("message-corrupt",
-                                    mpath.string() + " does not match its SHA-256");
-        }
+        if (!rec)
+          return base::make_error("journal-bad-line", path.string() + ":" +
+                                                          std::to_string(lineno) + ": " +
+                                                          rec.error().message);
         return rec;
       });
   if (!lines) return lines.error();
-  JournalContents out;
-  out.records = std::move(lines->first);
-  out.torn_bytes = lines->second;
-  out.torn_tail = out.torn_bytes != 0;
-  return out;
+  return contents_of<JournalContents>(std::move(lines).value());
 }
 
 base::Result<std::vector<TransactionRecord>> read_journal(const std::filesystem::path& dir) {

@@ -48,6 +48,9 @@ struct ScanListing {
   std::vector<protocol::Pop3ScanLine> lines;
   std::size_t malformed = 0;
 };
+// The listing of a LIST or UIDL response from its status and multi-line body (dot-stuffing
+// already removed); an -ERR status has no listing. Total on any body.
+ScanListing make_listing(protocol::Pop3Status status, std::string_view body);
 
 // A multi-line body as read (RETR, TOP).
 struct Body {

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.hpp"
@@ -224,6 +225,12 @@ struct SessionContents {
 // DIR/sessions.jsonl; a journal without it (older, or no session ended yet) has none.
 // Errors: "journal-io", "journal-bad-line" (names the line number).
 base::Result<SessionContents> read_sessions(const std::filesystem::path& dir);
+
+// The same from the text of a journal.jsonl or sessions.jsonl (`source` names it in errors):
+// what the two readers above do once the file is read, except that a message stored as a
+// file is not loaded (an inline one is checked). Total on any text (the fuzz targets' entry).
+base::Result<JournalContents> parse_journal(std::string_view text, std::string_view source);
+base::Result<SessionContents> parse_sessions(std::string_view text, std::string_view source);
 
 // As above, but a torn last line is the error "journal-torn" (never misread as a record).
 base::Result<std::vector<TransactionRecord>> read_journal(const std::filesystem::path& dir);

@@ -1,0 +1,109 @@
+// libFuzzer target: the journal reader (fake_smtp::parse_journal / parse_sessions, what
+// read_journal and the analyzer's input go through) on arbitrary text: garbage, torn and
+// corrupt records. Properties: only the documented errors, naming source and line; a torn
+// tail is exactly the octets after the last LF; every record read writes back to the same
+// line (to_json_line is its inverse); every prefix of a good journal (a crash mid-write) reads
+// as the records before the cut plus a torn tail; a garbage line after them is an error naming
+// its line.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "fake_smtp/journal.hpp"
+#include "fuzz_check.hpp"
+
+namespace fake_smtp = dropcheck::fake_smtp;
+
+namespace {
+
+constexpr std::string_view kSource = "journal.jsonl";
+
+std::size_t lines_in(std::string_view s) {
+  return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
+}
+
+std::size_t torn_of(std::string_view s) {
+  const auto nl = s.rfind('\n');
+  return nl == std::string_view::npos ? s.size() : s.size() - nl - 1;
+}
+
+template <typename Parse>
+auto parse_no_throw(Parse parse, std::string_view text) {
+  try {
+    return parse(text, kSource);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "journal reader threw: %s\n", e.what());
+  }
+  std::abort();
+}
+
+template <typename Result>
+void check_error(const Result& r) {
+  const std::string& c = r.error().code;
+  FUZZ_CHECK(c == "journal-bad-line" || c == "message-corrupt");
+  FUZZ_CHECK(r.error().message.starts_with(std::string(kSource) + ":"));
+}
+
+void check_transaction_round_trip(const fake_smtp::TransactionRecord& rec) {
+  const std::string line = fake_smtp::to_json_line(rec, rec.message_inline);
+  auto back = fake_smtp::from_json_line(line);
+  FUZZ_CHECK(back.ok());
+  FUZZ_CHECK(fake_smtp::to_json_line(*back, back->message_inline) == line);
+  FUZZ_CHECK(back->message == rec.message && back->commands.size() == rec.commands.size());
+}
+
+void check_session_round_trip(const fake_smtp::SessionRecord& rec) {
+  const std::string line = fake_smtp::to_json_line(rec);
+  auto back = fake_smtp::session_from_json_line(line);
+  FUZZ_CHECK(back.ok());
+  FUZZ_CHECK(fake_smtp::to_json_line(*back) == line);
+}
+
+// A readable journal cut anywhere is what a crash mid-write leaves: the complete lines before
+// the cut are records, the rest a torn tail. A garbage line after them names its line.
+template <typename Parse>
+void check_cuts(Parse parse, std::string_view text) {
+  const std::size_t cuts = std::min<std::size_t>(text.size(), 8);
+  for (std::size_t i = 1; i <= cuts; ++i) {
+    const std::string_view prefix = text.substr(0, text.size() * i / (cuts + 1));
+    auto r = parse_no_throw(parse, prefix);
+    FUZZ_CHECK(r.ok());
+    FUZZ_CHECK(r->records.size() == lines_in(prefix));
+    FUZZ_CHECK(r->torn_bytes == torn_of(prefix) && r->torn_tail == (r->torn_bytes != 0));
+  }
+  if (torn_of(text) != 0) return;
+  const std::string garbage = std::string(text) + "{\"version\":1,\n";
+  auto r = parse_no_throw(parse, garbage);
+  FUZZ_CHECK(!r.ok());
+  FUZZ_CHECK(r.error().code == "journal-bad-line");
+  const std::string where = std::string(kSource) + ":" + std::to_string(lines_in(text) + 1) + ":";
+  FUZZ_CHECK(r.error().message.starts_with(where));
+}
+
+template <typename Parse, typename RoundTrip>
+void check_reader(Parse parse, RoundTrip round_trip, std::string_view text) {
+  auto r = parse_no_throw(parse, text);
+  if (!r.ok()) {
+    check_error(r);
+    return;
+  }
+  FUZZ_CHECK(r->records.size() == lines_in(text));
+  FUZZ_CHECK(r->torn_bytes == torn_of(text) && r->torn_tail == (r->torn_bytes != 0));
+  for (const auto& rec : r->records) round_trip(rec);
+  check_cuts(parse, text);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  check_reader(
+      [](std::string_view t, std::string_view s) { return fake_smtp::parse_journal(t, s); },
+      check_transaction_round_trip, text);
+  check_reader(
+      [](std::string_view t, std::string_view s) { return fake_smtp::parse_sessions(t, s); },
+      check_session_round_trip, text);
+  return 0;
+}
