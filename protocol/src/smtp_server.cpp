@@ -665,7 +665,12 @@ void SmtpServerSession::cmd_data(std::string_view args, std::string& out) {
 }
 
 void SmtpServerSession::feed_data(std::string_view& in, std::string& out) {
-  const std::size_t used = decoder_.feed(in.substr(0, kSmtpDataSlice));
+  std::string_view slice = in.substr(0, kSmtpDataSlice);
+  // Refusing at the first bare LF: the decoder must not read past it, or what is recorded of
+  // the refused message would depend on how the input was cut (found by smtp_server_fuzz).
+  if (config_.reject_bare_lf)
+    if (const auto nl = slice.find('\n'); nl != std::string_view::npos) slice = slice.substr(0, nl + 1);
+  const std::size_t used = decoder_.feed(slice);
   in.remove_prefix(used);
   take_decoded();
   if (decoder_.saw_bare_lf() && config_.reject_bare_lf) {
