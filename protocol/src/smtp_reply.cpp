@@ -32,7 +32,9 @@ void format_reply(int code, std::string_view line, std::string& out) {
 std::optional<SmtpReply> SmtpReplyParser::feed_line(std::string_view line) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
   const auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  if (line.size() < 3 || !digit(line[0]) || !digit(line[1]) || !digit(line[2]) ||
+  // RFC 5321 4.2: the first digit is 2, 3, 4 or 5 (a "000" line is no reply, and would make
+  // the malformed-line result, code 0, ambiguous).
+  if (line.size() < 3 || line[0] < '2' || line[0] > '5' || !digit(line[1]) || !digit(line[2]) ||
       (line.size() > 3 && line[3] != ' ' && line[3] != '-')) {
     SmtpReply bad;
     bad.lines.emplace_back(line);
