@@ -57,7 +57,7 @@ for t in "${targets[@]}"; do
   corpus="$DIR/run/$name"
   rm -rf "$corpus" && mkdir -p "$corpus"
   unzip -q -o "$OUT/${name}_seed_corpus.zip" -d "$corpus"
-  if "$OUT/$name" -max_total_time="$SECONDS_PER_TARGET" -dict="$OUT/$name.dict" -timeout=10 \
+  if "$OUT/$name" -seed=1 -max_total_time="$SECONDS_PER_TARGET" -dict="$OUT/$name.dict" -timeout=10 \
       -rss_limit_mb=2560 -artifact_prefix="$DIR/run/$name-" "$corpus" >"$DIR/run/$name.log" 2>&1; then
     echo "ok   $name: $(grep -Eo 'exec/s: [0-9]+' "$DIR/run/$name.log" | tail -n 1)"
   else

@@ -42,7 +42,7 @@ for t in "${TARGETS[@]}"; do
   xargs -d '\n' cp -n -t "$work" < "$BUILD_DIR/fuzz/seeds/$t.txt"  # the shipped files too
   echo "== $t: ${SECONDS_PER_TARGET}s"
   if ! "$BUILD_DIR/fuzz/${t}_fuzz" \
-      -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \
+      -seed=1 -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \
       -dict="$ROOT/fuzz/dict/$t.dict" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="$BUILD_DIR/fuzz-artifacts/$t-" \
       "$work" 2>"$BUILD_DIR/fuzz-artifacts/$t.log"; then
