@@ -37,12 +37,13 @@ void check_stream(std::string_view in) {
   }
 }
 
-// A reply whose code comes from the first two octets and whose lines are the rest of the
+// A reply whose code (200-599) comes from the first two octets and whose lines are the rest of the
 // input split at LF (CR and LF removed: they cannot be part of a line's text).
 void check_round_trip(std::string_view in) {
   if (in.size() < 2) return;
+  // RFC 5321 4.2: reply codes are 2yz .. 5yz (others are malformed lines).
   const int code =
-      100 + (static_cast<unsigned char>(in[0]) * 256 + static_cast<unsigned char>(in[1])) % 900;
+      200 + (static_cast<unsigned char>(in[0]) * 256 + static_cast<unsigned char>(in[1])) % 400;
   std::vector<std::string> lines;
   for (auto l : dropcheck::base::split(in.substr(2), '\n')) {
     std::string text;
