@@ -20,6 +20,12 @@ for tool in "$CC" "$CXX"; do
     exit 77
   fi
 done
+for tool in zip unzip; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "SKIP: $tool not found; the ClusterFuzzLite build packs seed corpora (scripts/packages.txt)"
+    exit 77
+  fi
+done
 probe="$(mktemp -d)"
 trap 'rm -rf "$probe"' EXIT
 printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }\n' \
