@@ -260,19 +260,30 @@ std::string leaking_line(const std::string& copy, const std::string& sent, const
 // The X-Dropcheck-Id a message carries: its id, or the tag its identical copies share.
 const std::string& tag_of(const TruthMessage& m) { return m.tag.empty() ? m.id : m.tag; }
 
-// Local mailboxes that accepted copy `d` (2xx RCPT), by the analyzer's own normalisation.
+// Local mailboxes that accepted copy `d`, in RCPT order, by the analyzer's own normalisation:
+// a 2xx RCPT (and with LMTP a 2xx reply for it after the message). A mailbox named twice in one
+// transaction gets one copy (MTAs collapse duplicate RCPTs), so it counts once.
 template <typename IsLocal>
-std::set<std::string> accepted_local(const Delivery& d, const IsLocal& is_local) {
-  std::set<std::string> out;
-  for (const auto& r : d.rcpts)
-    if (r.code >= 200 && r.code < 300 && is_local(r.address)) out.insert(norm(r.address));
+std::vector<std::string> accepted_local(const Delivery& d, const IsLocal& is_local) {
+  std::vector<std::string> out;
+  std::size_t k = 0;
+  for (const auto& r : d.rcpts) {
+    if (r.code < 200 || r.code >= 300) continue;
+    bool ok = true;
+    if (!d.lmtp_codes.empty()) {
+      ok = k < d.lmtp_codes.size() && d.lmtp_codes[k] >= 200 && d.lmtp_codes[k] < 300;
+      ++k;
+    }
+    if (ok && is_local(r.address) && std::find(out.begin(), out.end(), norm(r.address)) == out.end())
+      out.push_back(norm(r.address));
+  }
   return out;
 }
 
 // The member of a group of identical copies that a delivery counts for: the first that has
 // not yet reached any of its recipients, else the first (a copy more than the group holds).
 const TruthMessage* member_for(const std::vector<const TruthMessage*>& group,
-                               const std::set<std::string>& reached,
+                               const std::vector<std::string>& reached,
                                const std::map<const TruthMessage*, std::set<std::string>>& so_far) {
   for (const TruthMessage* m : group) {
     const auto it = so_far.find(m);
@@ -319,6 +330,7 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
   std::map<std::string, std::vector<const TruthMessage*>> by_tag;
   for (const auto& m : truth.messages) by_tag[tag_of(m)].push_back(&m);
   std::map<const TruthMessage*, std::set<std::string>> member_reached;
+  std::map<const Delivery*, std::vector<std::string>> accepted_of;  // accepted_local, once each
   std::map<std::string, std::set<std::string>> group_reached;  // tag -> accepted mailboxes
   std::map<std::string, std::vector<const Delivery*>> per_msg;
   std::vector<std::pair<std::int64_t, std::uint64_t>> data_phases;  // (ms, journal seq)
@@ -344,7 +356,7 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
       for (const auto& m : truth.messages)
         if (crlf(split_message(m.raw).second) == body) group = &by_tag[tag_of(m)];
     }
-    const std::set<std::string> reached = accepted_local(d, is_local);
+    const std::vector<std::string>& reached = accepted_of[&d] = accepted_local(d, is_local);
     const TruthMessage* match = group ? member_for(*group, reached, member_reached) : nullptr;
     if (match) {
       member_reached[match].insert(reached.begin(), reached.end());
@@ -388,22 +400,7 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
     std::map<std::string, int> got;
     std::set<std::string> leaked;  // envelope-only addresses already reported as leaked
     for (const Delivery* d : per_msg[m.id]) {
-      // Accepted recipients of this copy.
-      std::vector<std::string> accepted;
-      std::size_t k = 0;
-      for (const auto& r : d->rcpts) {
-        if (r.code < 200 || r.code >= 300) continue;
-        bool ok = true;
-        if (!d->lmtp_codes.empty()) {
-          ok = k < d->lmtp_codes.size() && d->lmtp_codes[k] >= 200 && d->lmtp_codes[k] < 300;
-          ++k;
-        }
-        // A mailbox named twice in one transaction gets one copy (MTAs collapse duplicate
-        // RCPTs), so it counts once here.
-        if (ok && is_local(r.address) &&
-            std::find(accepted.begin(), accepted.end(), norm(r.address)) == accepted.end())
-          accepted.push_back(norm(r.address));
-      }
+      const std::vector<std::string>& accepted = accepted_of[d];
       if (accepted.empty()) continue;
       ++stats.copies;
       if (stats.latency_ms < 0) stats.latency_ms = d->virtual_ms - m.injected_ms;

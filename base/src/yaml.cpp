@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -58,13 +59,12 @@ void YamlReader::require_map(const YAML::Node& node, std::string_view field) con
   if (!node.IsMap()) fail(node, field, "expected a mapping");
   // yaml-cpp keeps both entries of a repeated key and lookups see the first: a second value
   // would be ignored silently (YAML 1.2 3.2.1.1: keys are unique).
-  std::vector<std::string> seen;
+  std::set<std::string> seen;
   for (const auto& kv : node) {
-    std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
     if (!kv.first.IsScalar()) fail(kv.first, field, "expected a plain key");
-    if (std::find(seen.begin(), seen.end(), key) != seen.end())
+    const std::string& key = kv.first.Scalar();
+    if (!seen.insert(key).second)
       fail(kv.first, field.empty() ? key : std::string(field) + "." + key, "duplicate key");
-    seen.push_back(std::move(key));
   }
 }
 

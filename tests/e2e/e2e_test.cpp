@@ -10,16 +10,10 @@
 
 #include "runner/runner.hpp"
 #include "runner/scenario.hpp"
+#include "../builtin_scenario.hpp"
 
 namespace dropcheck::runner {
 namespace {
-
-Scenario builtin(const std::string& name) {
-  for (auto& s : builtin_scenarios())
-    if (s.name == name) return s;
-  ADD_FAILURE() << "no built-in scenario " << name;
-  return {};
-}
 
 std::vector<std::string> finding_keys(const ScenarioResult& r) {
   std::vector<std::string> out;

@@ -8,16 +8,10 @@
 
 #include "runner/replay.hpp"
 #include "runner/scenario.hpp"
+#include "../builtin_scenario.hpp"
 
 namespace dropcheck::runner {
 namespace {
-
-Scenario builtin(const std::string& name) {
-  for (auto& s : builtin_scenarios())
-    if (s.name == name) return s;
-  ADD_FAILURE() << "no built-in scenario " << name;
-  return {};
-}
 
 std::vector<std::string> limit_names(const std::string& provider) {
   auto p = replay_provider(provider);
@@ -43,9 +37,15 @@ TEST(ReplayProvider, LimitsComeFromTheProvidersProperties) {
   EXPECT_FALSE(replay_provider("no-such-profile").ok());
 }
 
+ReplayProvider provider(const std::string& name) {
+  auto p = replay_provider(name);
+  if (!p.ok()) throw std::runtime_error(p.error().message);
+  return std::move(p).value();
+}
+
 TEST(ReplayScenario, FetchersAreConfiguredAsTheProbeAdvises) {
   const Scenario bcc = builtin("bcc");
-  auto core = replay_scenario(bcc, "delivered-to", "core", "");
+  auto core = replay_scenario(bcc, provider("delivered-to"), "core", "");
   ASSERT_TRUE(core.ok()) << core.error().message;
   ASSERT_TRUE(core->profile_override.has_value());
   EXPECT_EQ(core->profile_override->name, "delivered-to");
@@ -54,15 +54,15 @@ TEST(ReplayScenario, FetchersAreConfiguredAsTheProbeAdvises) {
   EXPECT_EQ(core->fetcher.envelope[0].occurrence, 1);
   EXPECT_TRUE(core->expect.empty());  // written for the scenario's own provider
 
-  auto none = replay_scenario(bcc, "none", "core", "");
+  auto none = replay_scenario(bcc, provider("none"), "core", "");
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->fetcher.no_envelope);
-  auto fm = replay_scenario(bcc, "none", "fetchmail", "");
+  auto fm = replay_scenario(bcc, provider("none"), "fetchmail", "");
   ASSERT_TRUE(fm.ok());
   EXPECT_TRUE(fm->fetcher.to_cc);  // fetchmail's `no envelope`, as the probe recommends
 
   // A scenario's own provider faults are its scheduled events: they stay.
-  auto flaky = replay_scenario(builtin("drop-mid-retr"), "envelope-to", "core", "");
+  auto flaky = replay_scenario(builtin("drop-mid-retr"), provider("envelope-to"), "core", "");
   ASSERT_TRUE(flaky.ok());
   EXPECT_GT(flaky->profile_override->faults.drop_in_retr, 0u);
   EXPECT_EQ(flaky->profile_override->envelope_header, "Envelope-To");

@@ -12,19 +12,12 @@
 #include "runner/external.hpp"
 #include "runner/matrix.hpp"
 #include "runner/scenario.hpp"
+#include "../builtin_scenario.hpp"
 
 namespace dropcheck::runner {
 namespace {
 
 namespace fs = std::filesystem;
-
-Scenario builtin(const std::string &name) {
-  for (auto &s : builtin_scenarios())
-    if (s.name == name)
-      return s;
-  ADD_FAILURE() << "no built-in scenario " << name;
-  return {};
-}
 
 ExternalContext context(const Scenario &s) {
   ExternalContext c;

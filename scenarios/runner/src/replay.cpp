@@ -7,6 +7,7 @@
 #include <map>
 
 #include "base/strings.hpp"
+#include "analyzer/analyzer.hpp"
 #include "fake_pop3/provider.hpp"
 #include "probe/advice.hpp"
 #include "runner/external.hpp"
@@ -84,10 +85,7 @@ std::string cell_problem(const ScenarioResult& r, const ReplayProvider& p) {
   if (!r.error.empty()) return "error: " + r.error;
   for (const auto& e : r.events) {
     if (e.fired) continue;
-    const bool own = std::any_of(p.own_faults.begin(), p.own_faults.end(), [&](const auto& k) {
-      return e.name == "provider-fault:" + k;
-    });
-    if (!own) return "not exercised: " + e.name + " (" + e.detail + ")";
+    if (!p.owns(e)) return "not exercised: " + e.name + " (" + e.detail + ")";
   }
   return {};
 }
@@ -96,10 +94,8 @@ std::string cell_problem(const ScenarioResult& r, const ReplayProvider& p) {
 // overlap, a provider fault of its own), produces `f` for the core: its own `expect` lists it.
 bool scenario_outcome(const Scenario& s, const ScenarioResult& r, const ReplayProvider& p,
                       const analyzer::Finding& f) {
-  const bool schedules = std::any_of(r.events.begin(), r.events.end(), [&](const auto& e) {
-    return std::none_of(p.own_faults.begin(), p.own_faults.end(),
-                        [&](const auto& k) { return e.name == "provider-fault:" + k; });
-  });
+  const bool schedules = std::any_of(r.events.begin(), r.events.end(),
+                                     [&](const ScheduledEvent& e) { return !p.owns(e); });
   if (!schedules) return false;
   // A provider that routes to the fallback moves the scenario's outcome to that mailbox.
   const bool moved = std::any_of(p.limits.begin(), p.limits.end(),
@@ -119,10 +115,7 @@ bool copies_per_alias(const Scenario& s, const analyzer::Finding& f) {
   if (f.type != "duplicate") return false;
   const auto m = std::find_if(s.messages.begin(), s.messages.end(),
                               [&](const ScenarioMessage& x) { return x.id == f.message; });
-  if (m == s.messages.end()) return false;
-  const std::string head = base::to_lower(m->raw.substr(0, m->raw.find("\r\n\r\n")));
-  if (head.rfind("message-id:", 0) == 0 || head.find("\nmessage-id:") != std::string::npos)
-    return false;
+  if (m == s.messages.end() || !analyzer::header_lines(m->raw, "Message-ID").empty()) return false;
   const auto mailbox = [&](const std::string& a) {
     for (const auto& [alias, box] : s.world.aliases)
       if (base::iequals(alias, a)) return box;
@@ -142,7 +135,8 @@ void attribute_core(ReplayCell& c, const ReplayProvider& p, const Scenario& orig
         a.reason = l.name;
         break;
       }
-    if (a.by == Attribution::unexplained && p.copy_per_recipient && copies_per_alias(original, f)) {
+    if (a.by == Attribution::unexplained && p.profile.copy_per_recipient &&
+        copies_per_alias(original, f)) {
       a.by = Attribution::provider;
       a.reason = "copy-per-recipient";
     }
@@ -154,8 +148,7 @@ void attribute_core(ReplayCell& c, const ReplayProvider& p, const Scenario& orig
   }
 }
 
-void attribute_other(ReplayCell& c, const ReplayCell& core, const Scenario& scenario,
-                     const std::vector<Scenario>& library) {
+void attribute_other(ReplayCell& c, const ReplayCell& core, const std::vector<Scenario>& library) {
   for (const auto& f : c.result.report.findings) {
     AttributedFinding a{f, Attribution::unexplained, "not shown by the core, not documented"};
     const auto base = std::find_if(core.findings.begin(), core.findings.end(),
@@ -165,8 +158,7 @@ void attribute_other(ReplayCell& c, const ReplayCell& core, const Scenario& scen
     if (base != core.findings.end() && base->by != Attribution::unexplained) {
       a.by = base->by;
       a.reason = base->reason;
-    } else if (documented(scenario, c.fetcher, f.type) ||
-               documented_anywhere(library, c.fetcher, f.type)) {
+    } else if (documented_anywhere(library, c.fetcher, f.type)) {
       a.by = Attribution::fetcher;
       a.reason = "documented for " + c.fetcher;
     }
@@ -208,42 +200,46 @@ std::size_t ReplayResult::unexplained() const {
       cells.begin(), cells.end(), [](const ReplayCell& c) { return !c.explained(); }));
 }
 
+bool ReplayProvider::owns(const ScheduledEvent& e) const {
+  return std::any_of(own_faults.begin(), own_faults.end(),
+                     [&](const std::string& k) { return e.name == "provider-fault:" + k; });
+}
+
 base::Result<ReplayProvider> replay_provider(const std::string& name_or_path) {
   auto prof = fake_pop3::load_profile(name_or_path);
   if (!prof.ok()) return base::make_error("bad-provider", prof.error().message);
   ReplayProvider p;
   p.name = name_or_path;
-  p.profile_name = prof->name;
-  for (const auto l : probe::advise(as_inferred(*prof)).limits) {
+  p.profile = std::move(prof).value();
+  p.advice = probe::advise(as_inferred(p.profile));
+  for (const auto l : p.advice.limits) {
     ProviderLimitRule rule{std::string(probe::limit_name(l)), std::string(probe::limit_text(l)),
                            {}};
     if (l == probe::ProviderLimit::no_envelope_header) rule.explains = {"lost-recipient", "misroute"};
     if (l == probe::ProviderLimit::login_delay) rule.explains = kWaits;
     p.limits.push_back(std::move(rule));
   }
-  for (auto& l : fault_limits(prof->faults)) p.limits.push_back(std::move(l));
-  p.copy_per_recipient = prof->copy_per_recipient;
-  if (p.copy_per_recipient)
+  for (auto& l : fault_limits(p.profile.faults)) p.limits.push_back(std::move(l));
+  if (p.profile.copy_per_recipient)
     p.limits.push_back({"copy-per-recipient",
                         "the provider stores one copy per envelope recipient: addresses that "
                         "alias one mailbox bring it one copy each when no Message-ID ties them",
                         {}});
-  p.own_faults = fake_pop3::scheduled_faults(prof->faults);
+  p.own_faults = fake_pop3::scheduled_faults(p.profile.faults);
   return p;
 }
 
-base::Result<Scenario> replay_scenario(const Scenario& scenario, const std::string& provider,
+base::Result<Scenario> replay_scenario(const Scenario& scenario, const ReplayProvider& provider,
                                        const std::string& fetcher, const std::string& command) {
-  auto prof = fake_pop3::load_profile(provider);
-  if (!prof.ok()) return base::make_error("bad-provider", prof.error().message);
   auto own = fake_pop3::load_profile(scenario.profile);
   if (!own.ok()) return base::make_error("bad-scenario", own.error().message);
   Scenario s = matrix_cell_scenario(scenario, "", fetcher, command);
-  fake_pop3::Profile merged = std::move(prof).value();
+  fake_pop3::Profile merged = provider.profile;
   // The scenario's own faults are its scheduled events; the provider's stay when it has none.
+  // (Faults change nothing the advice depends on.)
   if (!fake_pop3::scheduled_faults(own->faults).empty()) merged.faults = own->faults;
-  const probe::Advice advice = probe::advise(as_inferred(merged));
-  s.profile = provider;
+  const probe::Advice& advice = provider.advice;
+  s.profile = provider.name;
   s.profile_override = merged;
   // A provider that takes no password without TLS: POP3S, which every fetcher speaks (getmail
   // has no STLS).
@@ -281,7 +277,7 @@ ReplayResult run_replay(const std::vector<Scenario>& library, const ReplayOption
     for (const auto& s : library)
       for (const auto& f : r.fetchers) {
         ReplayCell c{s.name, options.providers[pi], f, {}, {}, {}};
-        auto play = replay_scenario(s, options.providers[pi], f, options.command);
+        auto play = replay_scenario(s, r.providers.back(), f, options.command);
         if (!play.ok()) {
           c.problem = play.error().message;
           play = s;  // not played: the cell records why
@@ -309,7 +305,7 @@ ReplayResult run_replay(const std::vector<Scenario>& library, const ReplayOption
       const std::size_t core = i - static_cast<std::size_t>(
                                        std::find(r.fetchers.begin(), r.fetchers.end(), c.fetcher) -
                                        r.fetchers.begin());
-      attribute_other(c, r.cells[core], original, library);
+      attribute_other(c, r.cells[core], library);
       // The core, configured alike, met the scheduled event; this fetcher stopped before it.
       if (c.problem.rfind("not exercised", 0) == 0 && r.cells[core].problem.empty())
         c.problem_by_fetcher = true;

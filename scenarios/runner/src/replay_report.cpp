@@ -118,7 +118,7 @@ std::vector<std::string> replay_verdict(const ReplayResult& r, const std::string
 std::string replay_text(const ReplayResult& r) {
   std::string out;
   for (const auto& p : r.providers) {
-    out += fmt::format("PROVIDER {} (profile {})\n", p.name, p.profile_name);
+    out += fmt::format("PROVIDER {} (profile {})\n", p.name, p.profile.name);
     for (const auto& l : p.limits) out += fmt::format("  limit {}: {}\n", l.name, l.text);
     if (p.limits.empty()) out += "  no known limits\n";
     for (const auto& f : r.fetchers) {
@@ -136,7 +136,7 @@ nlohmann::json replay_json(const ReplayResult& r) {
   nlohmann::json j;
   j["providers"] = nlohmann::json::array();
   for (const auto& p : r.providers) {
-    nlohmann::json pj{{"name", p.name}, {"profile", p.profile_name}};
+    nlohmann::json pj{{"name", p.name}, {"profile", p.profile.name}};
     pj["limits"] = nlohmann::json::array();
     for (const auto& l : p.limits)
       pj["limits"].push_back({{"name", l.name}, {"text", l.text}, {"explains", l.explains}});

@@ -163,8 +163,8 @@ constexpr std::size_t kCopyOverhead = 64;  // X-Dropcheck-Id line and the header
 // ask for gigabytes.
 class GenerationBudget {
  public:
-  void check_size(const base::YamlReader& y, const YAML::Node& m, const std::string& field,
-                  std::size_t copies, std::size_t octets_each) const {
+  void take(const base::YamlReader& y, const YAML::Node& m, const std::string& field,
+            std::size_t copies, std::size_t octets_each) {
     const std::size_t each = octets_each + kCopyOverhead;
     if (copies > kMaxScenarioMessages - messages_)
       y.fail(m, field + ".repeat",
@@ -174,12 +174,8 @@ class GenerationBudget {
              fmt::format("the scenario would generate more than {} MiB of messages ({} x {} "
                          "octets here)",
                          kMaxScenarioOctets >> 20, copies, each));
-  }
-  void take(const base::YamlReader& y, const YAML::Node& m, const std::string& field,
-            std::size_t copies, std::size_t octets_each) {
-    check_size(y, m, field, copies, octets_each);
     messages_ += copies;
-    octets_ += copies * (octets_each + kCopyOverhead);
+    octets_ += copies * each;
   }
 
  private:
@@ -310,13 +306,12 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
       if (headers.find(':') == std::string::npos)
         y.fail(m["headers"], field + ".headers", "expected header lines (Name: value)");
       std::string body = y.str(m, "body", field, "");
-      budget.check_size(y, m, field, static_cast<std::size_t>(repeat),
-                        headers.size() + body.size() +
-                            static_cast<std::size_t>(y.integer(m, "body_size", field, 0, 0,
-                                                               kMaxBodySize)) * 78 / 76);
       // body_size: a generated base64-looking body of about that many octets (76-column lines),
       // deterministic, for large-message scenarios. Bounded by the fake servers' size limits.
       const long long body_size = y.integer(m, "body_size", field, 0, 0, kMaxBodySize);
+      // Counted before anything is generated (with the line ends the generator and CRLF add).
+      budget.take(y, m, field, static_cast<std::size_t>(repeat),
+                  headers.size() + body.size() + static_cast<std::size_t>(body_size) * 78 / 76);
       if (body_size > 0) {
         static constexpr char kAlphabet[] =
             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -333,7 +328,6 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
         }
       }
       const long long at = y.duration_ms(m, "at", field, 0);
-      budget.take(y, m, field, static_cast<std::size_t>(repeat), headers.size() + body.size());
       for (long long r = 0; r < repeat; ++r) {
         ScenarioMessage sm;
         sm.id = repeat == 1 ? base_id : fmt::format("{}.{}", base_id, r + 1);

@@ -22,6 +22,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/result.hpp"
+#include "fake_pop3/profile.hpp"
+#include "probe/advice.hpp"
 #include "runner/runner.hpp"
 #include "runner/scenario.hpp"
 
@@ -43,10 +45,13 @@ struct ProviderLimitRule {
 
 struct ReplayProvider {
   std::string name;                  // as given
-  std::string profile_name;          // the profile's own name
+  fake_pop3::Profile profile;        // loaded once, for every cell
+  probe::Advice advice;              // how every fetcher is configured for it
   std::vector<ProviderLimitRule> limits;
   std::vector<std::string> own_faults;  // fault keys of the provider's profile
-  bool copy_per_recipient = false;
+  // Whether an unfired event is one of the provider's own faults (a property of the provider,
+  // not an event a scenario scheduled).
+  bool owns(const ScheduledEvent& e) const;
 };
 
 enum class Attribution { provider, fetcher, scenario, unexplained };
@@ -85,7 +90,7 @@ base::Result<ReplayProvider> replay_provider(const std::string& name_or_path);
 
 // The scenario of one replay cell: provider profile in place (faults of the scenario's own
 // profile kept), fetcher configured as advised for the provider, expectations cleared.
-base::Result<Scenario> replay_scenario(const Scenario& scenario, const std::string& provider,
+base::Result<Scenario> replay_scenario(const Scenario& scenario, const ReplayProvider& provider,
                                        const std::string& fetcher, const std::string& command);
 
 ReplayResult run_replay(const std::vector<Scenario>& library, const ReplayOptions& options,
