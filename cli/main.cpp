@@ -19,6 +19,7 @@
 #include "base/strings.hpp"
 #include "base/yaml.hpp"
 #include "fake_smtp/journal.hpp"
+#include "fetcher/accounts.hpp"
 #include "fetcher/fetcher.hpp"
 #include "fake_pop3/profile.hpp"
 #include "runner/external.hpp"
@@ -281,6 +282,29 @@ int cmd_matrix(const MatrixFlags& flags) {
 volatile std::sig_atomic_t g_stop = 0;
 extern "C" void on_stop_signal(int) { g_stop = 1; }
 
+// One round of every account per interval until SIGINT/SIGTERM; an overlapping run is
+// impossible here (one loop) and refused by the per-account lock against other invocations. A
+// refused login backs off (fetcher::AuthBackoff) and repeats its alert every round.
+int run_daemon(const fetcher::Accounts& accounts, const base::Clock& clock,
+               const fetcher::LogFn& log, std::chrono::milliseconds interval) {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  fetcher::AuthBackoff backoff(interval);
+  while (!g_stop) {
+    const auto started = std::chrono::steady_clock::now();
+    fetcher::AccountsOptions options;
+    options.backoff = &backoff;
+    const auto results = fetcher::run_accounts_blocking(accounts, clock, log, options);
+    for (const auto& r : results)
+      if (r.result.outcome == fetcher::Outcome::state_error) return kExitFindings;
+    const auto next = started + interval;
+    while (!g_stop && std::chrono::steady_clock::now() < next)
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  fmt::print("event=daemon-stop\n");
+  return kExitOk;
+}
+
 int cmd_fetch(const std::string& config_path, bool once, bool daemon, const std::string& interval) {
   if (once == daemon) {
     fmt::print(stderr, "dropcheck fetch: give exactly one of --once or --daemon\n");
@@ -300,40 +324,24 @@ int cmd_fetch(const std::string& config_path, bool once, bool daemon, const std:
       return kExitUsage;
     }
   }
-  auto cfg = fetcher::load_config(config_path);
-  if (!cfg.ok()) {
-    fmt::print(stderr, "dropcheck: {}\n", cfg.error().message);
+  auto loaded = fetcher::load_accounts(config_path);
+  if (!loaded.ok()) {
+    fmt::print(stderr, "dropcheck: {}\n", loaded.error().message);
     return kExitUsage;
   }
-  if (cfg->state_dir.empty()) {
-    const char* home = std::getenv("HOME");
-    cfg->state_dir = std::string(home ? home : ".") + "/.local/state/dropcheck";
-  }
-  base::SystemClock clock;
-  fetcher::Fetcher f(std::move(cfg).value(), clock,
-                     [](const std::string& l) { fmt::print("{}\n", l); std::fflush(stdout); });
-  if (daemon) {
-    // One cycle per interval until SIGINT/SIGTERM; an overlapping run is impossible here (one
-    // loop) and refused by the cycle lock against other invocations.
-    std::signal(SIGINT, on_stop_signal);
-    std::signal(SIGTERM, on_stop_signal);
-    while (!g_stop) {
-      const auto started = std::chrono::steady_clock::now();
-      auto r = f.run_cycle_blocking();
-      if (r.outcome == fetcher::Outcome::state_error) return kExitFindings;
-      const auto next = started + std::chrono::milliseconds(interval_ms);
-      while (!g_stop && std::chrono::steady_clock::now() < next)
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  fetcher::Accounts accounts = std::move(loaded).value();
+  for (auto& c : accounts.accounts)
+    if (c.state_dir.empty()) {
+      const char* home = std::getenv("HOME");
+      c.state_dir = std::string(home ? home : ".") + "/.local/state/dropcheck";
     }
-    fmt::print("event=daemon-stop\n");
-    return kExitOk;
-  }
-  auto r = f.run_cycle_blocking();
-  switch (r.outcome) {
-    case fetcher::Outcome::ok: return kExitOk;
-    case fetcher::Outcome::locked: return 3;  // another cycle runs: distinct code
-    default: return kExitFindings;
-  }
+  base::SystemClock clock;
+  const fetcher::LogFn log = [](const std::string& l) {
+    fmt::print("{}\n", l);
+    std::fflush(stdout);
+  };
+  if (daemon) return run_daemon(accounts, clock, log, std::chrono::milliseconds(interval_ms));
+  return fetcher::exit_status(fetcher::run_accounts_blocking(accounts, clock, log));
 }
 
 int cmd_analyze(const std::string& journal_dir, const std::string& truth_path, bool json) {

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -26,9 +28,11 @@ constexpr std::pair<Defect, std::string_view> kDefects[] = {
     {Defect::fill_empty_sender, "fill-empty-sender"},
 };
 // Every key the loader accepts, per mapping (README's config block lists each one).
-constexpr std::array<std::string_view, 10> kTopKeys = {
-    "version", "name",          "pop3", "smtp",   "routing",
-    "state_dir", "keep", "wait_for_lock", "defect", "dedup_retention"};
+constexpr std::array<std::string_view, 12> kTopKeys = {
+    "version",       "name",   "pop3",           "smtp",     "routing", "state_dir", "keep",
+    "wait_for_lock", "defect", "dedup_retention", "accounts", "parallel"};
+constexpr std::array<std::string_view, 5> kAccountKeys = {"name", "pop3", "mode", "deliver_to",
+                                                          "keep"};
 constexpr std::array<std::string_view, 14> kPop3Keys = {
     "host",          "port", "tls",  "verify_certificate", "ca_file",          "user", "password",
     "password_file", "apop", "auth", "timeout",            "message_deadline", "cycle_deadline",
@@ -86,6 +90,7 @@ std::vector<std::string> config_keys() {
   add_keys(out, "smtp.", kSmtpKeys);
   add_keys(out, "routing.", kRoutingKeys);
   add_keys(out, "routing.envelope.", kEnvelopeKeys);
+  add_keys(out, "accounts.", kAccountKeys);
   return out;
 }
 
@@ -149,116 +154,250 @@ std::vector<mail::EnvelopeSpec> parse_envelope_specs(const base::YamlReader& y,
   return out;
 }
 
-base::Result<Config> parse_config(std::string_view yaml, std::string_view source_name) {
+namespace {
+
+TlsMode tls_of(const base::YamlReader& y, const YAML::Node& pop, const std::string& field) {
+  const std::string tls = y.str(pop, "tls", field, "none");
+  if (tls == "none") return TlsMode::none;
+  if (tls == "stls" || tls == "starttls") return TlsMode::stls;
+  if (tls == "implicit" || tls == "pop3s") return TlsMode::implicit;
+  y.fail(pop["tls"], field + ".tls", "expected none, stls or implicit");
+}
+
+std::string password_of(const base::YamlReader& y, const YAML::Node& pop,
+                        const std::string& field) {
+  std::string password = y.str(pop, "password", field, "");
+  const std::string pwfile = y.str(pop, "password_file", field, "");
+  if (!password.empty() && !pwfile.empty())
+    y.fail(pop["password_file"], field + ".password_file", "password and password_file exclude each other");
+  if (!pwfile.empty()) {
+    std::ifstream in(pwfile);
+    if (!in) y.fail(pop["password_file"], field + ".password_file", "cannot read " + pwfile);
+    std::getline(in, password);
+  }
+  if (password.empty()) y.fail(pop, field + ".password", "missing (or password_file)");
+  return password;
+}
+
+Pop3Account parse_pop3(const base::YamlReader& y, const YAML::Node& pop, const std::string& field) {
+  only_keys(y, pop, field, kPop3Keys);
+  Pop3Account p;
+  p.host = host_of(y, pop, field, p.host);
+  p.tls = tls_of(y, pop, field);
+  p.port = port_of(y, pop, field, p.tls == TlsMode::implicit ? 995 : 110);
+  p.verify_certificate = y.boolean(pop, "verify_certificate", field, true);
+  p.ca_file = y.str(pop, "ca_file", field, "");
+  p.user = y.req_str(pop, "user", field);
+  p.password = password_of(y, pop, field);
+  p.apop = y.boolean(pop, "apop", field, false);
+  p.auth = y.str(pop, "auth", field, p.apop ? "apop" : "auto");
+  if (p.auth != "auto" && p.auth != "user" && p.auth != "apop" && p.auth != "plain")
+    y.fail(pop["auth"], field + ".auth", "expected auto, user, apop or plain");
+  if (p.auth == "apop") p.apop = true;
+  p.timeout = std::chrono::milliseconds(y.duration_ms(pop, "timeout", field, 60'000));
+  p.message_deadline =
+      std::chrono::milliseconds(y.duration_ms(pop, "message_deadline", field, 600'000));
+  p.cycle_deadline =
+      std::chrono::milliseconds(y.duration_ms(pop, "cycle_deadline", field, 3'600'000));
+  // In octets; 1 KiB .. 1 GiB (memory holds one message at a time).
+  p.max_message_size = static_cast<std::size_t>(
+      y.integer(pop, "max_message_size", field, 64LL * 1024 * 1024, 1024, 1LL << 30));
+  return p;
+}
+
+Delivery parse_smtp(const base::YamlReader& y, const YAML::Node& root) {
+  const YAML::Node smtp = root["smtp"];
+  if (!smtp) y.fail(root, "smtp", "missing");
+  only_keys(y, smtp, "smtp", kSmtpKeys);
+  Delivery d;
+  d.host = host_of(y, smtp, "smtp", d.host);
+  d.port = port_of(y, smtp, "smtp", 25);
+  d.lmtp = y.boolean(smtp, "lmtp", "smtp", false);
+  d.helo = y.str(smtp, "helo", "smtp", d.helo);
+  d.timeout = std::chrono::milliseconds(y.duration_ms(smtp, "timeout", "smtp", 60'000));
+  return d;
+}
+
+void parse_aliases_and_users(const base::YamlReader& y, const YAML::Node& r, Routing& routing) {
+  if (const YAML::Node a = r["aliases"]) {
+    y.require_map(a, "routing.aliases");
+    for (const auto& kv : a) {
+      if (!kv.second.IsScalar()) y.fail(kv.second, "routing.aliases", "expected address: mailbox");
+      const std::string box = mail::normalize_address(kv.second.Scalar());
+      require_local(y, kv.second, "routing.aliases", routing, box);
+      routing.aliases[mail::normalize_address(kv.first.Scalar())] = box;
+    }
+  }
+  if (const YAML::Node u = r["users"]) {
+    for (auto& user : y.str_list(r, "users", "routing")) {
+      routing.users.push_back(mail::normalize_address(user));
+      const YAML::Node at = u.IsSequence() ? u[routing.users.size() - 1] : u;
+      require_local(y, at, "routing.users", routing, routing.users.back());
+    }
+  }
+}
+
+void parse_routing(const base::YamlReader& y, const YAML::Node& root, Routing& routing) {
+  const YAML::Node r = root["routing"];
+  if (!r) y.fail(root, "routing", "missing");
+  only_keys(y, r, "routing", kRoutingKeys);
+  const std::string src = y.str(r, "source", "routing", "envelope-header");
+  if (src == "envelope-header") routing.source = RecipientSource::envelope_header;
+  else if (src == "to-cc") routing.source = RecipientSource::to_cc;
+  else y.fail(r["source"], "routing.source", "expected envelope-header or to-cc");
+  if (r["envelope"]) routing.envelope = parse_envelope_specs(y, r["envelope"], "routing.envelope");
+  for (auto& d : y.str_list(r, "local_domains", "routing"))
+    routing.local_domains.push_back(base::to_lower(d));
+  if (routing.local_domains.empty())
+    y.fail(r, "routing.local_domains", "missing: name at least one local domain");
+  parse_aliases_and_users(y, r, routing);
+  routing.fallback = mail::normalize_address(y.str(r, "fallback", "routing", ""));
+  if (!routing.fallback.empty())
+    require_local(y, r["fallback"], "routing.fallback", routing, routing.fallback);
+  routing.sender_from_header = y.boolean(r, "sender_from_header", "routing", false);
+  if (r["strip_headers"]) routing.strip_headers = y.str_list(r, "strip_headers", "routing");
+}
+
+// The settings every account shares: delivery, routing, state and the defect model.
+Config parse_shared(const base::YamlReader& y, const YAML::Node& root) {
+  Config c = default_config();
+  c.smtp = parse_smtp(y, root);
+  parse_routing(y, root, c.routing);
+  c.state_dir = y.str(root, "state_dir", "", "");
+  c.keep = y.boolean(root, "keep", "", false);
+  c.wait_for_lock = y.boolean(root, "wait_for_lock", "", false);
+  const long long ms = y.duration_ms(root, "dedup_retention", "", 30LL * 86'400'000);
+  if (ms < 3'600'000)
+    y.fail(root["dedup_retention"], "dedup_retention", "expected at least 1h (e.g. 30d)");
+  c.dedup_retention = std::chrono::milliseconds(ms);
+  auto d = parse_defect(y.str(root, "defect", "", "none"));
+  if (!d.ok()) y.fail(root["defect"], "defect", d.error().message);
+  c.defect = *d;
+  return c;
+}
+
+// An account name becomes a state file and lock name: letters, digits, '.', '_', '-'.
+void check_name(const base::YamlReader& y, const YAML::Node& at, const std::string& field,
+                const std::string& name) {
+  const bool ok = !name.empty() && name.size() <= 64 && name.front() != '.' &&
+                  std::all_of(name.begin(), name.end(), [](char ch) {
+                    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' ||
+                           ch == '_' || ch == '-';
+                  });
+  if (!ok) y.fail(at, field, "'" + name + "': expected 1-64 of A-Z a-z 0-9 . _ - (not starting with '.')");
+}
+
+void parse_mode(const base::YamlReader& y, const YAML::Node& a, const std::string& field,
+                Config& c) {
+  const std::string mode = y.str(a, "mode", field, "multidrop");
+  if (mode == "multidrop") {
+    if (a["deliver_to"]) y.fail(a["deliver_to"], field + ".deliver_to", "only with mode: single");
+    return;
+  }
+  if (mode != "single") y.fail(a["mode"], field + ".mode", "expected multidrop or single");
+  c.routing.mode = Mode::single;
+  c.routing.deliver_to = mail::normalize_address(y.req_str(a, "deliver_to", field));
+  require_local(y, a["deliver_to"], field + ".deliver_to", c.routing, c.routing.deliver_to);
+  const auto& users = c.routing.users;
+  if (!users.empty() && std::find(users.begin(), users.end(), c.routing.deliver_to) == users.end())
+    y.fail(a["deliver_to"], field + ".deliver_to", c.routing.deliver_to + " is not in routing.users");
+}
+
+Config parse_account(const base::YamlReader& y, const YAML::Node& a, const std::string& field,
+                     const Config& shared) {
+  y.require_map(a, field);
+  only_keys(y, a, field, kAccountKeys);
+  Config c = shared;
+  c.name = y.req_str(a, "name", field);
+  check_name(y, a["name"], field + ".name", c.name);
+  const YAML::Node pop = a["pop3"];
+  if (!pop) y.fail(a, field + ".pop3", "missing");
+  c.pop3 = parse_pop3(y, pop, field + ".pop3");
+  parse_mode(y, a, field, c);
+  c.keep = y.boolean(a, "keep", field, shared.keep);
+  return c;
+}
+
+Accounts parse_account_list(const base::YamlReader& y, const YAML::Node& root,
+                            const Config& shared) {
+  const YAML::Node list = root["accounts"];
+  if (!list.IsSequence() || list.size() == 0)
+    y.fail(list, "accounts", "expected a non-empty list of accounts");
+  if (list.size() > kMaxAccounts)
+    y.fail(list, "accounts", fmt::format("at most {} accounts (kMaxAccounts)", kMaxAccounts));
+  Accounts out;
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string field = fmt::format("accounts[{}]", i);
+    out.accounts.push_back(parse_account(y, list[i], field, shared));
+    if (!names.insert(out.accounts.back().name).second)
+      y.fail(list[i]["name"], field + ".name", "duplicate account name " + out.accounts.back().name);
+  }
+  return out;
+}
+
+// The one-account format: `name` and `pop3` at the top.
+Config parse_one_account(const base::YamlReader& y, const YAML::Node& root) {
+  if (root["parallel"]) y.fail(root["parallel"], "parallel", "only with accounts");
+  const YAML::Node pop = root["pop3"];
+  if (!pop) y.fail(root, "pop3", "missing (or accounts)");
+  const Pop3Account pop3 = parse_pop3(y, pop, "pop3");
+  Config c = parse_shared(y, root);
+  c.pop3 = pop3;
+  c.name = y.str(root, "name", "", c.name);
+  check_name(y, root["name"] ? root["name"] : root, "name", c.name);
+  return c;
+}
+
+Accounts parse_root(const base::YamlReader& y, const YAML::Node& root) {
+  if (!root.IsMap()) y.fail(root, "(top)", "expected a mapping with version: 1");
+  only_keys(y, root, "", kTopKeys);
+  y.require_version(root, 1);
+  if (!root["accounts"]) return Accounts{{parse_one_account(y, root)}, 1};
+  const Config shared = parse_shared(y, root);
+  const auto parallel = static_cast<std::size_t>(
+      y.integer(root, "parallel", "", 1, 1, static_cast<long long>(kMaxParallelAccounts)));
+  {
+    if (root["pop3"]) y.fail(root["pop3"], "pop3", "pop3 and accounts exclude each other");
+    // With accounts, the top-level name names the installation (its Received lines).
+    Config site = shared;
+    site.received_by = y.str(root, "name", "", "default");
+    check_name(y, root["name"] ? root["name"] : root, "name", site.received_by);
+    Accounts out = parse_account_list(y, root, site);
+    out.parallel = parallel;
+    return out;
+  }
+}
+
+}  // namespace
+
+base::Result<Accounts> parse_accounts(std::string_view yaml, std::string_view source_name) {
   base::YamlReader y{std::string(source_name)};
   try {
-    const YAML::Node root = y.parse(yaml);
-    if (!root.IsMap()) y.fail(root, "(top)", "expected a mapping with version: 1");
-    only_keys(y, root, "", kTopKeys);
-    y.require_version(root, 1);
-    Config c = default_config();
-    c.name = y.str(root, "name", "", c.name);
-    if (c.name.empty() || c.name.find('/') != std::string::npos)
-      y.fail(root["name"], "name", "must be non-empty and contain no '/'");
-    const YAML::Node pop = root["pop3"];
-    if (!pop) y.fail(root, "pop3", "missing");
-    only_keys(y, pop, "pop3", kPop3Keys);
-    c.pop3.host = host_of(y, pop, "pop3", c.pop3.host);
-    const std::string tls = y.str(pop, "tls", "pop3", "none");
-    if (tls == "none") c.pop3.tls = TlsMode::none;
-    else if (tls == "stls" || tls == "starttls") c.pop3.tls = TlsMode::stls;
-    else if (tls == "implicit" || tls == "pop3s") c.pop3.tls = TlsMode::implicit;
-    else y.fail(pop["tls"], "pop3.tls", "expected none, stls or implicit");
-    c.pop3.port = port_of(y, pop, "pop3", c.pop3.tls == TlsMode::implicit ? 995 : 110);
-    c.pop3.verify_certificate = y.boolean(pop, "verify_certificate", "pop3", true);
-    c.pop3.ca_file = y.str(pop, "ca_file", "pop3", "");
-    c.pop3.user = y.req_str(pop, "user", "pop3");
-    c.pop3.password = y.str(pop, "password", "pop3", "");
-    const std::string pwfile = y.str(pop, "password_file", "pop3", "");
-    if (!pwfile.empty()) {
-      std::ifstream in(pwfile);
-      if (!in) y.fail(pop["password_file"], "pop3.password_file", "cannot read " + pwfile);
-      std::getline(in, c.pop3.password);
-    }
-    if (c.pop3.password.empty()) y.fail(pop, "pop3.password", "missing (or password_file)");
-    c.pop3.apop = y.boolean(pop, "apop", "pop3", false);
-    c.pop3.auth = y.str(pop, "auth", "pop3", c.pop3.apop ? "apop" : "auto");
-    if (c.pop3.auth != "auto" && c.pop3.auth != "user" && c.pop3.auth != "apop" &&
-        c.pop3.auth != "plain")
-      y.fail(pop["auth"], "pop3.auth", "expected auto, user, apop or plain");
-    if (c.pop3.auth == "apop") c.pop3.apop = true;
-    c.pop3.timeout = std::chrono::milliseconds(y.duration_ms(pop, "timeout", "pop3", 60'000));
-    c.pop3.message_deadline =
-        std::chrono::milliseconds(y.duration_ms(pop, "message_deadline", "pop3", 600'000));
-    c.pop3.cycle_deadline =
-        std::chrono::milliseconds(y.duration_ms(pop, "cycle_deadline", "pop3", 3'600'000));
-    // In octets; 1 KiB .. 1 GiB (memory holds one message at a time).
-    c.pop3.max_message_size = static_cast<std::size_t>(
-        y.integer(pop, "max_message_size", "pop3", 64LL * 1024 * 1024, 1024, 1LL << 30));
-
-    const YAML::Node smtp = root["smtp"];
-    if (!smtp) y.fail(root, "smtp", "missing");
-    only_keys(y, smtp, "smtp", kSmtpKeys);
-    c.smtp.host = host_of(y, smtp, "smtp", c.smtp.host);
-    c.smtp.port = port_of(y, smtp, "smtp", 25);
-    c.smtp.lmtp = y.boolean(smtp, "lmtp", "smtp", false);
-    c.smtp.helo = y.str(smtp, "helo", "smtp", c.smtp.helo);
-    c.smtp.timeout = std::chrono::milliseconds(y.duration_ms(smtp, "timeout", "smtp", 60'000));
-
-    const YAML::Node r = root["routing"];
-    if (!r) y.fail(root, "routing", "missing");
-    only_keys(y, r, "routing", kRoutingKeys);
-    const std::string src = y.str(r, "source", "routing", "envelope-header");
-    if (src == "envelope-header") c.routing.source = RecipientSource::envelope_header;
-    else if (src == "to-cc") c.routing.source = RecipientSource::to_cc;
-    else y.fail(r["source"], "routing.source", "expected envelope-header or to-cc");
-    if (r["envelope"])
-      c.routing.envelope = parse_envelope_specs(y, r["envelope"], "routing.envelope");
-    for (auto& d : y.str_list(r, "local_domains", "routing"))
-      c.routing.local_domains.push_back(base::to_lower(d));
-    if (c.routing.local_domains.empty())
-      y.fail(r, "routing.local_domains", "missing: name at least one local domain");
-    if (const YAML::Node a = r["aliases"]) {
-      y.require_map(a, "routing.aliases");
-      for (const auto& kv : a) {
-        if (!kv.second.IsScalar()) y.fail(kv.second, "routing.aliases", "expected address: mailbox");
-        const std::string box = mail::normalize_address(kv.second.Scalar());
-        require_local(y, kv.second, "routing.aliases", c.routing, box);
-        c.routing.aliases[mail::normalize_address(kv.first.Scalar())] = box;
-      }
-    }
-    if (const YAML::Node u = r["users"]) {
-      for (auto& user : y.str_list(r, "users", "routing")) {
-        c.routing.users.push_back(mail::normalize_address(user));
-        const YAML::Node at = u.IsSequence() ? u[c.routing.users.size() - 1] : u;
-        require_local(y, at, "routing.users", c.routing, c.routing.users.back());
-      }
-    }
-    c.routing.fallback = mail::normalize_address(y.str(r, "fallback", "routing", ""));
-    if (!c.routing.fallback.empty())
-      require_local(y, r["fallback"], "routing.fallback", c.routing, c.routing.fallback);
-    c.routing.sender_from_header = y.boolean(r, "sender_from_header", "routing", false);
-    if (r["strip_headers"]) c.routing.strip_headers = y.str_list(r, "strip_headers", "routing");
-
-    c.state_dir = y.str(root, "state_dir", "", "");
-    c.keep = y.boolean(root, "keep", "", false);
-    c.wait_for_lock = y.boolean(root, "wait_for_lock", "", false);
-    {
-      const long long ms = y.duration_ms(root, "dedup_retention", "", 30LL * 86'400'000);
-      if (ms < 3'600'000)
-        y.fail(root["dedup_retention"], "dedup_retention", "expected at least 1h (e.g. 30d)");
-      c.dedup_retention = std::chrono::milliseconds(ms);
-    }
-    const std::string defect = y.str(root, "defect", "", "none");
-    auto d = parse_defect(defect);
-    if (!d.ok()) y.fail(root["defect"], "defect", d.error().message);
-    c.defect = *d;
-    return c;
+    return parse_root(y, y.parse(yaml));
   } catch (const base::YamlError& e) {
     return base::make_error("bad-config", e.what());
   } catch (const YAML::Exception& e) {
     return base::make_error("bad-config", fmt::format("{}: {}", source_name, e.what()));
   }
+}
+
+base::Result<Config> parse_config(std::string_view yaml, std::string_view source_name) {
+  auto a = parse_accounts(yaml, source_name);
+  if (!a.ok()) return a.error();
+  if (a->accounts.size() != 1)
+    return base::make_error("bad-config",
+                            fmt::format("{}: {} accounts: this command takes one (load_accounts)",
+                                        source_name, a->accounts.size()));
+  return std::move(a->accounts.front());
+}
+
+base::Result<Accounts> load_accounts(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return base::make_error("bad-config", fmt::format("{}: cannot read file", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_accounts(ss.str(), path);
 }
 
 base::Result<Config> load_config(const std::string& path) {

@@ -109,6 +109,9 @@ std::string dedup_key(const std::string& raw) {
 
 }  // namespace
 
+// The SBS POP3 connector's smallest schedule interval (its dialog offers nothing shorter).
+constexpr std::int64_t kSbsMinIntervalMs = 15 * 60 * 1000;
+
 class Fetcher::Cycle {
  public:
   Cycle(Fetcher& f, asio::any_io_executor ex)
@@ -131,6 +134,7 @@ class Fetcher::Cycle {
     co_await smtp_.quit();
     pop_.abandon();
     if (auto saved = finish_state(failure.has_value()); !failure && saved) failure = saved;
+    if (failure && failure->outcome == Outcome::auth_failed) failure = auth_alert(*failure);
     if (failure) {
       res.outcome = failure->outcome;
       res.detail = failure->detail;
@@ -186,7 +190,7 @@ class Fetcher::Cycle {
       log(fmt::format("event=cycle-skipped outcome=login-delay detail=\"{}\"", f.detail));
       return f;
     }
-    return std::nullopt;
+    return sbs_schedule(now);
   }
 
   // After a complete session: forget what the server no longer lists, fold the log into the
@@ -205,6 +209,33 @@ class Fetcher::Cycle {
 
   Failure pop_failure(Outcome o = Outcome::pop3_error) { return Failure{o, pop_.error()}; }
 
+  // A refused login is never quiet: mail for this account waits at the provider until someone
+  // fixes the credentials. The SBS connector model writes only an event log line (the field
+  // notes: "who reads that") and reports success.
+  std::optional<Failure> auth_alert(const Failure& f) {
+    if (c_.defect == Defect::sbs_connector) {
+      log(fmt::format("event=login-refused alert=no account={} detail=\"sbs-connector: event log "
+                      "only\"",
+                      c_.name));
+      return std::nullopt;
+    }
+    log(fmt::format("event=auth-failed alert=yes account={} user={} detail=\"{}; mail for this "
+                    "account stays on the provider until the credentials are fixed\"",
+                    c_.name, c_.pop3.user, f.detail));
+    return f;
+  }
+
+  // The SBS connector polls at most every 15 minutes (its smallest schedule); a cycle sooner
+  // after its last login does nothing.
+  std::optional<Failure> sbs_schedule(std::int64_t now) const {
+    if (c_.defect != Defect::sbs_connector || state_.last_login_ms <= 0 ||
+        now - state_.last_login_ms >= kSbsMinIntervalMs)
+      return std::nullopt;
+    return Failure{Outcome::ok,
+                   fmt::format("sbs-connector: 15-minute schedule, next round in {} s",
+                               (kSbsMinIntervalMs - (now - state_.last_login_ms) + 999) / 1000)};
+  }
+
   net::awaitable<std::optional<Failure>> login(CycleResult& res) {
     if (!co_await pop_.connect()) co_return pop_failure();
     if (!c_.pop3.verify_certificate && c_.pop3.tls != TlsMode::none)
@@ -222,6 +253,9 @@ class Fetcher::Cycle {
         co_return Failure{Outcome::in_use, "mailbox in use: " + r.status->text};
       if (r.status->resp_code == "LOGIN-DELAY")
         co_return Failure{Outcome::login_delay, "login delay: " + r.status->text};
+      // RFC 3206: a temporary system problem says nothing about the credentials.
+      if (r.status->resp_code == "SYS/TEMP")
+        co_return Failure{Outcome::pop3_error, "provider temporarily unavailable: " + r.status->text};
       co_return Failure{Outcome::auth_failed, r.status->text};
     }
     co_return record_login();
@@ -433,7 +467,8 @@ class Fetcher::Cycle {
 
   // Routes and delivers one message; fills `m`. m.held: no local mailbox took it.
   net::awaitable<std::optional<Failure>> handle(const std::string& raw, MessageLog& m) {
-    const RouteContext by{c_.name, c_.pop3.host, c_.pop3.user, f_.clock_.now()};
+    const RouteContext by{c_.received_by.empty() ? c_.name : c_.received_by, c_.pop3.host,
+                          c_.pop3.user, f_.clock_.now()};
     Route route = c_.defect == Defect::none ? route_message(c_, raw, by)
                                             : route_with_defect(c_, raw, by);
     m.mail_from = route.mail_from;

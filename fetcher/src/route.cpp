@@ -269,6 +269,12 @@ Route route_message(const Config& config, std::string_view raw, const RouteConte
   if (!parsed.ok()) {
     r.error = "unparsable header: " + parsed.error().message;
     r.message = std::string(raw);
+    if (routing.mode == Mode::single) {  // the recipient is known without the header
+      r.alert = true;
+      r.recipients = {routing.deliver_to};
+      r.notes.push_back(routing.deliver_to + ": single-drop account, unparsable header kept");
+      return r;
+    }
     to_fallback(routing, "unparsable header", r);
     mark_if_unroutable(r);
     return r;
@@ -290,12 +296,18 @@ Route route_message(const Config& config, std::string_view raw, const RouteConte
     }
   }
 
-  const Candidates candidates = routing.source == RecipientSource::envelope_header
-                                    ? envelope_candidates(h, routing, r.notes)
-                                    : to_cc_candidates(h);
-  resolve_recipients(routing, candidates, r);
-  apply_fallback(routing, candidates, r);
-  check_null_sender_to_fallback(routing, r);
+  if (routing.mode == Mode::single) {
+    // The provider mailbox belongs to one user: whatever its headers say, it is theirs.
+    r.recipients = {routing.deliver_to};
+    r.notes.push_back(routing.deliver_to + ": single-drop account");
+  } else {
+    const Candidates candidates = routing.source == RecipientSource::envelope_header
+                                      ? envelope_candidates(h, routing, r.notes)
+                                      : to_cc_candidates(h);
+    resolve_recipients(routing, candidates, r);
+    apply_fallback(routing, candidates, r);
+    check_null_sender_to_fallback(routing, r);
+  }
 
   // The provider's Return-Path goes too: the receiving MTA writes its own from MAIL FROM.
   std::vector<std::string_view> strip(routing.strip_headers.begin(), routing.strip_headers.end());

@@ -161,9 +161,13 @@ TEST(Config, ReadmeConfigBlockListsEveryKey) {
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string readme = ss.str();
+  // The one-account block and the accounts: block after it.
   const auto start = readme.find("```yaml", readme.find("### Fetcher core configuration"));
   ASSERT_NE(start, std::string::npos);
-  const std::string block = readme.substr(start, readme.find("```\n", start + 7) - start);
+  const auto second = readme.find("```yaml", readme.find("#### Several mailboxes", start));
+  ASSERT_NE(second, std::string::npos);
+  const std::string block = readme.substr(start, readme.find("```\n", start + 7) - start) +
+                            readme.substr(second, readme.find("```\n", second + 7) - second);
   for (const std::string& key : config_keys()) {
     const std::string leaf = key.substr(key.rfind('.') + 1);
     const bool listed = block.find("\n" + leaf + ":") != std::string::npos ||

@@ -133,6 +133,8 @@ void ScriptedPop3::session(tcp::socket& s) {
       std::string r = "+OK\r\nUSER\r\nUIDL\r\n";
       for (const auto& c : script_.extra_capa) r += c + "\r\n";
       write(s, r + ".\r\n");
+    } else if (verb == "PASS" && script_.refuse_login) {
+      write(s, "-ERR [AUTH] invalid user name or password\r\n");
     } else if (verb == "USER" || verb == "PASS" || verb == "NOOP" || verb == "RSET") {
       write(s, "+OK\r\n");
     } else if (verb == "LIST" || verb == "UIDL") {

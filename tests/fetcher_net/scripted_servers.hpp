@@ -29,6 +29,7 @@ struct Pop3Script {
   std::vector<std::string> extra_capa;  // lines added to CAPA
   std::vector<std::size_t> listed_sizes;  // LIST's size for message i when non-zero (a lie)
   bool raw_wire = false;  // RETR sends `raw` without dot-stuffing (for bare-LF tests)
+  bool refuse_login = false;  // PASS: -ERR [AUTH] (RFC 3206), as after a password change
   // The first `drop_sessions` sessions are cut (no answer) at their drop_after_command-th
   // command, 1-based: a provider outage at any point.
   std::size_t drop_after_command = 0;

@@ -50,6 +50,11 @@ struct Delivery {
 
 enum class RecipientSource { envelope_header, to_cc };
 
+// multidrop: the provider's catch-all mailbox, recipients from the envelope header. single: a
+// provider mailbox of one user (the SBS connector's "user mailbox"): every message goes to
+// Routing::deliver_to (the box is the recipient); envelope headers and Bcc are still stripped.
+enum class Mode { multidrop, single };
+
 struct Routing {
   RecipientSource source = RecipientSource::envelope_header;
   std::vector<mail::EnvelopeSpec> envelope;  // tried in order; the first header present wins
@@ -61,6 +66,8 @@ struct Routing {
   // A message stored without Return-Path: false (default) sends it with MAIL FROM:<> and an
   // alert; true takes the From address instead. Reports (multipart/report) get <> either way.
   bool sender_from_header = false;
+  Mode mode = Mode::multidrop;
+  std::string deliver_to;  // Mode::single: the one local mailbox (at a local domain)
 };
 
 // Named defect models that reproduce known-bad fetchers (harness only, see defects.hpp).
@@ -70,6 +77,10 @@ base::Result<Defect> parse_defect(std::string_view name);
 
 struct Config {
   std::string name = "default";  // account name: state file and lock are per account
+  // The name in the core's Received line ("by NAME (dropcheck fetcher core)"), which the loop
+  // guard looks for: one per installation, so a message that loops out through one account and
+  // back into another is still recognised. Empty: `name` (the one-account format).
+  std::string received_by;
   Pop3Account pop3;
   Delivery smtp;
   Routing routing;
@@ -80,6 +91,17 @@ struct Config {
   // provider re-presenting a message under a new UIDL. Older keys are pruned each cycle.
   std::chrono::milliseconds dedup_retention = std::chrono::hours(24 * 30);
   Defect defect = Defect::none;
+};
+
+// Several provider mailboxes fetched by one configuration (`accounts:`): each account is a
+// complete Config (shared smtp, routing, state_dir, defect; its own name, pop3, mode,
+// deliver_to, keep). Per-account state file and lock (by name). The one-account format (a
+// top-level `pop3:`) loads as one account.
+inline constexpr std::size_t kMaxAccounts = 1000;
+inline constexpr std::size_t kMaxParallelAccounts = 16;
+struct Accounts {
+  std::vector<Config> accounts;  // at least one; names unique
+  std::size_t parallel = 1;      // accounts polled at once; 1 = one after the other
 };
 
 // The envelope header(s) to route by, as written in a config or scenario: a header name,
@@ -100,6 +122,10 @@ std::vector<std::string> config_keys();
 
 // Defaults that every config starts from: strip list = mail::kEnvelopeHeaders + "Bcc".
 Config default_config();
+// Either format; errors name file, line and field.
+base::Result<Accounts> parse_accounts(std::string_view yaml, std::string_view source_name);
+base::Result<Accounts> load_accounts(const std::string& path);
+// A file with exactly one account (either format).
 base::Result<Config> parse_config(std::string_view yaml, std::string_view source_name);
 base::Result<Config> load_config(const std::string& path);
 
