@@ -1,7 +1,9 @@
 // fake-pop3: a fake mail provider for fetcher tests. An MX intake (SMTP) stamps the envelope into
 // the stored copy as the profile says; a POP3 (and optionally POP3S) service serves the
-// catch-all maildrop. Prints "pop3 ADDR:PORT", "pop3s ADDR:PORT", "mx ADDR:PORT" on stdout once
-// listening; one key=value line per POP3 session on stderr; exits cleanly on SIGINT/SIGTERM.
+// catch-all maildrop (--user), or several mailboxes (--mailboxes FILE: per-user boxes owning
+// addresses, at most one catch-all). Prints "pop3 ADDR:PORT", "pop3s ADDR:PORT", "mx ADDR:PORT" on
+// stdout once listening; one key=value line per POP3 session on stderr; exits cleanly on
+// SIGINT/SIGTERM.
 //
 // Exit codes: 0 clean shutdown, 2 usage or configuration error, 3 cannot listen.
 #include <fmt/format.h>
@@ -64,8 +66,43 @@ void write_state(const std::filesystem::path& dir, const fake_pop3::Provider& p)
   for (const auto& e : p.session_log()) log << fake_pop3::to_log_line(e) << '\n';
 }
 
+constexpr const char* kMailboxesHelp = R"(--mailboxes FILE (YAML; instead of --user/--password):
+  version: 1
+  mailboxes:
+    - user: anna                       # POP3 user, unique
+      password_file: anna.pw           # first line; or password: ... (one of them)
+      addresses: [anna@firma.example]  # recipients it owns (case-insensitive)
+    - user: catchall
+      password_file: catchall.pw
+      catch_all: true                  # every recipient no box owns (at most one box)
+The MX puts an owned recipient in its box and any other in the catch-all; with no catch-all
+it refuses it (550 5.1.1). Errors name file:line:col and the field, never a password.)";
+
+// The mailboxes: --mailboxes FILE, or the one catch-all box of --user and its password.
+std::vector<fake_pop3::Mailbox> mailboxes_from(const std::string& file, const std::string& user,
+                                               std::string password,
+                                               const std::string& password_file) {
+  if (!file.empty()) {
+    if (!user.empty() || !password.empty() || !password_file.empty())
+      throw ConfigError("--mailboxes excludes --user, --password and --password-file");
+    auto boxes = fake_pop3::load_mailboxes(file);
+    if (!boxes) throw ConfigError(boxes.error().message);
+    return std::move(boxes).value();
+  }
+  if (!password.empty() && !password_file.empty())
+    throw ConfigError("--password and --password-file exclude each other");
+  if (!password_file.empty()) password = read_password_file(password_file);
+  if (user.empty() || password.empty())
+    throw ConfigError(
+        "--user and --password (or --password-file) are required, or --mailboxes FILE");
+  return {fake_pop3::Mailbox{user, std::move(password), {}, true}};
+}
+
 int run(int argc, char** argv) {
-  CLI::App app{"fake-pop3: a fake POP3 catch-all provider with an MX intake (dropcheck)"};
+  CLI::App app{
+      "fake-pop3: a fake POP3 provider (a catch-all or several mailboxes) with an MX "
+      "intake (dropcheck)"};
+  app.footer(kMailboxesHelp);
   std::string listen, tls_listen, mx_listen, profile_name = "x-envelope-to", user, password;
   std::string cert, key, state_dir;
   bool allow_any = false;
@@ -75,10 +112,14 @@ int run(int argc, char** argv) {
   app.add_option("--mx-listen", mx_listen, "SMTP intake listen address");
   app.add_option("--profile", profile_name,
                  "built-in profile name or YAML file (default x-envelope-to)");
-  app.add_option("--user", user, "POP3 user of the catch-all maildrop");
+  app.add_option("--user", user, "POP3 user of the catch-all maildrop (or --mailboxes)");
   app.add_option("--password", password, "its password (visible in ps: prefer --password-file)");
   std::string password_file;
   app.add_option("--password-file", password_file, "file whose first line is the password");
+  std::string mailboxes_file;
+  app.add_option("--mailboxes", mailboxes_file,
+                 "YAML file of several mailboxes (format below); excludes --user, --password, "
+                 "--password-file");
   std::size_t max_sessions = 0;
   app.add_option("--max-sessions", max_sessions,
                  "concurrent POP3 sessions per listener (default: the profile's); more get "
@@ -104,11 +145,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (listen.empty() && tls_listen.empty()) throw ConfigError("--listen or --tls-listen needed");
-  if (!password.empty() && !password_file.empty())
-    throw ConfigError("--password and --password-file exclude each other");
-  if (!password_file.empty()) password = read_password_file(password_file);
-  if (user.empty() || password.empty())
-    throw ConfigError("--user and --password (or --password-file) are required");
+  auto mailboxes = mailboxes_from(mailboxes_file, user, password, password_file);
   if (cert.empty() != key.empty()) throw ConfigError("--cert and --key go together");
 
   auto profile = fake_pop3::load_profile(profile_name);
@@ -116,7 +153,18 @@ int run(int argc, char** argv) {
 
   net::asio::io_context io;
   base::SystemClock clock;
-  fake_pop3::Provider provider(std::move(*profile), user, password, clock);
+  std::optional<fake_pop3::Provider> made;
+  try {
+    made.emplace(std::move(*profile), std::move(mailboxes), clock);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(e.what());
+  }
+  fake_pop3::Provider& provider = *made;
+  // One line per mailbox of a --mailboxes file (never its password).
+  if (!mailboxes_file.empty())
+    for (const auto& m : provider.mailboxes())
+      std::fprintf(stderr, "event=mailbox user=%s addresses=%zu catch_all=%s\n", m.user.c_str(),
+                   m.addresses.size(), m.catch_all ? "true" : "false");
   provider.on_session_end([](const fake_pop3::SessionLogEntry& e) {
     std::fprintf(stderr, "%s\n", fake_pop3::to_log_line(e).c_str());
   });

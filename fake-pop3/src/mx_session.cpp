@@ -1,5 +1,7 @@
 // The provider's MX intake: an SMTP server (protocol::SmtpServerSession) that accepts mail for
-// any recipient into the catch-all maildrop, stamped by Provider::deliver().
+// every recipient a mailbox receives (its own address, or any with a catch-all) and refuses the
+// others with 550; accepted messages are split into the mailboxes and stamped by
+// Provider::deliver().
 #include <fmt/format.h>
 
 #include "fake_pop3/provider.hpp"
@@ -46,7 +48,13 @@ class MxSession final : public net::ProtocolSession, private protocol::SmtpHandl
     return protocol::smtp_reply(250, "2.1.0 Ok");
   }
   protocol::SmtpReply on_rcpt(std::string_view forward_path, std::string_view) override {
-    // A catch-all: every recipient lands in the one maildrop.
+    // As a provider's MX without a catch-all (Postfix: "User unknown in virtual mailbox
+    // table"): RFC 5321 4.2.2 550, RFC 3463 5.1.1 bad destination mailbox address.
+    if (!provider_.accepts(forward_path)) {
+      ++provider_.refused_rcpts_;
+      return protocol::smtp_reply(
+          550, fmt::format("5.1.1 <{}>: Recipient address rejected: User unknown", forward_path));
+    }
     rcpts_.emplace_back(forward_path);
     return protocol::smtp_reply(250, "2.1.5 Ok");
   }

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cassert>
 #include <random>
+#include <stdexcept>
 
 #include "base/strings.hpp"
 #include "mail/header.hpp"
@@ -34,7 +36,7 @@ std::string join(const std::vector<std::string>& v, std::string_view sep) {
 
 }  // namespace
 
-// One POP3 connection: the protocol machine plus this provider as its maildrop.
+// One POP3 connection: the protocol machine plus the mailbox logged in to as its maildrop.
 class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Maildrop {
  public:
   Pop3Session(Provider& provider, const net::Peer& peer, std::uint64_t id, std::size_t log_index)
@@ -151,11 +153,16 @@ class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Mai
       e.auth_result = std::string(protocol::to_string(s));
       return protocol::Pop3AuthResult{s, std::move(text)};
     };
-    bool good = c.user == provider_.user_ && (c.authzid.empty() || c.authzid == c.user);
-    if (c.mechanism == protocol::Pop3AuthMechanism::apop)
-      good = good && c.apop_digest == protocol::apop_digest(c.apop_timestamp, provider_.password_);
-    else
-      good = good && c.password == provider_.password_;
+    // The user selects the mailbox; an unknown user is bad credentials like a wrong password.
+    const std::size_t box = provider_.box_of_user(c.user);
+    bool good = box != Provider::kNoBox && (c.authzid.empty() || c.authzid == c.user);
+    if (good) {
+      const std::string& password = provider_.mailboxes_[box].password;
+      if (c.mechanism == protocol::Pop3AuthMechanism::apop)
+        good = c.apop_digest == protocol::apop_digest(c.apop_timestamp, password);
+      else
+        good = c.password == password;
+    }
     if (!good) return result(Pop3AuthStatus::bad_credentials);
     const std::int64_t fail = profile_.faults.auth_failures;
     ++provider_.correct_logins_;
@@ -163,26 +170,32 @@ class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Mai
       provider_.fired("auth_failures");
       return result(Pop3AuthStatus::bad_credentials);
     }
+    // LOGIN-DELAY (RFC 2449 6.8) is per mailbox: another box's login does not count.
+    auto& last_login = provider_.boxes_[box].last_login;
     const base::Millis now = provider_.clock_.now();
-    if (profile_.login_delay_s > 0 && provider_.last_login_ &&
-        now - *provider_.last_login_ < std::chrono::seconds(profile_.login_delay_s))
+    if (profile_.login_delay_s > 0 && last_login &&
+        now - *last_login < std::chrono::seconds(profile_.login_delay_s))
       return result(Pop3AuthStatus::login_delay,
                     fmt::format("wait {} seconds between logins", profile_.login_delay_s));
-    provider_.last_login_ = now;
+    last_login = now;
+    box_ = box;
     e.login_at = now;
     return result(Pop3AuthStatus::ok);
   }
 
+  // The lock is the mailbox's (RFC 1939 8: an exclusive-access lock on the maildrop).
   protocol::Pop3AuthResult lock() override {
+    assert(box_ != Provider::kNoBox);
+    Provider::Box& box = provider_.boxes_[box_];
     if (profile_.locking == Profile::Locking::exclusive) {
-      if (provider_.lock_holder_) {
+      if (box.lock_holder) {
         log().auth_result = "in-use";
         log().login_at.reset();
         return {protocol::Pop3AuthStatus::in_use, ""};
       }
-      provider_.lock_holder_ = id_;
+      box.lock_holder = id_;
     }
-    snapshot_ = provider_.store_;
+    snapshot_ = box.store;
     return {};
   }
 
@@ -235,7 +248,8 @@ class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Mai
   }
 
   protocol::Pop3CommitResult commit(std::span<const std::size_t> deleted) override {
-    auto& store = provider_.store_;
+    assert(box_ != Provider::kNoBox);
+    auto& store = provider_.boxes_[box_].store;
     const Represent rep = profile_.faults.represent_deleted;
     for (std::size_t i : deleted) {
       log().deleted_uidls.push_back(uidl_of(i));
@@ -256,13 +270,16 @@ class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Mai
   }
 
   void release() override {
-    if (provider_.lock_holder_ == id_) provider_.lock_holder_.reset();
+    if (box_ == Provider::kNoBox) return;
+    auto& holder = provider_.boxes_[box_].lock_holder;
+    if (holder == id_) holder.reset();
   }
 
   Provider& provider_;
   Profile profile_;  // the profile at connect time (set_profile affects later sessions)
   std::uint64_t id_;
   std::size_t log_index_;
+  std::size_t box_ = Provider::kNoBox;  // the mailbox logged in to
   std::vector<std::shared_ptr<const StoredMessage>> snapshot_;
   std::uint64_t bytes_out_ = 0;
   bool dropped_ = false;
@@ -273,12 +290,61 @@ class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Mai
 
 Provider::Provider(Profile profile, std::string user, std::string password,
                    const base::Clock& clock)
+    : Provider(std::move(profile),
+               std::vector<Mailbox>{Mailbox{std::move(user), std::move(password), {}, true}},
+               clock) {}
+
+Provider::Provider(Profile profile, std::vector<Mailbox> mailboxes, const base::Clock& clock)
     : profile_(std::move(profile)),
-      user_(std::move(user)),
-      password_(std::move(password)),
+      mailboxes_(std::move(mailboxes)),
+      boxes_(mailboxes_.size()),
       clock_(clock) {
+  if (mailboxes_.empty()) throw std::invalid_argument("fake-pop3: no mailbox");
+  for (std::size_t i = 0; i < mailboxes_.size(); ++i) {
+    const Mailbox& m = mailboxes_[i];
+    if (m.user.empty())
+      throw std::invalid_argument(fmt::format("fake-pop3: mailbox {}: empty user", i + 1));
+    for (std::size_t j = 0; j < i; ++j)
+      if (mailboxes_[j].user == m.user)
+        throw std::invalid_argument(
+            fmt::format("fake-pop3: mailbox user '{}' appears twice", m.user));
+    if (m.catch_all) {
+      if (catch_all_ != kNoBox)
+        throw std::invalid_argument(
+            fmt::format("fake-pop3: mailboxes '{}' and '{}' are both catch_all (at most one)",
+                        mailboxes_[catch_all_].user, m.user));
+      catch_all_ = i;
+    }
+    for (const auto& a : m.addresses) {
+      if (a.empty())
+        throw std::invalid_argument(fmt::format("fake-pop3: mailbox '{}': empty address", m.user));
+      const auto [it, added] = owner_.emplace(base::to_lower(a), i);
+      if (!added && it->second != i)
+        throw std::invalid_argument(
+            fmt::format("fake-pop3: address '{}' owned by mailboxes '{}' and '{}'", a,
+                        mailboxes_[it->second].user, m.user));
+    }
+  }
   std::random_device rd;
   apop_nonce_ = fmt::format("{:08x}", rd());
+}
+
+std::size_t Provider::route(std::string_view rcpt) const {
+  const auto it = owner_.find(base::to_lower(rcpt));
+  return it != owner_.end() ? it->second : catch_all_;
+}
+
+std::size_t Provider::box_of_user(std::string_view user) const {
+  for (std::size_t i = 0; i < mailboxes_.size(); ++i)
+    if (mailboxes_[i].user == user) return i;
+  return kNoBox;
+}
+
+bool Provider::set_password(std::string_view user, std::string password) {
+  const std::size_t box = box_of_user(user);
+  if (box == kNoBox) return false;
+  mailboxes_[box].password = std::move(password);
+  return true;
 }
 
 Provider::~Provider() = default;
@@ -327,27 +393,62 @@ std::vector<std::string> Provider::stamp(std::string_view mail_from,
 void Provider::deliver(std::string_view mail_from, const std::vector<std::string>& rcpts,
                        std::string_view message) {
   ++deliveries_;
-  auto copies = stamp(mail_from, rcpts, message);
-  for (std::size_t i = 0; i < copies.size(); ++i) {
-    auto m = std::make_shared<StoredMessage>();
-    m->seq = next_seq_++;
-    m->data = std::move(copies[i]);
-    // UIDL: delivery number and a digest prefix; unique, 0x21..0x7E, well under 70 octets.
-    m->uidl = fmt::format("dc{:08}.{}", m->seq, base::sha256_hex(m->data).substr(0, 16));
-    m->mail_from = std::string(mail_from);
-    if (copies.size() == 1)
-      m->rcpts = rcpts;
-    else
-      m->rcpts = {rcpts[i]};
-    m->delivered_at = clock_.now();
-    store_.push_back(std::move(m));
+  // Split the recipients by mailbox; boxes in the order of their first recipient.
+  std::vector<std::size_t> order;
+  std::vector<std::vector<std::string>> subset(boxes_.size());
+  for (const auto& r : rcpts) {
+    const std::size_t b = route(r);
+    if (b == kNoBox) {
+      ++refused_rcpts_;  // no mailbox: the provider's MX refuses it (550 5.1.1)
+      continue;
+    }
+    if (subset[b].empty()) order.push_back(b);
+    subset[b].push_back(r);
   }
+  // No recipient at all (an injected message): one copy, as ever, for the catch-all.
+  if (rcpts.empty() && catch_all_ != kNoBox) order.push_back(catch_all_);
+  for (const std::size_t b : order) {
+    const auto& box_rcpts = subset[b];
+    auto copies = stamp(mail_from, box_rcpts, message);
+    for (std::size_t i = 0; i < copies.size(); ++i) {
+      auto m = std::make_shared<StoredMessage>();
+      m->seq = next_seq_++;
+      m->mailbox = mailboxes_[b].user;
+      m->data = std::move(copies[i]);
+      // UIDL: delivery number and a digest prefix; unique, 0x21..0x7E, well under 70 octets.
+      m->uidl = fmt::format("dc{:08}.{}", m->seq, base::sha256_hex(m->data).substr(0, 16));
+      m->mail_from = std::string(mail_from);
+      if (copies.size() == 1)
+        m->rcpts = box_rcpts;
+      else
+        m->rcpts = {box_rcpts[i]};
+      m->delivered_at = clock_.now();
+      boxes_[b].store.push_back(std::move(m));
+    }
+  }
+}
+
+std::size_t Provider::stored_count() const {
+  std::size_t n = 0;
+  for (const auto& b : boxes_) n += b.store.size();
+  return n;
 }
 
 std::vector<StoredMessage> Provider::stored() const {
   std::vector<StoredMessage> out;
-  out.reserve(store_.size());
-  for (const auto& m : store_) out.push_back(*m);
+  out.reserve(stored_count());
+  for (const auto& b : boxes_)
+    for (const auto& m : b.store) out.push_back(*m);
+  std::stable_sort(out.begin(), out.end(),
+                   [](const StoredMessage& a, const StoredMessage& b) { return a.seq < b.seq; });
+  return out;
+}
+
+std::vector<StoredMessage> Provider::stored(std::string_view user) const {
+  std::vector<StoredMessage> out;
+  const std::size_t box = box_of_user(user);
+  if (box == kNoBox) return out;
+  for (const auto& m : boxes_[box].store) out.push_back(*m);
   return out;
 }
 

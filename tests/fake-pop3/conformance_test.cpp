@@ -61,12 +61,14 @@ struct TempDir {
 };
 
 // The fake-pop3 program, started with stdout on a pipe; stopped with SIGTERM in the destructor.
+// Its one mailbox is "catchall" with kPassword unless `extra` has --mailboxes.
 class FakePop3 {
  public:
   FakePop3(const std::string& profile, const fs::path& dir, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"fake-pop3",   "--listen",   "127.0.0.1:0", "--mx-listen",
-                                     "127.0.0.1:0", "--profile",  profile,       "--user",
-                                     "catchall",    "--password", kPassword};
+    std::vector<std::string> args = {"fake-pop3",   "--listen",  "127.0.0.1:0", "--mx-listen",
+                                     "127.0.0.1:0", "--profile", profile};
+    if (std::find(extra.begin(), extra.end(), "--mailboxes") == extra.end())
+      args.insert(args.end(), {"--user", "catchall", "--password", kPassword});
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -477,6 +479,81 @@ TEST(Conformance, PasswordFileFlag) {
   EXPECT_EQ(run(base + "--password p --password-file " + empty.string() + " 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--password-file " + empty.string() + " 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--password-file " + (dir.path / "nope").string() + " 2>/dev/null"), 2);
+}
+
+// --mailboxes FILE: per-user boxes beside the catch-all; each POP3 user sees its own mail.
+TEST(Conformance, MailboxesFileServesEachBox) {
+  if (!have("python3")) GTEST_SKIP() << "python3 not installed";
+  TempDir dir;
+  write_file(dir.path / "anna.pw", "anna-pw\n", fs::perms::owner_read | fs::perms::owner_write);
+  write_file(dir.path / "boxes.yaml",
+             "version: 1\n"
+             "mailboxes:\n"
+             "  - {user: anna, password_file: " +
+                 (dir.path / "anna.pw").string() +
+                 ", addresses: [anna@firma.example]}\n"
+                 "  - {user: catchall, password: catchall-pw, catch_all: true}\n",
+             fs::perms::owner_read | fs::perms::owner_write);
+  FakePop3 f("x-envelope-to", dir.path, {"--mailboxes", (dir.path / "boxes.yaml").string()});
+  smtp_deliver(f.mx_port, "sender@world.example",
+               {"Anna@firma.example", "info@firma.example", "sales@firma.example"}, kMessage);
+  const fs::path script = dir.path / "count.py";
+  write_file(script, R"(import poplib, sys
+p = poplib.POP3('127.0.0.1', int(sys.argv[1]), timeout=10)
+p.user(sys.argv[2]); p.pass_(sys.argv[3])
+count = p.stat()[0]
+heads = [b'\n'.join(p.top(i, 0)[1]) for i in range(1, count + 1)]
+p.quit()
+sys.stdout.buffer.write(str(count).encode() + b'\n' + b'\n'.join(heads))
+)",
+             fs::perms::owner_all);
+  // The script's output; a failure (exit status 1, a traceback) when `ok` is false.
+  const auto fetch = [&](const std::string& user, const std::string& password, bool ok = true) {
+    const fs::path out = dir.path / ("out-" + user);
+    EXPECT_EQ(run("timeout 60 python3 " + script.string() + " " + std::to_string(f.pop3_port) +
+                  " " + user + " " + password + " > " + out.string() + " 2>&1"),
+              ok ? 0 : 1)
+        << slurp(out) << f.log();
+    return slurp(out);
+  };
+  const std::string anna = fetch("anna", "anna-pw");
+  EXPECT_EQ(anna.substr(0, 2), "1\n") << anna;
+  EXPECT_NE(anna.find("X-Envelope-To: Anna@firma.example"), std::string::npos) << anna;
+  const std::string rest = fetch("catchall", "catchall-pw");
+  EXPECT_EQ(rest.substr(0, 2), "2\n") << rest;
+  EXPECT_EQ(rest.find("Anna@"), std::string::npos) << rest;
+  EXPECT_NE(fetch("anna", "catchall-pw", false).find("poplib.error_proto"), std::string::npos);
+  EXPECT_EQ(f.stop(), 0);
+  const std::string log = f.log();
+  EXPECT_NE(log.find("event=mailbox user=anna addresses=1 catch_all=false"), std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("anna-pw"), std::string::npos) << log;
+}
+
+// --mailboxes excludes --user and its password; a bad file is a configuration error naming
+// file:line and the field, never the password.
+TEST(Conformance, MailboxesFileErrors) {
+  TempDir dir;
+  const fs::path good = dir.path / "good.yaml", bad = dir.path / "bad.yaml";
+  write_file(good, "version: 1\nmailboxes: [{user: c, password: pw, catch_all: true}]\n",
+             fs::perms::owner_read | fs::perms::owner_write);
+  write_file(bad,
+             "version: 1\nmailboxes:\n  - {user: a, password: s3cr3t, addresses: [x@f.example]}\n"
+             "  - {user: b, password: s3cr3t, addresses: [X@f.example]}\n",
+             fs::perms::owner_read | fs::perms::owner_write);
+  const std::string bin = std::string(DROPCHECK_FAKE_POP3_BIN) + " --listen 127.0.0.1:0 ";
+  const fs::path err = dir.path / "stderr";
+  EXPECT_EQ(run(bin + "--mailboxes " + good.string() + " --user u 2>" + err.string()), 2);
+  EXPECT_NE(slurp(err).find("--mailboxes excludes --user"), std::string::npos) << slurp(err);
+  EXPECT_EQ(run(bin + "--mailboxes " + good.string() + " --password-file " + good.string() +
+                " 2>/dev/null"),
+            2);
+  EXPECT_EQ(run(bin + "--mailboxes " + bad.string() + " 2>" + err.string()), 2);
+  const std::string e = slurp(err);
+  EXPECT_NE(e.find(bad.string() + ":4:"), std::string::npos) << e;
+  EXPECT_NE(e.find("mailboxes[1].addresses[0]"), std::string::npos) << e;
+  EXPECT_EQ(e.find("s3cr3t"), std::string::npos) << e;
+  EXPECT_EQ(run(bin + "--mailboxes " + (dir.path / "nope.yaml").string() + " 2>/dev/null"), 2);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include "base/clock.hpp"
 #include "protocol/pop3_server.hpp"
 
@@ -516,6 +518,247 @@ TEST(Faults, ScheduledFaultsAreNamedAndFiringIsRecorded) {
   for (int i = 0; i < 60; ++i) many += "RETR 1\r\n";  // ~120 octets each: past 4000
   (void)e.send(many);
   EXPECT_EQ(q.fired_faults().count("drop_after_bytes"), 1u);
+}
+
+// --- several mailboxes ---------------------------------------------------------------------
+
+// anna and bob own their addresses; "catchall" takes the rest of the domain.
+std::vector<Mailbox> three_boxes() {
+  return {{"anna", "pa", {"anna@firma.example"}, false},
+          {"bob", "pb", {"bob@firma.example", "robert@firma.example"}, false},
+          {"catchall", "pc", {}, true}};
+}
+
+// The stamped X-Rcpt-To lines of a copy, in order.
+std::vector<std::string> rcpt_lines(const std::string& data) {
+  std::vector<std::string> out;
+  const std::string name = "X-Rcpt-To: ";
+  for (std::size_t at = data.find(name); at != std::string::npos; at = data.find(name, at + 1))
+    out.push_back(data.substr(at + name.size(), data.find("\r\n", at) - at - name.size()));
+  return out;
+}
+
+// The std::invalid_argument text of constructing a provider with `boxes`.
+std::string construction_error(std::vector<Mailbox> boxes) {
+  base::VirtualClock clock;
+  try {
+    Provider p(profile("x-envelope-to"), std::move(boxes), clock);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "(no exception)";
+}
+
+TEST(Mailboxes, OwnedAddressGoesToItsBoxTheRestToTheCatchAll) {
+  base::VirtualClock clock;
+  // x-rcpt-to: one copy per box, one X-Rcpt-To line per recipient of that box.
+  Provider p(profile("x-rcpt-to"), three_boxes(), clock);
+  p.deliver("a@w.example", {"info@firma.example", "ANNA@Firma.Example", "sales@firma.example"},
+            kMsg);
+  const auto anna = p.stored("anna");
+  ASSERT_EQ(anna.size(), 1u);
+  EXPECT_EQ(anna[0].mailbox, "anna");
+  EXPECT_EQ(anna[0].rcpts, std::vector<std::string>{"ANNA@Firma.Example"});
+  EXPECT_EQ(rcpt_lines(anna[0].data), std::vector<std::string>{"ANNA@Firma.Example"});
+  const auto rest = p.stored("catchall");
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].mailbox, "catchall");
+  const std::vector<std::string> unowned = {"info@firma.example", "sales@firma.example"};
+  EXPECT_EQ(rest[0].rcpts, unowned);
+  EXPECT_EQ(rcpt_lines(rest[0].data), unowned);
+  EXPECT_TRUE(p.stored("bob").empty());
+  EXPECT_TRUE(p.stored("nobody").empty());
+  // Seqs are global, boxes in the order of their first recipient; stored() is all, by seq.
+  EXPECT_EQ(rest[0].seq, 1u);
+  EXPECT_EQ(anna[0].seq, 2u);
+  EXPECT_EQ(p.last_seq(), 2u);
+  ASSERT_EQ(p.stored().size(), 2u);
+  EXPECT_EQ(p.stored()[0].mailbox, "catchall");
+  EXPECT_EQ(p.stored()[1].mailbox, "anna");
+  EXPECT_EQ(p.stored_count(), 2u);
+  EXPECT_EQ(p.refused_rcpts(), 0u);
+}
+
+TEST(Mailboxes, OneMailToAPerUserAndACatchAllAddressLandsOnceInEach) {
+  base::VirtualClock clock;
+  // x-envelope-to: a copy per recipient, so each box gets exactly its own recipient's copy.
+  Provider p(profile("x-envelope-to"), three_boxes(), clock);
+  p.deliver("a@w.example", {"robert@firma.example", "info@firma.example"}, kMsg);
+  const auto bob = p.stored("bob");
+  const auto rest = p.stored("catchall");
+  ASSERT_EQ(bob.size(), 1u);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(bob[0].data, "Return-Path: <a@w.example>\r\nX-Envelope-To: robert@firma.example\r\n" +
+                             std::string(kMsg));
+  EXPECT_EQ(rest[0].data, "Return-Path: <a@w.example>\r\nX-Envelope-To: info@firma.example\r\n" +
+                              std::string(kMsg));
+  EXPECT_TRUE(p.stored("anna").empty());
+  // The single-mailbox constructor: one catch-all box named by its user.
+  Provider one(profile("x-envelope-to"), "u", "p", clock);
+  one.deliver("a@w.example", {"anna@firma.example"}, kMsg);
+  one.deliver("a@w.example", {}, kMsg);  // no recipient at all: still stored, as ever
+  ASSERT_EQ(one.stored("u").size(), 2u);
+  EXPECT_EQ(one.stored()[0].mailbox, "u");
+}
+
+TEST(Mailboxes, WithoutCatchAllAnUnownedRecipientIsRefusedAndNotStored) {
+  base::VirtualClock clock;
+  auto boxes = three_boxes();
+  boxes.pop_back();
+  Provider p(profile("x-envelope-to"), boxes, clock);
+  EXPECT_TRUE(p.accepts("Bob@firma.example"));
+  EXPECT_FALSE(p.accepts("carol@firma.example"));
+  p.deliver("a@w.example", {"carol@firma.example", "anna@firma.example"}, kMsg);
+  EXPECT_EQ(p.refused_rcpts(), 1u);
+  ASSERT_EQ(p.stored_count(), 1u);
+  EXPECT_EQ(p.stored()[0].rcpts, std::vector<std::string>{"anna@firma.example"});
+  p.deliver("a@w.example", {"carol@firma.example"}, kMsg);
+  EXPECT_EQ(p.refused_rcpts(), 2u);
+  EXPECT_EQ(p.stored_count(), 1u);
+  EXPECT_EQ(p.last_seq(), 1u);
+
+  // The MX answers 550 5.1.1 at RCPT; the accepted recipient still gets the message.
+  auto mx = p.make_mx_session({"127.0.0.1", 2525, false});
+  (void)mx->start();
+  std::string out;
+  mx->receive("EHLO c.example\r\nMAIL FROM:<a@w.example>\r\n", out);
+  out.clear();
+  mx->receive("RCPT TO:<carol@firma.example>\r\n", out);
+  EXPECT_EQ(out.substr(0, 10), "550 5.1.1 ") << out;
+  EXPECT_NE(out.find("carol@firma.example"), std::string::npos) << out;
+  out.clear();
+  mx->receive("RCPT TO:<bob@firma.example>\r\n", out);
+  EXPECT_EQ(out.substr(0, 4), "250 ") << out;
+  mx->receive("DATA\r\nSubject: s\r\n\r\nx\r\n.\r\nQUIT\r\n", out);
+  EXPECT_EQ(p.refused_rcpts(), 3u);
+  const auto bob = p.stored("bob");
+  ASSERT_EQ(bob.size(), 1u) << out;
+  EXPECT_EQ(bob[0].rcpts, std::vector<std::string>{"bob@firma.example"});
+  EXPECT_EQ(p.stored_count(), 2u);
+}
+
+TEST(Mailboxes, LoginSelectsTheBoxAndTheOtherBoxPasswordIsRefused) {
+  base::VirtualClock clock;
+  Provider p(profile("x-envelope-to"), three_boxes(), clock);
+  p.deliver("a@w.example", {"anna@firma.example", "x@firma.example", "y@firma.example"}, kMsg);
+  {
+    Client c(p);
+    EXPECT_EQ(c.send("USER anna\r\nPASS pb\r\n"),
+              "+OK send PASS\r\n-ERR [AUTH] authentication failed\r\n");
+    c.end();
+  }
+  EXPECT_EQ(p.session_log()[0].auth_result, "bad-credentials");
+  {
+    Client c(p);
+    EXPECT_NE(c.send("USER nobody\r\nPASS pa\r\n").find("-ERR [AUTH]"), std::string::npos);
+    c.end();
+  }
+  EXPECT_EQ(p.session_log()[1].auth_result, "bad-credentials");
+  {
+    Client c(p);
+    EXPECT_NE(c.send("USER anna\r\nPASS pa\r\n").find("+OK maildrop has 1 "), std::string::npos);
+    EXPECT_NE(c.send("RETR 1\r\n").find("X-Envelope-To: anna@firma.example"), std::string::npos);
+    (void)c.send("DELE 1\r\nQUIT\r\n");
+    c.end();
+  }
+  EXPECT_EQ(p.session_log()[2].user, "anna");
+  EXPECT_EQ(p.session_log()[2].auth_result, "ok");
+  EXPECT_TRUE(p.stored("anna").empty());
+  EXPECT_EQ(p.stored("catchall").size(), 2u);  // a QUIT in anna's box leaves it alone
+  {
+    Client c(p);
+    EXPECT_NE(c.send("USER catchall\r\nPASS pc\r\n").find("+OK maildrop has 2 "),
+              std::string::npos);
+    c.end();
+  }
+  EXPECT_EQ(p.session_log()[3].user, "catchall");
+}
+
+TEST(Mailboxes, ApopUsesTheBoxPassword) {
+  base::VirtualClock clock;
+  Provider p(profile("apop"), three_boxes(), clock);
+  const auto apop = [&](const std::string& user, const std::string& secret) {
+    Client c(p);
+    const auto lt = c.greeting.find('<');
+    const std::string ts = c.greeting.substr(lt, c.greeting.find('>') - lt + 1);
+    const std::string r = c.send("APOP " + user + " " + protocol::apop_digest(ts, secret) + "\r\n");
+    c.end();
+    return r.substr(0, 3);
+  };
+  EXPECT_EQ(apop("bob", "pa"), "-ER");
+  EXPECT_EQ(apop("bob", "pb"), "+OK");
+  EXPECT_EQ(p.session_log().back().user, "bob");
+}
+
+TEST(Mailboxes, ExclusiveLockIsPerBox) {
+  base::VirtualClock clock;
+  Provider p(profile("x-envelope-to"), three_boxes(), clock);
+  Client anna(p);
+  EXPECT_NE(anna.send("USER anna\r\nPASS pa\r\n").find("+OK maildrop"), std::string::npos);
+  Client bob(p);
+  EXPECT_NE(bob.send("USER bob\r\nPASS pb\r\n").find("+OK maildrop"), std::string::npos);
+  Client anna2(p);
+  EXPECT_NE(anna2.send("USER anna\r\nPASS pa\r\n").find("-ERR [IN-USE]"), std::string::npos);
+  bob.end();
+  Client bob2(p);  // bob's lock went with his session; anna's is still held
+  EXPECT_NE(bob2.send("USER bob\r\nPASS pb\r\n").find("+OK maildrop"), std::string::npos);
+  anna.end();
+  Client anna3(p);
+  EXPECT_NE(anna3.send("USER anna\r\nPASS pa\r\n").find("+OK maildrop"), std::string::npos);
+}
+
+TEST(Mailboxes, LoginDelayIsPerBox) {
+  base::VirtualClock clock;
+  Provider p(profile("login-delay"), three_boxes(), clock);
+  const auto login = [&](const std::string& user, const std::string& password) {
+    Client c(p);
+    (void)c.send("USER " + user + "\r\nPASS " + password + "\r\n");
+    c.end();
+    return p.session_log().back().auth_result;
+  };
+  EXPECT_EQ(login("anna", "pa"), "ok");
+  EXPECT_EQ(login("bob", "pb"), "ok");  // anna's login does not delay bob
+  EXPECT_EQ(login("anna", "pa"), "login-delay");
+  clock.advance(std::chrono::minutes(15));
+  EXPECT_EQ(login("anna", "pa"), "ok");
+  EXPECT_EQ(login("bob", "pb"), "ok");
+}
+
+TEST(Mailboxes, SetPasswordRefusesTheOldAndAcceptsTheNew) {
+  base::VirtualClock clock;
+  Provider p(profile("x-envelope-to"), three_boxes(), clock);
+  const auto login = [&](const std::string& user, const std::string& password) {
+    Client c(p);
+    (void)c.send("USER " + user + "\r\nPASS " + password + "\r\n");
+    c.end();
+    return p.session_log().back().auth_result;
+  };
+  Client opened_before(p);  // not yet logged in: the check happens at PASS
+  EXPECT_TRUE(p.set_password("anna", "new"));
+  EXPECT_FALSE(p.set_password("nobody", "x"));
+  EXPECT_EQ(login("anna", "pa"), "bad-credentials");
+  EXPECT_EQ(login("anna", "new"), "ok");
+  EXPECT_EQ(login("bob", "pb"), "ok");  // the other box keeps its password
+  EXPECT_NE(opened_before.send("USER anna\r\nPASS new\r\n").find("+OK maildrop"),
+            std::string::npos);
+  EXPECT_EQ(p.mailboxes()[0].password, "new");
+}
+
+TEST(Mailboxes, ConstructorRejectsInconsistentBoxes) {
+  EXPECT_EQ(construction_error({}), "fake-pop3: no mailbox");
+  EXPECT_EQ(construction_error({{"", "p", {"a@f.example"}, false}}),
+            "fake-pop3: mailbox 1: empty user");
+  EXPECT_EQ(construction_error({{"a", "p", {"a@f.example"}, false}, {"a", "q", {}, true}}),
+            "fake-pop3: mailbox user 'a' appears twice");
+  EXPECT_EQ(construction_error({{"a", "p", {}, true}, {"b", "q", {}, true}}),
+            "fake-pop3: mailboxes 'a' and 'b' are both catch_all (at most one)");
+  EXPECT_EQ(
+      construction_error({{"a", "p", {"x@f.example"}, false}, {"b", "q", {"X@F.example"}, false}}),
+      "fake-pop3: address 'X@F.example' owned by mailboxes 'a' and 'b'");
+  EXPECT_EQ(construction_error({{"a", "p", {""}, false}}), "fake-pop3: mailbox 'a': empty address");
+  // Consistent: no exception (the same address twice in one box is harmless).
+  EXPECT_EQ(construction_error({{"a", "p", {"x@f.example", "X@f.example"}, false}}),
+            "(no exception)");
 }
 
 }  // namespace
