@@ -351,7 +351,8 @@ Provider::~Provider() = default;
 
 std::vector<std::string> Provider::stamp(std::string_view mail_from,
                                          const std::vector<std::string>& rcpts,
-                                         std::string_view message) const {
+                                         std::string_view message,
+                                         std::string_view box_address) const {
   const Profile& p = profile_;
   std::vector<std::vector<std::string>> groups;
   if (p.copy_per_recipient && !rcpts.empty()) {
@@ -380,7 +381,8 @@ std::vector<std::string> Provider::stamp(std::string_view mail_from,
     if (p.delivered_to == DeliveredTo::recipient) {
       for (const auto& r : group) fields.emplace_back("Delivered-To", dt_value(r));
     } else if (p.delivered_to == DeliveredTo::mailbox) {
-      fields.emplace_back("Delivered-To", p.mailbox_address);
+      fields.emplace_back("Delivered-To",
+                          box_address.empty() ? p.mailbox_address : std::string(box_address));
     }
     std::string m(message);
     for (auto it = fields.rbegin(); it != fields.rend(); ++it)
@@ -409,7 +411,10 @@ void Provider::deliver(std::string_view mail_from, const std::vector<std::string
   if (rcpts.empty() && catch_all_ != kNoBox) order.push_back(catch_all_);
   for (const std::size_t b : order) {
     const auto& box_rcpts = subset[b];
-    auto copies = stamp(mail_from, box_rcpts, message);
+    const Mailbox& box = mailboxes_[b];
+    const std::string_view own =
+        b == catch_all_ || box.addresses.empty() ? std::string_view() : box.addresses.front();
+    auto copies = stamp(mail_from, box_rcpts, message, own);
     for (std::size_t i = 0; i < copies.size(); ++i) {
       auto m = std::make_shared<StoredMessage>();
       m->seq = next_seq_++;

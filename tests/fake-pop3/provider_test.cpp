@@ -601,6 +601,23 @@ TEST(Mailboxes, OneMailToAPerUserAndACatchAllAddressLandsOnceInEach) {
   EXPECT_EQ(one.stored()[0].mailbox, "u");
 }
 
+// A `delivered_to: mailbox` provider (Postfix local(8)) names the mailbox it delivered into:
+// a per-user box's own address, the catch-all's for the catch-all.
+TEST(Mailboxes, DeliveredToMailboxNamesThePerUserBoxItself) {
+  base::VirtualClock clock;
+  Provider p(profile("x-original-to"), three_boxes(), clock);
+  p.deliver("a@w.example", {"robert@firma.example", "info@firma.example"}, kMsg);
+  const auto bob = p.stored("bob");
+  ASSERT_EQ(bob.size(), 1u);
+  EXPECT_NE(bob[0].data.find("Delivered-To: bob@firma.example\r\n"), std::string::npos)
+      << bob[0].data;
+  const auto rest = p.stored("catchall");
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_NE(rest[0].data.find("Delivered-To: " + p.profile().mailbox_address + "\r\n"),
+            std::string::npos)
+      << rest[0].data;
+}
+
 TEST(Mailboxes, WithoutCatchAllAnUnownedRecipientIsRefusedAndNotStored) {
   base::VirtualClock clock;
   auto boxes = three_boxes();

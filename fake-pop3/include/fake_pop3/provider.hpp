@@ -90,9 +90,11 @@ class Provider {
   bool accepts(std::string_view rcpt) const { return route(rcpt) != kNoBox; }
   // Recipients refused for want of a mailbox: by deliver() and at RCPT by the MX session.
   std::size_t refused_rcpts() const { return refused_rcpts_; }
-  // The stamped copies deliver() would store, without storing them.
+  // The stamped copies deliver() would store, without storing them. `box_address` is what a
+  // `delivered_to: mailbox` profile writes (empty: the profile's mailbox_address, the
+  // catch-all's); a per-user box gets its own address there, as a provider writes it.
   std::vector<std::string> stamp(std::string_view mail_from, const std::vector<std::string>& rcpts,
-                                 std::string_view message) const;
+                                 std::string_view message, std::string_view box_address = {}) const;
 
   std::unique_ptr<net::ProtocolSession> make_pop3_session(const net::Peer& peer);
   // SMTP intake (protocol::SmtpServerSession) whose accepted messages go to deliver().
