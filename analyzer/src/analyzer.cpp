@@ -171,10 +171,26 @@ constexpr const char* kEnvelopeHeaders[] = {"Envelope-To",    "X-Envelope-To", "
 
 const std::vector<std::string>& finding_types() {
   static const std::vector<std::string> kTypes = {
-      "lost-message",   "lost-recipient", "duplicate",        "envelope-header-leak", "bcc-header-leak",
-      "relay-attempt",  "relay-leak",       "misroute",             "sender-rewritten",
-      "message-altered", "unknown-message", "loop",                 "cleartext-credentials",
-      "over-polling",   "stuck-queue",      "stall"};
+      "lost-message",
+      "lost-recipient",
+      "duplicate",
+      "envelope-header-leak",
+      "bcc-header-leak",
+      "relay-attempt",
+      "relay-leak",
+      "misroute",
+      "sender-rewritten",
+      "message-altered",
+      "unknown-message",
+      "loop",
+      "cleartext-credentials",
+      "login-refused",
+      "silent-login-failure",
+      "over-polling",
+      "stuck-queue",
+      "delayed",
+      "stall",
+  };
   return kTypes;
 }
 
@@ -302,6 +318,128 @@ const Pop3SessionFact* deleting_session(const Truth& truth, const std::string& i
   return nullptr;
 }
 
+// A duration as people read it: "20 min", "1 min 30 s", "45 s", exact to the millisecond
+// ("1500 ms") when it is not a whole number of seconds.
+std::string duration_text(std::int64_t ms) {
+  if (ms % 1000 != 0) return fmt::format("{} ms", ms);
+  const std::int64_t s = ms / 1000;
+  if (s < 60) return fmt::format("{} s", s);
+  return s % 60 == 0 ? fmt::format("{} min", s / 60) : fmt::format("{} min {} s", s / 60, s % 60);
+}
+
+// delayed: the first accepted copy for a recipient came later after injection than the budget
+// allows. `first` maps each recipient the message was for to its first accepted copy.
+void judge_delayed(const TruthMessage& m, const std::map<std::string, const Delivery*>& first,
+                   std::int64_t budget_ms, std::vector<Finding>& out) {
+  if (budget_ms <= 0) return;  // no budget
+  for (const auto& [rcpt, d] : first) {
+    const std::int64_t latency = d->virtual_ms - m.injected_ms;
+    if (latency <= budget_ms) continue;
+    out.push_back({"delayed", m.id, rcpt,
+                   fmt::format("delivered {} after injection (budget {}), journal #{}",
+                               duration_text(latency), duration_text(budget_ms), d->seq),
+                   static_cast<std::int64_t>(d->seq)});
+  }
+}
+
+std::map<std::string, std::int64_t> recipient_latencies(
+    const TruthMessage& m, const std::map<std::string, const Delivery*>& first) {
+  std::map<std::string, std::int64_t> out;
+  for (const auto& [rcpt, d] : first) out[rcpt] = d->virtual_ms - m.injected_ms;
+  return out;
+}
+
+// Evidence names at most this many sessions and counts the rest: a fetcher retrying a wrong
+// password every cycle for a day must not make a finding of thousands of session ids.
+constexpr std::size_t kMaxSessionsNamed = 10;
+
+std::string session_at(const Pop3SessionFact& s) {
+  return fmt::format("#{} at +{} s ({:.1f} min)", s.id, s.started_ms / 1000,
+                     static_cast<double>(s.started_ms) / 60'000.0);
+}
+
+std::string sessions_named(const std::vector<const Pop3SessionFact*>& sessions) {
+  std::string out;
+  for (std::size_t i = 0; i < sessions.size() && i < kMaxSessionsNamed; ++i)
+    out += (i == 0 ? "" : ", ") + session_at(*sessions[i]);
+  if (sessions.size() > kMaxSessionsNamed)
+    out += fmt::format(" and {} more", sessions.size() - kMaxSessionsNamed);
+  return out;
+}
+
+// The sessions whose login the provider refused for bad credentials, per account, in
+// connection order.
+std::map<std::string, std::vector<const Pop3SessionFact*>> refused_logins(const Truth& truth) {
+  std::map<std::string, std::vector<const Pop3SessionFact*>> out;
+  for (const auto& ps : truth.pop3_sessions)
+    if (ps.auth_result == "bad-credentials") out[ps.user].push_back(&ps);
+  return out;
+}
+
+// login-refused: one per account whose login the provider refused (also when a later login of
+// the account succeeded); `recipient` names the account.
+void judge_login_refused(const Truth& truth, std::vector<Finding>& out) {
+  for (const auto& [user, sessions] : refused_logins(truth)) {
+    const std::string span = sessions.size() == 1 ? "POP3 session " + session_at(*sessions.front())
+                                                  : fmt::format("first POP3 session {}, last {}",
+                                                                session_at(*sessions.front()),
+                                                                session_at(*sessions.back()));
+    out.push_back({"login-refused", "", user,
+                   fmt::format("{} login(s) refused (bad credentials){}: {}", sessions.size(),
+                               user.empty() ? " for an unnamed account" : "", span),
+                   -1});
+  }
+}
+
+// silent-login-failure: one per account with a refused login the fetcher did not report.
+void judge_silent_login_failure(const Truth& truth, std::vector<Finding>& out) {
+  for (const auto& [user, sessions] : refused_logins(truth)) {
+    std::vector<const Pop3SessionFact*> silent;
+    for (const Pop3SessionFact* s : sessions)
+      if (!s->reported) silent.push_back(s);
+    if (silent.empty()) continue;
+    out.push_back({"silent-login-failure", "", user,
+                   fmt::format("the fetcher did not report {} of {} refused login(s): POP3 "
+                               "session {}",
+                               silent.size(), sessions.size(), sessions_named(silent)),
+                   -1});
+  }
+}
+
+void judge_cleartext_credentials(const Truth& truth, std::vector<Finding>& out) {
+  for (const auto& ps : truth.pop3_sessions)
+    if (ps.cleartext_while_stls)
+      out.push_back({"cleartext-credentials", "", "",
+                     fmt::format("POP3 session #{}: password sent without TLS although STLS was "
+                                 "offered",
+                                 ps.id),
+                     -1});
+}
+
+void judge_over_polling(const Truth& truth, std::vector<Finding>& out) {
+  std::int64_t last_ok_login = -1;
+  for (const auto& ps : truth.pop3_sessions) {
+    if (ps.auth_result == "login-delay")
+      out.push_back(
+          {"over-polling", "", "",
+           fmt::format("POP3 session #{} at +{} s: login refused, LOGIN-DELAY {} s not respected{}",
+                       ps.id, ps.started_ms / 1000, truth.login_delay_ms / 1000,
+                       last_ok_login >= 0
+                           ? fmt::format(" (last login at +{} s)", last_ok_login / 1000)
+                           : ""),
+           -1});
+    if (ps.auth_result == "ok") last_ok_login = ps.started_ms;
+  }
+}
+
+// Provider-side facts (fake-pop3's session log): credentials and polling.
+void judge_provider_facts(const Truth& truth, std::vector<Finding>& out) {
+  judge_cleartext_credentials(truth, out);
+  judge_login_refused(truth, out);
+  judge_silent_login_failure(truth, out);
+  judge_over_polling(truth, out);
+}
+
 }  // namespace
 
 Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
@@ -398,6 +536,7 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
     const std::string truth_body = crlf(split_message(m.raw).second);
 
     std::map<std::string, int> got;
+    std::map<std::string, const Delivery*> first_to;  // recipient it was for -> first copy
     std::set<std::string> leaked;  // envelope-only addresses already reported as leaked
     for (const Delivery* d : per_msg[m.id]) {
       const std::vector<std::string>& accepted = accepted_of[d];
@@ -411,6 +550,7 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
         if (d->message.size() < kStallSizeLimit) data_phases.push_back({data_ms, d->seq});
       }
       for (const auto& a : accepted) {
+        if (expected.count(a) || (a == fallback && fallback_copies > 0)) first_to.emplace(a, d);
         const int n = ++got[a];
         if (a == fallback && fallback_copies > 0) {
           if (n == fallback_copies + 1)
@@ -479,6 +619,8 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
                         "a copy",
                         del->id),
             -1);
+    stats.recipient_latency_ms = recipient_latencies(m, first_to);
+    judge_delayed(m, first_to, truth.latency_budget_ms, rep.findings);
     rep.messages.push_back(stats);
   }
   // Stall: a fetcher that systematically waits per message (Nagle + delayed ACK: ~40 ms at the
@@ -494,23 +636,7 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
                       median.first, sorted.size(), sorted.back().first, sorted.back().second),
           static_cast<std::int64_t>(median.second));
   }
-  // Provider-side facts: credentials and polling.
-  std::int64_t last_ok_login = -1;
-  for (const auto& ps : truth.pop3_sessions) {
-    if (ps.cleartext_while_stls)
-      add("cleartext-credentials", "", "",
-          fmt::format("POP3 session #{}: password sent without TLS although STLS was offered", ps.id),
-          -1);
-    if (ps.auth_result == "login-delay")
-      add("over-polling", "", "",
-          fmt::format("POP3 session #{} at +{} s: login refused, LOGIN-DELAY {} s not respected{}",
-                      ps.id, ps.started_ms / 1000, truth.login_delay_ms / 1000,
-                      last_ok_login >= 0
-                          ? fmt::format(" (last login at +{} s)", last_ok_login / 1000)
-                          : ""),
-          -1);
-    if (ps.auth_result == "ok") last_ok_login = ps.started_ms;
-  }
+  judge_provider_facts(truth, rep.findings);
   // Stuck queue: delivery stopped (or never started). In injection order, every message after
   // the last one that reached anybody (all of them when none did), injected at least one full
   // interval before the end, reached nobody.
@@ -565,6 +691,7 @@ base::Status save_truth(const std::string& path, const Truth& t) {
   j["login_delay_ms"] = t.login_delay_ms;
   j["end_ms"] = t.end_ms;
   j["interval_ms"] = t.interval_ms;
+  j["latency_budget_ms"] = t.latency_budget_ms;
   j["pop3_sessions"] = nlohmann::json::array();
   for (const auto& p : t.pop3_sessions)
     j["pop3_sessions"].push_back({{"id", p.id},
@@ -573,7 +700,9 @@ base::Status save_truth(const std::string& path, const Truth& t) {
                                   {"cleartext_while_stls", p.cleartext_while_stls},
                                   {"auth_result", p.auth_result},
                                   {"retrieved", p.retrieved},
-                                  {"deleted", p.deleted}});
+                                  {"deleted", p.deleted},
+                                  {"user", p.user},
+                                  {"reported", p.reported}});
   j["messages"] = nlohmann::json::array();
   for (const auto& m : t.messages) {
     // Raw bytes need not be UTF-8, so they are stored base64-encoded.
@@ -609,6 +738,7 @@ base::Result<Truth> load_truth(const std::string& path) {
     t.login_delay_ms = j.value("login_delay_ms", std::int64_t{0});
     t.end_ms = j.value("end_ms", std::int64_t{0});
     t.interval_ms = j.value("interval_ms", std::int64_t{0});
+    t.latency_budget_ms = j.value("latency_budget_ms", std::int64_t{0});
     if (j.contains("pop3_sessions"))
       for (const auto& p : j.at("pop3_sessions")) {
         Pop3SessionFact f;
@@ -619,6 +749,8 @@ base::Result<Truth> load_truth(const std::string& path) {
         f.auth_result = p.at("auth_result").get<std::string>();
         f.retrieved = p.at("retrieved").get<std::vector<std::string>>();
         f.deleted = p.value("deleted", std::vector<std::string>{});
+        f.user = p.value("user", std::string());
+        f.reported = p.value("reported", true);
         t.pop3_sessions.push_back(std::move(f));
       }
     for (const auto& m : j.at("messages")) {

@@ -104,6 +104,7 @@ nlohmann::json to_json(const Report& r) {
     j["messages"].push_back({{"id", m.id},
                              {"copies", m.copies},
                              {"latency_ms", m.latency_ms},
+                             {"recipient_latency_ms", m.recipient_latency_ms},
                              {"data_ms", m.data_ms}});
   utf8_safe(j);
   return j;
@@ -115,9 +116,15 @@ std::string to_text(const Report& r) {
   for (const auto& f : r.findings)
     out += fmt::format("  {:<22} {:<10} {:<28} {}\n", f.type, f.message.empty() ? "-" : f.message,
                        f.recipient.empty() ? "-" : f.recipient, f.evidence);
-  for (const auto& m : r.messages)
-    out += fmt::format("  message {:<10} copies={} latency_ms={} data_ms={}\n", m.id, m.copies,
+  for (const auto& m : r.messages) {
+    out += fmt::format("  message {:<10} copies={} latency_ms={} data_ms={}", m.id, m.copies,
                        m.latency_ms, m.data_ms);
+    // Per recipient only when there is more than one: with one it is latency_ms again.
+    if (m.recipient_latency_ms.size() > 1)
+      for (const auto& [rcpt, ms] : m.recipient_latency_ms)
+        out += fmt::format(" latency_ms[{}]={}", rcpt, ms);
+    out += "\n";
+  }
   return out;
 }
 

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <map>
 
 #include "analyzer/analyzer.hpp"
 
@@ -20,7 +22,8 @@ Truth truth() {
   Truth t;
   t.scenario = "t";
   t.local_domains = {"firma.example"};
-  t.messages.push_back({"m1", "alice@sender.example", {"a@firma.example", "b@firma.example"}, kRaw, 0});
+  t.messages.push_back(
+      {"m1", "alice@sender.example", {"a@firma.example", "b@firma.example"}, kRaw, 0, ""});
   return t;
 }
 
@@ -159,9 +162,9 @@ namespace {
 TEST(AnalyzerSessions, OverPollingAndCleartextCredentials) {
   Truth t = truth();
   t.login_delay_ms = 900'000;
-  t.pop3_sessions = {{1, 0, false, false, "ok", {}, {}},
-                     {2, 300'000, false, true, "login-delay", {}, {}},
-                     {3, 900'000, true, false, "ok", {}, {}}};
+  t.pop3_sessions = {{1, 0, false, false, "ok", {}, {}, "", true},
+                     {2, 300'000, false, true, "login-delay", {}, {}, "", true},
+                     {3, 900'000, true, false, "ok", {}, {}, "", true}};
   auto r = analyze(t, {copy(1, {"a@firma.example", "b@firma.example"})});
   EXPECT_EQ(types(r), (std::vector<std::string>{"cleartext-credentials:", "over-polling:"}));
 }
@@ -325,7 +328,7 @@ namespace dropcheck::analyzer {
 namespace {
 
 Pop3SessionFact deleting_session(std::vector<std::string> deleted) {
-  Pop3SessionFact f{1, 0, false, false, "ok", {}, {}};
+  Pop3SessionFact f{1, 0, false, false, "ok", {}, {}, "", true};
   f.deleted = std::move(deleted);
   return f;
 }
@@ -413,6 +416,236 @@ TEST(Report, Utf8TextKeepsValidUtf8AndReadsEveryOtherOctetAsLatin1) {
     utf8_safe(j);
     EXPECT_NO_THROW((void)j.dump()) << b;
   }
+}
+
+}  // namespace
+}  // namespace dropcheck::analyzer
+
+// Issue 17: per-recipient delivery latency against a budget; refused logins per POP3 account,
+// and whether the fetcher under test reported them.
+namespace dropcheck::analyzer {
+namespace {
+
+const std::string kA = "a@firma.example";
+const std::string kB = "b@firma.example";
+
+Delivery copy_at(std::uint64_t seq, std::int64_t virtual_ms, std::vector<std::string> rcpts) {
+  Delivery d = copy(seq, std::move(rcpts));
+  d.virtual_ms = virtual_ms;
+  return d;
+}
+
+// m1 injected at +1 min with a 15 min budget.
+Truth budgeted() {
+  Truth t = truth();
+  t.messages[0].injected_ms = 60'000;
+  t.latency_budget_ms = 900'000;
+  return t;
+}
+
+TEST(AnalyzerDelayed, OverTheBudgetIsDelayedPerRecipient) {
+  const auto r = analyze(budgeted(), {copy_at(7, 60'000 + 1'200'000, {kA, kB})});
+  ASSERT_EQ(types(r), (std::vector<std::string>{"delayed:" + kA, "delayed:" + kB}));
+  EXPECT_EQ(r.findings[0].message, "m1");
+  EXPECT_EQ(r.findings[0].evidence, "delivered 20 min after injection (budget 15 min), journal #7");
+  EXPECT_EQ(r.findings[0].journal_seq, 7);
+  // One millisecond over is over.
+  EXPECT_EQ(types(analyze(budgeted(), {copy_at(1, 60'000 + 900'001, {kA, kB})})),
+            (std::vector<std::string>{"delayed:" + kA, "delayed:" + kB}));
+}
+
+TEST(AnalyzerDelayed, AtOrUnderTheBudgetIsNotDelayed) {
+  const auto at = analyze(budgeted(), {copy_at(1, 60'000 + 900'000, {kA, kB})});
+  EXPECT_TRUE(at.findings.empty()) << ::testing::PrintToString(types(at));
+  const auto under = analyze(budgeted(), {copy_at(1, 60'000 + 30'000, {kA, kB})});
+  EXPECT_TRUE(under.findings.empty()) << ::testing::PrintToString(types(under));
+}
+
+TEST(AnalyzerDelayed, BudgetZeroMeansNoBudget) {
+  Truth t = budgeted();
+  t.latency_budget_ms = 0;
+  const auto r = analyze(t, {copy_at(1, 86'400'000, {kA, kB})});
+  EXPECT_TRUE(r.findings.empty()) << ::testing::PrintToString(types(r));
+  EXPECT_EQ(r.messages[0].latency_ms, 86'400'000 - 60'000);  // still measured
+}
+
+TEST(AnalyzerDelayed, TwoRecipientsOneLate) {
+  const auto r = analyze(budgeted(), {copy_at(1, 120'000, {kA}), copy_at(2, 1'860'000, {kB})});
+  ASSERT_EQ(types(r), std::vector<std::string>{"delayed:" + kB});
+  EXPECT_EQ(r.findings[0].evidence, "delivered 30 min after injection (budget 15 min), journal #2");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].latency_ms, 60'000);
+  EXPECT_EQ(r.messages[0].recipient_latency_ms,
+            (std::map<std::string, std::int64_t>{{kA, 60'000}, {kB, 1'800'000}}));
+}
+
+// The first accepted copy counts: a late duplicate is a duplicate, not a delay; a refused
+// early attempt is no delivery, so the late accepted one is.
+TEST(AnalyzerDelayed, LatencyIsToTheFirstAcceptedCopy) {
+  const auto dup =
+      analyze(budgeted(), {copy_at(1, 120'000, {kA, kB}), copy_at(2, 3'600'000, {kA})});
+  EXPECT_EQ(types(dup), std::vector<std::string>{"duplicate:" + kA});
+  Delivery refused = copy_at(1, 120'000, {kA, kB});
+  refused.data_code = 451;
+  const auto late = analyze(budgeted(), {refused, copy_at(2, 3'600'000, {kA, kB})});
+  EXPECT_EQ(types(late), (std::vector<std::string>{"delayed:" + kA, "delayed:" + kB}));
+}
+
+// Never delivered is lost, not delayed; a mailbox the message was not for is a misroute only.
+TEST(AnalyzerDelayed, LostAndMisroutedCopiesAreNotDelayed) {
+  Truth t = budgeted();
+  t.latency_budget_ms = 1;
+  EXPECT_EQ(types(analyze(t, {})),
+            (std::vector<std::string>{"lost-recipient:" + kA, "lost-recipient:" + kB}));
+  const auto mis = analyze(
+      budgeted(), {copy_at(1, 120'000, {kA, kB}), copy_at(2, 3'600'000, {"c@firma.example"})});
+  EXPECT_EQ(types(mis), std::vector<std::string>{"misroute:c@firma.example"});
+}
+
+// The fallback mailbox is a recipient the message was for when it holds a foreign recipient's
+// copy: judged like any other.
+TEST(AnalyzerDelayed, FallbackCopyIsJudgedToo) {
+  Truth t = budgeted();
+  t.fallback = "postmaster@firma.example";
+  t.messages[0].envelope_to = {kA, "x@foreign.example"};
+  const auto r =
+      analyze(t, {copy_at(1, 120'000, {kA}), copy_at(2, 3'600'000, {"postmaster@firma.example"})});
+  EXPECT_EQ(types(r), std::vector<std::string>{"delayed:postmaster@firma.example"});
+}
+
+Pop3SessionFact session(std::uint64_t id, std::int64_t at_ms, std::string user, std::string result,
+                        bool reported = true) {
+  Pop3SessionFact f;
+  f.id = id;
+  f.started_ms = at_ms;
+  f.user = std::move(user);
+  f.auth_result = std::move(result);
+  f.reported = reported;
+  return f;
+}
+
+// The message delivered in full, and these sessions.
+Report with_sessions(std::vector<Pop3SessionFact> sessions) {
+  Truth t = truth();
+  t.pop3_sessions = std::move(sessions);
+  return analyze(t, {copy(1, {kA, kB})});
+}
+
+TEST(AnalyzerCredentials, LoginRefusedOncePerAccountWithCounts) {
+  const auto r =
+      with_sessions({session(1, 0, "alice", "bad-credentials"), session(2, 300'000, "bob", "ok"),
+                     session(3, 600'000, "alice", "bad-credentials"),
+                     session(4, 900'000, "carol", "bad-credentials"),
+                     session(5, 1'200'000, "alice", "bad-credentials")});
+  ASSERT_EQ(types(r), (std::vector<std::string>{"login-refused:alice", "login-refused:carol"}));
+  EXPECT_EQ(r.findings[0].evidence,
+            "3 login(s) refused (bad credentials): first POP3 session #1 at +0 s (0.0 min), "
+            "last #5 at +1200 s (20.0 min)");
+  EXPECT_EQ(r.findings[1].evidence,
+            "1 login(s) refused (bad credentials): POP3 session #4 at +900 s (15.0 min)");
+  EXPECT_EQ(r.findings[0].message, "");
+  EXPECT_EQ(r.findings[0].journal_seq, -1);
+}
+
+// LOGIN-DELAY and a locked maildrop are other refusals, not bad credentials.
+TEST(AnalyzerCredentials, OnlyBadCredentialsAreLoginRefused) {
+  const auto r = with_sessions({session(1, 0, "alice", "ok"),
+                                session(2, 60'000, "alice", "login-delay", false),
+                                session(3, 120'000, "alice", "in-use", false)});
+  EXPECT_EQ(types(r), std::vector<std::string>{"over-polling:"});
+}
+
+TEST(AnalyzerCredentials, RefusedThenAcceptedIsStillLoginRefused) {
+  const auto r = with_sessions(
+      {session(1, 0, "alice", "bad-credentials"), session(2, 300'000, "alice", "ok")});
+  EXPECT_EQ(types(r), std::vector<std::string>{"login-refused:alice"});
+}
+
+TEST(AnalyzerCredentials, SilentLoginFailureOnlyWhenUnreported) {
+  const auto reported = with_sessions({session(1, 0, "alice", "bad-credentials"),
+                                       session(2, 300'000, "alice", "bad-credentials"),
+                                       session(3, 600'000, "bob", "ok", false)});
+  EXPECT_EQ(types(reported), std::vector<std::string>{"login-refused:alice"});
+  const auto silent = with_sessions({session(1, 0, "alice", "bad-credentials"),
+                                     session(2, 300'000, "alice", "bad-credentials", false),
+                                     session(3, 600'000, "bob", "bad-credentials")});
+  ASSERT_EQ(types(silent), (std::vector<std::string>{"login-refused:alice", "login-refused:bob",
+                                                     "silent-login-failure:alice"}));
+  EXPECT_EQ(silent.findings[2].evidence,
+            "the fetcher did not report 1 of 2 refused login(s): POP3 session #2 at +300 s "
+            "(5.0 min)");
+}
+
+TEST(AnalyzerCredentials, SilentLoginFailureEvidenceIsBounded) {
+  std::vector<Pop3SessionFact> sessions;
+  for (std::uint64_t i = 1; i <= 25; ++i)
+    sessions.push_back(
+        session(i, static_cast<std::int64_t>(i) * 60'000, "alice", "bad-credentials", false));
+  const auto r = with_sessions(sessions);
+  ASSERT_EQ(types(r),
+            (std::vector<std::string>{"login-refused:alice", "silent-login-failure:alice"}));
+  const std::string& ev = r.findings[1].evidence;
+  EXPECT_NE(ev.find("25 of 25"), std::string::npos) << ev;
+  EXPECT_NE(ev.find("#10 at"), std::string::npos) << ev;
+  EXPECT_EQ(ev.find("#11 at"), std::string::npos) << ev;
+  EXPECT_NE(ev.find("and 15 more"), std::string::npos) << ev;
+}
+
+TEST(AnalyzerCredentials, FindingTypesInReportOrder) {
+  const auto& ty = finding_types();
+  const auto pos = [&](const std::string& name) {
+    return std::find(ty.begin(), ty.end(), name) - ty.begin();
+  };
+  for (const std::string name : {"delayed", "login-refused", "silent-login-failure"})
+    EXPECT_LT(pos(name), static_cast<std::ptrdiff_t>(ty.size())) << name;
+  EXPECT_EQ(pos("login-refused"), pos("cleartext-credentials") + 1);
+  EXPECT_EQ(pos("silent-login-failure"), pos("login-refused") + 1);
+  EXPECT_EQ(pos("delayed"), pos("stuck-queue") + 1);
+}
+
+TEST(Truth, RoundTripKeepsBudgetAccountAndReported) {
+  Truth t = budgeted();
+  t.pop3_sessions = {session(1, 0, "alice", "bad-credentials", false),
+                     session(2, 300'000, "bob", "ok")};
+  const std::string path = ::testing::TempDir() + "/truth17.json";
+  ASSERT_TRUE(save_truth(path, t).ok());
+  auto back = load_truth(path);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->latency_budget_ms, 900'000);
+  ASSERT_EQ(back->pop3_sessions.size(), 2u);
+  EXPECT_EQ(back->pop3_sessions[0].user, "alice");
+  EXPECT_FALSE(back->pop3_sessions[0].reported);
+  EXPECT_EQ(back->pop3_sessions[1].user, "bob");
+  EXPECT_TRUE(back->pop3_sessions[1].reported);
+}
+
+TEST(Truth, LoadsAFileWithoutBudgetAccountOrReported) {
+  const std::string path = ::testing::TempDir() + "/truth-before17.json";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << R"({"version": 1, "scenario": "old", "local_domains": ["firma.example"],
+      "users": [], "aliases": {}, "fallback": "", "login_delay_ms": 0, "end_ms": 0,
+      "interval_ms": 0,
+      "pop3_sessions": [{"id": 1, "started_ms": 0, "tls": false, "cleartext_while_stls": false,
+                         "auth_result": "bad-credentials", "retrieved": [], "deleted": []}],
+      "messages": []})";
+  }
+  auto t = load_truth(path);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t->latency_budget_ms, 0);
+  ASSERT_EQ(t->pop3_sessions.size(), 1u);
+  EXPECT_EQ(t->pop3_sessions[0].user, "");
+  EXPECT_TRUE(t->pop3_sessions[0].reported);
+  EXPECT_EQ(t->pop3_sessions[0].auth_result, "bad-credentials");
+}
+
+TEST(Report, PerRecipientLatencyInJsonAndText) {
+  const auto r = analyze(budgeted(), {copy_at(1, 120'000, {kA}), copy_at(2, 1'860'000, {kB})});
+  const nlohmann::json j = to_json(r);
+  EXPECT_EQ(j["messages"][0]["recipient_latency_ms"][kB], 1'800'000);
+  EXPECT_EQ(j["findings"][0]["type"], "delayed");
+  const std::string text = to_text(r);
+  EXPECT_NE(text.find("latency_ms[b@firma.example]=1800000"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -33,6 +33,10 @@ struct Pop3SessionFact {
   std::string auth_result;              // "ok", "login-delay", "in-use", "bad-credentials", ""
   std::vector<std::string> retrieved;   // UIDLs RETR'd
   std::vector<std::string> deleted;     // TruthMessage ids deleted (DELE, then QUIT committed)
+  std::string user;                     // the POP3 account it logged in to or tried ("": unknown)
+  // Whether the fetcher under test reported (alert, exit status) this session's refused login;
+  // the runner fills it. Only read when auth_result is "bad-credentials".
+  bool reported = true;
 };
 
 struct Truth {
@@ -46,6 +50,9 @@ struct Truth {
   std::vector<Pop3SessionFact> pop3_sessions;  // in connection order
   std::int64_t end_ms = 0;                     // virtual time the run ended
   std::int64_t interval_ms = 0;                // the fetch interval (stuck-queue judgement)
+  // Longest acceptable injection -> delivery time per recipient (virtual clock); a later first
+  // accepted copy is `delayed`. 0: no budget.
+  std::int64_t latency_budget_ms = 0;
 };
 
 // One journal transaction as the analyzer sees it (converted from fake-smtp's records).
@@ -77,7 +84,9 @@ inline constexpr std::size_t kStallMinCopies = 3;
 struct Finding {
   std::string type;         // lost-message, lost-recipient, duplicate, envelope-header-leak, ...
   std::string message;      // TruthMessage::id ("" when none)
-  std::string recipient;    // the address concerned ("" when none)
+  // The address concerned ("" when none). For login-refused and silent-login-failure: the POP3
+  // account (Pop3SessionFact::user).
+  std::string recipient;
   std::string evidence;     // header line, journal record, reply...
   std::int64_t journal_seq = -1;
 };
@@ -86,6 +95,9 @@ struct MessageStats {
   std::string id;
   std::size_t copies = 0;        // accepted deliveries
   std::int64_t latency_ms = -1;  // injection -> first accepted delivery (virtual clock)
+  // Per recipient the message was for (local mailbox, after aliases and fallback): injection ->
+  // its first accepted copy (virtual clock). Recipients that got none are absent.
+  std::map<std::string, std::int64_t> recipient_latency_ms;
   std::int64_t data_ms = -1;     // slowest DATA phase of its copies (real time)
 };
 

@@ -35,9 +35,10 @@ probe::InferredProfile as_inferred(const fake_pop3::Profile& p) {
 }
 
 // Finding types a limit explains. Lost or misrouted mail with no envelope to route by; mail
-// that waits on the server when the provider refuses or breaks retrieval; copies the provider
-// itself presents twice.
-const std::set<std::string> kWaits = {"stuck-queue", "lost-recipient"};
+// that waits on the server (or arrives late) when the provider refuses or breaks retrieval;
+// copies the provider itself presents twice; correct logins the provider refuses (whether the
+// fetcher reported them stays its own: silent-login-failure is never explained).
+const std::set<std::string> kWaits = {"stuck-queue", "lost-recipient", "delayed"};
 
 std::vector<ProviderLimitRule> fault_limits(const fake_pop3::Faults& f) {
   std::vector<ProviderLimitRule> out;
@@ -53,6 +54,8 @@ std::vector<ProviderLimitRule> fault_limits(const fake_pop3::Faults& f) {
     out.push_back({"fault:retrieval",
                    "the provider refuses or breaks retrievals: mail waits on its server",
                    kWaits});
+  if (f.auth_failures != 0)
+    out.back().explains.insert("login-refused");  // it refuses the correct password
   return out;
 }
 

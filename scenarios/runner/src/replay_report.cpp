@@ -27,8 +27,11 @@ std::string phrase(const std::string& type) {
       {"unknown-message", "unknown messages delivered"},
       {"loop", "mail loops"},
       {"cleartext-credentials", "password sent in clear"},
+      {"login-refused", "logins refused (bad credentials)"},
+      {"silent-login-failure", "refused logins not reported by the fetcher"},
       {"over-polling", "polls faster than LOGIN-DELAY"},
       {"stuck-queue", "mail held back"},
+      {"delayed", "mail delivered later than the latency budget"},
       {"stall", "slow delivery (stall)"}};
   const auto it = kPhrases.find(type);
   return it == kPhrases.end() ? type : it->second;
