@@ -27,6 +27,7 @@
 #include "runner/replay.hpp"
 #include "runner/runner.hpp"
 #include "runner/scenario.hpp"
+#include "probe/accounts.hpp"
 #include "probe/probe.hpp"
 
 namespace {
@@ -364,6 +365,9 @@ int cmd_analyze(const std::string& journal_dir, const std::string& truth_path, b
 }
 
 struct ProbeFlags {
+  std::string accounts;  // --accounts FILE: the health check of several accounts
+  std::size_t jobs = probe::kDefaultParallel;
+  int deadline_s = static_cast<int>(probe::kDefaultAccountDeadline.count());
   std::string pop3, smtp, user, password_file, ca_file, json, html, profile_out;
   std::string domain, foreign_address, from, tag;
   bool tls = false, starttls = false, insecure = false, allow_plaintext = false;
@@ -374,13 +378,59 @@ struct ProbeFlags {
   int timeout_s = 60;
 };
 
+int probe_usage(const std::string& m) {
+  fmt::print(stderr, "dropcheck probe: {}\n", m);
+  return kExitUsage;
+}
+
+// The flags of one account's probe, which --accounts does not combine with ("" when none given).
+std::string single_account_flags(const CLI::App& cmd) {
+  static constexpr const char* kFlags[] = {
+      "--pop3",          "--tls",         "--starttls",      "--ca-file",  "--insecure",
+      "--allow-plaintext", "--user",      "--password-file", "--max-messages", "--html",
+      "--profile-out",   "--send-tests",  "--smtp",          "--domain",   "--foreign-address",
+      "--from",          "--tag",         "--cleanup",       "--poll-attempts", "--poll-interval"};
+  std::string given;
+  for (const char* f : kFlags)
+    if (cmd.count(f) > 0) given += (given.empty() ? "" : ", ") + std::string(f);
+  return given;
+}
+
+// dropcheck probe --accounts FILE: a read-only health check of every account in FILE, one line
+// each (or JSON); exit 0 all ok, 1 any failed, 2 usage or a bad file. No credentials printed.
+int cmd_probe_accounts(const ProbeFlags& fl, const CLI::App& cmd) {
+  if (const auto given = single_account_flags(cmd); !given.empty())
+    return probe_usage("--accounts FILE checks the accounts of FILE; it does not combine with "
+                       "the single-account flags (" + given + ")");
+  auto accounts = probe::load_accounts(fl.accounts);
+  if (!accounts.ok()) return probe_usage(accounts.error().message);
+  probe::CheckOptions o;
+  o.parallel = fl.jobs;
+  o.timeout = std::chrono::seconds(fl.timeout_s);
+  o.deadline = std::chrono::seconds(fl.deadline_s);
+  if (fl.verbose) o.log = [](std::string_view l) { fmt::print(stderr, "{}\n", l); };
+  const auto results = probe::check_accounts_blocking(*accounts, o);
+  if (fl.json == "-") {
+    fmt::print("{}", probe::accounts_json(results));
+  } else {
+    fmt::print("{}", probe::accounts_text(results));
+    if (!fl.json.empty() && !write_file(fl.json, probe::accounts_json(results))) {
+      fmt::print(stderr, "dropcheck probe: cannot write {}\n", fl.json);
+      return kExitUsage;
+    }
+  }
+  return probe::accounts_exit_status(results) == 0 ? kExitOk : kExitFindings;
+}
+
 // dropcheck probe: evaluate a provider's catch-all mailbox. The password is read from a file
 // and never printed; exit 0 no failed answer, 1 a failed answer or the probe stopped, 2 usage.
-int cmd_probe(const ProbeFlags& fl) {
-  const auto usage = [](const std::string& m) {
-    fmt::print(stderr, "dropcheck probe: {}\n", m);
-    return kExitUsage;
-  };
+int cmd_probe(const ProbeFlags& fl, const CLI::App& cmd) {
+  if (!fl.accounts.empty()) return cmd_probe_accounts(fl, cmd);
+  for (const char* f : {"--pop3", "--user", "--password-file"})
+    if (cmd.count(f) == 0) return probe_usage(std::string(f) + " is required (or --accounts FILE)");
+  if (cmd.count("--jobs") > 0 || cmd.count("--deadline") > 0)
+    return probe_usage("--jobs and --deadline only with --accounts FILE");
+  const auto usage = probe_usage;
   probe::Options o;
   auto pop3 = probe::parse_host_port(fl.pop3);
   if (!pop3.ok()) return usage("--pop3 " + pop3.error().message);
@@ -509,7 +559,16 @@ int main(int argc, char** argv) {
   auto* probe_cmd = app.add_subcommand(
       "probe", "Evaluate a provider's catch-all POP3 mailbox (read-only unless --send-tests)");
   ProbeFlags pf;
-  probe_cmd->add_option("--pop3", pf.pop3, "POP3 server HOST:PORT")->required();
+  probe_cmd->add_option("--accounts", pf.accounts,
+                        "Health check of every account in this YAML file (read-only; excludes "
+                        "the single-account flags)");
+  probe_cmd->add_option("-j,--jobs", pf.jobs, "With --accounts: accounts checked at once")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, probe::kMaxParallel));
+  probe_cmd->add_option("--deadline", pf.deadline_s, "With --accounts: seconds per account")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  probe_cmd->add_option("--pop3", pf.pop3, "POP3 server HOST:PORT (required without --accounts)");
   auto* tls_flag = probe_cmd->add_flag("--tls", pf.tls, "Implicit TLS (POP3S)");
   probe_cmd->add_flag("--starttls", pf.starttls, "Require STLS (used anyway when offered)")
       ->excludes(tls_flag);
@@ -518,16 +577,16 @@ int main(int argc, char** argv) {
       ->excludes(ca_opt);
   probe_cmd->add_flag("--allow-plaintext", pf.allow_plaintext,
                       "Send USER/PASS without TLS when the server offers neither STLS nor APOP");
-  probe_cmd->add_option("--user", pf.user, "POP3 user of the catch-all mailbox")->required();
-  probe_cmd->add_option("--password-file", pf.password_file, "File holding the password")
-      ->required();
+  probe_cmd->add_option("--user", pf.user, "POP3 user of the catch-all mailbox");
+  probe_cmd->add_option("--password-file", pf.password_file, "File holding the password");
   probe_cmd->add_option("--max-messages", pf.max_messages, "Messages examined with TOP n 0")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
   probe_cmd->add_option("--timeout", pf.timeout_s, "Seconds per network operation")
       ->capture_default_str()
       ->check(CLI::Range(1, 600));
-  probe_cmd->add_option("--json", pf.json, "Write the report as JSON to this file");
+  probe_cmd->add_option("--json", pf.json,
+                        "Write the report as JSON to this file (--accounts: '-' for stdout)");
   probe_cmd->add_option("--html", pf.html, "Write the report as HTML to this file");
   probe_cmd->add_option("--profile-out", pf.profile_out,
                         "Write the inferred fake-pop3 profile (YAML) to this file");
@@ -569,7 +628,7 @@ int main(int argc, char** argv) {
     if (*matrix) return cmd_matrix(mf);
     if (*fetch) return cmd_fetch(config, once, daemon, interval);
     if (*analyze) return cmd_analyze(journal, truth, json);
-    if (*probe_cmd) return cmd_probe(pf);
+    if (*probe_cmd) return cmd_probe(pf, *probe_cmd);
   } catch (const std::exception& e) {
     fmt::print(stderr, "dropcheck: {}\n", e.what());
     return kExitUsage;

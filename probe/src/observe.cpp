@@ -59,6 +59,7 @@ MessageObservation observe_header(std::string_view header_section) {
     return o;
   }
   const mail::HeaderSection &h = *parsed;
+  bool seen_received = false; // only the topmost one is the provider's
   if (h.deviations.bare_lf)
     o.deviations.emplace_back("bare-lf");
   if (h.deviations.eight_bit)
@@ -76,6 +77,16 @@ MessageObservation observe_header(std::string_view header_section) {
     } else if (base::iequals(f.name, "Message-ID")) {
       if (o.message_id.empty())
         o.message_id = f.unfolded();
+    } else if (base::iequals(f.name, "Date")) {
+      if (o.date.empty())
+        o.date = std::string(base::trim(f.unfolded()));
+    } else if (base::iequals(f.name, "Received")) {
+      if (!seen_received) {
+        seen_received = true;
+        const std::string v = f.unfolded();
+        if (const auto semi = v.rfind(';'); semi != std::string::npos)
+          o.received_date = std::string(base::trim(v.substr(semi + 1)));
+      }
     } else if (base::iequals(f.name, "X-Dropcheck-Probe")) {
       if (o.probe_tag.empty())
         o.probe_tag = f.unfolded();

@@ -100,6 +100,36 @@ base::Result<Endpoint> parse_host_port(std::string_view text) {
   return ep;
 }
 
+LoginResult classify_refusal(const protocol::Pop3Status &st) {
+  const std::string &code = st.resp_code;
+  if (code == "IN-USE")
+    return LoginResult::in_use;
+  if (code == "LOGIN-DELAY")
+    return LoginResult::login_delay;
+  if (code == "SYS/TEMP")
+    return LoginResult::temp_failure;
+  if (code == "AUTH" || code == "SYS/PERM")
+    return LoginResult::auth_failed;
+  // No response code (RFC 2449 8 is optional): the usual wordings. An account
+  // that is locked or disabled is refused, whatever it says about locking.
+  const std::string t = base::to_lower(st.text);
+  const auto has = [&t](std::string_view w) {
+    return t.find(w) != std::string::npos;
+  };
+  if (has("account") &&
+      (has("lock") || has("disabled") || has("suspended") || has("blocked")))
+    return LoginResult::auth_failed;
+  if (t.find("in use") != std::string::npos ||
+      t.find("lock") != std::string::npos ||
+      t.find("busy") != std::string::npos)
+    return LoginResult::in_use;
+  if (t.find("delay") != std::string::npos ||
+      t.find("too soon") != std::string::npos ||
+      t.find("too often") != std::string::npos)
+    return LoginResult::login_delay;
+  return LoginResult::auth_failed;
+}
+
 namespace {
 
 // The mechanism as the report names it: "USER", "APOP", "PLAIN".
@@ -134,29 +164,6 @@ std::string rfc5322_date() {
   char buf[64];
   std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
   return buf;
-}
-
-LoginResult classify_refusal(const protocol::Pop3Status &st) {
-  const std::string &code = st.resp_code;
-  if (code == "IN-USE")
-    return LoginResult::in_use;
-  if (code == "LOGIN-DELAY")
-    return LoginResult::login_delay;
-  if (code == "SYS/TEMP")
-    return LoginResult::temp_failure;
-  if (code == "AUTH" || code == "SYS/PERM")
-    return LoginResult::auth_failed;
-  // No response code (RFC 2449 8 is optional): the usual wordings.
-  const std::string t = base::to_lower(st.text);
-  if (t.find("in use") != std::string::npos ||
-      t.find("lock") != std::string::npos ||
-      t.find("busy") != std::string::npos)
-    return LoginResult::in_use;
-  if (t.find("delay") != std::string::npos ||
-      t.find("too soon") != std::string::npos ||
-      t.find("too often") != std::string::npos)
-    return LoginResult::login_delay;
-  return LoginResult::auth_failed;
 }
 
 struct TestMail {
@@ -225,7 +232,9 @@ private:
     co.tls_settings = {!skip_verify_, o_.ca_file};
     co.timeout = o_.timeout;
     co.before_command = [this](std::string &why) { return budget_.take(why); };
-    return std::make_unique<Pop3Client>(ex_, std::move(co));
+    auto c = std::make_unique<Pop3Client>(ex_, std::move(co));
+    c->set_deadline(budget_.deadline()); // reads end with the run, too
+    return c;
   }
 
   // A verified handshake in the first session shows the certificate is valid.
@@ -239,6 +248,8 @@ private:
   // --insecure the session is then retried without the check.
   void tls_failed(const Pop3Client &c, bool first, bool &retry_insecure) {
     Pop3Facts &f = report_.pop3;
+    if (first && f.tls_error.empty())
+      f.tls_error = scrub(c.error());
     if (!(first && !skip_verify_ && c.certificate_rejected())) {
       fail(c.error());
       return;
@@ -253,6 +264,15 @@ private:
     skip_verify_ = true;
     retry_insecure = true;
     log("event=tls-certificate-invalid action=continue-insecure");
+  }
+
+  // The first connect() failed after TCP: with implicit TLS, anything but the
+  // greeting is the handshake (client/pop3.cpp names greeting errors so).
+  void fail_connect(const Pop3Client &c) {
+    const bool greeting = c.error().starts_with("greeting");
+    if (c.reached() && o_.tls == TlsMode::implicit && !greeting)
+      report_.pop3.tls_error = scrub(c.error());
+    fail(c.error());
   }
 
   // Connect, greet, CAPA (first session), TLS, log in. nullptr when not logged
@@ -284,7 +304,7 @@ private:
       if (c->certificate_rejected())
         tls_failed(*c, first, retry_insecure);
       else if (first)
-        fail(c->error());
+        fail_connect(*c);
       co_return nullptr;
     }
     tls_up(*c, first);
@@ -304,6 +324,8 @@ private:
     if (first)
       record_capabilities(*c);
     ok = co_await login(*c, attempt);
+    if (!ok && c->open())
+      co_await c->quit(); // a refused login still ends the session properly
     if (!ok)
       co_return nullptr;
     co_return c;
@@ -333,10 +355,13 @@ private:
     const bool up = co_await c.stls();
     if (!up) {
       attempt.text = scrub(c.error());
-      if (c.certificate_rejected())
+      if (c.certificate_rejected()) {
         tls_failed(c, first, retry_insecure);
-      else
+      } else {
+        if (first && report_.pop3.tls_error.empty())
+          report_.pop3.tls_error = scrub(c.error());
         fail(c.error());
+      }
       co_return false;
     }
     tls_up(c, first);
@@ -568,6 +593,10 @@ private:
       report_.notes.push_back(
           fmt::format("examined the first {} of {} messages (--max-messages)",
                       limit, f.message_count));
+    if (!o_.lock_checks) {
+      co_await a->quit();
+      co_return;
+    }
     // Overlapping cycles: a second session while this one holds the maildrop.
     if (auto b = co_await open(false, f.concurrent))
       co_await b->quit();

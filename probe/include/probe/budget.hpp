@@ -16,6 +16,7 @@ public:
   bool take(std::string &why);
   bool expired() const { return std::chrono::steady_clock::now() >= deadline_; }
   std::size_t used() const { return used_; }
+  std::chrono::steady_clock::time_point deadline() const { return deadline_; }
 
 private:
   std::size_t max_commands_;

@@ -24,6 +24,9 @@ struct MessageObservation {
                            // null sender)
   std::size_t return_paths = 0;
   std::string message_id; // first Message-ID, unfolded
+  std::string date;       // first Date:, unfolded ("" when absent)
+  std::string received_date; // date of the topmost Received: (after its last
+                             // ';'), the provider's own stamp; "" when absent
   std::string
       probe_tag; // X-Dropcheck-Probe value ("<tag> <case>"), "" when absent
   std::size_t header_addresses = 0; // addresses named in To and Cc

@@ -28,6 +28,7 @@
 #include "client/tls.hpp"
 #include "net/asio.hpp"
 #include "probe/observe.hpp"
+#include "protocol/pop3_client.hpp"
 
 namespace dropcheck::probe {
 
@@ -69,6 +70,9 @@ struct Options {
   std::size_t max_commands = kDefaultMaxCommands;
   std::chrono::milliseconds timeout = client::kDefaultTimeout;
   std::chrono::milliseconds run_limit = kDefaultRunLimit;
+  // The second concurrent session and the immediate re-login (locking,
+  // login-delay). Off for a health check (probe/accounts.hpp): one login only.
+  bool lock_checks = true;
 
   // --- active mode ---
   bool send_tests = false;
@@ -114,6 +118,7 @@ struct Pop3Facts {
   bool stls_offered = false;
   bool stls_used = false;
   bool tls = false;               // the session ran under TLS
+  std::string tls_error; // the TLS step (handshake, STLS, certificate) failed
   std::optional<bool> cert_valid; // nullopt: no TLS
   std::string cert_error;
   bool capa_supported = false;
@@ -228,6 +233,11 @@ struct Report {
   std::string password_file;
   std::string domain;
 };
+
+// What a -ERR answer to a login says: its RFC 2449 8 / RFC 3206 response code,
+// else the usual wordings ("in use", "locked" maildrop, "delay"); an account
+// that is locked or disabled is a refused login, not a maildrop in use.
+LoginResult classify_refusal(const protocol::Pop3Status &st);
 
 // Runs the probe on the caller's executor.
 net::awaitable<Report> run_probe(Options options);
