@@ -43,15 +43,32 @@ mail::EnvelopeSpec first_envelope(const Scenario &s) {
   return mail::EnvelopeSpec{};
 }
 
-// A double-quoted string with backslash escapes for '"' and '\\': the same form is read by
-// fetchmail's rcfile lexer, by Python (getmailrc tuple elements) and by YAML double-quoted
-// scalars (the {config} file).
+// A double-quoted string with backslash escapes for '"' and '\\': the form read
+// by Python (getmailrc tuple elements) and by YAML double-quoted scalars (the
+// {config} file). Not by fetchmail: see fetchmail_quote.
 std::string dquote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     if (c == '"' || c == '\\')
       out.push_back('\\');
     out.push_back(c);
+  }
+  return out + "\"";
+}
+
+// A fetchmail rc string. Its lexer ends a "..." string at the first '"'
+// whatever precedes it (fetchmail 6.4.37 reads "a\"b" as a syntax error or
+// garbage) and then decodes escapes inside: '"' is written \x22 (it reads two
+// hex digits at most), a backslash \\.
+std::string fetchmail_quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"')
+      out += "\\x22";
+    else if (c == '\\')
+      out += "\\\\";
+    else
+      out.push_back(c);
   }
   return out + "\"";
 }
@@ -308,7 +325,7 @@ std::string fetchmail_rc(const ExternalContext &ctx) {
   // mailbox, not back to the (often forged) sender: backscatter is worse than a
   // postmaster copy.
   if (!s.world.fallback.empty())
-    rc += "set postmaster " + dquote(s.world.fallback) + "\n";
+    rc += "set postmaster " + fetchmail_quote(s.world.fallback) + "\n";
   rc += "set no bouncemail\nset no spambounce\n";
   rc += fmt::format("poll {} with proto pop3 port {} no dns uidl\n",
                     ctx.pop3_host, ctx.pop3_port);
@@ -321,27 +338,27 @@ std::string fetchmail_rc(const ExternalContext &ctx) {
     // ("every line") cannot be expressed, fetchmail reads the first.
     if (spec.occurrence >= 2)
       rc += fmt::format("  envelope {} {}\n", spec.occurrence - 1,
-                        dquote(spec.header));
+                        fetchmail_quote(spec.header));
     else
-      rc += "  envelope " + dquote(spec.header) + "\n";
+      rc += "  envelope " + fetchmail_quote(spec.header) + "\n";
     if (!spec.qvirtual.empty())
-      rc += "  qvirtual " + dquote(spec.qvirtual) + "\n";
+      rc += "  qvirtual " + fetchmail_quote(spec.qvirtual) + "\n";
     else if (spec.strip_qmail_prefix)
       // fetchmail strips one literal prefix: the first local domain's
       // "<domain>-".
-      rc +=
-          "  qvirtual " + dquote(s.world.local_domains.front() + "-") + "\n";
+      rc += "  qvirtual " +
+            fetchmail_quote(s.world.local_domains.front() + "-") + "\n";
   }
   rc += "  localdomains";
   for (const auto &d : s.world.local_domains)
-    rc += " " + dquote(d);
+    rc += " " + fetchmail_quote(d);
   rc += "\n";
   // Multidrop: '*' passes local names through; full-address mappings (fetchmail
   // >= 6.3.5) carry world.aliases and take precedence over localdomains.
-  rc += "  user " + dquote(ctx.user) + " with password " +
-        dquote(ctx.password) + " is";
+  rc += "  user " + fetchmail_quote(ctx.user) + " with password " +
+        fetchmail_quote(ctx.password) + " is";
   for (const auto &[from, to] : s.world.aliases)
-    rc += " " + dquote(from) + "=" + dquote(to);
+    rc += " " + fetchmail_quote(from) + "=" + fetchmail_quote(to);
   rc += " * here\n";
   if (ctx.lmtp)
     rc += fmt::format("  lmtp smtphost {}/{}\n", ctx.smtp_host, ctx.smtp_port);
@@ -355,7 +372,7 @@ std::string fetchmail_rc(const ExternalContext &ctx) {
     if (ctx.pop3_tls == "implicit")
       rc += "  ssl\n";
     rc += "  sslproto 'TLS1.2+' sslcertck sslcertfile " +
-          dquote(ctx.ca_file) + "\n";
+          fetchmail_quote(ctx.ca_file) + "\n";
   }
   rc += s.fetcher.keep ? "  keep\n" : "  no keep\n";
   return rc;
