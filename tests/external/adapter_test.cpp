@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "fetcher/config.hpp"
 #include "runner/external.hpp"
@@ -100,11 +101,14 @@ TEST(FetchmailRc, AliasesLmtpKeepAndToCc) {
 }
 
 TEST(FetchmailRc, QuotesAreEscaped) {
+  // fetchmail's lexer ends a string at the first '"' even after a backslash
+  // ("a\"b" is a syntax error for fetchmail 6.4.37): '"' becomes \x22.
   Scenario s = builtin("baseline");
   auto ctx = context(s);
   ctx.password = "a\"b\\c";
-  EXPECT_NE(fetchmail_rc(ctx).find("password \"a\\\"b\\\\c\""),
-            std::string::npos);
+  const auto rc = fetchmail_rc(ctx);
+  EXPECT_NE(rc.find("password \"a\\x22b\\\\c\""), std::string::npos) << rc;
+  EXPECT_EQ(rc.find("\\\""), std::string::npos) << rc;
 }
 
 TEST(FetchmailArgv, OwnFilesPerCell) {
@@ -120,6 +124,141 @@ TEST(FetchmailArgv, OwnFilesPerCell) {
                                          "-v",
                                          "--nosyslog"};
   EXPECT_EQ(argv, want);
+}
+
+// ---- several accounts (issue 17 item 6)
+// ------------------------------------------------------------
+
+// A catch-all (multidrop) and two per-user mailboxes (single-drop).
+ExternalContext three_accounts(const Scenario &s) {
+  ExternalContext c = context(s);
+  c.accounts = {{"catchall", "catchall", "sec-c", "", 0},
+                {"alice", "alice", "sec-a", "alice@firma.example", 0},
+                {"bob", "bob.m", "sec-b", "bob@firma.de", 0}};
+  return c;
+}
+
+std::size_t count(const std::string &text, const std::string &what) {
+  std::size_t n = 0;
+  for (auto p = text.find(what); p != std::string::npos;
+       p = text.find(what, p + 1))
+    ++n;
+  return n;
+}
+
+TEST(Accounts, NoneMeansTheOneMultidropAccountOfTheContext) {
+  const Scenario s = builtin("baseline");
+  auto ctx = context(s);
+  const auto a = external_accounts(ctx);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].user, "catchall");
+  EXPECT_EQ(a[0].password, "s3cret");
+  EXPECT_EQ(a[0].deliver_to, "");
+  EXPECT_EQ(a[0].port, 40110);
+  EXPECT_TRUE(check_accounts(ctx).ok());
+  ctx.accounts = {{"x", "u", "p", "", 41000}};
+  EXPECT_EQ(external_accounts(ctx).at(0).port, 41000); // override kept
+}
+
+TEST(Accounts, BadAccountsAreRejectedByName) {
+  const Scenario s = builtin("baseline");
+  const auto rejected = [&](ExternalAccount a, const std::string &why) {
+    auto ctx = three_accounts(s);
+    ctx.accounts.push_back(std::move(a));
+    const auto st = check_accounts(ctx);
+    if (st.ok())
+      return std::string("accepted");
+    EXPECT_EQ(st.error().code, "bad-account");
+    return st.error().message.find(why) != std::string::npos
+               ? std::string("ok")
+               : st.error().message;
+  };
+  EXPECT_TRUE(check_accounts(three_accounts(s)).ok());
+  EXPECT_EQ(rejected({"Alice", "u", "p", "", 0}, "[a-z0-9_-]"), "ok");
+  EXPECT_EQ(rejected({"", "u", "p", "", 0}, "[a-z0-9_-]"), "ok");
+  EXPECT_EQ(rejected({"a/b", "u", "p", "", 0}, "[a-z0-9_-]"), "ok");
+  EXPECT_EQ(rejected({"alice", "u", "p", "", 0}, "used twice"), "ok");
+  EXPECT_EQ(rejected({"x", "", "p", "", 0}, "no POP3 user"), "ok");
+  EXPECT_EQ(rejected({"x", "u", "p\nkeep", "", 0}, "control"), "ok");
+  EXPECT_EQ(rejected({"x", "u", "p", "carol", 0}, "full address"), "ok");
+  EXPECT_EQ(rejected({"x", "u", "p", "c\"@d", 0}, "full address"), "ok");
+  EXPECT_EQ(rejected({"x-1_y", "u", "p", "carol@firma.example", 0}, ""),
+            "accepted");
+}
+
+TEST(FetchmailRc, OneUserEntryPerAccountUnderOnePoll) {
+  const Scenario s = builtin("aliases-domains");
+  const auto rc = fetchmail_rc(three_accounts(s));
+  EXPECT_EQ(count(rc, "poll "), 1u) << rc;
+  EXPECT_TRUE(
+      has_line(rc, "poll 127.0.0.1 with proto pop3 port 40110 no dns uidl"))
+      << rc;
+  // The catch-all routes by envelope (aliases, '*'); each per-user box goes to
+  // its one full address.
+  const auto user_line =
+      rc.find("  user \"catchall\" with password \"sec-c\" is ");
+  ASSERT_NE(user_line, std::string::npos) << rc;
+  const std::string line =
+      rc.substr(user_line, rc.find('\n', user_line) - user_line);
+  EXPECT_NE(line.find("\"info@firma.example\"=\"anna@firma.example\""),
+            std::string::npos)
+      << line;
+  EXPECT_EQ(line.substr(line.size() - 7), " * here") << line;
+  EXPECT_EQ(count(rc, " * here\n"), 1u) << rc;
+  EXPECT_TRUE(has_line(rc, "  user \"alice\" with password \"sec-a\" is "
+                           "\"alice@firma.example\" here"))
+      << rc;
+  EXPECT_TRUE(has_line(rc, "  user \"bob.m\" with password \"sec-b\" is "
+                           "\"bob@firma.de\" here"))
+      << rc;
+  // User options follow every user entry (fetchmail binds them to the user).
+  EXPECT_EQ(count(rc, "  smtphost 127.0.0.1/40025\n"), 3u) << rc;
+  EXPECT_EQ(count(rc, "  sslproto ''\n"), 3u) << rc;
+  EXPECT_EQ(count(rc, "  no keep\n"), 3u) << rc;
+  EXPECT_LT(rc.find("localdomains"), rc.find("user "));
+  EXPECT_LT(rc.find("user \"catchall\""), rc.find("user \"alice\""));
+  EXPECT_LT(rc.find("user \"alice\""), rc.find("user \"bob.m\""));
+}
+
+TEST(FetchmailRc, OneAccountListedIsTheSingleAccountRc) {
+  const Scenario s = builtin("bcc");
+  auto listed = context(s);
+  listed.accounts = {{"catchall", "catchall", "s3cret", "", 0}};
+  EXPECT_EQ(fetchmail_rc(listed), fetchmail_rc(context(s)));
+  // One single-drop account alone: no multidrop entry at all.
+  listed.accounts = {{"alice", "alice", "sec-a", "alice@firma.example", 0}};
+  const auto rc = fetchmail_rc(listed);
+  EXPECT_EQ(rc.find("* here"), std::string::npos) << rc;
+  EXPECT_TRUE(has_line(rc, "  user \"alice\" with password \"sec-a\" is "
+                           "\"alice@firma.example\" here"))
+      << rc;
+}
+
+TEST(FetchmailRc, AccountsOnOtherPortsGetTheirOwnPoll) {
+  const Scenario s = builtin("baseline");
+  auto ctx = three_accounts(s);
+  ctx.accounts[1].port = 40111;
+  ctx.pop3_tls = "implicit";
+  ctx.ca_file = "/w/ca.pem";
+  ctx.lmtp = true;
+  const auto rc = fetchmail_rc(ctx);
+  EXPECT_EQ(count(rc, "poll "), 2u) << rc;
+  const auto second = rc.find("poll 127.0.0.1 with proto pop3 port 40111");
+  ASSERT_NE(second, std::string::npos) << rc;
+  // catchall and bob under the first poll, alice under the second.
+  EXPECT_LT(rc.find("user \"bob.m\""), second) << rc;
+  EXPECT_GT(rc.find("user \"alice\""), second) << rc;
+  EXPECT_EQ(count(rc, "  envelope \"X-Envelope-To\"\n"), 2u) << rc;
+  EXPECT_EQ(count(rc, "  ssl\n"), 3u) << rc;
+  EXPECT_EQ(count(rc, "sslcertfile \"/w/ca.pem\""), 3u) << rc;
+  EXPECT_EQ(count(rc, "  lmtp smtphost 127.0.0.1/40025\n"), 3u) << rc;
+}
+
+TEST(FetchmailArgv, NoSecretInArgv) {
+  const auto argv = fetchmail_argv("/w/fetchmail");
+  for (const auto &a : argv)
+    for (const char *pw : {"sec-c", "sec-a", "sec-b", "s3cret"})
+      EXPECT_EQ(a.find(pw), std::string::npos) << a;
 }
 
 // ---- getmail6
@@ -157,6 +296,73 @@ TEST(GetmailRc, OccurrenceKeepAndLmtp) {
   const auto argv = getmail_argv("/w/g", "/w/g/getmailrc");
   EXPECT_EQ(argv, (std::vector<std::string>{"getmail", "--getmaildir", "/w/g",
                                             "--rcfile", "/w/g/getmailrc"}));
+}
+
+TEST(GetmailRc, OneRcPerAccount) {
+  const Scenario s = builtin("multi-delivered-to");
+  const auto ctx = three_accounts(s);
+  const auto accounts = external_accounts(ctx);
+  ASSERT_EQ(accounts.size(), 3u);
+  const auto catchall = getmail_rc(ctx, accounts[0], "/usr/bin/msmtp", "/w/m");
+  EXPECT_TRUE(has_line(catchall, "type = MultidropPOP3Retriever")) << catchall;
+  EXPECT_TRUE(has_line(catchall, "username = catchall")) << catchall;
+  EXPECT_TRUE(has_line(catchall, "password = sec-c")) << catchall;
+  EXPECT_TRUE(has_line(catchall, "envelope_recipient = delivered-to:1"))
+      << catchall;
+  EXPECT_NE(catchall.find("\"--\", \"%(recipient)\")"), std::string::npos)
+      << catchall;
+  for (std::size_t i : {1u, 2u}) {
+    const auto rc = getmail_rc(ctx, accounts[i], "/usr/bin/msmtp", "/w/m");
+    EXPECT_TRUE(has_line(rc, "type = SimplePOP3Retriever")) << rc;
+    EXPECT_TRUE(has_line(rc, "username = " + accounts[i].user)) << rc;
+    EXPECT_TRUE(has_line(rc, "password = " + accounts[i].password)) << rc;
+    EXPECT_TRUE(has_line(rc, "port = 40110")) << rc;
+    // getmail has no %(recipient) for a single-drop retriever: the fixed
+    // address.
+    EXPECT_EQ(rc.find("envelope_recipient"), std::string::npos) << rc;
+    EXPECT_EQ(rc.find("%(recipient)"), std::string::npos) << rc;
+    EXPECT_NE(rc.find("\"-f\", \"%(sender)\", \"--\", \"" +
+                      accounts[i].deliver_to + "\")"),
+              std::string::npos)
+        << rc;
+    EXPECT_TRUE(has_line(rc, "delete = true")) << rc;
+  }
+  EXPECT_EQ(getmail_rc_name(ctx, accounts[1]), "getmailrc-alice");
+  EXPECT_EQ(getmail_rc_name(context(s), external_accounts(context(s))[0]),
+            "getmailrc");
+}
+
+TEST(GetmailRc, SingleAccountOverloadsAgree) {
+  const Scenario s = builtin("bcc");
+  auto ctx = context(s);
+  ctx.pop3_tls = "implicit";
+  ctx.ca_file = "/w/ca.pem";
+  EXPECT_EQ(
+      getmail_rc(ctx, "/usr/bin/msmtp", "/w/m"),
+      getmail_rc(ctx, external_accounts(ctx)[0], "/usr/bin/msmtp", "/w/m"));
+  auto three = three_accounts(s);
+  three.pop3_tls = "implicit";
+  three.ca_file = "/w/ca.pem";
+  three.accounts[2].port = 40995;
+  const auto rc =
+      getmail_rc(three, external_accounts(three)[2], "/usr/bin/msmtp", "/w/m");
+  EXPECT_TRUE(has_line(rc, "type = SimplePOP3SSLRetriever")) << rc;
+  EXPECT_TRUE(has_line(rc, "ca_certs = /w/ca.pem")) << rc;
+  EXPECT_TRUE(has_line(rc, "port = 40995")) << rc;
+}
+
+TEST(GetmailArgv, EveryRcFileInOneInvocationAndNoSecret) {
+  const auto argv =
+      getmail_argv("/w/g", {"/w/g/getmailrc-catchall", "/w/g/getmailrc-alice",
+                            "/w/g/getmailrc-bob"});
+  EXPECT_EQ(argv,
+            (std::vector<std::string>{"getmail", "--getmaildir", "/w/g",
+                                      "--rcfile", "/w/g/getmailrc-catchall",
+                                      "--rcfile", "/w/g/getmailrc-alice",
+                                      "--rcfile", "/w/g/getmailrc-bob"}));
+  for (const auto &a : argv)
+    for (const char *pw : {"sec-c", "sec-a", "sec-b"})
+      EXPECT_EQ(a.find(pw), std::string::npos) << a;
 }
 
 // ---- command
@@ -227,6 +433,63 @@ TEST(Command, IntentIsAFetcherCoreConfig) {
   EXPECT_EQ(cfg->routing.users.size(), 3u);
   EXPECT_EQ(cfg->state_dir, (dir / "state").string());
   fs::remove_all(dir);
+}
+
+TEST(Command, SeveralAccountsInTheIntent) {
+  const Scenario s = builtin("qmail-prefix");
+  auto ctx = three_accounts(s);
+  ctx.accounts[2].port = 40111;
+  const auto files = account_password_files(ctx, "/w/pw");
+  EXPECT_EQ(files,
+            (std::vector<std::string>{"/w/pw", "/w/pw-alice", "/w/pw-bob"}));
+  const auto text = intent_config(ctx, "/w/pw", "/w/state");
+  const YAML::Node y = YAML::Load(text);
+  EXPECT_FALSE(y["pop3"]) << text; // per account only
+  EXPECT_EQ(y["smtp"]["port"].as<int>(), 40025);
+  EXPECT_EQ(y["routing"]["envelope"][0]["header"].as<std::string>(),
+            "Delivered-To");
+  EXPECT_EQ(y["state_dir"].as<std::string>(), "/w/state");
+  EXPECT_EQ(y["parallel"].as<int>(), 1);
+  const YAML::Node a = y["accounts"];
+  ASSERT_TRUE(a.IsSequence()) << text;
+  ASSERT_EQ(a.size(), 3u);
+  const std::vector<std::string> names = {"catchall", "alice", "bob"};
+  const std::vector<std::string> users = {"catchall", "alice", "bob.m"};
+  const std::vector<int> ports = {40110, 40110, 40111};
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(a[i]["name"].as<std::string>(), names[i]);
+    EXPECT_EQ(a[i]["pop3"]["user"].as<std::string>(), users[i]);
+    EXPECT_EQ(a[i]["pop3"]["port"].as<int>(), ports[i]);
+    EXPECT_EQ(a[i]["pop3"]["host"].as<std::string>(), "127.0.0.1");
+    EXPECT_EQ(a[i]["pop3"]["tls"].as<std::string>(), "none");
+    EXPECT_EQ(a[i]["pop3"]["password_file"].as<std::string>(), files[i]);
+    EXPECT_FALSE(a[i]["pop3"]["password"]) << text;
+  }
+  EXPECT_EQ(a[0]["mode"].as<std::string>(), "multidrop");
+  EXPECT_FALSE(a[0]["deliver_to"]);
+  EXPECT_EQ(a[1]["mode"].as<std::string>(), "single");
+  EXPECT_EQ(a[1]["deliver_to"].as<std::string>(), "alice@firma.example");
+  EXPECT_EQ(a[2]["deliver_to"].as<std::string>(), "bob@firma.de");
+  for (const char *pw : {"sec-c", "sec-a", "sec-b"})
+    EXPECT_EQ(text.find(pw), std::string::npos) << pw;
+  // Without accounts: no accounts list, one password file.
+  const auto one = YAML::Load(intent_config(context(s), "/w/pw", "/w/state"));
+  EXPECT_FALSE(one["accounts"]);
+  EXPECT_EQ(one["pop3"]["user"].as<std::string>(), "catchall");
+  EXPECT_EQ(account_password_files(context(s), "/w/pw"),
+            std::vector<std::string>{"/w/pw"});
+}
+
+TEST(Command, PlaceholdersAreTheFirstAccounts) {
+  const Scenario s = builtin("baseline");
+  auto ctx = three_accounts(s);
+  ctx.user = "ignored";
+  ctx.accounts[0].port = 40111;
+  const auto v = command_placeholders(ctx, "/w/i.yaml", "/w/pw", "/w/state");
+  EXPECT_EQ(v.at("user"), "catchall");
+  EXPECT_EQ(v.at("password"), "sec-c");
+  EXPECT_EQ(v.at("password_file"), "/w/pw");
+  EXPECT_EQ(v.at("pop3_port"), "40111");
 }
 
 // ---- scenario format: fetchers:

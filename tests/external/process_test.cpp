@@ -343,5 +343,61 @@ TEST(MatrixCli, ProvidersOverrideAndUsageErrors) {
   EXPECT_EQ(WEXITSTATUS(rc), 2);
 }
 
+// Several accounts (issue 17 item 6): one private password file per account,
+// the intent names each, the placeholders are the first account's; a bad
+// account list is a cycle error before anything runs.
+fetcher::CycleResult run_cycle_blocking(const ExternalContext &ctx) {
+  asio::io_context io;
+  fetcher::CycleResult out;
+  bool done = false;
+  auto task = [&]() -> net::awaitable<void> {
+    out = co_await run_external_cycle(ctx);
+    done = true;
+  };
+  asio::co_spawn(io, task(), asio::detached);
+  io.run_for(kIoBound);
+  EXPECT_TRUE(done);
+  return out;
+}
+
+TEST(CommandFetcher, SeveralAccountsGetPrivatePasswordFiles) {
+  TempDir dir;
+  const Scenario s = as_command(
+      "baseline", "echo {user} {password} {password_file} > {workdir}/seen");
+  ExternalContext ctx;
+  ctx.scenario = &s;
+  ctx.workdir = dir.path.string();
+  ctx.pop3_port = 40110;
+  ctx.smtp_port = 40025;
+  ctx.accounts = {{"catchall", "catchall", "sec-c", "", 0},
+                  {"alice", "alice", "sec-a", "alice@firma.example", 0}};
+  const auto r = run_cycle_blocking(ctx);
+  EXPECT_EQ(r.outcome, fetcher::Outcome::ok) << r.detail;
+  const fs::path work = dir.path / "command";
+  const auto priv = fs::perms::owner_read | fs::perms::owner_write;
+  for (const auto &[file, content] :
+       std::vector<std::pair<fs::path, std::string>>{
+           {work / "password", "sec-c\n"},
+           {work / "password-alice", "sec-a\n"}}) {
+    EXPECT_EQ(slurp(file), content) << file;
+    EXPECT_EQ(fs::status(file).permissions() & fs::perms::all, priv) << file;
+  }
+  EXPECT_EQ(fs::status(work / "intent.yaml").permissions() & fs::perms::all,
+            priv);
+  const std::string intent = slurp(work / "intent.yaml");
+  EXPECT_NE(intent.find((work / "password-alice").string()), std::string::npos)
+      << intent;
+  EXPECT_EQ(intent.find("sec-"), std::string::npos) << intent;
+  EXPECT_EQ(slurp(dir.path / "seen"),
+            "catchall sec-c " + (work / "password").string() + "\n");
+
+  ctx.accounts.push_back({"alice", "alice2", "x", "", 0});
+  const auto bad = run_cycle_blocking(ctx);
+  EXPECT_EQ(bad.outcome, fetcher::Outcome::pop3_error);
+  EXPECT_NE(bad.detail.find("account 'alice': name used twice"),
+            std::string::npos)
+      << bad.detail;
+}
+
 } // namespace
 } // namespace dropcheck::runner

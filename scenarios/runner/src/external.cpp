@@ -43,15 +43,32 @@ mail::EnvelopeSpec first_envelope(const Scenario &s) {
   return mail::EnvelopeSpec{};
 }
 
-// A double-quoted string with backslash escapes for '"' and '\\': the same form is read by
-// fetchmail's rcfile lexer, by Python (getmailrc tuple elements) and by YAML double-quoted
-// scalars (the {config} file).
+// A double-quoted string with backslash escapes for '"' and '\\': the form read
+// by Python (getmailrc tuple elements) and by YAML double-quoted scalars (the
+// {config} file). Not by fetchmail: see fetchmail_quote.
 std::string dquote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     if (c == '"' || c == '\\')
       out.push_back('\\');
     out.push_back(c);
+  }
+  return out + "\"";
+}
+
+// A fetchmail rc string. Its lexer ends a "..." string at the first '"'
+// whatever precedes it (fetchmail 6.4.37 reads "a\"b" as a syntax error or
+// garbage) and then decodes escapes inside: '"' is written \x22 (it reads two
+// hex digits at most), a backslash \\.
+std::string fetchmail_quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"')
+      out += "\\x22";
+    else if (c == '\\')
+      out += "\\\\";
+    else
+      out.push_back(c);
   }
   return out + "\"";
 }
@@ -299,19 +316,61 @@ std::string output_tail(const std::string &path, std::size_t max_bytes) {
 // ---- adapters
 // -----------------------------------------------------------------------------
 
-std::string fetchmail_rc(const ExternalContext &ctx) {
+std::vector<ExternalAccount> external_accounts(const ExternalContext &ctx) {
+  std::vector<ExternalAccount> out = ctx.accounts;
+  if (out.empty())
+    out.push_back({"catchall", ctx.user, ctx.password, "", 0});
+  for (auto &a : out)
+    if (a.port == 0)
+      a.port = ctx.pop3_port;
+  return out;
+}
+
+base::Status check_accounts(const ExternalContext &ctx) {
+  const auto bad = [](const ExternalAccount &a, std::string_view why) {
+    return base::make_error("bad-account",
+                            fmt::format("account '{}': {}", a.name, why));
+  };
+  const auto has_control = [](std::string_view v) {
+    return std::any_of(v.begin(), v.end(), [](char c) {
+      return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    });
+  };
+  std::vector<std::string_view> seen;
+  for (const auto &a : ctx.accounts) {
+    const bool name_ok = !a.name.empty() &&
+                         std::all_of(a.name.begin(), a.name.end(), [](char c) {
+                           return (c >= 'a' && c <= 'z') ||
+                                  (c >= '0' && c <= '9') || c == '_' ||
+                                  c == '-';
+                         });
+    if (!name_ok)
+      return bad(a, "name must be non-empty [a-z0-9_-]");
+    if (std::find(seen.begin(), seen.end(), a.name) != seen.end())
+      return bad(a, "name used twice");
+    seen.push_back(a.name);
+    if (a.user.empty())
+      return bad(a, "no POP3 user");
+    if (has_control(a.user) || has_control(a.password) ||
+        has_control(a.deliver_to))
+      return bad(a, "control character in user, password or deliver_to");
+    if (!a.deliver_to.empty() &&
+        (a.deliver_to.find('@') == std::string::npos ||
+         a.deliver_to.find_first_of(" <>\"") != std::string::npos))
+      return bad(a, "deliver_to must be a full address (local@domain)");
+  }
+  return base::ok_status();
+}
+
+namespace {
+
+// The server part of a fetchmail poll entry: protocol, port and the multidrop
+// options (envelope, qvirtual, localdomains) shared by every user entry below
+// it.
+std::string fetchmail_poll(const ExternalContext &ctx, std::uint16_t port) {
   const Scenario &s = *ctx.scenario;
-  std::string rc = fmt::format("# dropcheck: fetchmail run control for "
-                               "scenario {}, cycle {} (generated)\n",
-                               s.name, ctx.cycle);
-  // Undeliverable mail and mail with no local recipient go to the fallback
-  // mailbox, not back to the (often forged) sender: backscatter is worse than a
-  // postmaster copy.
-  if (!s.world.fallback.empty())
-    rc += "set postmaster " + dquote(s.world.fallback) + "\n";
-  rc += "set no bouncemail\nset no spambounce\n";
-  rc += fmt::format("poll {} with proto pop3 port {} no dns uidl\n",
-                    ctx.pop3_host, ctx.pop3_port);
+  std::string rc = fmt::format("poll {} with proto pop3 port {} no dns uidl\n",
+                               ctx.pop3_host, port);
   if (s.fetcher.to_cc) {
     // To/Cc mode: no envelope header, not even the Received-line guess.
     rc += "  no envelope\n";
@@ -321,28 +380,44 @@ std::string fetchmail_rc(const ExternalContext &ctx) {
     // ("every line") cannot be expressed, fetchmail reads the first.
     if (spec.occurrence >= 2)
       rc += fmt::format("  envelope {} {}\n", spec.occurrence - 1,
-                        dquote(spec.header));
+                        fetchmail_quote(spec.header));
     else
-      rc += "  envelope " + dquote(spec.header) + "\n";
+      rc += "  envelope " + fetchmail_quote(spec.header) + "\n";
     if (!spec.qvirtual.empty())
-      rc += "  qvirtual " + dquote(spec.qvirtual) + "\n";
+      rc += "  qvirtual " + fetchmail_quote(spec.qvirtual) + "\n";
     else if (spec.strip_qmail_prefix)
       // fetchmail strips one literal prefix: the first local domain's
       // "<domain>-".
-      rc +=
-          "  qvirtual " + dquote(s.world.local_domains.front() + "-") + "\n";
+      rc += "  qvirtual " +
+            fetchmail_quote(s.world.local_domains.front() + "-") + "\n";
   }
   rc += "  localdomains";
-  for (const auto &d : s.world.local_domains)
-    rc += " " + dquote(d);
+  for (const auto &d : s.world.local_domains) {
+    rc += ' '; // not " " + quote(d): GCC 12's false -Wrestrict (PR 105329)
+    rc += fetchmail_quote(d);
+  }
   rc += "\n";
-  // Multidrop: '*' passes local names through; full-address mappings (fetchmail
-  // >= 6.3.5) carry world.aliases and take precedence over localdomains.
-  rc += "  user " + dquote(ctx.user) + " with password " +
-        dquote(ctx.password) + " is";
-  for (const auto &[from, to] : s.world.aliases)
-    rc += " " + dquote(from) + "=" + dquote(to);
-  rc += " * here\n";
+  return rc;
+}
+
+// One user entry and its user options (fetchmail binds smtphost, ssl, sslproto
+// and keep to the `user` they follow: every entry repeats them).
+std::string fetchmail_user(const ExternalContext &ctx,
+                           const ExternalAccount &a) {
+  const Scenario &s = *ctx.scenario;
+  std::string rc = "  user " + fetchmail_quote(a.user) + " with password " +
+                   fetchmail_quote(a.password) + " is";
+  if (a.deliver_to.empty()) {
+    // Multidrop: '*' passes local names through; full-address mappings
+    // (fetchmail >= 6.3.5) carry world.aliases and take precedence over
+    // localdomains.
+    for (const auto &[from, to] : s.world.aliases)
+      rc += " " + fetchmail_quote(from) + "=" + fetchmail_quote(to);
+    rc += " * here\n";
+  } else {
+    // Single-drop: one local name; containing '@', it is the RCPT TO as is.
+    rc += " " + fetchmail_quote(a.deliver_to) + " here\n";
+  }
   if (ctx.lmtp)
     rc += fmt::format("  lmtp smtphost {}/{}\n", ctx.smtp_host, ctx.smtp_port);
   else
@@ -355,9 +430,38 @@ std::string fetchmail_rc(const ExternalContext &ctx) {
     if (ctx.pop3_tls == "implicit")
       rc += "  ssl\n";
     rc += "  sslproto 'TLS1.2+' sslcertck sslcertfile " +
-          dquote(ctx.ca_file) + "\n";
+          fetchmail_quote(ctx.ca_file) + "\n";
   }
   rc += s.fetcher.keep ? "  keep\n" : "  no keep\n";
+  return rc;
+}
+
+} // namespace
+
+std::string fetchmail_rc(const ExternalContext &ctx) {
+  const Scenario &s = *ctx.scenario;
+  std::string rc = fmt::format("# dropcheck: fetchmail run control for "
+                               "scenario {}, cycle {} (generated)\n",
+                               s.name, ctx.cycle);
+  // Undeliverable mail and mail with no local recipient go to the fallback
+  // mailbox, not back to the (often forged) sender: backscatter is worse than a
+  // postmaster copy.
+  if (!s.world.fallback.empty())
+    rc += "set postmaster " + fetchmail_quote(s.world.fallback) + "\n";
+  rc += "set no bouncemail\nset no spambounce\n";
+  // One poll entry per provider port (in the order the accounts name them),
+  // holding the user entries of that port.
+  const auto accounts = external_accounts(ctx);
+  std::vector<std::uint16_t> ports;
+  for (const auto &a : accounts)
+    if (std::find(ports.begin(), ports.end(), a.port) == ports.end())
+      ports.push_back(a.port);
+  for (const auto port : ports) {
+    rc += fetchmail_poll(ctx, port);
+    for (const auto &a : accounts)
+      if (a.port == port)
+        rc += fetchmail_user(ctx, a);
+  }
   return rc;
 }
 
@@ -377,44 +481,60 @@ std::vector<std::string> fetchmail_argv(const std::string &dir) {
 std::string getmail_rc(const ExternalContext &ctx,
                        const std::string &msmtp_path,
                        const std::string &msmtp_config) {
+  return getmail_rc(ctx, external_accounts(ctx).front(), msmtp_path,
+                    msmtp_config);
+}
+
+std::string getmail_rc(const ExternalContext &ctx,
+                       const ExternalAccount &account,
+                       const std::string &msmtp_path,
+                       const std::string &msmtp_config) {
   const Scenario &s = *ctx.scenario;
   const auto spec = first_envelope(s);
+  const bool multidrop = account.deliver_to.empty();
+  const std::uint16_t port = account.port ? account.port : ctx.pop3_port;
   std::string rc = fmt::format(
       "# dropcheck: getmailrc for scenario {}, cycle {} (generated)\n", s.name,
       ctx.cycle);
+  if (!ctx.accounts.empty())
+    rc += fmt::format("# account {} ({})\n", account.name,
+                      multidrop ? "multidrop" : "single-drop");
   // getmail has no STLS for POP3: only the SSL retriever (implicit TLS)
   // protects the password.
-  rc += ctx.pop3_tls == "implicit"
-            ? "[retriever]\ntype = MultidropPOP3SSLRetriever\n"
-            : "[retriever]\ntype = MultidropPOP3Retriever\n";
-  if (ctx.pop3_tls == "implicit")
+  const bool ssl = ctx.pop3_tls == "implicit";
+  rc += fmt::format("[retriever]\ntype = {}POP3{}Retriever\n",
+                    multidrop ? "Multidrop" : "Simple", ssl ? "SSL" : "");
+  if (ssl)
     rc += "ca_certs = " + ctx.ca_file + "\n";
   rc += fmt::format("server = {}\nport = {}\nusername = {}\npassword = {}\n",
-                    ctx.pop3_host, ctx.pop3_port, ctx.user, ctx.password);
+                    ctx.pop3_host, port, account.user, account.password);
   // getmail reads one occurrence of one header: "name:position", position 1 =
   // topmost.
-  rc += fmt::format("envelope_recipient = {}:{}\n", base::to_lower(spec.header),
+  if (multidrop)
+    rc +=
+        fmt::format("envelope_recipient = {}:{}\n", base::to_lower(spec.header),
                     std::max(1, spec.occurrence));
   rc += "\n[destination]\ntype = MDA_external\n";
   rc += "path = " + msmtp_path + "\n";
   // msmtp re-injects with the envelope getmail found: MAIL FROM = the
   // Return-Path getmail read (%(sender), "" for <>), RCPT TO = the envelope
-  // recipient; no header rewriting.
-  std::vector<std::string> args = {"-C",
-                                   msmtp_config,
-                                   "--host=" + ctx.smtp_host,
-                                   fmt::format("--port={}", ctx.smtp_port),
-                                   ctx.lmtp ? "--protocol=lmtp"
-                                            : "--protocol=smtp",
-                                   "--auth=off",
-                                   "--tls=off",
-                                   "--set-from-header=off",
-                                   "--set-date-header=off",
-                                   "--set-msgid-header=off",
-                                   "-f",
-                                   "%(sender)",
-                                   "--",
-                                   "%(recipient)"};
+  // recipient (multidrop) or the account's one local address (single-drop:
+  // getmail has no %(recipient) there); no header rewriting.
+  std::vector<std::string> args = {
+      "-C",
+      msmtp_config,
+      "--host=" + ctx.smtp_host,
+      fmt::format("--port={}", ctx.smtp_port),
+      ctx.lmtp ? "--protocol=lmtp" : "--protocol=smtp",
+      "--auth=off",
+      "--tls=off",
+      "--set-from-header=off",
+      "--set-date-header=off",
+      "--set-msgid-header=off",
+      "-f",
+      "%(sender)",
+      "--",
+      multidrop ? std::string("%(recipient)") : account.deliver_to};
   rc += "arguments = (";
   for (std::size_t i = 0; i < args.size(); ++i)
     rc += (i ? ", " : "") + dquote(args[i]);
@@ -427,9 +547,24 @@ std::string getmail_rc(const ExternalContext &ctx,
   return rc;
 }
 
+std::string getmail_rc_name(const ExternalContext &ctx,
+                            const ExternalAccount &account) {
+  return ctx.accounts.empty() ? "getmailrc" : "getmailrc-" + account.name;
+}
+
 std::vector<std::string> getmail_argv(const std::string &getmail_dir,
                                       const std::string &rcfile) {
-  return {"getmail", "--getmaildir", getmail_dir, "--rcfile", rcfile};
+  return getmail_argv(getmail_dir, std::vector<std::string>{rcfile});
+}
+
+std::vector<std::string> getmail_argv(const std::string &getmail_dir,
+                                      const std::vector<std::string> &rcfiles) {
+  std::vector<std::string> argv = {"getmail", "--getmaildir", getmail_dir};
+  for (const auto &rc : rcfiles) {
+    argv.push_back("--rcfile");
+    argv.push_back(rc);
+  }
+  return argv;
 }
 
 std::string intent_config(const ExternalContext &ctx,
@@ -439,12 +574,16 @@ std::string intent_config(const ExternalContext &ctx,
   std::string y = fmt::format(
       "# dropcheck: fetcher intent for scenario {} (generated)\n", s.name);
   y += "version: 1\nname: scenario\n";
-  y += fmt::format(
-      "pop3: {{host: {}, port: {}, tls: {}, user: {}, password_file: {}{}}}\n",
-      ctx.pop3_host, ctx.pop3_port,
-      ctx.pop3_tls == "implicit" ? "implicit" : "none", dquote(ctx.user),
-      dquote(password_file),
-      ctx.ca_file.empty() ? "" : ", ca_file: " + dquote(ctx.ca_file));
+  const auto pop3 = [&](std::uint16_t port, const std::string &user,
+                        const std::string &pw_file) {
+    return fmt::format(
+        "{{host: {}, port: {}, tls: {}, user: {}, password_file: {}{}}}",
+        ctx.pop3_host, port, ctx.pop3_tls == "implicit" ? "implicit" : "none",
+        dquote(user), dquote(pw_file),
+        ctx.ca_file.empty() ? "" : ", ca_file: " + dquote(ctx.ca_file));
+  };
+  if (ctx.accounts.empty())
+    y += "pop3: " + pop3(ctx.pop3_port, ctx.user, password_file) + "\n";
   y += fmt::format("smtp: {{host: {}, port: {}, lmtp: {}}}\n", ctx.smtp_host,
                    ctx.smtp_port, ctx.lmtp ? "true" : "false");
   y += "routing:\n";
@@ -477,17 +616,45 @@ std::string intent_config(const ExternalContext &ctx,
     y += "  fallback: " + dquote(s.world.fallback) + "\n";
   y += "state_dir: " + dquote(state_dir) + "\n";
   y += std::string("keep: ") + (s.fetcher.keep ? "true" : "false") + "\n";
+  if (!ctx.accounts.empty()) {
+    const auto accounts = external_accounts(ctx);
+    const auto pw_files = account_password_files(ctx, password_file);
+    y += "accounts:\n";
+    for (std::size_t i = 0; i < accounts.size(); ++i) {
+      const auto &a = accounts[i];
+      y += "  - name: " + dquote(a.name) + "\n";
+      y += "    pop3: " + pop3(a.port, a.user, pw_files[i]) + "\n";
+      if (a.deliver_to.empty()) {
+        y += "    mode: multidrop\n";
+      } else {
+        y += "    mode: single\n";
+        y += "    deliver_to: " + dquote(a.deliver_to) + "\n";
+      }
+    }
+    // One account after the other, as the real fetchers poll them.
+    y += "parallel: 1\n";
+  }
   return y;
+}
+
+std::vector<std::string>
+account_password_files(const ExternalContext &ctx,
+                       const std::string &password_file) {
+  std::vector<std::string> out;
+  for (const auto &a : external_accounts(ctx))
+    out.push_back(out.empty() ? password_file : password_file + "-" + a.name);
+  return out;
 }
 
 std::map<std::string, std::string>
 command_placeholders(const ExternalContext &ctx, const std::string &config_path,
                      const std::string &password_file,
                      const std::string &state_dir) {
+  const ExternalAccount first = external_accounts(ctx).front();
   return {{"pop3_host", ctx.pop3_host},
-          {"pop3_port", std::to_string(ctx.pop3_port)},
-          {"user", ctx.user},
-          {"password", ctx.password},
+          {"pop3_port", std::to_string(first.port)},
+          {"user", first.user},
+          {"password", first.password},
           {"password_file", password_file},
           {"smtp_host", ctx.smtp_host},
           {"smtp_port", std::to_string(ctx.smtp_port)},
@@ -565,6 +732,11 @@ run_external_cycle(const ExternalContext &ctx) {
     make_private_dir(dir);
     child.output_path = (dir / fmt::format("cycle-{}.log", ctx.cycle)).string();
     child.cwd = dir.string();
+    if (auto ok = check_accounts(ctx); !ok.ok()) {
+      r.outcome = fetcher::Outcome::pop3_error;
+      r.detail = fmt::format("{}: {}", kind, ok.error().message);
+      co_return r;
+    }
     std::string missing;
     if (!external_fetcher_available(kind, &missing)) {
       r.outcome = fetcher::Outcome::pop3_error;
@@ -586,17 +758,28 @@ run_external_cycle(const ExternalContext &ctx) {
       write_file(msmtprc,
                  "# dropcheck: empty; everything is on msmtp's command line\n",
                  kPrivateFile);
-      write_file(dir / "getmailrc",
-                 getmail_rc(ctx, find_program("msmtp"), msmtprc.string()),
-                 kPrivateFile);
-      child.argv = getmail_argv(dir.string(), (dir / "getmailrc").string());
+      // One rc file per account (getmail reads one account per file), all in
+      // one invocation; its state (oldmail-<server>-<port>-<user>) is per
+      // account already.
+      std::vector<std::string> rcfiles;
+      for (const auto &a : external_accounts(ctx)) {
+        const fs::path rc = dir / getmail_rc_name(ctx, a);
+        write_file(rc,
+                   getmail_rc(ctx, a, find_program("msmtp"), msmtprc.string()),
+                   kPrivateFile);
+        rcfiles.push_back(rc.string());
+      }
+      child.argv = getmail_argv(dir.string(), rcfiles);
       child.env = private_env(dir.string());
     } else if (kind == "command") {
       const fs::path pw = dir / "password";
       const fs::path state = dir / "state";
       const fs::path config = dir / "intent.yaml";
       make_private_dir(state);
-      write_file(pw, ctx.password + "\n", kPrivateFile);
+      const auto accounts = external_accounts(ctx);
+      const auto pw_files = account_password_files(ctx, pw.string());
+      for (std::size_t i = 0; i < accounts.size(); ++i)
+        write_file(pw_files[i], accounts[i].password + "\n", kPrivateFile);
       write_file(config, intent_config(ctx, pw.string(), state.string()),
                  kPrivateFile);
       auto line = substitute_command(

@@ -22,6 +22,20 @@
 
 namespace dropcheck::runner {
 
+// One provider mailbox the fetcher polls. All accounts of a cycle are on the
+// same provider host and TLS mode.
+struct ExternalAccount {
+  // Unique, [a-z0-9_-]: names the account's files (getmailrc-<name>, ...).
+  std::string name;
+  std::string user; // POP3 user of the provider mailbox
+  std::string password;
+  // Empty: multidrop (envelope routing, the scenario's intent); else
+  // single-drop: every message to this one local address.
+  std::string deliver_to;
+  // 0: ExternalContext::pop3_port (tests: one fake provider per mailbox).
+  std::uint16_t port = 0;
+};
+
 struct ExternalContext {
   const Scenario *scenario = nullptr;
   std::string
@@ -30,6 +44,10 @@ struct ExternalContext {
   std::uint16_t pop3_port = 0;
   std::string user;
   std::string password;
+  // Several mailboxes polled in one invocation; empty: one multidrop account
+  // from user/password (the configuration is then exactly the single-account
+  // one).
+  std::vector<ExternalAccount> accounts;
   std::string pop3_tls =
       "none"; // none | stls | implicit (Scenario::provider_tls)
   std::string
@@ -95,14 +113,29 @@ std::string output_tail(const std::string &path, std::size_t max_bytes = 600);
 // ---- adapters (pure: config text from the intent)
 // -------------------------------------
 
-// fetchmail run control file (must be written mode 0600). One poll entry in
-// multidrop mode
-// ("is * here"), "envelope [skip] HEADER" from the intent's first envelope spec
-// (occurrence N
-// >= 1 becomes skip count N-1; fetchmail reads one header line only),
-// "qvirtual" from the qmail prefix, localdomains, world.aliases as
-// "address"="mailbox" mappings, postmaster = world.fallback, no bouncemail,
-// smtphost/lmtp from the receiver, keep, sslproto ''.
+// The accounts of one cycle: ctx.accounts, or the one multidrop account
+// "catchall" made of ctx.user/password when there are none; ports resolved (0
+// becomes ctx.pop3_port).
+std::vector<ExternalAccount> external_accounts(const ExternalContext &ctx);
+// ctx.accounts usable: names non-empty, [a-z0-9_-] and unique; users non-empty;
+// no control characters in user, password or deliver_to (they would end a
+// config line); deliver_to a full address. Error "bad-account" naming the
+// account.
+base::Status check_accounts(const ExternalContext &ctx);
+
+// fetchmail run control file (must be written mode 0600). One account: one
+// poll entry in multidrop mode ("is * here"), "envelope [skip] HEADER" from the
+// intent's first envelope spec (occurrence N >= 1 becomes skip count N-1;
+// fetchmail reads one header line only), "qvirtual" from the qmail prefix,
+// localdomains, world.aliases as "address"="mailbox" mappings, postmaster =
+// world.fallback, no bouncemail, smtphost/lmtp from the receiver, keep,
+// sslproto ''.
+// Several accounts: one poll entry per provider port holding one `user` entry
+// per account, each followed by its own smtphost, ssl, sslproto and keep
+// (fetchmail binds them to the `user` they follow). A single-drop account is
+// `user "U" with password "P" is "<deliver_to>" here`: fetchmail 6.4 sends a
+// local name containing '@' as the RCPT TO unchanged (a bare name would get
+// "@<smtphost>" appended).
 std::string fetchmail_rc(const ExternalContext &ctx);
 // The fetchmail command line for one cycle (rc, pid file and UIDL file below
 // `dir`).
@@ -111,22 +144,47 @@ std::vector<std::string> fetchmail_argv(const std::string &dir);
 // getmailrc: MultidropPOP3Retriever with envelope_recipient =
 // header:occurrence, destination MDA_external running msmtp (SMTP or LMTP to
 // the receiver, envelope sender and recipient from getmail, header rewriting
-// off), read_all = false, delete = !keep.
+// off), read_all = false, delete = !keep. This is the rc of the one account of
+// external_accounts(ctx) when ctx.accounts is empty.
 std::string getmail_rc(const ExternalContext &ctx,
                        const std::string &msmtp_path,
                        const std::string &msmtp_config);
+// The rc of one account (getmail reads one account per rc file): multidrop as
+// above, or single-drop: SimplePOP3Retriever (SSL variant for implicit TLS)
+// whose msmtp gets the fixed recipient deliver_to (getmail offers %(recipient)
+// to multidrop retrievers only).
+std::string getmail_rc(const ExternalContext &ctx,
+                       const ExternalAccount &account,
+                       const std::string &msmtp_path,
+                       const std::string &msmtp_config);
+// The rc file of an account below the getmail directory: "getmailrc" when
+// ctx.accounts is empty, else "getmailrc-<name>".
+std::string getmail_rc_name(const ExternalContext &ctx,
+                            const ExternalAccount &account);
 std::vector<std::string> getmail_argv(const std::string &getmail_dir,
                                       const std::string &rcfile);
+// One invocation for several accounts: --rcfile once per file, in order.
+std::vector<std::string> getmail_argv(const std::string &getmail_dir,
+                                      const std::vector<std::string> &rcfiles);
 
 // The intent as a fetcher-core config (YAML, the format of `dropcheck fetch
 // --config`): what the command fetcher gets as {config}. The password is
-// referenced by password_file.
+// referenced by password_file. With ctx.accounts: no top-level pop3, an
+// `accounts:` list instead (name, pop3 with that account's password file, mode
+// multidrop | single, deliver_to), `parallel: 1`; smtp and routing shared.
 std::string intent_config(const ExternalContext &ctx,
                           const std::string &password_file,
                           const std::string &state_dir);
+// The password file of each account of external_accounts(ctx), in order: the
+// first is `password_file` itself ({password_file}), the others
+// "<password_file>-<name>". Each is written 0600 holding that password.
+std::vector<std::string>
+account_password_files(const ExternalContext &ctx,
+                       const std::string &password_file);
 
 // Placeholders of the command fetcher, name -> value, for one cycle: pop3_host,
-// pop3_port, user, password, password_file, smtp_host, smtp_port, lmtp
+// pop3_port, user, password, password_file (of the first account when there are
+// several), smtp_host, smtp_port, lmtp
 // (true/false), protocol (smtp/lmtp), config, workdir, state_dir, cycle.
 std::map<std::string, std::string>
 command_placeholders(const ExternalContext &ctx, const std::string &config_path,
