@@ -16,6 +16,7 @@
 #include "fake_pop3/fake_pop3.hpp"
 #include "fake_smtp/receiver.hpp"
 #include "net/server.hpp"
+#include "mailboxes.hpp"
 #include "runner/external.hpp"
 
 namespace dropcheck::runner {
@@ -27,8 +28,6 @@ namespace {
 
 // Every scenario starts at the same virtual instant, so runs are repeatable.
 constexpr base::Millis kEpoch{1'795'420'800'000};  // 2026-11-23T00:00:00Z
-constexpr std::string_view kUser = "catchall";
-constexpr std::string_view kPassword = "s3cret-pop3";
 // External fetchers retrieve a few small messages over loopback in about a millisecond, far
 // less than a second process takes to start: an overlap scenario throttles the provider (unless
 // its profile already does) so that the first cycle is still transferring when the next starts.
@@ -297,8 +296,9 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     fake_smtp::Receiver receiver(policy, journal, clock);
     net::Server smtp(io, loopback, receiver.factory());
 
-    fake_pop3::Provider provider(std::move(profile).value(), std::string(kUser),
-                                 std::string(kPassword), clock);
+    const auto provider_owner = make_provider(s, std::move(profile).value(), clock);
+    fake_pop3::Provider& provider = *provider_owner;
+    CredentialEvents credentials(s);
     // TLS: a self-signed pair made for this run; the fetcher trusts it through a CA file.
     std::shared_ptr<net::ssl::context> tls;
     const std::string ca_file = (fs::path(dir) / "provider-ca.pem").string();
@@ -332,8 +332,8 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     cfg.name = "scenario";
     cfg.pop3.host = "127.0.0.1";
     cfg.pop3.port = pop.local_endpoint().port();
-    cfg.pop3.user = std::string(kUser);
-    cfg.pop3.password = std::string(kPassword);
+    cfg.pop3.user = std::string(kDefaultUser);
+    cfg.pop3.password = mailbox_password(kDefaultUser, false);
     cfg.pop3.timeout = std::chrono::seconds(20);
     if (s.provider_tls != "none") {
       cfg.pop3.ca_file = ca_file;
@@ -412,16 +412,24 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     // One invocation of the fetcher under test.
     auto one_cycle = [&](int cycle, fetcher::Hooks hooks) -> net::awaitable<fetcher::CycleResult> {
       receiver.set_rcpt_fail_for(rcpt_faults_in_cycle(s.receiver, cycle));
+      const std::size_t first = provider.session_log().size();
       if (external) {
         ExternalContext e = ext;
         e.cycle = cycle;
+        e.password = configured_password(s, kDefaultUser, cycle);
+        e.accounts = scenario_external_accounts(s, cycle);
         auto r = co_await run_external_cycle(e);
         log(fmt::format("event=cycle-end cycle={} outcome={} detail=\"{}\"", cycle,
                         fetcher::outcome_name(r.outcome), r.detail));
+        credentials.reported(first, provider.session_log().size(), external_reported(s, r));
         co_return r;
       }
-      fetcher::Fetcher f(cfg, clock, fetcher_log, std::move(hooks));
-      co_return co_await f.run_cycle();
+      const fetcher::Accounts accounts = core_accounts(s, cfg, cycle);
+      fetcher::AccountsOptions account_options;
+      account_options.hooks = std::move(hooks);
+      const auto results = co_await fetcher::run_accounts(accounts, clock, fetcher_log, account_options);
+      credentials.reported(first, provider.session_log().size(), core_reported(accounts, results));
+      co_return combine(results);
     };
     auto overlapped = [&](int cycle) -> net::awaitable<void> {
       log(fmt::format("event=cycle-start cycle={} overlapping=yes", cycle));
@@ -432,6 +440,7 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     auto play = [&]() -> net::awaitable<void> {
       asio::steady_timer wait(co_await asio::this_coro::executor);
       for (int c = 1; c <= s.timeline.cycles; ++c) {
+        credentials.before_cycle(c, provider);
         if (drift && c == s.timeline.drift_cycle) {
           provider.set_profile(*drift);
           drift_first_session = provider.session_log().size();
@@ -509,6 +518,7 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     truth.end_ms = clock.now().count();
     truth.interval_ms = s.timeline.interval_ms;
     truth.login_delay_ms = provider.profile().login_delay_s * 1000;
+    truth.latency_budget_ms = s.timeline.latency_budget_ms;
     for (const auto& e : provider.session_log()) {
       analyzer::Pop3SessionFact f;
       f.id = e.id;
@@ -522,6 +532,7 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
           f.deleted.push_back(it->second);
       truth.pop3_sessions.push_back(std::move(f));
     }
+    credentials.annotate(provider.session_log(), truth.pop3_sessions);
     auto records = fake_smtp::read_journal(fs::path(dir) / "journal");
     if (!records.ok()) throw std::runtime_error("journal: " + records.error().message);
     res.report = analyzer::analyze(truth, to_deliveries(*records));
@@ -533,6 +544,7 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     res.events = provider_fault_events(scheduled_faults, provider.fired_faults());
     if (drift) res.events.push_back(drift_event(provider, drift_first_session, s.timeline));
     if (s.timeline.overlap_cycle > 0) res.events.push_back(overlap);
+    for (auto& e : credentials.events(provider.session_log())) res.events.push_back(std::move(e));
     auto sessions = fake_smtp::read_sessions(fs::path(dir) / "journal");
     if (!sessions.ok()) throw std::runtime_error("journal sessions: " + sessions.error().message);
     for (auto& e : receiver_events(s.receiver, *records, sessions->records))

@@ -3,12 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 #include "analyzer/analyzer.hpp"
 #include "base/embedded.hpp"
@@ -126,6 +126,137 @@ std::string resolve_profile(const base::YamlReader& y, const YAML::Node& n,
 
 constexpr std::int64_t kMaxRunLimitMs = 6LL * 3600 * 1000;
 
+// The catch-all of a scenario that lists no provider.mailboxes (the runner's default box).
+constexpr std::string_view kDefaultMailbox = "catchall";
+
+bool is_local_address(const World& w, std::string_view a) {
+  const std::string d = base::to_lower(a.substr(a.rfind('@') + 1));
+  return std::find(w.local_domains.begin(), w.local_domains.end(), d) != w.local_domains.end();
+}
+
+void check_mailbox_user(const base::YamlReader& y, const YAML::Node& at, const std::string& field,
+                        const std::string& user) {
+  // It names the fetchers' files too (state, getmail rc files).
+  const bool ok = !user.empty() && user.size() <= 64 &&
+                  std::all_of(user.begin(), user.end(), [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+                           c == '-';
+                  });
+  if (!ok) y.fail(at, field, "'" + user + "': expected 1-64 of a-z 0-9 _ -");
+}
+
+ScenarioMailbox parse_mailbox(const base::YamlReader& y, const YAML::Node& m,
+                              const std::string& field) {
+  y.only_keys(m, field, {"user", "addresses", "catch_all"});
+  ScenarioMailbox b;
+  b.user = y.req_str(m, "user", field);
+  check_mailbox_user(y, m["user"], field + ".user", b.user);
+  b.catch_all = y.boolean(m, "catch_all", field, false);
+  for (auto& a : y.str_list(m, "addresses", field))
+    b.addresses.push_back(checked_address(y, m["addresses"], field + ".addresses", a));
+  if (b.catch_all && !b.addresses.empty())
+    y.fail(m["addresses"], field + ".addresses", "a catch-all takes what no box owns: no addresses");
+  if (!b.catch_all && b.addresses.empty())
+    y.fail(m, field + ".addresses", "missing: the addresses this box owns (or catch_all: true)");
+  return b;
+}
+
+// provider.mailboxes: [{user: catchall, catch_all: true}, {user: anna, addresses: [...]}]
+std::vector<ScenarioMailbox> parse_mailboxes(const base::YamlReader& y, const YAML::Node& n) {
+  std::vector<ScenarioMailbox> out;
+  if (!n) return out;
+  if (!n.IsSequence() || n.size() == 0 || n.size() > kMaxScenarioMailboxes)
+    y.fail(n, "provider.mailboxes",
+           fmt::format("expected a list of 1..{} mailboxes", kMaxScenarioMailboxes));
+  std::set<std::string> users, owned;
+  bool catch_all = false;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const std::string field = fmt::format("provider.mailboxes[{}]", i);
+    out.push_back(parse_mailbox(y, n[i], field));
+    if (!users.insert(out.back().user).second)
+      y.fail(n[i]["user"], field + ".user", "duplicate mailbox " + out.back().user);
+    if (out.back().catch_all && std::exchange(catch_all, true))
+      y.fail(n[i], field + ".catch_all", "a second catch-all");
+    for (const auto& a : out.back().addresses)
+      if (!owned.insert(base::to_lower(a)).second)
+        y.fail(n[i]["addresses"], field + ".addresses", a + " is owned by another mailbox too");
+  }
+  return out;
+}
+
+const ScenarioMailbox* find_mailbox(const std::vector<ScenarioMailbox>& boxes,
+                                    std::string_view user) {
+  for (const auto& b : boxes)
+    if (b.user == user) return &b;
+  return nullptr;
+}
+
+// Without fetcher.accounts: every mailbox, the catch-all multidrop, each user's box
+// single-drop to its first address (which must then be local).
+std::vector<ScenarioAccount> default_accounts(const base::YamlReader& y, const YAML::Node& at,
+                                              const Scenario& s) {
+  std::vector<ScenarioAccount> out;
+  for (const auto& b : s.mailboxes) {
+    if (!b.catch_all && !is_local_address(s.world, b.addresses.front()))
+      y.fail(at, "provider.mailboxes",
+             "mailbox " + b.user + ": " + b.addresses.front() +
+                 " is not at a local domain; say how it is fetched in fetcher.accounts");
+    out.push_back({b.user, b.catch_all ? std::string() : b.addresses.front()});
+  }
+  return out;
+}
+
+// fetcher.accounts: [{mailbox: catchall}, {mailbox: anna, deliver_to: anna@firma.example}]
+std::vector<ScenarioAccount> parse_scenario_accounts(const base::YamlReader& y,
+                                                     const YAML::Node& n, const Scenario& s) {
+  if (!n.IsSequence() || n.size() == 0)
+    y.fail(n, "fetcher.accounts", "expected a non-empty list of accounts");
+  if (s.mailboxes.empty()) y.fail(n, "fetcher.accounts", "needs provider.mailboxes");
+  std::vector<ScenarioAccount> out;
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const std::string field = fmt::format("fetcher.accounts[{}]", i);
+    y.only_keys(n[i], field, {"mailbox", "deliver_to"});
+    ScenarioAccount a{y.req_str(n[i], "mailbox", field), y.str(n[i], "deliver_to", field, "")};
+    if (!find_mailbox(s.mailboxes, a.mailbox))
+      y.fail(n[i]["mailbox"], field + ".mailbox", "no such mailbox in provider.mailboxes");
+    if (!seen.insert(a.mailbox).second)
+      y.fail(n[i]["mailbox"], field + ".mailbox", "mailbox " + a.mailbox + " polled twice");
+    if (!a.deliver_to.empty()) {
+      checked_address(y, n[i]["deliver_to"], field + ".deliver_to", a.deliver_to);
+      if (!is_local_address(s.world, a.deliver_to))
+        y.fail(n[i]["deliver_to"], field + ".deliver_to", "not at a world.local_domains domain");
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+// timeline.password_changes: [{mailbox: anna, before_cycle: 2, fixed_before_cycle: 4}]
+std::vector<PasswordChange> parse_password_changes(const base::YamlReader& y, const YAML::Node& n,
+                                                   const Scenario& s, int cycles) {
+  std::vector<PasswordChange> out;
+  if (!n) return out;
+  if (!n.IsSequence()) y.fail(n, "timeline.password_changes", "expected a list");
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const std::string field = fmt::format("timeline.password_changes[{}]", i);
+    y.only_keys(n[i], field, {"mailbox", "before_cycle", "fixed_before_cycle"});
+    PasswordChange c;
+    c.mailbox = y.str(n[i], "mailbox", field, std::string(kDefaultMailbox));
+    const bool known = s.mailboxes.empty() ? c.mailbox == kDefaultMailbox
+                                           : find_mailbox(s.mailboxes, c.mailbox) != nullptr;
+    if (!known) y.fail(n[i]["mailbox"], field + ".mailbox", "no such mailbox");
+    c.cycle = static_cast<int>(y.integer(n[i], "before_cycle", field, 2, 1, cycles));
+    c.fixed_cycle =
+        static_cast<int>(y.integer(n[i], "fixed_before_cycle", field, 0, 0, cycles));
+    if (c.fixed_cycle != 0 && c.fixed_cycle <= c.cycle)
+      y.fail(n[i]["fixed_before_cycle"], field + ".fixed_before_cycle",
+             "must come after before_cycle (or 0: never fixed)");
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 // rcpt_faults: [{address: b@firma.example, code: 452, cycles: [1]}]
 std::vector<RcptFault> parse_rcpt_faults(const base::YamlReader& y, const YAML::Node& n,
                                          int cycles) {
@@ -237,7 +368,8 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
       s.world.fallback = checked_address(y, w["fallback"], "world.fallback", fb);
 
     if (const YAML::Node p = root["provider"]) {
-      y.only_keys(p, "provider", {"profile", "tls", "hosts"});
+      y.only_keys(p, "provider", {"profile", "tls", "hosts", "mailboxes"});
+      s.mailboxes = parse_mailboxes(y, p["mailboxes"]);
       s.profile = resolve_profile(y, p["profile"], "provider.profile",
                                   y.req_str(p, "profile", "provider"));
       s.provider_tls = y.str(p, "tls", "provider", "none");
@@ -250,7 +382,7 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
     if (const YAML::Node f = root["fetcher"]) {
       y.only_keys(f, "fetcher",
                   {"kind", "defect", "envelope", "mode", "keep", "knows_users", "command",
-                   "smtp_timeout"});
+                   "smtp_timeout", "accounts", "parallel"});
       s.fetcher.smtp_timeout_ms = y.duration_ms(f, "smtp_timeout", "fetcher", 20'000);
       if (s.fetcher.smtp_timeout_ms < 100 || s.fetcher.smtp_timeout_ms > 600'000)
         y.fail(f["smtp_timeout"], "fetcher.smtp_timeout", "expected 100ms .. 10m");
@@ -276,7 +408,12 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
       s.fetcher.keep = y.boolean(f, "keep", "fetcher", false);
       if (const YAML::Node e = f["envelope"])
         s.fetcher.envelope = fetcher::parse_envelope_specs(y, e, "fetcher.envelope");
+      if (f["accounts"]) s.fetcher.accounts = parse_scenario_accounts(y, f["accounts"], s);
+      s.fetcher.parallel = static_cast<std::size_t>(y.integer(
+          f, "parallel", "fetcher", 1, 1, static_cast<long long>(fetcher::kMaxParallelAccounts)));
     }
+    if (!s.mailboxes.empty() && s.fetcher.accounts.empty())
+      s.fetcher.accounts = default_accounts(y, root["provider"], s);
 
     const YAML::Node ms = root["messages"];
     if (!ms || !ms.IsSequence() || ms.size() == 0)
@@ -343,7 +480,8 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
 
     if (const YAML::Node t = root["timeline"]) {
       y.only_keys(t, "timeline",
-                  {"cycles", "interval", "overlap", "drift", "run_limit", "cycle_limit"});
+                  {"cycles", "interval", "overlap", "drift", "run_limit", "cycle_limit",
+                   "password_changes", "latency_budget"});
       s.timeline.cycles = static_cast<int>(y.integer(t, "cycles", "timeline", 1, 1, 1000));
       s.timeline.interval_ms = y.duration_ms(t, "interval", "timeline", s.timeline.interval_ms);
       s.timeline.run_limit_ms = y.duration_ms(t, "run_limit", "timeline", s.timeline.run_limit_ms);
@@ -364,6 +502,11 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
             y.integer(o, "invocations", "timeline.overlap", 1, 1,
                       s.timeline.cycles - s.timeline.overlap_cycle));
       }
+      s.timeline.password_changes =
+          parse_password_changes(y, t["password_changes"], s, s.timeline.cycles);
+      s.timeline.latency_budget_ms = y.duration_ms(t, "latency_budget", "timeline", 0);
+      if (s.timeline.latency_budget_ms < 0)
+        y.fail(t["latency_budget"], "timeline.latency_budget", "expected a duration");
       if (const YAML::Node d = t["drift"]) {
         y.only_keys(d, "timeline.drift", {"before_cycle", "profile"});
         s.timeline.drift_cycle = static_cast<int>(

@@ -19,6 +19,7 @@ namespace dropcheck::runner {
 // never an allocation failure.
 inline constexpr std::size_t kMaxScenarioMessages = 100'000;
 inline constexpr std::size_t kMaxScenarioOctets = std::size_t{256} << 20;
+inline constexpr std::size_t kMaxScenarioMailboxes = 200;
 
 struct World {
   std::vector<std::string> local_domains;
@@ -37,6 +38,30 @@ struct ScenarioMessage {
   std::int64_t at_ms = 0;                    // injection time on the virtual clock
 };
 
+// A provider mailbox (provider.mailboxes): a user's own box owns its addresses; the catch-all
+// takes the rest of the domain. None listed: one catch-all, as most scenarios play.
+struct ScenarioMailbox {
+  std::string user;                    // POP3 user; [a-z0-9._-]
+  std::vector<std::string> addresses;  // owned by this box (not for the catch-all)
+  bool catch_all = false;
+};
+
+// An account the fetcher polls (fetcher.accounts): a mailbox, fetched multidrop (envelope
+// routing) or single-drop to `deliver_to`. None listed: every mailbox, the catch-all
+// multidrop and each user's box single-drop to its first address.
+struct ScenarioAccount {
+  std::string mailbox;
+  std::string deliver_to;  // empty: multidrop
+};
+
+// A password changed at the provider before cycle `cycle`; the fetcher's configuration gets
+// the new one from cycle `fixed_cycle` on (0: never, within the run).
+struct PasswordChange {
+  std::string mailbox;
+  int cycle = 2;
+  int fixed_cycle = 0;
+};
+
 struct FetcherSpec {
   std::string kind = "core";                 // core (defect models via `defect`), fetchmail,
                                              //   getmail6, command (runner/external.hpp)
@@ -48,6 +73,8 @@ struct FetcherSpec {
   bool no_envelope = false;                  // the core reads no envelope header (fallback)
   bool keep = false;
   std::int64_t smtp_timeout_ms = 20'000;     // the core's wait for each SMTP reply
+  std::vector<ScenarioAccount> accounts;     // empty: the one catch-all (no provider.mailboxes)
+  std::size_t parallel = 1;                  // the core: accounts polled at once
 };
 
 struct Timeline {
@@ -64,6 +91,10 @@ struct Timeline {
   // Real-time bounds: the whole run, and one external fetcher invocation (then SIGKILL).
   std::int64_t run_limit_ms = 60'000;
   std::int64_t cycle_limit_ms = 30'000;
+  std::vector<PasswordChange> password_changes;
+  // Injection to delivery, per message and recipient, on the virtual clock: beyond it a
+  // `delayed` finding (0: no budget).
+  std::int64_t latency_budget_ms = 0;
 };
 
 // A RCPT fault by address: that recipient is refused with `code` (in the listed cycles; empty:
@@ -114,6 +145,7 @@ struct Scenario {
   std::optional<fake_pop3::Profile> profile_override;
   std::string provider_tls = "none";            // none | stls | implicit (self-signed, trusted)
   std::vector<std::string> provider_hosts;      // more domains whose mail lands in the catch-all
+  std::vector<ScenarioMailbox> mailboxes;       // empty: one catch-all
   FetcherSpec fetcher;
   std::vector<ScenarioMessage> messages;
   Timeline timeline;
