@@ -1,10 +1,13 @@
-// libFuzzer target: the fetcher core's configuration loader (fetcher::parse_config) on
-// arbitrary text. Besides the loader contract (loader_check.hpp), a loaded configuration
+// libFuzzer target: the fetcher core's configuration loader (fetcher::parse_accounts, both
+// formats) on arbitrary text. Besides the loader contract (loader_check.hpp), a loaded configuration
 // keeps the rules README "Fetcher core configuration" states: a usable account name, ports in
 // range, at least one local domain (lower-case), every mailbox it routes to at a local
-// domain, a password, bounded message size and dedup retention.
+// domain, a password, bounded message size and dedup retention; with accounts: 1..kMaxAccounts
+// unique names, a bounded `parallel`, a single-drop account's mailbox at a local domain.
 #include <cstddef>
 #include <cstdint>
+#include <set>
+#include <string>
 #include <string_view>
 
 #include "fetcher/config.hpp"
@@ -45,11 +48,23 @@ void check_config(const fetcher::Config& c, std::string_view) {
   for (const auto& u : r.users) FUZZ_CHECK(is_local(r, u));
   FUZZ_CHECK(r.fallback.empty() || is_local(r, r.fallback));
   FUZZ_CHECK(fetcher::parse_defect(fetcher::defect_name(c.defect)).ok());
+  FUZZ_CHECK(r.mode == fetcher::Mode::multidrop ? r.deliver_to.empty()
+                                                : is_local(r, r.deliver_to));
+}
+
+void check_accounts(const fetcher::Accounts& a, std::string_view source) {
+  FUZZ_CHECK(!a.accounts.empty() && a.accounts.size() <= fetcher::kMaxAccounts);
+  FUZZ_CHECK(a.parallel >= 1 && a.parallel <= fetcher::kMaxParallelAccounts);
+  std::set<std::string> names;
+  for (const auto& c : a.accounts) {
+    check_config(c, source);
+    FUZZ_CHECK(names.insert(c.name).second);
+  }
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  return dropcheck::fuzz::fuzz_loader(data, size, "bad-config", fetcher::parse_config,
-                                      check_config);
+  return dropcheck::fuzz::fuzz_loader(data, size, "bad-config", fetcher::parse_accounts,
+                                      check_accounts);
 }

@@ -3,7 +3,7 @@
 set(DROPCHECK_FUZZ_TARGETS
     header address envelope
     pop3_server pop3_client smtp_server smtp_reply
-    config profile scenario journal)
+    config profile scenario journal mailboxes)
 
 set(DROPCHECK_FUZZ_LIBS_header dropcheck_mail)
 set(DROPCHECK_FUZZ_LIBS_address dropcheck_mail)
@@ -18,6 +18,7 @@ set(DROPCHECK_FUZZ_LIBS_config dropcheck_fetcher)
 set(DROPCHECK_FUZZ_LIBS_profile dropcheck_fake_pop3)
 set(DROPCHECK_FUZZ_LIBS_scenario dropcheck_runner)
 set(DROPCHECK_FUZZ_LIBS_journal dropcheck_fake_smtp)
+set(DROPCHECK_FUZZ_LIBS_mailboxes dropcheck_fake_pop3)
 
 # dropcheck_fuzz_seeds(TARGET OUT): the seed files, corpus/<target>/* plus the shipped files of
 # its kind. Files, not directories: libFuzzer runs a list of files once each (the replay test).
