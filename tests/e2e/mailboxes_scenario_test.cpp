@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "result_summary.hpp"
 #include "runner/runner.hpp"
 #include "runner/scenario.hpp"
 
@@ -21,14 +22,6 @@ const std::string kBoxes =
 const std::string kMessage =
     "messages:\n  - {id: m, from: x@sender.example, to: [anna@firma.example], "
     "headers: \"Subject: x\"}\n";
-
-std::string summary(const ScenarioResult& r) {
-  std::string out = std::string(r.status()) + " " + r.error;
-  for (const auto& m : r.missing) out += "\n missing " + m;
-  for (const auto& u : r.unexpected) out += "\n unexpected " + u;
-  for (const auto& e : r.events) out += "\n event " + e.name + " " + e.detail;
-  return out;
-}
 
 TEST(MailboxScenarios, WithoutAccountsEveryMailboxIsPolled) {
   auto s = parse_scenario(kWorld + kBoxes + kMessage, "t.yaml");

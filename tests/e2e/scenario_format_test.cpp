@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "analyzer/analyzer.hpp"
+#include "result_summary.hpp"
 #include "runner/runner.hpp"
 #include "runner/scenario.hpp"
 
@@ -30,14 +31,6 @@ const ScheduledEvent* event(const ScenarioResult& r, const std::string& name) {
   for (const auto& e : r.events)
     if (e.name == name) return &e;
   return nullptr;
-}
-
-std::string summary(const ScenarioResult& r) {
-  std::string out = std::string(r.status()) + " " + r.error;
-  for (const auto& m : r.missing) out += "\n missing " + m;
-  for (const auto& u : r.unexpected) out += "\n unexpected " + u;
-  for (const auto& e : r.events) out += "\n event " + e.name + " " + e.detail;
-  return out;
 }
 
 TEST(RcptFaults, ByAddressOnlyInTheNamedCycle) {
