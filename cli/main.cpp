@@ -71,6 +71,22 @@ bool parse_shard(const std::string& text, std::size_t& index, std::size_t& count
   return count >= 1 && index >= 1 && index <= count;
 }
 
+// Keeps this shard's scenarios ("--shard I/N": I, I+N, I+2N, ... of the list); false (message
+// printed) when `shard` is malformed. Empty: all.
+bool apply_shard(const std::string& shard, std::vector<runner::Scenario>& scenarios) {
+  if (shard.empty()) return true;
+  std::size_t index = 0, count = 0;
+  if (!parse_shard(shard, index, count)) {
+    fmt::print(stderr, "dropcheck: --shard {}: expected I/N with 1 <= I <= N\n", shard);
+    return false;
+  }
+  std::vector<runner::Scenario> mine;
+  for (std::size_t k = index - 1; k < scenarios.size(); k += count)
+    mine.push_back(std::move(scenarios[k]));
+  scenarios = std::move(mine);
+  return true;
+}
+
 // The built-in library when no files are given, else the files; false (message printed) on the
 // first file that does not load.
 bool load_scenarios(const std::vector<std::string>& files, std::vector<runner::Scenario>& out) {
@@ -94,17 +110,7 @@ int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
             const std::string& junit_path, const std::string& html_path) {
   std::vector<runner::Scenario> scenarios;
   if (!load_scenarios(files, scenarios)) return kExitUsage;
-  if (!shard.empty()) {
-    std::size_t index = 0, count = 0;
-    if (!parse_shard(shard, index, count)) {
-      fmt::print(stderr, "dropcheck: --shard {}: expected I/N with 1 <= I <= N\n", shard);
-      return kExitUsage;
-    }
-    std::vector<runner::Scenario> mine;
-    for (std::size_t k = index - 1; k < scenarios.size(); k += count)
-      mine.push_back(std::move(scenarios[k]));
-    scenarios = std::move(mine);
-  }
+  if (!apply_shard(shard, scenarios)) return kExitUsage;
   const bool progress = !verbose && ::isatty(STDERR_FILENO) && !::isatty(STDOUT_FILENO);
   std::size_t done = 0;
   runner::RunOptions opt;
@@ -172,6 +178,7 @@ struct MatrixFlags {
   std::string providers;
   std::string command;
   std::string json, junit, html;
+  std::string shard;
   unsigned jobs = 1;
   bool verbose = false;
 };
@@ -249,9 +256,23 @@ int cmd_replay(const std::vector<std::string>& files, const ReplayFlags& flags,
   return r.unexplained() == 0 ? kExitOk : kExitFindings;
 }
 
+// On a terminal: "[k/N] cells, T s, last: SCENARIO / FETCHER" on one line of stderr.
+std::function<void(const runner::MatrixCell&)> terminal_progress(std::size_t total) {
+  if (!::isatty(STDERR_FILENO)) return {};
+  auto done = std::make_shared<std::size_t>(0);
+  const auto start = std::chrono::steady_clock::now();
+  return [done, total, start](const runner::MatrixCell& c) {
+    const auto s = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::steady_clock::now() - start);
+    fmt::print(stderr, "\r[{}/{}] cells, {} s, last: {} / {}\x1b[K{}", ++*done, total, s.count(),
+               c.scenario, c.fetcher, *done == total ? "\n" : "");
+  };
+}
+
 int cmd_matrix(const MatrixFlags& flags) {
   std::vector<runner::Scenario> scenarios;
   if (!load_scenarios(flags.files, scenarios)) return kExitUsage;
+  if (!apply_shard(flags.shard, scenarios)) return kExitUsage;
   runner::MatrixOptions opt;
   opt.fetchers = csv(flags.fetchers);
   opt.providers = csv(flags.providers);
@@ -259,7 +280,8 @@ int cmd_matrix(const MatrixFlags& flags) {
   opt.jobs = flags.jobs;
   if (int rc = check_cell_inputs(opt.fetchers, opt.command, opt.providers, "--providers"))
     return rc;
-  std::function<void(const runner::MatrixCell&)> progress;
+  std::function<void(const runner::MatrixCell&)> progress = terminal_progress(
+      scenarios.size() * std::max<std::size_t>(1, opt.providers.size()) * opt.fetchers.size());
   if (flags.verbose)
     progress = [](const runner::MatrixCell& c) {
       fmt::print(stderr, "cell scenario={} provider={} fetcher={} result=\"{}\" wall_ms={:.0f}\n",
@@ -472,6 +494,8 @@ int cmd_probe(const ProbeFlags& fl, const CLI::App& cmd) {
     o.domain = fl.domain;
   }
   if (fl.verbose) o.log = [](std::string_view l) { fmt::print(stderr, "{}\n", l); };
+  if (fl.verbose || ::isatty(STDERR_FILENO))
+    o.waiting = [](std::string_view l) { fmt::print(stderr, "dropcheck probe: {}\n", l); };
   const auto report = probe::run_probe_blocking(std::move(o));
   fmt::print("{}", probe::to_text(report));
   const auto out = [&](const std::string& path, const std::string& text) {
@@ -537,6 +561,9 @@ int main(int argc, char** argv) {
   matrix->add_option("--html", mf.html, "Write a self-contained HTML page to this file");
   matrix->add_option("-j,--jobs", mf.jobs, "Cells run in parallel")->check(CLI::Range(1, 64));
   matrix->add_flag("-v,--verbose", mf.verbose, "One line per finished cell on stderr");
+  matrix->add_option("--shard", mf.shard,
+                     "I/N: play only every N-th scenario starting at I (CI fan-out; each "
+                     "shard's JUnit stands on its own)");
 
   auto* fetch = app.add_subcommand(
       "fetch",

@@ -741,6 +741,17 @@ private:
         [&](const std::string &r) { return named.count(r) > 0; });
   }
 
+  void say_waiting(std::chrono::milliseconds d, int attempt, int attempts) const {
+    if (!o_.waiting)
+      return;
+    const auto delay = report_.pop3.login_delay_advertised.value_or(0);
+    o_.waiting(fmt::format(
+        "waiting {} s for poll {} of {} (the test mails' arrival){}",
+        (d.count() + 999) / 1000, attempt, attempts,
+        delay > 0 ? fmt::format(": the provider's LOGIN-DELAY is {} s", delay)
+                  : std::string()));
+  }
+
   net::awaitable<void> wait(std::chrono::milliseconds d) {
     if (o_.wait) {
       co_await o_.wait(d);
@@ -802,6 +813,7 @@ private:
     int all_seen_at = -1;
     const int attempts = std::max(1, o_.poll_attempts);
     for (int attempt = 1; attempt <= attempts; ++attempt) {
+      say_waiting(interval, attempt, attempts);
       co_await wait(interval);
       if (budget_.expired()) {
         ar.error = "run time limit reached while polling";

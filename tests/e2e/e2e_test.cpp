@@ -1,10 +1,15 @@
 // End to end: scenarios played through the real servers and the fetcher core on loopback.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <memory>
 #include <unistd.h>
 
@@ -397,6 +402,46 @@ TEST(Exercised, AScenarioWithoutScheduledEventsHasNone) {
   auto r = run_scenario(builtin("baseline"));
   EXPECT_TRUE(r.events.empty());
   EXPECT_EQ(r.status(), "ok");
+}
+
+}  // namespace
+}  // namespace dropcheck::runner
+
+namespace dropcheck::runner {
+namespace {
+
+// Issue 18 item 5: CI fans the matrix out with --shard I/N; the shards cover the library once
+// and each writes JUnit of its own.
+TEST(Cli, MatrixShardsCoverTheLibraryOnceEachWithItsOwnJUnit) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("dropcheck-shard-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::multiset<std::string> seen;
+  for (int i = 1; i <= 3; ++i) {
+    const auto xml = (dir / fmt::format("s{}.xml", i)).string();
+    std::string out;
+    EXPECT_EQ(run_cli(fmt::format("matrix --fetchers core --shard {}/3 --junit {}", i, xml), out),
+              0)
+        << out;
+    std::ifstream in(xml);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string junit = ss.str();
+    EXPECT_EQ(junit.rfind("<?xml", 0), 0u) << junit.substr(0, 200);
+    EXPECT_NE(junit.find("</testsuites>"), std::string::npos);
+    for (auto at = junit.find("<testcase "); at != std::string::npos;
+         at = junit.find("<testcase ", at + 1)) {
+      const auto from = junit.find(" name=\"", at) + 7;
+      seen.insert(junit.substr(from, junit.find('"', from) - from));
+    }
+  }
+  std::multiset<std::string> all;
+  for (const auto& s : builtin_scenarios()) all.insert(s.name);
+  EXPECT_EQ(seen.size(), all.size());
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), seen.size());
+  std::string out;
+  EXPECT_EQ(run_cli("matrix --shard 4/3", out), 2) << out;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

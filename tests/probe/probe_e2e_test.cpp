@@ -606,3 +606,31 @@ TEST(ProbeRecommends, FetchmailrcFetchesWithoutTlsWhereNoneIsOffered) {
 
 } // namespace
 } // namespace dropcheck::probe
+
+namespace dropcheck::probe {
+namespace {
+
+// Issue 18 item 6: a probe that waits out a provider's LOGIN-DELAY says what it waits for
+// and for how long before every wait (on a terminal), never minutes of silence.
+TEST(ProbeProgress, EveryPollWaitSaysHowLongAndWhy) {
+  Env env(profile("login-delay"));
+  Options o = env.options(true);
+  o.poll_interval = std::chrono::seconds(30);
+  std::vector<std::string> said;
+  o.waiting = [&](std::string_view l) { said.emplace_back(l); };
+  const Report r = env.run(o);
+  ASSERT_TRUE(r.active.has_value());
+  ASSERT_FALSE(said.empty());
+  EXPECT_EQ(said.size(), static_cast<std::size_t>(r.active->polls)) << said.front();
+  // LOGIN-DELAY (the profile's) stretches the 30 s interval and is named.
+  const auto delay = r.pop3.login_delay_advertised.value_or(0);
+  ASSERT_GT(delay, 30);
+  EXPECT_NE(said.front().find(fmt::format("waiting {} s for poll 1 of 5", delay + 1)),
+            std::string::npos)
+      << said.front();
+  EXPECT_NE(said.front().find(fmt::format("LOGIN-DELAY is {} s", delay)), std::string::npos)
+      << said.front();
+}
+
+}  // namespace
+}  // namespace dropcheck::probe

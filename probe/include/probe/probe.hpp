@@ -90,6 +90,10 @@ struct Options {
   WaitFn wait; // default: a steady_timer
   std::function<void(std::string_view)>
       log; // progress, one key=value line each, no secrets
+  // What the probe waits for and how long, before each wait ("waiting 901 s
+  // for poll 2 of 10: LOGIN-DELAY 900 s"): `dropcheck probe` shows it on a
+  // terminal, so a long LOGIN-DELAY is never silence.
+  std::function<void(std::string_view)> waiting;
 };
 
 // How an authentication attempt ended.
