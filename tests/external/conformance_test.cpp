@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "temp_dir.hpp"
 #include "base/clock.hpp"
 #include "fake_pop3/fake_pop3.hpp"
 #include "fake_smtp/fake_smtp.hpp"
@@ -91,19 +92,7 @@ namespace asio = net::asio;
 // Real-time bound for one invocation (the child's own timeout is below it).
 constexpr auto kAccountsBound = std::chrono::seconds(90);
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "dc-acct-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data()))
-      throw std::runtime_error("mkdtemp");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using test_util::TempDir;
 
 std::string message(const std::string &id, const std::string &from,
                     const std::string &to, const std::string &cc = "") {
@@ -236,7 +225,7 @@ TEST_P(SeveralAccounts, CatchAllAndPerUserMailboxInOneInvocation) {
   std::string missing;
   if (!external_fetcher_available(kind, &missing))
     GTEST_SKIP() << kind << " not installed (missing: " << missing << ")";
-  TempDir dir;
+  TempDir dir("dc-acct");
   const AccountsRun r = run_accounts(kind, dir.path);
   ASSERT_TRUE(r.done) << "no result within the bound";
   EXPECT_EQ(r.cycle.outcome, fetcher::Outcome::ok) << r.cycle.detail;

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "temp_dir.hpp"
 #include "runner/external.hpp"
 #include "runner/matrix.hpp"
 #include "runner/runner.hpp"
@@ -29,19 +30,7 @@ namespace asio = net::asio;
 // Bounded real-time budget for one io_context in these tests.
 constexpr auto kIoBound = std::chrono::seconds(60);
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "dc-ext-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data()))
-      throw std::runtime_error("mkdtemp");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using test_util::TempDir;
 
 ChildResult run_blocking(const ChildSpec &spec) {
   asio::io_context io;
