@@ -98,8 +98,11 @@ std::string raw_view(const Item& item) {
     const std::size_t end = lf == std::string_view::npos ? shown.size() : lf + 1;
     const std::string c = line < classes.size() ? classes[line] : "";
     std::string_view text = shown.substr(pos, end - pos);
+    const bool crlf = text.size() >= 2 && text.substr(text.size() - 2) == "\r\n";
+    if (crlf) text.remove_suffix(2);  // CRLF shown as a line break (the raw link has the bytes)
     if (!c.empty()) out += "<span class=\"" + c + "\">";
     out += html(text);
+    if (crlf) out += '\n';
     if (!c.empty()) out += "</span>";
     pos = end;
     ++line;

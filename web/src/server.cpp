@@ -121,11 +121,17 @@ net::awaitable<void> HttpServer::run_session(net::tcp::socket socket) {
   beast::flat_buffer buffer(kMaxRequestHeaderOctets + kMaxRequestBodyOctets);
   while (!stopped_) {
     http::request_parser<http::string_body> parser;
-    parser.header_limit(kMaxRequestHeaderOctets);
+    parser.header_limit(kMaxRequestHeaderOctets + 1);
     parser.body_limit(kMaxRequestBodyOctets);
     s.stream.expires_after(options_.idle_timeout);
     net::error_code ec;
-    co_await http::async_read(s.stream, buffer, parser, redirect_error(use_awaitable, ec));
+    // The header first: its octet count is exact here (Beast's own header_limit is not, and
+    // the buffer's maximum bounds the memory either way), then the body.
+    const std::size_t header_octets =
+        co_await http::async_read_header(s.stream, buffer, parser, redirect_error(use_awaitable, ec));
+    if (!ec && header_octets > kMaxRequestHeaderOctets) ec = http::error::header_limit;
+    if (!ec && !parser.is_done())
+      co_await http::async_read(s.stream, buffer, parser, redirect_error(use_awaitable, ec));
     if (ec == http::error::end_of_stream || ec == beast::error::timeout || stopped_) break;
     if (ec) {
       // A malformed or oversized request: a precise status, then close (best effort).
