@@ -212,7 +212,11 @@ std::string render_page(const Store& store, const PageOptions& options) {
              "<body data-live=\"{}\"><header><h1>{}</h1><span><b id=\"count\">{}</b> "
              "transactions, <span id=\"shown\">{}</span> shown</span>"
              "<input id=\"q\" type=\"search\" placeholder=\"address or Message-ID\"></header>"
-             "<main>{}{}<table id=\"list\"><thead><tr><th>#</th><th>time</th><th>MAIL FROM</th>"
+             "<main><p class=\"note\">In a message: <span class=\"leak\">red</span> an "
+             "envelope header (Envelope-To, X-Envelope-To, X-Original-To, Delivered-To, ...) or "
+             "Bcc in a copy that reached a recipient, <span class=\"stamped\">yellow</span> in a "
+             "copy that reached none, <span class=\"finding\">outlined</span> the line a "
+             "finding points at.</p>{}{}<table id=\"list\"><thead><tr><th>#</th><th>time</th><th>MAIL FROM</th>"
              "<th>RCPT (reply)</th><th>DATA</th><th>size</th><th>subject</th><th>session</th>"
              "</tr></thead><tbody>\n{}</tbody></table><div id=\"details\">{}</div></main>"
              "<script>{}</script></body></html>\n",
