@@ -77,8 +77,10 @@ int write_page(const web::Store& store, const ViewFlags& flags) {
 int serve(web::Store& store, const ViewFlags& flags) {
   const auto ep = net::parse_endpoint(flags.listen);  // std::invalid_argument: usage
   if (!net::is_loopback(ep) && !flags.allow_non_loopback) {
-    fmt::print(stderr, "dropcheck view: refusing to listen on non-loopback {} (use "
-                       "--allow-non-loopback)\n", flags.listen);
+    fmt::print(stderr,
+               "dropcheck view: refusing to listen on non-loopback {} (use "
+               "--allow-non-loopback)\n",
+               flags.listen);
     return kExitUsage;
   }
   net::asio::io_context io(1);
@@ -124,8 +126,10 @@ int cmd_view(const ViewFlags& flags) {
   }
   const auto sources = find_view_sources(flags.dir);
   if (sources.empty()) {
-    fmt::print(stderr, "dropcheck view: {}: no journal (journal.jsonl, journal/ or NAME/journal/; "
-                       "see run --keep)\n", flags.dir);
+    fmt::print(stderr,
+               "dropcheck view: {}: no journal (journal.jsonl, journal/ or NAME/journal/; "
+               "see run --keep)\n",
+               flags.dir);
     return kExitUsage;
   }
   web::StoreLimits limits;  // a kept run is read whole: only the machine's memory bounds it

@@ -12,9 +12,9 @@ namespace dropcheck::cli {
 // One journal to show: DIR/journal.jsonl (a fake-smtp --journal DIR), DIR/journal/ with
 // DIR/truth.json (one scenario of run --keep), or each DIR/NAME/journal/ (the whole --keep DIR).
 struct ViewSource {
-  std::string name;                 // the scenario ("" for a bare journal)
-  std::filesystem::path journal;    // the directory holding journal.jsonl
-  std::filesystem::path truth;      // empty: no truth.json, no findings
+  std::string name;               // the scenario ("" for a bare journal)
+  std::filesystem::path journal;  // the directory holding journal.jsonl
+  std::filesystem::path truth;    // empty: no truth.json, no findings
 };
 std::vector<ViewSource> find_view_sources(const std::filesystem::path& dir);
 

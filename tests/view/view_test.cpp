@@ -43,15 +43,19 @@ fs::path make_kept_run() {
   analyzer::Truth truth;
   truth.scenario = "leak-demo";
   truth.local_domains = {"firma.example"};
-  truth.messages.push_back({.id = "m1", .envelope_from = "frank@sender.example",
-                            .envelope_to = {"a@firma.example", "b@firma.example"}, .raw = kSent,
-                            .injected_ms = 0, .tag = ""});
+  truth.messages.push_back({.id = "m1",
+                            .envelope_from = "frank@sender.example",
+                            .envelope_to = {"a@firma.example", "b@firma.example"},
+                            .raw = kSent,
+                            .injected_ms = 0,
+                            .tag = ""});
   EXPECT_TRUE(analyzer::save_truth((scenario / "truth.json").string(), truth).ok());
   return dir;
 }
 
 int run(const std::string& args) {
-  const int rc = std::system((std::string(DROPCHECK_EXE) + " view " + args + " 2>/dev/null").c_str());
+  const int rc =
+      std::system((std::string(DROPCHECK_EXE) + " view " + args + " 2>/dev/null").c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 

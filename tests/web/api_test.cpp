@@ -1,9 +1,9 @@
 // web/api.hpp: the REST API as a pure handler (no sockets).
+#include "web/api.hpp"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-
-#include "web/api.hpp"
 
 namespace dropcheck::web {
 namespace {

@@ -1,11 +1,12 @@
 // web/server.hpp on 127.0.0.1:0: limits, Host check, event stream. Bounded run_for, no sleeps.
+#include "web/server.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <optional>
 
 #include "net/connection.hpp"
-#include "web/server.hpp"
 
 namespace dropcheck::web {
 namespace {
@@ -76,7 +77,8 @@ std::string fetch(Fixture& f, std::string request, std::string until = {}) {
 
 TEST(WebServer, ServesTheApi) {
   Fixture f;
-  const std::string r = fetch(f, "GET /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  const std::string r =
+      fetch(f, "GET /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(r.substr(0, 15), "HTTP/1.1 200 OK") << r;
   EXPECT_NE(r.find("\"total\":1"), std::string::npos);
   EXPECT_NE(r.find("X-Content-Type-Options: nosniff"), std::string::npos);
@@ -84,7 +86,8 @@ TEST(WebServer, ServesTheApi) {
 
 TEST(WebServer, ServesThePageWithItsCsp) {
   Fixture f;
-  const std::string r = fetch(f, "GET / HTTP/1.1\r\nHost: localhost:8025\r\nConnection: close\r\n\r\n");
+  const std::string r =
+      fetch(f, "GET / HTTP/1.1\r\nHost: localhost:8025\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(r.substr(0, 15), "HTTP/1.1 200 OK") << r;
   EXPECT_NE(r.find("Content-Security-Policy: default-src 'none'"), std::string::npos);
   EXPECT_NE(r.find("data-live=\"1\""), std::string::npos);
@@ -92,7 +95,8 @@ TEST(WebServer, ServesThePageWithItsCsp) {
 
 TEST(WebServer, RefusesAForeignHost) {
   Fixture f;
-  const std::string r = fetch(f, "GET /api/messages HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
+  const std::string r =
+      fetch(f, "GET /api/messages HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(r.substr(0, 12), "HTTP/1.1 403") << r;
 }
 
@@ -110,8 +114,9 @@ TEST(WebServer, HeaderLimitPlusOneIs431) {
 TEST(WebServer, BodyLimitPlusOneIs413) {
   Fixture f;
   const std::string body(kMaxRequestBodyOctets + 1, 'a');
-  const std::string r = fetch(f, "DELETE /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " +
-                                     std::to_string(body.size()) + "\r\n\r\n" + body);
+  const std::string r =
+      fetch(f, "DELETE /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\n\r\n" + body);
   EXPECT_EQ(r.substr(0, 12), "HTTP/1.1 413") << r;
   EXPECT_EQ(f.store.size(), 1u);
 }
@@ -127,8 +132,10 @@ TEST(WebServer, IdleConnectionIsClosed) {
 TEST(WebServer, ConnectionsBeyondTheLimitGet503) {
   Fixture f(with(30s, 1, 15s));
   std::string first, second;
-  net::asio::co_spawn(f.io, exchange(f.ep(), "GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-                                     "retry:", first), net::asio::detached);
+  net::asio::co_spawn(
+      f.io,
+      exchange(f.ep(), "GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "retry:", first),
+      net::asio::detached);
   f.io.run_for(1s);  // the event stream holds the one session
   f.io.restart();
   net::asio::co_spawn(f.io, exchange(f.ep(), "", "", second), net::asio::detached);
@@ -142,8 +149,10 @@ TEST(WebServer, ConnectionsBeyondTheLimitGet503) {
 TEST(WebServer, EventStreamAnnouncesNewRecordsAndDeleteAll) {
   Fixture f(with(30s, 16, 10s));
   std::string got;
-  net::asio::co_spawn(f.io, exchange(f.ep(), "GET /api/events HTTP/1.1\r\nHost: [::1]\r\n\r\n",
-                                     "event: reset", got), net::asio::detached);
+  net::asio::co_spawn(
+      f.io,
+      exchange(f.ep(), "GET /api/events HTTP/1.1\r\nHost: [::1]\r\n\r\n", "event: reset", got),
+      net::asio::detached);
   f.io.run_for(500ms);
   f.io.restart();
   f.store.add(leaky(2));
@@ -161,8 +170,9 @@ TEST(WebServer, EventStreamAnnouncesNewRecordsAndDeleteAll) {
 TEST(WebServer, StopEndsEveryStreamSoRunReturns) {
   Fixture f;
   std::string got;
-  net::asio::co_spawn(f.io, exchange(f.ep(), "GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-                                     "never", got), net::asio::detached);
+  net::asio::co_spawn(
+      f.io, exchange(f.ep(), "GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "never", got),
+      net::asio::detached);
   f.io.run_for(300ms);
   f.io.restart();
   f.server->stop();

@@ -190,8 +190,8 @@ TEST(WebRender, HostileMessageIsEscapedEverywhere) {
   const std::string p = render_page(s, {.title = "t", .live = true});
   const std::string page_script = "<script>";
   EXPECT_EQ(p.find(page_script), p.rfind(page_script)) << "only the page's own script tag";
-  for (const char* bad : {"<img", "<svg", "<iframe", "<b>x", "<i>y",
-                          "\"onmouseover", "<script>alert"})
+  for (const char* bad :
+       {"<img", "<svg", "<iframe", "<b>x", "<i>y", "\"onmouseover", "<script>alert"})
     EXPECT_EQ(p.find(bad), std::string::npos) << bad;
   EXPECT_NE(p.find("&lt;script&gt;alert(5)&lt;/script&gt;"), std::string::npos);
   const std::string j = dump(item_detail(*s.find(1)));

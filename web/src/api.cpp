@@ -1,9 +1,8 @@
 #include "web/api.hpp"
 
 #include <charconv>
-#include <optional>
-
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "base/strings.hpp"
 
@@ -54,7 +53,8 @@ Response list(const Store& store, std::string_view target) {
   if (q.size() > kMaxQueryOctets) return error(400, "q too long");
   const auto limit = limit_text.empty() ? std::optional<std::uint64_t>(kListDefaultLimit)
                                         : parse_number(limit_text);
-  const auto offset = offset_text.empty() ? std::optional<std::uint64_t>(0) : parse_number(offset_text);
+  const auto offset =
+      offset_text.empty() ? std::optional<std::uint64_t>(0) : parse_number(offset_text);
   if (!limit || *limit > kListMaxLimit)
     return error(400, "limit wants a number from 0 to " + std::to_string(kListMaxLimit));
   if (!offset) return error(400, "offset wants a number");
@@ -95,9 +95,7 @@ Response one(const Store& store, std::string_view path, const PageOptions& page)
 
 }  // namespace
 
-std::string_view target_path(std::string_view target) {
-  return target.substr(0, target.find('?'));
-}
+std::string_view target_path(std::string_view target) { return target.substr(0, target.find('?')); }
 
 std::string query_param(std::string_view target, std::string_view name) {
   const std::size_t qm = target.find('?');
@@ -115,7 +113,9 @@ Response handle(Store& store, const Request& request, const PageOptions& page) {
   const bool get = request.method == "GET" || request.method == "HEAD";
   if (path == "/" || path == "/index.html") {
     if (!get) return error(405, "GET only");
-    return Response{200, "text/html; charset=utf-8", render_page(store, page),
+    return Response{200,
+                    "text/html; charset=utf-8",
+                    render_page(store, page),
                     {{"Content-Security-Policy", page_csp()}}};
   }
   if (path == "/api/messages") {

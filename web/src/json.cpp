@@ -9,8 +9,11 @@ namespace {
 nlohmann::json rcpts_json(const fake_smtp::TransactionRecord& rec) {
   auto out = nlohmann::json::array();
   for (const auto& r : rec.rcpts) {
-    nlohmann::json j = {{"address", r.address}, {"code", r.code},       {"reply", r.reply},
-                        {"mailbox", r.mailbox}, {"relayed", r.relayed}};
+    nlohmann::json j = {{"address", r.address},
+                        {"code", r.code},
+                        {"reply", r.reply},
+                        {"mailbox", r.mailbox},
+                        {"relayed", r.relayed}};
     if (rec.lmtp) j["lmtp_code"] = r.data_code;
     out.push_back(std::move(j));
   }
@@ -40,16 +43,24 @@ nlohmann::json disclosing_json(const Item& item) {
 
 nlohmann::json item_summary(const Item& item) {
   const auto& r = item.rec;
-  nlohmann::json j = {
-      {"id", item.id},          {"seq", r.seq},
-      {"session", r.session_id}, {"client", r.client},
-      {"time", iso_time(r.real_ms)}, {"real_ms", r.real_ms},
-      {"virtual_ms", r.virtual_ms}, {"mail_from", r.mail_from},
-      {"null_sender", r.mail_from_null}, {"rcpts", rcpts_json(r)},
-      {"data_code", r.data_code}, {"accepted", r.accepted},
-      {"size", r.size},         {"message_id", item.message_id},
-      {"subject", item.subject}, {"end_reason", r.end_reason},
-      {"envelope_headers", disclosing_json(item)}, {"findings", findings_json(item.findings)}};
+  nlohmann::json j = {{"id", item.id},
+                      {"seq", r.seq},
+                      {"session", r.session_id},
+                      {"client", r.client},
+                      {"time", iso_time(r.real_ms)},
+                      {"real_ms", r.real_ms},
+                      {"virtual_ms", r.virtual_ms},
+                      {"mail_from", r.mail_from},
+                      {"null_sender", r.mail_from_null},
+                      {"rcpts", rcpts_json(r)},
+                      {"data_code", r.data_code},
+                      {"accepted", r.accepted},
+                      {"size", r.size},
+                      {"message_id", item.message_id},
+                      {"subject", item.subject},
+                      {"end_reason", r.end_reason},
+                      {"envelope_headers", disclosing_json(item)},
+                      {"findings", findings_json(item.findings)}};
   if (!item.source.empty()) j["scenario"] = item.source;
   return j;
 }
@@ -59,8 +70,8 @@ nlohmann::json item_detail(const Item& item) {
   const auto& r = item.rec;
   auto headers = nlohmann::json::array();
   for (const auto& f : item.headers)
-    headers.push_back({{"name", f.name}, {"value", f.value},
-                       {"envelope", is_disclosing_header(f.name)}});
+    headers.push_back(
+        {{"name", f.name}, {"value", f.value}, {"envelope", is_disclosing_header(f.name)}});
   j["headers"] = std::move(headers);
   j["helo_verb"] = r.helo_verb;
   j["helo"] = r.helo;

@@ -62,15 +62,16 @@ std::vector<HeaderField> header_fields(std::string_view message) {
 }
 
 const std::vector<std::string>& envelope_header_names() {
-  static const std::vector<std::string> names = {
-      "Envelope-To", "X-Envelope-To",   "X-Original-To", "X-Rcpt-To",
-      "X-MDRcpt-To", "X-Recipient-To", "Delivered-To"};
+  static const std::vector<std::string> names = {"Envelope-To", "X-Envelope-To", "X-Original-To",
+                                                 "X-Rcpt-To",   "X-MDRcpt-To",   "X-Recipient-To",
+                                                 "Delivered-To"};
   return names;
 }
 
 bool is_envelope_header(std::string_view name) {
   const auto& n = envelope_header_names();
-  return std::any_of(n.begin(), n.end(), [&](const std::string& h) { return base::iequals(h, name); });
+  return std::any_of(n.begin(), n.end(),
+                     [&](const std::string& h) { return base::iequals(h, name); });
 }
 
 bool is_disclosing_header(std::string_view name) {
@@ -105,8 +106,9 @@ std::string html(std::string_view bytes) { return base::xml_escape(display_text(
 
 bool icontains(std::string_view hay, std::string_view needle) {
   if (needle.empty()) return true;
-  const auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(),
-                              [](char a, char b) { return base::ascii_lower(a) == base::ascii_lower(b); });
+  const auto it =
+      std::search(hay.begin(), hay.end(), needle.begin(), needle.end(),
+                  [](char a, char b) { return base::ascii_lower(a) == base::ascii_lower(b); });
   return it != hay.end();
 }
 

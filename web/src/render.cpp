@@ -109,7 +109,8 @@ std::string raw_view(const Item& item) {
   }
   out += "</pre>";
   if (shown.size() < msg.size())
-    out += fmt::format("<p class=\"note\">first {} of {} octets shown</p>", shown.size(), msg.size());
+    out +=
+        fmt::format("<p class=\"note\">first {} of {} octets shown</p>", shown.size(), msg.size());
   return out;
 }
 
@@ -178,7 +179,8 @@ std::string render_row(const Item& item) {
       "<tr data-search=\"{}\" data-id=\"{}\"><td><a href=\"#m-{}\">{}#{}</a>{}</td><td>{}</td>"
       "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
       html(item.search_key), item.id, item.id, label, item.rec.seq,
-      item.findings.empty() ? "" : fmt::format(" <span class=\"badge\">{}</span>", item.findings.size()),
+      item.findings.empty() ? ""
+                            : fmt::format(" <span class=\"badge\">{}</span>", item.findings.size()),
       iso_time(item.rec.real_ms), from_text(item.rec), rcpt_list(item),
       code_span(item.rec.data_code), item.rec.size, html(item.subject), html(item.rec.session_id));
 }
@@ -190,9 +192,9 @@ std::string render_detail(const Item& item, const PageOptions& options) {
       "<section class=\"msg\" id=\"m-{}\"><h2>{}#{} {}{}</h2><p>Message-ID: {}</p>{}"
       "<div class=\"cols\"><div><h3>Envelope</h3>{}</div><div><h3>Headers</h3>{}</div></div>"
       "<h3>Raw</h3>{}</section>\n",
-      item.id, item.source.empty() ? "" : html(item.source) + " ", item.rec.seq,
-      html(item.subject), raw_link, html(item.message_id), findings_html(item.findings),
-      envelope_table(item), headers_table(item), raw_view(item));
+      item.id, item.source.empty() ? "" : html(item.source) + " ", item.rec.seq, html(item.subject),
+      raw_link, html(item.message_id), findings_html(item.findings), envelope_table(item),
+      headers_table(item), raw_view(item));
 }
 
 std::string render_page(const Store& store, const PageOptions& options) {
@@ -216,7 +218,8 @@ std::string render_page(const Store& store, const PageOptions& options) {
              "envelope header (Envelope-To, X-Envelope-To, X-Original-To, Delivered-To, ...) or "
              "Bcc in a copy that reached a recipient, <span class=\"stamped\">yellow</span> in a "
              "copy that reached none, <span class=\"finding\">outlined</span> the line a "
-             "finding points at.</p>{}{}<table id=\"list\"><thead><tr><th>#</th><th>time</th><th>MAIL FROM</th>"
+             "finding points at.</p>{}{}<table "
+             "id=\"list\"><thead><tr><th>#</th><th>time</th><th>MAIL FROM</th>"
              "<th>RCPT (reply)</th><th>DATA</th><th>size</th><th>subject</th><th>session</th>"
              "</tr></thead><tbody>\n{}</tbody></table><div id=\"details\">{}</div></main>"
              "<script>{}</script></body></html>\n",

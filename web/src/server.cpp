@@ -16,7 +16,8 @@ using net::asio::use_awaitable;
 
 class HttpServer::Session {
  public:
-  explicit Session(net::tcp::socket socket) : stream(std::move(socket)), wake(stream.get_executor()) {}
+  explicit Session(net::tcp::socket socket)
+      : stream(std::move(socket)), wake(stream.get_executor()) {}
   beast::tcp_stream stream;
   net::asio::steady_timer wake;  // an event stream's wait: notify() and stop() cancel it
 };
@@ -37,7 +38,8 @@ std::string plain_reply(int status, std::string_view reason) {
       status, reason, reason.size() + 1, reason);
 }
 
-http::response<http::string_body> to_beast(const Response& r, const http::request<http::string_body>& req) {
+http::response<http::string_body> to_beast(const Response& r,
+                                           const http::request<http::string_body>& req) {
   http::response<http::string_body> res{static_cast<http::status>(r.status), req.version()};
   res.set(http::field::content_type, r.content_type);
   res.set(http::field::cache_control, "no-store");
@@ -70,9 +72,9 @@ HttpServer::HttpServer(net::asio::io_context& io, const net::tcp::endpoint& ep, 
                        HttpOptions options)
     : io_(io), acceptor_(io, ep), store_(store), options_(std::move(options)) {}
 
-void HttpServer::start() {
-  net::spawn_logged(io_.get_executor(), accept_loop(), "http-accept");
-}
+HttpServer::~HttpServer() { *alive_ = false; }
+
+void HttpServer::start() { net::spawn_logged(io_.get_executor(), accept_loop(), "http-accept"); }
 
 void HttpServer::stop() {
   stopped_ = true;
@@ -114,52 +116,95 @@ net::awaitable<void> HttpServer::accept_loop() {
   }
 }
 
+namespace {
+
+using Parser = http::request_parser<http::string_body>;
+
+// One request under the idle deadline. The header first: its octet count is exact here
+// (Beast's own header_limit is not; the buffer's maximum bounds the memory either way).
+net::awaitable<void> read_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                  Parser& parser, std::chrono::milliseconds timeout,
+                                  net::error_code& ec) {
+  parser.header_limit(kMaxRequestHeaderOctets + 1);
+  parser.body_limit(kMaxRequestBodyOctets);
+  stream.expires_after(timeout);
+  const std::size_t header_octets =
+      co_await http::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, ec));
+  if (!ec && header_octets > kMaxRequestHeaderOctets) ec = http::error::header_limit;
+  if (!ec && !parser.is_done())
+    co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
+}
+
+bool is_event_stream(const http::request<http::string_body>& req) {
+  const auto target = req.target();
+  return req.method() == http::verb::get &&
+         target_path(std::string_view(target.data(), target.size())) == "/api/events";
+}
+
+}  // namespace
+
+// Registers a session for stop() and notify() and the count, for as long as it lives (also
+// when its coroutine ends by an exception, or its frame is destroyed with the io_context after
+// the server: then there is nothing left to deregister from).
+class HttpServer::Registration {
+ public:
+  Registration(HttpServer& server, Session& s) : server_(server), alive_(server.alive_) {
+    server_.sessions_.push_back(&s);
+    it_ = std::prev(server_.sessions_.end());
+  }
+  ~Registration() {
+    if (!*alive_) return;
+    server_.sessions_.erase(it_);
+    --server_.active_;
+  }
+  Registration(const Registration&) = delete;
+  Registration& operator=(const Registration&) = delete;
+
+ private:
+  HttpServer& server_;
+  std::shared_ptr<bool> alive_;
+  std::list<Session*>::iterator it_;
+};
+
+Response HttpServer::answer(const http::request<http::string_body>& req) {
+  if (options_.loopback_host_only && !is_loopback_host(std::string(req[http::field::host])))
+    return Response{403, "text/plain", "Host must name a loopback address\n", {}};
+  Response r = handle(store_, Request{std::string(req.method_string()), std::string(req.target())},
+                      options_.page);
+  if (req.method() == http::verb::delete_ && r.status == 200) {
+    if (options_.log)
+      options_.log(
+          fmt::format("event=http-delete-all deleted_through={}", store_.deleted_through()));
+    notify();
+  }
+  return r;
+}
+
 net::awaitable<void> HttpServer::run_session(net::tcp::socket socket) {
   Session s(std::move(socket));
-  sessions_.push_back(&s);
-  const auto registered = std::prev(sessions_.end());
+  const Registration registration(*this, s);
   beast::flat_buffer buffer(kMaxRequestHeaderOctets + kMaxRequestBodyOctets);
   while (!stopped_) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(kMaxRequestHeaderOctets + 1);
-    parser.body_limit(kMaxRequestBodyOctets);
-    s.stream.expires_after(options_.idle_timeout);
+    Parser parser;
     net::error_code ec;
-    // The header first: its octet count is exact here (Beast's own header_limit is not, and
-    // the buffer's maximum bounds the memory either way), then the body.
-    const std::size_t header_octets =
-        co_await http::async_read_header(s.stream, buffer, parser, redirect_error(use_awaitable, ec));
-    if (!ec && header_octets > kMaxRequestHeaderOctets) ec = http::error::header_limit;
-    if (!ec && !parser.is_done())
-      co_await http::async_read(s.stream, buffer, parser, redirect_error(use_awaitable, ec));
+    co_await read_request(s.stream, buffer, parser, options_.idle_timeout, ec);
     if (ec == http::error::end_of_stream || ec == beast::error::timeout || stopped_) break;
-    if (ec) {
-      // A malformed or oversized request: a precise status, then close (best effort).
+    if (ec) {  // malformed or oversized: a precise status, then close (best effort)
       const int status = status_for(ec);
-      const std::string reply = plain_reply(status, status == 400 ? "bad request" : "request too large");
+      const std::string reply =
+          plain_reply(status, status == 400 ? "bad request" : "request too large");
       s.stream.expires_after(options_.write_timeout);
       co_await net::asio::async_write(s.stream, net::asio::buffer(reply),
                                       redirect_error(use_awaitable, ec));
       break;
     }
     const auto& req = parser.get();
-    const std::string host(req[http::field::host]);
-    Response r;
-    if (options_.loopback_host_only && !is_loopback_host(host)) {
-      r = Response{403, "text/plain", "Host must name a loopback address\n", {}};
-    } else if (target_path(std::string_view(req.target().data(), req.target().size())) == "/api/events" && req.method() == http::verb::get) {
+    if (is_event_stream(req) &&
+        (!options_.loopback_host_only || is_loopback_host(std::string(req[http::field::host])))) {
       co_await serve_events(s);
       break;
-    } else {
-      r = handle(store_, Request{std::string(req.method_string()), std::string(req.target())},
-                 options_.page);
-      if (req.method() == http::verb::delete_ && r.status == 200) {
-        if (options_.log)
-          options_.log(fmt::format("event=http-delete-all deleted_through={}", store_.deleted_through()));
-        notify();
-      }
     }
-    auto res = to_beast(r, req);
+    auto res = to_beast(answer(req), req);
     s.stream.expires_after(options_.write_timeout);
     co_await http::async_write(s.stream, res, redirect_error(use_awaitable, ec));
     if (ec || !res.keep_alive()) break;
@@ -167,8 +212,6 @@ net::awaitable<void> HttpServer::run_session(net::tcp::socket socket) {
   net::error_code ignored;
   s.stream.socket().shutdown(net::tcp::socket::shutdown_send, ignored);
   s.stream.close();
-  sessions_.erase(registered);
-  --active_;
 }
 
 net::awaitable<void> HttpServer::serve_events(Session& s) {
@@ -181,7 +224,8 @@ net::awaitable<void> HttpServer::serve_events(Session& s) {
     if (generation != store_.generation()) {
       generation = store_.generation();
       sent = store_.last_id();
-      out += sse_event("reset", fmt::format("{{\"deleted_through\":{}}}", store_.deleted_through()));
+      out +=
+          sse_event("reset", fmt::format("{{\"deleted_through\":{}}}", store_.deleted_through()));
     }
     for (const Item& item : store_.items())
       if (item.id > sent) out += sse_event("added", fmt::format("{{\"id\":{}}}", item.id));
@@ -189,7 +233,8 @@ net::awaitable<void> HttpServer::serve_events(Session& s) {
     if (out.empty()) out = ": heartbeat\n\n";
     net::error_code ec;
     s.stream.expires_after(options_.write_timeout);
-    co_await net::asio::async_write(s.stream, net::asio::buffer(out), redirect_error(use_awaitable, ec));
+    co_await net::asio::async_write(s.stream, net::asio::buffer(out),
+                                    redirect_error(use_awaitable, ec));
     out.clear();
     if (ec) co_return;
     s.wake.expires_after(options_.heartbeat);

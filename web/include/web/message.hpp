@@ -11,8 +11,8 @@
 namespace dropcheck::web {
 
 struct HeaderField {
-  std::string name;       // as written, without the colon
-  std::string value;      // unfolded (CRLF/LF before white space removed), trimmed
+  std::string name;            // as written, without the colon
+  std::string value;           // unfolded (CRLF/LF before white space removed), trimmed
   std::size_t first_line = 0;  // index of its first line in the message (0-based)
   std::size_t lines = 1;       // its physical lines (continuations included)
 };

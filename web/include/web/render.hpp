@@ -6,9 +6,8 @@
 // page's Content-Security-Policy allows only its own script (by hash), so an escaping mistake
 // still runs no script. Pure functions: journal records in, strings out.
 #include <cstddef>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "web/store.hpp"
 

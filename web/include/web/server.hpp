@@ -8,7 +8,11 @@
 #include <cstddef>
 #include <functional>
 #include <list>
+#include <memory>
 #include <string_view>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include "net/asio.hpp"
 #include "web/api.hpp"
@@ -24,7 +28,7 @@ inline constexpr std::size_t kMaxRequestBodyOctets = 1024;
 
 struct HttpOptions {
   std::size_t max_sessions = 16;  // concurrent connections (event streams included); more: 503
-  std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);  // to read a whole request
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);   // to read a whole request
   std::chrono::milliseconds write_timeout = std::chrono::seconds(30);  // one response or event
   std::chrono::milliseconds heartbeat = std::chrono::seconds(15);      // event stream comment
   // Answer only requests whose Host names a loopback address or localhost (403 otherwise): a
@@ -39,6 +43,7 @@ class HttpServer {
  public:
   HttpServer(net::asio::io_context& io, const net::tcp::endpoint& ep, Store& store,
              HttpOptions options = {});
+  ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
@@ -52,6 +57,8 @@ class HttpServer {
 
  private:
   class Session;
+  class Registration;
+  Response answer(const boost::beast::http::request<boost::beast::http::string_body>& req);
   net::awaitable<void> accept_loop();
   net::awaitable<void> run_session(net::tcp::socket socket);
   net::awaitable<void> serve_events(Session& s);
@@ -64,6 +71,7 @@ class HttpServer {
   bool stopped_ = false;
   std::size_t active_ = 0;
   std::list<Session*> sessions_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once destroyed
 };
 
 // True when an HTTP Host value ("localhost:8025", "127.0.0.1", "[::1]:80") names loopback.
