@@ -167,8 +167,9 @@ def page_checks(wd, base, smtp_port, artifacts):
     check(wd.wait_js("return document.getElementById('count').textContent", "1") == "1",
           "list shows 1 transaction")
     row = wd.js("return document.querySelector('#list tbody tr').textContent")
-    check("alice@sender.example" in row and "a@firma.example" in row and "250" in row,
-          "row shows envelope sender, RCPT and reply code: %r" % row[:120])
+    check("alice@sender.example" in row and "a@firma.example" in row and "250" in row
+          and "X-Envelope-To" in row,
+          "row: envelope sender, RCPT, reply code, leak tag: %r" % row[:140])
     check(wd.screenshot(os.path.join(artifacts, "list.png")) > 1000, "screenshot list.png")
 
     wd.js("document.querySelector('#list tbody tr a').click()")
@@ -193,6 +194,12 @@ def page_checks(wd, base, smtp_port, artifacts):
     check(wd.js("return document.title") != "pwned" and
           wd.js("return document.querySelectorAll('#list img, #details img, #details script').length")
           == 0, "the hostile message runs no script and makes no markup")
+    shown = wd.js("var q=document.getElementById('q');q.value='MALLORY@evil';"
+                  "q.dispatchEvent(new Event('input'));"
+                  "return [document.getElementById('shown').textContent,"
+                  "document.querySelectorAll('#list tbody tr:not([hidden])').length]")
+    check(shown == ["1", 1], "search by address filters the list: %s" % shown)
+    wd.js("var q=document.getElementById('q');q.value='';q.dispatchEvent(new Event('input'))")
     subject = wd.js("return document.querySelector('#list tbody tr').cells[6].textContent")
     check(subject.startswith("<img"), "hostile subject shown as text: %r" % subject[:40])
 

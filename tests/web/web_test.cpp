@@ -156,6 +156,7 @@ TEST(WebRender, FindingMarksTheLeakedLine) {
   EXPECT_NE(d.find("<tr class=\"leak finding\"><th>X-Envelope-To"), std::string::npos);
   EXPECT_NE(d.find("<li class=\"finding\"><b>envelope-header-leak</b>"), std::string::npos);
   EXPECT_NE(render_row(i).find("class=\"badge\">1<"), std::string::npos);
+  EXPECT_NE(render_row(i).find("<span class=\"tag leak\">X-Envelope-To</span>"), std::string::npos);
 }
 
 TEST(WebRender, PageListsEveryTransactionWithItsRecipientsAndCount) {

@@ -27,6 +27,7 @@ ul.findings{background:#fff0f0;border:1px solid #e0a0a0;padding:6px 24px}
 pre.raw{background:#f4f4f4;padding:8px;overflow:auto;max-height:480px;white-space:pre-wrap;word-break:break-all}
 pre.raw span{display:block}
 .note{color:#666;font-size:12px}
+.tag{font-size:11px;border-radius:4px;padding:0 4px;margin-left:4px;white-space:nowrap}
 )CSS";
 
 inline constexpr const char* kScript = R"JS(

@@ -173,6 +173,15 @@ std::string page_csp() {
   return csp;
 }
 
+// The disclosing headers that reached a recipient, named in the list row.
+std::string leak_tags(const Item& item) {
+  std::string out;
+  for (const auto& f : item.headers)
+    if (mark_of(item, f) == Mark::leak)
+      out += fmt::format(" <span class=\"tag leak\">{}</span>", html(f.name));
+  return out;
+}
+
 std::string render_row(const Item& item) {
   const std::string label = item.source.empty() ? "" : html(item.source) + " ";
   return fmt::format(
@@ -182,7 +191,8 @@ std::string render_row(const Item& item) {
       item.findings.empty() ? ""
                             : fmt::format(" <span class=\"badge\">{}</span>", item.findings.size()),
       iso_time(item.rec.real_ms), from_text(item.rec), rcpt_list(item),
-      code_span(item.rec.data_code), item.rec.size, html(item.subject), html(item.rec.session_id));
+      code_span(item.rec.data_code), item.rec.size, html(item.subject) + leak_tags(item),
+      html(item.rec.session_id));
 }
 
 std::string render_detail(const Item& item, const PageOptions& options) {
