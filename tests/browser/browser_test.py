@@ -240,7 +240,7 @@ def run(fake_smtp, chromium, chromedriver, artifacts, tmp):
 
         wd_port = free_port()
         procs["chromedriver"] = subprocess.Popen(
-            [chromedriver, "--port=%d" % wd_port, "--allowed-ips=127.0.0.1"],
+            [chromedriver, "--port=%d" % wd_port],  # local connections only (its default)
             stdout=open(os.path.join(tmp, "chromedriver.log"), "wb"), stderr=subprocess.STDOUT,
             start_new_session=True)
         wd = WebDriver(wd_port)
