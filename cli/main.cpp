@@ -29,6 +29,7 @@
 #include "runner/scenario.hpp"
 #include "probe/accounts.hpp"
 #include "probe/probe.hpp"
+#include "view.hpp"
 
 namespace {
 
@@ -589,6 +590,16 @@ int main(int argc, char** argv) {
   analyze->add_option("--truth", truth, "truth.json of the run")->required();
   analyze->add_flag("--json", json, "JSON output");
 
+  auto* view = app.add_subcommand(
+      "view", "Browse a kept run (run --keep DIR): serve the page and REST API, or write the page");
+  cli::ViewFlags vf;
+  view->add_option("dir", vf.dir, "The --keep DIR, one scenario's folder, or a journal DIR")
+      ->required();
+  view->add_option("--listen", vf.listen, "Serve the page and REST API at ADDR:PORT (loopback)");
+  view->add_option("--out", vf.out, "Write the page as one self-contained HTML file");
+  view->add_flag("--allow-non-loopback", vf.allow_non_loopback,
+                 "Permit a --listen address outside 127.0.0.0/8 and ::1");
+
   auto* probe_cmd = app.add_subcommand(
       "probe", "Evaluate a provider's catch-all POP3 mailbox (read-only unless --send-tests)");
   ProbeFlags pf;
@@ -662,6 +673,7 @@ int main(int argc, char** argv) {
     if (*fetch) return cmd_fetch(config, once, daemon, interval);
     if (*analyze) return cmd_analyze(journal, truth, json);
     if (*probe_cmd) return cmd_probe(pf, *probe_cmd);
+    if (*view) return cli::cmd_view(vf);
   } catch (const std::exception& e) {
     fmt::print(stderr, "dropcheck: {}\n", e.what());
     return kExitUsage;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "fake_smtp/fake_smtp.hpp"
 #include "net/asio.hpp"
 #include "net/server.hpp"
+#include "web/server.hpp"
 
 namespace {
 
@@ -27,6 +29,35 @@ constexpr int kExitJournal = 3;
 constexpr int kExitListen = 4;
 
 using namespace dropcheck;
+
+// --http: the page and REST API over what this server journals (web/), on the first I/O
+// thread's io_context. Records come from every I/O thread and are posted to that one.
+struct HttpView {
+  web::Store store;
+  std::unique_ptr<web::HttpServer> server;
+  explicit HttpView(web::StoreLimits limits) : store(limits) {}
+};
+
+web::Item item_of(fake_smtp::TransactionRecord rec) {
+  web::Item item;
+  item.id = rec.seq;
+  item.rec = std::move(rec);
+  return item;
+}
+
+// The journal so far (a continued journal), then every new record as it is journaled.
+void feed_view(HttpView& view, const fake_smtp::Journal& journal, fake_smtp::Receiver& receiver,
+               net::asio::io_context& io) {
+  auto contents = fake_smtp::read_journal_contents(journal.dir());
+  if (contents.ok())
+    for (auto& rec : contents->records) view.store.add(item_of(std::move(rec)));
+  receiver.set_on_record([&view, &io](const fake_smtp::TransactionRecord& rec) {
+    net::asio::post(io, [&view, rec] {
+      view.store.add(item_of(rec));
+      view.server->notify();
+    });
+  });
+}
 
 int run(int argc, char** argv) {
   CLI::App app{"fake-smtp: receiving SMTP/LMTP server that journals every transaction"};
@@ -118,6 +149,19 @@ int run(int argc, char** argv) {
                  "seconds from MAIL to the end of its message (a trickling client is cut)")
       ->check(CLI::Range(1u, 86'400u))
       ->capture_default_str();
+  std::string http_listen;
+  app.add_option("--http", http_listen,
+                 "address:port of the page and REST API over the journal (README.md: REST API)");
+  std::size_t http_max_sessions = 16;
+  app.add_option("--http-max-sessions", http_max_sessions,
+                 "concurrent HTTP connections (event streams included); more get 503")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10'000}))
+      ->capture_default_str();
+  web::StoreLimits view_limits;
+  app.add_option("--http-max-messages", view_limits.max_items,
+                 "records the page and API hold (older ones leave the view, not the journal)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -187,6 +231,21 @@ int run(int argc, char** argv) {
     return kExitConfig;
   }
 
+  std::optional<net::tcp::endpoint> http_ep;
+  if (!http_listen.empty()) {
+    try {
+      http_ep = net::parse_endpoint(http_listen);
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "fake-smtp: --http: " << e.what() << "\n";
+      return kExitConfig;
+    }
+    if (!net::is_loopback(*http_ep) && !allow_non_loopback) {
+      std::cerr << "fake-smtp: refusing to serve HTTP on non-loopback " << http_listen
+                << " (use --allow-non-loopback)\n";
+      return kExitConfig;
+    }
+  }
+
   net::ServerOptions options;
   options.max_sessions = max_sessions;
   options.busy_reply =
@@ -250,9 +309,26 @@ int run(int argc, char** argv) {
     std::cerr << "fake-smtp: cannot listen on " << listen << ": " << e.what() << "\n";
     return kExitListen;
   }
+  std::unique_ptr<HttpView> view;
+  if (http_ep) {
+    view = std::make_unique<HttpView>(view_limits);
+    web::HttpOptions http_options;
+    http_options.max_sessions = http_max_sessions;
+    http_options.loopback_host_only = net::is_loopback(*http_ep);
+    http_options.log = log;
+    try {
+      view->server = std::make_unique<web::HttpServer>(*ios.front(), *http_ep, view->store,
+                                                       http_options);
+    } catch (const std::exception& e) {
+      std::cerr << "fake-smtp: cannot listen on " << http_listen << ": " << e.what() << "\n";
+      return kExitListen;
+    }
+    feed_view(*view, *journal, receiver, *ios.front());
+  }
   auto stop_all = [&] {
     for (std::size_t i = 0; i < threads; ++i)
       net::asio::post(*ios[i], [&server = *servers[i]] { server.stop(); });
+    if (view) net::asio::post(*ios.front(), [&view] { view->server->stop(); });
   };
   receiver.set_on_fatal([&](const std::string& what) {
     log(fmt::format("event=fatal error=\"{}\"", what));
@@ -269,6 +345,13 @@ int run(int argc, char** argv) {
   const std::string addr = local.address().is_v6() ? "[" + local.address().to_string() + "]"
                                                    : local.address().to_string();
   std::cout << "listening " << addr << ":" << local.port() << std::endl;
+  if (view) {
+    view->server->start();
+    const auto h = view->server->local_endpoint();
+    const std::string haddr =
+        h.address().is_v6() ? "[" + h.address().to_string() + "]" : h.address().to_string();
+    std::cout << "http " << haddr << ":" << h.port() << std::endl;
+  }
   std::vector<std::thread> workers;
   for (std::size_t i = 1; i < threads; ++i) workers.emplace_back([&io = *ios[i]] { io.run(); });
   ios.front()->run();

@@ -391,3 +391,51 @@ c.quit()
 
 }  // namespace
 }  // namespace dropcheck::fake_smtp
+
+namespace dropcheck::fake_smtp {
+namespace {
+
+// --http: the REST API over what arrived (SMTP by Python smtplib, HTTP by urllib), with two
+// I/O threads handing records to the HTTP thread; delete-all keeps the journal file.
+TEST(FakeSmtpConformance, HttpApiShowsWhatArrivedAndDeleteAllKeepsTheJournal) {
+  if (!have_tool("python3")) GTEST_SKIP() << "python3 not installed";
+  Server s({"--http", "127.0.0.1:0", "--threads", "2"});
+  ASSERT_FALSE(s.port.empty());
+  const std::string http = s.child->read_line(std::chrono::seconds(10));
+  ASSERT_EQ(http.rfind("http 127.0.0.1:", 0), 0u) << http;
+  EXPECT_EQ(run_python(R"PY(
+import json, smtplib, sys, urllib.request
+smtp_port, http_port = sys.argv[1].split(",")
+msg = ("From: alice@sender.example\r\nTo: a@firma.example\r\nX-Envelope-To: bob@firma.example\r\n"
+       "Message-ID: <m1@sender.example>\r\n\r\nbody\r\n")
+for _ in range(3):
+    with smtplib.SMTP("127.0.0.1", int(smtp_port), timeout=10) as c:
+        c.sendmail("alice@sender.example", ["a@firma.example"], msg)
+base = "http://127.0.0.1:%s" % http_port
+def get(path, method="GET"):
+    req = urllib.request.Request(base + path, method=method)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+j = get("/api/messages?q=bob%40firma.example")
+assert j["total"] == 3, j
+assert [m["id"] for m in j["messages"]] == [3, 2, 1], j
+assert j["messages"][0]["envelope_headers"][0]["reached_recipient"] is True, j
+assert get("/api/messages/2")["rcpts"][0]["code"] == 250
+assert get("/api/messages", "DELETE")["deleted_through"] == 3
+assert get("/api/messages")["total"] == 0
+print("ok")
+)PY", s.port + "," + http.substr(http.rfind(':') + 1)), 0);
+  EXPECT_EQ(s.child->stop(), 0);
+  auto recs = read_journal(s.dir.path());
+  ASSERT_TRUE(recs.ok()) << recs.error().message;
+  EXPECT_EQ(recs->size(), 3u);  // delete-all cleared the view, not the evidence
+}
+
+TEST(FakeSmtpConformance, HttpLoopbackOnlyUnlessAllowed) {
+  test::TempDir dir;
+  EXPECT_EQ(run(fake_smtp_cmd(dir) + "--http 0.0.0.0:0 2>/dev/null"), 2);
+  EXPECT_EQ(run(fake_smtp_cmd(dir) + "--http nonsense 2>/dev/null"), 2);
+}
+
+}  // namespace
+}  // namespace dropcheck::fake_smtp
