@@ -14,7 +14,7 @@
 namespace dropcheck::runner {
 namespace {
 
-std::size_t count(const std::string &hay, const std::string &needle) {
+std::size_t count(const std::string& hay, const std::string& needle) {
   std::size_t n = 0;
   for (auto pos = hay.find(needle); pos != std::string::npos; pos = hay.find(needle, pos + 1)) ++n;
   return n;
@@ -31,7 +31,7 @@ analyzer::MessageStats message(std::string id, std::vector<analyzer::AcceptedDel
   m.deliveries = std::move(d);
   m.deliveries_total = m.deliveries.size();
   m.copies = m.deliveries.size();
-  for (const auto &x : m.deliveries) m.recipient_latency_ms.emplace(x.mailbox, x.virtual_ms);
+  for (const auto& x : m.deliveries) m.recipient_latency_ms.emplace(x.mailbox, x.virtual_ms);
   return m;
 }
 
@@ -78,7 +78,7 @@ TEST(FlowPicture, LeakMarkedOnEveryEdgeOfTheCopyThatCarriedIt) {
   const FlowModel m = flow_model(sample());
   ASSERT_EQ(m.lanes.size(), 1u);
   std::size_t leaks = 0;
-  for (const auto &e : m.lanes[0].edges) {
+  for (const auto& e : m.lanes[0].edges) {
     EXPECT_EQ(e.leak, e.journal_seq == 1) << e.mailbox << " #" << e.journal_seq;
     if (e.leak) {
       EXPECT_EQ(e.leaked, "c@firma.example");
@@ -95,7 +95,7 @@ TEST(FlowPicture, LeakNotMarkedOnTheDisclosedAddressOwnEdge) {
   ScenarioResult r = sample();
   r.report.findings[2].recipient = "b@firma.example";  // #1 showed b: its own copy is no leak
   const FlowModel m = flow_model(r);
-  for (const auto &e : m.lanes[0].edges)
+  for (const auto& e : m.lanes[0].edges)
     EXPECT_EQ(e.leak, e.mailbox == "a@firma.example" && e.journal_seq == 1);
 }
 
@@ -195,12 +195,12 @@ TEST(PictureLimits, ALaneKeepsItsMarkedEdgesWithinTheLimit) {
   r.report.messages[0].deliveries_total = 5'000;  // the analyzer listed 60 of them
   r.report.findings = {finding("lost-recipient", "big", "last@firma.example", -1)};
   const FlowModel m = flow_model(r);
-  const FlowLane &l = m.lanes.at(0);
+  const FlowLane& l = m.lanes.at(0);
   EXPECT_LE(l.edges.size(), kMaxLaneEdges);
   EXPECT_LE(l.mailboxes.size(), kMaxLaneMailboxes);
   // The lost edge is drawn although it came last: marked edges are kept first.
   EXPECT_TRUE(
-      std::any_of(l.edges.begin(), l.edges.end(), [](const FlowEdge &e) { return e.lost; }));
+      std::any_of(l.edges.begin(), l.edges.end(), [](const FlowEdge& e) { return e.lost; }));
   EXPECT_EQ(l.deliveries, 5'000u);
   EXPECT_EQ(l.omitted_edges, 5'001 - l.edges.size());
   EXPECT_NE(flow_svg(m).find("data-omitted-edges=\"" + std::to_string(l.omitted_edges) + "\""),

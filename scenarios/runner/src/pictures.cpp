@@ -25,9 +25,9 @@ constexpr std::size_t kHeatColumnChars = 16;  // column labels cut beyond
 
 // Room for the column labels, rotated by 55 degrees: about 5 px per character,
 // upwards.
-int heat_header(const MatrixResult &m) {
+int heat_header(const MatrixResult& m) {
   std::size_t longest = 4;
-  for (const auto &f : m.fetchers)
+  for (const auto& f : m.fetchers)
     longest = std::max(longest, std::min(f.size(), kHeatColumnChars));
   return 16 + static_cast<int>(longest) * 5;
 }
@@ -40,11 +40,11 @@ std::string_view status_fill(std::string_view cls) {
   return "#f3c46a";  // notexercised
 }
 
-std::string row_name(const MatrixCell &c) {
+std::string row_name(const MatrixCell& c) {
   return c.provider.empty() ? c.scenario : c.scenario + " / " + c.provider;
 }
 
-std::string heat_square(const MatrixCell &c, std::size_t index, int x, int y) {
+std::string heat_square(const MatrixCell& c, std::size_t index, int x, int y) {
   const std::string_view cls = cell_status_class(c.result);
   const std::string tip = fmt::format("{} / {}: {}", row_name(c), c.fetcher, cell_label(c));
   std::string out = fmt::format("<a class=\"cell-link\" href=\"#cell-{}\">", index);
@@ -60,7 +60,7 @@ std::string heat_square(const MatrixCell &c, std::size_t index, int x, int y) {
   return out + "<title>" + esc(tip) + "</title></a>";
 }
 
-std::string heat_labels(const MatrixResult &m, std::size_t rows) {
+std::string heat_labels(const MatrixResult& m, std::size_t rows) {
   const int header = heat_header(m);
   std::string out;
   for (std::size_t k = 0; k < m.fetchers.size(); ++k) {
@@ -76,16 +76,16 @@ std::string heat_labels(const MatrixResult &m, std::size_t rows) {
 }
 
 // Where the failing cells' evidence starts: the details of cell N.
-std::string evidence_html(const MatrixCell &c) {
-  const ScenarioResult &r = c.result;
+std::string evidence_html(const MatrixCell& c) {
+  const ScenarioResult& r = c.result;
   std::string out = "<ul class=\"evidence\">";
   if (!r.error.empty()) out += "<li>error: " + esc(r.error) + "</li>";
-  for (const auto &e : event_lines(r)) out += "<li>event " + esc(e) + "</li>";
-  for (const auto &x : r.missing)
+  for (const auto& e : event_lines(r)) out += "<li>event " + esc(e) + "</li>";
+  for (const auto& x : r.missing)
     out += "<li class=\"missing\">expected but missing: " + esc(x) + "</li>";
-  for (const auto &x : r.unexpected)
+  for (const auto& x : r.unexpected)
     out += "<li class=\"unexpected\">unexpected: " + esc(x) + "</li>";
-  for (const auto &f : r.report.findings)
+  for (const auto& f : r.report.findings)
     out += fmt::format("<li class=\"finding\" data-type=\"{}\">{} {} {}: <code>{}</code></li>",
                        esc(f.type), esc(f.type), esc(f.message.empty() ? "-" : f.message),
                        esc(f.recipient.empty() ? "-" : f.recipient), esc(f.evidence));
@@ -94,11 +94,11 @@ std::string evidence_html(const MatrixCell &c) {
 
 // Failing cells first, then cells with findings, then the rest: each pictured
 // while the page's budget and kMaxPicturedCells last.
-std::vector<std::string> cell_pictures(const MatrixResult &m) {
+std::vector<std::string> cell_pictures(const MatrixResult& m) {
   std::vector<std::size_t> order(m.cells.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
   const auto rank = [&](std::size_t i) {
-    const ScenarioResult &r = m.cells[i].result;
+    const ScenarioResult& r = m.cells[i].result;
     return !r.passed() ? 0 : r.report.findings.empty() ? 2 : 1;
   };
   std::stable_sort(order.begin(), order.end(),
@@ -130,14 +130,14 @@ constexpr std::string_view kOpenScript = R"(<script>
 
 }  // namespace
 
-std::string_view cell_status_class(const ScenarioResult &r) {
+std::string_view cell_status_class(const ScenarioResult& r) {
   if (!r.error.empty()) return "error";
   if (!r.exercised()) return "notexercised";
   if (!r.passed()) return "fail";
   return r.report.findings.empty() ? "clean" : "expected";
 }
 
-std::string result_pictures_html(const ScenarioResult &r) {
+std::string result_pictures_html(const ScenarioResult& r) {
   if (!r.error.empty()) return "<p class=\"no-picture\">not played: no picture</p>";
   return "<figure class=\"picture flow-picture\">" + flow_svg(flow_model(r)) +
          "<figcaption>What happened to each message: one edge per accepted "
@@ -157,7 +157,7 @@ std::string result_pictures_html(const ScenarioResult &r) {
          "delivery.</figcaption></figure>\n";
 }
 
-std::string result_pictures_html(const ScenarioResult &r, std::size_t &budget) {
+std::string result_pictures_html(const ScenarioResult& r, std::size_t& budget) {
   if (budget == 0)
     return "<p class=\"no-picture omitted\">picture omitted: the page's "
            "picture budget is "
@@ -167,7 +167,7 @@ std::string result_pictures_html(const ScenarioResult &r, std::size_t &budget) {
   return out;
 }
 
-std::string heat_map_svg(const MatrixResult &m) {
+std::string heat_map_svg(const MatrixResult& m) {
   const std::size_t nf = m.fetchers.size();
   if (nf == 0) return {};
   const std::size_t rows_total = m.cells.size() / nf;
@@ -192,7 +192,7 @@ std::string heat_map_svg(const MatrixResult &m) {
          body + "</svg>";
 }
 
-std::string matrix_pictures_html(const MatrixResult &m) {
+std::string matrix_pictures_html(const MatrixResult& m) {
   const auto pictures = cell_pictures(m);
   std::string out =
       "<section class=\"cell-pictures\">\n<h2>What happened, "
@@ -200,7 +200,7 @@ std::string matrix_pictures_html(const MatrixResult &m) {
       "<p>Each cell's evidence and pictures; a square of the "
       "heat map opens its cell.</p>\n";
   for (std::size_t i = 0; i < m.cells.size(); ++i) {
-    const MatrixCell &c = m.cells[i];
+    const MatrixCell& c = m.cells[i];
     const std::string_view cls = cell_status_class(c.result);
     out += fmt::format(
         "<details id=\"cell-{}\" class=\"cell-detail {}\" data-scenario=\"{}\" "

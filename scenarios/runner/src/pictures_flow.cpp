@@ -24,18 +24,18 @@ using svg::joined;
 using svg::label;
 using svg::rect;
 using svg::text;
-using Findings = std::vector<const Finding *>;
+using Findings = std::vector<const Finding*>;
 
-std::map<std::string, Findings> findings_by_message(const analyzer::Report &r) {
+std::map<std::string, Findings> findings_by_message(const analyzer::Report& r) {
   std::map<std::string, Findings> out;
-  for (const auto &f : r.findings)
+  for (const auto& f : r.findings)
     if (!f.message.empty()) out[f.message].push_back(&f);
   return out;
 }
 
 // Findings of a whole copy (every mailbox it reached) and of one recipient of
 // it.
-bool is_copy_finding(const std::string &type) {
+bool is_copy_finding(const std::string& type) {
   return type == "bcc-header-leak" || type == "message-altered" || type == "sender-rewritten";
 }
 
@@ -43,7 +43,7 @@ bool is_copy_finding(const std::string &type) {
 // from the copy the analyzer named on, a leak on every edge of the copy that
 // carried it (not the edge of the disclosed address itself), a misroute or
 // delay on its own edge.
-void mark_edge(FlowEdge &e, const Finding &f) {
+void mark_edge(FlowEdge& e, const Finding& f) {
   const bool same_box = base::iequals(f.recipient, e.mailbox);
   if (f.type == "duplicate" && same_box && f.journal_seq >= 0 && e.journal_seq >= f.journal_seq) {
     e.duplicate = true;
@@ -63,20 +63,20 @@ void mark_edge(FlowEdge &e, const Finding &f) {
   add_unique(e.findings, f.type);
 }
 
-FlowEdge delivery_edge(const analyzer::AcceptedDelivery &d, const Findings &fs,
+FlowEdge delivery_edge(const analyzer::AcceptedDelivery& d, const Findings& fs,
                        std::int64_t origin) {
   FlowEdge e;
   e.mailbox = d.mailbox;
   e.journal_seq = static_cast<std::int64_t>(d.journal_seq);
   e.ms = d.virtual_ms - origin;
-  for (const Finding *f : fs) mark_edge(e, *f);
+  for (const Finding* f : fs) mark_edge(e, *f);
   return e;
 }
 
 // Keeps at most kMaxLaneEdges edges to at most kMaxLaneMailboxes mailboxes,
 // marked edges first, in their original order; counts the rest (and `unlisted`
 // deliveries the report did not list).
-void select_edges(FlowLane &l, std::vector<FlowEdge> all, std::size_t unlisted) {
+void select_edges(FlowLane& l, std::vector<FlowEdge> all, std::size_t unlisted) {
   std::vector<std::size_t> order(all.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::stable_partition(order.begin(), order.end(), [&](std::size_t i) { return all[i].marked(); });
@@ -98,7 +98,7 @@ void select_edges(FlowLane &l, std::vector<FlowEdge> all, std::size_t unlisted) 
   l.omitted_mailboxes = every_box.size() - boxes.size();
 }
 
-FlowLane lane_of(const analyzer::MessageStats &m, const MessageFact *fact, const Findings &fs,
+FlowLane lane_of(const analyzer::MessageStats& m, const MessageFact* fact, const Findings& fs,
                  std::int64_t origin) {
   FlowLane l;
   l.message = m.id;
@@ -109,8 +109,8 @@ FlowLane lane_of(const analyzer::MessageStats &m, const MessageFact *fact, const
     l.copies_total = fact->copies_total;
   }
   std::vector<FlowEdge> all;
-  for (const auto &d : m.deliveries) all.push_back(delivery_edge(d, fs, origin));
-  for (const Finding *f : fs) {
+  for (const auto& d : m.deliveries) all.push_back(delivery_edge(d, fs, origin));
+  for (const Finding* f : fs) {
     add_unique(l.findings, f->type);
     if (f->type == "lost-message") l.lost_message = true;
     if (f->type != "lost-recipient") continue;
@@ -126,23 +126,23 @@ FlowLane lane_of(const analyzer::MessageStats &m, const MessageFact *fact, const
   return l;
 }
 
-std::vector<std::string> unattached_findings(const analyzer::Report &r) {
+std::vector<std::string> unattached_findings(const analyzer::Report& r) {
   std::map<std::string, std::size_t> n;
-  for (const auto &f : r.findings)
+  for (const auto& f : r.findings)
     if (f.message.empty()) ++n[f.type];
   std::vector<std::string> out;
-  for (const auto &[type, count] : n) out.push_back(fmt::format("{} x{}", type, count));
+  for (const auto& [type, count] : n) out.push_back(fmt::format("{} x{}", type, count));
   return out;
 }
 
 }  // namespace
 
-FlowModel flow_model(const ScenarioResult &r) {
+FlowModel flow_model(const ScenarioResult& r) {
   FlowModel m;
   const auto by_message = findings_by_message(r.report);
-  std::map<std::string, const MessageFact *> facts;
-  for (const auto &f : r.facts.messages) facts.emplace(f.id, &f);
-  const auto &msgs = r.report.messages;
+  std::map<std::string, const MessageFact*> facts;
+  for (const auto& f : r.facts.messages) facts.emplace(f.id, &f);
+  const auto& msgs = r.report.messages;
   m.messages_total = msgs.size();
   std::vector<std::size_t> order(msgs.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
@@ -153,7 +153,7 @@ FlowModel flow_model(const ScenarioResult &r) {
   static const Findings kNone;
   for (std::size_t i = 0; i < msgs.size(); ++i) {
     const auto f = by_message.find(msgs[i].id);
-    const Findings &fs = f == by_message.end() ? kNone : f->second;
+    const Findings& fs = f == by_message.end() ? kNone : f->second;
     if (drawn[i]) {
       const auto fact = facts.find(msgs[i].id);
       m.lanes.push_back(
@@ -163,7 +163,7 @@ FlowModel flow_model(const ScenarioResult &r) {
     ++m.omitted_messages;
     m.omitted_deliveries += std::max(msgs[i].deliveries_total, msgs[i].deliveries.size());
     m.omitted_lost += static_cast<std::size_t>(std::count_if(
-        fs.begin(), fs.end(), [](const Finding *x) { return x->type == "lost-recipient"; }));
+        fs.begin(), fs.end(), [](const Finding* x) { return x->type == "lost-recipient"; }));
   }
   m.unattached = unattached_findings(r.report);
   return m;
@@ -187,14 +187,14 @@ int slot_y(int y0, std::size_t rows, std::size_t n, std::size_t i) {
   return y0 + kPad + static_cast<int>((rows - n) * kRow / 2 + i * kRow) + kRow / 2;
 }
 
-std::size_t copy_slots(const FlowLane &l) {
+std::size_t copy_slots(const FlowLane& l) {
   return l.copies.size() + (l.copies_total > l.copies.size() ? 1 : 0);
 }
-std::size_t box_slots(const FlowLane &l) {
+std::size_t box_slots(const FlowLane& l) {
   return l.mailboxes.size() + (l.omitted_mailboxes > 0 || l.omitted_edges > 0 ? 1 : 0);
 }
-std::size_t lane_rows(const FlowLane &l) {
-  return std::max({std::size_t{2}, copy_slots(l), box_slots(l)});
+std::size_t lane_rows(const FlowLane& l) {
+  return std::max({std::size_t{1}, copy_slots(l), box_slots(l)});
 }
 
 std::string link(std::string_view cls, int x1, int y1, int x2, int y2) {
@@ -206,7 +206,7 @@ std::string link(std::string_view cls, int x1, int y1, int x2, int y2) {
       cls, x1, y1, mx, y1, mx, y2, x2, y2);
 }
 
-std::string message_node(const FlowLane &l, int mid) {
+std::string message_node(const FlowLane& l, int mid) {
   const bool lost = l.lost_message;
   std::string out = fmt::format("<g class=\"node message{}\" data-message=\"{}\">",
                                 lost ? " lost" : "", esc(l.message));
@@ -220,7 +220,7 @@ std::string message_node(const FlowLane &l, int mid) {
   return out;
 }
 
-std::string copy_nodes(const FlowLane &l, int y0, int mid, std::size_t rows) {
+std::string copy_nodes(const FlowLane& l, int y0, int mid, std::size_t rows) {
   std::string out;
   const std::size_t n = copy_slots(l);
   if (n == 0) return link("fetched", kMsgX + kMsgW, mid, kFetchX, mid);
@@ -232,7 +232,7 @@ std::string copy_nodes(const FlowLane &l, int y0, int mid, std::size_t rows) {
       out += text(kCopyX + 6, y + 4, fmt::format("+{} more copies", l.copies_total - i), "summary");
       continue;
     }
-    const ProviderCopyFact &c = l.copies[i];
+    const ProviderCopyFact& c = l.copies[i];
     out += fmt::format("<g class=\"node copy{}\" data-seq=\"{}\" data-box=\"{}\">",
                        c.deleted ? " deleted" : "", c.seq, esc(c.box));
     out += rect("box", kCopyX, y - 9, kCopyW, 18, c.deleted ? "#f2f2f2" : "#fff7e0", "#b08a2e");
@@ -246,7 +246,7 @@ std::string copy_nodes(const FlowLane &l, int y0, int mid, std::size_t rows) {
   return out;
 }
 
-std::string mailbox_nodes(const FlowLane &l, int y0, std::size_t rows) {
+std::string mailbox_nodes(const FlowLane& l, int y0, std::size_t rows) {
   std::string out;
   const std::size_t n = box_slots(l);
   for (std::size_t i = 0; i < l.mailboxes.size(); ++i) {
@@ -271,7 +271,7 @@ struct EdgeStyle {
   std::string tag;  // short label on the picture ("" none)
 };
 
-EdgeStyle edge_style(const FlowEdge &e) {
+EdgeStyle edge_style(const FlowEdge& e) {
   if (e.lost) return {"#d00000", 1.8, "6 4", "lost"};
   if (e.leak) return {"#d00000", 3.5, "", e.leaked.empty() ? "leak: Bcc" : "leak: " + e.leaked};
   if (e.misroute) return {"#7a3db8", 2.5, "", "misroute"};
@@ -280,7 +280,7 @@ EdgeStyle edge_style(const FlowEdge &e) {
   return {"#2a7d2a", 1.5, "", ""};
 }
 
-std::string edge_classes(const FlowEdge &e) {
+std::string edge_classes(const FlowEdge& e) {
   std::string c = e.lost ? "edge lost" : "edge delivered";
   if (e.duplicate) c += " duplicate";
   if (e.misroute) c += " misroute";
@@ -288,7 +288,7 @@ std::string edge_classes(const FlowEdge &e) {
   return c;
 }
 
-std::string edge_title(const FlowLane &l, const FlowEdge &e) {
+std::string edge_title(const FlowLane& l, const FlowEdge& e) {
   if (e.lost) return esc(l.message + " never reached " + e.mailbox + " (lost recipient)");
   std::string t = fmt::format("{}: journal #{} at +{}, delivered to {}", l.message, e.journal_seq,
                               duration(e.ms), e.mailbox);
@@ -299,7 +299,7 @@ std::string edge_title(const FlowLane &l, const FlowEdge &e) {
 
 // Edge k of those to one mailbox bends by k * 10 px, alternating sides, so each
 // is visible.
-std::string edge_path(const FlowLane &l, const FlowEdge &e, int mid, int y, int bend) {
+std::string edge_path(const FlowLane& l, const FlowEdge& e, int mid, int y, int bend) {
   const EdgeStyle s = edge_style(e);
   const int x1 = kFetchX + kFetchW, x2 = kBoxX;
   std::string out = fmt::format("<path class=\"{}\" data-message=\"{}\" data-mailbox=\"{}\"",
@@ -319,11 +319,11 @@ std::string edge_path(const FlowLane &l, const FlowEdge &e, int mid, int y, int 
   return out;
 }
 
-std::string edges_svg(const FlowLane &l, int y0, int mid, std::size_t rows) {
+std::string edges_svg(const FlowLane& l, int y0, int mid, std::size_t rows) {
   std::string out;
   const std::size_t n = box_slots(l);
   std::map<std::string, int> seen;
-  for (const auto &e : l.edges) {
+  for (const auto& e : l.edges) {
     const auto at = std::find(l.mailboxes.begin(), l.mailboxes.end(), e.mailbox);
     const std::size_t i = static_cast<std::size_t>(at - l.mailboxes.begin());
     const int k = seen[e.mailbox]++;
@@ -333,7 +333,7 @@ std::string edges_svg(const FlowLane &l, int y0, int mid, std::size_t rows) {
   return out;
 }
 
-std::string lane_svg(const FlowLane &l, int y0, int &height) {
+std::string lane_svg(const FlowLane& l, int y0, int& height) {
   const std::size_t rows = lane_rows(l);
   height = static_cast<int>(rows) * kRow + 2 * kPad;
   const int mid = y0 + height / 2;
@@ -361,7 +361,7 @@ std::string flow_legend() {
   out += text(kFetchX, 14, "fetcher", "heading", "font-weight=\"600\"");
   out += text(kBoxX, 14, "local mailboxes", "heading", "font-weight=\"600\"");
   int x = kMsgX;
-  for (const auto &[name, stroke, dash] :
+  for (const auto& [name, stroke, dash] :
        {std::tuple{"delivered", "#2a7d2a", ""}, std::tuple{"lost", "#d00000", "6 4"},
         std::tuple{"duplicate", "#d98200", ""}, std::tuple{"leak", "#d00000", ""},
         std::tuple{"misroute", "#7a3db8", ""}}) {
@@ -378,16 +378,16 @@ std::string flow_legend() {
 
 }  // namespace
 
-std::string flow_svg(const FlowModel &m) {
+std::string flow_svg(const FlowModel& m) {
   std::string body;
   int y = kFlowHeader;
   std::size_t drawn = 0;
-  for (const auto &l : m.lanes) {
+  for (const auto& l : m.lanes) {
     int h = 0;
     body += lane_svg(l, y, h);
     y += h;
     drawn += static_cast<std::size_t>(
-        std::count_if(l.edges.begin(), l.edges.end(), [](const FlowEdge &e) { return !e.lost; }));
+        std::count_if(l.edges.begin(), l.edges.end(), [](const FlowEdge& e) { return !e.lost; }));
   }
   if (m.lanes.empty()) {
     body += text(kMsgX, y + 16, "no messages");

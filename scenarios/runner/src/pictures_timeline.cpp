@@ -38,14 +38,14 @@ struct Scale {
   }
 };
 
-Scale scale_of(const ScenarioResult &r) {
+Scale scale_of(const ScenarioResult& r) {
   std::int64_t span = std::max<std::int64_t>(r.facts.end_ms, 1);
-  for (const auto &c : r.facts.cycles) span = std::max(span, c.start_ms + 1);
+  for (const auto& c : r.facts.cycles) span = std::max(span, c.start_ms + 1);
   return {span};
 }
 
 // Gridlines and "+N min" labels: the first step giving at most ten ticks.
-std::string axis(const Scale &s, int height) {
+std::string axis(const Scale& s, int height) {
   static constexpr std::int64_t kSteps[] = {1'000,      10'000,     60'000,     300'000,
                                             900'000,    1'800'000,  3'600'000,  10'800'000,
                                             21'600'000, 43'200'000, 86'400'000, 604'800'000};
@@ -70,11 +70,16 @@ std::string row_label(int y, std::string_view escaped) {
   return text(6, y, escaped, "row-label", "font-weight=\"600\"");
 }
 
+// Green: fetched; grey: the fetcher's own lock kept it out; amber: it waited (LOGIN-DELAY,
+// in use) or held mail back; red: it failed (credentials, POP3, SMTP, state).
 std::string outcome_fill(std::string_view outcome) {
-  return outcome == "ok" ? "#5a9e5a" : outcome.empty() ? "#bbb" : "#c0504d";
+  if (outcome == "ok") return "#5a9e5a";
+  if (outcome.empty() || outcome == "locked") return "#9a9a9a";
+  if (outcome == "login-delay" || outcome == "in-use" || outcome == "held") return "#e69500";
+  return "#c0504d";
 }
 
-std::string cycle_mark(const CycleFact &c, const Scale &s, int y, bool labelled) {
+std::string cycle_mark(const CycleFact& c, const Scale& s, int y, bool labelled, bool wide) {
   const int x = s.x(c.start_ms);
   std::string out = fmt::format(
       "<g class=\"cycle{}\" data-cycle=\"{}\" "
@@ -84,21 +89,27 @@ std::string cycle_mark(const CycleFact &c, const Scale &s, int y, bool labelled)
       "<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"{3}\" "
       "stroke-width=\"2\"/>",
       x, y, y + 18, outcome_fill(c.outcome));
-  if (labelled) out += text(x + 3, y + 13, fmt::format("c{}", c.cycle), "cycle-label");
+  if (labelled)
+    out += text(x + 3, y + 13,
+                esc(wide && c.outcome != "ok" ? fmt::format("c{} {}", c.cycle, c.outcome)
+                                              : fmt::format("c{}", c.cycle)),
+                "cycle-label");
   out += fmt::format("<title>cycle {}{} at +{}: {}</title></g>", c.cycle,
                      c.overlapping ? " (overlapping invocation)" : "", duration(c.start_ms),
                      esc(c.outcome.empty() ? "did not finish" : c.outcome));
   return out;
 }
 
-std::string cycles_svg(const ScenarioResult &r, const Scale &s, int &y) {
-  const auto &cs = r.facts.cycles;
+std::string cycles_svg(const ScenarioResult& r, const Scale& s, int& y) {
+  const auto& cs = r.facts.cycles;
   const bool overlap =
-      std::any_of(cs.begin(), cs.end(), [](const CycleFact &c) { return c.overlapping; });
+      std::any_of(cs.begin(), cs.end(), [](const CycleFact& c) { return c.overlapping; });
   const bool labelled = cs.size() * 22 <= static_cast<std::size_t>(kPlot);
+  const bool wide = cs.size() * 90 <= static_cast<std::size_t>(kPlot);  // room for the outcome
   std::string out = row_label(y + 13, "cycles");
   if (overlap) out += row_label(y + kCycleRow + 13, "overlapping");
-  for (const auto &c : cs) out += cycle_mark(c, s, c.overlapping ? y + kCycleRow : y, labelled);
+  for (const auto& c : cs)
+    out += cycle_mark(c, s, c.overlapping ? y + kCycleRow : y, labelled, wide);
   if (r.facts.cycles_total > cs.size())
     out +=
         text(kLeft, y + 28,
@@ -107,8 +118,8 @@ std::string cycles_svg(const ScenarioResult &r, const Scale &s, int &y) {
   return out;
 }
 
-std::string session_class(const SessionFact &f) {
-  const std::string &a = f.auth_result;
+std::string session_class(const SessionFact& f) {
+  const std::string& a = f.auth_result;
   std::string c = a == "ok"                ? "ok"
                   : a == "login-delay"     ? "login-delay"
                   : a == "bad-credentials" ? "refused"
@@ -119,8 +130,8 @@ std::string session_class(const SessionFact &f) {
   return c;
 }
 
-std::string session_fill(const SessionFact &f) {
-  const std::string &a = f.auth_result;
+std::string session_fill(const SessionFact& f) {
+  const std::string& a = f.auth_result;
   return a == "ok"                ? "#5a9e5a"
          : a == "login-delay"     ? "#e69500"
          : a == "bad-credentials" ? "#c00000"
@@ -128,7 +139,7 @@ std::string session_fill(const SessionFact &f) {
                                   : "#888888";
 }
 
-std::string session_mark(const SessionFact &f, int x, int y) {
+std::string session_mark(const SessionFact& f, int x, int y) {
   const bool fault = f.end_reason.rfind("fault", 0) == 0;
   std::string out = fmt::format(
       "<rect class=\"session {}\" data-session=\"{}\" data-user=\"{}\" "
@@ -149,11 +160,11 @@ std::string session_mark(const SessionFact &f, int x, int y) {
 
 // LOGIN-DELAY: after each successful login the provider refuses logins for
 // login_delay_ms.
-std::string login_delay_windows(const ScenarioResult &r, const Scale &s, int y, int h) {
+std::string login_delay_windows(const ScenarioResult& r, const Scale& s, int y, int h) {
   if (r.facts.login_delay_ms <= 0) return {};
   std::string out;
   std::size_t n = 0;
-  for (const auto &f : r.facts.sessions) {
+  for (const auto& f : r.facts.sessions) {
     if (f.auth_result != "ok" || n++ >= kMaxTimelineSessions) continue;
     const int x1 = s.x(f.start_ms), x2 = s.x(f.start_ms + r.facts.login_delay_ms);
     out += fmt::format(
@@ -167,16 +178,16 @@ std::string login_delay_windows(const ScenarioResult &r, const Scale &s, int y, 
   return out;
 }
 
-std::string sessions_svg(const ScenarioResult &r, const Scale &s, int &y) {
-  std::map<std::int64_t, std::vector<const SessionFact *>> at;
+std::string sessions_svg(const ScenarioResult& r, const Scale& s, int& y) {
+  std::map<std::int64_t, std::vector<const SessionFact*>> at;
   std::size_t drawn = 0;
-  for (const auto &f : r.facts.sessions)
+  for (const auto& f : r.facts.sessions)
     if (drawn++ < kMaxTimelineSessions) at[f.start_ms].push_back(&f);
   std::size_t stack = 1;
-  for (const auto &[t, v] : at) stack = std::max(stack, std::min(v.size(), kMaxSessionStack + 1));
+  for (const auto& [t, v] : at) stack = std::max(stack, std::min(v.size(), kMaxSessionStack + 1));
   const int h = static_cast<int>(stack) * kStackStep + 8;
   std::string out = row_label(y + 13, "POP3 sessions") + login_delay_windows(r, s, y, h);
-  for (const auto &[t, v] : at)
+  for (const auto& [t, v] : at)
     for (std::size_t k = 0; k < v.size(); ++k) {
       const int yk = y + 4 + static_cast<int>(k) * kStackStep;
       if (k == kMaxSessionStack) {
@@ -194,7 +205,7 @@ std::string sessions_svg(const ScenarioResult &r, const Scale &s, int &y) {
   return out;
 }
 
-std::string event_mark(const ScheduledEvent &e, const Scale &s, int y, int stagger) {
+std::string event_mark(const ScheduledEvent& e, const Scale& s, int y, int stagger) {
   const int x = s.x(e.at_ms);
   std::string out = fmt::format("<g class=\"event fired\" data-event=\"{}\" data-ms=\"{}\">",
                                 esc(e.name), e.at_ms);
@@ -204,11 +215,11 @@ std::string event_mark(const ScheduledEvent &e, const Scale &s, int y, int stagg
   return out + "<title>" + esc(e.name + " fired: " + e.detail) + "</title></g>";
 }
 
-std::string events_svg(const ScenarioResult &r, const Scale &s, int &y) {
+std::string events_svg(const ScenarioResult& r, const Scale& s, int& y) {
   if (r.events.empty()) return {};
   std::string out = row_label(y + 13, "events"), lines;
   int stagger = 0, extra = 0;
-  for (const auto &e : r.events) {
+  for (const auto& e : r.events) {
     if (e.fired && e.at_ms >= 0) {
       out += event_mark(e, s, y, stagger);
       stagger = stagger == 0 ? 11 : 0;
@@ -227,9 +238,9 @@ std::string events_svg(const ScenarioResult &r, const Scale &s, int &y) {
 }
 
 // The drift: a dashed line through every row at the start of the drift cycle.
-std::string drift_svg(const ScenarioResult &r, const Scale &s, int height) {
+std::string drift_svg(const ScenarioResult& r, const Scale& s, int height) {
   if (r.facts.drift_cycle <= 0) return {};
-  for (const auto &c : r.facts.cycles) {
+  for (const auto& c : r.facts.cycles) {
     if (c.cycle != r.facts.drift_cycle) continue;
     const int x = s.x(c.start_ms);
     return fmt::format("<g class=\"drift\" data-cycle=\"{}\" data-profile=\"{}\">", c.cycle,
@@ -247,9 +258,9 @@ std::string drift_svg(const ScenarioResult &r, const Scale &s, int height) {
 }
 
 // Messages with findings first, at most kMaxTimelineMessages, in report order.
-std::vector<std::size_t> latency_messages(const analyzer::Report &rep) {
+std::vector<std::size_t> latency_messages(const analyzer::Report& rep) {
   std::set<std::string> named;
-  for (const auto &f : rep.findings)
+  for (const auto& f : rep.findings)
     if (!f.message.empty()) named.insert(f.message);
   std::vector<std::size_t> order(rep.messages.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
@@ -260,11 +271,11 @@ std::vector<std::size_t> latency_messages(const analyzer::Report &rep) {
   return order;
 }
 
-std::string latency_dots(const analyzer::MessageStats &m, std::int64_t inj, std::int64_t budget,
-                         const Scale &s, int y) {
+std::string latency_dots(const analyzer::MessageStats& m, std::int64_t inj, std::int64_t budget,
+                         const Scale& s, int y) {
   std::string out;
   std::size_t n = 0;
-  for (const auto &[rcpt, lat] : m.recipient_latency_ms) {
+  for (const auto& [rcpt, lat] : m.recipient_latency_ms) {
     if (n++ >= kMaxLatencyDots) break;
     const bool late = budget > 0 && lat > budget;
     out += fmt::format(
@@ -278,12 +289,12 @@ std::string latency_dots(const analyzer::MessageStats &m, std::int64_t inj, std:
   return out;
 }
 
-std::string latency_row(const analyzer::MessageStats &m, std::size_t lost, const RunFacts &facts,
-                        const Scale &s, int y) {
+std::string latency_row(const analyzer::MessageStats& m, std::size_t lost, const RunFacts& facts,
+                        const Scale& s, int y) {
   const std::int64_t inj = m.injected_ms - facts.origin_ms;
   const int x0 = s.x(inj), mid = y + kMessageRow / 2;
   std::int64_t last = -1;
-  for (const auto &[rcpt, lat] : m.recipient_latency_ms) last = std::max(last, lat);
+  for (const auto& [rcpt, lat] : m.recipient_latency_ms) last = std::max(last, lat);
   std::string out = fmt::format("<g class=\"latency-row\" data-message=\"{}\" data-lost=\"{}\">",
                                 esc(m.id), lost);
   out += text(12, mid + 4, label(m.id, 22), "row-label");
@@ -316,17 +327,17 @@ std::string latency_row(const analyzer::MessageStats &m, std::size_t lost, const
   return out + "</g>";
 }
 
-std::string latency_rows_svg(const ScenarioResult &r, const Scale &s, int &y) {
-  const auto &rep = r.report;
+std::string latency_rows_svg(const ScenarioResult& r, const Scale& s, int& y) {
+  const auto& rep = r.report;
   if (rep.messages.empty()) return {};
   std::map<std::string, std::size_t> lost;
-  for (const auto &f : rep.findings)
+  for (const auto& f : rep.findings)
     if (f.type == "lost-recipient") ++lost[f.message];
   std::string out = row_label(y + 13, "latency (injection \xE2\x86\x92 delivery)");
   y += kLineRow + 4;
   const auto chosen = latency_messages(rep);
   for (const std::size_t i : chosen) {
-    const auto &m = rep.messages[i];
+    const auto& m = rep.messages[i];
     if (m.injected_ms < 0) continue;
     const auto l = lost.find(m.id);
     out += latency_row(m, l == lost.end() ? 0 : l->second, r.facts, s, y);
@@ -344,7 +355,7 @@ std::string latency_rows_svg(const ScenarioResult &r, const Scale &s, int &y) {
 
 }  // namespace
 
-std::string timeline_svg(const ScenarioResult &r) {
+std::string timeline_svg(const ScenarioResult& r) {
   const Scale s = scale_of(r);
   int y = kAxis + 4;
   std::string body = cycles_svg(r, s, y);

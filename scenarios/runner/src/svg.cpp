@@ -34,16 +34,16 @@ std::string duration(std::int64_t ms) {
   return h % 24 ? fmt::format("{} d {} h", h / 24, h % 24) : fmt::format("{} d", h / 24);
 }
 
-std::string joined(const std::vector<std::string> &v, std::string_view sep) {
+std::string joined(const std::vector<std::string>& v, std::string_view sep) {
   std::string out;
-  for (const auto &s : v) {
+  for (const auto& s : v) {
     if (!out.empty()) out += sep;
     out += s;
   }
   return out;
 }
 
-void add_unique(std::vector<std::string> &v, const std::string &s) {
+void add_unique(std::vector<std::string>& v, const std::string& s) {
   if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
 }
 

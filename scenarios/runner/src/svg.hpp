@@ -17,8 +17,8 @@ std::string label(std::string_view s, std::size_t max);
 // A virtual time or duration as people read it: "250 ms", "1.5 s", "5 min", "1
 // h 30 min", "2 d".
 std::string duration(std::int64_t ms);
-std::string joined(const std::vector<std::string> &v, std::string_view sep);
-void add_unique(std::vector<std::string> &v, const std::string &s);
+std::string joined(const std::vector<std::string>& v, std::string_view sep);
+void add_unique(std::vector<std::string>& v, const std::string& s);
 
 // <rect> and <text>: `cls`, `fill`, `stroke` and `attrs` are the caller's
 // constants (never scenario data); `escaped` text must come from esc() or

@@ -95,25 +95,25 @@ struct FlowModel {
 
 // The flow of a result, bounded (kMaxFlowMessages, kMaxLaneEdges,
 // kMaxLaneMailboxes).
-FlowModel flow_model(const ScenarioResult &result);
-std::string flow_svg(const FlowModel &model);
-std::string timeline_svg(const ScenarioResult &result);
+FlowModel flow_model(const ScenarioResult& result);
+std::string flow_svg(const FlowModel& model);
+std::string timeline_svg(const ScenarioResult& result);
 // Both pictures of one result, each in a <figure> ("" pictures for a result not
 // played).
-std::string result_pictures_html(const ScenarioResult &result);
+std::string result_pictures_html(const ScenarioResult& result);
 // result_pictures_html while `budget` (octets) lasts, then a line saying it was
 // omitted; `budget` is decreased by what was written.
-std::string result_pictures_html(const ScenarioResult &result, std::size_t &budget);
+std::string result_pictures_html(const ScenarioResult& result, std::size_t& budget);
 
 // The matrix as a heat map: one <a href="#cell-N"> square per cell (N: index in
 // m.cells).
-std::string heat_map_svg(const MatrixResult &m);
+std::string heat_map_svg(const MatrixResult& m);
 // Per cell a <details id="cell-N"> with its evidence and pictures, and the few
 // lines of inline script that open the details a heat-map square links to.
-std::string matrix_pictures_html(const MatrixResult &m);
+std::string matrix_pictures_html(const MatrixResult& m);
 
 // "clean", "expected", "fail", "error", "notexercised": the table's and the
 // heat map's class.
-std::string_view cell_status_class(const ScenarioResult &result);
+std::string_view cell_status_class(const ScenarioResult& result);
 
 }  // namespace dropcheck::runner
