@@ -297,7 +297,7 @@ std::string edge_title(const FlowLane& l, const FlowEdge& e) {
   return esc(t);
 }
 
-// Edge k of those to one mailbox bends by k * 10 px, alternating sides, so each
+// Edge k of those to one mailbox bends by k * 12 px, alternating sides, so each
 // is visible.
 std::string edge_path(const FlowLane& l, const FlowEdge& e, int mid, int y, int bend) {
   const EdgeStyle s = edge_style(e);
@@ -314,7 +314,7 @@ std::string edge_path(const FlowLane& l, const FlowEdge& e, int mid, int y, int 
       s.dash.empty() ? "" : fmt::format(" stroke-dasharray=\"{}\"", s.dash));
   out += "<title>" + edge_title(l, e) + "</title></path>";
   if (!s.tag.empty())
-    out += text(x2 - 150, y + bend / 2 - 3, label(s.tag, 26), "edge-label",
+    out += text(x2 - 150, y + bend - 3, label(s.tag, 26), "edge-label",
                 fmt::format("fill=\"{}\"", s.stroke));
   return out;
 }
@@ -327,7 +327,7 @@ std::string edges_svg(const FlowLane& l, int y0, int mid, std::size_t rows) {
     const auto at = std::find(l.mailboxes.begin(), l.mailboxes.end(), e.mailbox);
     const std::size_t i = static_cast<std::size_t>(at - l.mailboxes.begin());
     const int k = seen[e.mailbox]++;
-    const int bend = (k % 2 == 0 ? 1 : -1) * ((k + 1) / 2) * 10;
+    const int bend = (k % 2 == 0 ? 1 : -1) * ((k + 1) / 2) * 12;
     out += edge_path(l, e, mid, slot_y(y0, rows, n, i), bend);
   }
   return out;

@@ -215,25 +215,29 @@ std::string event_mark(const ScheduledEvent& e, const Scale& s, int y, int stagg
   return out + "<title>" + esc(e.name + " fired: " + e.detail) + "</title></g>";
 }
 
+// Timed events as marks (labels stacked when several fired at one instant), the others (not
+// fired, or when unknown) as lines of text below.
 std::string events_svg(const ScenarioResult& r, const Scale& s, int& y) {
   if (r.events.empty()) return {};
   std::string out = row_label(y + 13, "events"), lines;
-  int stagger = 0, extra = 0;
+  std::map<std::int64_t, int> at;  // marks so far per instant
+  int stacked = 0, extra = 0;
   for (const auto& e : r.events) {
     if (e.fired && e.at_ms >= 0) {
-      out += event_mark(e, s, y, stagger);
-      stagger = stagger == 0 ? 11 : 0;
+      const int k = at[e.at_ms]++;
+      stacked = std::max(stacked, k);
+      out += event_mark(e, s, y, k * 12);
       continue;
     }
     extra += kLineRow;
     lines += fmt::format("<g class=\"event {}\" data-event=\"{}\">",
                          e.fired ? "fired" : "not-fired", esc(e.name)) +
-             text(kLeft, y + 24 + extra,
+             text(kLeft, y + 24 + stacked * 12 + extra,
                   esc(fmt::format("{} {}: {}", e.name, e.fired ? "fired" : "NOT FIRED", e.detail)),
                   "event-label", e.fired ? "" : "fill=\"#c00000\"") +
              "</g>";
   }
-  y += 30 + extra;
+  y += 30 + stacked * 12 + extra;
   return out + lines;
 }
 
