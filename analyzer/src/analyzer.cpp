@@ -511,6 +511,7 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
   for (const TruthMessage& m : truth.messages) {
     MessageStats stats;
     stats.id = m.id;
+    stats.injected_ms = m.injected_ms;
     std::set<std::string> expected;
     for (const auto& r : m.envelope_to)
       if (is_local(r)) expected.insert(resolve(r));
@@ -550,6 +551,8 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
         if (d->message.size() < kStallSizeLimit) data_phases.push_back({data_ms, d->seq});
       }
       for (const auto& a : accepted) {
+        if (stats.deliveries_total++ < kMaxDeliveriesListed)
+          stats.deliveries.push_back({a, d->seq, d->virtual_ms});
         if (expected.count(a) || (a == fallback && fallback_copies > 0)) first_to.emplace(a, d);
         const int n = ++got[a];
         if (a == fallback && fallback_copies > 0) {

@@ -100,12 +100,19 @@ nlohmann::json to_json(const Report& r) {
     j["findings"].push_back(std::move(fj));
   }
   j["messages"] = nlohmann::json::array();
-  for (const auto& m : r.messages)
+  for (const auto& m : r.messages) {
+    nlohmann::json deliveries = nlohmann::json::array();
+    for (const auto& d : m.deliveries)
+      deliveries.push_back({{"mailbox", d.mailbox}, {"seq", d.journal_seq}, {"ms", d.virtual_ms}});
     j["messages"].push_back({{"id", m.id},
                              {"copies", m.copies},
                              {"latency_ms", m.latency_ms},
                              {"recipient_latency_ms", m.recipient_latency_ms},
-                             {"data_ms", m.data_ms}});
+                             {"data_ms", m.data_ms},
+                             {"injected_ms", m.injected_ms},
+                             {"deliveries", std::move(deliveries)},
+                             {"deliveries_total", m.deliveries_total}});
+  }
   utf8_safe(j);
   return j;
 }

@@ -51,6 +51,37 @@ TEST(Analyzer, CleanRunHasNoFindings) {
   EXPECT_EQ(r.messages[0].copies, 1u);
 }
 
+// The pictures draw one edge per delivery from this list: a transaction accepted for two
+// mailboxes is two deliveries, a second transaction to one of them a third.
+TEST(Analyzer, ListsEachAcceptedDeliveryPerMailbox) {
+  Delivery second = copy(2, {"B@firma.example"});
+  second.virtual_ms = 300'000;
+  Delivery refused = copy(3, {"a@firma.example"});
+  refused.rcpts[0].code = 550;
+  auto r = analyze(truth(), {copy(1, {"a@firma.example", "b@firma.example"}), second, refused});
+  ASSERT_EQ(r.messages.size(), 1u);
+  const auto& d = r.messages[0].deliveries;
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(r.messages[0].deliveries_total, 3u);
+  EXPECT_EQ(d[0].mailbox, "a@firma.example");
+  EXPECT_EQ(d[1].mailbox, "b@firma.example");
+  EXPECT_EQ(d[2].mailbox, "b@firma.example");  // normalised
+  EXPECT_EQ(d[0].journal_seq, 1u);
+  EXPECT_EQ(d[2].journal_seq, 2u);
+  EXPECT_EQ(d[2].virtual_ms, 300'000);
+  EXPECT_EQ(r.messages[0].injected_ms, 0);
+}
+
+TEST(Analyzer, DeliveriesListedAreBoundedAndCounted) {
+  std::vector<Delivery> journal;
+  for (std::uint64_t i = 1; i <= kMaxDeliveriesListed + 1; ++i)
+    journal.push_back(copy(i, {"a@firma.example"}));
+  auto r = analyze(truth(), journal);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].deliveries.size(), kMaxDeliveriesListed);
+  EXPECT_EQ(r.messages[0].deliveries_total, kMaxDeliveriesListed + 1);
+}
+
 TEST(Analyzer, LostRecipient) {
   auto r = analyze(truth(), {copy(1, {"a@firma.example"})});
   EXPECT_EQ(types(r), std::vector<std::string>{"lost-recipient:b@firma.example"});

@@ -91,14 +91,32 @@ struct Finding {
   std::int64_t journal_seq = -1;
 };
 
+// One accepted delivery of a message to a local mailbox: a journal transaction whose RCPT for
+// the mailbox (and with LMTP its final reply) was positive and whose DATA was accepted. A
+// transaction accepted for three mailboxes is three deliveries.
+struct AcceptedDelivery {
+  std::string mailbox;           // normalised (lower case, no brackets), as RCPT named it
+  std::uint64_t journal_seq = 0;
+  std::int64_t virtual_ms = 0;   // end of DATA on the virtual clock
+};
+
+// Per message the report lists at most this many deliveries (and counts the rest): a message
+// a broken fetcher delivers 10,000 times must not make a report of 10,000 entries per message.
+inline constexpr std::size_t kMaxDeliveriesListed = 64;
+
 struct MessageStats {
   std::string id;
+  std::int64_t injected_ms = -1; // virtual time it reached the provider (TruthMessage)
   std::size_t copies = 0;        // accepted deliveries
   std::int64_t latency_ms = -1;  // injection -> first accepted delivery (virtual clock)
   // Per recipient the message was for (local mailbox, after aliases and fallback): injection ->
   // its first accepted copy (virtual clock). Recipients that got none are absent.
   std::map<std::string, std::int64_t> recipient_latency_ms;
   std::int64_t data_ms = -1;     // slowest DATA phase of its copies (real time)
+  // Accepted deliveries to local mailboxes, in journal order: the first kMaxDeliveriesListed,
+  // then only counted in deliveries_total.
+  std::vector<AcceptedDelivery> deliveries;
+  std::size_t deliveries_total = 0;
 };
 
 struct Report {

@@ -14,6 +14,7 @@
 #include "analyzer/report.hpp"
 #include "fetcher/fetcher.hpp"
 #include "runner/external.hpp"
+#include "runner/pictures.hpp"
 
 namespace dropcheck::runner {
 
@@ -421,6 +422,7 @@ details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
          "style=\"background:#f3d9a4\">NOT-EXERCISED: a scheduled event did not "
          "fire</span><span "
          "style=\"background:#d9b3e6\">ERROR: not played</span></p>\n";
+  out += heat_map_svg(m) + "\n";  // runner/pictures.hpp: squares open #cell-N below
   out += "<table>\n<thead><tr><th>scenario</th>";
   if (by_provider)
     out += "<th>provider</th>";
@@ -490,7 +492,8 @@ details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
     }
     out += "</tr>\n";
   }
-  out += "</tbody>\n</table>\n</body>\n</html>\n";
+  out += "</tbody>\n</table>\n" + matrix_pictures_html(m);  // evidence and pictures per cell
+  out += "</body>\n</html>\n";
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "base/strings.hpp"
+#include "runner/pictures.hpp"
 #include "runner/replay.hpp"
 
 namespace dropcheck::runner {
@@ -207,6 +208,7 @@ std::string replay_html(const ReplayResult& r) {
     h += "</tr>\n";
   }
   h += "</table>\n<h2>Evidence</h2>\n";
+  std::size_t picture_budget = kMaxPicturePageBytes;  // runner/pictures.hpp
   for (const auto& c : r.cells) {
     if (c.findings.empty() && c.problem.empty()) continue;
     h += fmt::format("<details><summary>{} / {} / {}{}</summary><ul>", esc(c.provider),
@@ -218,7 +220,7 @@ std::string replay_html(const ReplayResult& r) {
       h += fmt::format("<li class=\"{}\">{} {} {} — {} ({})</li>", attribution_name(f.by),
                        esc(f.finding.type), esc(f.finding.message), esc(f.finding.recipient),
                        esc(f.finding.evidence), esc(f.reason));
-    h += "</ul></details>\n";
+    h += "</ul>" + result_pictures_html(c.result, picture_budget) + "</details>\n";
   }
   return h + "</body></html>\n";
 }

@@ -99,7 +99,8 @@ std::vector<fake_smtp::Faults::RcptFailFor> rcpt_faults_in_cycle(const ReceiverS
 
 std::vector<ScheduledEvent> receiver_events(const ReceiverSpec& spec,
                                             const std::vector<fake_smtp::TransactionRecord>& txns,
-                                            const std::vector<fake_smtp::SessionRecord>& sessions) {
+                                            const std::vector<fake_smtp::SessionRecord>& sessions,
+                                            std::int64_t origin_ms) {
   std::vector<ScheduledEvent> out;
   const auto has = [](const std::vector<std::string>& faults, const std::string& mark) {
     return std::find(faults.begin(), faults.end(), mark) != faults.end();
@@ -109,22 +110,28 @@ std::vector<ScheduledEvent> receiver_events(const ReceiverSpec& spec,
     if (spec.only_transaction > 0)
       e.detail += fmt::format(" (only transaction {})", spec.only_transaction);
     for (const auto& t : txns)
-      if (!e.fired && has(t.faults, mark)) e = {name, true, fmt::format("{} in journal #{}", mark, t.seq)};
+      if (!e.fired && has(t.faults, mark))
+        e = {name, true, fmt::format("{} in journal #{}", mark, t.seq), t.virtual_ms - origin_ms};
     for (const auto& ss : sessions)
       if (!e.fired && has(ss.faults, mark))
-        e = {name, true, fmt::format("{} in SMTP session {}", mark, ss.session_id)};
+        e = {name, true, fmt::format("{} in SMTP session {}", mark, ss.session_id),
+             ss.connected_virtual_ms - origin_ms};
     out.push_back(std::move(e));
   }
   return out;
 }
 
+// `first_at`: per fault, the start of the cycle after which it had fired (virtual ms).
 std::vector<ScheduledEvent> provider_fault_events(const std::vector<std::string>& scheduled,
-                                                  const std::map<std::string, std::size_t>& fired) {
+                                                  const std::map<std::string, std::size_t>& fired,
+                                                  const std::map<std::string, std::int64_t>& first_at) {
   std::vector<ScheduledEvent> out;
   for (const auto& name : scheduled) {
     const auto it = fired.find(name);
+    const auto at = first_at.find(name);
     if (it != fired.end())
-      out.push_back({"provider-fault:" + name, true, fmt::format("fired {} time(s)", it->second)});
+      out.push_back({"provider-fault:" + name, true, fmt::format("fired {} time(s)", it->second),
+                     at == first_at.end() ? -1 : at->second});
     else
       out.push_back({"provider-fault:" + name, false, "no POP3 command met it"});
   }
@@ -146,9 +153,65 @@ ScheduledEvent drift_event(const fake_pop3::Provider& provider, std::size_t from
   for (std::size_t i = from; i < log.size(); ++i)
     if (log[i].login_at)
       return {"drift", true,
-              fmt::format("POP3 session #{} logged in under profile {}", log[i].id, t.drift_profile)};
+              fmt::format("POP3 session #{} logged in under profile {}", log[i].id, t.drift_profile),
+              (log[i].started_at - kEpoch).count()};
   return {"drift", false,
           fmt::format("no login under profile {} from cycle {} on", t.drift_profile, t.drift_cycle)};
+}
+
+// RunFacts (runner.hpp): the bounded lists the pictures draw.
+std::size_t start_cycle_fact(RunFacts& f, int cycle, std::int64_t start_ms, bool overlapping) {
+  ++f.cycles_total;
+  if (f.cycles.size() >= kMaxFactCycles) return static_cast<std::size_t>(-1);
+  f.cycles.push_back({cycle, start_ms, overlapping, {}});
+  return f.cycles.size() - 1;
+}
+
+void end_cycle_fact(RunFacts& f, std::size_t index, const fetcher::CycleResult& r) {
+  if (index < f.cycles.size()) f.cycles[index].outcome = std::string(fetcher::outcome_name(r.outcome));
+}
+
+void add_session_facts(RunFacts& f, const std::vector<fake_pop3::SessionLogEntry>& log) {
+  f.sessions_total = log.size();
+  for (const auto& e : log) {
+    if (f.sessions.size() >= kMaxFactSessions) break;
+    f.sessions.push_back({e.id, (e.started_at - kEpoch).count(), e.user, e.auth_result,
+                          e.end_reason, e.retrieved_uidls.size() + e.topped_uidls.size(),
+                          e.deleted_seqs.size()});
+  }
+}
+
+// The provider's copies by store seq: deleted ones (and the box they were deleted from), and
+// with several boxes the box of each copy still stored. With one box its name says nothing.
+std::map<std::uint64_t, ProviderCopyFact> provider_copies(const Scenario& s,
+                                                          const fake_pop3::Provider& p) {
+  const bool boxes = s.mailboxes.size() > 1;
+  std::map<std::uint64_t, ProviderCopyFact> out;
+  for (const auto& e : p.session_log())
+    for (const auto seq : e.deleted_seqs) out[seq] = {seq, boxes ? e.user : "", true};
+  if (boxes)
+    for (const auto& m : p.stored()) out.emplace(m.seq, ProviderCopyFact{m.seq, m.mailbox, false});
+  return out;
+}
+
+void add_message_facts(RunFacts& f, const analyzer::Truth& truth,
+                       const std::map<std::uint64_t, std::string>& message_of_seq,
+                       const std::map<std::uint64_t, ProviderCopyFact>& copies) {
+  f.messages_total = truth.messages.size();
+  std::map<std::string, std::size_t> index;
+  for (const auto& m : truth.messages) {
+    if (f.messages.size() >= kMaxFactMessages) break;
+    index.emplace(m.id, f.messages.size());
+    f.messages.push_back({m.id, m.envelope_from, m.injected_ms - f.origin_ms, {}, 0});
+  }
+  for (const auto& [seq, id] : message_of_seq) {
+    const auto it = index.find(id);
+    if (it == index.end()) continue;
+    MessageFact& mf = f.messages[it->second];
+    if (mf.copies_total++ >= kMaxFactCopies) continue;
+    const auto c = copies.find(seq);
+    mf.copies.push_back(c != copies.end() ? c->second : ProviderCopyFact{seq, "", false});
+  }
 }
 
 std::string describe(const analyzer::Finding& f) {
@@ -431,11 +494,15 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
       credentials.reported(first, provider.session_log().size(), core_reported(accounts, results));
       co_return combine(results);
     };
+    const auto now_ms = [&] { return (clock.now() - kEpoch).count(); };
     auto overlapped = [&](int cycle) -> net::awaitable<void> {
       log(fmt::format("event=cycle-start cycle={} overlapping=yes", cycle));
+      const std::size_t fact = start_cycle_fact(res.facts, cycle, now_ms(), true);
       res.cycles.push_back(co_await one_cycle(cycle, {}));
+      end_cycle_fact(res.facts, fact, res.cycles.back());
       --overlapping;
     };
+    std::map<std::string, std::int64_t> fault_first_at;  // provider fault -> cycle start
     // Named, so the closure outlives the coroutine that refers to its captures.
     auto play = [&]() -> net::awaitable<void> {
       asio::steady_timer wait(co_await asio::this_coro::executor);
@@ -463,7 +530,8 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
               overlap = {"overlap", true,
                          fmt::format("{} started while POP3 session #{} of cycle {} was open "
                                      "({} message(s) retrieved)",
-                                     invocations(c), *id, c, n)};
+                                     invocations(c), *id, c, n),
+                         now_ms()};
             else
               overlap.detail = fmt::format("{} started after cycle {} had closed its POP3 "
                                            "session(s)",
@@ -483,13 +551,17 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
                                              hooks.on_retrieved),
                             "overlap watcher");
         }
-        log(fmt::format("event=cycle-start cycle={} t_ms={}", c, (clock.now() - kEpoch).count()));
+        const std::int64_t started = now_ms();
+        log(fmt::format("event=cycle-start cycle={} t_ms={}", c, started));
+        const std::size_t fact = start_cycle_fact(res.facts, c, started, false);
         res.cycles.push_back(co_await one_cycle(c, hooks));
+        end_cycle_fact(res.facts, fact, res.cycles.back());
         *cycle_done = true;
         while (overlapping > 0) {  // bounded by the scenario deadline
           wait.expires_after(std::chrono::milliseconds(1));
           co_await wait.async_wait(asio::use_awaitable);
         }
+        for (const auto& [fault, n] : provider.fired_faults()) fault_first_at.emplace(fault, started);
         if (spawned) c += s.timeline.overlap_invocations;  // the overlapping invocations were
                                                            // those cycles
         clock.advance(base::Millis{s.timeline.interval_ms});
@@ -541,13 +613,24 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
       if (!saved.ok()) throw std::runtime_error(saved.error().message);
     }
     res.outcome = compare_findings(res.report.findings, s.expect, res.missing, res.unexpected);
-    res.events = provider_fault_events(scheduled_faults, provider.fired_faults());
+    res.facts.origin_ms = kEpoch.count();
+    res.facts.end_ms = truth.end_ms - kEpoch.count();
+    res.facts.interval_ms = truth.interval_ms;
+    res.facts.login_delay_ms = truth.login_delay_ms;
+    res.facts.latency_budget_ms = truth.latency_budget_ms;
+    if (drift) {
+      res.facts.drift_cycle = s.timeline.drift_cycle;
+      res.facts.drift_profile = s.timeline.drift_profile;
+    }
+    add_session_facts(res.facts, provider.session_log());
+    add_message_facts(res.facts, truth, message_of_seq, provider_copies(s, provider));
+    res.events = provider_fault_events(scheduled_faults, provider.fired_faults(), fault_first_at);
     if (drift) res.events.push_back(drift_event(provider, drift_first_session, s.timeline));
     if (s.timeline.overlap_cycle > 0) res.events.push_back(overlap);
     for (auto& e : credentials.events(provider.session_log())) res.events.push_back(std::move(e));
     auto sessions = fake_smtp::read_sessions(fs::path(dir) / "journal");
     if (!sessions.ok()) throw std::runtime_error("journal sessions: " + sessions.error().message);
-    for (auto& e : receiver_events(s.receiver, *records, sessions->records))
+    for (auto& e : receiver_events(s.receiver, *records, sessions->records, kEpoch.count()))
       res.events.push_back(std::move(e));
   } catch (const std::exception& e) {
     res.error = e.what();

@@ -2,6 +2,7 @@
 // Plays a scenario in one process on a virtual clock: the fake provider and the receiving
 // server listen on ephemeral loopback ports, the fetcher core runs its cycles against them,
 // then the analyzer judges the journal against the scenario's envelopes.
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -28,6 +29,66 @@ struct ScheduledEvent {
   std::string name;
   bool fired = false;
   std::string detail;  // what happened, or what was waited for
+  // When it fired, virtual ms from the run's start (a provider fault: the start of the cycle
+  // after which it had fired); -1 unknown or not fired.
+  std::int64_t at_ms = -1;
+};
+
+// What the pictures (runner/pictures.hpp) draw beyond the analyzer's report, from the runner's
+// view of the run. Times are virtual, in ms from the run's start. Each list holds at most its
+// kMaxFact* entries, in order; its *_total counts them all.
+inline constexpr std::size_t kMaxFactCycles = 500;
+inline constexpr std::size_t kMaxFactSessions = 1000;
+inline constexpr std::size_t kMaxFactMessages = 500;
+inline constexpr std::size_t kMaxFactCopies = 16;  // provider copies listed per message
+
+struct CycleFact {
+  int cycle = 0;
+  std::int64_t start_ms = 0;
+  bool overlapping = false;  // started while another invocation was running
+  std::string outcome;       // fetcher::outcome_name; "" while it ran
+};
+
+// One POP3 session as the provider saw it (fake-pop3's session log).
+struct SessionFact {
+  std::uint64_t id = 0;
+  std::int64_t start_ms = 0;
+  std::string user;
+  std::string auth_result;  // "ok", "login-delay", "bad-credentials", "in-use", ... "" none
+  std::string end_reason;   // "closed", "fault-drop", ...
+  std::size_t retrieved = 0;
+  std::size_t deleted = 0;
+};
+
+// A copy the provider stored of a message (one per box, or per recipient for some profiles).
+struct ProviderCopyFact {
+  std::uint64_t seq = 0;  // the provider's store order
+  std::string box;        // provider mailbox (POP3 user); "" unknown
+  bool deleted = false;   // a session deleted it (DELE committed at QUIT)
+};
+
+struct MessageFact {
+  std::string id;
+  std::string from;  // envelope sender, "" = <>
+  std::int64_t injected_ms = 0;
+  std::vector<ProviderCopyFact> copies;
+  std::size_t copies_total = 0;
+};
+
+struct RunFacts {
+  std::int64_t origin_ms = 0;  // the virtual clock at the run's start (report times minus it)
+  std::int64_t end_ms = 0;
+  std::int64_t interval_ms = 0;
+  std::int64_t login_delay_ms = 0;
+  std::int64_t latency_budget_ms = 0;
+  int drift_cycle = 0;  // 0: no drift
+  std::string drift_profile;
+  std::vector<CycleFact> cycles;
+  std::size_t cycles_total = 0;
+  std::vector<SessionFact> sessions;
+  std::size_t sessions_total = 0;
+  std::vector<MessageFact> messages;
+  std::size_t messages_total = 0;
 };
 
 struct ScenarioResult {
@@ -40,6 +101,7 @@ struct ScenarioResult {
   std::string error;                    // harness failure (the scenario could not be played)
   std::vector<ScheduledEvent> events;   // in schedule order; empty: nothing scheduled
   std::size_t outcome = 0;              // the alternative of expect.any_of compared against
+  RunFacts facts;                       // for the pictures
   double wall_ms = 0;
   bool exercised() const;
   bool passed() const {
