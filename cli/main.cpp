@@ -23,6 +23,7 @@
 #include "fetcher/fetcher.hpp"
 #include "fake_pop3/profile.hpp"
 #include "runner/external.hpp"
+#include "runner/evaluation.hpp"
 #include "runner/matrix.hpp"
 #include "runner/replay.hpp"
 #include "runner/runner.hpp"
@@ -180,6 +181,7 @@ struct MatrixFlags {
   std::string command;
   std::string json, junit, html;
   std::string shard;
+  std::string view;  // "" = runner::default_view
   unsigned jobs = 1;
   bool verbose = false;
 };
@@ -289,11 +291,13 @@ int cmd_matrix(const MatrixFlags& flags) {
                  c.scenario, c.provider, c.fetcher, runner::cell_label(c), c.result.wall_ms);
     };
   const auto m = runner::run_matrix(scenarios, opt, progress);
-  fmt::print("{}", runner::matrix_text(m));
+  const runner::MatrixView view =
+      runner::parse_view(flags.view).value_or(runner::default_view(m));
+  fmt::print("{}", runner::matrix_text(m, view));
   const std::pair<const std::string*, std::string> outputs[] = {
       {&flags.json, flags.json.empty() ? "" : runner::matrix_json(m).dump(2) + "\n"},
       {&flags.junit, flags.junit.empty() ? "" : runner::matrix_junit(m)},
-      {&flags.html, flags.html.empty() ? "" : runner::matrix_html(m)}};
+      {&flags.html, flags.html.empty() ? "" : runner::matrix_html(m, view)}};
   for (const auto& [path, text] : outputs) {
     if (!path->empty() && !write_file(*path, text)) {
       fmt::print(stderr, "dropcheck: cannot write {}\n", *path);
@@ -560,6 +564,11 @@ int main(int argc, char** argv) {
   matrix->add_option("--json", mf.json, "Write every cell as JSON to this file");
   matrix->add_option("--junit", mf.junit, "Write JUnit XML (a testcase per cell) to this file");
   matrix->add_option("--html", mf.html, "Write a self-contained HTML page to this file");
+  matrix->add_option("--view", mf.view,
+                     "Text and HTML: regression (each cell as documented or not) or evaluation "
+                     "(each cell by its worst finding; default with fetchmail, getmail6, command "
+                     "or several providers)")
+      ->check(CLI::IsMember({"regression", "evaluation"}));
   matrix->add_option("-j,--jobs", mf.jobs, "Cells run in parallel")->check(CLI::Range(1, 64));
   matrix->add_flag("-v,--verbose", mf.verbose, "One line per finished cell on stderr");
   matrix->add_option("--shard", mf.shard,

@@ -162,6 +162,17 @@ bool mentions_more(const MentionCounts& copy, const MentionCounts& sent) {
   return false;
 }
 
+// Mailboxes only envelope-only (blind-copy) recipients resolve to: no To/Cc address does.
+template <typename Resolve>
+std::set<std::string> blind_mailboxes(const std::vector<std::string>& envelope_to,
+                                      const std::set<std::string>& visible, Resolve resolve) {
+  std::set<std::string> blind, shown;
+  for (const auto& r : envelope_to)
+    (visible.count(norm(r)) ? shown : blind).insert(resolve(r));
+  for (const auto& v : shown) blind.erase(v);
+  return blind;
+}
+
 // Envelope headers providers stamp (fake-pop3 profiles, and what real MTAs write).
 constexpr const char* kEnvelopeHeaders[] = {"Envelope-To",    "X-Envelope-To", "X-Original-To",
                                             "X-Rcpt-To",      "X-MDRcpt-To",   "X-Recipient-To",
@@ -611,9 +622,15 @@ Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {
     }
     // A copy of an identical group that reached nobody new is no loss: the same bytes did.
     const std::set<std::string>& group_got = group_reached[tag_of(m)];
+    const std::set<std::string> blind = blind_mailboxes(m.envelope_to, visible_set, resolve);
     for (const auto& e : expected)
-      if (!got.count(e) && !group_got.count(e))
-        add("lost-recipient", m.id, e, "no accepted delivery in the journal", -1);
+      if (!got.count(e) && !group_got.count(e)) {
+        add("lost-recipient", m.id, e,
+            blind.count(e) ? "no accepted delivery in the journal (a blind copy: not in To/Cc)"
+                           : "no accepted delivery in the journal",
+            -1);
+        rep.findings.back().blind_copy = blind.count(e) > 0;
+      }
     // The worst failure: the provider no longer has it and no local mailbox got it.
     if (stats.copies == 0 && group_got.empty())
       if (const Pop3SessionFact* del = deleting_session(truth, m.id))

@@ -1,5 +1,7 @@
 #include "analyzer/report.hpp"
 
+#include "analyzer/severity.hpp"
+
 #include <fmt/format.h>
 
 namespace dropcheck::analyzer {
@@ -97,6 +99,8 @@ nlohmann::json to_json(const Report& r) {
     nlohmann::json fj{{"type", f.type}, {"message", f.message}, {"recipient", f.recipient},
                       {"evidence", f.evidence}};
     if (f.journal_seq >= 0) fj["journal_seq"] = f.journal_seq;
+    fj["severity"] = std::string(severity_name(severity_of(f.type)));
+    if (f.blind_copy) fj["blind_copy"] = true;
     j["findings"].push_back(std::move(fj));
   }
   j["messages"] = nlohmann::json::array();

@@ -254,9 +254,9 @@ std::string fetchmailrc_snippet(const Report &r) {
          "  # one line of the envelope header, the other recipients are "
          "missed\n";
   s += "  # fetchmail does not remove the envelope header before delivery: "
-       "strip it in the\n"
-       "  # local MTA (header_checks) or every recipient can read the BCC "
-       "list\n";
+       "every recipient\n"
+       "  # can read the BCC list. To avoid it: " +
+       std::string(avoidance("fetchmail", "envelope-header-leak")) + "\n";
   return s;
 }
 

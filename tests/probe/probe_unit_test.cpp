@@ -2,6 +2,7 @@
 // listings, inference from synthetic facts, output escaping.
 #include <gtest/gtest.h>
 
+#include "probe/advice.hpp"
 #include "probe/observe.hpp"
 #include "probe/probe.hpp"
 #include "protocol/pop3_capa.hpp"
@@ -215,6 +216,19 @@ TEST(Output, ProfileYamlEscapesAndHtmlEscapes) {
   EXPECT_NE(y.find("version: 1"), std::string::npos);
   EXPECT_NE(y.find("\\\"quoted\\\""), std::string::npos);
   EXPECT_EQ(to_html(r).find("<evil>"), std::string::npos);
+}
+
+// One phrasing of what avoids a fetcher's finding: the rc snippet and the matrix verdicts.
+TEST(Output, AvoidanceIsSharedWithTheFetchmailrc) {
+  const std::string_view leak = avoidance("fetchmail", "envelope-header-leak");
+  ASSERT_FALSE(leak.empty());
+  EXPECT_NE(leak.find("one copy per recipient"), std::string_view::npos);
+  EXPECT_NE(avoidance("getmail6", "envelope-header-leak").find("MDA"), std::string_view::npos);
+  EXPECT_TRUE(avoidance("fetchmail", "stall").empty());
+  EXPECT_TRUE(avoidance("core", "envelope-header-leak").empty());
+  Report r = base_report();
+  infer(r);
+  EXPECT_NE(fetchmailrc_snippet(r).find(leak), std::string::npos) << fetchmailrc_snippet(r);
 }
 
 } // namespace

@@ -89,6 +89,8 @@ struct Finding {
   std::string recipient;
   std::string evidence;     // header line, journal record, reply...
   std::int64_t journal_seq = -1;
+  // lost-recipient: the recipient was in the envelope only (a blind copy, not in To/Cc).
+  bool blind_copy = false;
 };
 
 // One accepted delivery of a message to a local mailbox: a journal transaction whose RCPT for

@@ -34,4 +34,9 @@ struct Advice {
 
 Advice advise(const InferredProfile& p);
 
+// What avoids a finding type a fetcher kind ("fetchmail", "getmail6") shows with a correct
+// configuration, where something does ("" where nothing does): the probe's recommended
+// configurations and the matrix verdicts use these words.
+std::string_view avoidance(std::string_view fetcher, std::string_view finding_type);
+
 }  // namespace dropcheck::probe

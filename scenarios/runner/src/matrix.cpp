@@ -13,6 +13,7 @@
 
 #include "analyzer/report.hpp"
 #include "fetcher/fetcher.hpp"
+#include "runner/evaluation.hpp"
 #include "runner/external.hpp"
 #include "runner/pictures.hpp"
 
@@ -66,6 +67,24 @@ std::string fired_note(const MatrixResult &m, std::size_t row) {
   return fmt::format("scheduled: {}; all fired in: {}", fmt::join(names, ", "),
                      fired_in.empty() ? std::string("-")
                                       : fmt::format("{}", fmt::join(fired_in, ", ")));
+}
+
+// A cell of the HTML matrix: its class and its label (HTML).
+std::pair<std::string, std::string> html_cell(const MatrixCell &c, MatrixView view) {
+  const auto &r = c.result;
+  if (!r.error.empty())
+    return {"error", xml_escape(cell_label(c))};
+  if (!r.exercised())
+    return {"notexercised", xml_escape(cell_label(c))};
+  if (view == MatrixView::evaluation)
+    return evaluation_html_cell(c);
+  return {!r.passed() ? "fail" : r.report.findings.empty() ? "clean" : "expected",
+          xml_escape(cell_label(c))};
+}
+
+// A cell in the text matrix, in `view`.
+std::string text_cell(const MatrixCell &c, MatrixView view) {
+  return view == MatrixView::regression ? cell_label(c) : evaluation_text_cell(c);
 }
 
 } // namespace
@@ -171,6 +190,9 @@ run_matrix(const std::vector<Scenario> &scenarios, const MatrixOptions &options,
         c.fetcher = f;
         plays.push_back(matrix_cell_scenario(s, p, f, options.command));
         c.provider = plays.back().profile;
+        if (p.empty())
+          for (const auto &alt : s.expect.any_of)
+            c.inherent.insert(c.inherent.end(), alt.begin(), alt.end());
         m.cells.push_back(std::move(c));
       }
     }
@@ -234,12 +256,20 @@ std::string cell_label(const MatrixCell &c) {
 }
 
 std::string matrix_text(const MatrixResult &m) {
+  return matrix_text(m, default_view(m));
+}
+
+std::string matrix_text(const MatrixResult &m, MatrixView view) {
   const bool by_provider = !m.providers.empty();
-  std::string out = fmt::format("{:<26}", "SCENARIO");
+  std::string out = view == MatrixView::evaluation ? evaluation_text_head(m) : "";
+  std::size_t width = 18; // a column fits its longest label up to 40; longer ones overflow
+  for (const auto &c : m.cells)
+    width = std::clamp(text_cell(c, view).size() + 1, width, std::size_t{40});
+  out += fmt::format("{:<26}", "SCENARIO");
   if (by_provider)
     out += fmt::format(" {:<16}", "PROVIDER");
   for (const auto &f : m.fetchers)
-    out += fmt::format(" {:<18}", f);
+    out += fmt::format(" {:<{}}", f, width);
   while (!out.empty() && out.back() == ' ')
     out.pop_back();
   out += "\n";
@@ -252,7 +282,7 @@ std::string matrix_text(const MatrixResult &m) {
     std::vector<std::string> notes;
     for (std::size_t k = 0; k < nf; ++k) {
       const MatrixCell &c = m.cells[row * nf + k];
-      line += fmt::format(" {:<18}", cell_label(c));
+      line += fmt::format(" {:<{}}", text_cell(c, view), width);
       if (!c.result.error.empty())
         notes.push_back(c.fetcher + ": error: " + c.result.error);
       for (const auto &e : c.result.events)
@@ -271,9 +301,9 @@ std::string matrix_text(const MatrixResult &m) {
     for (const auto &n : notes)
       out += "    " + n + "\n";
   }
-  out += fmt::format("{} cell(s), {} failed, {:.1f} s: {}\n", m.cells.size(),
+  out += fmt::format("{} cell(s), {} failed, {:.1f} s: {} ({} view)\n", m.cells.size(),
                      m.failed(), m.wall_ms / 1000.0,
-                     m.all_passed() ? "all as expected" : "SOME DIFFER");
+                     m.all_passed() ? "all as expected" : "SOME DIFFER", view_name(view));
   return out;
 }
 
@@ -294,8 +324,10 @@ nlohmann::json matrix_json(const MatrixResult &m) {
     cj["provider"] = c.provider;
     cj["fetcher"] = c.fetcher;
     cj["label"] = cell_label(c);
+    add_evaluation(cj, c);
     j["cells"].push_back(std::move(cj));
   }
+  j["evaluation"] = evaluation_json(m);
   analyzer::utf8_safe(j);
   return j;
 }
@@ -382,6 +414,10 @@ std::string matrix_junit(const MatrixResult &m) {
 }
 
 std::string matrix_html(const MatrixResult &m) {
+  return matrix_html(m, default_view(m));
+}
+
+std::string matrix_html(const MatrixResult &m, MatrixView view) {
   const auto h = [](std::string_view s) { return xml_escape(s); };
   const bool by_provider = !m.providers.empty();
   std::string out = R"(<!DOCTYPE html>
@@ -399,6 +435,21 @@ td.expected { background: #e6f4c4; }
 td.fail { background: #f6c0c0; }
 td.error { background: #d9b3e6; }
 td.notexercised { background: #f3d9a4; }
+td.critical, .legend .critical { background: #e8857f; }
+td.major, .legend .major { background: #f5a35c; }
+td.moderate, .legend .moderate { background: #f7d154; }
+td.minor, .legend .minor { background: #fbefbd; }
+.legend .clean { background: #c8efc8; }
+.legend .notexercised { background: #f3d9a4; }
+.legend .error { background: #d9b3e6; }
+small.mark { color: #333; font-style: italic; }
+small.differs { color: #a00; font-weight: 600; }
+small.imposed { color: #555; }
+ul.verdict li { margin-bottom: .4em; max-width: 75em; padding-left: 6px; border-left: 6px solid #c8efc8; }
+ul.verdict li.critical { border-left-color: #e8857f; }
+ul.verdict li.major { border-left-color: #f5a35c; }
+ul.verdict li.moderate { border-left-color: #f7d154; }
+ul.verdict li.minor { border-left-color: #fbefbd; }
 details summary { cursor: pointer; font-weight: 600; }
 details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
 .ev { font-family: ui-monospace, monospace; font-size: 12px; color: #444; word-break: break-all; }
@@ -414,7 +465,10 @@ details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
                      "<code>defects:</code>, "
                      "<code>fetchers:</code>).</p>\n",
                      m.cells.size(), m.failed(), m.wall_ms / 1000.0);
-  out += "<p class=\"legend\"><span class=\"clean\" "
+  if (view == MatrixView::evaluation)
+    out += evaluation_html_head(m);
+  else
+    out += "<p class=\"legend\"><span class=\"clean\" "
          "style=\"background:#c8efc8\">ok: no "
          "findings</span><span style=\"background:#e6f4c4\">ok: findings as "
          "documented</span><span "
@@ -438,19 +492,15 @@ details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
     for (std::size_t k = 0; k < nf; ++k) {
       const MatrixCell &c = m.cells[row * nf + k];
       const auto &r = c.result;
-      const char *cls = !r.error.empty()            ? "error"
-                        : !r.exercised()            ? "notexercised"
-                        : !r.passed()               ? "fail"
-                        : r.report.findings.empty() ? "clean"
-                                                    : "expected";
+      const auto [cls, label] = html_cell(c, view);
       out += fmt::format("<td class=\"{}\">", cls);
       const bool detail = !r.report.findings.empty() || !r.passed() ||
                           !r.cycles.empty() || !r.events.empty();
       if (!detail) {
-        out += h(cell_label(c)) + "</td>";
+        out += label + "</td>";
         continue;
       }
-      out += "<details><summary>" + h(cell_label(c)) + "</summary>";
+      out += "<details><summary>" + label + "</summary>";
       if (!r.error.empty())
         out += "<p>error: " + h(r.error) + "</p>";
       if (!r.events.empty()) {
@@ -475,7 +525,8 @@ details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
         out += "<p>findings:</p><ul>";
         for (const auto &x : r.report.findings)
           out += fmt::format(
-              "<li>{} {} {}<br><span class=\"ev\">{}</span></li>", h(x.type),
+              "<li>{} ({}) {} {}<br><span class=\"ev\">{}</span></li>", h(x.type),
+              analyzer::severity_name(analyzer::severity_of(x.type)),
               h(x.message.empty() ? "-" : x.message),
               h(x.recipient.empty() ? "-" : x.recipient), h(x.evidence));
         out += "</ul>";

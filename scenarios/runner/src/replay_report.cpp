@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "analyzer/severity.hpp"
 #include "base/strings.hpp"
 #include "runner/pictures.hpp"
 #include "runner/replay.hpp"
@@ -13,35 +14,18 @@ namespace dropcheck::runner {
 
 namespace {
 
+// The verdict's noun phrase for a finding type (analyzer/severity.hpp, one table).
 std::string phrase(const std::string& type) {
-  static const std::map<std::string, std::string> kPhrases = {
-      {"lost-message", "messages deleted at the provider and never delivered"},
-      {"lost-recipient", "recipients lost"},
-      {"duplicate", "duplicate copies"},
-      {"envelope-header-leak", "blind-copy recipients disclosed"},
-      {"bcc-header-leak", "Bcc header delivered"},
-      {"relay-attempt", "foreign recipients re-sent (refused)"},
-      {"relay-leak", "foreign recipients re-sent (relayed out)"},
-      {"misroute", "mail delivered to a mailbox it was not for"},
-      {"sender-rewritten", "envelope sender rewritten"},
-      {"message-altered", "message altered"},
-      {"unknown-message", "unknown messages delivered"},
-      {"loop", "mail loops"},
-      {"cleartext-credentials", "password sent in clear"},
-      {"login-refused", "logins refused (bad credentials)"},
-      {"silent-login-failure", "refused logins not reported by the fetcher"},
-      {"over-polling", "polls faster than LOGIN-DELAY"},
-      {"stuck-queue", "mail held back"},
-      {"delayed", "mail delivered later than the latency budget"},
-      {"stall", "slow delivery (stall)"}};
-  const auto it = kPhrases.find(type);
-  return it == kPhrases.end() ? type : it->second;
+  const analyzer::FindingClass* c = analyzer::finding_class(type);
+  return c ? std::string(c->phrase) : type;
 }
 
-// Worst first: the analyzer's report order of finding types.
+// Worst first: by severity, then in the table's order.
 std::size_t rank(const std::string& type) {
-  const auto& types = analyzer::finding_types();
-  return static_cast<std::size_t>(std::find(types.begin(), types.end(), type) - types.begin());
+  const auto& classes = analyzer::finding_classes();
+  const analyzer::FindingClass* c = analyzer::finding_class(type);
+  const auto within = c ? static_cast<std::size_t>(c - classes.data()) : classes.size();
+  return static_cast<std::size_t>(analyzer::severity_of(type)) * (classes.size() + 1) + within;
 }
 
 std::vector<const ReplayCell*> cells_of(const ReplayResult& r, const std::string& provider,
@@ -84,7 +68,7 @@ std::vector<std::string> replay_verdict(const ReplayResult& r, const std::string
   }
   std::vector<std::string> out;
   out.push_back(fmt::format("clean in {} of {} scenarios", clean.size(), cells.size()));
-  // Worst first within each attribution: the ranks are the analyzer's report order.
+  // Worst first within each attribution: by severity (analyzer/severity.hpp).
   for (const auto by : {Attribution::unexplained, Attribution::provider, Attribution::fetcher,
                         Attribution::scenario})
     for (const auto& [key, names] : groups) {
@@ -163,6 +147,8 @@ nlohmann::json replay_json(const ReplayResult& r) {
     cj["findings"] = nlohmann::json::array();
     for (const auto& f : c.findings)
       cj["findings"].push_back({{"type", f.finding.type},
+                                {"severity", analyzer::severity_name(
+                                                 analyzer::severity_of(f.finding.type))},
                                 {"message", f.finding.message},
                                 {"recipient", f.finding.recipient},
                                 {"evidence", f.finding.evidence},

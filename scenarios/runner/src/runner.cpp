@@ -43,11 +43,6 @@ std::string make_temp_dir() {
   return tmpl;
 }
 
-bool matches(const analyzer::Finding& f, const Expectation& e) {
-  return f.type == e.type && (e.message.empty() || e.message == f.message) &&
-         (e.recipient.empty() || base::iequals(e.recipient, f.recipient));
-}
-
 // Calls `trigger` with the number of messages the sessions from `first_session` on have
 // retrieved (RETR or TOP),
 // every kOverlapPoll, until `*done`. A free function: its parameters live in the coroutine frame.
@@ -220,6 +215,11 @@ std::string describe(const analyzer::Finding& f) {
 }
 
 }  // namespace
+
+bool matches(const analyzer::Finding& f, const Expectation& e) {
+  return f.type == e.type && (e.message.empty() || e.message == f.message) &&
+         (e.recipient.empty() || base::iequals(e.recipient, f.recipient));
+}
 
 bool ScenarioResult::exercised() const {
   return std::all_of(events.begin(), events.end(), [](const ScheduledEvent& e) { return e.fired; });

@@ -32,6 +32,10 @@ struct MatrixCell {
   std::string provider; // the profile the cell ran with
   std::string fetcher;
   ScenarioResult result;
+  // What the scenario imposes on any fetcher (its `expect`, every alternative: no envelope
+  // header to recover a blind copy from, a receiver too slow for the timeout it sets). Empty
+  // when the provider was replaced: `expect` is written for the scenario's own profile.
+  std::vector<Expectation> inherent = {};
 };
 
 struct MatrixResult {
@@ -76,11 +80,19 @@ std::string cell_label(const MatrixCell &cell);
 nlohmann::json result_json(const ScenarioResult &result);
 // "provider-fault:drop_in_retr fired (fired 1 time(s))" / "... NOT FIRED (...)", one per event.
 std::vector<std::string> event_lines(const ScenarioResult &result);
+// Two views of one run (runner/evaluation.hpp): regression — each cell as expected or not;
+// evaluation — each cell by the worst finding in it, "documented" only a secondary mark.
+enum class MatrixView { regression, evaluation };
+// Text and HTML in `view`; without one, default_view(m) (evaluation.hpp).
 std::string matrix_text(const MatrixResult &m);
+std::string matrix_text(const MatrixResult &m, MatrixView view);
+// Every cell, each finding with its severity, and the evaluation summaries (both views' data).
 nlohmann::json matrix_json(const MatrixResult &m);
+// The regression view, always.
 std::string matrix_junit(const MatrixResult &m);
 // One self-contained page: inline CSS, no scripts, each finding's evidence in
 // <details>.
 std::string matrix_html(const MatrixResult &m);
+std::string matrix_html(const MatrixResult &m, MatrixView view);
 
 } // namespace dropcheck::runner

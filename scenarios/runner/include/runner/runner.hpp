@@ -114,6 +114,10 @@ struct ScenarioResult {
 
 ScenarioResult run_scenario(const Scenario& scenario, const RunOptions& options = {});
 
+// Whether a finding matches an expectation (an empty message/recipient matches any; recipients
+// compared case-insensitively).
+bool matches(const analyzer::Finding& f, const Expectation& e);
+
 // Findings vs expectations: each expectation must match at least one finding, and each finding
 // must match some expectation (an empty message/recipient in an expectation matches any).
 void compare_findings(const std::vector<analyzer::Finding>& findings,
