@@ -16,8 +16,8 @@ std::string rfc5322_date(std::chrono::milliseconds since_epoch) {
   const sys_days day = floor<days>(sys_time<milliseconds>(since_epoch));
   const year_month_day ymd{day};
   const hh_mm_ss<seconds> t{floor<seconds>(since_epoch - day.time_since_epoch())};
-  return fmt::format("{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
-                     kDays[weekday{day}.c_encoding()], static_cast<unsigned>(ymd.day()),
+  return fmt::format("{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000", kDays[weekday{day}.c_encoding()],
+                     static_cast<unsigned>(ymd.day()),
                      kMonths[static_cast<unsigned>(ymd.month()) - 1], static_cast<int>(ymd.year()),
                      t.hours().count(), t.minutes().count(), t.seconds().count());
 }

@@ -13,11 +13,11 @@ enum class Clause { none, from, by, via, with, id, for_, unknown };
 
 Clause keyword(std::string_view tok) {
   constexpr std::array<std::pair<std::string_view, Clause>, 6> kWords = {{{"from", Clause::from},
-                                                                         {"by", Clause::by},
-                                                                         {"via", Clause::via},
-                                                                         {"with", Clause::with},
-                                                                         {"id", Clause::id},
-                                                                         {"for", Clause::for_}}};
+                                                                          {"by", Clause::by},
+                                                                          {"via", Clause::via},
+                                                                          {"with", Clause::with},
+                                                                          {"id", Clause::id},
+                                                                          {"for", Clause::for_}}};
   for (const auto& [w, c] : kWords)
     if (base::iequals(tok, w)) return c;
   return Clause::none;

@@ -55,8 +55,9 @@ TEST(Received, EveryMtaStyle) {
       {"upper-case keywords, trailing dot",
        "FROM x.example BY MX.Provider.Example. WITH SMTP FOR <b@firma.example> ; Mon, 23 Nov 2026",
        {"b@firma.example"}},
-      {"comment holding a for", "from x by mx.provider.example (for <evil@firma.example>) "
-                                "for <b@firma.example>; date",
+      {"comment holding a for",
+       "from x by mx.provider.example (for <evil@firma.example>) "
+       "for <b@firma.example>; date",
        {"b@firma.example"}},
   };
   for (const auto& c : cases) {
@@ -84,14 +85,15 @@ TEST(Received, ParseTraceFields) {
 TEST(Received, NoForClauseIsNoEnvelope) {
   const std::string m =
       "Received: from mx.sender.example by mx.provider.example with ESMTP id 4Abc;\r\n"
-      "\tMon, 23 Nov 2026 00:00:00 +0000\r\n" + kTail;
+      "\tMon, 23 Nov 2026 00:00:00 +0000\r\n" +
+      kTail;
   EXPECT_EQ(extract(m, received_spec()).error().code, "no-for-clause");
 }
 
 TEST(Received, ForWithoutAddressIsDamaged) {
-  for (const std::string v : {"by mx.provider.example for <>; date",
-                              "by mx.provider.example for b@@firma.example; date",
-                              "by mx.provider.example for; date"}) {
+  for (const std::string v :
+       {"by mx.provider.example for <>; date", "by mx.provider.example for b@@firma.example; date",
+        "by mx.provider.example for; date"}) {
     SCOPED_TRACE(v);
     EXPECT_EQ(extract("Received: " + v + "\r\n" + kTail, received_spec()).error().code,
               "bad-envelope-header");
@@ -108,7 +110,8 @@ TEST(Received, OnlyTheProvidersLine) {
       "<catchall@provider.example>; d\r\n"
       "Received: from relay.example by mx.provider.example with ESMTP for <b@firma.example>; d\r\n"
       "Received: from old.example by relay.example with ESMTP for <old@foreign.example>; d\r\n"
-      "Received: from older.example by mx.old.example for <a@firma.example>; d\r\n" + kTail;
+      "Received: from older.example by mx.old.example for <a@firma.example>; d\r\n" +
+      kTail;
   EXPECT_EQ(*extract(m, received_spec()), Strings{"b@firma.example"});
   EXPECT_EQ(*extract(m, received_spec(2)), Strings{"b@firma.example"});
   // The Nth line must be the provider's: occurrence 1 is the internal hop.
@@ -139,8 +142,9 @@ TEST(Received, HeaderNameCaseInsensitive) {
 
 // Split at every point a fold may be: the reading never depends on where the line was folded.
 TEST(Received, FoldedAnywhere) {
-  const std::string words[] = {"from", "x.example", "by", kHost, "with", "ESMTP",
-                               "id",   "1",         "for", "<b@firma.example>;", "date"};
+  const std::string words[] = {"from",  "x.example", "by", kHost, "with",
+                               "ESMTP", "id",        "1",  "for", "<b@firma.example>;",
+                               "date"};
   for (std::size_t fold = 1; fold < std::size(words); ++fold) {
     std::string v;
     for (std::size_t i = 0; i < std::size(words); ++i)
