@@ -3,6 +3,8 @@
 //   bits 3-4: occurrence 0..3
 //   bit 5:    strip_qmail_prefix
 //   bit 6:    qvirtual = "mbox-"
+//   bit 7:    header "Received", received_by "mx.provider.example" (the FOR clause of the
+//             provider's own line; bits 0-2 then unused)
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +14,7 @@
 #include "fuzz_check.hpp"
 #include "mail/address.hpp"
 #include "mail/envelope.hpp"
+#include "mail/received.hpp"
 
 namespace mail = dropcheck::mail;
 
@@ -24,19 +27,38 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   spec.occurrence = (opt >> 3) & 3;
   spec.strip_qmail_prefix = (opt & 0x20) != 0;
   if (opt & 0x40) spec.qvirtual = "mbox-";
+  if (opt & 0x80) {
+    spec.header = "Received";
+    spec.received_by = "mx.provider.example";
+  }
 
   auto hs = mail::parse_header_section(msg);
   if (!hs.ok()) return 0;
   const std::size_t present = mail::count_fields(*hs, spec.header);
   auto r = mail::extract_envelope_recipients(*hs, spec);
+  const bool received = mail::reads_received(spec);
   if (!r.ok()) {
     const std::string& c = r.error().code;
-    FUZZ_CHECK(c == "no-envelope-header" || c == "bad-envelope-header");
-    FUZZ_CHECK((c == "no-envelope-header") ==
-               (present == 0 || static_cast<std::size_t>(spec.occurrence) > present));
+    FUZZ_CHECK(c == "no-envelope-header" || c == "bad-envelope-header" ||
+               (received && c == "no-for-clause"));
+    if (!received)
+      FUZZ_CHECK((c == "no-envelope-header") ==
+                 (present == 0 || static_cast<std::size_t>(spec.occurrence) > present));
     return 0;
   }
   FUZZ_CHECK(present > 0);
+  if (received) {
+    // Only the provider's own line: one by its host names every recipient found, in its FOR
+    // clause; the FOR clauses of other hops never count.
+    const mail::Field* own = nullptr;
+    for (const mail::Field* f : mail::find_all(*hs, "Received"))
+      if (!own && mail::same_host(mail::parse_received(f->unfolded()).by, spec.received_by))
+        own = f;
+    FUZZ_CHECK(own != nullptr);
+    const auto trace = mail::parse_received(own->unfolded());
+    FUZZ_CHECK(trace.has_for && !trace.for_addrs.empty());
+    FUZZ_CHECK(r->size() <= trace.for_addrs.size());
+  }
   for (std::size_t i = 0; i < r->size(); ++i) {
     const std::string& a = (*r)[i];
     FUZZ_CHECK(a.find('@') != std::string::npos);

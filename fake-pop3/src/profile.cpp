@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -94,6 +95,16 @@ class Reader {
   std::string origin_;
 };
 
+// A DNS host name for a Received line's by clause (RFC 5321 4.1.2 Domain: letters, digits,
+// '-' and '.'), or "" for none.
+std::string host(const Reader& r, const YAML::Node& n, std::string_view field) {
+  std::string h = r.str(n, field);
+  for (char c : h)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.'))
+      r.fail(n, field, "not a DNS host name (RFC 5321 4.1.2)");
+  return h;
+}
+
 Profile parse(const YAML::Node& root, const Reader& r) {
   Profile p;
   bool have_version = false;
@@ -134,6 +145,10 @@ Profile parse(const YAML::Node& root, const Reader& r) {
        }},
       {"mailbox_address",
        [&](const YAML::Node& n) { p.mailbox_address = r.str(n, "stamp.mailbox_address"); }},
+      {"received_by",
+       [&](const YAML::Node& n) { p.received_by = host(r, n, "stamp.received_by"); }},
+      {"received_inner_by",
+       [&](const YAML::Node& n) { p.received_inner_by = host(r, n, "stamp.received_inner_by"); }},
   };
   Keys pop3 = {
       {"locking",
@@ -250,6 +265,8 @@ Profile parse(const YAML::Node& root, const Reader& r) {
   if (p.delivered_to != DeliveredTo::none && p.envelope_header == "Delivered-To")
     r.fail(root, "stamp.delivered_to",
            "must be none when envelope_header is Delivered-To (it would be written twice)");
+  if (!p.received_inner_by.empty() && p.received_by.empty())
+    r.fail(root, "stamp.received_inner_by", "needs stamp.received_by (the MX the hop is from)");
   if (p.faults.drop_in_retr_after > 0 && p.faults.drop_in_retr == 0)
     r.fail(root, "faults.drop_in_retr_after", "needs faults.drop_in_retr");
   return p;

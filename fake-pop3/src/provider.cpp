@@ -7,6 +7,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "base/date.hpp"
 #include "base/strings.hpp"
 #include "mail/header.hpp"
 #include "net/deadlines.hpp"
@@ -34,7 +35,46 @@ std::string join(const std::vector<std::string>& v, std::string_view sep) {
   return out;
 }
 
+// The line ending prepend_field will use for `message`: CRLF unless its first line ends in LF.
+std::string_view line_ending_of(std::string_view message) {
+  const auto lf = message.find('\n');
+  return lf != std::string_view::npos && (lf == 0 || message[lf - 1] != '\r') ? "\n" : "\r\n";
+}
+
+// The sender's MX as the provider's MX saw it: mail.<sender's domain>.
+std::string sending_host(std::string_view mail_from) {
+  const auto at = mail_from.rfind('@');
+  return at == std::string_view::npos ? "localhost" : fmt::format("mail.{}", mail_from.substr(at + 1));
+}
+
 }  // namespace
+
+// Received lines as the provider's MTAs write them (value only), folded like Postfix's with the
+// message's own line ending: "for" only with one recipient (RFC 5321 4.4, naming several would
+// show each the others).
+std::vector<std::pair<std::string, std::string>> Provider::received_lines(
+    std::string_view mail_from, const std::vector<std::string>& group, std::string_view message,
+    std::size_t copy) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  const Profile& p = profile_;
+  if (p.received_by.empty()) return out;
+  const std::string eol(line_ending_of(message));
+  const std::string date = base::rfc5322_date(clock_.now());
+  const std::string id = fmt::format("{:X}{:04X}", deliveries_, copy);
+  const std::string for_clause = group.size() == 1 ? "for <" + group.front() + ">; " : "";
+  if (!p.received_inner_by.empty())
+    out.emplace_back("Received", fmt::format("from {} ({} [192.0.2.10]){}\tby {} (dropcheck "
+                                             "fake-pop3) with LMTP id {};{}\t{}",
+                                             p.received_by, p.received_by, eol,
+                                             p.received_inner_by, id, eol, date));
+  const std::string from = sending_host(mail_from);
+  out.emplace_back("Received",
+                   fmt::format("from {} ({} [192.0.2.25]){}\tby {} (dropcheck fake-pop3) with "
+                               "ESMTP id {}{}{}\t{}{}",
+                               from, from, eol, p.received_by, id, for_clause.empty() ? ";" : "",
+                               eol, for_clause, date));
+  return out;
+}
 
 // One POP3 connection: the protocol machine plus the mailbox logged in to as its maildrop.
 class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Maildrop {
@@ -366,6 +406,7 @@ std::vector<std::string> Provider::stamp(std::string_view mail_from,
   };
   std::vector<std::string> copies;
   for (const auto& group : groups) {
+    const auto trace = received_lines(mail_from, group, message, copies.size());
     // Fields top-down as the provider's delivery agent leaves them: Return-Path, the envelope
     // header(s), Delivered-To (Postfix local(8) order), then the message as received.
     std::vector<std::pair<std::string, std::string>> fields;
@@ -384,6 +425,7 @@ std::vector<std::string> Provider::stamp(std::string_view mail_from,
       fields.emplace_back("Delivered-To",
                           box_address.empty() ? p.mailbox_address : std::string(box_address));
     }
+    fields.insert(fields.end(), trace.begin(), trace.end());
     std::string m(message);
     for (auto it = fields.rbegin(); it != fields.rend(); ++it)
       m = mail::prepend_field(m, it->first, it->second);

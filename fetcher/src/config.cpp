@@ -41,8 +41,8 @@ constexpr std::array<std::string_view, 5> kSmtpKeys = {"host", "port", "lmtp", "
 constexpr std::array<std::string_view, 8> kRoutingKeys = {
     "source", "envelope", "local_domains", "aliases", "users", "fallback", "strip_headers",
     "sender_from_header"};
-constexpr std::array<std::string_view, 3> kEnvelopeKeys = {"header", "occurrence",
-                                                           "qmail_prefix"};
+constexpr std::array<std::string_view, 4> kEnvelopeKeys = {"header", "occurrence",
+                                                           "qmail_prefix", "by"};
 
 template <std::size_t N>
 void only_keys(const base::YamlReader& y, const YAML::Node& n, std::string_view field,
@@ -124,6 +124,24 @@ std::uint16_t port_of(const base::YamlReader& y, const YAML::Node& m, std::strin
   return static_cast<std::uint16_t>(y.integer(m, "port", field, fallback, 1, 65535));
 }
 
+// Received is read only on the provider's own line, named by its MX host (the BY clause):
+// "the topmost Received line" would be an internal hop's or a forwarder's.
+void check_received_by(const base::YamlReader& y, const YAML::Node& e, const std::string& where,
+                       const mail::EnvelopeSpec& spec) {
+  if (!mail::reads_received(spec)) {
+    if (!spec.received_by.empty()) y.fail(e["by"], where + ".by", "only with header: Received");
+    return;
+  }
+  if (spec.received_by.empty())
+    y.fail(e, where + ".by",
+           "missing: Received needs the provider's MX host name, as its Received line's by "
+           "clause writes it (e.g. {header: Received, by: mx.provider.example})");
+  if (!client::valid_host(spec.received_by))
+    y.fail(e["by"], where + ".by", "'" + spec.received_by + "' is no DNS host name");
+  if (spec.strip_qmail_prefix)
+    y.fail(e["qmail_prefix"], where + ".qmail_prefix", "not with header: Received");
+}
+
 }  // namespace
 
 std::vector<mail::EnvelopeSpec> parse_envelope_specs(const base::YamlReader& y,
@@ -141,9 +159,11 @@ std::vector<mail::EnvelopeSpec> parse_envelope_specs(const base::YamlReader& y,
       spec.occurrence = static_cast<int>(
           y.integer(e, "occurrence", where, default_occurrence(spec.header), 0, 100));
       spec.strip_qmail_prefix = y.boolean(e, "qmail_prefix", where, false);
+      spec.received_by = y.str(e, "by", where, "");
     }
     if (spec.header.empty() || spec.header.find(':') != std::string::npos)
       y.fail(e, where + ".header", "not a header name");
+    check_received_by(y, e, where, spec);
     out.push_back(spec);
   };
   if (n.IsSequence()) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 
+#include "base/date.hpp"
 #include "base/strings.hpp"
 #include "mail/address.hpp"
 #include "mail/header.hpp"
@@ -86,7 +87,19 @@ struct Candidates {
   std::vector<std::string> addrs;  // as found, not yet filtered by local domain
   std::string source;              // the header read ("To/Cc"); empty: no envelope header
   bool damaged = false;            // the header may hide a recipient it failed to name
+  std::string no_envelope_why;     // with source empty: why (default "no envelope header")
 };
+
+// The provider's Received line names no recipient: its MX writes FOR only for a transaction
+// with one (RFC 5321 4.4). No envelope, as if the header were missing: the fallback, an alert.
+Candidates no_for_clause(const mail::EnvelopeSpec& spec, Candidates& c,
+                         std::vector<std::string>& notes) {
+  c = Candidates{};
+  c.no_envelope_why = "no envelope recipient: Received by " + spec.received_by +
+                      " has no for clause (a copy for several recipients)";
+  notes.push_back(c.no_envelope_why);
+  return c;
+}
 
 void add_all_unique(std::vector<std::string>& v, const std::vector<std::string>& more) {
   for (const auto& s : more) add_unique(v, s);
@@ -108,8 +121,9 @@ Candidates envelope_candidates(const mail::HeaderSection& h, const Routing& rout
     for (const mail::Field* f : *fields) {
       const std::string value = f->unfolded();
       auto got = mail::parse_envelope_value(value, spec);
+      if (!got.ok() && got.error().code == "no-for-clause") return no_for_clause(spec, c, notes);
       if (got.ok()) add_all_unique(c.addrs, *got);
-      if (!got.ok() || mail::envelope_value_damaged(value)) {
+      if (!got.ok() || mail::envelope_value_damaged(value, spec)) {
         c.damaged = true;
         notes.push_back(spec.header + " at offset " + std::to_string(f->offset) +
                         ": damaged, may hide a recipient" +
@@ -196,7 +210,10 @@ void resolve_recipients(const Routing& routing, const Candidates& candidates, Ro
 // wrong header, a typo in local_domains, an earlier hop's line). Never dropped, never sent out.
 void apply_fallback(const Routing& routing, const Candidates& candidates, Route& r) {
   if (candidates.source.empty()) {
-    to_fallback(routing, "no envelope header", r);
+    to_fallback(routing,
+                candidates.no_envelope_why.empty() ? "no envelope header"
+                                                   : std::string_view(candidates.no_envelope_why),
+                r);
   } else if (candidates.damaged) {
     to_fallback(routing, "damaged envelope header", r);
   } else if (r.recipients.empty()) {
@@ -248,18 +265,7 @@ std::string received_value(const RouteContext& ctx, const std::vector<std::strin
 }  // namespace
 
 std::string rfc5322_date(std::chrono::milliseconds since_epoch) {
-  using namespace std::chrono;
-  static constexpr std::array<std::string_view, 7> kDays = {"Sun", "Mon", "Tue", "Wed",
-                                                            "Thu", "Fri", "Sat"};
-  static constexpr std::array<std::string_view, 12> kMonths = {
-      "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  const sys_days day = floor<days>(sys_time<milliseconds>(since_epoch));
-  const year_month_day ymd{day};
-  const hh_mm_ss<seconds> t{floor<seconds>(since_epoch - day.time_since_epoch())};
-  return fmt::format("{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
-                     kDays[weekday{day}.c_encoding()], static_cast<unsigned>(ymd.day()),
-                     kMonths[static_cast<unsigned>(ymd.month()) - 1], static_cast<int>(ymd.year()),
-                     t.hours().count(), t.minutes().count(), t.seconds().count());
+  return base::rfc5322_date(since_epoch);
 }
 
 Route route_message(const Config& config, std::string_view raw, const RouteContext& context) {

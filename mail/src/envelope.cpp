@@ -4,81 +4,17 @@
 #include <string>
 
 #include "base/strings.hpp"
+#include "envelope_lex.hpp"
 #include "mail/address.hpp"
+#include "mail/received.hpp"
 
 namespace dropcheck::mail {
 namespace {
 
-// Removes comments (nested, with quoted-pairs; quoted strings respected) and replaces each
-// with a space. An unterminated comment swallows the rest, like a parser would.
-std::string strip_comments(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  std::size_t depth = 0;
-  bool in_quote = false;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    const char c = v[i];
-    if (c == '\\' && i + 1 < v.size() && (depth > 0 || in_quote)) {
-      if (depth == 0) {
-        out.push_back(c);
-        out.push_back(v[i + 1]);
-      }
-      ++i;
-      continue;
-    }
-    if (depth == 0 && c == '"') in_quote = !in_quote;
-    if (!in_quote && c == '(') {
-      ++depth;
-      continue;
-    }
-    if (!in_quote && c == ')' && depth > 0) {
-      if (--depth == 0) out.push_back(' ');
-      continue;
-    }
-    if (depth == 0) out.push_back(c);
-  }
-  return out;
-}
-
-bool is_sep(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' || c == ';';
-}
-
-// Calls fn(token) for every token of comment-free `text` separated by whitespace, ',' or ';'
-// outside quotes and <>.
-template <class Fn>
-void for_each_token(std::string_view text, Fn fn) {
-  std::size_t i = 0;
-  const std::size_t n = text.size();
-  while (i < n) {
-    while (i < n && is_sep(text[i])) ++i;
-    if (i >= n) break;
-    const std::size_t start = i;
-    bool in_quote = false;
-    bool in_angle = false;
-    while (i < n) {
-      const char c = text[i];
-      if (c == '\\' && in_quote && i + 1 < n) {
-        i += 2;
-        continue;
-      }
-      if (c == '"') in_quote = !in_quote;
-      if (!in_quote && c == '<') in_angle = true;
-      if (!in_quote && c == '>') in_angle = false;
-      if (!in_quote && !in_angle && is_sep(c)) break;
-      ++i;
-    }
-    fn(text.substr(start, i - start));
-  }
-}
-
-// The address a lenient token names, if any: "Name<a@b>" glued keeps only the bracketed part.
-base::Result<Address> token_address(std::string_view tok) {
-  const auto lt = tok.find('<');
-  if (lt != std::string_view::npos && lt > 0 && tok.find('"') == std::string_view::npos)
-    tok.remove_prefix(lt);
-  return parse_addr_spec(tok);
-}
+using lex::for_each_token;
+using lex::is_sep;
+using lex::strip_comments;
+using lex::token_address;
 
 // Lenient fallback: every token that is an address.
 std::vector<std::string> lenient_scan(std::string_view value) {
@@ -132,10 +68,55 @@ std::string finish(std::string addr, const EnvelopeSpec& spec) {
   return a;
 }
 
+std::vector<std::string> finish_all(std::vector<std::string> found, const EnvelopeSpec& spec) {
+  std::vector<std::string> out;
+  out.reserve(found.size());
+  for (auto& f : found) {
+    std::string a = finish(std::move(f), spec);
+    if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(std::move(a));
+  }
+  return out;
+}
+
+base::Result<std::vector<std::string>> received_for(std::string_view value,
+                                                    const EnvelopeSpec& spec) {
+  ReceivedTrace t = parse_received(value);
+  if (!t.has_for)
+    return base::make_error("no-for-clause",
+                            "Received by " + t.by + " has no for clause (several recipients?)");
+  if (t.for_addrs.empty())
+    return base::make_error("bad-envelope-header", "Received by " + t.by +
+                                                       ": the for clause names no address");
+  return finish_all(std::move(t.for_addrs), spec);
+}
+
+// The topmost Received line by `spec.received_by`, or the Nth Received line if it is by it.
+base::Result<std::vector<const Field*>> select_received(const std::vector<const Field*>& fields,
+                                                        const EnvelopeSpec& spec) {
+  if (spec.received_by.empty())
+    return base::make_error("bad-envelope-spec", "Received needs the provider's host name (by)");
+  const auto by_host = [&](const Field* f) {
+    return same_host(parse_received(f->unfolded()).by, spec.received_by);
+  };
+  if (spec.occurrence <= 0) {
+    for (const Field* f : fields)
+      if (by_host(f)) return std::vector<const Field*>{f};
+    return base::make_error("no-envelope-header", "no Received line by " + spec.received_by);
+  }
+  const auto n = static_cast<std::size_t>(spec.occurrence);
+  if (n > fields.size() || !by_host(fields[n - 1]))
+    return base::make_error("no-envelope-header", "Received line " + std::to_string(n) +
+                                                      " is not by " + spec.received_by);
+  return std::vector<const Field*>{fields[n - 1]};
+}
+
 }  // namespace
+
+bool reads_received(const EnvelopeSpec& spec) { return base::iequals(spec.header, "Received"); }
 
 base::Result<std::vector<std::string>> parse_envelope_value(std::string_view value,
                                                             const EnvelopeSpec& spec) {
+  if (reads_received(spec)) return received_for(value, spec);
   std::vector<std::string> found;
   auto strict = parse_address_list(value);
   if (strict.ok()) {
@@ -146,13 +127,13 @@ base::Result<std::vector<std::string>> parse_envelope_value(std::string_view val
       return base::make_error("bad-envelope-header",
                               "no address in envelope header value: " + strict.error().message);
   }
-  std::vector<std::string> out;
-  out.reserve(found.size());
-  for (auto& f : found) {
-    std::string a = finish(std::move(f), spec);
-    if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(std::move(a));
-  }
-  return out;
+  return finish_all(std::move(found), spec);
+}
+
+bool envelope_value_damaged(std::string_view value, const EnvelopeSpec& spec) {
+  if (!reads_received(spec)) return envelope_value_damaged(value);
+  return std::any_of(value.begin(), value.end(), is_forbidden_octet) ||
+         parse_received(value).for_damaged;
 }
 
 bool envelope_value_damaged(std::string_view value) {
@@ -170,6 +151,7 @@ base::Result<std::vector<const Field*>> select_envelope_fields(const HeaderSecti
   const auto fields = find_all(section, spec.header);
   if (fields.empty())
     return base::make_error("no-envelope-header", "no " + spec.header + " header");
+  if (reads_received(spec)) return select_received(fields, spec);
   if (spec.occurrence <= 0) return fields;
   const auto n = static_cast<std::size_t>(spec.occurrence);
   if (n > fields.size())
@@ -186,6 +168,7 @@ base::Result<std::vector<std::string>> extract_envelope_recipients(const HeaderS
   std::vector<std::string> out;
   for (const Field* f : *chosen) {
     auto r = parse_envelope_value(f->unfolded(), spec);
+    if (!r.ok() && r.error().code == "no-for-clause") return r.error();
     if (!r.ok())
       return base::make_error(
           "bad-envelope-header",

@@ -4,6 +4,7 @@
 #include "mail/address.hpp"
 #include "mail/envelope.hpp"
 #include "mail/header.hpp"
+#include "mail/received.hpp"
 
 namespace dropcheck::probe {
 
@@ -51,6 +52,14 @@ std::string strip_qmail_prefix(std::string_view address) {
   return std::string(address.substr(domain.size() + 1));
 }
 
+ReceivedLine received_line(std::string_view value) {
+  const mail::ReceivedTrace t = mail::parse_received(value);
+  ReceivedLine l{t.by, t.has_for, {}};
+  for (const auto &a : t.for_addrs)
+    l.for_addrs.push_back(mail::normalize_address(a));
+  return l;
+}
+
 MessageObservation observe_header(std::string_view header_section) {
   MessageObservation o;
   auto parsed = mail::parse_header_section(header_section);
@@ -81,6 +90,7 @@ MessageObservation observe_header(std::string_view header_section) {
       if (o.date.empty())
         o.date = std::string(base::trim(f.unfolded()));
     } else if (base::iequals(f.name, "Received")) {
+      o.received.push_back(received_line(f.unfolded()));
       if (!seen_received) {
         seen_received = true;
         const std::string v = f.unfolded();

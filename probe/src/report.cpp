@@ -143,6 +143,11 @@ std::string profile_yaml(const Report &r) {
   y += "stamp:\n";
   y += "  envelope_header: " + yq(p.envelope_header) +
        mark(p, "stamp.envelope_header") + "\n";
+  if (!p.received_by.empty())
+    y += "  received_by: " + yq(p.received_by) + mark(p, "stamp.received_by") + "\n";
+  if (!p.received_inner_by.empty())
+    y += "  received_inner_by: " + yq(p.received_inner_by) +
+         mark(p, "stamp.received_inner_by") + "\n";
   y += "  envelope_style: " + p.envelope_style +
        mark(p, "stamp.envelope_style") + "\n";
   y += "  copy_per_recipient: " + b(p.copy_per_recipient) +
@@ -199,6 +204,9 @@ std::string core_config_snippet(const Report &r) {
     y += "  # no envelope header observed: every message goes to the fallback "
          "mailbox\n";
     y += "  envelope: []\n";
+  } else if (!a.received_by.empty()) {
+    y += "  # no envelope header: the for clause of the MX's own Received line\n";
+    y += "  envelope: [{header: Received, by: " + yq(a.received_by) + "}]\n";
   } else {
     y += fmt::format(
         "  envelope: [{{header: {}, occurrence: {}, qmail_prefix: {}}}]\n",
@@ -223,7 +231,14 @@ std::string fetchmailrc_snippet(const Report &r) {
   std::string s =
       "# ~/.fetchmailrc (multidrop), recommended by dropcheck probe\n";
   s += fmt::format("poll {} proto pop3 port {}", r.host, r.port);
-  if (!a.envelope_header.empty()) {
+  if (!a.received_by.empty()) {
+    // fetchmail's default envelope is the Received line; it reads its "for"
+    // only when the "by" host is one of the server's names (aka).
+    s += " aka " + a.received_by + "  # envelope: the default (Received)";
+    if (!p.received_inner_by.empty())
+      s += "\n  # the topmost Received line is " + p.received_inner_by +
+           "'s: use envelope 1 \"Received\"";
+  } else if (!a.envelope_header.empty()) {
     // fetchmail reads one line of the header: the count skips lines from the
     // top.
     s += fmt::format(" envelope {}", fq(a.envelope_header));

@@ -77,6 +77,40 @@ TEST(FetchmailRc, OccurrenceBecomesSkipCount) {
       has_line(fetchmail_rc(context(s)), "  envelope \"Delivered-To\""));
 }
 
+// Issue 21: Received intent -> fetchmail's default envelope (or a skip count)
+// and the provider's MX as a server alias, which fetchmail's Received parser
+// requires in the "by" clause.
+TEST(FetchmailRc, ReceivedIntentIsTheDefaultEnvelopeWithAka) {
+  const Scenario s = builtin("received-for");
+  const auto rc = fetchmail_rc(context(s));
+  EXPECT_TRUE(has_line(rc, "  aka \"mx.provider.example\"")) << rc;
+  EXPECT_EQ(rc.find("  envelope "), std::string::npos) << rc;
+  EXPECT_LT(rc.find("aka"), rc.find("user "));
+  const Scenario skip = builtin("received-for-skip");
+  EXPECT_TRUE(has_line(fetchmail_rc(context(skip)), "  envelope 1 \"Received\""));
+}
+
+TEST(GetmailRc, ReceivedIntentIsAHeaderPosition) {
+  const Scenario s = builtin("received-for-skip");
+  const auto rc = getmail_rc(context(s), "/usr/bin/msmtp", "/w/msmtprc");
+  EXPECT_TRUE(has_line(rc, "envelope_recipient = received:2")) << rc;
+}
+
+TEST(Command, ReceivedIntentKeepsTheProvidersHost) {
+  const Scenario s = builtin("received-for");
+  const fs::path dir =
+      fs::temp_directory_path() / ("dc-rcvd-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "pw") << "s3cret\n";
+  std::ofstream(dir / "intent.yaml")
+      << intent_config(context(s), (dir / "pw").string(), (dir / "st").string());
+  auto cfg = fetcher::load_config((dir / "intent.yaml").string());
+  fs::remove_all(dir);
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  EXPECT_EQ(cfg->routing.envelope.at(0).header, "Received");
+  EXPECT_EQ(cfg->routing.envelope.at(0).received_by, "mx.provider.example");
+}
+
 TEST(FetchmailRc, QmailPrefixBecomesQvirtual) {
   const Scenario s = builtin("qmail-prefix");
   EXPECT_TRUE(

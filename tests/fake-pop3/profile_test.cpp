@@ -96,6 +96,10 @@ TEST(Profile, ErrorsNameFileLineAndField) {
   expect_error(
       "version: 1\nname: m\nstamp:\n  envelope_header: Delivered-To\n  delivered_to: mailbox\n",
       "stamp.delivered_to");
+  expect_error("version: 1\nname: m\nstamp:\n  received_by: \"mx provider\"\n",
+               "t.yaml:4:16: field 'stamp.received_by': not a DNS host name");
+  expect_error("version: 1\nname: m\nstamp:\n  received_inner_by: store.example\n",
+               "stamp.received_inner_by': needs stamp.received_by");
   expect_error("version: 1\nname: [\n", "t.yaml:");
   expect_error("- a\n- b\n", "expected a mapping");
   expect_error("", "empty profile");

@@ -48,6 +48,50 @@ TEST(Stamp, XEnvelopeToOneCopyPerRecipient) {
                            kMsg);
 }
 
+// Issue 21: the MX's own Received line, "for" only when the copy has one recipient.
+TEST(Stamp, ReceivedForOneCopyPerRecipient) {
+  base::VirtualClock clock;
+  Provider p(profile("received-for"), "u", "p", clock);
+  const auto copies = p.stamp("a@world.example", {"b@firma.example", "c@firma.example"}, kMsg);
+  ASSERT_EQ(copies.size(), 2u);
+  EXPECT_EQ(copies[1], std::string("Return-Path: <a@world.example>\r\n"
+                                   "Received: from mail.world.example (mail.world.example "
+                                   "[192.0.2.25])\r\n"
+                                   "\tby mx.provider.example (dropcheck fake-pop3) with ESMTP id "
+                                   "00001\r\n"
+                                   "\tfor <c@firma.example>; Thu, 01 Jan 1970 00:00:00 +0000\r\n") +
+                           kMsg);
+  EXPECT_NE(copies[0].find("\tfor <b@firma.example>; "), std::string::npos);
+}
+
+TEST(Stamp, ReceivedForSharedCopyHasNoForWithSeveralRecipients) {
+  base::VirtualClock clock;
+  Provider p(profile("received-for-shared"), "u", "p", clock);
+  const auto two = p.stamp("a@world.example", {"b@firma.example", "c@firma.example"}, kMsg);
+  ASSERT_EQ(two.size(), 1u);
+  EXPECT_EQ(two[0].find(" for "), std::string::npos);
+  EXPECT_NE(two[0].find("with ESMTP id 00000;\r\n\tThu, 01 Jan 1970"), std::string::npos);
+  const auto one = p.stamp("a@world.example", {"b@firma.example"}, kMsg);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_NE(one[0].find("\tfor <b@firma.example>; "), std::string::npos);
+}
+
+TEST(Stamp, ReceivedForLmtpHopAboveTheMxLine) {
+  base::VirtualClock clock;
+  Provider p(profile("received-for-lmtp"), "u", "p", clock);
+  const std::string lf = "From: a@world.example\nSubject: s\n\nbody\n";
+  const auto copies = p.stamp("", {"b@firma.example"}, lf);
+  ASSERT_EQ(copies.size(), 1u);
+  const std::string& m = copies[0];
+  const auto store = m.find("by store.provider.example");
+  const auto mx = m.find("by mx.provider.example");
+  ASSERT_NE(store, std::string::npos);
+  ASSERT_NE(mx, std::string::npos);
+  EXPECT_LT(store, mx);
+  EXPECT_NE(m.find("from localhost (localhost [192.0.2.25])\n\tby mx."), std::string::npos);
+  EXPECT_EQ(m.find('\r'), std::string::npos);  // the message's own line ending in the folds
+}
+
 TEST(Stamp, EximEnvelopeToListsAllInOneCopy) {
   base::VirtualClock clock;
   Provider p(profile("envelope-to"), "u", "p", clock);

@@ -154,6 +154,31 @@ TEST(Config, DeliveredToDefaultsToTheTopmostLine) {
   EXPECT_EQ(envelope("{header: Delivered-To, occurrence: 2}").at(0).occurrence, 2);
 }
 
+// Issue 21: Received is read on the provider's own line only, so its host is required.
+TEST(Config, ReceivedNeedsTheProvidersHostName) {
+  const auto load = [](const std::string& e) {
+    return parse_config("version: 1\npop3: {user: u, password: p}\nsmtp: {}\n"
+                        "routing:\n  local_domains: [a.example]\n  envelope: " + e + "\n",
+                        "r.yaml");
+  };
+  auto ok = load("{header: Received, by: MX.Provider.Example}");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->routing.envelope.at(0).received_by, "MX.Provider.Example");
+  EXPECT_EQ(ok->routing.envelope.at(0).occurrence, 0);
+  for (const auto& [e, want] : std::vector<std::pair<std::string, std::string>>{
+           {"Received", "r.yaml:6:13: routing.envelope.by: missing"},
+           {"{header: received}", "r.yaml:6:13: routing.envelope.by: missing"},
+           {"[X-Envelope-To, {header: Received}]", "routing.envelope[1].by: missing"},
+           {"{header: Received, by: 'a b'}", "routing.envelope.by: 'a b' is no DNS host name"},
+           {"{header: X-Envelope-To, by: mx.example}", "routing.envelope.by: only with header"},
+           {"{header: Received, by: mx.example, qmail_prefix: true}", "qmail_prefix: not with"}}) {
+    SCOPED_TRACE(e);
+    auto c = load(e);
+    ASSERT_FALSE(c.ok());
+    EXPECT_NE(c.error().message.find(want), std::string::npos) << c.error().message;
+  }
+}
+
 // Item 2: README's config block lists every key the loader accepts.
 TEST(Config, ReadmeConfigBlockListsEveryKey) {
   std::ifstream in(std::string(DROPCHECK_SOURCE_DIR) + "/README.md");

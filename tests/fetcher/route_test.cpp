@@ -354,3 +354,76 @@ TEST(Route, SourceRoutingLocalPartsGoToTheFallbackWithAlert) {
 
 }  // namespace
 }  // namespace dropcheck::fetcher
+
+// Issue 21: the envelope recipient in the FOR clause of the provider's own Received line.
+namespace dropcheck::fetcher {
+namespace {
+
+Config received_config() {
+  auto c = parse_config(
+      "version: 1\npop3: {user: u, password: p}\nsmtp: {}\n"
+      "routing:\n  local_domains: [firma.example]\n  fallback: postmaster@firma.example\n"
+      "  envelope: {header: Received, by: mx.provider.example}\n",
+      "rcvd.yaml");
+  EXPECT_TRUE(c.ok()) << c.error().message;
+  return c.ok() ? *c : Config{};
+}
+
+// Above the provider's line an internal hop; below it a forwarder's and an older mailbox's,
+// each with a FOR clause of its own (a foreign and a local address): none is a recipient.
+const std::string kForwarded =
+    "Return-Path: <alice@sender.example>\r\n"
+    "Received: from mx.provider.example by store.provider.example with LMTP\r\n"
+    "\tfor <catchall@provider.example>; Mon, 23 Nov 2026 00:00:01 +0000\r\n"
+    "Received: from relay.forwarder.example (relay.forwarder.example [192.0.2.7])\r\n"
+    "\tby mx.provider.example (Postfix) with ESMTP id 4Abc\r\n"
+    "\tfor <b@firma.example>; Mon, 23 Nov 2026 00:00:00 +0000\r\n"
+    "Received: from mx.sender.example by relay.forwarder.example with ESMTP id 9\r\n"
+    "\tfor <old@forwarder.example>; Sun, 22 Nov 2026 23:59:00 +0000\r\n"
+    "Received: from a by mx.firma-old.example for a@firma.example; Sun, 22 Nov 2026\r\n"
+    "From: alice@sender.example\r\nTo: old@forwarder.example\r\nCc: c@firma.example\r\n"
+    "Subject: fwd\r\n\r\nbody\r\n";
+
+TEST(Route, ReceivedForOfTheProvidersLineOnly) {
+  Route r = route_message(received_config(), kForwarded, ctx());
+  EXPECT_EQ(r.recipients, std::vector<std::string>{"b@firma.example"});
+  EXPECT_FALSE(r.alert);
+  // Trace lines stay (RFC 5321 4.4: never removed), our own goes on top.
+  EXPECT_NE(r.message.find("for <b@firma.example>"), std::string::npos);
+  EXPECT_EQ(r.message.rfind("Received: from pop.provider.example", 0), 0u);
+}
+
+TEST(Route, ReceivedWithoutForIsNoEnvelopeFallbackWithAlert) {
+  const std::string m =
+      "Return-Path: <alice@sender.example>\r\n"
+      "Received: from mx.sender.example by mx.provider.example with ESMTP id 4Abc;\r\n"
+      "\tMon, 23 Nov 2026 00:00:00 +0000\r\n"
+      "Received: from x by relay.example for <a@firma.example>; Sun, 22 Nov 2026\r\n"
+      "From: alice@sender.example\r\nTo: a@firma.example\r\n\r\nbody\r\n";
+  Route r = route_message(received_config(), m, ctx());
+  EXPECT_EQ(r.recipients, std::vector<std::string>{"postmaster@firma.example"});
+  EXPECT_TRUE(r.alert);
+  bool named = false;
+  for (const auto& n : r.notes) named = named || n.find("no for clause") != std::string::npos;
+  EXPECT_TRUE(named);
+}
+
+TEST(Route, NoReceivedLineByTheProviderIsNoEnvelope) {
+  const std::string m =
+      "Received: from x by relay.example for <a@firma.example>; Sun, 22 Nov 2026\r\n"
+      "To: a@firma.example\r\n\r\nbody\r\n";
+  Route r = route_message(received_config(), m, ctx());
+  EXPECT_EQ(r.recipients, std::vector<std::string>{"postmaster@firma.example"});
+  EXPECT_TRUE(r.alert);
+}
+
+TEST(Route, ReceivedForDamagedGoesToTheFallback) {
+  const std::string m =
+      "Received: from x by mx.provider.example for <b@@firma.example>; d\r\n\r\nbody\r\n";
+  Route r = route_message(received_config(), m, ctx());
+  EXPECT_EQ(r.recipients, std::vector<std::string>{"postmaster@firma.example"});
+  EXPECT_TRUE(r.alert);
+}
+
+}  // namespace
+}  // namespace dropcheck::fetcher

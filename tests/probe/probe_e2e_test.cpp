@@ -270,9 +270,15 @@ void expect_inferred(const fake_pop3::Profile &want, const Report &r,
   const Answer *bcc = answer(r, "bcc-recoverable");
   ASSERT_NE(bcc, nullptr);
   if (active) {
-    EXPECT_EQ(bcc->verdict,
-              want.envelope_header.empty() ? Verdict::fail : Verdict::pass)
+    // Received-for with one copy per recipient names every BCC recipient too.
+    const bool recoverable =
+        !want.envelope_header.empty() ||
+        (!want.received_by.empty() && want.copy_per_recipient);
+    EXPECT_EQ(bcc->verdict, recoverable ? Verdict::pass : Verdict::fail)
         << bcc->answer;
+    // Only test mails to known recipients show which line names them.
+    EXPECT_EQ(got->received_by, want.received_by);
+    EXPECT_EQ(got->received_inner_by, want.received_inner_by);
   }
 }
 
@@ -371,6 +377,48 @@ INSTANTIATE_TEST_SUITE_P(
           c = '_';
       return n;
     });
+
+// Issue 21: a provider that stamps nothing but the for clause of its MX's
+// Received line; present for one recipient, absent for several.
+TEST(ProbeReceivedFor, NamesTheStyleAndWhatItCosts) {
+  const auto want = profile("received-for-shared");
+  Env env(want);
+  const auto r = env.run(env.options(true));
+  ASSERT_EQ(r.error, "") << to_text(r);
+  const Answer *rf = answer(r, "received-for");
+  ASSERT_NE(rf, nullptr) << to_text(r);
+  EXPECT_EQ(rf->verdict, Verdict::warn);
+  EXPECT_NE(rf->answer.find("received-for: the Received line by mx.provider.example"),
+            std::string::npos) << rf->answer;
+  EXPECT_NE(rf->answer.find("absent for several"), std::string::npos) << rf->answer;
+  EXPECT_NE(rf->answer.find("blind-copy recipients"), std::string::npos) << rf->answer;
+  EXPECT_NE(to_text(r).find("received-for"), std::string::npos);
+  // The recommended core configuration reads that line.
+  auto cfg = fetcher::parse_config(core_config_snippet(r), "snippet");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message << core_config_snippet(r);
+  ASSERT_EQ(cfg->routing.envelope.size(), 1u);
+  EXPECT_EQ(cfg->routing.envelope[0].header, "Received");
+  EXPECT_EQ(cfg->routing.envelope[0].received_by, "mx.provider.example");
+  EXPECT_NE(fetchmailrc_snippet(r).find(" aka mx.provider.example"), std::string::npos)
+      << fetchmailrc_snippet(r);
+}
+
+TEST(ProbeReceivedFor, PerRecipientCopiesAndAnInnerHop) {
+  const auto want = profile("received-for-lmtp");
+  Env env(want);
+  const auto r = env.run(env.options(true));
+  ASSERT_EQ(r.error, "") << to_text(r);
+  const Answer *rf = answer(r, "received-for");
+  ASSERT_NE(rf, nullptr) << to_text(r);
+  EXPECT_EQ(rf->verdict, Verdict::info) << rf->answer;
+  EXPECT_NE(rf->answer.find("BCC recoverable"), std::string::npos) << rf->answer;
+  EXPECT_NE(rf->evidence.find("store.provider.example"), std::string::npos) << rf->evidence;
+  auto got = fake_pop3::parse_profile(profile_yaml(r), "inferred");
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(got->received_by, "mx.provider.example");
+  EXPECT_EQ(got->received_inner_by, "store.provider.example");
+  EXPECT_TRUE(got->copy_per_recipient);
+}
 
 TEST(ProbeTls, UnverifiedCertificateStopsBeforeAnyLogin) {
   Env env(profile("x-envelope-to"));

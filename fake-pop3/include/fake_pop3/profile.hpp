@@ -61,6 +61,13 @@ struct Profile {
   bool return_path = true;          // "Return-Path: <sender>" ("<>" for the null sender) on top
   DeliveredTo delivered_to = DeliveredTo::none;
   std::string mailbox_address = "catchall@provider.example";
+  // The provider MX's own Received line (RFC 5321 4.4: from, by, with, id, for, date), on top
+  // of the message as received: "by <received_by>", and "for <rcpt>" only when the copy has
+  // exactly one recipient, as Postfix, Sendmail and Exim write it. "" = no Received line.
+  std::string received_by;
+  // An internal hop of the provider (MX -> mail store over LMTP) adds its own Received line
+  // above the MX's, without a for clause: the topmost line is not the MX's. "" = none.
+  std::string received_inner_by;
 
   // --- POP3 service ----------------------------------------------------------------------
   enum class Locking { exclusive, none } locking = Locking::exclusive;

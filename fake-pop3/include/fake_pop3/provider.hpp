@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -153,6 +154,10 @@ class Provider {
   // The box receiving mail for `rcpt`: its owner, else the catch-all, else kNoBox.
   std::size_t route(std::string_view rcpt) const;
   std::size_t box_of_user(std::string_view user) const;  // kNoBox: unknown
+  // The Received lines (name, value) the provider's MX and inner hop add to one copy, top-down.
+  std::vector<std::pair<std::string, std::string>> received_lines(
+      std::string_view mail_from, const std::vector<std::string>& group,
+      std::string_view message, std::size_t copy) const;
 
   Profile profile_;
   std::vector<Mailbox> mailboxes_;  // configuration; boxes_[i] is the state of mailboxes_[i]

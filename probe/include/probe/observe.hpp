@@ -14,6 +14,13 @@ struct HeaderLine {
   std::string value; // unfolded, trimmed
 };
 
+// One Received line's trace (mail::parse_received): the host that wrote it and its for clause.
+struct ReceivedLine {
+  std::string by;                      // lower-case, "" when absent
+  bool has_for = false;
+  std::vector<std::string> for_addrs;  // normalised
+};
+
 struct MessageObservation {
   std::size_t number = 0; // message number in the session it was seen in
   std::string uidl;       // "" when the server has no UIDL
@@ -30,6 +37,7 @@ struct MessageObservation {
   std::string
       probe_tag; // X-Dropcheck-Probe value ("<tag> <case>"), "" when absent
   std::size_t header_addresses = 0; // addresses named in To and Cc
+  std::vector<ReceivedLine> received; // every Received line, top-down
   std::vector<std::string>
       deviations; // "bare-lf", "8bit", "nul", "parse-error:<code>"
 };

@@ -191,6 +191,10 @@ struct InferredProfile {
   std::string name = "observed";
   std::string description;
   std::string envelope_header; // "" none
+  // No envelope header, but the MX's own Received line names the recipient
+  // ("for <rcpt>", one-recipient copies only): its host; "" none.
+  std::string received_by;
+  std::string received_inner_by; // an internal hop's Received line above it
   std::string envelope_style = "per-line";
   bool copy_per_recipient = false;
   bool qmail_prefix = false;

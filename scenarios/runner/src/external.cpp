@@ -364,6 +364,20 @@ base::Status check_accounts(const ExternalContext &ctx) {
 
 namespace {
 
+// Received intent: fetchmail reads a Received line's "for" only when its "by"
+// host is one of the names it knows for the server ("aka"; with "no dns" the
+// poll name and aka only, man fetchmail "envelope"). Occurrence 0 or 1 is
+// fetchmail's default envelope (no envelope line: "Received", the topmost
+// line); N >= 2 is `envelope N-1 "Received"`.
+std::string fetchmail_received(const mail::EnvelopeSpec &spec) {
+  std::string rc = "  aka " + fetchmail_quote(spec.received_by) + "\n";
+  if (spec.occurrence >= 2)
+    rc += fmt::format("  envelope {} \"Received\"\n", spec.occurrence - 1);
+  else
+    rc += "  # envelope: fetchmail's default (Received)\n";
+  return rc;
+}
+
 // The server part of a fetchmail poll entry: protocol, port and the multidrop
 // options (envelope, qvirtual, localdomains) shared by every user entry below
 // it.
@@ -374,6 +388,8 @@ std::string fetchmail_poll(const ExternalContext &ctx, std::uint16_t port) {
   if (s.fetcher.to_cc) {
     // To/Cc mode: no envelope header, not even the Received-line guess.
     rc += "  no envelope\n";
+  } else if (mail::reads_received(first_envelope(s))) {
+    rc += fetchmail_received(first_envelope(s));
   } else {
     const auto spec = first_envelope(s);
     // occurrence N >= 1 is the Nth line from the top: fetchmail skips N-1; 0
@@ -593,9 +609,10 @@ std::string intent_config(const ExternalContext &ctx,
     y += "  envelope:\n";
     for (const auto &e : s.fetcher.envelope)
       y += fmt::format(
-          "    - {{header: {}, occurrence: {}, qmail_prefix: {}}}\n",
+          "    - {{header: {}, occurrence: {}, qmail_prefix: {}{}}}\n",
           dquote(e.header), e.occurrence,
-          e.strip_qmail_prefix ? "true" : "false");
+          e.strip_qmail_prefix ? "true" : "false",
+          e.received_by.empty() ? "" : ", by: " + dquote(e.received_by));
   }
   y += "  local_domains: [";
   for (std::size_t i = 0; i < s.world.local_domains.size(); ++i)

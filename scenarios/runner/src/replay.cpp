@@ -23,6 +23,8 @@ probe::InferredProfile as_inferred(const fake_pop3::Profile& p) {
   probe::InferredProfile i;
   i.name = p.name;
   i.envelope_header = p.envelope_header;
+  i.received_by = p.received_by;
+  i.received_inner_by = p.received_inner_by;
   i.envelope_style = std::string(fake_pop3::to_string(p.envelope_style));
   i.copy_per_recipient = p.copy_per_recipient;
   i.qmail_prefix = p.qmail_prefix;
@@ -218,7 +220,9 @@ base::Result<ReplayProvider> replay_provider(const std::string& name_or_path) {
   for (const auto l : p.advice.limits) {
     ProviderLimitRule rule{std::string(probe::limit_name(l)), std::string(probe::limit_text(l)),
                            {}};
-    if (l == probe::ProviderLimit::no_envelope_header) rule.explains = {"lost-recipient", "misroute"};
+    if (l == probe::ProviderLimit::no_envelope_header ||
+        l == probe::ProviderLimit::received_for_shared)
+      rule.explains = {"lost-recipient", "misroute"};
     if (l == probe::ProviderLimit::login_delay) rule.explains = kWaits;
     p.limits.push_back(std::move(rule));
   }
@@ -257,6 +261,7 @@ base::Result<Scenario> replay_scenario(const Scenario& scenario, const ReplayPro
     spec.header = advice.envelope_header;
     spec.occurrence = advice.occurrence;
     spec.strip_qmail_prefix = advice.qmail_prefix;
+    spec.received_by = advice.received_by;
     s.fetcher.envelope.push_back(spec);
   }
   if (advice.min_poll_interval_s * 1000 > s.timeline.interval_ms)
