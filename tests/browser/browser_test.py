@@ -141,6 +141,25 @@ class WebDriver:
             self.session = None
 
 
+def start_browser(chromedriver, chromium, tmp, procs):
+    """chromedriver (its process in procs["chromedriver"], to stop) and a browser session."""
+    port = free_port()
+    procs["chromedriver"] = subprocess.Popen(
+        [chromedriver, "--port=%d" % port],  # local connections only (its default)
+        stdout=open(os.path.join(tmp, "chromedriver.log"), "wb"), stderr=subprocess.STDOUT,
+        start_new_session=True)
+    wd = WebDriver(port)
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            if wd.call("GET", "/status").get("ready"):
+                break
+        except (OSError, RuntimeError, ValueError):
+            time.sleep(0.1)
+    wd.start(chromium, os.path.join(tmp, "profile"))
+    return wd
+
+
 def deliver(port, rcpts, message):
     with smtplib.SMTP("127.0.0.1", port, timeout=WAIT_S) as s:
         refused = s.sendmail("alice@sender.example", rcpts, message)
@@ -238,20 +257,7 @@ def run(fake_smtp, chromium, chromedriver, artifacts, tmp):
         base = "http://127.0.0.1:%d" % ports["http"]
         check(deliver(ports["listening"], ["a@firma.example"], LEAKY) == {}, "SMTP delivery")
 
-        wd_port = free_port()
-        procs["chromedriver"] = subprocess.Popen(
-            [chromedriver, "--port=%d" % wd_port],  # local connections only (its default)
-            stdout=open(os.path.join(tmp, "chromedriver.log"), "wb"), stderr=subprocess.STDOUT,
-            start_new_session=True)
-        wd = WebDriver(wd_port)
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            try:
-                if wd.call("GET", "/status").get("ready"):
-                    break
-            except (OSError, RuntimeError, ValueError):
-                time.sleep(0.1)
-        wd.start(chromium, os.path.join(tmp, "profile"))
+        wd = start_browser(chromedriver, chromium, tmp, procs)
         page_checks(wd, base, ports["listening"], artifacts)
         api_checks(base)
         check(wd.wait_js("return document.getElementById('count').textContent", "0") == "0",

@@ -290,6 +290,30 @@ TEST(HeatMap, OneSquarePerCellLinkedToItsDetails) {
   EXPECT_EQ(count(details, "<svg "), 8u);  // a flow and a timeline per cell
 }
 
+// Issue 22: "as documented" is not "fine". A documented leak is light green in the regression
+// view and coloured by its worst finding in the evaluation view, on the heat map as in the table.
+TEST(HeatMap, EvaluationViewColoursEachSquareByItsWorstFinding) {
+  MatrixResult m = matrix();
+  ScenarioResult leak = sample();
+  leak.report.findings.erase(leak.report.findings.begin(), leak.report.findings.begin() + 2);
+  m.cells[3].result = leak;        // documented: only an envelope leak, as expected
+  m.cells[0].result = sample();    // documented: lost recipient, duplicate, leak
+  const std::string regression = heat_map_svg(m, MatrixView::regression);
+  EXPECT_EQ(count(regression, "<rect class=\"cell expected\""), 2u);
+  EXPECT_EQ(regression.find("data-severity"), std::string::npos);
+  const std::string evaluation = heat_map_svg(m, MatrixView::evaluation);
+  EXPECT_EQ(count(evaluation, "<rect class=\"cell expected\""), 0u);
+  EXPECT_EQ(count(evaluation, "<rect class=\"cell critical\""), 1u);
+  EXPECT_EQ(count(evaluation, "<rect class=\"cell major\""), 1u);
+  EXPECT_EQ(count(evaluation, "<rect class=\"cell critical fail\""), 1u);  // cell 1: differs
+  EXPECT_EQ(count(evaluation, "<rect class=\"cell clean\""), 1u);
+  EXPECT_NE(evaluation.find("data-severity=\"critical\""), std::string::npos);
+  EXPECT_NE(evaluation.find("(documented)"), std::string::npos);
+  EXPECT_NE(evaluation.find("(not as documented)"), std::string::npos);
+  const std::string page = matrix_html(m, MatrixView::evaluation);
+  EXPECT_EQ(count(page, "<rect class=\"cell critical\""), 1u);
+}
+
 TEST(HeatMap, TheMatrixPageCarriesTheHeatMapAndEveryCellsPictures) {
   const std::string html = matrix_html(matrix());
   EXPECT_EQ(count(html, "class=\"heatmap\""), 1u);

@@ -476,7 +476,7 @@ details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
          "style=\"background:#f3d9a4\">NOT-EXERCISED: a scheduled event did not "
          "fire</span><span "
          "style=\"background:#d9b3e6\">ERROR: not played</span></p>\n";
-  out += heat_map_svg(m) + "\n";  // runner/pictures.hpp: squares open #cell-N below
+  out += heat_map_svg(m, view) + "\n";  // runner/pictures.hpp: squares open #cell-N below
   out += "<table>\n<thead><tr><th>scenario</th>";
   if (by_provider)
     out += "<th>provider</th>";
@@ -543,7 +543,7 @@ details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
     }
     out += "</tr>\n";
   }
-  out += "</tbody>\n</table>\n" + matrix_pictures_html(m);  // evidence and pictures per cell
+  out += "</tbody>\n</table>\n" + matrix_pictures_html(m, view);  // evidence and pictures per cell
   out += "</body>\n</html>\n";
   return out;
 }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "runner/evaluation.hpp"
 #include "svg.hpp"
 
 namespace dropcheck::runner {
@@ -44,16 +45,48 @@ std::string row_name(const MatrixCell& c) {
   return c.provider.empty() ? c.scenario : c.scenario + " / " + c.provider;
 }
 
-std::string heat_square(const MatrixCell& c, std::size_t index, int x, int y) {
+// The evaluation view's colours: the worst finding's severity (the page's legend).
+std::string_view severity_fill(std::string_view cls) {
+  if (cls == "critical") return "#e8857f";
+  if (cls == "major") return "#f5a35c";
+  if (cls == "moderate") return "#f7d154";
+  if (cls == "minor") return "#fbefbd";
+  return status_fill(cls);
+}
+
+// A square's class and tooltip label: by regression status, or in the evaluation view by the
+// worst finding charged to the fetcher (documented or not), as the table's cell.
+struct SquareLook {
+  std::string cls, severity, label;
+};
+SquareLook square_look(const MatrixCell& c, MatrixView view) {
+  const std::string status(cell_status_class(c.result));
+  if (view == MatrixView::regression) return {status, "", cell_label(c)};
+  const CellEvaluation e = evaluate_cell(c);
+  if (!e.judged) return {status, "", cell_label(c)};
+  const std::string sev = e.worst ? std::string(analyzer::severity_name(*e.worst)) : "clean";
+  std::string lab = evaluation_label(e, c);
+  if (!e.documented) lab += " (not as documented)";
+  else if (e.worst) lab += " (documented)";
+  return {status == "fail" ? sev + " fail" : sev, sev, lab};
+}
+
+std::string heat_square(const MatrixCell& c, std::size_t index, int x, int y, MatrixView view) {
+  const SquareLook look = square_look(c, view);
   const std::string_view cls = cell_status_class(c.result);
-  const std::string tip = fmt::format("{} / {}: {}", row_name(c), c.fetcher, cell_label(c));
+  const std::string tip = fmt::format("{} / {}: {}", row_name(c), c.fetcher, look.label);
   std::string out = fmt::format("<a class=\"cell-link\" href=\"#cell-{}\">", index);
+  const std::string_view fill =
+      look.severity.empty() ? status_fill(cls) : severity_fill(look.severity);
   out += svg::rect(
-      fmt::format("cell {}", cls), x, y, kHeatCell - 2, kHeatCell - 2, status_fill(cls), "#fff",
+      fmt::format("cell {}", look.cls), x, y, kHeatCell - 2, kHeatCell - 2, fill,
+      cls == "fail" && !look.severity.empty() ? "#a00" : "#fff",
       fmt::format("data-cell=\"{}\" data-scenario=\"{}\" data-provider=\"{}\" "
-                  "data-fetcher=\"{}\" data-status=\"{}\"",
-                  index, esc(c.scenario), esc(c.provider), esc(c.fetcher), esc(c.result.status())));
-  if (cls == "fail")
+                  "data-fetcher=\"{}\" data-status=\"{}\"{}",
+                  index, esc(c.scenario), esc(c.provider), esc(c.fetcher), esc(c.result.status()),
+                  look.severity.empty() ? ""
+                                        : fmt::format(" data-severity=\"{}\"", look.severity)));
+  if (cls == "fail" && look.severity.empty())
     out +=
         text(x + 5, y + 14, fmt::format("{}", c.result.missing.size() + c.result.unexpected.size()),
              "cell-count", "fill=\"#fff\" font-weight=\"600\" pointer-events=\"none\"");
@@ -167,7 +200,7 @@ std::string result_pictures_html(const ScenarioResult& r, std::size_t& budget) {
   return out;
 }
 
-std::string heat_map_svg(const MatrixResult& m) {
+std::string heat_map_svg(const MatrixResult& m, MatrixView view) {
   const std::size_t nf = m.fetchers.size();
   if (nf == 0) return {};
   const std::size_t rows_total = m.cells.size() / nf;
@@ -176,7 +209,7 @@ std::string heat_map_svg(const MatrixResult& m) {
   std::string body = heat_labels(m, rows);
   for (std::size_t i = 0; i < rows * nf; ++i)
     body += heat_square(m.cells[i], i, kHeatLabel + static_cast<int>(i % nf) * kHeatCell,
-                        header + static_cast<int>(i / nf) * kHeatCell);
+                        header + static_cast<int>(i / nf) * kHeatCell, view);
   int height = header + static_cast<int>(rows) * kHeatCell + 6;
   if (rows < rows_total) {
     body +=
@@ -192,7 +225,7 @@ std::string heat_map_svg(const MatrixResult& m) {
          body + "</svg>";
 }
 
-std::string matrix_pictures_html(const MatrixResult& m) {
+std::string matrix_pictures_html(const MatrixResult& m, MatrixView view) {
   const auto pictures = cell_pictures(m);
   std::string out =
       "<section class=\"cell-pictures\">\n<h2>What happened, "
@@ -202,12 +235,16 @@ std::string matrix_pictures_html(const MatrixResult& m) {
   for (std::size_t i = 0; i < m.cells.size(); ++i) {
     const MatrixCell& c = m.cells[i];
     const std::string_view cls = cell_status_class(c.result);
+    const SquareLook look = square_look(c, view);
+    const std::string summary =
+        look.severity.empty() || look.severity == "clean" ? look.label
+                                                          : look.severity + ": " + look.label;
     out += fmt::format(
         "<details id=\"cell-{}\" class=\"cell-detail {}\" data-scenario=\"{}\" "
         "data-provider=\"{}\" data-fetcher=\"{}\"><summary>{} / {}: "
         "{}</summary>\n",
         i, cls, esc(c.scenario), esc(c.provider), esc(c.fetcher), esc(row_name(c)), esc(c.fetcher),
-        esc(cell_label(c)));
+        esc(summary));
     out += evidence_html(c) + "\n" + pictures[i] + "</details>\n";
   }
   return out + "</section>\n" + std::string(kOpenScript);

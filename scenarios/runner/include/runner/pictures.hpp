@@ -106,11 +106,15 @@ std::string result_pictures_html(const ScenarioResult& result);
 std::string result_pictures_html(const ScenarioResult& result, std::size_t& budget);
 
 // The matrix as a heat map: one <a href="#cell-N"> square per cell (N: index in
-// m.cells).
-std::string heat_map_svg(const MatrixResult& m);
+// m.cells). Regression view: coloured by status (clean, expected, fail, ...). Evaluation
+// view: by the worst finding charged to the fetcher, documented or not (class and
+// data-severity: critical, major, moderate, minor, clean; " fail" added and outlined dark red
+// when not as documented), as the table's cells.
+std::string heat_map_svg(const MatrixResult& m, MatrixView view = MatrixView::regression);
 // Per cell a <details id="cell-N"> with its evidence and pictures, and the few
 // lines of inline script that open the details a heat-map square links to.
-std::string matrix_pictures_html(const MatrixResult& m);
+std::string matrix_pictures_html(const MatrixResult& m,
+                                 MatrixView view = MatrixView::regression);
 
 // "clean", "expected", "fail", "error", "notexercised": the table's and the
 // heat map's class.
