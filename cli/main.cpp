@@ -181,6 +181,7 @@ struct MatrixFlags {
   std::string command;
   std::string json, junit, html;
   std::string shard;
+  std::string keep;
   std::string view;  // "" = runner::default_view
   unsigned jobs = 1;
   bool verbose = false;
@@ -281,6 +282,7 @@ int cmd_matrix(const MatrixFlags& flags) {
   opt.providers = csv(flags.providers);
   opt.command = flags.command;
   opt.jobs = flags.jobs;
+  opt.keep_dir = flags.keep;
   if (int rc = check_cell_inputs(opt.fetchers, opt.command, opt.providers, "--providers"))
     return rc;
   std::function<void(const runner::MatrixCell&)> progress = terminal_progress(
@@ -571,6 +573,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"regression", "evaluation"}));
   matrix->add_option("-j,--jobs", mf.jobs, "Cells run in parallel")->check(CLI::Range(1, 64));
   matrix->add_flag("-v,--verbose", mf.verbose, "One line per finished cell on stderr");
+  matrix->add_option("--keep", mf.keep,
+                     "Keep each cell's journal and truth.json under DIR/SCENARIO--FETCHER "
+                     "(--providers: DIR/SCENARIO--PROVIDER--FETCHER), for dropcheck view DIR");
   matrix->add_option("--shard", mf.shard,
                      "I/N: play only every N-th scenario starting at I (CI fan-out; each "
                      "shard's JUnit stands on its own)");
@@ -600,7 +605,7 @@ int main(int argc, char** argv) {
   analyze->add_flag("--json", json, "JSON output");
 
   auto* view = app.add_subcommand(
-      "view", "Browse a kept run (run --keep DIR): serve the page and REST API, or write the page");
+      "view", "Browse a kept run (run --keep DIR, matrix --keep DIR): serve the page and REST API, or write the page");
   cli::ViewFlags vf;
   view->add_option("dir", vf.dir, "The --keep DIR, one scenario's folder, or a journal DIR")
       ->required();

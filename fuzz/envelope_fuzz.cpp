@@ -48,13 +48,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   FUZZ_CHECK(present > 0);
   if (received) {
-    // Only the provider's own line: one by its host names every recipient found, in its FOR
-    // clause; the FOR clauses of other hops never count.
+    // Only the provider's own line: the topmost by its host (occurrence 0) or the Nth Received
+    // line, which must be by it, names every recipient found in its FOR clause; the FOR
+    // clauses of other hops never count.
+    const auto lines = mail::find_all(*hs, "Received");
+    const auto by_host = [&](const mail::Field* f) {
+      return mail::same_host(mail::parse_received(f->unfolded()).by, spec.received_by);
+    };
     const mail::Field* own = nullptr;
-    for (const mail::Field* f : mail::find_all(*hs, "Received"))
-      if (!own && mail::same_host(mail::parse_received(f->unfolded()).by, spec.received_by))
-        own = f;
-    FUZZ_CHECK(own != nullptr);
+    if (spec.occurrence > 0) {
+      FUZZ_CHECK(static_cast<std::size_t>(spec.occurrence) <= lines.size());
+      own = lines[static_cast<std::size_t>(spec.occurrence) - 1];
+    } else {
+      for (const mail::Field* f : lines)
+        if (!own && by_host(f)) own = f;
+    }
+    FUZZ_CHECK(own != nullptr && by_host(own));
     const auto trace = mail::parse_received(own->unfolded());
     FUZZ_CHECK(trace.has_for && !trace.for_addrs.empty());
     FUZZ_CHECK(r->size() <= trace.for_addrs.size());

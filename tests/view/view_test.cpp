@@ -83,6 +83,33 @@ TEST(View, PageOfAKeptRunShowsTheFindingAndMarksTheLeakedLine) {
   fs::remove_all(dir);
 }
 
+int run_matrix(const std::string& args) {
+  const int rc = std::system(
+      (std::string(DROPCHECK_EXE) + " matrix " + args + " >/dev/null 2>&1").c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// matrix --keep DIR: every cell kept as DIR/SCENARIO--FETCHER, and view DIR shows them all, each
+// cell's transactions under its folder's name with the analyzer's findings of that cell.
+TEST(View, MatrixKeepKeepsEveryCellForView) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("dropcheck-view-matrix-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const std::string bcc = std::string(DROPCHECK_SOURCE_DIR) + "/scenarios/bcc.yaml";
+  ASSERT_EQ(run_matrix("--fetchers core,no-strip --keep " + dir.string() + " " + bcc), 0);
+  for (const char* cell : {"bcc--core", "bcc--no-strip"}) {
+    EXPECT_TRUE(fs::is_regular_file(fake_smtp::journal_file(dir / cell / "journal"))) << cell;
+    EXPECT_TRUE(fs::is_regular_file(dir / cell / "truth.json")) << cell;
+  }
+  const fs::path out = dir / "page.html";
+  ASSERT_EQ(run(dir.string() + " --out " + out.string()), 0);
+  const std::string page = read(out);
+  EXPECT_NE(page.find("bcc--core #1"), std::string::npos);
+  EXPECT_NE(page.find("bcc--no-strip #1"), std::string::npos);
+  EXPECT_NE(page.find("<b>envelope-header-leak</b> b@firma.example"), std::string::npos);
+  fs::remove_all(dir);
+}
+
 TEST(View, UsageErrors) {
   const fs::path dir = make_kept_run();
   EXPECT_EQ(run(dir.string()), 2);  // neither --listen nor --out

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -136,9 +138,21 @@ Scenario matrix_cell_scenario(const Scenario &scenario,
   return s;
 }
 
+std::string matrix_cell_dir(const MatrixCell &cell, bool provider_replaced) {
+  std::string name = cell.scenario + "--";
+  if (provider_replaced)
+    name += std::filesystem::path(cell.provider).stem().string() + "--";
+  name += cell.fetcher;
+  for (char &ch : name)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-')
+      ch = '_';
+  return name;
+}
+
 std::vector<ScenarioResult>
 run_all(const std::vector<Scenario> &plays, unsigned jobs,
-        const std::function<void(std::size_t, const ScenarioResult &)> &done) {
+        const std::function<void(std::size_t, const ScenarioResult &)> &done,
+        const std::vector<std::string> &keep_dirs) {
   std::vector<ScenarioResult> results(plays.size());
   // Runs are independent (own io_context, ephemeral ports, temp dir, child
   // processes), so they may run on several threads; results land in their fixed
@@ -150,7 +164,10 @@ run_all(const std::vector<Scenario> &plays, unsigned jobs,
       const std::size_t i = next.fetch_add(1);
       if (i >= plays.size())
         return;
-      results[i] = run_scenario(plays[i]);
+      RunOptions run;
+      if (i < keep_dirs.size())
+        run.keep_dir = keep_dirs[i];
+      results[i] = run_scenario(plays[i], run);
       if (done) {
         std::lock_guard<std::mutex> lock(done_mu);
         done(i, results[i]);
@@ -181,6 +198,7 @@ run_matrix(const std::vector<Scenario> &scenarios, const MatrixOptions &options,
                                                  ? std::vector<std::string>{""}
                                                  : options.providers;
   std::vector<Scenario> plays;
+  std::vector<std::string> keep_dirs;
   for (const auto &s : scenarios) {
     m.scenarios.push_back(s.name);
     for (const auto &p : providers) {
@@ -193,17 +211,24 @@ run_matrix(const std::vector<Scenario> &scenarios, const MatrixOptions &options,
         if (p.empty())
           for (const auto &alt : s.expect.any_of)
             c.inherent.insert(c.inherent.end(), alt.begin(), alt.end());
+        if (!options.keep_dir.empty())
+          keep_dirs.push_back(
+              (std::filesystem::path(options.keep_dir) / matrix_cell_dir(c, !p.empty()))
+                  .string());
         m.cells.push_back(std::move(c));
       }
     }
   }
-  const auto results = run_all(plays, options.jobs, [&](std::size_t i, const ScenarioResult &r) {
-    if (!progress)
-      return;
-    MatrixCell c = m.cells[i];
-    c.result = r;
-    progress(c);
-  });
+  const auto results = run_all(
+      plays, options.jobs,
+      [&](std::size_t i, const ScenarioResult &r) {
+        if (!progress)
+          return;
+        MatrixCell c = m.cells[i];
+        c.result = r;
+        progress(c);
+      },
+      keep_dirs);
   for (std::size_t i = 0; i < results.size(); ++i)
     m.cells[i].result = results[i];
   m.wall_ms = std::chrono::duration<double, std::milli>(

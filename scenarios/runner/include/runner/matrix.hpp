@@ -25,6 +25,9 @@ struct MatrixOptions {
   std::string command; // the command line template for the "command" fetcher
   unsigned jobs =
       1; // cells run in parallel (each has its own io_context, ports, workdir)
+  // Non-empty: keep each cell's journal/ and truth.json under keep_dir/CELL (matrix_cell_dir),
+  // one level deep as run --keep, so `dropcheck view keep_dir` shows every cell.
+  std::string keep_dir;
 };
 
 struct MatrixCell {
@@ -61,11 +64,18 @@ Scenario matrix_cell_scenario(const Scenario &scenario,
                               const std::string &fetcher,
                               const std::string &command);
 
+// The folder name of a cell under matrix --keep: "SCENARIO--FETCHER", or
+// "SCENARIO--PROVIDER--FETCHER" when the provider was replaced (a profile file by its stem);
+// characters other than [A-Za-z0-9._-] become '_'.
+std::string matrix_cell_dir(const MatrixCell &cell, bool provider_replaced);
+
 // Plays every scenario (`jobs` at a time, each with its own io_context, ports and
 // workdir); `done` is called after each, from one thread at a time, in completion order.
+// keep_dirs: empty, or one RunOptions::keep_dir per play.
 std::vector<ScenarioResult>
 run_all(const std::vector<Scenario> &plays, unsigned jobs,
-        const std::function<void(std::size_t, const ScenarioResult &)> &done = {});
+        const std::function<void(std::size_t, const ScenarioResult &)> &done = {},
+        const std::vector<std::string> &keep_dirs = {});
 
 // `progress` is called after each cell (from the calling thread, in completion
 // order).
