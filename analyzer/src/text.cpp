@@ -129,15 +129,14 @@ std::string crlf(std::string_view s) {
 std::string unfold(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\r' && i + 2 < s.size() && s[i + 1] == '\n' &&
-        (s[i + 2] == ' ' || s[i + 2] == '\t')) {
-      ++i;
-      continue;
-    }
-    if (s[i] == '\n' && i + 1 < s.size() && (s[i + 1] == ' ' || s[i + 1] == '\t')) continue;
-    out.push_back(s[i]);
+  std::size_t run = 0;  // start of the octets not yet copied
+  for (auto nl = s.find('\n'); nl != std::string_view::npos; nl = s.find('\n', nl + 1)) {
+    if (nl + 1 >= s.size() || (s[nl + 1] != ' ' && s[nl + 1] != '\t')) continue;
+    const std::size_t end = nl > run && s[nl - 1] == '\r' ? nl - 1 : nl;  // CRLF or bare LF
+    out.append(s.data() + run, end - run);
+    run = nl + 1;
   }
+  out.append(s.data() + run, s.size() - run);
   return out;
 }
 
@@ -168,41 +167,64 @@ constexpr const char* kEnvelopeHeaders[] = {"Envelope-To",    "X-Envelope-To", "
 
 using namespace detail;
 
-std::vector<std::string> header_lines(const std::string& raw, const std::string& name) {
-  const auto [head, body] = split_message(raw);
-  (void)body;
-  const std::string unfolded = unfold(head);
-  std::vector<std::string> out;
-  std::istringstream in(unfolded);
-  std::string line;
-  const std::string want = lower(name);
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+namespace {
+
+bool same_name(std::string_view n, std::string_view name) {
+  if (n.size() != name.size()) return false;
+  for (std::size_t i = 0; i < n.size(); ++i)
+    if (lower(n[i]) != lower(name[i])) return false;
+  return true;
+}
+
+// Every unfolded header line of `raw` (without CR) whose name (before ':', trailing blanks
+// removed) satisfies `want`, handed to `each`.
+template <typename Want, typename Each>
+void each_header_line(const std::string& raw, Want&& want, Each&& each) {
+  const std::string unfolded = unfold(split_message(raw).first);
+  const std::string_view text = unfolded;
+  for (std::size_t pos = 0; pos < text.size();) {
+    auto nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     const auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::string n = line.substr(0, colon);
-    while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.pop_back();
-    if (lower(n) == want) out.push_back(line);
+    if (colon == std::string_view::npos) continue;
+    std::string_view n = line.substr(0, colon);
+    while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
+    if (want(n)) each(line);
   }
+}
+
+}  // namespace
+
+std::vector<std::string> header_lines(const std::string& raw, const std::string& name) {
+  std::vector<std::string> out;
+  each_header_line(
+      raw, [&](std::string_view n) { return same_name(n, name); },
+      [&](std::string_view line) { out.emplace_back(line); });
   return out;
 }
 
 std::vector<std::string> visible_addresses(const std::string& raw) {
   std::set<std::string> found;
-  for (const char* name : {"To", "Cc", "From", "Reply-To", "Sender"}) {
-    for (const std::string& line : header_lines(raw, name)) {
-      const std::string l = lower(line.substr(line.find(':') + 1));
-      for (std::size_t i = 0; i < l.size(); ++i) {
-        if (l[i] != '@') continue;
-        std::size_t b = i;
-        while (b > 0 && (is_addr_char(l[b - 1]) || l[b - 1] == '-')) --b;
-        std::size_t e = i + 1;
-        while (e < l.size() && is_domain_char(l[e])) ++e;
-        while (e > i + 1 && l[e - 1] == '.') --e;
-        if (b < i && e > i + 1) found.insert(l.substr(b, e - b));
-      }
+  const auto shown = [](std::string_view n) {
+    for (const char* name : {"To", "Cc", "From", "Reply-To", "Sender"})
+      if (same_name(n, name)) return true;
+    return false;
+  };
+  each_header_line(raw, shown, [&](std::string_view line) {
+    const std::string l = lower(line.substr(line.find(':') + 1));
+    for (std::size_t i = 0; i < l.size(); ++i) {
+      if (l[i] != '@') continue;
+      std::size_t b = i;
+      while (b > 0 && (is_addr_char(l[b - 1]) || l[b - 1] == '-')) --b;
+      std::size_t e = i + 1;
+      while (e < l.size() && is_domain_char(l[e])) ++e;
+      while (e > i + 1 && l[e - 1] == '.') --e;
+      if (b < i && e > i + 1) found.insert(l.substr(b, e - b));
     }
-  }
+  });
   return {found.begin(), found.end()};
 }
 

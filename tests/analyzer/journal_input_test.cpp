@@ -115,8 +115,8 @@ TEST_F(JudgedDir, StreamingFromDiskJudgesAsTheJournalInMemory) {
   EXPECT_EQ(summary(*streamed), summary(expected));
   EXPECT_EQ(streamed->transactions, 3u);
   EXPECT_EQ(streamed->messages.at(0).copies, 2u);
-  // duplicate, bcc leak, relay attempt, an unknown message, b never reached
-  EXPECT_EQ(streamed->findings.size(), 5u) << ::testing::PrintToString(summary(*streamed));
+  // duplicate, envelope and Bcc leaks, relay attempt, an unknown message, b never reached
+  EXPECT_EQ(streamed->findings.size(), 6u) << ::testing::PrintToString(summary(*streamed));
 }
 
 TEST_F(JudgedDir, ATornOrMissingJournalIsAnError) {
