@@ -37,8 +37,15 @@ void Context::add(std::string type, std::string message, std::string rcpt, std::
 }
 
 bool Context::group_reached_any(const TruthMessage& m) const {
-  const auto it = group_reached.find(tag_of(m));
-  return it != group_reached.end() && !it->second.empty();
+  for (const std::size_t i : by_tag.at(tag_of(m)))
+    if (messages[i] && !messages[i]->got.empty()) return true;
+  return false;
+}
+
+bool Context::group_reached(const TruthMessage& m, const std::string& mailbox) const {
+  for (const std::size_t i : by_tag.at(tag_of(m)))
+    if (messages[i] && messages[i]->got.count(mailbox)) return true;
+  return false;
 }
 
 namespace {
@@ -58,9 +65,8 @@ void prepare(const Context& ctx, const TruthMessage& m, MessageState& s) {
   // it names no local address, so the fallback may get each of them (not a misroute).
   s.fallback = norm(truth.fallback);
   const auto local = [&](const std::string& r) { return ctx.is_local(r); };
-  const auto foreign =
-      static_cast<int>(std::count_if(m.envelope_to.begin(), m.envelope_to.end(),
-                                     [&](const std::string& r) { return !local(r); }));
+  const auto foreign = static_cast<int>(std::count_if(
+      m.envelope_to.begin(), m.envelope_to.end(), [&](const std::string& r) { return !local(r); }));
   const bool has_local = std::any_of(m.envelope_to.begin(), m.envelope_to.end(), local);
   const bool fallback_expected = s.expected.count(s.fallback) && (has_local || foreign == 0);
   s.fallback_copies = truth.fallback.empty() ? 0 : foreign + (fallback_expected ? 1 : 0);
@@ -117,9 +123,8 @@ std::size_t member_for(const Context& ctx, const std::vector<std::size_t>& group
                        const std::vector<std::string>& reached) {
   for (const std::size_t i : group) {
     const MessageState* s = ctx.messages[i].get();
-    if (!s || std::none_of(reached.begin(), reached.end(), [&](const std::string& a) {
-          return s->reached.count(a) > 0;
-        }))
+    if (!s || std::none_of(reached.begin(), reached.end(),
+                           [&](const std::string& a) { return s->got.count(a) > 0; }))
       return i;
   }
   return group.front();
@@ -171,8 +176,6 @@ void Judge::add(const Delivery& d) {
     if (const auto* group = group_of(d, ctx)) {
       const std::size_t i = member_for(ctx, *group, accepted);
       msg = &ctx.state(i);
-      msg->reached.insert(accepted.begin(), accepted.end());
-      ctx.group_reached[tag_of(*msg->m)].insert(accepted.begin(), accepted.end());
       if (!accepted.empty()) count_copy(d, accepted, *msg, ctx);
     }
   }
@@ -195,6 +198,7 @@ Report Judge::finish() {
     for (const auto& [rcpt, first] : s->first_to)
       s->stats.recipient_latency_ms[rcpt] = first.virtual_ms - s->m->injected_ms;
     rep.messages.push_back(std::move(s->stats));
+    s.reset();  // the report grows as the judge's state goes
   }
   // Stable order: by type order, then message, then recipient.
   const auto& types = finding_types();

@@ -31,13 +31,12 @@ struct MessageState {
   std::set<std::string> expected;  // local mailboxes it is for (after aliases and fallback)
   std::string fallback;            // norm(truth.fallback)
   int fallback_copies = 0;         // copies the fallback may get (one per foreign recipient)
-  std::vector<std::string> envelope_only;  // envelope recipients not in To/Cc/From/...
+  std::vector<std::string> envelope_only;    // envelope recipients not in To/Cc/From/...
   std::vector<MentionCounts> sent_mentions;  // of each envelope_only address, as sent
-  std::set<std::string> reached;             // mailboxes its copies reached (group member)
-  std::map<std::string, int> got;            // accepted copies per mailbox
+  std::map<std::string, int> got;  // accepted copies per mailbox (the mailboxes it reached)
   std::map<std::string, FirstCopy> first_to;  // recipient it was for -> first accepted copy
-  std::set<std::string> leaked;              // envelope-only addresses reported as leaked
-  std::int64_t first_relay = -1;             // journal seq that relayed it out
+  std::set<std::string> leaked;               // envelope-only addresses reported as leaked
+  std::int64_t first_relay = -1;              // journal seq that relayed it out
   bool looped = false;
   MessageStats stats;
 };
@@ -49,15 +48,16 @@ struct Context {
   MessageState& state(std::size_t message);               // prepared on first use
   void add(std::string type, std::string message, std::string rcpt, std::string evidence,
            std::int64_t seq, bool blind_copy = false);
+  // Whether a copy of m's group of identical messages reached any mailbox, or `mailbox`.
   bool group_reached_any(const TruthMessage& m) const;
+  bool group_reached(const TruthMessage& m, const std::string& mailbox) const;
 
   const Truth& truth;
-  std::set<std::string> local;  // lower-cased local domains
-  std::set<std::string> users;  // normalised; empty: any
-  std::vector<std::unique_ptr<MessageState>> messages;  // truth order; null until used
+  std::set<std::string> local;                             // lower-cased local domains
+  std::set<std::string> users;                             // normalised; empty: any
+  std::vector<std::unique_ptr<MessageState>> messages;     // truth order; null until used
   std::map<std::string, std::vector<std::size_t>> by_tag;  // X-Dropcheck-Id -> messages
   std::unique_ptr<std::unordered_map<std::string, std::string>> body_tag;  // built if needed
-  std::map<std::string, std::set<std::string>> group_reached;  // tag -> accepted mailboxes
   std::vector<std::pair<std::int64_t, std::uint64_t>> data_phases;  // (ms, seq), small copies
   std::vector<Finding> findings;
   std::size_t transactions = 0;
@@ -66,8 +66,8 @@ struct Context {
 // One journal transaction as the rules see it.
 struct Transaction {
   const Delivery& d;
-  bool data_accepted = false;  // DATA got a 2xx
-  MessageState* msg = nullptr;  // the scenario message it is a copy of (null: none)
+  bool data_accepted = false;                // DATA got a 2xx
+  MessageState* msg = nullptr;               // the scenario message it is a copy of (null: none)
   const std::vector<std::string>& accepted;  // local mailboxes that accepted it, RCPT order
 };
 

@@ -26,8 +26,7 @@ void relay(const Transaction& t, Context& ctx, bool accepted_ones, const char* t
     const bool accepted = r.code >= 200 && r.code < 300;
     if (accepted != accepted_ones) continue;
     ctx.add(type, "", norm(r.address),
-            fmt::format("journal #{} RCPT TO:<{}> -> {}", t.d.seq, r.address, r.code),
-            seq_of(t.d));
+            fmt::format("journal #{} RCPT TO:<{}> -> {}", t.d.seq, r.address, r.code), seq_of(t.d));
   }
 }
 void relay_attempt(const Transaction& t, Context& ctx) { relay(t, ctx, false, "relay-attempt"); }
@@ -51,8 +50,8 @@ void duplicate(const Transaction& t, Context& ctx) {
                 fmt::format("journal #{}: more copies than foreign envelope recipients", t.d.seq),
                 seq_of(t.d));
     } else if (n == 2) {
-      ctx.add("duplicate", s.m->id, a,
-              fmt::format("journal #{}: second accepted copy", t.d.seq), seq_of(t.d));
+      ctx.add("duplicate", s.m->id, a, fmt::format("journal #{}: second accepted copy", t.d.seq),
+              seq_of(t.d));
     }
   }
 }
@@ -63,8 +62,7 @@ void misroute(const Transaction& t, Context& ctx) {
   for (const auto& a : t.accepted)
     if (!counted_fallback(s, a) && !s.expected.count(a))
       ctx.add("misroute", s.m->id, a,
-              fmt::format("journal #{}: {} is not an envelope recipient", t.d.seq, a),
-              seq_of(t.d));
+              fmt::format("journal #{}: {} is not an envelope recipient", t.d.seq, a), seq_of(t.d));
 }
 
 // BCC disclosure: an envelope-only address shown to someone else, and not by the sender.
@@ -76,9 +74,9 @@ void envelope_header_leak(const Transaction& t, Context& ctx) {
   for (std::size_t e = 0; e < s.envelope_only.size(); ++e) {
     const std::string& b = s.envelope_only[e];
     if (s.leaked.count(b)) continue;
-    const bool others = std::any_of(t.accepted.begin(), t.accepted.end(), [&](const std::string& a) {
-      return a != b && a != ctx.resolve(b);
-    });
+    const bool others =
+        std::any_of(t.accepted.begin(), t.accepted.end(),
+                    [&](const std::string& a) { return a != b && a != ctx.resolve(b); });
     if (!others || !mentions_more(mention_counts(t.d.message, b), s.sent_mentions[e])) continue;
     s.leaked.insert(b);
     const std::string line = excerpt(leaking_line(t.d.message, s.m->raw, b), b);
@@ -120,8 +118,8 @@ void loop(const Transaction& t, Context& ctx) {
   MessageState& s = *t.msg;
   if (s.first_relay >= 0 && t.d.seq > static_cast<std::uint64_t>(s.first_relay)) {
     ctx.add("loop", s.m->id, "",
-            fmt::format("journal #{} relayed it out, journal #{} received it again",
-                        s.first_relay, t.d.seq),
+            fmt::format("journal #{} relayed it out, journal #{} received it again", s.first_relay,
+                        t.d.seq),
             seq_of(t.d));
     s.looped = true;
     return;
@@ -161,14 +159,11 @@ std::set<std::string> blind_mailboxes(const TruthMessage& m, const Context& ctx)
 
 // A copy of an identical group that reached nobody new is no loss: the same bytes did.
 void lost_recipient(Context& ctx) {
-  static const std::set<std::string> kNone;
   for (const auto& s : ctx.messages) {
-    const auto g = ctx.group_reached.find(tag_of(*s->m));
-    const std::set<std::string>& group_got = g == ctx.group_reached.end() ? kNone : g->second;
     std::set<std::string> blind;
     bool blind_known = false;
     for (const auto& e : s->expected) {
-      if (s->got.count(e) || group_got.count(e)) continue;
+      if (s->got.count(e) || ctx.group_reached(*s->m, e)) continue;
       if (!blind_known) blind = blind_mailboxes(*s->m, ctx);
       blind_known = true;
       const bool is_blind = blind.count(e) > 0;
@@ -232,8 +227,7 @@ void stuck_queue(Context& ctx) {
   });
   std::ptrdiff_t last = -1;
   for (std::size_t k = 0; k < order.size(); ++k)
-    if (ctx.messages[order[k]]->stats.copies > 0 ||
-        ctx.group_reached_any(truth.messages[order[k]]))
+    if (ctx.messages[order[k]]->stats.copies > 0 || ctx.group_reached_any(truth.messages[order[k]]))
       last = static_cast<std::ptrdiff_t>(k);
   std::vector<std::string> stuck;
   for (std::size_t k = static_cast<std::size_t>(last + 1); k < order.size(); ++k) {

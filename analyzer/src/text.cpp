@@ -59,13 +59,13 @@ std::string decode_encoded_words(std::string_view s) {
 }
 
 bool is_addr_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == '+' || c == '%' || c == '\'' || c == '=' ||
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '+' || c == '%' || c == '\'' || c == '=' ||
          static_cast<unsigned char>(c) >= 0x80;
 }
 bool is_domain_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-';
 }
 
 // Whole-address occurrences, case-insensitive. '-' before the address counts as a boundary
@@ -140,7 +140,6 @@ std::string unfold(std::string_view s) {
   return out;
 }
 
-
 // How often an address occurs in three views of a message: its raw bytes, its unfolded header
 // section, and the decoded RFC 2047 encoded-words of that header section.
 using MentionCounts = std::array<std::size_t, 3>;
@@ -159,8 +158,8 @@ bool mentions_more(const MentionCounts& copy, const MentionCounts& sent) {
   return false;
 }
 
-constexpr const char* kEnvelopeHeaders[] = {"Envelope-To",    "X-Envelope-To", "X-Original-To",
-                                            "X-Rcpt-To",      "X-MDRcpt-To",   "X-Recipient-To",
+constexpr const char* kEnvelopeHeaders[] = {"Envelope-To", "X-Envelope-To", "X-Original-To",
+                                            "X-Rcpt-To",   "X-MDRcpt-To",   "X-Recipient-To",
                                             "Delivered-To"};
 
 }  // namespace detail
@@ -254,7 +253,8 @@ std::string excerpt(const std::string& line, const std::string& needle) {
 
 // The header line of `copy` that discloses `addr`: a known envelope header naming it, else the
 // first header line naming it that the sender did not write; "" when none (body only).
-std::string leaking_line(const std::string& copy, const std::string& sent, const std::string& addr) {
+std::string leaking_line(const std::string& copy, const std::string& sent,
+                         const std::string& addr) {
   for (const char* h : kEnvelopeHeaders)
     for (const auto& l : header_lines(copy, h))
       if (mentions_address(l, addr)) return l;

@@ -51,12 +51,13 @@ Truth generate(std::size_t records, const std::function<void(Delivery&&)>& each)
         "\r\n"
         "Body of message {0}.\r\nSecond line.\r\n",
         i, i % 250, i % 97, id);
-    TruthMessage m{id,
-                   fmt::format("s{}@sender.example", i),
-                   {fmt::format("u{}@firma.example", i % 97), fmt::format("b{}@firma.example", i % 89)},
-                   raw,
-                   static_cast<std::int64_t>(i),
-                   {}};
+    TruthMessage m{
+        id,
+        fmt::format("s{}@sender.example", i),
+        {fmt::format("u{}@firma.example", i % 97), fmt::format("b{}@firma.example", i % 89)},
+        raw,
+        static_cast<std::int64_t>(i),
+        {}};
     for (const auto& rcpt : m.envelope_to) {
       Delivery d;
       d.seq = ++seq;
@@ -136,10 +137,11 @@ int main(int argc, char** argv) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   const double secs = std::chrono::duration<double>(end - start).count();
-  fmt::print("records={} messages={} findings={} generate_s={:.2f} analyze_s={:.2f} "
-             "records_per_s={:.0f} peak_rss_mib={:.0f}\n",
-             journal.size(), t.messages.size(), r.findings.size(),
-             std::chrono::duration<double>(start - gen_start).count(), secs,
-             static_cast<double>(journal.size()) / secs, static_cast<double>(ru.ru_maxrss) / 1024.0);
+  fmt::print(
+      "records={} messages={} findings={} generate_s={:.2f} analyze_s={:.2f} "
+      "records_per_s={:.0f} peak_rss_mib={:.0f}\n",
+      journal.size(), t.messages.size(), r.findings.size(),
+      std::chrono::duration<double>(start - gen_start).count(), secs,
+      static_cast<double>(journal.size()) / secs, static_cast<double>(ru.ru_maxrss) / 1024.0);
   return r.findings.empty() ? 0 : 1;
 }

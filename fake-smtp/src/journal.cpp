@@ -1,13 +1,13 @@
 #include "fake_smtp/journal.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <fmt/format.h>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -54,10 +54,10 @@ void store_message(const std::filesystem::path& dir, const TransactionRecord& re
   const auto path = message_file(dir, rec.sha256);
   std::error_code ec;
   if (std::filesystem::exists(path, ec) && std::filesystem::file_size(path, ec) == rec.size && !ec)
-    return;  // same bytes already stored (content-addressed)
+    return;                                      // same bytes already stored (content-addressed)
   static std::atomic<unsigned long> counter{0};  // unique among threads of this process
-  const auto tmp = dir / "messages" /
-                   fmt::format(".tmp-{}-{}-{}", rec.sha256, ::getpid(), ++counter);
+  const auto tmp =
+      dir / "messages" / fmt::format(".tmp-{}-{}-{}", rec.sha256, ::getpid(), ++counter);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) fail("cannot create", tmp);
   try {
@@ -71,7 +71,6 @@ void store_message(const std::filesystem::path& dir, const TransactionRecord& re
   if (::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename to", path);
   if (sync) fsync_dir(dir / "messages");
 }
-
 
 // Opens an append-only JSON Lines file, continuing it: counts its complete lines into `lines`,
 // cuts a torn tail (a crash mid-write) and returns its length in `torn`.
@@ -112,8 +111,8 @@ int open_lines_file(const std::filesystem::path& path, unsigned mode, std::uint6
 Journal::Journal(std::filesystem::path dir, bool fsync, MessageStore store, unsigned file_mode)
     : dir_(std::move(dir)), fsync_(fsync), store_(store), file_mode_(file_mode) {
   std::error_code ec;
-  for (const auto& made : {store_ == MessageStore::files ? dir_ / "messages" : dir_,
-                           spool_dir(dir_)}) {
+  for (const auto& made :
+       {store_ == MessageStore::files ? dir_ / "messages" : dir_, spool_dir(dir_)}) {
     std::filesystem::create_directories(made, ec);
     if (ec)
       throw std::runtime_error("journal: cannot create " + made.string() + ": " + ec.message());

@@ -11,8 +11,8 @@
 namespace dropcheck::journal {
 namespace {
 
-using nlohmann::json;
 using detail::LineWriter;
+using nlohmann::json;
 
 // The writer: journal/fields.hpp's description, printed.
 struct Printer {

@@ -93,9 +93,15 @@ class LineWriter {
       out_.append(s.data() + run, i - run);
       run = i + 1;
       switch (c) {
-        case '"': out_.append("\\\""); break;
-        case '\\': out_.append("\\\\"); break;
-        case '\n': out_.append("\\n"); break;
+        case '"':
+          out_.append("\\\"");
+          break;
+        case '\\':
+          out_.append("\\\\");
+          break;
+        case '\n':
+          out_.append("\\n");
+          break;
         case '\r':
           if (run < s.size() && s[run] == '\n') {  // CRLF, the common case, in one append
             out_.append("\\r\\n", 4);
@@ -104,7 +110,9 @@ class LineWriter {
             out_.append("\\r");
           }
           break;
-        case '\t': out_.append("\\t"); break;
+        case '\t':
+          out_.append("\\t");
+          break;
         default: {
           static constexpr char kHex[] = "0123456789abcdef";
           const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};

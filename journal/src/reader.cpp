@@ -76,7 +76,8 @@ std::string where(std::string_view source, std::size_t lineno) {
 base::Result<SessionRecord> session_at(std::string_view line, std::string_view source,
                                        std::size_t lineno) {
   auto rec = session_from_json_line(line);
-  if (!rec) return base::make_error("journal-bad-line", where(source, lineno) + rec.error().message);
+  if (!rec)
+    return base::make_error("journal-bad-line", where(source, lineno) + rec.error().message);
   return rec;
 }
 
@@ -93,7 +94,8 @@ base::Result<TransactionRecord> transaction_at(std::string_view line, std::strin
                                                std::size_t lineno, Messages check,
                                                const std::filesystem::path& dir) {
   auto rec = from_json_line(line);
-  if (!rec) return base::make_error("journal-bad-line", where(source, lineno) + rec.error().message);
+  if (!rec)
+    return base::make_error("journal-bad-line", where(source, lineno) + rec.error().message);
   if (check == Messages::unchecked) return rec;
   if (rec->message_inline) {
     if (!matches(*rec))
@@ -119,6 +121,17 @@ Contents with_tail(Contents c, const Tail& t) {
   c.torn_tail = t.torn_tail;
   c.torn_bytes = t.torn_bytes;
   return c;
+}
+
+template <typename Lines>
+base::Result<SessionContents> collect_sessions(Lines& lines, std::string_view source) {
+  SessionContents c;
+  auto tail = each_line(
+      lines, source,
+      [&](std::string_view line, std::size_t lineno) { return session_at(line, source, lineno); },
+      [&](SessionRecord& r) { c.records.push_back(std::move(r)); });
+  if (!tail) return tail.error();
+  return with_tail(std::move(c), *tail);
 }
 
 base::Result<Tail> each_transaction(const std::filesystem::path& dir, Messages check,
@@ -164,21 +177,15 @@ base::Result<JournalContents> parse_journal(std::string_view text, std::string_v
 base::Result<JournalContents> read_journal_contents(const std::filesystem::path& dir,
                                                     bool load_messages) {
   JournalContents c;
-  auto tail = for_each_transaction(dir, load_messages,
-                                   [&](TransactionRecord& r) { c.records.push_back(std::move(r)); });
+  auto tail = for_each_transaction(
+      dir, load_messages, [&](TransactionRecord& r) { c.records.push_back(std::move(r)); });
   if (!tail) return tail.error();
   return with_tail(std::move(c), *tail);
 }
 
 base::Result<SessionContents> parse_sessions(std::string_view text, std::string_view source) {
-  SessionContents c;
   TextLines lines(text);
-  auto tail = each_line(
-      lines, source,
-      [&](std::string_view line, std::size_t lineno) { return session_at(line, source, lineno); },
-      [&](SessionRecord& r) { c.records.push_back(std::move(r)); });
-  if (!tail) return tail.error();
-  return with_tail(std::move(c), *tail);
+  return collect_sessions(lines, source);
 }
 
 base::Result<SessionContents> read_sessions(const std::filesystem::path& dir) {
@@ -187,14 +194,7 @@ base::Result<SessionContents> read_sessions(const std::filesystem::path& dir) {
   if (!std::filesystem::exists(path, ec)) return SessionContents{};
   FileLines lines(path);
   if (!lines.is_open()) return base::make_error("journal-io", "cannot open " + path.string());
-  const std::string source = path.string();
-  SessionContents c;
-  auto tail = each_line(
-      lines, source,
-      [&](std::string_view line, std::size_t lineno) { return session_at(line, source, lineno); },
-      [&](SessionRecord& r) { c.records.push_back(std::move(r)); });
-  if (!tail) return tail.error();
-  return with_tail(std::move(c), *tail);
+  return collect_sessions(lines, path.string());
 }
 
 base::Result<std::vector<TransactionRecord>> read_journal(const std::filesystem::path& dir) {

@@ -1,12 +1,13 @@
 // The analyzer's input: journal records as Deliveries (delivery_of), and a journal directory
 // judged as it streams from disk (analyze_journal) exactly as the same journal in memory.
+#include "analyzer/journal_input.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <set>
 
-#include "analyzer/journal_input.hpp"
 #include "base/strings.hpp"
 #include "journal/codec.hpp"
 
@@ -88,8 +89,8 @@ class JudgedDir : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
-           ("analyzer-input-" + std::string(
-                                    ::testing::UnitTest::GetInstance()->current_test_info()->name()));
+           ("analyzer-input-" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }

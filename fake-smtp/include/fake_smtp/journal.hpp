@@ -16,33 +16,33 @@
 #include <string_view>
 #include <vector>
 
+#include "fake_smtp/spool.hpp"
 #include "journal/codec.hpp"
 #include "journal/reader.hpp"
 #include "journal/records.hpp"
-#include "fake_smtp/spool.hpp"
 
 namespace dropcheck::fake_smtp {
 
 // The records and readers are journal/'s; fake-smtp's code and tests name them here too.
 using journal::CommandRecord;
+using journal::from_json_line;
+using journal::journal_file;
 using journal::JournalContents;
 using journal::kJournalFileMode;
 using journal::kJournalVersion;
-using journal::RcptRecord;
-using journal::SessionContents;
-using journal::SessionRecord;
-using journal::TransactionRecord;
-using journal::from_json_line;
-using journal::journal_file;
 using journal::message_file;
 using journal::parse_journal;
 using journal::parse_sessions;
+using journal::RcptRecord;
 using journal::read_journal;
 using journal::read_journal_contents;
 using journal::read_sessions;
 using journal::session_from_json_line;
+using journal::SessionContents;
+using journal::SessionRecord;
 using journal::sessions_file;
 using journal::to_json_line;
+using journal::TransactionRecord;
 
 enum class MessageStore { inline_bytes, files };
 
@@ -60,9 +60,9 @@ class Journal {
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
-  // Thread-safe (one journal may serve several I/O threads). Assigns rec.seq (and size/sha256 when a complete message is present), writes the message
-  // file (MessageStore::files), then the record line. With fsync, both are on disk when append
-  // returns (one fdatasync for inline bytes). Throws
+  // Thread-safe (one journal may serve several I/O threads). Assigns rec.seq (and size/sha256 when
+  // a complete message is present), writes the message file (MessageStore::files), then the record
+  // line. With fsync, both are on disk when append returns (one fdatasync for inline bytes). Throws
   // std::runtime_error naming the path on I/O failure.
   //
   // With a spool (the message streamed to disk as it arrived, rec.message empty) the message is

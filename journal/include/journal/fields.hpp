@@ -17,7 +17,7 @@ namespace dropcheck::journal {
 
 // Rec is R or const R; V is the visitor.
 template <typename Rec, typename V>
-  requires std::is_same_v<std::remove_const_t<Rec>, CommandRecord>
+requires std::is_same_v<std::remove_const_t<Rec>, CommandRecord>
 void describe(Rec& c, V&& v) {
   v("virtual_ms", c.virtual_ms);
   v("real_ms", c.real_ms);
@@ -26,7 +26,7 @@ void describe(Rec& c, V&& v) {
 }
 
 template <typename Rec, typename V>
-  requires std::is_same_v<std::remove_const_t<Rec>, RcptRecord>
+requires std::is_same_v<std::remove_const_t<Rec>, RcptRecord>
 void describe(Rec& x, V&& v) {
   v("address", x.address);
   v("params", x.params);
@@ -40,7 +40,7 @@ void describe(Rec& x, V&& v) {
 }
 
 template <typename Rec, typename V>
-  requires std::is_same_v<std::remove_const_t<Rec>, TransactionRecord>
+requires std::is_same_v<std::remove_const_t<Rec>, TransactionRecord>
 void describe(Rec& r, V&& v) {
   v("version", r.version);
   v("seq", r.seq);
@@ -81,7 +81,7 @@ void describe(Rec& r, V&& v) {
 }
 
 template <typename Rec, typename V>
-  requires std::is_same_v<std::remove_const_t<Rec>, SessionRecord>
+requires std::is_same_v<std::remove_const_t<Rec>, SessionRecord>
 void describe(Rec& r, V&& v) {
   v("version", r.version);
   v("seq", r.seq);

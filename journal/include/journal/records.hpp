@@ -70,9 +70,9 @@ struct TransactionRecord {
   bool accepted = false;  // some recipient got the message (positive final reply)
   std::int64_t data_end_virtual_ms = 0;
   std::int64_t data_end_real_ms = 0;
-  std::size_t size = 0;  // message octets (as received, stuffing removed)
-  std::string sha256;    // of the message; empty when no complete message was stored
-  std::string message;   // the bytes (the readers load them, inline or from the file)
+  std::size_t size = 0;         // message octets (as received, stuffing removed)
+  std::string sha256;           // of the message; empty when no complete message was stored
+  std::string message;          // the bytes (the readers load them, inline or from the file)
   bool message_inline = false;  // read from the record itself
   bool too_large = false;
   bool bare_lf_in_data = false;  // deviations, recorded not normalised
