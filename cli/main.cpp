@@ -18,7 +18,6 @@
 #include "base/clock.hpp"
 #include "base/strings.hpp"
 #include "base/yaml.hpp"
-#include "fake_smtp/journal.hpp"
 #include "fetcher/accounts.hpp"
 #include "fetcher/fetcher.hpp"
 #include "fake_pop3/profile.hpp"
@@ -30,6 +29,7 @@
 #include "runner/scenario.hpp"
 #include "probe/accounts.hpp"
 #include "probe/probe.hpp"
+#include "analyze.hpp"
 #include "view.hpp"
 
 namespace {
@@ -374,25 +374,6 @@ int cmd_fetch(const std::string& config_path, bool once, bool daemon, const std:
   return fetcher::exit_status(fetcher::run_accounts_blocking(accounts, clock, log));
 }
 
-int cmd_analyze(const std::string& journal_dir, const std::string& truth_path, bool json) {
-  auto truth = analyzer::load_truth(truth_path);
-  if (!truth.ok()) {
-    fmt::print(stderr, "dropcheck: {}\n", truth.error().message);
-    return kExitUsage;
-  }
-  auto records = fake_smtp::read_journal(journal_dir);
-  if (!records.ok()) {
-    fmt::print(stderr, "dropcheck: {}: {}\n", journal_dir, records.error().message);
-    return kExitUsage;
-  }
-  auto rep = analyzer::analyze(*truth, runner::to_deliveries(*records));
-  if (json)
-    fmt::print("{}\n", analyzer::to_json(rep).dump(2));
-  else
-    fmt::print("{}", analyzer::to_text(rep));
-  return rep.findings.empty() ? kExitOk : kExitFindings;
-}
-
 struct ProbeFlags {
   std::string accounts;  // --accounts FILE: the health check of several accounts
   std::size_t jobs = probe::kDefaultParallel;
@@ -685,7 +666,7 @@ int main(int argc, char** argv) {
     if (*run) return cmd_run(files, json_path, keep, verbose, shard, run_junit, run_html);
     if (*matrix) return cmd_matrix(mf);
     if (*fetch) return cmd_fetch(config, once, daemon, interval);
-    if (*analyze) return cmd_analyze(journal, truth, json);
+    if (*analyze) return dropcheck::cli::cmd_analyze(journal, truth, json);
     if (*probe_cmd) return cmd_probe(pf, *probe_cmd);
     if (*view) return cli::cmd_view(vf);
   } catch (const std::exception& e) {

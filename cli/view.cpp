@@ -10,8 +10,8 @@
 #include <map>
 #include <stdexcept>
 
-#include "analyzer/analyzer.hpp"
-#include "fake_smtp/journal.hpp"
+#include "analyzer/journal_input.hpp"
+#include "journal/reader.hpp"
 #include "net/asio.hpp"
 #include "net/server.hpp"
 #include "runner/runner.hpp"
@@ -25,7 +25,7 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitUsage = 2;
 
-bool has_journal(const fs::path& dir) { return fs::is_regular_file(fake_smtp::journal_file(dir)); }
+bool has_journal(const fs::path& dir) { return fs::is_regular_file(journal::journal_file(dir)); }
 
 ViewSource scenario_source(const fs::path& dir) {
   ViewSource s{dir.filename().string(), dir / "journal", {}};
@@ -35,19 +35,21 @@ ViewSource scenario_source(const fs::path& dir) {
 
 // Findings of one scenario: by journal seq, and those of no record (seq -1).
 std::map<std::int64_t, std::vector<web::Annotation>> findings_of(
-    const ViewSource& source, const std::vector<fake_smtp::TransactionRecord>& records) {
+    const ViewSource& source, const std::vector<journal::TransactionRecord>& records) {
   std::map<std::int64_t, std::vector<web::Annotation>> out;
   if (source.truth.empty()) return out;
   auto truth = analyzer::load_truth(source.truth.string());
   if (!truth.ok()) throw std::runtime_error(truth.error().message);
-  const auto report = analyzer::analyze(*truth, runner::to_deliveries(records));
+  analyzer::Judge judge(*truth);
+  for (const auto& rec : records) judge.add(analyzer::delivery_of(journal::TransactionRecord(rec)));
+  const auto report = judge.finish();
   for (const auto& f : report.findings)
     out[f.journal_seq].push_back({f.type, f.recipient, f.evidence});
   return out;
 }
 
 void load_source(const ViewSource& source, web::Store& store) {
-  auto contents = fake_smtp::read_journal_contents(source.journal);
+  auto contents = journal::read_journal_contents(source.journal);
   if (!contents.ok())
     throw std::runtime_error(source.journal.string() + ": " + contents.error().message);
   auto findings = findings_of(source, contents->records);

@@ -1,6 +1,6 @@
-// libFuzzer target: the journal reader (fake_smtp::parse_journal / parse_sessions, what
-// read_journal and the analyzer's input go through) on arbitrary text: garbage, torn and
-// corrupt records. Properties: only the documented errors, naming source and line; a torn
+// libFuzzer target: the journal reader (journal::parse_journal / parse_sessions: the line
+// reader that read_journal and the analyzer's streaming input go through) on arbitrary text:
+// garbage, torn and corrupt records. Properties: only the documented errors, naming source and line; a torn
 // tail is exactly the octets after the last LF; every record read writes back to the same
 // line (to_json_line is its inverse); every prefix of a good journal (a crash mid-write) reads
 // as the records before the cut plus a torn tail; a garbage line after them is an error naming
@@ -11,10 +11,11 @@
 #include <string>
 #include <string_view>
 
-#include "fake_smtp/journal.hpp"
+#include "journal/codec.hpp"
+#include "journal/reader.hpp"
 #include "fuzz_check.hpp"
 
-namespace fake_smtp = dropcheck::fake_smtp;
+namespace journal = dropcheck::journal;
 
 namespace {
 
@@ -46,19 +47,19 @@ void check_error(const Result& r) {
   FUZZ_CHECK(r.error().message.starts_with(std::string(kSource) + ":"));
 }
 
-void check_transaction_round_trip(const fake_smtp::TransactionRecord& rec) {
-  const std::string line = fake_smtp::to_json_line(rec, rec.message_inline);
-  auto back = fake_smtp::from_json_line(line);
+void check_transaction_round_trip(const journal::TransactionRecord& rec) {
+  const std::string line = journal::to_json_line(rec, rec.message_inline);
+  auto back = journal::from_json_line(line);
   FUZZ_CHECK(back.ok());
-  FUZZ_CHECK(fake_smtp::to_json_line(*back, back->message_inline) == line);
+  FUZZ_CHECK(journal::to_json_line(*back, back->message_inline) == line);
   FUZZ_CHECK(back->message == rec.message && back->commands.size() == rec.commands.size());
 }
 
-void check_session_round_trip(const fake_smtp::SessionRecord& rec) {
-  const std::string line = fake_smtp::to_json_line(rec);
-  auto back = fake_smtp::session_from_json_line(line);
+void check_session_round_trip(const journal::SessionRecord& rec) {
+  const std::string line = journal::to_json_line(rec);
+  auto back = journal::session_from_json_line(line);
   FUZZ_CHECK(back.ok());
-  FUZZ_CHECK(fake_smtp::to_json_line(*back) == line);
+  FUZZ_CHECK(journal::to_json_line(*back) == line);
 }
 
 // A readable journal cut anywhere is what a crash mid-write leaves: the complete lines before
@@ -100,10 +101,10 @@ void check_reader(Parse parse, RoundTrip round_trip, std::string_view text) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   check_reader(
-      [](std::string_view t, std::string_view s) { return fake_smtp::parse_journal(t, s); },
+      [](std::string_view t, std::string_view s) { return journal::parse_journal(t, s); },
       check_transaction_round_trip, text);
   check_reader(
-      [](std::string_view t, std::string_view s) { return fake_smtp::parse_sessions(t, s); },
+      [](std::string_view t, std::string_view s) { return journal::parse_sessions(t, s); },
       check_session_round_trip, text);
   return 0;
 }

@@ -17,7 +17,7 @@ set(DROPCHECK_FUZZ_LIBS_smtp_reply dropcheck_protocol)
 set(DROPCHECK_FUZZ_LIBS_config dropcheck_fetcher)
 set(DROPCHECK_FUZZ_LIBS_profile dropcheck_fake_pop3)
 set(DROPCHECK_FUZZ_LIBS_scenario dropcheck_runner)
-set(DROPCHECK_FUZZ_LIBS_journal dropcheck_fake_smtp)
+set(DROPCHECK_FUZZ_LIBS_journal dropcheck_journal)
 set(DROPCHECK_FUZZ_LIBS_mailboxes dropcheck_fake_pop3)
 
 # dropcheck_fuzz_seeds(TARGET OUT): the seed files, corpus/<target>/* plus the shipped files of

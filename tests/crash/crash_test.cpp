@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "analyzer/analyzer.hpp"
+#include "analyzer/journal_input.hpp"
 #include "base/clock.hpp"
 #include "fake_pop3/fake_pop3.hpp"
 #include "fake_smtp/journal.hpp"
@@ -630,7 +631,9 @@ std::vector<std::string> judge(const fs::path& journal) {
   truth.local_domains = {std::string(kLocalDomain)};
   truth.fallback = "postmaster@" + std::string(kLocalDomain);
   for (const auto& m : mailbox()) truth.messages.push_back({m.id, m.from, m.to, m.raw, 0, {}});
-  const auto report = analyzer::analyze(truth, runner::to_deliveries(*records));
+  auto judged = analyzer::analyze_journal(truth, journal);
+  if (!judged.ok()) return {"analyzer: " + judged.error().message};
+  const auto& report = *judged;
   for (const auto& f : report.findings)
     if (f.type != "stall" && f.type != "duplicate" && f.type != "lost-recipient")
       problems.push_back(fmt::format("analyzer: {} {} {} ({})", f.type, f.message, f.recipient,

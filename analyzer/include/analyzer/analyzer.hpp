@@ -5,6 +5,7 @@
 // fetcher's blind spots.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -55,7 +56,8 @@ struct Truth {
   std::int64_t latency_budget_ms = 0;
 };
 
-// One journal transaction as the analyzer sees it (converted from fake-smtp's records).
+// One journal transaction as the analyzer sees it (converted from journal/'s records by
+// analyzer/journal_input.hpp).
 struct Delivery {
   std::uint64_t seq = 0;
   std::string session;
@@ -131,6 +133,27 @@ struct Report {
 // The known finding types, in report order.
 const std::vector<std::string>& finding_types();
 
+namespace detail {
+struct Context;
+}
+
+// The judge fed one journal transaction at a time, in journal order: what it keeps grows with
+// the scenario messages and the findings, not with the journal's bytes (a copy is judged when
+// it arrives, then dropped). `truth` must outlive it.
+class Judge {
+ public:
+  explicit Judge(const Truth& truth);
+  ~Judge();
+  Judge(const Judge&) = delete;
+  Judge& operator=(const Judge&) = delete;
+  void add(const Delivery& d);
+  Report finish();  // once, after the last add()
+
+ private:
+  std::unique_ptr<detail::Context> ctx_;
+};
+
+// The same over a journal in memory.
 Report analyze(const Truth& truth, const std::vector<Delivery>& journal);
 
 // Truth files (JSON) for offline re-analysis.

@@ -14,7 +14,9 @@
 #include "base/clock.hpp"
 #include "base/strings.hpp"
 #include "fake_pop3/fake_pop3.hpp"
+#include "analyzer/journal_input.hpp"
 #include "fake_smtp/receiver.hpp"
+#include "journal/reader.hpp"
 #include "net/server.hpp"
 #include "mailboxes.hpp"
 #include "runner/external.hpp"
@@ -92,9 +94,26 @@ std::vector<fake_smtp::Faults::RcptFailFor> rcpt_faults_in_cycle(const ReceiverS
   return out;
 }
 
+// A journal transaction that recorded fired faults (all the runner's events need of it).
+struct MarkedTransaction {
+  std::uint64_t seq = 0;
+  std::int64_t virtual_ms = 0;
+  std::vector<std::string> faults;
+};
+
+// The transactions of the journal in `dir` that recorded faults, read line by line.
+std::vector<MarkedTransaction> marked_transactions(const fs::path& dir) {
+  std::vector<MarkedTransaction> out;
+  auto read = journal::for_each_transaction(dir, false, [&](journal::TransactionRecord& r) {
+    if (!r.faults.empty()) out.push_back({r.seq, r.virtual_ms, std::move(r.faults)});
+  });
+  if (!read.ok()) throw std::runtime_error("journal: " + read.error().message);
+  return out;
+}
+
 std::vector<ScheduledEvent> receiver_events(const ReceiverSpec& spec,
-                                            const std::vector<fake_smtp::TransactionRecord>& txns,
-                                            const std::vector<fake_smtp::SessionRecord>& sessions,
+                                            const std::vector<MarkedTransaction>& txns,
+                                            const std::vector<journal::SessionRecord>& sessions,
                                             std::int64_t origin_ms) {
   std::vector<ScheduledEvent> out;
   const auto has = [](const std::vector<std::string>& faults, const std::string& mark) {
@@ -264,39 +283,6 @@ void compare_findings(const std::vector<analyzer::Finding>& findings,
                      [&](const Expectation& e) { return matches(f, e); }))
       unexpected.push_back(describe(f));
   }
-}
-
-std::vector<analyzer::Delivery> to_deliveries(
-    const std::vector<fake_smtp::TransactionRecord>& records) {
-  std::vector<analyzer::Delivery> out;
-  out.reserve(records.size());
-  for (const auto& r : records) {
-    analyzer::Delivery d;
-    d.seq = r.seq;
-    d.session = r.session_id;
-    d.virtual_ms = r.data_end_virtual_ms ? r.data_end_virtual_ms : r.virtual_ms;
-    d.real_ms = r.data_end_real_ms ? r.data_end_real_ms : r.real_ms;
-    d.mail_from = r.mail_from_null ? "" : r.mail_from;
-    for (const auto& rc : r.rcpts) {
-      d.rcpts.push_back({rc.address, rc.code});
-      if (r.lmtp && rc.code >= 200 && rc.code < 300) d.lmtp_codes.push_back(rc.data_code);
-    }
-    d.data_code = r.data_complete ? r.data_code : 0;
-    if (r.lmtp && r.data_complete) {
-      // LMTP: the message is accepted if any recipient's final reply was positive.
-      const bool any = std::any_of(d.lmtp_codes.begin(), d.lmtp_codes.end(),
-                                   [](int c) { return c >= 200 && c < 300; });
-      d.data_code = any ? 250 : r.data_code;
-    }
-    d.message = r.message;
-    d.relayed_out = r.relayed_out;
-    for (const auto& c : r.commands)
-      if (c.line.size() >= 4 && (c.line.compare(0, 4, "DATA") == 0 || c.line.compare(0, 4, "data") == 0))
-        d.data_real_ms = c.real_ms;
-    if (d.data_real_ms >= 0 && r.data_complete) d.data_end_real_ms = r.data_end_real_ms;
-    out.push_back(std::move(d));
-  }
-  return out;
 }
 
 analyzer::Truth truth_of(const Scenario& s) {
@@ -605,9 +591,9 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
       truth.pop3_sessions.push_back(std::move(f));
     }
     credentials.annotate(provider.session_log(), truth.pop3_sessions);
-    auto records = fake_smtp::read_journal(fs::path(dir) / "journal");
-    if (!records.ok()) throw std::runtime_error("journal: " + records.error().message);
-    res.report = analyzer::analyze(truth, to_deliveries(*records));
+    auto report = analyzer::analyze_journal(truth, fs::path(dir) / "journal");
+    if (!report.ok()) throw std::runtime_error("journal: " + report.error().message);
+    res.report = std::move(report).value();
     if (!options.keep_dir.empty()) {
       auto saved = analyzer::save_truth((fs::path(dir) / "truth.json").string(), truth);
       if (!saved.ok()) throw std::runtime_error(saved.error().message);
@@ -628,9 +614,9 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     if (drift) res.events.push_back(drift_event(provider, drift_first_session, s.timeline));
     if (s.timeline.overlap_cycle > 0) res.events.push_back(overlap);
     for (auto& e : credentials.events(provider.session_log())) res.events.push_back(std::move(e));
-    auto sessions = fake_smtp::read_sessions(fs::path(dir) / "journal");
+    auto sessions = dropcheck::journal::read_sessions(fs::path(dir) / "journal");
     if (!sessions.ok()) throw std::runtime_error("journal sessions: " + sessions.error().message);
-    for (auto& e : receiver_events(s.receiver, *records, sessions->records, kEpoch.count()))
+    for (auto& e : receiver_events(s.receiver, marked_transactions(fs::path(dir) / "journal"), sessions->records, kEpoch.count()))
       res.events.push_back(std::move(e));
   } catch (const std::exception& e) {
     res.error = e.what();

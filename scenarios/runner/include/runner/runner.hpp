@@ -130,9 +130,6 @@ std::size_t compare_findings(const std::vector<analyzer::Finding>& findings,
                              const Expected& expect, std::vector<std::string>& missing,
                              std::vector<std::string>& unexpected);
 
-// Journal records as the analyzer sees them.
-std::vector<analyzer::Delivery> to_deliveries(const std::vector<fake_smtp::TransactionRecord>& r);
-
 // The truth the analyzer judges by, from a scenario (injection times filled in by the run).
 analyzer::Truth truth_of(const Scenario& scenario);
 

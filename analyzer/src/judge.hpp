@@ -1,0 +1,92 @@
+#pragma once
+// The judge's working state and its rule table (private to analyzer/). The journal streams
+// through Judge::add one transaction at a time; per scenario message the judge keeps only what
+// its rules need (counts, first copies, bounded evidence), never the copies' bytes.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "analyzer/analyzer.hpp"
+#include "text.hpp"
+
+namespace dropcheck::analyzer::detail {
+
+// A recipient's first accepted copy of a message.
+struct FirstCopy {
+  std::uint64_t seq = 0;
+  std::int64_t virtual_ms = 0;
+};
+
+// What the judge knows of one scenario message: what it expects (from the truth, prepared at
+// its first copy) and what its copies did so far.
+struct MessageState {
+  const TruthMessage* m = nullptr;
+  std::set<std::string> expected;  // local mailboxes it is for (after aliases and fallback)
+  std::string fallback;            // norm(truth.fallback)
+  int fallback_copies = 0;         // copies the fallback may get (one per foreign recipient)
+  std::vector<std::string> envelope_only;    // envelope recipients not in To/Cc/From/...
+  std::vector<MentionCounts> sent_mentions;  // of each envelope_only address, as sent
+  std::map<std::string, int> got;  // accepted copies per mailbox (the mailboxes it reached)
+  std::map<std::string, FirstCopy> first_to;  // recipient it was for -> first accepted copy
+  std::set<std::string> leaked;               // envelope-only addresses reported as leaked
+  std::int64_t first_relay = -1;              // journal seq that relayed it out
+  bool looped = false;
+  MessageStats stats;
+};
+
+struct Context {
+  explicit Context(const Truth& t);
+  bool is_local(const std::string& address) const;
+  std::string resolve(const std::string& address) const;  // aliases, then unknown -> fallback
+  MessageState& state(std::size_t message);               // prepared on first use
+  void add(std::string type, std::string message, std::string rcpt, std::string evidence,
+           std::int64_t seq, bool blind_copy = false);
+  // Whether a copy of m's group of identical messages reached any mailbox, or `mailbox`.
+  bool group_reached_any(const TruthMessage& m) const;
+  bool group_reached(const TruthMessage& m, const std::string& mailbox) const;
+
+  const Truth& truth;
+  std::set<std::string> local;                             // lower-cased local domains
+  std::set<std::string> users;                             // normalised; empty: any
+  std::vector<std::unique_ptr<MessageState>> messages;     // truth order; null until used
+  std::map<std::string, std::vector<std::size_t>> by_tag;  // X-Dropcheck-Id -> messages
+  std::unique_ptr<std::unordered_map<std::string, std::string>> body_tag;  // built if needed
+  std::vector<std::pair<std::int64_t, std::uint64_t>> data_phases;  // (ms, seq), small copies
+  std::vector<Finding> findings;
+  std::size_t transactions = 0;
+};
+
+// One journal transaction as the rules see it.
+struct Transaction {
+  const Delivery& d;
+  bool data_accepted = false;                // DATA got a 2xx
+  MessageState* msg = nullptr;               // the scenario message it is a copy of (null: none)
+  const std::vector<std::string>& accepted;  // local mailboxes that accepted it, RCPT order
+};
+
+// One function per finding type, in report order (finding_types() is this table's names):
+// `each` sees every journal transaction in order, `at_end` runs once after the last.
+struct Rule {
+  std::string_view type;
+  void (*each)(const Transaction&, Context&);
+  void (*at_end)(Context&);
+};
+std::span<const Rule> rules();
+
+// The rules on provider-side facts (provider_rules.cpp).
+void judge_cleartext_credentials(Context& ctx);
+void judge_login_refused(Context& ctx);
+void judge_silent_login_failure(Context& ctx);
+void judge_over_polling(Context& ctx);
+
+// The X-Dropcheck-Id a message carries: its id, or the tag its identical copies share.
+const std::string& tag_of(const TruthMessage& m);
+
+}  // namespace dropcheck::analyzer::detail

@@ -1,0 +1,273 @@
+#include "text.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <sstream>
+
+#include "analyzer/analyzer.hpp"
+#include "base/strings.hpp"
+
+namespace dropcheck::analyzer {
+namespace detail {
+namespace {
+
+int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = lower(c);
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+std::string decode_q(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '_') {
+      out.push_back(' ');
+    } else if (in[i] == '=' && i + 2 < in.size() + 0 && hexval(in[i + 1]) >= 0 &&
+               hexval(in[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hexval(in[i + 1]) * 16 + hexval(in[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+// Every RFC 2047 encoded-word "=?charset?B|Q?text?=" decoded, concatenated with spaces.
+std::string decode_encoded_words(std::string_view s) {
+  std::string out;
+  std::size_t pos = 0;
+  while ((pos = s.find("=?", pos)) != std::string_view::npos) {
+    const auto q1 = s.find('?', pos + 2);
+    if (q1 == std::string_view::npos || q1 + 2 >= s.size() || s[q1 + 2] != '?') {
+      pos += 2;
+      continue;
+    }
+    const char enc = lower(s[q1 + 1]);
+    const auto end = s.find("?=", q1 + 3);
+    if (end == std::string_view::npos) break;
+    const std::string_view text = s.substr(q1 + 3, end - (q1 + 3));
+    out += enc == 'b' ? base::base64_decode(text) : decode_q(text);
+    out.push_back(' ');
+    pos = end + 2;
+  }
+  return out;
+}
+
+bool is_addr_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '+' || c == '%' || c == '\'' || c == '=' ||
+         static_cast<unsigned char>(c) >= 0x80;
+}
+bool is_domain_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-';
+}
+
+// Whole-address occurrences, case-insensitive. '-' before the address counts as a boundary
+// so qmail's "domain-user@domain" form is found too.
+std::size_t count_address(const std::string& hay_lower, const std::string& addr_lower) {
+  std::size_t count = 0;
+  std::size_t pos = 0;
+  while ((pos = hay_lower.find(addr_lower, pos)) != std::string::npos) {
+    const bool left_ok = pos == 0 || !is_addr_char(hay_lower[pos - 1]);
+    const std::size_t end = pos + addr_lower.size();
+    const bool right_ok = end >= hay_lower.size() || !is_domain_char(hay_lower[end]) ||
+                          (hay_lower[end] == '.' &&
+                           (end + 1 >= hay_lower.size() || !is_domain_char(hay_lower[end + 1])));
+    if (left_ok && right_ok) ++count;
+    ++pos;
+  }
+  return count;
+}
+
+}  // namespace
+
+// ASCII case folding only (base/, not mail/: the analyzer keeps its own simple parsing).
+char lower(char c) { return base::ascii_lower(c); }
+std::string lower(std::string_view s) { return base::to_lower(s); }
+std::string domain_of(const std::string& addr) {
+  const auto at = addr.rfind('@');
+  return at == std::string::npos ? std::string() : lower(addr.substr(at + 1));
+}
+// Local part case is kept by the servers; for matching recipients we compare case-insensitively,
+// as every mailbox in practice is.
+std::string norm(std::string a) {
+  while (!a.empty() && (a.front() == '<' || a.front() == ' ')) a.erase(0, 1);
+  while (!a.empty() && (a.back() == '>' || a.back() == ' ')) a.pop_back();
+  return lower(a);
+}
+
+// Splits raw into header section and body at the first empty line (CRLF or LF).
+std::pair<std::string_view, std::string_view> split_message(std::string_view raw) {
+  std::size_t pos = 0;
+  while (pos < raw.size()) {
+    const auto nl = raw.find('\n', pos);
+    if (nl == std::string_view::npos) return {raw, {}};
+    const std::string_view line = raw.substr(pos, nl - pos);
+    if (line.empty() || line == "\r") return {raw.substr(0, pos), raw.substr(nl + 1)};
+    pos = nl + 1;
+  }
+  return {raw, {}};
+}
+
+std::string crlf(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + s.size() / 32);
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) out.push_back('\r');
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+// Removes folding: CRLF or LF followed by space or tab.
+std::string unfold(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t run = 0;  // start of the octets not yet copied
+  for (auto nl = s.find('\n'); nl != std::string_view::npos; nl = s.find('\n', nl + 1)) {
+    if (nl + 1 >= s.size() || (s[nl + 1] != ' ' && s[nl + 1] != '\t')) continue;
+    const std::size_t end = nl > run && s[nl - 1] == '\r' ? nl - 1 : nl;  // CRLF or bare LF
+    out.append(s.data() + run, end - run);
+    run = nl + 1;
+  }
+  out.append(s.data() + run, s.size() - run);
+  return out;
+}
+
+// How often an address occurs in three views of a message: its raw bytes, its unfolded header
+// section, and the decoded RFC 2047 encoded-words of that header section.
+using MentionCounts = std::array<std::size_t, 3>;
+MentionCounts mention_counts(const std::string& raw, const std::string& addr) {
+  const std::string a = lower(addr);
+  const std::string head = unfold(split_message(raw).first);
+  return {count_address(lower(raw), a), count_address(lower(head), a),
+          count_address(lower(decode_encoded_words(head)), a)};
+}
+
+// Whether `copy` shows `addr` somewhere `sent` did not: more occurrences in any view. An
+// address the sender wrote (a signature, a quoted reply, a display name) is not a disclosure.
+bool mentions_more(const MentionCounts& copy, const MentionCounts& sent) {
+  for (std::size_t v = 0; v < copy.size(); ++v)
+    if (copy[v] > sent[v]) return true;
+  return false;
+}
+
+constexpr const char* kEnvelopeHeaders[] = {"Envelope-To", "X-Envelope-To", "X-Original-To",
+                                            "X-Rcpt-To",   "X-MDRcpt-To",   "X-Recipient-To",
+                                            "Delivered-To"};
+
+}  // namespace detail
+
+using namespace detail;
+
+namespace {
+
+bool same_name(std::string_view n, std::string_view name) {
+  if (n.size() != name.size()) return false;
+  for (std::size_t i = 0; i < n.size(); ++i)
+    if (lower(n[i]) != lower(name[i])) return false;
+  return true;
+}
+
+// Every unfolded header line of `raw` (without CR) whose name (before ':', trailing blanks
+// removed) satisfies `want`, handed to `each`.
+template <typename Want, typename Each>
+void each_header_line(const std::string& raw, Want&& want, Each&& each) {
+  const std::string unfolded = unfold(split_message(raw).first);
+  const std::string_view text = unfolded;
+  for (std::size_t pos = 0; pos < text.size();) {
+    auto nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view n = line.substr(0, colon);
+    while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
+    if (want(n)) each(line);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> header_lines(const std::string& raw, const std::string& name) {
+  std::vector<std::string> out;
+  each_header_line(
+      raw, [&](std::string_view n) { return same_name(n, name); },
+      [&](std::string_view line) { out.emplace_back(line); });
+  return out;
+}
+
+std::vector<std::string> visible_addresses(const std::string& raw) {
+  std::set<std::string> found;
+  const auto shown = [](std::string_view n) {
+    for (const char* name : {"To", "Cc", "From", "Reply-To", "Sender"})
+      if (same_name(n, name)) return true;
+    return false;
+  };
+  each_header_line(raw, shown, [&](std::string_view line) {
+    const std::string l = lower(line.substr(line.find(':') + 1));
+    for (std::size_t i = 0; i < l.size(); ++i) {
+      if (l[i] != '@') continue;
+      std::size_t b = i;
+      while (b > 0 && (is_addr_char(l[b - 1]) || l[b - 1] == '-')) --b;
+      std::size_t e = i + 1;
+      while (e < l.size() && is_domain_char(l[e])) ++e;
+      while (e > i + 1 && l[e - 1] == '.') --e;
+      if (b < i && e > i + 1) found.insert(l.substr(b, e - b));
+    }
+  });
+  return {found.begin(), found.end()};
+}
+
+bool mentions_address(const std::string& raw, const std::string& addr) {
+  return mentions_more(mention_counts(raw, addr), MentionCounts{});
+}
+
+namespace detail {
+
+// Evidence quotes at most this many octets of a line, around the hit, with its offsets: a
+// 214 KB envelope header quoted whole made a no-strip run's report hundreds of MB.
+constexpr std::size_t kMaxQuote = 240;
+
+std::string excerpt(const std::string& line, const std::string& needle) {
+  if (line.size() <= kMaxQuote) return line;
+  std::string lower_line = line, lower_needle = needle;
+  for (auto* t : {&lower_line, &lower_needle})
+    for (char& c : *t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::size_t at = needle.empty() ? 0 : lower_line.find(lower_needle);
+  if (at == std::string::npos) at = 0;
+  const std::size_t start = at > kMaxQuote / 2 ? at - kMaxQuote / 2 : 0;
+  const std::size_t end = std::min(line.size(), start + kMaxQuote);
+  return fmt::format("{}{}{} [octets {}-{} of {}]", start > 0 ? "..." : "",
+                     line.substr(start, end - start), end < line.size() ? "..." : "", start, end,
+                     line.size());
+}
+
+// The header line of `copy` that discloses `addr`: a known envelope header naming it, else the
+// first header line naming it that the sender did not write; "" when none (body only).
+std::string leaking_line(const std::string& copy, const std::string& sent,
+                         const std::string& addr) {
+  for (const char* h : kEnvelopeHeaders)
+    for (const auto& l : header_lines(copy, h))
+      if (mentions_address(l, addr)) return l;
+  const std::string sent_head = unfold(split_message(sent).first);
+  const std::string head = unfold(split_message(copy).first);
+  std::istringstream in(head);
+  std::string l;
+  while (std::getline(in, l)) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    if (mentions_address(l, addr) && sent_head.find(l) == std::string::npos) return l;
+  }
+  return {};
+}
+
+}  // namespace detail
+}  // namespace dropcheck::analyzer

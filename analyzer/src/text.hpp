@@ -1,0 +1,37 @@
+#pragma once
+// The analyzer's own raw-byte text checks (private to analyzer/). Deliberately simple and
+// independent of mail/: ASCII case folding, line scans, plain searches.
+#include <array>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace dropcheck::analyzer::detail {
+
+char lower(char c);
+std::string lower(std::string_view s);
+// The domain of an address, lower-cased ("" without '@').
+std::string domain_of(const std::string& addr);
+// An address as recipients are matched: without <> and spaces, lower-cased.
+std::string norm(std::string a);
+// Header section and body, split at the first empty line (CRLF or LF).
+std::pair<std::string_view, std::string_view> split_message(std::string_view raw);
+// Every bare LF made CRLF.
+std::string crlf(std::string_view s);
+// Folding removed: CRLF or LF followed by space or tab.
+std::string unfold(std::string_view s);
+
+// How often an address occurs in three views of a message: its raw bytes, its unfolded header
+// section, and the decoded RFC 2047 encoded-words of that header section.
+using MentionCounts = std::array<std::size_t, 3>;
+MentionCounts mention_counts(const std::string& raw, const std::string& addr);
+// Whether `copy` shows the address somewhere `sent` did not: more occurrences in any view.
+bool mentions_more(const MentionCounts& copy, const MentionCounts& sent);
+
+// At most kMaxQuote octets of `line` around `needle`, with their offsets.
+std::string excerpt(const std::string& line, const std::string& needle);
+// The header line of `copy` that discloses `addr` (see text.cpp); "" when none.
+std::string leaking_line(const std::string& copy, const std::string& sent, const std::string& addr);
+
+}  // namespace dropcheck::analyzer::detail
