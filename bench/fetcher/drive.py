@@ -211,7 +211,7 @@ def one_run(kind, msgs, root):
         inject(pp["mx"], msgs)
         cmd, env = command(kind, d, pp["pop3"], sp["listening"])
         # CORE_WRAP="perf record -g -o /tmp/core.perf --": profile the core's drain.
-        if kind == "core" and os.environ.get("CORE_WRAP"):
+        if kind.startswith("core") and os.environ.get("CORE_WRAP"):
             cmd = shlex.split(os.environ["CORE_WRAP"]) + cmd
         log = open(os.path.join(d, "fetch.log"), "w")
         t0 = time.monotonic()

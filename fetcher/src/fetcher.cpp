@@ -10,6 +10,7 @@
 #include "base/strings.hpp"
 #include "client/pop3.hpp"
 #include "client/smtp.hpp"
+#include "cycle_parts.hpp"
 #include "fetcher/defects.hpp"
 #include "fetcher/route.hpp"
 #include "fetcher/state.hpp"
@@ -18,22 +19,15 @@
 namespace dropcheck::fetcher {
 namespace asio = net::asio;
 
-std::string_view outcome_name(Outcome o) {
-  switch (o) {
-    case Outcome::ok: return "ok";
-    case Outcome::locked: return "locked";
-    case Outcome::in_use: return "in-use";
-    case Outcome::login_delay: return "login-delay";
-    case Outcome::auth_failed: return "auth-failed";
-    case Outcome::pop3_error: return "pop3-error";
-    case Outcome::smtp_error: return "smtp-error";
-    case Outcome::state_error: return "state-error";
-    case Outcome::held: return "held";
-  }
-  return "?";
-}
-
 namespace {
+
+using detail::auth_of;
+using detail::dedup_key;
+using detail::join;
+using detail::Listed;
+using detail::pop3_options;
+using detail::size_plausible;
+using detail::smtp_options;
 
 // A held message is tried again after 5 minutes, then 10, 20, ... at most 6 hours apart: a
 // message that cannot be placed never blocks the ones behind it, and is never given up.
@@ -46,72 +40,10 @@ constexpr std::size_t kBatchOctets = 4 << 20;
 // The state log is folded into the snapshot when longer than this (or torn).
 constexpr std::uintmax_t kCompactLogOctets = 256 << 10;
 
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
-
 struct Failure {
   Outcome outcome;
   std::string detail;
 };
-
-client::Auth auth_of(const Pop3Account& a) {
-  if (a.apop || a.auth == "apop") return client::Auth::apop;
-  if (a.auth == "plain") return client::Auth::plain;
-  if (a.auth == "user") return client::Auth::user;
-  return client::Auth::automatic;
-}
-
-client::Pop3Options pop3_options(const Pop3Account& a) {
-  client::Pop3Options o;
-  o.server = {a.host, a.port};
-  o.tls = a.tls;
-  o.tls_settings = {a.verify_certificate, a.ca_file};
-  o.timeout = a.timeout;
-  return o;
-}
-
-client::SmtpOptions smtp_options(const Delivery& d) {
-  client::SmtpOptions o;
-  o.server = {d.host, d.port};
-  o.lmtp = d.lmtp;
-  o.helo = d.helo;
-  o.timeout = d.timeout;
-  return o;
-}
-
-// One message of the listing. `uidl` is empty when the server gave none for it, or gave the
-// same one to several messages (then it identifies none of them).
-struct Listed {
-  std::size_t number = 0;
-  std::size_t size = 0;
-  std::string uidl;
-};
-
-// RFC 1939 11: a server may count line endings as one octet; anything further off than one
-// octet per line means the response is not the message LIST announced.
-bool size_plausible(std::size_t listed, const std::string& body) {
-  const auto lines = static_cast<std::size_t>(std::count(body.begin(), body.end(), '\n'));
-  const std::size_t got = body.size();
-  return got <= listed + lines && listed <= got + lines;
-}
-
-// The dedup key of one provider copy: Message-ID plus a digest over the trace (Received) and the
-// body. The same copy seen twice (re-presented under a new UIDL, fetched by an overlapping
-// cycle) matches; two deliveries by the world of the same mail (forwarded twice, a digest
-// re-sent) went through the provider in two transactions with two Received lines, and do not.
-std::string dedup_key(const std::string& raw) {
-  auto h = mail::parse_header_section(raw);
-  if (!h.ok()) return "";
-  const mail::Field* id = mail::find_first(*h, "Message-ID");
-  if (!id) return "";
-  std::string material;
-  for (const mail::Field* f : mail::find_all(*h, "Received")) material += f->unfolded() + "\n";
-  material += h->body;
-  return std::string(base::trim(id->unfolded())) + " " + base::sha256_hex(material);
-}
 
 }  // namespace
 
@@ -137,7 +69,8 @@ class Fetcher::Cycle {
     cycle_deadline_ = std::chrono::steady_clock::now() + c_.pop3.cycle_deadline;
     pop_.set_deadline(cycle_deadline_);
     auto failure = co_await session(res);
-    // After a failed session, what was recorded still becomes durable (nothing was deleted).
+    // What the session recorded becomes durable, after a failed one too (its unsynced batch
+    // had no DELE sent).
     if (log_) (void)log_->sync();
     co_await smtp_.quit();
     pop_.abandon();
@@ -737,17 +670,6 @@ CycleResult Fetcher::run_cycle_blocking() {
     result.detail = "cycle did not complete";
   }
   return result;
-}
-
-std::string describe(const MessageLog& m) {
-  std::string notes;
-  for (const auto& n : m.notes) notes += (notes.empty() ? "" : "; ") + n;
-  return fmt::format(
-      "event=message n={} uidl={} size={} from=<{}> delivered={} deferred={} failed={} "
-      "skipped={} held={} deleted={} alert={} why=\"{}\"",
-      m.number, m.uidl.empty() ? "-" : m.uidl, m.size, m.mail_from, join(m.delivered),
-      join(m.deferred), join(m.failed), m.skipped ? "yes" : "no", m.held ? "yes" : "no",
-      m.deleted ? "yes" : "no", m.alert ? "yes" : "no", notes);
 }
 
 }  // namespace dropcheck::fetcher
