@@ -6,7 +6,13 @@ repetition and every fetcher a fresh fake-pop3 (same mailbox bytes, injected thr
 port) and a fresh fake-smtp. Only the fetch command is timed. Every process started here is
 killed and reaped on every exit path. Loopback only.
 
-usage: drive.py BUILD_DIR [MESSAGES] [REPEAT] [FETCHERS]   (FETCHERS: core,fetchmail)
+usage: drive.py BUILD_DIR [MESSAGES] [REPEAT] [FETCHERS]
+  FETCHERS, comma-separated, run interleaved in this order in every repetition:
+    core               BUILD_DIR/cli/dropcheck
+    core-base          the dropcheck binary named by CORE_BASE (e.g. main's build: before/after)
+    fetchmail          stock fetchmail
+    fetchmail-nodelay  fetchmail with BUILD_DIR/bench/nodelay/libdropcheck_nodelay.so preloaded
+                       (TCP_NODELAY on every socket it connects: no Nagle + delayed-ACK stall)
 environment: CORE_WRAP="perf record -g -o F --" runs the core under a profiler.
 """
 import os
@@ -33,6 +39,7 @@ FETCH_TIMEOUT = 1800  # s: one drain; a stuck fetcher is killed, not waited for
 FAKE_POP3 = os.path.join(BUILD, "fake-pop3", "fake-pop3")
 FAKE_SMTP = os.path.join(BUILD, "fake-smtp", "fake-smtp")
 DROPCHECK = os.path.join(BUILD, "cli", "dropcheck")
+NODELAY = os.path.join(BUILD, "bench", "nodelay", "libdropcheck_nodelay.so")
 children = []
 
 
@@ -120,7 +127,7 @@ def inject(port, msgs):
             s.sendmail(sender, rcpts, data)
 
 
-def core_cmd(d, pop_port, smtp_port):
+def core_cmd(d, pop_port, smtp_port, binary=DROPCHECK):
     pw = os.path.join(d, "pw")
     with open(pw, "w") as f:
         f.write(PASSWORD + "\n")
@@ -133,10 +140,10 @@ def core_cmd(d, pop_port, smtp_port):
                 "routing:\n  envelope: [{header: X-Envelope-To}]\n  local_domains: [%s]\n"
                 "  fallback: postmaster@%s\n"
                 "state_dir: %s/state\n" % (pop_port, USER, pw, smtp_port, DOMAIN, DOMAIN, d))
-    return [DROPCHECK, "fetch", "--config", cfg, "--once"], None
+    return [binary, "fetch", "--config", cfg, "--once"], None
 
 
-def fetchmail_cmd(d, pop_port, smtp_port):
+def fetchmail_cmd(d, pop_port, smtp_port, nodelay=False):
     home = os.path.join(d, "fetchmail")
     os.makedirs(home)
     rc = os.path.join(home, "rc")
@@ -149,6 +156,8 @@ def fetchmail_cmd(d, pop_port, smtp_port):
                 % (pop_port, DOMAIN, USER, PASSWORD, smtp_port))
     os.chmod(rc, 0o600)
     env = dict(os.environ, FETCHMAILHOME=home)
+    if nodelay:
+        env["LD_PRELOAD"] = NODELAY
     return (["fetchmail", "-f", rc, "--pidfile", os.path.join(home, "pid"), "-i",
              os.path.join(home, "ids"), "-d0", "--nosyslog"], env)
 
@@ -177,6 +186,16 @@ pop3:
 """
 
 
+def command(kind, d, pop_port, smtp_port):
+    if kind == "core":
+        return core_cmd(d, pop_port, smtp_port)
+    if kind == "core-base":
+        return core_cmd(d, pop_port, smtp_port, os.environ["CORE_BASE"])
+    if kind in ("fetchmail", "fetchmail-nodelay"):
+        return fetchmail_cmd(d, pop_port, smtp_port, kind == "fetchmail-nodelay")
+    raise SystemExit("unknown fetcher %s" % kind)
+
+
 def one_run(kind, msgs, root):
     d = tempfile.mkdtemp(prefix="%s-" % kind, dir=root)
     profile = os.path.join(d, "profile.yaml")
@@ -190,9 +209,9 @@ def one_run(kind, msgs, root):
                       "--local-domain", DOMAIN], ("listening",))
     try:
         inject(pp["mx"], msgs)
-        cmd, env = (core_cmd if kind == "core" else fetchmail_cmd)(d, pp["pop3"], sp["listening"])
+        cmd, env = command(kind, d, pp["pop3"], sp["listening"])
         # CORE_WRAP="perf record -g -o /tmp/core.perf --": profile the core's drain.
-        if kind == "core" and os.environ.get("CORE_WRAP"):
+        if kind.startswith("core") and os.environ.get("CORE_WRAP"):
             cmd = shlex.split(os.environ["CORE_WRAP"]) + cmd
         log = open(os.path.join(d, "fetch.log"), "w")
         t0 = time.monotonic()
@@ -221,6 +240,10 @@ def main():
     for exe in (FAKE_POP3, FAKE_SMTP, DROPCHECK):
         if not os.access(exe, os.X_OK):
             raise SystemExit("missing %s (ninja -C %s fake-pop3 fake-smtp dropcheck)" % (exe, BUILD))
+    if "fetchmail-nodelay" in FETCHERS and not os.access(NODELAY, os.R_OK):
+        raise SystemExit("missing %s (ninja -C %s dropcheck_nodelay)" % (NODELAY, BUILD))
+    if "core-base" in FETCHERS and not os.access(os.environ.get("CORE_BASE", ""), os.X_OK):
+        raise SystemExit("core-base needs CORE_BASE=/path/to/another/dropcheck")
     msgs = mailbox()
     total = sum(len(m[2]) for m in msgs)
     print("mailbox: %d messages, %.1f MiB, avg %d octets before stamping"
@@ -232,7 +255,7 @@ def main():
             for kind in FETCHERS:  # interleaved: both see the same machine load
                 dt = one_run(kind, msgs, root)
                 times[kind].append(dt)
-                print("run %d %-9s %7.2f s  %8.0f msgs/s" % (r + 1, kind, dt, len(msgs) / dt), flush=True)
+                print("run %d %-17s %7.2f s  %8.0f msgs/s" % (r + 1, kind, dt, len(msgs) / dt), flush=True)
     finally:
         for p in list(children):
             stop(p)
@@ -241,9 +264,11 @@ def main():
     for kind, ts in times.items():
         rs = sorted(len(msgs) / t for t in ts)
         rate[kind] = statistics.median(rs)
-        print("%-9s msgs/s lowest %.0f  median %.0f  highest %.0f" % (kind, rs[0], rate[kind], rs[-1]))
-    if "core" in rate and "fetchmail" in rate:
-        print("ratio core / fetchmail (medians): %.2fx" % (rate["core"] / rate["fetchmail"]))
+        print("%-17s msgs/s lowest %.0f  median %.0f  highest %.0f" % (kind, rs[0], rate[kind], rs[-1]))
+    for core in ("core", "core-base"):
+        for peer in ("fetchmail", "fetchmail-nodelay", "core-base"):
+            if core in rate and peer in rate and core != peer:
+                print("ratio %s / %s (medians): %.2fx" % (core, peer, rate[core] / rate[peer]))
 
 
 if __name__ == "__main__":

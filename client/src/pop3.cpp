@@ -159,26 +159,26 @@ net::awaitable<std::optional<std::string>> Pop3Client::status_line(std::string_v
   }
 }
 
-net::awaitable<std::optional<protocol::Pop3Status>> Pop3Client::command(std::string_view line,
-                                                                        bool secret) {
-  const std::string name = shown(line, secret);
-  if (!open_) {
-    fail(name + ": connection closed" + (error_.empty() ? "" : " (" + error_ + ")"));
-    co_return std::nullopt;
-  }
+// Whether a command may go out now; fails (with the command's name) when not.
+bool Pop3Client::may_send(const std::string& name) {
+  if (!open_)
+    return fail(name + ": connection closed" + (error_.empty() ? "" : " (" + error_ + ")"));
   std::string why;
-  if (options_.before_command && !options_.before_command(why)) {
-    fail(name + ": " + why);
-    co_return std::nullopt;
-  }
+  if (options_.before_command && !options_.before_command(why)) return fail(name + ": " + why);
   if (buffered() > 0) {
     // An answer nobody asked for is waiting: reading it as this command's would put every
     // later response one step off (the listing read as message 1, ...).
     open_ = false;
-    fail(fmt::format("{}: {} octets arrived that answer no command (server out of step)", name,
-                     buffered()));
-    co_return std::nullopt;
+    return fail(fmt::format("{}: {} octets arrived that answer no command (server out of step)",
+                            name, buffered()));
   }
+  return true;
+}
+
+net::awaitable<std::optional<protocol::Pop3Status>> Pop3Client::command(std::string_view line,
+                                                                        bool secret) {
+  const std::string name = shown(line, secret);
+  if (!may_send(name)) co_return std::nullopt;
   bool expired = false;
   const auto timeout = read_timeout(expired);
   net::error_code ec;
@@ -188,6 +188,28 @@ net::awaitable<std::optional<protocol::Pop3Status>> Pop3Client::command(std::str
     fail(fmt::format("{}: {}", name, expired ? "deadline reached" : ec.message()));
     co_return std::nullopt;
   }
+  co_return co_await read_status(name);
+}
+
+net::awaitable<bool> Pop3Client::send_pipelined(const std::vector<std::string>& lines) {
+  std::string wire;
+  for (const auto& l : lines) {
+    if (!may_send(shown(l, false))) co_return false;
+    wire += l;
+    wire += "\r\n";
+  }
+  bool expired = false;
+  const auto timeout = read_timeout(expired);
+  net::error_code ec;
+  if (!expired) co_await conn_.write_all(wire, timeout, ec);
+  if (expired || ec) {
+    open_ = false;
+    co_return fail(fmt::format("pipelined commands: {}", expired ? "deadline reached" : ec.message()));
+  }
+  co_return true;
+}
+
+net::awaitable<std::optional<protocol::Pop3Status>> Pop3Client::read_status(std::string_view name) {
   auto l = co_await status_line(name);
   if (!l) co_return std::nullopt;
   auto st = protocol::parse_pop3_status(*l);
@@ -327,15 +349,27 @@ net::awaitable<std::optional<std::pair<protocol::Pop3Status, Body>>> Pop3Client:
     std::string_view cmd, std::size_t max) {
   auto st = co_await command(cmd);
   if (!st) co_return std::nullopt;
+  co_return co_await retrieval_body(std::move(*st), cmd, max);
+}
+
+net::awaitable<std::optional<std::pair<protocol::Pop3Status, Body>>> Pop3Client::read_retrieval(
+    std::string_view name, std::size_t max) {
+  auto st = co_await read_status(name);
+  if (!st) co_return std::nullopt;
+  co_return co_await retrieval_body(std::move(*st), name, max);
+}
+
+net::awaitable<std::optional<std::pair<protocol::Pop3Status, Body>>> Pop3Client::retrieval_body(
+    protocol::Pop3Status st, std::string_view name, std::size_t max) {
   Body body;
-  if (st->ok) {
+  if (st.ok) {
     protocol::DotDecoder dec(protocol::DotDecoder::Terminator::crlf_only);
     if (!co_await read_body(dec, max, body)) {
-      error_ = std::string(cmd) + ": " + error_;
+      error_ = std::string(name) + ": " + error_;
       co_return std::nullopt;
     }
   }
-  co_return std::make_pair(*st, std::move(body));
+  co_return std::make_pair(std::move(st), std::move(body));
 }
 
 net::awaitable<std::optional<protocol::Pop3Status>> Pop3Client::quit() {

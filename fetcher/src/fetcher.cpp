@@ -10,6 +10,7 @@
 #include "base/strings.hpp"
 #include "client/pop3.hpp"
 #include "client/smtp.hpp"
+#include "cycle_parts.hpp"
 #include "fetcher/defects.hpp"
 #include "fetcher/route.hpp"
 #include "fetcher/state.hpp"
@@ -18,94 +19,31 @@
 namespace dropcheck::fetcher {
 namespace asio = net::asio;
 
-std::string_view outcome_name(Outcome o) {
-  switch (o) {
-    case Outcome::ok: return "ok";
-    case Outcome::locked: return "locked";
-    case Outcome::in_use: return "in-use";
-    case Outcome::login_delay: return "login-delay";
-    case Outcome::auth_failed: return "auth-failed";
-    case Outcome::pop3_error: return "pop3-error";
-    case Outcome::smtp_error: return "smtp-error";
-    case Outcome::state_error: return "state-error";
-    case Outcome::held: return "held";
-  }
-  return "?";
-}
-
 namespace {
+
+using detail::auth_of;
+using detail::dedup_key;
+using detail::join;
+using detail::Listed;
+using detail::pop3_options;
+using detail::size_plausible;
+using detail::smtp_options;
 
 // A held message is tried again after 5 minutes, then 10, 20, ... at most 6 hours apart: a
 // message that cannot be placed never blocks the ones behind it, and is never given up.
 constexpr std::int64_t kHoldBackoffBaseMs = 5 * 60'000;
 constexpr std::int64_t kHoldBackoffMaxMs = 6 * 3'600'000;
 
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
+// A batch (group commit, pipelined RETRs and DELEs): messages, and octets by LIST size.
+constexpr std::size_t kBatchMessages = 64;
+constexpr std::size_t kBatchOctets = 4 << 20;
+// The state log is folded into the snapshot when longer than this (or torn).
+constexpr std::uintmax_t kCompactLogOctets = 256 << 10;
 
 struct Failure {
   Outcome outcome;
   std::string detail;
 };
-
-client::Auth auth_of(const Pop3Account& a) {
-  if (a.apop || a.auth == "apop") return client::Auth::apop;
-  if (a.auth == "plain") return client::Auth::plain;
-  if (a.auth == "user") return client::Auth::user;
-  return client::Auth::automatic;
-}
-
-client::Pop3Options pop3_options(const Pop3Account& a) {
-  client::Pop3Options o;
-  o.server = {a.host, a.port};
-  o.tls = a.tls;
-  o.tls_settings = {a.verify_certificate, a.ca_file};
-  o.timeout = a.timeout;
-  return o;
-}
-
-client::SmtpOptions smtp_options(const Delivery& d) {
-  client::SmtpOptions o;
-  o.server = {d.host, d.port};
-  o.lmtp = d.lmtp;
-  o.helo = d.helo;
-  o.timeout = d.timeout;
-  return o;
-}
-
-// One message of the listing. `uidl` is empty when the server gave none for it, or gave the
-// same one to several messages (then it identifies none of them).
-struct Listed {
-  std::size_t number = 0;
-  std::size_t size = 0;
-  std::string uidl;
-};
-
-// RFC 1939 11: a server may count line endings as one octet; anything further off than one
-// octet per line means the response is not the message LIST announced.
-bool size_plausible(std::size_t listed, const std::string& body) {
-  const auto lines = static_cast<std::size_t>(std::count(body.begin(), body.end(), '\n'));
-  const std::size_t got = body.size();
-  return got <= listed + lines && listed <= got + lines;
-}
-
-// The dedup key of one provider copy: Message-ID plus a digest over the trace (Received) and the
-// body. The same copy seen twice (re-presented under a new UIDL, fetched by an overlapping
-// cycle) matches; two deliveries by the world of the same mail (forwarded twice, a digest
-// re-sent) went through the provider in two transactions with two Received lines, and do not.
-std::string dedup_key(const std::string& raw) {
-  auto h = mail::parse_header_section(raw);
-  if (!h.ok()) return "";
-  const mail::Field* id = mail::find_first(*h, "Message-ID");
-  if (!id) return "";
-  std::string material;
-  for (const mail::Field* f : mail::find_all(*h, "Received")) material += f->unfolded() + "\n";
-  material += h->body;
-  return std::string(base::trim(id->unfolded())) + " " + base::sha256_hex(material);
-}
 
 }  // namespace
 
@@ -131,6 +69,9 @@ class Fetcher::Cycle {
     cycle_deadline_ = std::chrono::steady_clock::now() + c_.pop3.cycle_deadline;
     pop_.set_deadline(cycle_deadline_);
     auto failure = co_await session(res);
+    // What the session recorded becomes durable, after a failed one too (its unsynced batch
+    // had no DELE sent).
+    if (log_) (void)log_->sync();
     co_await smtp_.quit();
     pop_.abandon();
     if (auto saved = finish_state(failure.has_value()); !failure && saved) failure = saved;
@@ -174,10 +115,13 @@ class Fetcher::Cycle {
     auto st = load_state(state_path_);
     if (!st.ok()) return Failure{Outcome::state_error, st.error().message};
     state_ = std::move(st).value();
-    // Compact: the snapshot takes in what the last cycles logged; this cycle appends to an
-    // empty log (one small durable record per delivery, not a rewrite of the whole state).
-    if (auto saved = save_state(state_path_, state_); !saved.ok())
-      return Failure{Outcome::state_error, saved.error().message};
+    // Compact when the log is long or torn: the snapshot takes in what the last cycles logged.
+    // A short clean log is appended to as it is (a snapshot rewrite and its fsync per cycle
+    // cost more than replaying a few records).
+    if (state_log_needs_compaction(state_path_, kCompactLogOctets)) {
+      if (auto saved = save_state(state_path_, state_); !saved.ok())
+        return Failure{Outcome::state_error, saved.error().message};
+    }
     log_.emplace(state_path_);
     // Respect the provider's LOGIN-DELAY (RFC 2449 8.1.1) across invocations: skip this cycle
     // rather than be refused (and risk the account being blocked for over-polling).
@@ -199,9 +143,19 @@ class Fetcher::Cycle {
     if (failed || !use_state()) return std::nullopt;
     // UIDLs the server no longer lists can never be fetched under them again (a provider
     // re-presenting mail under the same UIDL is still caught by the dedup keys).
+    const std::size_t before =
+        state_.settled_uidls.size() + state_.held.size() + state_.delivered_keys.size();
     std::erase_if(state_.settled_uidls, [&](const std::string& u) { return !listed_uidls_.count(u); });
     std::erase_if(state_.held, [&](const auto& kv) { return !listed_uidls_.count(kv.first); });
     prune_delivered_keys(state_, now_ms(), c_.dedup_retention.count());
+    const std::size_t after =
+        state_.settled_uidls.size() + state_.held.size() + state_.delivered_keys.size();
+    // Nothing forgotten and a short log: the log alone (made durable) keeps this cycle.
+    if (after == before && !state_log_needs_compaction(state_path_, kCompactLogOctets)) {
+      if (auto synced = log_->sync(); !synced.ok())
+        return Failure{Outcome::state_error, synced.error().message};
+      return std::nullopt;
+    }
     if (auto saved = save_state(state_path_, state_); !saved.ok())
       return Failure{Outcome::state_error, saved.error().message};
     return std::nullopt;
@@ -327,16 +281,11 @@ class Fetcher::Cycle {
     if (auto f = co_await login(res)) co_return f;
     std::vector<Listed> listing;
     if (auto f = co_await maildrop(listing)) co_return f;
-    for (const auto& l : listing) {
-      MessageLog m;
-      m.number = l.number;
-      m.size = l.size;
-      m.uidl = l.uidl;
-      auto f = co_await one_message(m, res);
-      if (m.held) ++res.held;
-      log(describe(m));
-      res.messages.push_back(std::move(m));
-      if (f) co_return f;
+    pipelined_ = pop_.capabilities().has("PIPELINING");
+    for (std::size_t at = 0; at < listing.size();) {
+      const std::size_t end = batch_end(listing, at);
+      if (auto f = co_await batch(listing, at, end, res)) co_return f;
+      at = end;
     }
     auto q = co_await pop_.quit();
     if (!q) co_return pop_failure();
@@ -346,35 +295,128 @@ class Fetcher::Cycle {
 
   bool dedup_on() const { return !defect_skips_dedup(c_.defect) && use_state(); }
 
-  // Decides, retrieves, delivers and deletes one message. A Failure ends the session (closed
-  // without QUIT: nothing of it is deleted).
-  net::awaitable<std::optional<Failure>> one_message(MessageLog& m, CycleResult& res) {
+  // Messages [at, end) of the listing form one batch: at most kBatchMessages of them and
+  // kBatchOctets by their LIST sizes (one message at least, whatever its size).
+  static std::size_t batch_end(const std::vector<Listed>& listing, std::size_t at) {
+    std::size_t end = at;
+    std::size_t octets = 0;
+    while (end < listing.size() && end - at < kBatchMessages &&
+           (end == at || octets + listing[end].size <= kBatchOctets))
+      octets += listing[end++].size;
+    return end;
+  }
+
+  // One batch: its RETRs go out together where the server offers PIPELINING (RFC 2449 6.6),
+  // each message is delivered as its answer is read, the state log is made durable once for
+  // the batch (group commit), and only then are the batch's settled messages deleted, the
+  // DELEs pipelined too. A crash before the sync deletes nothing of the batch: at worst a
+  // delivered message is sent again (at least once, never lost). A Failure ends the session
+  // (closed without QUIT: nothing of it is deleted).
+  net::awaitable<std::optional<Failure>> batch(const std::vector<Listed>& listing, std::size_t at,
+                                               std::size_t end, CycleResult& res) {
+    std::vector<MessageLog> ms(end - at);
+    std::vector<Plan> plans;
+    std::vector<std::string> retrs;
+    for (std::size_t i = 0; i < ms.size(); ++i) {
+      ms[i].number = listing[at + i].number;
+      ms[i].size = listing[at + i].size;
+      ms[i].uidl = listing[at + i].uidl;
+      plans.push_back(plan(ms[i]));
+      if (plans.back() == Plan::retrieve) retrs.push_back(fmt::format("RETR {}", ms[i].number));
+    }
+    const bool ahead = pipelined_ && retrs.size() > 1;
+    bool sent = true;
+    if (ahead) sent = co_await pop_.send_pipelined(retrs);
+    if (!sent) co_return pop_failure();
+    std::vector<std::size_t> settled;
+    for (std::size_t i = 0; i < ms.size(); ++i) {
+      bool done = plans[i] == Plan::delete_only;
+      std::optional<Failure> f;
+      if (plans[i] == Plan::retrieve) f = co_await take(ms[i], res, ahead, done);
+      if (f) co_return record(ms, i + 1, res, f);
+      if (done) settled.push_back(i);
+    }
+    auto f = commit();
+    if (!f) f = co_await dele_all(ms, settled, res);
+    co_return record(ms, ms.size(), res, f);
+  }
+
+  // Logs the first `n` messages of a batch into the result; passes `f` on.
+  std::optional<Failure> record(std::vector<MessageLog>& ms, std::size_t n, CycleResult& res,
+                                std::optional<Failure> f) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (ms[i].held) ++res.held;
+      log(describe(ms[i]));
+      res.messages.push_back(std::move(ms[i]));
+    }
+    return f;
+  }
+
+  // What a listed message needs before anything is sent for it.
+  enum class Plan { retrieve, delete_only, none };
+  Plan plan(MessageLog& m) {
     if (dedup_on() && !m.uidl.empty() && state_.settled_uidls.count(m.uidl)) {
       m.skipped = true;
       m.notes.emplace_back("already delivered (UIDL)");
-      co_return co_await dele(m, res);
+      return Plan::delete_only;
     }
-    if (still_held(m)) co_return std::nullopt;
+    if (still_held(m)) return Plan::none;
     if (m.size > c_.pop3.max_message_size) {
       m.notes.push_back(fmt::format("LIST size {} is over the retrieval limit of {} octets; left "
                                     "on the server", m.size, c_.pop3.max_message_size));
       m.alert = true;
       m.held = true;
-      co_return std::nullopt;
+      return Plan::none;
     }
+    return Plan::retrieve;
+  }
+
+  // Retrieves (`sent`: reads the answer to a pipelined RETR), routes, delivers and settles one
+  // message; `settled`: it may be deleted once the batch is durable.
+  net::awaitable<std::optional<Failure>> take(MessageLog& m, CycleResult& res, bool sent,
+                                              bool& settled) {
     std::optional<std::string> raw;
-    if (auto f = co_await retrieve(m, raw)) co_return f;
+    if (auto f = co_await retrieve(m, raw, sent)) co_return f;
     if (!raw) co_return std::nullopt;
     ++res.retrieved;
     if (f_.hooks_.on_retrieved) f_.hooks_.on_retrieved(res.retrieved);
     if (auto f = co_await handle(*raw, m)) co_return f;
-    if (m.held) {
-      if (auto f = hold(m, "not accepted by any local mailbox")) co_return f;
-      co_return std::nullopt;
+    if (m.held) co_return hold(m, "not accepted by any local mailbox");
+    if (!m.deferred.empty()) co_return std::nullopt;
+    settled = true;
+    co_return settle(m);
+  }
+
+  // Group commit: one fdatasync makes every record of the batch durable before its DELEs.
+  std::optional<Failure> commit() {
+    if (!use_state()) return std::nullopt;
+    if (f_.hooks_.before_state_sync && !f_.hooks_.before_state_sync())
+      return Failure{Outcome::state_error, "state log: sync failed (injected)"};
+    if (auto synced = log_->sync(); !synced.ok())
+      return Failure{Outcome::state_error, synced.error().message};
+    return std::nullopt;
+  }
+
+  // DELE for messages `which` of the batch, pipelined where offered.
+  net::awaitable<std::optional<Failure>> dele_all(std::vector<MessageLog>& ms,
+                                                  const std::vector<std::size_t>& which,
+                                                  CycleResult& res) {
+    if (c_.keep || which.empty()) co_return std::nullopt;
+    const bool ahead = pipelined_ && which.size() > 1;
+    if (ahead) {
+      std::vector<std::string> lines;
+      for (auto i : which) lines.push_back(fmt::format("DELE {}", ms[i].number));
+      if (!co_await pop_.send_pipelined(lines)) co_return pop_failure();
     }
-    if (m.deferred.empty()) {
-      if (auto f = settle(m)) co_return f;
-      co_return co_await dele(m, res);
+    for (auto i : which) {
+      MessageLog& m = ms[i];
+      std::optional<protocol::Pop3Status> d;
+      if (ahead) d = co_await pop_.read_status("DELE");
+      if (!ahead) d = co_await pop_.command(fmt::format("DELE {}", m.number));
+      if (!d) co_return pop_failure();
+      m.deleted = d->ok;
+      if (d->ok) ++res.deleted;
+      else m.notes.push_back("DELE refused: " + d->text);
     }
     co_return std::nullopt;
   }
@@ -410,10 +452,14 @@ class Fetcher::Cycle {
 
   // RETR under the per-message deadline. A response that cannot be the announced message (out
   // of step, or over the limit) is never delivered; the message is held.
-  net::awaitable<std::optional<Failure>> retrieve(MessageLog& m, std::optional<std::string>& raw) {
+  net::awaitable<std::optional<Failure>> retrieve(MessageLog& m, std::optional<std::string>& raw,
+                                                  bool sent) {
     const auto message_deadline = std::chrono::steady_clock::now() + c_.pop3.message_deadline;
     pop_.set_deadline(std::min(cycle_deadline_, message_deadline));
-    auto r = co_await pop_.retrieve(fmt::format("RETR {}", m.number), c_.pop3.max_message_size);
+    const std::string cmd = fmt::format("RETR {}", m.number);
+    std::optional<std::pair<protocol::Pop3Status, client::Body>> r;
+    if (sent) r = co_await pop_.read_retrieval(cmd, c_.pop3.max_message_size);
+    if (!sent) r = co_await pop_.retrieve(cmd, c_.pop3.max_message_size);
     pop_.set_deadline(cycle_deadline_);
     if (!r) {
       m.notes.push_back("retrieval failed: " + pop_.error());
@@ -453,16 +499,6 @@ class Fetcher::Cycle {
     auto saved = log_->settled(m.uidl);
     if (!saved.ok()) return Failure{Outcome::state_error, saved.error().message};
     return std::nullopt;
-  }
-
-  net::awaitable<std::optional<Failure>> dele(MessageLog& m, CycleResult& res) {
-    if (c_.keep) co_return std::nullopt;
-    auto d = co_await pop_.command(fmt::format("DELE {}", m.number));
-    if (!d) co_return pop_failure();
-    m.deleted = d->ok;
-    if (d->ok) ++res.deleted;
-    else m.notes.push_back("DELE refused: " + d->text);
-    co_return std::nullopt;
   }
 
   // Routes and delivers one message; fills `m`. m.held: no local mailbox took it.
@@ -600,6 +636,7 @@ class Fetcher::Cycle {
   std::string state_path_;
   std::optional<StateLog> log_;
   std::set<std::string> listed_uidls_;  // UIDLs the server listed this cycle
+  bool pipelined_ = false;              // the server offers PIPELINING (RFC 2449 6.6)
   std::chrono::steady_clock::time_point cycle_deadline_;
 };
 
@@ -633,17 +670,6 @@ CycleResult Fetcher::run_cycle_blocking() {
     result.detail = "cycle did not complete";
   }
   return result;
-}
-
-std::string describe(const MessageLog& m) {
-  std::string notes;
-  for (const auto& n : m.notes) notes += (notes.empty() ? "" : "; ") + n;
-  return fmt::format(
-      "event=message n={} uidl={} size={} from=<{}> delivered={} deferred={} failed={} "
-      "skipped={} held={} deleted={} alert={} why=\"{}\"",
-      m.number, m.uidl.empty() ? "-" : m.uidl, m.size, m.mail_from, join(m.delivered),
-      join(m.deferred), join(m.failed), m.skipped ? "yes" : "no", m.held ? "yes" : "no",
-      m.deleted ? "yes" : "no", m.alert ? "yes" : "no", notes);
 }
 
 }  // namespace dropcheck::fetcher

@@ -135,6 +135,16 @@ base::Status save_state(const std::string& path, const AccountState& st) {
   return base::ok_status();
 }
 
+bool state_log_needs_compaction(const std::string& path, std::uintmax_t max_octets) {
+  std::ifstream in(path + ".log", std::ios::binary | std::ios::ate);
+  if (!in) return false;
+  const std::streamoff size = in.tellg();
+  if (size <= 0) return false;
+  if (static_cast<std::uintmax_t>(size) > max_octets) return true;
+  in.seekg(size - 1);
+  return in.get() != '\n';
+}
+
 void prune_delivered_keys(AccountState& st, std::int64_t now_ms, std::int64_t retention_ms) {
   for (auto it = st.delivered_keys.begin(); it != st.delivered_keys.end();) {
     if (it->second < 0) it->second = now_ms;
@@ -165,8 +175,15 @@ base::Status StateLog::append(const std::string& line) {
     }
     off += static_cast<std::size_t>(n);
   }
+  ++unsynced_;
+  return base::ok_status();
+}
+
+base::Status StateLog::sync() {
+  if (unsynced_ == 0) return base::ok_status();
   if (::fdatasync(fd_) != 0)
     return base::make_error("state-io", fmt::format("{}: fdatasync: {}", path_, std::strerror(errno)));
+  unsynced_ = 0;
   return base::ok_status();
 }
 
@@ -181,7 +198,8 @@ base::Status StateLog::delivered(const std::string& uidl, const std::string& rcp
 }
 
 base::Status StateLog::login(std::int64_t at_ms, std::int64_t delay_ms) {
-  return append(nlohmann::json{{"t", "l"}, {"at", at_ms}, {"d", delay_ms}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return append(nlohmann::json{{"t", "l"}, {"at", at_ms}, {"d", delay_ms}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 base::Status StateLog::held(const std::string& uidl, const Hold& hold) {

@@ -121,6 +121,45 @@ TEST(StateLog, ReplaysOverTheSnapshotAndIgnoresATornLastLine) {
   std::filesystem::remove_all(dir);
 }
 
+// Group commit: records are in the file (a killed process loses none) before sync(), which
+// makes them all durable at once.
+TEST(StateLog, RecordsAreWrittenAtOnceAndSyncedTogether) {
+  const std::string dir = temp_dir();
+  const std::string path = dir + "/s.json";
+  StateLog log(path);
+  EXPECT_EQ(log.unsynced(), 0u);
+  ASSERT_TRUE(log.delivered("u1", "a@x.example", "", 1).ok());
+  ASSERT_TRUE(log.settled("u1").ok());
+  EXPECT_EQ(log.unsynced(), 2u);
+  auto seen = load_state(path);  // another reader (the next cycle after a kill) sees both
+  ASSERT_TRUE(seen.ok());
+  EXPECT_EQ(seen->settled_uidls, std::set<std::string>{"u1"});
+  ASSERT_TRUE(log.sync().ok());
+  EXPECT_EQ(log.unsynced(), 0u);
+  ASSERT_TRUE(log.login(5, 0).ok());
+  EXPECT_EQ(log.unsynced(), 1u);
+  std::filesystem::remove_all(dir);
+}
+
+// Compaction is needed only for a long log or a torn last record (appending after it would
+// corrupt it mid-file); a short clean log is replayed as it is.
+TEST(StateLog, CompactionOnlyForALongOrTornLog) {
+  const std::string dir = temp_dir();
+  const std::string path = dir + "/s.json";
+  EXPECT_FALSE(state_log_needs_compaction(path, 1000));  // no log
+  {
+    StateLog log(path);
+    ASSERT_TRUE(log.settled("u1").ok());
+  }
+  EXPECT_FALSE(state_log_needs_compaction(path, 1000));
+  EXPECT_TRUE(state_log_needs_compaction(path, 4));  // longer than the bound
+  std::ofstream(path + ".log", std::ios::app) << R"({"t":"s")";  // torn
+  EXPECT_TRUE(state_log_needs_compaction(path, 1000));
+  ASSERT_TRUE(save_state(path, AccountState{}).ok());
+  EXPECT_FALSE(state_log_needs_compaction(path, 1000));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(StateLog, ACorruptRecordBeforeTheEndIsAnError) {
   const std::string dir = temp_dir();
   const std::string path = dir + "/s.json";

@@ -1,8 +1,10 @@
 // The fetcher core against hostile and unusual providers and receivers (scripted peers on
 // loopback): the deletion invariant — a message leaves the provider only after a local mailbox
 // has it — and "one bad message never blocks the ones behind it".
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -59,8 +61,9 @@ struct Harness {
     static int n = 0;
     return n;
   }
+  Hooks hooks;
   CycleResult cycle() {
-    Fetcher f(config, clock, [this](const std::string& l) { lines.push_back(l); });
+    Fetcher f(config, clock, [this](const std::string& l) { lines.push_back(l); }, hooks);
     return f.run_cycle_blocking();
   }
   std::string log() const {
@@ -328,6 +331,104 @@ TEST(ReachingTheProvider, HostsAreNamesNotOnlyAddresses) {
   auto r = h.cycle();
   EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << h.log();
   EXPECT_EQ(pop.deleted(), (std::vector<bool>{true}));
+}
+
+// Pipelining (RFC 2449 6.6) and group commit: one state-log sync per batch, before any DELE
+// of that batch.
+
+std::vector<ScriptedMessage> numbered_messages(std::size_t n) {
+  std::vector<ScriptedMessage> out;
+  for (std::size_t i = 1; i <= n; ++i)
+    out.push_back({message(fmt::format("u{}@firma.example", i), fmt::format("m{}", i)),
+                   fmt::format("uidl-{}", i)});
+  return out;
+}
+
+// `n` numbered messages at a scripted provider, offering PIPELINING or not, and a receiver
+// that accepts everything.
+struct Drain {
+  Drain(std::size_t n, bool pipelining)
+      : pop(script(n, pipelining)), smtp(accept_all), h(pop.port(), smtp.port()) {}
+  static Pop3Script script(std::size_t n, bool pipelining) {
+    Pop3Script sc;
+    sc.messages = numbered_messages(n);
+    if (pipelining) sc.extra_capa = {"PIPELINING"};
+    return sc;
+  }
+  ScriptedPop3 pop;
+  ScriptedSmtp smtp;
+  Harness h;
+};
+
+std::size_t count_verb(const std::vector<std::string>& commands, const std::string& verb) {
+  return static_cast<std::size_t>(std::count_if(
+      commands.begin(), commands.end(), [&](const std::string& c) { return c.rfind(verb, 0) == 0; }));
+}
+
+TEST(Pipelining, RetrsArePipelinedAndNoDeleGoesOutBeforeTheBatchIsDurable) {
+  Drain d(3, true);
+  std::vector<std::vector<std::string>> at_sync;  // the server's commands at each sync
+  d.h.hooks.before_state_sync = [&] {
+    at_sync.push_back(d.pop.commands());
+    return true;
+  };
+  auto r = d.h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << d.h.log();
+  EXPECT_EQ(d.smtp.transactions().size(), 3u);
+  EXPECT_EQ(d.pop.deleted(), (std::vector<bool>{true, true, true}));
+  ASSERT_EQ(at_sync.size(), 1u);
+  EXPECT_EQ(count_verb(at_sync[0], "RETR"), 3u);
+  EXPECT_EQ(count_verb(at_sync[0], "DELE"), 0u);
+  EXPECT_EQ(count_verb(d.pop.commands(), "DELE"), 3u);
+  // RETR 1 and 2 (each with the next behind it), DELE 1 and 2 likewise.
+  EXPECT_GE(d.pop.pipelined_commands(), 4u);
+}
+
+TEST(Pipelining, AServerWithoutPipeliningGetsOneCommandAtATime) {
+  Drain d(3, false);
+  auto r = d.h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << d.h.log();
+  EXPECT_EQ(d.smtp.transactions().size(), 3u);
+  EXPECT_EQ(d.pop.deleted(), (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(d.pop.pipelined_commands(), 0u);
+}
+
+TEST(GroupCommit, AFailedStateSyncAfterTheSmtpAckDeletesNothing) {
+  Drain d(2, true);
+  d.h.hooks.before_state_sync = [] { return false; };  // the disk fails after both 250s
+  auto r = d.h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::state_error) << d.h.log();
+  EXPECT_EQ(d.smtp.transactions().size(), 2u);
+  EXPECT_EQ(count_verb(d.pop.commands(), "DELE"), 0u);
+  EXPECT_EQ(count_verb(d.pop.commands(), "QUIT"), 0u);
+  EXPECT_EQ(d.pop.deleted(), (std::vector<bool>{false, false}));
+  // The records were written (only their sync failed): the next cycle deletes without
+  // delivering again.
+  d.h.hooks = {};
+  r = d.h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << d.h.log();
+  EXPECT_EQ(d.smtp.transactions().size(), 2u);
+  EXPECT_EQ(d.pop.deleted(), (std::vector<bool>{true, true}));
+}
+
+TEST(GroupCommit, PipelinedDelesOnlyForTheCommittedBatch) {
+  Drain d(70, true);  // two batches: 64 + 6
+  int syncs = 0;
+  d.h.hooks.before_state_sync = [&] { return ++syncs == 1; };  // the second batch's sync fails
+  auto r = d.h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::state_error) << d.h.log();
+  EXPECT_EQ(syncs, 2);
+  EXPECT_EQ(d.smtp.transactions().size(), 70u);
+  const auto cmds = d.pop.commands();
+  EXPECT_EQ(count_verb(cmds, "DELE"), 64u);
+  for (std::size_t n = 65; n <= 70; ++n)
+    EXPECT_EQ(std::count(cmds.begin(), cmds.end(), fmt::format("DELE {}", n)), 0) << n;
+  EXPECT_EQ(count_verb(cmds, "QUIT"), 0u);  // nothing applied: deleted at the next cycle
+  d.h.hooks = {};
+  r = d.h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << d.h.log();
+  EXPECT_EQ(d.smtp.transactions().size(), 70u);
+  EXPECT_EQ(d.pop.deleted(), std::vector<bool>(70, true));
 }
 
 }  // namespace

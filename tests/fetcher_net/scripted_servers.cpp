@@ -93,6 +93,11 @@ std::size_t ScriptedPop3::sessions() const {
   return sessions_;
 }
 
+std::size_t ScriptedPop3::pipelined_commands() const {
+  std::lock_guard g(mu_);
+  return pipelined_;
+}
+
 void ScriptedPop3::serve() {
   accept_loop(acceptor_, stop_, [this](tcp::socket& s) { session(s); });
 }
@@ -125,6 +130,7 @@ void ScriptedPop3::session(tcp::socket& s) {
     {
       std::lock_guard g(mu_);
       commands_.push_back(line);
+      if (buf.find('\n') != std::string::npos) ++pipelined_;
     }
     if (cut && i + 1 == script_.drop_after_command) return;
     const std::string verb = upper_verb(line);

@@ -45,6 +45,8 @@ class ScriptedPop3 {
   std::vector<std::string> commands() const;   // every command line received, all sessions
   std::vector<bool> deleted() const;
   std::size_t sessions() const;
+  // Commands read while the next command line had already arrived (sent pipelined).
+  std::size_t pipelined_commands() const;
 
  private:
   void serve();
@@ -56,6 +58,7 @@ class ScriptedPop3 {
   mutable std::mutex mu_;
   std::vector<std::string> commands_;
   std::size_t sessions_ = 0;
+  std::size_t pipelined_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

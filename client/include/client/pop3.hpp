@@ -93,6 +93,15 @@ class Pop3Client {
   // one is read to its end and discarded (Body::too_large), so the session goes on.
   net::awaitable<std::optional<std::pair<protocol::Pop3Status, Body>>> retrieve(
       std::string_view command, std::size_t max);
+  // RFC 2449 6.6 PIPELINING: sends every line (CRLF added) in one write without waiting; the
+  // caller then reads exactly one answer per line, in order, with read_status() or
+  // read_retrieval(). Refused like command() (closed, budget, octets answering nothing).
+  net::awaitable<bool> send_pipelined(const std::vector<std::string>& lines);
+  // The status line answering the next pipelined command, named `name` in errors.
+  net::awaitable<std::optional<protocol::Pop3Status>> read_status(std::string_view name);
+  // The answer to a pipelined retrieval: as retrieve(), without sending anything.
+  net::awaitable<std::optional<std::pair<protocol::Pop3Status, Body>>> read_retrieval(
+      std::string_view name, std::size_t max);
   // QUIT and its answer (the server's UPDATE state: deletions are applied only on +OK).
   net::awaitable<std::optional<protocol::Pop3Status>> quit();
   // Closes without QUIT: the server applies no deletion of this session (RFC 1939 6).
@@ -121,6 +130,9 @@ class Pop3Client {
   net::awaitable<std::optional<std::string>> status_line(std::string_view what);
   net::awaitable<bool> read_body(protocol::DotDecoder& dec, std::size_t max, Body& out);
   bool fail(std::string message);
+  bool may_send(const std::string& name);
+  net::awaitable<std::optional<std::pair<protocol::Pop3Status, Body>>> retrieval_body(
+      protocol::Pop3Status st, std::string_view name, std::size_t max);
   std::chrono::milliseconds read_timeout(bool& expired) const;
 
   net::Connection conn_;

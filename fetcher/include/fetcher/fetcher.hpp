@@ -58,6 +58,9 @@ struct Hooks {
   // Called after each RETR completes (count so far); the scenario runner uses it to start an
   // overlapping cycle at a chosen point.
   std::function<void(std::size_t)> on_retrieved;
+  // Called before each batch's state-log sync (group commit); false makes the sync fail as a
+  // full disk would (fault-injection tests): the cycle ends, nothing of that batch deleted.
+  std::function<bool()> before_state_sync;
 };
 
 class Fetcher {

@@ -42,10 +42,17 @@ struct AccountState {
 base::Result<AccountState> load_state(const std::string& path);  // missing file: empty state
 // Writes the snapshot and empties the log (compaction).
 base::Status save_state(const std::string& path, const AccountState& state);
+// Whether PATH.log should be folded into the snapshot before more is appended: it is longer
+// than `max_octets`, or it ends in a torn record (a record appended after it would make that
+// one a corrupt line in the middle). A missing or empty log needs nothing.
+bool state_log_needs_compaction(const std::string& path, std::uintmax_t max_octets);
 // Forgets delivered keys older than `retention` at `now_ms`; unknown ages start now.
 void prune_delivered_keys(AccountState& state, std::int64_t now_ms, std::int64_t retention_ms);
 
-// Appends changes to PATH.log. Each call is durable when it returns.
+// Appends changes to PATH.log. Each record is written when the call returns (a process that
+// dies later loses nothing of it); sync() makes every record so far durable against a power
+// loss, with one fdatasync for all of them (group commit: the fetcher syncs once per batch,
+// before that batch's DELEs).
 class StateLog {
  public:
   explicit StateLog(std::string path) : path_(std::move(path) + ".log") {}
@@ -57,11 +64,16 @@ class StateLog {
                          std::int64_t at_ms);
   base::Status login(std::int64_t at_ms, std::int64_t delay_ms);
   base::Status held(const std::string& uidl, const Hold& hold);
+  // fdatasync when a record was written since the last sync.
+  base::Status sync();
+  // Records written since the last sync (0: nothing to make durable).
+  std::size_t unsynced() const { return unsynced_; }
 
  private:
   base::Status append(const std::string& line);
   std::string path_;
   int fd_ = -1;
+  std::size_t unsynced_ = 0;
 };
 
 // An exclusive lock file (flock). Released on destruction.
