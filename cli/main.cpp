@@ -144,10 +144,7 @@ int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
     // The same cells as a one-column matrix, for the JUnit and HTML renderers.
     if (std::find(table.scenarios.begin(), table.scenarios.end(), r.name) == table.scenarios.end())
       table.scenarios.push_back(r.name);
-    table.cells.push_back({r.name, "", s.fetcher.kind == "core" && s.fetcher.defect != "none"
-                                           ? s.fetcher.defect
-                                           : s.fetcher.kind,
-                           std::move(r)});
+    table.cells.push_back({r.name, "", runner::fetcher_name(s.fetcher), std::move(r)});
   }
   table.wall_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - run_start).count();

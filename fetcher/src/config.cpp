@@ -109,6 +109,13 @@ base::Result<Defect> parse_defect(std::string_view name) {
                           fmt::format("unknown defect model '{}' (known: {})", name, all));
 }
 
+std::string defect_model_names() {
+  std::string all;
+  for (const auto& [k, v] : kDefects)
+    if (k != Defect::none) all += (all.empty() ? "" : ", ") + std::string(v);
+  return all;
+}
+
 Config default_config() {
   Config c;
   for (auto h : mail::kEnvelopeHeaders) c.routing.strip_headers.emplace_back(h);
@@ -178,9 +185,9 @@ namespace {
 
 TlsMode tls_of(const base::YamlReader& y, const YAML::Node& pop, const std::string& field) {
   const std::string tls = y.str(pop, "tls", field, "none");
-  if (tls == "none") return TlsMode::none;
-  if (tls == "stls" || tls == "starttls") return TlsMode::stls;
-  if (tls == "implicit" || tls == "pop3s") return TlsMode::implicit;
+  if (tls == "starttls") return TlsMode::stls;  // the aliases other fetchers' users know
+  if (tls == "pop3s") return TlsMode::implicit;
+  if (const auto mode = client::parse_tls_mode(tls)) return *mode;
   y.fail(pop["tls"], field + ".tls", "expected none, stls or implicit");
 }
 

@@ -333,7 +333,7 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     auto profile = s.profile_override ? base::Result<fake_pop3::Profile>(*s.profile_override)
                                       : fake_pop3::load_profile(s.profile);
     if (!profile.ok()) throw std::runtime_error(s.source + ": provider.profile: " + profile.error().message);
-    const bool external = s.fetcher.kind != "core";
+    const bool external = s.fetcher.kind != FetcherKind::core;
     if (external && s.timeline.overlap_cycle > 0 && profile->throttle_bytes_per_s == 0)
       profile->throttle_bytes_per_s = kExternalOverlapThrottle;
 
@@ -365,14 +365,14 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     // TLS: a self-signed pair made for this run; the fetcher trusts it through a CA file.
     std::shared_ptr<net::ssl::context> tls;
     const std::string ca_file = (fs::path(dir) / "provider-ca.pem").string();
-    if (s.provider_tls != "none") {
+    if (s.provider_tls != client::TlsMode::none) {
       const net::PemPair pem = net::make_self_signed("127.0.0.1");
       std::ofstream(ca_file) << pem.cert;
       tls = net::make_server_tls(pem);
     }
     net::Server pop(io, loopback,
                     [&](const net::Peer& p) { return provider.make_pop3_session(p); },
-                    provider.pop3_server_options(tls, s.provider_tls == "implicit"));
+                    provider.pop3_server_options(tls, s.provider_tls == client::TlsMode::implicit));
     // The mail loop: what the in-house server relays out to a domain the provider also serves
     // comes straight back into the catch-all.
     receiver.set_on_record([&](const fake_smtp::TransactionRecord& rec) {
@@ -398,10 +398,10 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     cfg.pop3.user = std::string(kDefaultUser);
     cfg.pop3.password = mailbox_password(kDefaultUser, false);
     cfg.pop3.timeout = std::chrono::seconds(20);
-    if (s.provider_tls != "none") {
+    if (s.provider_tls != client::TlsMode::none) {
       cfg.pop3.ca_file = ca_file;
       // stls: the core finds STLS in CAPA and upgrades on its own (never a cleartext password).
-      if (s.provider_tls == "implicit") cfg.pop3.tls = fetcher::TlsMode::implicit;
+      if (s.provider_tls == client::TlsMode::implicit) cfg.pop3.tls = fetcher::TlsMode::implicit;
     }
     cfg.smtp.host = "127.0.0.1";
     cfg.smtp.port = smtp.local_endpoint().port();
@@ -416,9 +416,7 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     if (s.fetcher.no_envelope) cfg.routing.envelope.clear();
     cfg.keep = s.fetcher.keep;
     cfg.state_dir = (fs::path(dir) / "state").string();
-    auto defect = fetcher::parse_defect(s.fetcher.defect);
-    if (!defect.ok()) throw std::runtime_error(defect.error().message);
-    cfg.defect = *defect;
+    cfg.defect = s.fetcher.defect;
 
     analyzer::Truth truth = truth_of(s);
     std::vector<std::size_t> order(s.messages.size());
@@ -470,7 +468,7 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     ext.smtp_port = cfg.smtp.port;
     ext.lmtp = cfg.smtp.lmtp;
     ext.pop3_tls = s.provider_tls;
-    if (s.provider_tls != "none") ext.ca_file = ca_file;
+    if (s.provider_tls != client::TlsMode::none) ext.ca_file = ca_file;
     ext.timeout = std::chrono::milliseconds(s.timeline.cycle_limit_ms);
     // One invocation of the fetcher under test.
     auto one_cycle = [&](int cycle, fetcher::Hooks hooks) -> net::awaitable<fetcher::CycleResult> {

@@ -12,7 +12,6 @@
 
 #include "analyzer/analyzer.hpp"
 #include "base/embedded.hpp"
-#include "runner/external.hpp"
 #include "base/strings.hpp"
 #include "base/yaml.hpp"
 #include "fake_smtp/policy.hpp"
@@ -45,9 +44,12 @@ std::string build_raw(const std::string& headers, const std::string& body, const
   return h + "X-Dropcheck-Id: " + id + "\r\n\r\n" + b;
 }
 
-const std::set<std::string> kDefects = {"none",     "sbs-connector", "pullmail",
-                                        "no-strip", "no-lock",       "no-dedup",
-                                        "fill-empty-sender"};
+constexpr std::pair<FetcherKind, std::string_view> kFetcherKinds[] = {
+    {FetcherKind::core, "core"},
+    {FetcherKind::fetchmail, "fetchmail"},
+    {FetcherKind::getmail6, "getmail6"},
+    {FetcherKind::command, "command"},
+};
 
 std::vector<Expectation> parse_expect_list(const base::YamlReader& y, const YAML::Node& e,
                                            const std::string& where) {
@@ -316,18 +318,41 @@ class GenerationBudget {
 
 }  // namespace
 
-Scenario with_defect(const Scenario& scenario, const std::string& defect) {
+std::string_view fetcher_kind_name(FetcherKind k) {
+  for (const auto& [kind, name] : kFetcherKinds)
+    if (kind == k) return name;
+  return "?";
+}
+
+std::optional<FetcherKind> parse_fetcher_kind(std::string_view name) {
+  for (const auto& [kind, n] : kFetcherKinds)
+    if (n == name) return kind;
+  return std::nullopt;
+}
+
+std::string fetcher_kind_names() {
+  std::string out;
+  for (const auto& [kind, name] : kFetcherKinds) out += (out.empty() ? "" : ", ") + std::string(name);
+  return out;
+}
+
+std::string fetcher_name(const FetcherSpec& f) {
+  if (f.kind == FetcherKind::core && f.defect != fetcher::Defect::none)
+    return std::string(fetcher::defect_name(f.defect));
+  return std::string(fetcher_kind_name(f.kind));
+}
+
+Scenario with_defect(const Scenario& scenario, fetcher::Defect defect) {
   Scenario s = scenario;
   s.fetcher.defect = defect;
   if (auto it = s.defects.find(defect); it != s.defects.end()) s.expect = it->second;
   return s;
 }
 
-Scenario with_fetcher(const Scenario& scenario, const std::string& kind,
-                      const std::string& command) {
+Scenario with_fetcher(const Scenario& scenario, FetcherKind kind, const std::string& command) {
   Scenario s = scenario;
   s.fetcher.kind = kind;
-  s.fetcher.defect = "none";
+  s.fetcher.defect = fetcher::Defect::none;
   if (!command.empty()) s.fetcher.command = command;
   if (auto it = s.fetchers.find(kind); it != s.fetchers.end()) s.expect = it->second;
   return s;
@@ -372,9 +397,9 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
       s.mailboxes = parse_mailboxes(y, p["mailboxes"]);
       s.profile = resolve_profile(y, p["profile"], "provider.profile",
                                   y.req_str(p, "profile", "provider"));
-      s.provider_tls = y.str(p, "tls", "provider", "none");
-      if (s.provider_tls != "none" && s.provider_tls != "stls" && s.provider_tls != "implicit")
-        y.fail(p["tls"], "provider.tls", "expected none, stls or implicit");
+      const auto tls = client::parse_tls_mode(y.str(p, "tls", "provider", "none"));
+      if (!tls) y.fail(p["tls"], "provider.tls", "expected none, stls or implicit");
+      s.provider_tls = *tls;
       for (auto& h : y.str_list(p, "hosts", "provider"))
         s.provider_hosts.push_back(checked_domain(y, p["hosts"], "provider.hosts", h));
     }
@@ -388,19 +413,17 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
         y.fail(f["smtp_timeout"], "fetcher.smtp_timeout", "expected 100ms .. 10m");
       s.fetcher.command = y.str(f, "command", "fetcher", "");
       s.fetcher.knows_users = y.boolean(f, "knows_users", "fetcher", true);
-      s.fetcher.kind = y.str(f, "kind", "fetcher", "core");
-      const auto& kinds = external_fetcher_kinds();
-      if (s.fetcher.kind != "core" &&
-          std::find(kinds.begin(), kinds.end(), s.fetcher.kind) == kinds.end()) {
-        std::string known = "core";
-        for (const auto& k : kinds) known += ", " + k;
-        y.fail(f["kind"], "fetcher.kind", "unknown fetcher '" + s.fetcher.kind + "' (known: " + known + ")");
-      }
-      if (s.fetcher.kind == "command" && s.fetcher.command.empty())
+      const std::string kind = y.str(f, "kind", "fetcher", "core");
+      const auto parsed_kind = parse_fetcher_kind(kind);
+      if (!parsed_kind)
+        y.fail(f["kind"], "fetcher.kind",
+               "unknown fetcher '" + kind + "' (known: " + fetcher_kind_names() + ")");
+      s.fetcher.kind = *parsed_kind;
+      if (s.fetcher.kind == FetcherKind::command && s.fetcher.command.empty())
         y.fail(f, "fetcher.command", "missing: the command line for kind: command");
-      s.fetcher.defect = y.str(f, "defect", "fetcher", "none");
-      if (!kDefects.count(s.fetcher.defect))
-        y.fail(f["defect"], "fetcher.defect", "unknown defect model '" + s.fetcher.defect + "'");
+      const auto defect = fetcher::parse_defect(y.str(f, "defect", "fetcher", "none"));
+      if (!defect.ok()) y.fail(f["defect"], "fetcher.defect", defect.error().message);
+      s.fetcher.defect = *defect;
       const std::string mode = y.str(f, "mode", "fetcher", "envelope-header");
       if (mode == "to-cc") s.fetcher.to_cc = true;
       else if (mode != "envelope-header")
@@ -558,19 +581,22 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
       y.require_map(d, "defects");
       for (const auto& kv : d) {
         const std::string name = kv.first.Scalar();
-        if (!kDefects.count(name) || name == "none")
-          y.fail(kv.first, "defects." + name, "unknown defect model");
-        s.defects[name] = parse_expect(y, kv.second, "defects." + name);
+        const auto defect = fetcher::parse_defect(name);
+        if (!defect.ok() || *defect == fetcher::Defect::none)
+          y.fail(kv.first, "defects." + name,
+                 "unknown defect model (known: " + fetcher::defect_model_names() + ")");
+        s.defects[*defect] = parse_expect(y, kv.second, "defects." + name);
       }
     }
     if (const YAML::Node fx = root["fetchers"]) {
       y.require_map(fx, "fetchers");
       for (const auto& kv : fx) {
         const std::string name = kv.first.Scalar();
-        if (!is_external_fetcher(name))
+        const auto kind = parse_fetcher_kind(name);
+        if (!kind || *kind == FetcherKind::core)
           y.fail(kv.first, "fetchers." + name,
                  "unknown external fetcher (fetchmail, getmail6, command)");
-        s.fetchers[name] = parse_expect(y, kv.second, "fetchers." + name);
+        s.fetchers[*kind] = parse_expect(y, kv.second, "fetchers." + name);
       }
     }
     return s;
