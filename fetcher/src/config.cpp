@@ -10,6 +10,7 @@
 #include <sstream>
 #include <utility>
 
+#include "base/names.hpp"
 #include "base/strings.hpp"
 #include "base/yaml.hpp"
 #include "client/connect.hpp"
@@ -94,27 +95,15 @@ std::vector<std::string> config_keys() {
   return out;
 }
 
-std::string_view defect_name(Defect d) {
-  for (const auto& [k, v] : kDefects)
-    if (k == d) return v;
-  return "?";
-}
+std::string_view defect_name(Defect d) { return base::name_of<Defect>(kDefects, d); }
 
 base::Result<Defect> parse_defect(std::string_view name) {
-  for (const auto& [k, v] : kDefects)
-    if (v == name) return k;
-  std::string all;
-  for (const auto& kv : kDefects) all += (all.empty() ? "" : ", ") + std::string(kv.second);
-  return base::make_error("bad-defect",
-                          fmt::format("unknown defect model '{}' (known: {})", name, all));
+  if (const auto d = base::value_of<Defect>(kDefects, name)) return *d;
+  return base::make_error("bad-defect", fmt::format("unknown defect model '{}' (known: {})", name,
+                                                    base::names_of<Defect>(kDefects)));
 }
 
-std::string defect_model_names() {
-  std::string all;
-  for (const auto& [k, v] : kDefects)
-    if (k != Defect::none) all += (all.empty() ? "" : ", ") + std::string(v);
-  return all;
-}
+std::string defect_model_names() { return base::names_of<Defect>(kDefects, Defect::none); }
 
 Config default_config() {
   Config c;

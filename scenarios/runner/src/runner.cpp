@@ -523,21 +523,8 @@ void play_and_judge(const Scenario& s, const RunOptions& options, const std::str
   std::vector<std::string> scheduled_faults = fake_pop3::scheduled_faults(provider.profile().faults);
   const std::optional<fake_pop3::Profile> drift = load_drift(s, scheduled_faults);
   const ExternalContext ext = external_context(s, cfg, dir, ca_file);
-  Play run{.s = s,
-           .io = io,
-           .clock = clock,
-           .provider = provider,
-           .receiver = receiver,
-           .smtp = smtp,
-           .pop = pop,
-           .cfg = cfg,
-           .ext = ext,
-           .injector = injector,
-           .credentials = credentials,
-           .res = res,
-           .log = log,
-           .drift = drift,
-           .external = external};
+  Play run{s,   io,  clock,    provider, receiver,    smtp, pop,  cfg,
+           ext, injector, credentials, res,      log,   drift, external};
   net::spawn_logged(io.get_executor(), run.play(), "scenario " + s.name);
   const std::chrono::milliseconds run_limit(s.timeline.run_limit_ms);
   io.run_for(run_limit);

@@ -12,6 +12,7 @@
 
 #include "analyzer/analyzer.hpp"
 #include "base/embedded.hpp"
+#include "base/names.hpp"
 #include "base/strings.hpp"
 #include "base/yaml.hpp"
 #include "fake_smtp/policy.hpp"
@@ -452,22 +453,14 @@ void parse_documented(const base::YamlReader& y, const YAML::Node& root, Scenari
 
 
 std::string_view fetcher_kind_name(FetcherKind k) {
-  for (const auto& [kind, name] : kFetcherKinds)
-    if (kind == k) return name;
-  return "?";
+  return base::name_of<FetcherKind>(kFetcherKinds, k);
 }
 
 std::optional<FetcherKind> parse_fetcher_kind(std::string_view name) {
-  for (const auto& [kind, n] : kFetcherKinds)
-    if (n == name) return kind;
-  return std::nullopt;
+  return base::value_of<FetcherKind>(kFetcherKinds, name);
 }
 
-std::string fetcher_kind_names() {
-  std::string out;
-  for (const auto& [kind, name] : kFetcherKinds) out += (out.empty() ? "" : ", ") + std::string(name);
-  return out;
-}
+std::string fetcher_kind_names() { return base::names_of<FetcherKind>(kFetcherKinds); }
 
 std::string fetcher_name(const FetcherSpec& f) {
   if (f.kind == FetcherKind::core && f.defect != fetcher::Defect::none)
