@@ -144,10 +144,7 @@ int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
     // The same cells as a one-column matrix, for the JUnit and HTML renderers.
     if (std::find(table.scenarios.begin(), table.scenarios.end(), r.name) == table.scenarios.end())
       table.scenarios.push_back(r.name);
-    table.cells.push_back({r.name, "", s.fetcher.kind == "core" && s.fetcher.defect != "none"
-                                           ? s.fetcher.defect
-                                           : s.fetcher.kind,
-                           std::move(r)});
+    table.cells.push_back({r.name, "", runner::fetcher_name(s.fetcher), std::move(r)});
   }
   table.wall_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - run_start).count();
@@ -499,42 +496,43 @@ int cmd_probe(const ProbeFlags& fl, const CLI::App& cmd) {
   return probe::exit_status(report) == 0 ? kExitOk : kExitFindings;
 }
 
-}  // namespace
+// ---- the subcommands' flags
 
-int main(int argc, char** argv) {
-  CLI::App app{"dropcheck: diagnostics and test harness for POP3 multidrop fetchers"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "dropcheck 0.1.0");
-
-  auto* run = app.add_subcommand("run", "Play scenarios (default: the built-in library) and judge them");
+struct RunFlags {
   std::vector<std::string> files;
   std::string json_path, keep;
   bool verbose = false;
-  run->add_option("files", files, "Scenario YAML files (default: built-in scenarios)");
-  run->add_option("--json", json_path, "Write the reports as JSON to this file");
-  run->add_option("--keep", keep, "Keep each scenario's journal and truth.json under DIR/NAME");
-  run->add_flag("-v,--verbose", verbose, "Log fetcher decisions and all findings");
   std::string shard;
-  run->add_option("--shard", shard, "I/N: play only every N-th scenario starting at I (CI fan-out)");
   std::string run_junit, run_html;
-  run->add_option("--junit", run_junit, "Write a JUnit XML report (a testcase per scenario)");
-  run->add_option("--html", run_html, "Write one self-contained HTML report");
-  ReplayFlags rf;
-  run->add_option("--provider", rf.providers,
+  ReplayFlags replay;
+};
+
+CLI::App* add_run(CLI::App& app, RunFlags& f) {
+  CLI::App* run = app.add_subcommand("run", "Play scenarios (default: the built-in library) and judge them");
+  run->add_option("files", f.files, "Scenario YAML files (default: built-in scenarios)");
+  run->add_option("--json", f.json_path, "Write the reports as JSON to this file");
+  run->add_option("--keep", f.keep, "Keep each scenario's journal and truth.json under DIR/NAME");
+  run->add_flag("-v,--verbose", f.verbose, "Log fetcher decisions and all findings");
+  run->add_option("--shard", f.shard, "I/N: play only every N-th scenario starting at I (CI fan-out)");
+  run->add_option("--junit", f.run_junit, "Write a JUnit XML report (a testcase per scenario)");
+  run->add_option("--html", f.run_html, "Write one self-contained HTML report");
+  run->add_option("--provider", f.replay.providers,
                   "Replay the library against this provider profile (name or YAML file, e.g. "
                   "from probe --profile-out; repeat or comma-separate for several): each fetcher "
                   "configured as the probe recommends, findings attributed to provider or fetcher")
       ->allow_extra_args(false);
-  run->add_option("--fetchers", rf.fetchers,
+  run->add_option("--fetchers", f.replay.fetchers,
                   "With --provider: comma-separated fetchers (the core is always played)")
       ->capture_default_str();
-  run->add_option("--command", rf.command, "With --provider: the 'command' fetcher's template");
-  run->add_option("-j,--jobs", rf.jobs, "With --provider: cells run in parallel")
+  run->add_option("--command", f.replay.command, "With --provider: the 'command' fetcher's template");
+  run->add_option("-j,--jobs", f.replay.jobs, "With --provider: cells run in parallel")
       ->check(CLI::Range(1, 64));
+  return run;
+}
 
-  auto* matrix = app.add_subcommand(
+CLI::App* add_matrix(CLI::App& app, MatrixFlags& mf) {
+  CLI::App* matrix = app.add_subcommand(
       "matrix", "Scenarios x providers x fetchers: each cell pass or its findings");
-  MatrixFlags mf;
   matrix->add_option("files", mf.files, "Scenario YAML files (default: built-in scenarios)");
   matrix->add_option("--fetchers", mf.fetchers,
                      "Comma-separated: core, defect models, fetchmail, getmail6, command")
@@ -560,44 +558,60 @@ int main(int argc, char** argv) {
   matrix->add_option("--shard", mf.shard,
                      "I/N: play only every N-th scenario starting at I (CI fan-out; each "
                      "shard's JUnit stands on its own)");
+  return matrix;
+}
 
-  auto* fetch = app.add_subcommand(
+struct FetchFlags {
+  std::string config;
+  bool once = false;
+  bool daemon = false;
+  std::string interval = "5m";
+};
+
+CLI::App* add_fetch(CLI::App& app, FetchFlags& f) {
+  CLI::App* fetch = app.add_subcommand(
       "fetch",
       "Run the fetcher core over every account of --config. Exit 0 ok, 1 a failure (held "
       "mail, unreachable server), 2 config, 3 another cycle holds the lock, 5 a login was "
       "refused (credentials)");
-  std::string config;
-  bool once = false;
-  fetch->add_option("--config", config, "Fetcher config (YAML)")->required();
-  fetch->add_flag("--once", once, "Run one cycle of every account and exit");
-  bool daemon = false;
-  std::string interval = "5m";
-  fetch->add_flag("--daemon", daemon,
+  fetch->add_option("--config", f.config, "Fetcher config (YAML)")->required();
+  fetch->add_flag("--once", f.once, "Run one cycle of every account and exit");
+  fetch->add_flag("--daemon", f.daemon,
                   "Run a round every --interval until SIGINT/SIGTERM (a refused login backs off: "
                   "1, 2, 4 ... intervals, at most 6 h, the alert repeated every round)");
-  fetch->add_option("--interval", interval, "Time between cycle starts (e.g. 5m, 90s)")
+  fetch->add_option("--interval", f.interval, "Time between cycle starts (e.g. 5m, 90s)")
       ->capture_default_str();
+  return fetch;
+}
 
-  auto* analyze = app.add_subcommand("analyze", "Re-analyze a recorded run offline");
+struct AnalyzeFlags {
   std::string journal, truth;
   bool json = false;
-  analyze->add_option("--journal", journal, "Journal directory written by fake-smtp")->required();
-  analyze->add_option("--truth", truth, "truth.json of the run")->required();
-  analyze->add_flag("--json", json, "JSON output");
+};
 
-  auto* view = app.add_subcommand(
+CLI::App* add_analyze(CLI::App& app, AnalyzeFlags& f) {
+  CLI::App* analyze = app.add_subcommand("analyze", "Re-analyze a recorded run offline");
+  analyze->add_option("--journal", f.journal, "Journal directory written by fake-smtp")->required();
+  analyze->add_option("--truth", f.truth, "truth.json of the run")->required();
+  analyze->add_flag("--json", f.json, "JSON output");
+  return analyze;
+}
+
+CLI::App* add_view(CLI::App& app, cli::ViewFlags& vf) {
+  CLI::App* view = app.add_subcommand(
       "view", "Browse a kept run (run --keep DIR, matrix --keep DIR): serve the page and REST API, or write the page");
-  cli::ViewFlags vf;
   view->add_option("dir", vf.dir, "The --keep DIR, one scenario's folder, or a journal DIR")
       ->required();
   view->add_option("--listen", vf.listen, "Serve the page and REST API at ADDR:PORT (loopback)");
   view->add_option("--out", vf.out, "Write the page as one self-contained HTML file");
   view->add_flag("--allow-non-loopback", vf.allow_non_loopback,
                  "Permit a --listen address outside 127.0.0.0/8 and ::1");
+  return view;
+}
 
-  auto* probe_cmd = app.add_subcommand(
+CLI::App* add_probe(CLI::App& app, ProbeFlags& pf) {
+  CLI::App* probe_cmd = app.add_subcommand(
       "probe", "Evaluate a provider's catch-all POP3 mailbox (read-only unless --send-tests)");
-  ProbeFlags pf;
   probe_cmd->add_option("--accounts", pf.accounts,
                         "Health check of every account in this YAML file (read-only; excludes "
                         "the single-account flags)");
@@ -645,6 +659,41 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 3600));
   probe_cmd->add_flag("-v,--verbose", pf.verbose, "Progress on stderr (never credentials)");
+  return probe_cmd;
+}
+
+// run: the library or files, or with --provider the replay against providers.
+int cmd_run_or_replay(RunFlags& f) {
+  if (!f.replay.providers.empty()) {
+    if (!f.keep.empty() || !f.shard.empty() || !f.run_junit.empty()) {
+      fmt::print(stderr, "dropcheck run: --provider does not combine with --keep, --shard or "
+                         "--junit\n");
+      return kExitUsage;
+    }
+    f.replay.verbose = f.verbose;
+    return cmd_replay(f.files, f.replay, f.json_path, f.run_html);
+  }
+  return cmd_run(f.files, f.json_path, f.keep, f.verbose, f.shard, f.run_junit, f.run_html);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"dropcheck: diagnostics and test harness for POP3 multidrop fetchers"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "dropcheck 0.1.0");
+  RunFlags rn;
+  MatrixFlags mf;
+  FetchFlags ff;
+  AnalyzeFlags af;
+  cli::ViewFlags vf;
+  ProbeFlags pf;
+  const CLI::App* run = add_run(app, rn);
+  const CLI::App* matrix = add_matrix(app, mf);
+  const CLI::App* fetch = add_fetch(app, ff);
+  const CLI::App* analyze = add_analyze(app, af);
+  const CLI::App* view = add_view(app, vf);
+  const CLI::App* probe_cmd = add_probe(app, pf);
 
   try {
     app.parse(argc, argv);
@@ -653,20 +702,10 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
   try {
-    if (*run && !rf.providers.empty()) {
-      if (!keep.empty() || !shard.empty() || !run_junit.empty())
-      {
-        fmt::print(stderr, "dropcheck run: --provider does not combine with --keep, --shard or "
-                           "--junit\n");
-        return kExitUsage;
-      }
-      rf.verbose = verbose;
-      return cmd_replay(files, rf, json_path, run_html);
-    }
-    if (*run) return cmd_run(files, json_path, keep, verbose, shard, run_junit, run_html);
+    if (*run) return cmd_run_or_replay(rn);
     if (*matrix) return cmd_matrix(mf);
-    if (*fetch) return cmd_fetch(config, once, daemon, interval);
-    if (*analyze) return dropcheck::cli::cmd_analyze(journal, truth, json);
+    if (*fetch) return cmd_fetch(ff.config, ff.once, ff.daemon, ff.interval);
+    if (*analyze) return dropcheck::cli::cmd_analyze(af.journal, af.truth, af.json);
     if (*probe_cmd) return cmd_probe(pf, *probe_cmd);
     if (*view) return cli::cmd_view(vf);
   } catch (const std::exception& e) {

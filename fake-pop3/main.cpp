@@ -98,91 +98,82 @@ std::vector<fake_pop3::Mailbox> mailboxes_from(const std::string& file, const st
   return {fake_pop3::Mailbox{user, std::move(password), {}, true}};
 }
 
-int run(int argc, char** argv) {
-  CLI::App app{
-      "fake-pop3: a fake POP3 provider (a catch-all or several mailboxes) with an MX "
-      "intake (dropcheck)"};
-  app.footer(kMailboxesHelp);
+// Everything the command line sets.
+struct Options {
   std::string listen, tls_listen, mx_listen, profile_name = "x-envelope-to", user, password;
   std::string cert, key, state_dir;
   bool allow_any = false;
   bool list_profiles = false;
-  app.add_option("--listen", listen, "POP3 listen address, e.g. 127.0.0.1:0 (0: any free port)");
-  app.add_option("--tls-listen", tls_listen, "POP3S (implicit TLS) listen address");
-  app.add_option("--mx-listen", mx_listen, "SMTP intake listen address");
-  app.add_option("--profile", profile_name,
-                 "built-in profile name or YAML file (default x-envelope-to)");
-  app.add_option("--user", user, "POP3 user of the catch-all maildrop (or --mailboxes)");
-  app.add_option("--password", password, "its password (visible in ps: prefer --password-file)");
   std::string password_file;
-  app.add_option("--password-file", password_file, "file whose first line is the password");
   std::string mailboxes_file;
-  app.add_option("--mailboxes", mailboxes_file,
+  std::size_t max_sessions = 0;
+  std::size_t mx_max_sessions = 64;
+};
+
+void add_options(CLI::App& app, Options& o) {
+  app.add_option("--listen", o.listen, "POP3 listen address, e.g. 127.0.0.1:0 (0: any free port)");
+  app.add_option("--tls-listen", o.tls_listen, "POP3S (implicit TLS) listen address");
+  app.add_option("--mx-listen", o.mx_listen, "SMTP intake listen address");
+  app.add_option("--profile", o.profile_name,
+                 "built-in profile name or YAML file (default x-envelope-to)");
+  app.add_option("--user", o.user, "POP3 user of the catch-all maildrop (or --mailboxes)");
+  app.add_option("--password", o.password, "its password (visible in ps: prefer --password-file)");
+  app.add_option("--password-file", o.password_file, "file whose first line is the password");
+  app.add_option("--mailboxes", o.mailboxes_file,
                  "YAML file of several mailboxes (format below); excludes --user, --password, "
                  "--password-file");
-  std::size_t max_sessions = 0;
-  app.add_option("--max-sessions", max_sessions,
+  app.add_option("--max-sessions", o.max_sessions,
                  "concurrent POP3 sessions per listener (default: the profile's); more get "
                  "-ERR [SYS/TEMP] and a session record")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
-  std::size_t mx_max_sessions = 64;
-  app.add_option("--mx-max-sessions", mx_max_sessions,
+  app.add_option("--mx-max-sessions", o.mx_max_sessions,
                  "concurrent MX intake sessions; more get 421 4.3.2 and a log line")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}))
       ->capture_default_str();
-  app.add_option("--cert", cert, "PEM certificate for STLS/POP3S (default: self-signed)");
-  app.add_option("--key", key, "PEM private key for --cert");
-  app.add_option("--state", state_dir, "directory: maildrop and session log written at exit");
-  app.add_flag("--allow-non-loopback", allow_any, "permit listening on non-loopback addresses");
-  app.add_flag("--list-profiles", list_profiles, "print the built-in profile names and exit");
+  app.add_option("--cert", o.cert, "PEM certificate for STLS/POP3S (default: self-signed)");
+  app.add_option("--key", o.key, "PEM private key for --cert");
+  app.add_option("--state", o.state_dir, "directory: maildrop and session log written at exit");
+  app.add_flag("--allow-non-loopback", o.allow_any, "permit listening on non-loopback addresses");
+  app.add_flag("--list-profiles", o.list_profiles, "print the built-in profile names and exit");
+}
+
+// STLS/POP3S: --cert/--key, or a self-signed pair; none when nothing asks for TLS.
+std::shared_ptr<net::ssl::context> make_tls(const Options& o, const fake_pop3::Provider& provider) {
+  if (o.tls_listen.empty() && o.cert.empty() && !provider.profile().stls) return nullptr;
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return o.cert.empty() ? net::make_server_tls(net::make_self_signed())
+                          : net::make_server_tls_files(o.cert, o.key);
+  } catch (const std::exception& e) {
+    throw ConfigError(fmt::format("TLS setup: {}", e.what()));
   }
-  if (list_profiles) {
-    for (const auto& n : fake_pop3::builtin_profile_names()) fmt::print("{}\n", n);
-    return 0;
-  }
-  if (listen.empty() && tls_listen.empty()) throw ConfigError("--listen or --tls-listen needed");
-  auto mailboxes = mailboxes_from(mailboxes_file, user, password, password_file);
-  if (cert.empty() != key.empty()) throw ConfigError("--cert and --key go together");
+}
 
-  auto profile = fake_pop3::load_profile(profile_name);
-  if (!profile) throw ConfigError(profile.error().message);
+void log_line(std::string_view line) {
+  std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+}
 
+net::ServerOptions mx_server_options(const Options& o) {
+  net::ServerOptions mx_options;
+  mx_options.max_sessions = o.mx_max_sessions;
+  mx_options.busy_reply =
+      "421 4.3.2 mx.provider.example Error: too many connections, try again later\r\n";
+  mx_options.fd_limit_reply =
+      "421 4.3.2 mx.provider.example Error: out of file descriptors, try again later\r\n";
+  mx_options.log = log_line;
+  mx_options.on_refused = [](const net::Peer& p, std::string_view reason) {
+    log_line(fmt::format("event=mx-session peer={}:{} end={} reply=421", p.address, p.port, reason));
+  };
+  return mx_options;
+}
+
+// The listeners (POP3, POP3S, MX intake) until SIGINT/SIGTERM; then --state.
+int serve(const Options& o, fake_pop3::Provider& provider) {
   net::asio::io_context io;
-  base::SystemClock clock;
-  std::optional<fake_pop3::Provider> made;
-  try {
-    made.emplace(std::move(*profile), std::move(mailboxes), clock);
-  } catch (const std::invalid_argument& e) {
-    throw ConfigError(e.what());
-  }
-  fake_pop3::Provider& provider = *made;
-  // One line per mailbox of a --mailboxes file (never its password).
-  if (!mailboxes_file.empty())
-    for (const auto& m : provider.mailboxes())
-      std::fprintf(stderr, "event=mailbox user=%s addresses=%zu catch_all=%s\n", m.user.c_str(),
-                   m.addresses.size(), m.catch_all ? "true" : "false");
-  provider.on_session_end([](const fake_pop3::SessionLogEntry& e) {
-    std::fprintf(stderr, "%s\n", fake_pop3::to_log_line(e).c_str());
-  });
-
-  std::shared_ptr<net::ssl::context> tls;
-  if (!tls_listen.empty() || !cert.empty() || provider.profile().stls) {
-    try {
-      tls = cert.empty() ? net::make_server_tls(net::make_self_signed())
-                         : net::make_server_tls_files(cert, key);
-    } catch (const std::exception& e) {
-      throw ConfigError(fmt::format("TLS setup: {}", e.what()));
-    }
-  }
-
+  const std::shared_ptr<net::ssl::context> tls = make_tls(o, provider);
   std::vector<std::unique_ptr<net::Server>> servers;
   const auto add = [&](const std::string& addr, const char* flag, const char* label,
                        net::SessionFactory factory, net::ServerOptions opts) {
-    const auto ep = endpoint_for(addr, allow_any, flag);
+    const auto ep = endpoint_for(addr, o.allow_any, flag);
     try {
       servers.push_back(std::make_unique<net::Server>(io, ep, std::move(factory), std::move(opts)));
     } catch (const std::exception& e) {
@@ -193,37 +184,24 @@ int run(int argc, char** argv) {
     servers.back()->start();
     fmt::print("{} {}\n", label, fmt::streamed(servers.back()->local_endpoint()));
   };
-  const auto log = [](std::string_view line) {
-    std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
-  };
   const auto pop3_options = [&](bool implicit_tls) {
-    net::ServerOptions o = provider.pop3_server_options(tls, implicit_tls);
-    if (max_sessions != 0) o.max_sessions = max_sessions;
-    o.log = log;
-    return o;
+    net::ServerOptions opts = provider.pop3_server_options(tls, implicit_tls);
+    if (o.max_sessions != 0) opts.max_sessions = o.max_sessions;
+    opts.log = log_line;
+    return opts;
   };
-  net::ServerOptions mx_options;
-  mx_options.max_sessions = mx_max_sessions;
-  mx_options.busy_reply =
-      "421 4.3.2 mx.provider.example Error: too many connections, try again later\r\n";
-  mx_options.fd_limit_reply =
-      "421 4.3.2 mx.provider.example Error: out of file descriptors, try again later\r\n";
-  mx_options.log = log;
-  mx_options.on_refused = [&log](const net::Peer& p, std::string_view reason) {
-    log(fmt::format("event=mx-session peer={}:{} end={} reply=421", p.address, p.port, reason));
-  };
-  if (!listen.empty())
+  if (!o.listen.empty())
     add(
-        listen, "--listen", "pop3",
+        o.listen, "--listen", "pop3",
         [&](const net::Peer& p) { return provider.make_pop3_session(p); }, pop3_options(false));
-  if (!tls_listen.empty())
+  if (!o.tls_listen.empty())
     add(
-        tls_listen, "--tls-listen", "pop3s",
+        o.tls_listen, "--tls-listen", "pop3s",
         [&](const net::Peer& p) { return provider.make_pop3_session(p); }, pop3_options(true));
-  if (!mx_listen.empty())
+  if (!o.mx_listen.empty())
     add(
-        mx_listen, "--mx-listen", "mx",
-        [&](const net::Peer& p) { return provider.make_mx_session(p); }, mx_options);
+        o.mx_listen, "--mx-listen", "mx",
+        [&](const net::Peer& p) { return provider.make_mx_session(p); }, mx_server_options(o));
   std::fflush(stdout);
 
   net::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -233,8 +211,50 @@ int run(int argc, char** argv) {
     for (auto& s : servers) s->stop();
   });
   io.run();
-  if (!state_dir.empty()) write_state(state_dir, provider);
+  if (!o.state_dir.empty()) write_state(o.state_dir, provider);
   return 0;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{
+      "fake-pop3: a fake POP3 provider (a catch-all or several mailboxes) with an MX "
+      "intake (dropcheck)"};
+  app.footer(kMailboxesHelp);
+  Options o;
+  add_options(app, o);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (o.list_profiles) {
+    for (const auto& n : fake_pop3::builtin_profile_names()) fmt::print("{}\n", n);
+    return 0;
+  }
+  if (o.listen.empty() && o.tls_listen.empty()) throw ConfigError("--listen or --tls-listen needed");
+  auto mailboxes = mailboxes_from(o.mailboxes_file, o.user, o.password, o.password_file);
+  if (o.cert.empty() != o.key.empty()) throw ConfigError("--cert and --key go together");
+
+  auto profile = fake_pop3::load_profile(o.profile_name);
+  if (!profile) throw ConfigError(profile.error().message);
+
+  base::SystemClock clock;
+  std::optional<fake_pop3::Provider> made;
+  try {
+    made.emplace(std::move(*profile), std::move(mailboxes), clock);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(e.what());
+  }
+  fake_pop3::Provider& provider = *made;
+  // One line per mailbox of a --mailboxes file (never its password).
+  if (!o.mailboxes_file.empty())
+    for (const auto& m : provider.mailboxes())
+      std::fprintf(stderr, "event=mailbox user=%s addresses=%zu catch_all=%s\n", m.user.c_str(),
+                   m.addresses.size(), m.catch_all ? "true" : "false");
+  provider.on_session_end([](const fake_pop3::SessionLogEntry& e) {
+    std::fprintf(stderr, "%s\n", fake_pop3::to_log_line(e).c_str());
+  });
+  return serve(o, provider);
 }
 
 }  // namespace

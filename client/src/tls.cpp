@@ -16,6 +16,12 @@ std::string_view to_string(TlsMode m) {
   return "?";
 }
 
+std::optional<TlsMode> parse_tls_mode(std::string_view name) {
+  for (const TlsMode m : {TlsMode::none, TlsMode::stls, TlsMode::implicit})
+    if (to_string(m) == name) return m;
+  return std::nullopt;
+}
+
 base::Result<std::shared_ptr<ssl::context>> make_context(const TlsSettings& settings) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   if (!settings.verify) {

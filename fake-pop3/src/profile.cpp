@@ -105,16 +105,13 @@ std::string host(const Reader& r, const YAML::Node& n, std::string_view field) {
   return h;
 }
 
-Profile parse(const YAML::Node& root, const Reader& r) {
-  Profile p;
-  bool have_version = false;
-  bool have_name = false;
-  constexpr std::int64_t kMaxInt = std::int64_t{1} << 40;
-  using Keys = std::map<std::string, std::function<void(const YAML::Node&)>>;
-  const auto sz = [&](const YAML::Node& n, std::string_view f) {
-    return static_cast<std::size_t>(r.integer(n, f, 0, kMaxInt));
-  };
-  Keys stamp = {
+constexpr std::int64_t kMaxInt = std::int64_t{1} << 40;
+using Keys = std::map<std::string, std::function<void(const YAML::Node&)>>;
+
+// The keys of each section, each filling its field of `p` (the maps live no longer than
+// parse()).
+Keys stamp_keys(Profile& p, const Reader& r) {
+  return {
       {"envelope_header",
        [&](const YAML::Node& n) {
          p.envelope_header = r.str(n, "stamp.envelope_header");
@@ -150,7 +147,10 @@ Profile parse(const YAML::Node& root, const Reader& r) {
       {"received_inner_by",
        [&](const YAML::Node& n) { p.received_inner_by = host(r, n, "stamp.received_inner_by"); }},
   };
-  Keys pop3 = {
+}
+
+Keys pop3_keys(Profile& p, const Reader& r) {
+  return {
       {"locking",
        [&](const YAML::Node& n) {
          p.locking = r.choice<Profile::Locking>(
@@ -200,16 +200,23 @@ Profile parse(const YAML::Node& root, const Reader& r) {
          p.max_sessions = static_cast<std::size_t>(r.integer(n, "pop3.max_sessions", 1, 100000));
        }},
   };
-  Keys faults = {
+}
+
+std::size_t size_at(const Reader& r, const YAML::Node& n, std::string_view f) {
+  return static_cast<std::size_t>(r.integer(n, f, 0, kMaxInt));
+}
+
+Keys fault_keys(Profile& p, const Reader& r) {
+  return {
       {"drop_after_bytes",
-       [&](const YAML::Node& n) { p.faults.drop_after_bytes = sz(n, "faults.drop_after_bytes"); }},
+       [&](const YAML::Node& n) { p.faults.drop_after_bytes = size_at(r, n, "faults.drop_after_bytes"); }},
       {"drop_in_retr",
-       [&](const YAML::Node& n) { p.faults.drop_in_retr = sz(n, "faults.drop_in_retr"); }},
+       [&](const YAML::Node& n) { p.faults.drop_in_retr = size_at(r, n, "faults.drop_in_retr"); }},
       {"sessions",
-       [&](const YAML::Node& n) { p.faults.sessions = sz(n, "faults.sessions"); }},
+       [&](const YAML::Node& n) { p.faults.sessions = size_at(r, n, "faults.sessions"); }},
       {"drop_in_retr_after",
        [&](const YAML::Node& n) {
-         p.faults.drop_in_retr_after = sz(n, "faults.drop_in_retr_after");
+         p.faults.drop_in_retr_after = size_at(r, n, "faults.drop_in_retr_after");
        }},
       {"err_on_retr",
        [&](const YAML::Node& n) {
@@ -242,6 +249,15 @@ Profile parse(const YAML::Node& root, const Reader& r) {
                                                            {"new-uidl", Represent::new_uidl}});
        }},
   };
+}
+
+Profile parse(const YAML::Node& root, const Reader& r) {
+  Profile p;
+  bool have_version = false;
+  bool have_name = false;
+  const Keys stamp = stamp_keys(p, r);
+  const Keys pop3 = pop3_keys(p, r);
+  const Keys faults = fault_keys(p, r);
   Keys top = {
       {"version",
        [&](const YAML::Node& n) {

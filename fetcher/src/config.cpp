@@ -10,6 +10,7 @@
 #include <sstream>
 #include <utility>
 
+#include "base/names.hpp"
 #include "base/strings.hpp"
 #include "base/yaml.hpp"
 #include "client/connect.hpp"
@@ -94,20 +95,15 @@ std::vector<std::string> config_keys() {
   return out;
 }
 
-std::string_view defect_name(Defect d) {
-  for (const auto& [k, v] : kDefects)
-    if (k == d) return v;
-  return "?";
-}
+std::string_view defect_name(Defect d) { return base::name_of<Defect>(kDefects, d); }
 
 base::Result<Defect> parse_defect(std::string_view name) {
-  for (const auto& [k, v] : kDefects)
-    if (v == name) return k;
-  std::string all;
-  for (const auto& kv : kDefects) all += (all.empty() ? "" : ", ") + std::string(kv.second);
-  return base::make_error("bad-defect",
-                          fmt::format("unknown defect model '{}' (known: {})", name, all));
+  if (const auto d = base::value_of<Defect>(kDefects, name)) return *d;
+  return base::make_error("bad-defect", fmt::format("unknown defect model '{}' (known: {})", name,
+                                                    base::names_of<Defect>(kDefects)));
 }
+
+std::string defect_model_names() { return base::names_of<Defect>(kDefects, Defect::none); }
 
 Config default_config() {
   Config c;
@@ -178,9 +174,9 @@ namespace {
 
 TlsMode tls_of(const base::YamlReader& y, const YAML::Node& pop, const std::string& field) {
   const std::string tls = y.str(pop, "tls", field, "none");
-  if (tls == "none") return TlsMode::none;
-  if (tls == "stls" || tls == "starttls") return TlsMode::stls;
-  if (tls == "implicit" || tls == "pop3s") return TlsMode::implicit;
+  if (tls == "starttls") return TlsMode::stls;  // the aliases other fetchers' users know
+  if (tls == "pop3s") return TlsMode::implicit;
+  if (const auto mode = client::parse_tls_mode(tls)) return *mode;
   y.fail(pop["tls"], field + ".tls", "expected none, stls or implicit");
 }
 

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -49,6 +50,125 @@ awaitable<void> watch_idle(std::shared_ptr<IdleWatch> w) {
   }
 }
 }  // namespace
+// One session's output: replies (throttled to the session's write rate) and deliberate reply
+// delays, both cut short by stop(). Lives in Server::run_session's frame; `ec` is the
+// session's I/O error.
+struct SessionIo {
+  Connection& conn;
+  ProtocolSession& session;
+  const std::shared_ptr<bool>& alive;
+  const bool& stopped;
+  std::chrono::milliseconds write_timeout;
+  error_code ec{};
+
+  awaitable<void> send(std::string_view data) {
+    const auto wt = write_timeout;
+    const std::size_t rate = session.write_rate();
+    if (rate == 0) {
+      co_await conn.write_all(data, wt, ec);
+      co_return;
+    }
+    // Throttle: write in slices of rate/10 bytes, one slice per 100 ms.
+    const std::size_t slice = std::max<std::size_t>(1, rate / 10);
+    asio::steady_timer timer(conn.executor());
+    for (std::size_t off = 0; off < data.size() && !ec; off += slice) {
+      co_await conn.write_all(data.substr(off, slice), wt, ec);
+      if (off + slice < data.size()) {
+        timer.expires_after(std::chrono::milliseconds(100));
+        error_code tec;
+        co_await timer.async_wait(with_ec(tec));
+        if (!*alive || stopped) {
+          ec = asio::error::operation_aborted;
+        }
+      }
+    }
+  }
+
+  // A deliberate reply delay, waited in slices so that stop() is never held up by it.
+  awaitable<void> pause(std::chrono::milliseconds d) {
+    asio::steady_timer timer(conn.executor());
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (*alive && !stopped && std::chrono::steady_clock::now() < until) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      timer.expires_after(std::min(left, std::chrono::milliseconds(100)));
+      error_code tec;
+      co_await timer.async_wait(with_ec(tec));
+    }
+    if (!*alive || stopped) ec = asio::error::operation_aborted;
+  }
+};
+
+// Why a read failed, as the session's end reason.
+std::string read_failure(const error_code& ec, bool timed_out, bool stopped) {
+  if (ec == asio::error::operation_aborted && timed_out && !stopped) return "timeout";
+  if (ec == asio::error::eof || ec == asio::error::connection_reset) return "peer-closed";
+  if (ec == asio::error::operation_aborted || stopped) return "shutdown";
+  return "io-error";
+}
+
+// After the greeting: read, let the session answer, reply, upgrade to TLS when it asks, until
+// the session closes or I/O ends. Returns the end reason; nullopt when the server is gone
+// (nothing of it may be touched then).
+awaitable<std::optional<std::string>> converse(SessionIo& io, const ServerOptions& options) {
+  Connection& conn = io.conn;
+  ProtocolSession* session = &io.session;
+  const std::shared_ptr<bool>& alive = io.alive;
+  error_code& ec = io.ec;
+  std::string out;
+  // Not value-initialized: a 64 KiB memset per connection is measurable with one message
+  // per connection (bench/fake-smtp); only the bytes a read returns are ever looked at.
+  const std::unique_ptr<char[]> buf(new char[options.read_chunk]);
+  auto watch = std::make_shared<IdleWatch>(conn.executor());
+  watch->conn = &conn;
+  watch->idle = session->idle_timeout();
+  struct Detach {  // every way out of this frame ends the watch
+    std::shared_ptr<IdleWatch> w;
+    ~Detach() {
+      w->conn = nullptr;
+      w->timer.cancel();
+    }
+  } detach{watch};
+  spawn_logged(conn.executor(), watch_idle(watch), "idle-watch");
+  while (!ec && !session->closing() && *alive && !io.stopped) {
+    watch->idle = session->idle_timeout();
+    watch->deadline =
+        std::min(std::chrono::steady_clock::now() + watch->idle, session->input_deadline());
+    watch->timed_out = false;
+    watch->reading = true;
+    // A deadline earlier than the watch's timer (an input deadline pinned by a trickling
+    // client): wake the watch so that it re-arms for it.
+    if (watch->timer.expiry() > watch->deadline) watch->timer.cancel();
+    const std::size_t n =
+        co_await conn.read_some(asio::buffer(buf.get(), options.read_chunk), ec);
+    watch->reading = false;
+    const std::string_view in(buf.get(), n);
+    if (!*alive) co_return std::nullopt;
+    if (ec) co_return read_failure(ec, watch->timed_out, io.stopped);
+    out.clear();
+    session->receive(in, out);
+    if (!out.empty()) {
+      if (const auto d = session->take_reply_delay(); d.count() > 0) {
+        co_await io.pause(d);
+        if (!*alive) co_return std::nullopt;
+        if (ec) co_return "shutdown";
+      }
+      if (session->needs_flush()) {
+        co_await session->flush(out);
+        if (!*alive) co_return std::nullopt;
+      }
+      co_await io.send(out);
+    }
+    if (ec) co_return "io-error";
+    if (session->take_tls_request()) {
+      if (!options.tls || conn.tls()) co_return "tls-failed";
+      co_await conn.handshake_server(*options.tls, std::chrono::seconds(30), ec);
+      if (ec) co_return "tls-failed";
+      session->on_tls_started();
+    }
+  }
+  co_return "closed";
+}
 
 void spawn_logged(asio::any_io_executor ex, awaitable<void> task, std::string what) {
   asio::co_spawn(ex, std::move(task), [what = std::move(what)](std::exception_ptr e) {
@@ -195,7 +315,6 @@ void Server::end_accept_burst() {
   burst_refused_ = 0;
   if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
-
 awaitable<void> Server::run_session(tcp::socket socket) {
   auto alive = alive_;
   ++active_;
@@ -206,43 +325,9 @@ awaitable<void> Server::run_session(tcp::socket socket) {
   conns_.push_front(&conn);
   const auto tracked = conns_.begin();
   std::unique_ptr<ProtocolSession> session = factory_(peer);
+  SessionIo io{conn, *session, alive, stopped_, options_.write_timeout};
   std::string reason = "closed";
-  error_code ec;
-  const auto wt = options_.write_timeout;
-  auto send = [&](std::string_view data) -> awaitable<void> {
-    const std::size_t rate = session->write_rate();
-    if (rate == 0) {
-      co_await conn.write_all(data, wt, ec);
-      co_return;
-    }
-    // Throttle: write in slices of rate/10 bytes, one slice per 100 ms.
-    const std::size_t slice = std::max<std::size_t>(1, rate / 10);
-    asio::steady_timer timer(conn.executor());
-    for (std::size_t off = 0; off < data.size() && !ec; off += slice) {
-      co_await conn.write_all(data.substr(off, slice), wt, ec);
-      if (off + slice < data.size()) {
-        timer.expires_after(std::chrono::milliseconds(100));
-        error_code tec;
-        co_await timer.async_wait(with_ec(tec));
-        if (!*alive || stopped_) {
-          ec = asio::error::operation_aborted;
-        }
-      }
-    }
-  };
-  // A deliberate reply delay, waited in slices so that stop() is never held up by it.
-  auto pause = [&](std::chrono::milliseconds d) -> awaitable<void> {
-    asio::steady_timer timer(conn.executor());
-    const auto until = std::chrono::steady_clock::now() + d;
-    while (*alive && !stopped_ && std::chrono::steady_clock::now() < until) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          until - std::chrono::steady_clock::now());
-      timer.expires_after(std::min(left, std::chrono::milliseconds(100)));
-      error_code tec;
-      co_await timer.async_wait(with_ec(tec));
-    }
-    if (!*alive || stopped_) ec = asio::error::operation_aborted;
-  };
+  error_code& ec = io.ec;
   if (options_.implicit_tls) {
     if (!options_.tls) {
       reason = "tls-failed";
@@ -253,81 +338,13 @@ awaitable<void> Server::run_session(tcp::socket socket) {
   }
   if (reason == "closed") {
     std::string out = session->start();
-    if (const auto d = session->take_reply_delay(); d.count() > 0) co_await pause(d);
+    if (const auto d = session->take_reply_delay(); d.count() > 0) co_await io.pause(d);
     if (ec) reason = "shutdown";
-    if (!out.empty() && !ec) co_await send(out);
-    // Not value-initialized: a 64 KiB memset per connection is measurable with one message
-    // per connection (bench/fake-smtp); only the bytes a read returns are ever looked at.
-    const std::unique_ptr<char[]> buf(new char[options_.read_chunk]);
-    auto watch = std::make_shared<IdleWatch>(conn.executor());
-    watch->conn = &conn;
-    watch->idle = session->idle_timeout();
-    struct Detach {  // every way out of this frame ends the watch
-      std::shared_ptr<IdleWatch> w;
-      ~Detach() {
-        w->conn = nullptr;
-        w->timer.cancel();
-      }
-    } detach{watch};
-    spawn_logged(conn.executor(), watch_idle(watch), "idle-watch");
-    while (!ec && !session->closing() && *alive && !stopped_) {
-      watch->idle = session->idle_timeout();
-      watch->deadline =
-          std::min(std::chrono::steady_clock::now() + watch->idle, session->input_deadline());
-      watch->timed_out = false;
-      watch->reading = true;
-      // A deadline earlier than the watch's timer (an input deadline pinned by a trickling
-      // client): wake the watch so that it re-arms for it.
-      if (watch->timer.expiry() > watch->deadline) watch->timer.cancel();
-      const std::size_t n =
-          co_await conn.read_some(asio::buffer(buf.get(), options_.read_chunk), ec);
-      watch->reading = false;
-      const std::string_view in(buf.get(), n);
-      if (!*alive) co_return;
-      if (ec) {
-        if (ec == asio::error::operation_aborted && watch->timed_out && !stopped_)
-          reason = "timeout";
-        else if (ec == asio::error::eof || ec == asio::error::connection_reset)
-          reason = "peer-closed";
-        else if (ec == asio::error::operation_aborted || stopped_)
-          reason = "shutdown";
-        else
-          reason = "io-error";
-        break;
-      }
-      out.clear();
-      session->receive(in, out);
-      if (!out.empty()) {
-        if (const auto d = session->take_reply_delay(); d.count() > 0) {
-          co_await pause(d);
-          if (!*alive) co_return;
-          if (ec) {
-            reason = "shutdown";
-            break;
-          }
-        }
-        if (session->needs_flush()) {
-          co_await session->flush(out);
-          if (!*alive) co_return;
-        }
-        co_await send(out);
-      }
-      if (ec) {
-        reason = "io-error";
-        break;
-      }
-      if (session->take_tls_request()) {
-        if (!options_.tls || conn.tls()) {
-          reason = "tls-failed";
-          break;
-        }
-        co_await conn.handshake_server(*options_.tls, std::chrono::seconds(30), ec);
-        if (ec) {
-          reason = "tls-failed";
-          break;
-        }
-        session->on_tls_started();
-      }
+    if (!out.empty() && !ec) co_await io.send(out);
+    if (!ec) {
+      const std::optional<std::string> end = co_await converse(io, options_);
+      if (!end) co_return;
+      reason = *end;
     }
   }
   if (!*alive) co_return;

@@ -59,11 +59,9 @@ std::string password_of(const base::YamlReader &y, const YAML::Node &m, const st
 }
 
 TlsMode tls_of(const base::YamlReader &y, const YAML::Node &m, const std::string &field) {
-  const std::string tls = y.str(m, "tls", field, "none");
-  if (tls == "none") return TlsMode::none;
-  if (tls == "stls") return TlsMode::stls;
-  if (tls == "implicit") return TlsMode::implicit;
-  y.fail(m["tls"], field + ".tls", "expected none, stls or implicit");
+  const auto tls = client::parse_tls_mode(y.str(m, "tls", field, "none"));
+  if (!tls) y.fail(m["tls"], field + ".tls", "expected none, stls or implicit");
+  return *tls;
 }
 
 // The CA file must load now: later, a context that cannot be built looks like an unreachable

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <optional>
 #include <set>
 
 #include "base/strings.hpp"
@@ -762,38 +763,89 @@ private:
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
 
+  // Sends every test mail through the provider's MX; false when the MX could not be reached
+  // (then every case is recorded unsent and ar.error says why).
+  net::awaitable<bool> send_test_mails(ActiveResult &ar, std::vector<TestMail> &mails) {
+    client::SmtpOptions so;
+    so.server = o_.smtp;
+    so.helo = o_.helo;
+    so.timeout = o_.timeout;
+    so.before_command = [this](std::string &why) { return budget_.take(why); };
+    client::SmtpClient s(ex_, std::move(so));
+    const bool open = co_await s.open();
+    if (!open) {
+      ar.error = scrub(s.error());
+      for (auto &m : mails)
+        ar.cases.push_back(std::move(m.c));
+      co_return false;
+    }
+    for (auto &m : mails) {
+      const auto t =
+          co_await s.transaction(m.c.mail_from, m.c.rcpts, m.message);
+      const auto [code, text] = smtp_outcome(t);
+      m.c.smtp_code = code;
+      m.c.smtp_text = scrub(text);
+      log(fmt::format("event=test-mail case={} smtp={}", m.c.id, code));
+      ar.cases.push_back(std::move(m.c));
+    }
+    co_await s.quit();
+    co_return true;
+  }
+
+  // One poll's look at the newest messages: the tagged copies recorded in their cases
+  // (`ours`: keys already recorded); the message numbers of this run's copies, or nullopt when
+  // the session failed (ar.error says why).
+  net::awaitable<std::optional<std::vector<std::size_t>>>
+  collect_tagged(Pop3Client &c, ActiveResult &ar, std::set<std::string> &ours,
+                 std::size_t &n_msgs) {
+    auto ids = co_await uidls(c);
+    auto st = co_await stat(c);
+    if (!ids || !st) {
+      ar.error = "poll: " + c.error();
+      co_return std::nullopt;
+    }
+    n_msgs = st->first;
+    // Newest last: look from the end, at most max_messages.
+    const std::size_t low =
+        n_msgs > o_.max_messages ? n_msgs - o_.max_messages : 0;
+    std::vector<std::size_t> tagged_here;
+    for (std::size_t n = n_msgs; n > low; --n) {
+      const auto it = ids->find(n);
+      const std::string id = it != ids->end() ? it->second : "";
+      if (!id.empty() && baseline_.count(id) && !ours.count(id))
+        continue;
+      bool refused = false;
+      auto o = co_await top(c, n, refused);
+      if (!o)
+        break;
+      if (refused)
+        continue;
+      o->uidl = id;
+      TestCase *tc = case_of(ar, *o);
+      if (!tc) {
+        if (!id.empty())
+          baseline_.insert(id);
+        continue;
+      }
+      tagged_here.push_back(n);
+      const std::string key =
+          id.empty() ? o->probe_tag + "|" + std::to_string(n) : id;
+      if (ours.insert(key).second)
+        tc->copies.push_back(std::move(*o));
+      if (!id.empty())
+        baseline_.insert(id);
+    }
+    co_return tagged_here;
+  }
+
   net::awaitable<void> active() {
     report_.active.emplace();
     ActiveResult &ar = *report_.active;
     ar.tag = o_.tag.empty() ? random_tag() : o_.tag;
     auto mails = build_cases(ar.tag);
-    {
-      client::SmtpOptions so;
-      so.server = o_.smtp;
-      so.helo = o_.helo;
-      so.timeout = o_.timeout;
-      so.before_command = [this](std::string &why) {
-        return budget_.take(why);
-      };
-      client::SmtpClient s(ex_, std::move(so));
-      const bool open = co_await s.open();
-      if (!open) {
-        ar.error = scrub(s.error());
-        for (auto &m : mails)
-          ar.cases.push_back(std::move(m.c));
-        co_return;
-      }
-      for (auto &m : mails) {
-        const auto t =
-            co_await s.transaction(m.c.mail_from, m.c.rcpts, m.message);
-        const auto [code, text] = smtp_outcome(t);
-        m.c.smtp_code = code;
-        m.c.smtp_text = scrub(text);
-        log(fmt::format("event=test-mail case={} smtp={}", m.c.id, code));
-        ar.cases.push_back(std::move(m.c));
-      }
-      co_await s.quit();
-    }
+    const bool reached = co_await send_test_mails(ar, mails);
+    if (!reached)
+      co_return;
     const bool any_sent =
         std::any_of(ar.cases.begin(), ar.cases.end(), [](const TestCase &c) {
           return c.smtp_code >= 200 && c.smtp_code < 300;
@@ -832,43 +884,11 @@ private:
         }
         continue;
       }
-      auto ids = co_await uidls(*c);
-      auto st = co_await stat(*c);
-      if (!ids || !st) {
-        ar.error = "poll: " + c->error();
+      std::size_t n_msgs = 0;
+      auto tagged = co_await collect_tagged(*c, ar, ours, n_msgs);
+      if (!tagged)
         break;
-      }
-      const std::size_t n_msgs = st->first;
-      // Newest last: look from the end, at most max_messages.
-      const std::size_t low =
-          n_msgs > o_.max_messages ? n_msgs - o_.max_messages : 0;
-      std::vector<std::size_t> tagged_here;
-      for (std::size_t n = n_msgs; n > low; --n) {
-        const auto it = ids->find(n);
-        const std::string id = it != ids->end() ? it->second : "";
-        if (!id.empty() && baseline_.count(id) && !ours.count(id))
-          continue;
-        bool refused = false;
-        auto o = co_await top(*c, n, refused);
-        if (!o)
-          break;
-        if (refused)
-          continue;
-        o->uidl = id;
-        TestCase *tc = case_of(ar, *o);
-        if (!tc) {
-          if (!id.empty())
-            baseline_.insert(id);
-          continue;
-        }
-        tagged_here.push_back(n);
-        const std::string key =
-            id.empty() ? o->probe_tag + "|" + std::to_string(n) : id;
-        if (ours.insert(key).second)
-          tc->copies.push_back(std::move(*o));
-        if (!id.empty())
-          baseline_.insert(id);
-      }
+      const std::vector<std::size_t> &tagged_here = *tagged;
       const bool all_seen =
           std::all_of(ar.cases.begin(), ar.cases.end(), [](const TestCase &t) {
             return t.smtp_code < 200 || t.smtp_code >= 300 || !t.copies.empty();

@@ -41,7 +41,7 @@ TEST(E2E, BccAgainstCoreHasNoFindings) {
 
 TEST(E2E, BccAgainstNoStripFetcherLeaksTheBccRecipient) {
   Scenario s = builtin("bcc");
-  s.fetcher.defect = "no-strip";
+  s.fetcher.defect = fetcher::Defect::no_strip;
   // Make the provider store one copy listing all recipients, so every reader sees the header.
   s.profile = "envelope-to";
   mail::EnvelopeSpec spec;
@@ -63,7 +63,7 @@ TEST(E2E, BccAgainstNoStripFetcherLeaksTheBccRecipient) {
 
 TEST(E2E, SbsConnectorTriesToRelayAndLosesBcc) {
   Scenario s = builtin("bcc");
-  s.fetcher.defect = "sbs-connector";
+  s.fetcher.defect = fetcher::Defect::sbs_connector;
   auto r = run_scenario(s);
   ASSERT_EQ(r.error, "");
   const auto keys = finding_keys(r);
@@ -71,6 +71,33 @@ TEST(E2E, SbsConnectorTriesToRelayAndLosesBcc) {
       << ::testing::PrintToString(keys);
   EXPECT_NE(std::find(keys.begin(), keys.end(), "lost-recipient:b@firma.example"), keys.end())
       << ::testing::PrintToString(keys);
+}
+
+// provider.tls, fetcher.kind and fetcher.defect are typed once, at load time.
+TEST(Scenario, SettingsAreTypedAtLoadTime) {
+  const auto s = parse_scenario(R"(version: 1
+name: t
+world: {local_domains: [firma.example]}
+provider: {profile: x-envelope-to, tls: stls}
+fetcher: {kind: getmail6, defect: no-strip}
+messages:
+  - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
+defects: {pullmail: []}
+fetchers: {fetchmail: []}
+)", "t.yaml");
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(s->provider_tls, client::TlsMode::stls);
+  EXPECT_EQ(s->fetcher.kind, FetcherKind::getmail6);
+  EXPECT_EQ(s->fetcher.defect, fetcher::Defect::no_strip);
+  EXPECT_EQ(s->defects.count(fetcher::Defect::pullmail), 1u);
+  EXPECT_EQ(s->fetchers.count(FetcherKind::fetchmail), 1u);
+  EXPECT_EQ(fetcher_name(s->fetcher), "getmail6");
+  EXPECT_EQ(fetcher_name(with_defect(with_fetcher(*s, FetcherKind::core), fetcher::Defect::no_lock)
+                             .fetcher),
+            "no-lock");
+  EXPECT_EQ(fetcher_name(with_fetcher(*s, FetcherKind::core).fetcher), "core");
+  EXPECT_EQ(parse_fetcher_kind("command"), FetcherKind::command);
+  EXPECT_FALSE(parse_fetcher_kind("fetchmial"));
 }
 
 TEST(Scenario, ErrorsNameFileLineAndField) {
@@ -108,7 +135,37 @@ world: {local_domains: [firma.example]}
 fetcher: {defect: sloppy}
 messages:
   - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
-)", "t.yaml:4:19: fetcher.defect"},
+)", "t.yaml:4:19: fetcher.defect: unknown defect model 'sloppy' (known: none, sbs-connector, "
+         "pullmail, no-strip, no-lock, no-dedup, fill-empty-sender)"},
+      {R"(version: 1
+name: t
+world: {local_domains: [firma.example]}
+fetcher: {kind: fetchmial}
+messages:
+  - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
+)", "t.yaml:4:17: fetcher.kind: unknown fetcher 'fetchmial' (known: core, fetchmail, getmail6, "
+         "command)"},
+      {R"(version: 1
+name: t
+world: {local_domains: [firma.example]}
+provider: {profile: x-envelope-to, tls: ssl}
+messages:
+  - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
+)", "t.yaml:4:41: provider.tls: expected none, stls or implicit"},
+      {R"(version: 1
+name: t
+world: {local_domains: [firma.example]}
+messages:
+  - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
+defects: {none: []}
+)", "t.yaml:6:11: defects.none: unknown defect model (known: sbs-connector, pullmail"},
+      {R"(version: 1
+name: t
+world: {local_domains: [firma.example]}
+messages:
+  - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
+fetchers: {core: []}
+)", "t.yaml:6:12: fetchers.core: unknown external fetcher"},
       {R"(version: 1
 name: t
 world: {local_domains: [firma.example]}

@@ -115,9 +115,9 @@ TEST(AnyOf, NeedsTwoListsAndWorksForDefectsAndFetchers) {
                           "headers: \"S: x\"}\n"
                           "defects: {no-lock: {any_of: [[], [{type: duplicate}]]}}\n"
                           "fetchers: {fetchmail: {any_of: [[], [{type: stall}]]}}\n");
-  EXPECT_EQ(with_defect(s, "no-lock").expect.any_of.size(), 2u);
-  EXPECT_EQ(with_fetcher(s, "fetchmail").expect.any_of.size(), 2u);
-  EXPECT_TRUE(with_fetcher(s, "getmail6").expect.empty());
+  EXPECT_EQ(with_defect(s, fetcher::Defect::no_lock).expect.any_of.size(), 2u);
+  EXPECT_EQ(with_fetcher(s, FetcherKind::fetchmail).expect.any_of.size(), 2u);
+  EXPECT_TRUE(with_fetcher(s, FetcherKind::getmail6).expect.empty());
 }
 
 TEST(RunLimit, AScenarioLongerThanItsLimitIsAnErrorNamingTheLimit) {

@@ -272,7 +272,7 @@ TEST(FetchmailRc, AccountsOnOtherPortsGetTheirOwnPoll) {
   const Scenario s = builtin("baseline");
   auto ctx = three_accounts(s);
   ctx.accounts[1].port = 40111;
-  ctx.pop3_tls = "implicit";
+  ctx.pop3_tls = client::TlsMode::implicit;
   ctx.ca_file = "/w/ca.pem";
   ctx.lmtp = true;
   const auto rc = fetchmail_rc(ctx);
@@ -369,13 +369,13 @@ TEST(GetmailRc, OneRcPerAccount) {
 TEST(GetmailRc, SingleAccountOverloadsAgree) {
   const Scenario s = builtin("bcc");
   auto ctx = context(s);
-  ctx.pop3_tls = "implicit";
+  ctx.pop3_tls = client::TlsMode::implicit;
   ctx.ca_file = "/w/ca.pem";
   EXPECT_EQ(
       getmail_rc(ctx, "/usr/bin/msmtp", "/w/m"),
       getmail_rc(ctx, external_accounts(ctx)[0], "/usr/bin/msmtp", "/w/m"));
   auto three = three_accounts(s);
-  three.pop3_tls = "implicit";
+  three.pop3_tls = client::TlsMode::implicit;
   three.ca_file = "/w/ca.pem";
   three.accounts[2].port = 40995;
   const auto rc =
@@ -545,12 +545,12 @@ TEST(ScenarioFetchers, ParsedAndApplied) {
   auto s = parse_scenario(kScenario, "t.yaml");
   ASSERT_TRUE(s.ok()) << s.error().message;
   ASSERT_EQ(s->fetchers.size(), 2u);
-  const Scenario fm = with_fetcher(*s, "fetchmail");
-  EXPECT_EQ(fm.fetcher.kind, "fetchmail");
+  const Scenario fm = with_fetcher(*s, FetcherKind::fetchmail);
+  EXPECT_EQ(fm.fetcher.kind, FetcherKind::fetchmail);
   ASSERT_EQ(fm.expect.any_of.at(0).size(), 1u);
   EXPECT_EQ(fm.expect.any_of[0][0].type, "envelope-header-leak");
-  EXPECT_TRUE(with_fetcher(*s, "getmail6").expect.empty());
-  const Scenario cmd = with_fetcher(*s, "command", "true");
+  EXPECT_TRUE(with_fetcher(*s, FetcherKind::getmail6).expect.empty());
+  const Scenario cmd = with_fetcher(*s, FetcherKind::command, "true");
   EXPECT_EQ(cmd.fetcher.command, "true");
   EXPECT_TRUE(cmd.expect.empty()); // not listed: exactly `expect`
 }
@@ -615,11 +615,11 @@ TEST(Matrix, CheckFetchers) {
 TEST(Matrix, CellScenario) {
   const Scenario s = builtin("bcc");
   const Scenario d = matrix_cell_scenario(s, "", "no-strip", "");
-  EXPECT_EQ(d.fetcher.kind, "core");
-  EXPECT_EQ(d.fetcher.defect, "no-strip");
+  EXPECT_EQ(d.fetcher.kind, FetcherKind::core);
+  EXPECT_EQ(d.fetcher.defect, fetcher::Defect::no_strip);
   EXPECT_EQ(d.expect.any_of.at(0).size(), 1u);
   const Scenario p = matrix_cell_scenario(s, "x-envelope-to", "getmail6", "");
-  EXPECT_EQ(p.fetcher.kind, "getmail6");
+  EXPECT_EQ(p.fetcher.kind, FetcherKind::getmail6);
   EXPECT_EQ(p.profile, "x-envelope-to");
 }
 

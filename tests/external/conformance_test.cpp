@@ -38,7 +38,7 @@ TEST_P(RealFetcher, FindingsAreTheDocumentedOnes) {
   std::string missing;
   if (!external_fetcher_available(kind, &missing))
     GTEST_SKIP() << kind << " not installed (missing: " << missing << ")";
-  const Scenario s = with_fetcher(builtin(name), kind);
+  const Scenario s = with_fetcher(builtin(name), *parse_fetcher_kind(kind));
   const auto r = run_scenario(s);
   ASSERT_EQ(r.error, "");
   std::string cycles;
@@ -72,7 +72,7 @@ TEST(RealFetcher, FetchmailRcIsPrivateAndAccepted) {
   if (!external_fetcher_available("fetchmail"))
     GTEST_SKIP() << "fetchmail not installed";
   // A second cycle with keep: fetchmail's UIDL file prevents a second copy.
-  Scenario s = with_fetcher(builtin("baseline"), "fetchmail");
+  Scenario s = with_fetcher(builtin("baseline"), FetcherKind::fetchmail);
   s.fetcher.keep = true;
   s.timeline.cycles = 2;
   const auto r = run_scenario(s);
@@ -128,7 +128,7 @@ struct AccountsRun {
 
 AccountsRun run_accounts(const std::string &kind, const fs::path &dir) {
   AccountsRun out;
-  Scenario s = with_fetcher(builtin("baseline"), kind);
+  Scenario s = with_fetcher(builtin("baseline"), *parse_fetcher_kind(kind));
   s.fetcher.keep = false;
   // The catch-all stamps X-Envelope-To (what the scenario's intent reads); the
   // per-user box stamps nothing, as such boxes usually are: a multidrop reading

@@ -178,7 +178,7 @@ TEST(RunChild, ServersKeepServingWhileAChildRuns) {
 // --------------------------------------------
 
 Scenario as_command(const std::string &name, const std::string &command) {
-  return with_fetcher(builtin(name), "command", command);
+  return with_fetcher(builtin(name), FetcherKind::command, command);
 }
 
 TEST(CommandFetcher, TheCoreAsACommandPassesLikeTheCore) {

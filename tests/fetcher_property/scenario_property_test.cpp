@@ -164,7 +164,7 @@ Scenario gen_scenario(const Steer& steer = {}) {
   s.world.local_domains = kLocalDomains;
   s.world.fallback = std::string(kFallback);
   s.profile = steer.profile.empty() ? *rc::gen::elementOf(profiles) : steer.profile;
-  s.fetcher.defect = steer.defect;
+  s.fetcher.defect = fetcher::parse_defect(steer.defect).value();
   auto profile = fake_pop3::load_profile(s.profile);
   RC_ASSERT(profile.ok());
   mail::EnvelopeSpec spec;

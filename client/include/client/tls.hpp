@@ -1,6 +1,7 @@
 #pragma once
 // Client TLS: one way to build the context and one way to say why a handshake failed.
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,6 +12,8 @@ namespace dropcheck::client {
 
 enum class TlsMode { none, stls, implicit };
 std::string_view to_string(TlsMode m);
+// "none", "stls", "implicit" (as to_string writes them); nullopt for anything else.
+std::optional<TlsMode> parse_tls_mode(std::string_view name);
 
 struct TlsSettings {
   bool verify = true;   // the chain must verify and name the configured host

@@ -73,7 +73,10 @@ struct Routing {
 // Named defect models that reproduce known-bad fetchers (harness only, see defects.hpp).
 enum class Defect { none, sbs_connector, pullmail, no_strip, no_lock, no_dedup, fill_empty_sender };
 std::string_view defect_name(Defect d);
+// Error "bad-defect" naming the known models.
 base::Result<Defect> parse_defect(std::string_view name);
+// The defect models, without "none": "sbs-connector, pullmail, ...".
+std::string defect_model_names();
 
 struct Config {
   std::string name = "default";  // account name: state file and lock are per account

@@ -162,14 +162,19 @@ std::string describe_exit(const ChildResult &r) {
 } // namespace
 
 const std::vector<std::string> &external_fetcher_kinds() {
-  static const std::vector<std::string> kKinds = {"fetchmail", "getmail6",
-                                                  "command"};
+  static const std::vector<std::string> kKinds = [] {
+    std::vector<std::string> out;
+    for (const auto k : {FetcherKind::fetchmail, FetcherKind::getmail6,
+                         FetcherKind::command})
+      out.emplace_back(fetcher_kind_name(k));
+    return out;
+  }();
   return kKinds;
 }
 
 bool is_external_fetcher(std::string_view kind) {
-  const auto &k = external_fetcher_kinds();
-  return std::find(k.begin(), k.end(), kind) != k.end();
+  const auto k = parse_fetcher_kind(kind);
+  return k && *k != FetcherKind::core;
 }
 
 bool external_fetcher_available(std::string_view kind, std::string *missing) {
@@ -438,12 +443,12 @@ std::string fetchmail_user(const ExternalContext &ctx,
     rc += fmt::format("  lmtp smtphost {}/{}\n", ctx.smtp_host, ctx.smtp_port);
   else
     rc += fmt::format("  smtphost {}/{}\n", ctx.smtp_host, ctx.smtp_port);
-  if (ctx.pop3_tls == "none") {
+  if (ctx.pop3_tls == client::TlsMode::none) {
     rc += "  sslproto ''\n"; // plain POP3: no opportunistic STLS attempt
   } else {
     // Required TLS (implicit, or STLS in-band), certificate verified against
     // the run's CA.
-    if (ctx.pop3_tls == "implicit")
+    if (ctx.pop3_tls == client::TlsMode::implicit)
       rc += "  ssl\n";
     rc += "  sslproto 'TLS1.2+' sslcertck sslcertfile " +
           fetchmail_quote(ctx.ca_file) + "\n";
@@ -517,7 +522,7 @@ std::string getmail_rc(const ExternalContext &ctx,
                       multidrop ? "multidrop" : "single-drop");
   // getmail has no STLS for POP3: only the SSL retriever (implicit TLS)
   // protects the password.
-  const bool ssl = ctx.pop3_tls == "implicit";
+  const bool ssl = ctx.pop3_tls == client::TlsMode::implicit;
   rc += fmt::format("[retriever]\ntype = {}POP3{}Retriever\n",
                     multidrop ? "Multidrop" : "Simple", ssl ? "SSL" : "");
   if (ssl)
@@ -594,7 +599,7 @@ std::string intent_config(const ExternalContext &ctx,
                         const std::string &pw_file) {
     return fmt::format(
         "{{host: {}, port: {}, tls: {}, user: {}, password_file: {}{}}}",
-        ctx.pop3_host, port, ctx.pop3_tls == "implicit" ? "implicit" : "none",
+        ctx.pop3_host, port, ctx.pop3_tls == client::TlsMode::implicit ? "implicit" : "none",
         dquote(user), dquote(pw_file),
         ctx.ca_file.empty() ? "" : ", ca_file: " + dquote(ctx.ca_file));
   };
@@ -681,7 +686,7 @@ command_placeholders(const ExternalContext &ctx, const std::string &config_path,
           {"workdir", ctx.workdir},
           {"state_dir", state_dir},
           {"cycle", std::to_string(ctx.cycle)},
-          {"tls", ctx.pop3_tls},
+          {"tls", std::string(client::to_string(ctx.pop3_tls))},
           {"ca_file", ctx.ca_file}};
 }
 
@@ -741,7 +746,7 @@ net::awaitable<fetcher::CycleResult>
 run_external_cycle(const ExternalContext &ctx) {
   fetcher::CycleResult r;
   const Scenario &s = *ctx.scenario;
-  const std::string &kind = s.fetcher.kind;
+  const std::string kind(fetcher_kind_name(s.fetcher.kind));
   ChildSpec child;
   child.timeout = ctx.timeout;
   try {
@@ -762,7 +767,7 @@ run_external_cycle(const ExternalContext &ctx) {
                       kind, missing);
       co_return r;
     }
-    if (kind == "fetchmail") {
+    if (s.fetcher.kind == FetcherKind::fetchmail) {
       // One rc per cycle (same content): fetchmail's own state is the UIDL file
       // and the pid file, shared by the cycles of this run like a real
       // installation's.
@@ -770,7 +775,7 @@ run_external_cycle(const ExternalContext &ctx) {
       child.argv = fetchmail_argv(dir.string());
       child.env = private_env(dir.string());
       child.env.push_back("FETCHMAILHOME=" + dir.string());
-    } else if (kind == "getmail6") {
+    } else if (s.fetcher.kind == FetcherKind::getmail6) {
       const fs::path msmtprc = dir / "msmtprc";
       write_file(msmtprc,
                  "# dropcheck: empty; everything is on msmtp's command line\n",
@@ -788,7 +793,7 @@ run_external_cycle(const ExternalContext &ctx) {
       }
       child.argv = getmail_argv(dir.string(), rcfiles);
       child.env = private_env(dir.string());
-    } else if (kind == "command") {
+    } else if (s.fetcher.kind == FetcherKind::command) {
       const fs::path pw = dir / "password";
       const fs::path state = dir / "state";
       const fs::path config = dir / "intent.yaml";

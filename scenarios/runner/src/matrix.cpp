@@ -113,8 +113,7 @@ base::Status check_matrix_fetchers(const std::vector<std::string> &fetchers,
     std::string known = "core";
     for (const auto &k : external_fetcher_kinds())
       known += ", " + k;
-    known += ", sbs-connector, pullmail, no-strip, no-lock, no-dedup, "
-             "fill-empty-sender";
+    known += ", " + fetcher::defect_model_names();
     return base::make_error(
         "bad-fetcher",
         fmt::format("unknown fetcher '{}' (known: {})", f, known));
@@ -127,12 +126,11 @@ Scenario matrix_cell_scenario(const Scenario &scenario,
                               const std::string &fetcher,
                               const std::string &command) {
   Scenario s;
-  if (fetcher == "core")
-    s = with_fetcher(scenario, "core");
-  else if (is_external_fetcher(fetcher))
-    s = with_fetcher(scenario, fetcher, command);
+  if (const auto kind = parse_fetcher_kind(fetcher))
+    s = with_fetcher(scenario, *kind, command);
   else
-    s = with_defect(with_fetcher(scenario, "core"), fetcher);
+    s = with_defect(with_fetcher(scenario, FetcherKind::core),
+                    fetcher::parse_defect(fetcher).value());
   if (!provider.empty())
     s.profile = provider;
   return s;

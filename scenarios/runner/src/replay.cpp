@@ -61,16 +61,26 @@ std::vector<ProviderLimitRule> fault_limits(const fake_pop3::Faults& f) {
   return out;
 }
 
+// What the scenario documents for `fetcher` (an external kind or a defect model), or nullptr.
+const Expected* documented_for(const Scenario& s, const std::string& fetcher) {
+  if (const auto kind = parse_fetcher_kind(fetcher)) {
+    const auto it = s.fetchers.find(*kind);
+    return it == s.fetchers.end() ? nullptr : &it->second;
+  }
+  if (const auto defect = fetcher::parse_defect(fetcher); defect.ok()) {
+    const auto it = s.defects.find(*defect);
+    return it == s.defects.end() ? nullptr : &it->second;
+  }
+  return nullptr;
+}
+
 bool documented(const Scenario& s, const std::string& fetcher, const std::string& type) {
-  const auto in = [&](const std::map<std::string, Expected>& m) {
-    const auto it = m.find(fetcher);
-    if (it == m.end()) return false;
-    for (const auto& alt : it->second.any_of)
-      for (const auto& e : alt)
-        if (e.type == type) return true;
-    return false;
-  };
-  return in(s.fetchers) || in(s.defects);
+  const Expected* expected = documented_for(s, fetcher);
+  if (!expected) return false;
+  for (const auto& alt : expected->any_of)
+    for (const auto& e : alt)
+      if (e.type == type) return true;
+  return false;
 }
 
 // Whether the library documents findings of `type` for `fetcher` anywhere.
@@ -250,12 +260,13 @@ base::Result<Scenario> replay_scenario(const Scenario& scenario, const ReplayPro
   s.profile_override = merged;
   // A provider that takes no password without TLS: POP3S, which every fetcher speaks (getmail
   // has no STLS).
-  if (!merged.plaintext_without_tls && s.provider_tls == "none") s.provider_tls = "implicit";
+  if (!merged.plaintext_without_tls && s.provider_tls == client::TlsMode::none)
+    s.provider_tls = client::TlsMode::implicit;
   s.fetcher.to_cc = false;
   s.fetcher.envelope.clear();
   if (advice.envelope_header.empty()) {
-    s.fetcher.no_envelope = s.fetcher.kind == "core";
-    s.fetcher.to_cc = s.fetcher.kind != "core";  // fetchmail: `no envelope`, as advised
+    s.fetcher.no_envelope = s.fetcher.kind == FetcherKind::core;
+    s.fetcher.to_cc = s.fetcher.kind != FetcherKind::core;  // fetchmail: `no envelope`, as advised
   } else {
     mail::EnvelopeSpec spec;
     spec.header = advice.envelope_header;

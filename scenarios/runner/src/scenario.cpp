@@ -12,12 +12,13 @@
 
 #include "analyzer/analyzer.hpp"
 #include "base/embedded.hpp"
-#include "runner/external.hpp"
+#include "base/names.hpp"
 #include "base/strings.hpp"
 #include "base/yaml.hpp"
 #include "fake_smtp/policy.hpp"
 #include "fetcher/config.hpp"
 #include "fake_pop3/profile.hpp"
+#include "scenario_internal.hpp"
 
 namespace dropcheck::embedded {
 base::EmbeddedFiles builtin_scenario_files();
@@ -27,27 +28,33 @@ namespace dropcheck::runner {
 
 namespace fs = std::filesystem;
 
-namespace {
+namespace detail {
 
-// Header block + body, line endings made CRLF, with the correlation tag as the last header.
-std::string build_raw(const std::string& headers, const std::string& body, const std::string& id) {
-  auto crlf = [](std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) out.push_back('\r');
-      out.push_back(s[i]);
-    }
-    return out;
-  };
-  std::string h = crlf(headers);
-  if (!h.empty() && h.back() != '\n') h += "\r\n";
-  std::string b = crlf(body);
-  return h + "X-Dropcheck-Id: " + id + "\r\n\r\n" + b;
+bool valid_address(std::string_view a) {
+  const auto at = a.rfind('@');
+  return at != std::string_view::npos && at > 0 && base::is_dns_name(a.substr(at + 1)) &&
+         a.find_first_of(" \t\r\n<>") == std::string_view::npos;
 }
 
-const std::set<std::string> kDefects = {"none",     "sbs-connector", "pullmail",
-                                        "no-strip", "no-lock",       "no-dedup",
-                                        "fill-empty-sender"};
+std::string checked_address(const base::YamlReader& y, const YAML::Node& n,
+                            const std::string& field, const std::string& a) {
+  if (!valid_address(a)) y.fail(n, field, "not an address (local@domain): " + a);
+  return a;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::checked_address;
+using detail::valid_address;
+
+constexpr std::pair<FetcherKind, std::string_view> kFetcherKinds[] = {
+    {FetcherKind::core, "core"},
+    {FetcherKind::fetchmail, "fetchmail"},
+    {FetcherKind::getmail6, "getmail6"},
+    {FetcherKind::command, "command"},
+};
 
 std::vector<Expectation> parse_expect_list(const base::YamlReader& y, const YAML::Node& e,
                                            const std::string& where) {
@@ -89,19 +96,6 @@ Expected parse_expect(const base::YamlReader& y, const YAML::Node& e, const std:
   return out;
 }
 
-// local@domain, the domain a DNS name. Kept as written: the truth owes nothing to the parser
-// the fetcher routes with (mail/); the analyzer compares addresses by its own simple rules.
-bool valid_address(std::string_view a) {
-  const auto at = a.rfind('@');
-  return at != std::string_view::npos && at > 0 && base::is_dns_name(a.substr(at + 1)) &&
-         a.find_first_of(" \t\r\n<>") == std::string_view::npos;
-}
-
-std::string checked_address(const base::YamlReader& y, const YAML::Node& n,
-                            const std::string& field, const std::string& a) {
-  if (!valid_address(a)) y.fail(n, field, "not an address (local@domain): " + a);
-  return a;
-}
 
 std::string checked_domain(const base::YamlReader& y, const YAML::Node& n,
                            const std::string& field, const std::string& d) {
@@ -285,49 +279,206 @@ std::vector<RcptFault> parse_rcpt_faults(const base::YamlReader& y, const YAML::
   return out;
 }
 
-// Bounded body_size: the fake servers' message limits are of this order.
-constexpr long long kMaxBodySize = 30'000'000;
-constexpr std::size_t kCopyOverhead = 64;  // X-Dropcheck-Id line and the header/body gap
 
-// What the messages of one scenario may add up to (kMaxScenarioMessages, kMaxScenarioOctets),
-// checked before anything is generated: a few lines using aliases, repeat and body_size can
-// ask for gigabytes.
-class GenerationBudget {
- public:
-  void take(const base::YamlReader& y, const YAML::Node& m, const std::string& field,
-            std::size_t copies, std::size_t octets_each) {
-    const std::size_t each = octets_each + kCopyOverhead;
-    if (copies > kMaxScenarioMessages - messages_)
-      y.fail(m, field + ".repeat",
-             fmt::format("the scenario would have more than {} messages", kMaxScenarioMessages));
-    if (each > (kMaxScenarioOctets - octets_) / copies)
-      y.fail(m, field,
-             fmt::format("the scenario would generate more than {} MiB of messages ({} x {} "
-                         "octets here)",
-                         kMaxScenarioOctets >> 20, copies, each));
-    messages_ += copies;
-    octets_ += copies * each;
+void parse_world(const base::YamlReader& y, const YAML::Node& root, Scenario& s) {
+  const YAML::Node w = root["world"];
+  if (!w) y.fail(root, "world", "missing");
+  y.only_keys(w, "world", {"local_domains", "users", "aliases", "fallback"});
+  for (auto& d : y.str_list(w, "local_domains", "world"))
+    s.world.local_domains.push_back(checked_domain(y, w["local_domains"], "world.local_domains", d));
+  if (s.world.local_domains.empty())
+    y.fail(w, "world.local_domains", "missing: name at least one local domain");
+  for (auto& u : y.str_list(w, "users", "world"))
+    s.world.users.push_back(checked_address(y, w["users"], "world.users", u));
+  if (const YAML::Node a = w["aliases"]) {
+    y.require_map(a, "world.aliases");
+    for (const auto& kv : a) {
+      if (!kv.second.IsScalar()) y.fail(kv.second, "world.aliases", "expected an address");
+      s.world.aliases[checked_address(y, kv.first, "world.aliases", kv.first.Scalar())] =
+          checked_address(y, kv.second, "world.aliases", kv.second.Scalar());
+    }
   }
+  if (const std::string fb = y.str(w, "fallback", "world", ""); !fb.empty())
+    s.world.fallback = checked_address(y, w["fallback"], "world.fallback", fb);
+}
 
- private:
-  std::size_t messages_ = 0;
-  std::size_t octets_ = 0;
-};
+void parse_provider(const base::YamlReader& y, const YAML::Node& p, Scenario& s) {
+  y.only_keys(p, "provider", {"profile", "tls", "hosts", "mailboxes"});
+  s.mailboxes = parse_mailboxes(y, p["mailboxes"]);
+  s.profile = resolve_profile(y, p["profile"], "provider.profile",
+                              y.req_str(p, "profile", "provider"));
+  const auto tls = client::parse_tls_mode(y.str(p, "tls", "provider", "none"));
+  if (!tls) y.fail(p["tls"], "provider.tls", "expected none, stls or implicit");
+  s.provider_tls = *tls;
+  for (auto& h : y.str_list(p, "hosts", "provider"))
+    s.provider_hosts.push_back(checked_domain(y, p["hosts"], "provider.hosts", h));
+}
+
+void parse_fetcher(const base::YamlReader& y, const YAML::Node& f, Scenario& s) {
+  y.only_keys(f, "fetcher",
+              {"kind", "defect", "envelope", "mode", "keep", "knows_users", "command",
+               "smtp_timeout", "accounts", "parallel"});
+  s.fetcher.smtp_timeout_ms = y.duration_ms(f, "smtp_timeout", "fetcher", 20'000);
+  if (s.fetcher.smtp_timeout_ms < 100 || s.fetcher.smtp_timeout_ms > 600'000)
+    y.fail(f["smtp_timeout"], "fetcher.smtp_timeout", "expected 100ms .. 10m");
+  s.fetcher.command = y.str(f, "command", "fetcher", "");
+  s.fetcher.knows_users = y.boolean(f, "knows_users", "fetcher", true);
+  const std::string kind = y.str(f, "kind", "fetcher", "core");
+  const auto parsed_kind = parse_fetcher_kind(kind);
+  if (!parsed_kind)
+    y.fail(f["kind"], "fetcher.kind",
+           "unknown fetcher '" + kind + "' (known: " + fetcher_kind_names() + ")");
+  s.fetcher.kind = *parsed_kind;
+  if (s.fetcher.kind == FetcherKind::command && s.fetcher.command.empty())
+    y.fail(f, "fetcher.command", "missing: the command line for kind: command");
+  const auto defect = fetcher::parse_defect(y.str(f, "defect", "fetcher", "none"));
+  if (!defect.ok()) y.fail(f["defect"], "fetcher.defect", defect.error().message);
+  s.fetcher.defect = *defect;
+  const std::string mode = y.str(f, "mode", "fetcher", "envelope-header");
+  if (mode == "to-cc") s.fetcher.to_cc = true;
+  else if (mode != "envelope-header")
+    y.fail(f["mode"], "fetcher.mode", "expected envelope-header or to-cc");
+  s.fetcher.keep = y.boolean(f, "keep", "fetcher", false);
+  if (const YAML::Node e = f["envelope"])
+    s.fetcher.envelope = fetcher::parse_envelope_specs(y, e, "fetcher.envelope");
+  if (f["accounts"]) s.fetcher.accounts = parse_scenario_accounts(y, f["accounts"], s);
+  s.fetcher.parallel = static_cast<std::size_t>(y.integer(
+      f, "parallel", "fetcher", 1, 1, static_cast<long long>(fetcher::kMaxParallelAccounts)));
+}
+
+void parse_timeline(const base::YamlReader& y, const YAML::Node& t, Scenario& s) {
+  y.only_keys(t, "timeline",
+              {"cycles", "interval", "overlap", "drift", "run_limit", "cycle_limit",
+               "password_changes", "latency_budget"});
+  s.timeline.cycles = static_cast<int>(y.integer(t, "cycles", "timeline", 1, 1, 1000));
+  s.timeline.interval_ms = y.duration_ms(t, "interval", "timeline", s.timeline.interval_ms);
+  s.timeline.run_limit_ms = y.duration_ms(t, "run_limit", "timeline", s.timeline.run_limit_ms);
+  if (s.timeline.run_limit_ms < 1000 || s.timeline.run_limit_ms > kMaxRunLimitMs)
+    y.fail(t["run_limit"], "timeline.run_limit", "expected 1s .. 6h");
+  s.timeline.cycle_limit_ms = y.duration_ms(
+      t, "cycle_limit", "timeline",
+      std::min(s.timeline.cycle_limit_ms, s.timeline.run_limit_ms));
+  if (s.timeline.cycle_limit_ms < 1000 || s.timeline.cycle_limit_ms > s.timeline.run_limit_ms)
+    y.fail(t["cycle_limit"], "timeline.cycle_limit", "expected 1s .. run_limit");
+  if (const YAML::Node o = t["overlap"]) {
+    y.only_keys(o, "timeline.overlap", {"cycle", "after_retrieved", "invocations"});
+    s.timeline.overlap_cycle = static_cast<int>(
+        y.integer(o, "cycle", "timeline.overlap", 1, 1, s.timeline.cycles - 1));
+    s.timeline.overlap_after =
+        static_cast<int>(y.integer(o, "after_retrieved", "timeline.overlap", 1, 1, 100000));
+    s.timeline.overlap_invocations = static_cast<int>(
+        y.integer(o, "invocations", "timeline.overlap", 1, 1,
+                  s.timeline.cycles - s.timeline.overlap_cycle));
+  }
+  s.timeline.password_changes =
+      parse_password_changes(y, t["password_changes"], s, s.timeline.cycles);
+  s.timeline.latency_budget_ms = y.duration_ms(t, "latency_budget", "timeline", 0);
+  if (s.timeline.latency_budget_ms < 0)
+    y.fail(t["latency_budget"], "timeline.latency_budget", "expected a duration");
+  if (const YAML::Node d = t["drift"]) {
+    y.only_keys(d, "timeline.drift", {"before_cycle", "profile"});
+    s.timeline.drift_cycle = static_cast<int>(
+        y.integer(d, "before_cycle", "timeline.drift", 2, 1, s.timeline.cycles));
+    s.timeline.drift_profile = resolve_profile(y, d["profile"], "timeline.drift.profile",
+                                               y.req_str(d, "profile", "timeline.drift"));
+  }
+}
+
+// reply_delay: {data-end: 2s, rcpt: 300ms, ...}: a slow in-house server (real time).
+void parse_reply_delays(const base::YamlReader& y, const YAML::Node& d, ReceiverSpec& rs) {
+  y.require_map(d, "receiver.reply_delay");
+  for (const auto& kv : d) {
+    const std::string stage = kv.first.Scalar();
+    const auto which = fake_smtp::reply_stage_from_name(stage);
+    if (!which)
+      y.fail(kv.first, "receiver.reply_delay",
+             "unknown stage '" + stage +
+                 "' (known: greeting, mail, rcpt, data, data-end, other)");
+    const long long delay = y.duration_ms(d, stage, "receiver.reply_delay", 0);
+    if (delay < 0 || delay > 60'000)
+      y.fail(kv.second, "receiver.reply_delay." + stage, "expected 0 .. 60s");
+    rs.reply_delay_ms[static_cast<std::size_t>(*which)] = delay;
+  }
+}
+
+void parse_receiver(const base::YamlReader& y, const YAML::Node& r, Scenario& s) {
+  y.only_keys(r, "receiver", {"lmtp", "relay", "reject_null_sender", "loop_check", "rcpt_fail_at",
+                              "rcpt_fail_code", "data_fail_code", "data_end_fail_code",
+                              "only_transaction", "reply_delay", "rcpt_faults"});
+  auto& rs = s.receiver;
+  rs.lmtp = y.boolean(r, "lmtp", "receiver", false);
+  const std::string relay = y.str(r, "relay", "receiver", "deny");
+  if (relay != "deny" && relay != "open") y.fail(r["relay"], "receiver.relay", "expected deny or open");
+  rs.open_relay = relay == "open";
+  rs.reject_null_sender = y.boolean(r, "reject_null_sender", "receiver", false);
+  rs.loop_check = y.boolean(r, "loop_check", "receiver", false);
+  rs.rcpt_fail_at = static_cast<std::size_t>(y.integer(r, "rcpt_fail_at", "receiver", 0, 0, 1000));
+  rs.rcpt_fail_code = static_cast<int>(y.integer(r, "rcpt_fail_code", "receiver", 451, 400, 599));
+  rs.data_fail_code = static_cast<int>(y.integer(r, "data_fail_code", "receiver", 0, 0, 599));
+  rs.data_end_fail_code =
+      static_cast<int>(y.integer(r, "data_end_fail_code", "receiver", 0, 0, 599));
+  rs.only_transaction =
+      static_cast<std::size_t>(y.integer(r, "only_transaction", "receiver", 0, 0, 100000));
+  rs.rcpt_faults = parse_rcpt_faults(y, r["rcpt_faults"], s.timeline.cycles);
+  if (const YAML::Node d = r["reply_delay"]) parse_reply_delays(y, d, rs);
+}
+
+// What each defect model (defects:) and external fetcher (fetchers:) must produce here.
+void parse_documented(const base::YamlReader& y, const YAML::Node& root, Scenario& s) {
+  if (const YAML::Node d = root["defects"]) {
+    y.require_map(d, "defects");
+    for (const auto& kv : d) {
+      const std::string name = kv.first.Scalar();
+      const auto defect = fetcher::parse_defect(name);
+      if (!defect.ok() || *defect == fetcher::Defect::none)
+        y.fail(kv.first, "defects." + name,
+               "unknown defect model (known: " + fetcher::defect_model_names() + ")");
+      s.defects[*defect] = parse_expect(y, kv.second, "defects." + name);
+    }
+  }
+  if (const YAML::Node fx = root["fetchers"]) {
+    y.require_map(fx, "fetchers");
+    for (const auto& kv : fx) {
+      const std::string name = kv.first.Scalar();
+      const auto kind = parse_fetcher_kind(name);
+      if (!kind || *kind == FetcherKind::core)
+        y.fail(kv.first, "fetchers." + name,
+               "unknown external fetcher (fetchmail, getmail6, command)");
+      s.fetchers[*kind] = parse_expect(y, kv.second, "fetchers." + name);
+    }
+  }
+}
 
 }  // namespace
 
-Scenario with_defect(const Scenario& scenario, const std::string& defect) {
+
+std::string_view fetcher_kind_name(FetcherKind k) {
+  return base::name_of<FetcherKind>(kFetcherKinds, k);
+}
+
+std::optional<FetcherKind> parse_fetcher_kind(std::string_view name) {
+  return base::value_of<FetcherKind>(kFetcherKinds, name);
+}
+
+std::string fetcher_kind_names() { return base::names_of<FetcherKind>(kFetcherKinds); }
+
+std::string fetcher_name(const FetcherSpec& f) {
+  if (f.kind == FetcherKind::core && f.defect != fetcher::Defect::none)
+    return std::string(fetcher::defect_name(f.defect));
+  return std::string(fetcher_kind_name(f.kind));
+}
+
+Scenario with_defect(const Scenario& scenario, fetcher::Defect defect) {
   Scenario s = scenario;
   s.fetcher.defect = defect;
   if (auto it = s.defects.find(defect); it != s.defects.end()) s.expect = it->second;
   return s;
 }
 
-Scenario with_fetcher(const Scenario& scenario, const std::string& kind,
-                      const std::string& command) {
+Scenario with_fetcher(const Scenario& scenario, FetcherKind kind, const std::string& command) {
   Scenario s = scenario;
   s.fetcher.kind = kind;
-  s.fetcher.defect = "none";
+  s.fetcher.defect = fetcher::Defect::none;
   if (!command.empty()) s.fetcher.command = command;
   if (auto it = s.fetchers.find(kind); it != s.fetchers.end()) s.expect = it->second;
   return s;
@@ -347,232 +498,16 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
     s.name = y.req_str(root, "name", "");
     s.description = y.str(root, "description", "", "");
 
-    const YAML::Node w = root["world"];
-    if (!w) y.fail(root, "world", "missing");
-    y.only_keys(w, "world", {"local_domains", "users", "aliases", "fallback"});
-    for (auto& d : y.str_list(w, "local_domains", "world"))
-      s.world.local_domains.push_back(checked_domain(y, w["local_domains"], "world.local_domains", d));
-    if (s.world.local_domains.empty())
-      y.fail(w, "world.local_domains", "missing: name at least one local domain");
-    for (auto& u : y.str_list(w, "users", "world"))
-      s.world.users.push_back(checked_address(y, w["users"], "world.users", u));
-    if (const YAML::Node a = w["aliases"]) {
-      y.require_map(a, "world.aliases");
-      for (const auto& kv : a) {
-        if (!kv.second.IsScalar()) y.fail(kv.second, "world.aliases", "expected an address");
-        s.world.aliases[checked_address(y, kv.first, "world.aliases", kv.first.Scalar())] =
-            checked_address(y, kv.second, "world.aliases", kv.second.Scalar());
-      }
-    }
-    if (const std::string fb = y.str(w, "fallback", "world", ""); !fb.empty())
-      s.world.fallback = checked_address(y, w["fallback"], "world.fallback", fb);
-
-    if (const YAML::Node p = root["provider"]) {
-      y.only_keys(p, "provider", {"profile", "tls", "hosts", "mailboxes"});
-      s.mailboxes = parse_mailboxes(y, p["mailboxes"]);
-      s.profile = resolve_profile(y, p["profile"], "provider.profile",
-                                  y.req_str(p, "profile", "provider"));
-      s.provider_tls = y.str(p, "tls", "provider", "none");
-      if (s.provider_tls != "none" && s.provider_tls != "stls" && s.provider_tls != "implicit")
-        y.fail(p["tls"], "provider.tls", "expected none, stls or implicit");
-      for (auto& h : y.str_list(p, "hosts", "provider"))
-        s.provider_hosts.push_back(checked_domain(y, p["hosts"], "provider.hosts", h));
-    }
-
-    if (const YAML::Node f = root["fetcher"]) {
-      y.only_keys(f, "fetcher",
-                  {"kind", "defect", "envelope", "mode", "keep", "knows_users", "command",
-                   "smtp_timeout", "accounts", "parallel"});
-      s.fetcher.smtp_timeout_ms = y.duration_ms(f, "smtp_timeout", "fetcher", 20'000);
-      if (s.fetcher.smtp_timeout_ms < 100 || s.fetcher.smtp_timeout_ms > 600'000)
-        y.fail(f["smtp_timeout"], "fetcher.smtp_timeout", "expected 100ms .. 10m");
-      s.fetcher.command = y.str(f, "command", "fetcher", "");
-      s.fetcher.knows_users = y.boolean(f, "knows_users", "fetcher", true);
-      s.fetcher.kind = y.str(f, "kind", "fetcher", "core");
-      const auto& kinds = external_fetcher_kinds();
-      if (s.fetcher.kind != "core" &&
-          std::find(kinds.begin(), kinds.end(), s.fetcher.kind) == kinds.end()) {
-        std::string known = "core";
-        for (const auto& k : kinds) known += ", " + k;
-        y.fail(f["kind"], "fetcher.kind", "unknown fetcher '" + s.fetcher.kind + "' (known: " + known + ")");
-      }
-      if (s.fetcher.kind == "command" && s.fetcher.command.empty())
-        y.fail(f, "fetcher.command", "missing: the command line for kind: command");
-      s.fetcher.defect = y.str(f, "defect", "fetcher", "none");
-      if (!kDefects.count(s.fetcher.defect))
-        y.fail(f["defect"], "fetcher.defect", "unknown defect model '" + s.fetcher.defect + "'");
-      const std::string mode = y.str(f, "mode", "fetcher", "envelope-header");
-      if (mode == "to-cc") s.fetcher.to_cc = true;
-      else if (mode != "envelope-header")
-        y.fail(f["mode"], "fetcher.mode", "expected envelope-header or to-cc");
-      s.fetcher.keep = y.boolean(f, "keep", "fetcher", false);
-      if (const YAML::Node e = f["envelope"])
-        s.fetcher.envelope = fetcher::parse_envelope_specs(y, e, "fetcher.envelope");
-      if (f["accounts"]) s.fetcher.accounts = parse_scenario_accounts(y, f["accounts"], s);
-      s.fetcher.parallel = static_cast<std::size_t>(y.integer(
-          f, "parallel", "fetcher", 1, 1, static_cast<long long>(fetcher::kMaxParallelAccounts)));
-    }
+    parse_world(y, root, s);
+    if (const YAML::Node p = root["provider"]) parse_provider(y, p, s);
+    if (const YAML::Node f = root["fetcher"]) parse_fetcher(y, f, s);
     if (!s.mailboxes.empty() && s.fetcher.accounts.empty())
       s.fetcher.accounts = default_accounts(y, root["provider"], s);
-
-    const YAML::Node ms = root["messages"];
-    if (!ms || !ms.IsSequence() || ms.size() == 0)
-      y.fail(ms ? ms : root, "messages", "expected a non-empty list of messages");
-    std::set<std::string> ids;
-    GenerationBudget budget;
-    for (std::size_t i = 0; i < ms.size(); ++i) {
-      const YAML::Node m = ms[i];
-      const std::string field = fmt::format("messages[{}]", i);
-      y.only_keys(m, field,
-                  {"id", "from", "to", "headers", "body", "body_size", "at", "repeat", "identical"});
-      const long long repeat = y.integer(m, "repeat", field, 1, 1, 100000);
-      // identical: the copies are byte for byte the same message (one X-Dropcheck-Id), as a
-      // sender's MTA resends it after a lost reply; the analyzer judges them as one group.
-      const bool identical = y.boolean(m, "identical", field, false);
-      if (identical && repeat < 2)
-        y.fail(m["identical"], field + ".identical", "needs repeat: 2 or more");
-      const std::string base_id = y.str(m, "id", field, fmt::format("m{}", i + 1));
-      std::string from = y.str(m, "from", field, "");
-      if (from == "<>") from.clear();
-      if (!from.empty() && !valid_address(from))
-        y.fail(m["from"], field + ".from", "not an address (use \"<>\" for the null sender)");
-      const auto to = y.str_list(m, "to", field);
-      if (to.empty()) y.fail(m, field + ".to", "missing: the envelope recipients");
-      for (const auto& t : to) checked_address(y, m["to"], field + ".to", t);
-      const std::string headers = y.req_str(m, "headers", field);
-      if (headers.find(':') == std::string::npos)
-        y.fail(m["headers"], field + ".headers", "expected header lines (Name: value)");
-      std::string body = y.str(m, "body", field, "");
-      // body_size: a generated base64-looking body of about that many octets (76-column lines),
-      // deterministic, for large-message scenarios. Bounded by the fake servers' size limits.
-      const long long body_size = y.integer(m, "body_size", field, 0, 0, kMaxBodySize);
-      // Counted before anything is generated (with the line ends the generator and CRLF add).
-      budget.take(y, m, field, static_cast<std::size_t>(repeat),
-                  headers.size() + body.size() + static_cast<std::size_t>(body_size) * 78 / 76);
-      if (body_size > 0) {
-        static constexpr char kAlphabet[] =
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        body.reserve(body.size() + static_cast<std::size_t>(body_size) + 64);
-        std::uint32_t x = 2463534242u;  // xorshift32: same bytes every run
-        while (body.size() < static_cast<std::size_t>(body_size)) {
-          for (int c = 0; c < 76; ++c) {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            body.push_back(kAlphabet[x % 64]);
-          }
-          body += "\n";
-        }
-      }
-      const long long at = y.duration_ms(m, "at", field, 0);
-      for (long long r = 0; r < repeat; ++r) {
-        ScenarioMessage sm;
-        sm.id = repeat == 1 ? base_id : fmt::format("{}.{}", base_id, r + 1);
-        if (!ids.insert(sm.id).second) y.fail(m, field + ".id", "duplicate id " + sm.id);
-        sm.envelope_from = from;
-        sm.envelope_to = to;
-        sm.tag = identical ? base_id : sm.id;
-        sm.raw = build_raw(headers, body, sm.tag);
-        sm.at_ms = at;
-        s.messages.push_back(std::move(sm));
-      }
-    }
-
-    if (const YAML::Node t = root["timeline"]) {
-      y.only_keys(t, "timeline",
-                  {"cycles", "interval", "overlap", "drift", "run_limit", "cycle_limit",
-                   "password_changes", "latency_budget"});
-      s.timeline.cycles = static_cast<int>(y.integer(t, "cycles", "timeline", 1, 1, 1000));
-      s.timeline.interval_ms = y.duration_ms(t, "interval", "timeline", s.timeline.interval_ms);
-      s.timeline.run_limit_ms = y.duration_ms(t, "run_limit", "timeline", s.timeline.run_limit_ms);
-      if (s.timeline.run_limit_ms < 1000 || s.timeline.run_limit_ms > kMaxRunLimitMs)
-        y.fail(t["run_limit"], "timeline.run_limit", "expected 1s .. 6h");
-      s.timeline.cycle_limit_ms = y.duration_ms(
-          t, "cycle_limit", "timeline",
-          std::min(s.timeline.cycle_limit_ms, s.timeline.run_limit_ms));
-      if (s.timeline.cycle_limit_ms < 1000 || s.timeline.cycle_limit_ms > s.timeline.run_limit_ms)
-        y.fail(t["cycle_limit"], "timeline.cycle_limit", "expected 1s .. run_limit");
-      if (const YAML::Node o = t["overlap"]) {
-        y.only_keys(o, "timeline.overlap", {"cycle", "after_retrieved", "invocations"});
-        s.timeline.overlap_cycle = static_cast<int>(
-            y.integer(o, "cycle", "timeline.overlap", 1, 1, s.timeline.cycles - 1));
-        s.timeline.overlap_after =
-            static_cast<int>(y.integer(o, "after_retrieved", "timeline.overlap", 1, 1, 100000));
-        s.timeline.overlap_invocations = static_cast<int>(
-            y.integer(o, "invocations", "timeline.overlap", 1, 1,
-                      s.timeline.cycles - s.timeline.overlap_cycle));
-      }
-      s.timeline.password_changes =
-          parse_password_changes(y, t["password_changes"], s, s.timeline.cycles);
-      s.timeline.latency_budget_ms = y.duration_ms(t, "latency_budget", "timeline", 0);
-      if (s.timeline.latency_budget_ms < 0)
-        y.fail(t["latency_budget"], "timeline.latency_budget", "expected a duration");
-      if (const YAML::Node d = t["drift"]) {
-        y.only_keys(d, "timeline.drift", {"before_cycle", "profile"});
-        s.timeline.drift_cycle = static_cast<int>(
-            y.integer(d, "before_cycle", "timeline.drift", 2, 1, s.timeline.cycles));
-        s.timeline.drift_profile = resolve_profile(y, d["profile"], "timeline.drift.profile",
-                                                   y.req_str(d, "profile", "timeline.drift"));
-      }
-    }
-
-    if (const YAML::Node r = root["receiver"]) {
-      y.only_keys(r, "receiver", {"lmtp", "relay", "reject_null_sender", "loop_check", "rcpt_fail_at",
-                                  "rcpt_fail_code", "data_fail_code", "data_end_fail_code",
-                                  "only_transaction", "reply_delay", "rcpt_faults"});
-      auto& rs = s.receiver;
-      rs.lmtp = y.boolean(r, "lmtp", "receiver", false);
-      const std::string relay = y.str(r, "relay", "receiver", "deny");
-      if (relay != "deny" && relay != "open") y.fail(r["relay"], "receiver.relay", "expected deny or open");
-      rs.open_relay = relay == "open";
-      rs.reject_null_sender = y.boolean(r, "reject_null_sender", "receiver", false);
-      rs.loop_check = y.boolean(r, "loop_check", "receiver", false);
-      rs.rcpt_fail_at = static_cast<std::size_t>(y.integer(r, "rcpt_fail_at", "receiver", 0, 0, 1000));
-      rs.rcpt_fail_code = static_cast<int>(y.integer(r, "rcpt_fail_code", "receiver", 451, 400, 599));
-      rs.data_fail_code = static_cast<int>(y.integer(r, "data_fail_code", "receiver", 0, 0, 599));
-      rs.data_end_fail_code =
-          static_cast<int>(y.integer(r, "data_end_fail_code", "receiver", 0, 0, 599));
-      rs.only_transaction =
-          static_cast<std::size_t>(y.integer(r, "only_transaction", "receiver", 0, 0, 100000));
-      rs.rcpt_faults = parse_rcpt_faults(y, r["rcpt_faults"], s.timeline.cycles);
-      if (const YAML::Node d = r["reply_delay"]) {
-        // reply_delay: {data-end: 2s, rcpt: 300ms, ...}: a slow in-house server (real time).
-        y.require_map(d, "receiver.reply_delay");
-        for (const auto& kv : d) {
-          const std::string stage = kv.first.Scalar();
-          const auto which = fake_smtp::reply_stage_from_name(stage);
-          if (!which)
-            y.fail(kv.first, "receiver.reply_delay",
-                   "unknown stage '" + stage +
-                       "' (known: greeting, mail, rcpt, data, data-end, other)");
-          const long long delay = y.duration_ms(d, stage, "receiver.reply_delay", 0);
-          if (delay < 0 || delay > 60'000)
-            y.fail(kv.second, "receiver.reply_delay." + stage, "expected 0 .. 60s");
-          rs.reply_delay_ms[static_cast<std::size_t>(*which)] = delay;
-        }
-      }
-    }
-
+    s.messages = detail::parse_messages(y, root);
+    if (const YAML::Node t = root["timeline"]) parse_timeline(y, t, s);
+    if (const YAML::Node r = root["receiver"]) parse_receiver(y, r, s);
     s.expect = parse_expect(y, root["expect"], "expect");
-    if (const YAML::Node d = root["defects"]) {
-      y.require_map(d, "defects");
-      for (const auto& kv : d) {
-        const std::string name = kv.first.Scalar();
-        if (!kDefects.count(name) || name == "none")
-          y.fail(kv.first, "defects." + name, "unknown defect model");
-        s.defects[name] = parse_expect(y, kv.second, "defects." + name);
-      }
-    }
-    if (const YAML::Node fx = root["fetchers"]) {
-      y.require_map(fx, "fetchers");
-      for (const auto& kv : fx) {
-        const std::string name = kv.first.Scalar();
-        if (!is_external_fetcher(name))
-          y.fail(kv.first, "fetchers." + name,
-                 "unknown external fetcher (fetchmail, getmail6, command)");
-        s.fetchers[name] = parse_expect(y, kv.second, "fetchers." + name);
-      }
-    }
+    parse_documented(y, root, s);
     return s;
   } catch (const base::YamlError& e) {
     return base::make_error("bad-scenario", e.what());

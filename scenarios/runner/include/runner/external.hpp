@@ -48,8 +48,7 @@ struct ExternalContext {
   // from user/password (the configuration is then exactly the single-account
   // one).
   std::vector<ExternalAccount> accounts;
-  std::string pop3_tls =
-      "none"; // none | stls | implicit (Scenario::provider_tls)
+  client::TlsMode pop3_tls = client::TlsMode::none; // Scenario::provider_tls
   std::string
       ca_file; // PEM the fetcher must trust for the provider's certificate
   std::string smtp_host = "127.0.0.1";

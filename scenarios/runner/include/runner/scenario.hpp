@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "client/tls.hpp"
 #include "fake_pop3/profile.hpp"
+#include "fetcher/config.hpp"
 #include "mail/envelope.hpp"
 
 namespace dropcheck::runner {
@@ -62,10 +64,16 @@ struct PasswordChange {
   int fixed_cycle = 0;
 };
 
+// fetcher.kind: the core (defect models via `defect`) or an external fetcher
+// (runner/external.hpp).
+enum class FetcherKind { core, fetchmail, getmail6, command };
+std::string_view fetcher_kind_name(FetcherKind k);
+std::optional<FetcherKind> parse_fetcher_kind(std::string_view name);
+std::string fetcher_kind_names();  // "core, fetchmail, getmail6, command"
+
 struct FetcherSpec {
-  std::string kind = "core";                 // core (defect models via `defect`), fetchmail,
-                                             //   getmail6, command (runner/external.hpp)
-  std::string defect = "none";
+  FetcherKind kind = FetcherKind::core;
+  fetcher::Defect defect = fetcher::Defect::none;  // the core's defect model
   bool knows_users = true;                   // the core's config lists world.users
   std::string command;                       // kind: command — the command line template
   std::vector<mail::EnvelopeSpec> envelope;  // empty: the core's default (X-Envelope-To)
@@ -76,6 +84,10 @@ struct FetcherSpec {
   std::vector<ScenarioAccount> accounts;     // empty: the one catch-all (no provider.mailboxes)
   std::size_t parallel = 1;                  // the core: accounts polled at once
 };
+
+// The fetcher's name in reports and matrix columns: the defect model of a core that plays one,
+// else the kind ("core", "no-strip", "fetchmail").
+std::string fetcher_name(const FetcherSpec& f);
 
 struct Timeline {
   int cycles = 1;
@@ -143,7 +155,7 @@ struct Scenario {
   std::string profile = "x-envelope-to";
   // Set by the replay: this profile is played instead of loading `profile`.
   std::optional<fake_pop3::Profile> profile_override;
-  std::string provider_tls = "none";            // none | stls | implicit (self-signed, trusted)
+  client::TlsMode provider_tls = client::TlsMode::none;  // self-signed, trusted
   std::vector<std::string> provider_hosts;      // more domains whose mail lands in the catch-all
   std::vector<ScenarioMailbox> mailboxes;       // empty: one catch-all
   FetcherSpec fetcher;
@@ -153,19 +165,18 @@ struct Scenario {
   Expected expect;
   // Per defect model: the findings it must produce here. A defect model not listed must
   // produce exactly `expect` (it is not caught "elsewhere").
-  std::map<std::string, Expected> defects;
+  std::map<fetcher::Defect, Expected> defects;
   // Per external fetcher kind (fetchmail, getmail6, command): the findings it must produce
   // here, its documented behaviour. A kind not listed must produce exactly `expect`.
-  std::map<std::string, Expected> fetchers;
+  std::map<FetcherKind, Expected> fetchers;
 };
 
 // Scenario with `fetcher.defect` set to `defect` and `expect` set to what that defect model
 // must produce in it.
-Scenario with_defect(const Scenario& scenario, const std::string& defect);
+Scenario with_defect(const Scenario& scenario, fetcher::Defect defect);
 // Scenario played by fetcher `kind` (core or an external kind) with `expect` set to what that
 // fetcher must produce in it; `command` replaces fetcher.command when non-empty.
-Scenario with_fetcher(const Scenario& scenario, const std::string& kind,
-                      const std::string& command = "");
+Scenario with_fetcher(const Scenario& scenario, FetcherKind kind, const std::string& command = "");
 
 base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view source);
 base::Result<Scenario> load_scenario_file(const std::string& path);
