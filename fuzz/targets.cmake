@@ -13,7 +13,7 @@ set(DROPCHECK_FUZZ_INCLUDES_pop3_server ${PROJECT_SOURCE_DIR}/tests/protocol_pop
 set(DROPCHECK_FUZZ_LIBS_pop3_client dropcheck_client dropcheck_protocol)
 set(DROPCHECK_FUZZ_LIBS_smtp_server dropcheck_protocol)
 set(DROPCHECK_FUZZ_INCLUDES_smtp_server ${PROJECT_SOURCE_DIR}/tests/protocol_smtp)
-set(DROPCHECK_FUZZ_LIBS_smtp_reply dropcheck_protocol)
+set(DROPCHECK_FUZZ_LIBS_smtp_reply dropcheck_protocol dropcheck_base)
 set(DROPCHECK_FUZZ_LIBS_config dropcheck_fetcher)
 set(DROPCHECK_FUZZ_LIBS_profile dropcheck_fake_pop3)
 set(DROPCHECK_FUZZ_LIBS_scenario dropcheck_runner)
