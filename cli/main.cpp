@@ -1,35 +1,35 @@
 // dropcheck: run scenarios, fetch, analyze. Thin: parse flags, call libraries, map errors to
 // exit codes (0 ok, 1 findings differ from expectations / fetch failed, 2 usage or config).
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <thread>
 #include <fstream>
 #include <functional>
-#include <map>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <thread>
 
+#include "analyze.hpp"
 #include "analyzer/report.hpp"
 #include "base/clock.hpp"
 #include "base/strings.hpp"
 #include "base/yaml.hpp"
+#include "fake_pop3/profile.hpp"
 #include "fetcher/accounts.hpp"
 #include "fetcher/fetcher.hpp"
-#include "fake_pop3/profile.hpp"
-#include "runner/external.hpp"
+#include "probe/accounts.hpp"
+#include "probe/probe.hpp"
 #include "runner/evaluation.hpp"
+#include "runner/external.hpp"
 #include "runner/matrix.hpp"
 #include "runner/replay.hpp"
 #include "runner/runner.hpp"
 #include "runner/scenario.hpp"
-#include "probe/accounts.hpp"
-#include "probe/probe.hpp"
-#include "analyze.hpp"
 #include "view.hpp"
 
 namespace {
@@ -130,8 +130,10 @@ int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
     all = all && r.passed();
     const std::string_view status = r.status();
     fmt::print("{:<28} {:<13} {:>5.0f}ms  {}\n", r.name,
-               status == "ok" ? "pass" : status == "fail" ? "FAIL" : status, r.wall_ms,
-               findings_summary(r));
+               status == "ok"     ? "pass"
+               : status == "fail" ? "FAIL"
+                                  : status,
+               r.wall_ms, findings_summary(r));
     for (const auto& e : r.events)
       if (!e.fired || verbose)
         fmt::print("    event {} {}: {}\n", e.name, e.fired ? "fired" : "NOT FIRED", e.detail);
@@ -147,7 +149,8 @@ int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
     table.cells.push_back({r.name, "", runner::fetcher_name(s.fetcher), std::move(r)});
   }
   table.wall_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - run_start).count();
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - run_start)
+          .count();
   for (const auto& c : table.cells)
     if (std::find(table.fetchers.begin(), table.fetchers.end(), c.fetcher) == table.fetchers.end())
       table.fetchers.push_back(c.fetcher);
@@ -236,8 +239,7 @@ int cmd_replay(const std::vector<std::string>& files, const ReplayFlags& flags,
   opt.fetchers = csv(flags.fetchers);
   opt.command = flags.command;
   opt.jobs = flags.jobs;
-  if (int rc = check_cell_inputs(opt.fetchers, opt.command, opt.providers, "--provider"))
-    return rc;
+  if (int rc = check_cell_inputs(opt.fetchers, opt.command, opt.providers, "--provider")) return rc;
   std::function<void(const runner::ReplayCell&)> progress;
   if (flags.verbose)
     progress = [](const runner::ReplayCell& c) {
@@ -263,8 +265,8 @@ std::function<void(const runner::MatrixCell&)> terminal_progress(std::size_t tot
   auto done = std::make_shared<std::size_t>(0);
   const auto start = std::chrono::steady_clock::now();
   return [done, total, start](const runner::MatrixCell& c) {
-    const auto s = std::chrono::duration_cast<std::chrono::seconds>(
-        std::chrono::steady_clock::now() - start);
+    const auto s =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start);
     fmt::print(stderr, "\r[{}/{}] cells, {} s, last: {} / {}\x1b[K{}", ++*done, total, s.count(),
                c.scenario, c.fetcher, *done == total ? "\n" : "");
   };
@@ -290,8 +292,7 @@ int cmd_matrix(const MatrixFlags& flags) {
                  c.scenario, c.provider, c.fetcher, runner::cell_label(c), c.result.wall_ms);
     };
   const auto m = runner::run_matrix(scenarios, opt, progress);
-  const runner::MatrixView view =
-      runner::parse_view(flags.view).value_or(runner::default_view(m));
+  const runner::MatrixView view = runner::parse_view(flags.view).value_or(runner::default_view(m));
   fmt::print("{}", runner::matrix_text(m, view));
   const std::pair<const std::string*, std::string> outputs[] = {
       {&flags.json, flags.json.empty() ? "" : runner::matrix_json(m).dump(2) + "\n"},
@@ -343,7 +344,8 @@ int cmd_fetch(const std::string& config_path, bool once, bool daemon, const std:
     try {
       interval_ms = base::YamlReader("--interval").duration_ms(n, "i", "", 0);
     } catch (const base::YamlError& e) {
-      fmt::print(stderr, "dropcheck fetch: --interval {}: expected a duration like 5m, 90s\n", interval);
+      fmt::print(stderr, "dropcheck fetch: --interval {}: expected a duration like 5m, 90s\n",
+                 interval);
       return kExitUsage;
     }
     if (interval_ms < 1000) {
@@ -393,10 +395,13 @@ int probe_usage(const std::string& m) {
 // The flags of one account's probe, which --accounts does not combine with ("" when none given).
 std::string single_account_flags(const CLI::App& cmd) {
   static constexpr const char* kFlags[] = {
-      "--pop3",          "--tls",         "--starttls",      "--ca-file",  "--insecure",
-      "--allow-plaintext", "--user",      "--password-file", "--max-messages", "--html",
-      "--profile-out",   "--send-tests",  "--smtp",          "--domain",   "--foreign-address",
-      "--from",          "--tag",         "--cleanup",       "--poll-attempts", "--poll-interval"};
+      "--pop3",          "--tls",           "--starttls",
+      "--ca-file",       "--insecure",      "--allow-plaintext",
+      "--user",          "--password-file", "--max-messages",
+      "--html",          "--profile-out",   "--send-tests",
+      "--smtp",          "--domain",        "--foreign-address",
+      "--from",          "--tag",           "--cleanup",
+      "--poll-attempts", "--poll-interval"};
   std::string given;
   for (const char* f : kFlags)
     if (cmd.count(f) > 0) given += (given.empty() ? "" : ", ") + std::string(f);
@@ -407,8 +412,10 @@ std::string single_account_flags(const CLI::App& cmd) {
 // each (or JSON); exit 0 all ok, 1 any failed, 2 usage or a bad file. No credentials printed.
 int cmd_probe_accounts(const ProbeFlags& fl, const CLI::App& cmd) {
   if (const auto given = single_account_flags(cmd); !given.empty())
-    return probe_usage("--accounts FILE checks the accounts of FILE; it does not combine with "
-                       "the single-account flags (" + given + ")");
+    return probe_usage(
+        "--accounts FILE checks the accounts of FILE; it does not combine with "
+        "the single-account flags (" +
+        given + ")");
   auto accounts = probe::load_accounts(fl.accounts);
   if (!accounts.ok()) return probe_usage(accounts.error().message);
   probe::CheckOptions o;
@@ -508,12 +515,14 @@ struct RunFlags {
 };
 
 CLI::App* add_run(CLI::App& app, RunFlags& f) {
-  CLI::App* run = app.add_subcommand("run", "Play scenarios (default: the built-in library) and judge them");
+  CLI::App* run =
+      app.add_subcommand("run", "Play scenarios (default: the built-in library) and judge them");
   run->add_option("files", f.files, "Scenario YAML files (default: built-in scenarios)");
   run->add_option("--json", f.json_path, "Write the reports as JSON to this file");
   run->add_option("--keep", f.keep, "Keep each scenario's journal and truth.json under DIR/NAME");
   run->add_flag("-v,--verbose", f.verbose, "Log fetcher decisions and all findings");
-  run->add_option("--shard", f.shard, "I/N: play only every N-th scenario starting at I (CI fan-out)");
+  run->add_option("--shard", f.shard,
+                  "I/N: play only every N-th scenario starting at I (CI fan-out)");
   run->add_option("--junit", f.run_junit, "Write a JUnit XML report (a testcase per scenario)");
   run->add_option("--html", f.run_html, "Write one self-contained HTML report");
   run->add_option("--provider", f.replay.providers,
@@ -524,7 +533,8 @@ CLI::App* add_run(CLI::App& app, RunFlags& f) {
   run->add_option("--fetchers", f.replay.fetchers,
                   "With --provider: comma-separated fetchers (the core is always played)")
       ->capture_default_str();
-  run->add_option("--command", f.replay.command, "With --provider: the 'command' fetcher's template");
+  run->add_option("--command", f.replay.command,
+                  "With --provider: the 'command' fetcher's template");
   run->add_option("-j,--jobs", f.replay.jobs, "With --provider: cells run in parallel")
       ->check(CLI::Range(1, 64));
   return run;
@@ -534,21 +544,24 @@ CLI::App* add_matrix(CLI::App& app, MatrixFlags& mf) {
   CLI::App* matrix = app.add_subcommand(
       "matrix", "Scenarios x providers x fetchers: each cell pass or its findings");
   matrix->add_option("files", mf.files, "Scenario YAML files (default: built-in scenarios)");
-  matrix->add_option("--fetchers", mf.fetchers,
-                     "Comma-separated: core, defect models, fetchmail, getmail6, command")
+  matrix
+      ->add_option("--fetchers", mf.fetchers,
+                   "Comma-separated: core, defect models, fetchmail, getmail6, command")
       ->capture_default_str();
   matrix->add_option("--providers", mf.providers,
                      "Comma-separated provider profiles (names or YAML files) replacing each "
                      "scenario's own");
-  matrix->add_option("--command", mf.command,
-                     "Command line template for the 'command' fetcher ({pop3_port}, {config}, ...)");
+  matrix->add_option(
+      "--command", mf.command,
+      "Command line template for the 'command' fetcher ({pop3_port}, {config}, ...)");
   matrix->add_option("--json", mf.json, "Write every cell as JSON to this file");
   matrix->add_option("--junit", mf.junit, "Write JUnit XML (a testcase per cell) to this file");
   matrix->add_option("--html", mf.html, "Write a self-contained HTML page to this file");
-  matrix->add_option("--view", mf.view,
-                     "Text and HTML: regression (each cell as documented or not) or evaluation "
-                     "(each cell by its worst finding; default with fetchmail, getmail6, command "
-                     "or several providers)")
+  matrix
+      ->add_option("--view", mf.view,
+                   "Text and HTML: regression (each cell as documented or not) or evaluation "
+                   "(each cell by its worst finding; default with fetchmail, getmail6, command "
+                   "or several providers)")
       ->check(CLI::IsMember({"regression", "evaluation"}));
   matrix->add_option("-j,--jobs", mf.jobs, "Cells run in parallel")->check(CLI::Range(1, 64));
   matrix->add_flag("-v,--verbose", mf.verbose, "One line per finished cell on stderr");
@@ -598,8 +611,9 @@ CLI::App* add_analyze(CLI::App& app, AnalyzeFlags& f) {
 }
 
 CLI::App* add_view(CLI::App& app, cli::ViewFlags& vf) {
-  CLI::App* view = app.add_subcommand(
-      "view", "Browse a kept run (run --keep DIR, matrix --keep DIR): serve the page and REST API, or write the page");
+  CLI::App* view = app.add_subcommand("view",
+                                      "Browse a kept run (run --keep DIR, matrix --keep DIR): "
+                                      "serve the page and REST API, or write the page");
   view->add_option("dir", vf.dir, "The --keep DIR, one scenario's folder, or a journal DIR")
       ->required();
   view->add_option("--listen", vf.listen, "Serve the page and REST API at ADDR:PORT (loopback)");
@@ -666,8 +680,9 @@ CLI::App* add_probe(CLI::App& app, ProbeFlags& pf) {
 int cmd_run_or_replay(RunFlags& f) {
   if (!f.replay.providers.empty()) {
     if (!f.keep.empty() || !f.shard.empty() || !f.run_junit.empty()) {
-      fmt::print(stderr, "dropcheck run: --provider does not combine with --keep, --shard or "
-                         "--junit\n");
+      fmt::print(stderr,
+                 "dropcheck run: --provider does not combine with --keep, --shard or "
+                 "--junit\n");
       return kExitUsage;
     }
     f.replay.verbose = f.verbose;

@@ -161,7 +161,8 @@ net::ServerOptions mx_server_options(const Options& o) {
       "421 4.3.2 mx.provider.example Error: out of file descriptors, try again later\r\n";
   mx_options.log = log_line;
   mx_options.on_refused = [](const net::Peer& p, std::string_view reason) {
-    log_line(fmt::format("event=mx-session peer={}:{} end={} reply=421", p.address, p.port, reason));
+    log_line(
+        fmt::format("event=mx-session peer={}:{} end={} reply=421", p.address, p.port, reason));
   };
   return mx_options;
 }
@@ -231,7 +232,8 @@ int run(int argc, char** argv) {
     for (const auto& n : fake_pop3::builtin_profile_names()) fmt::print("{}\n", n);
     return 0;
   }
-  if (o.listen.empty() && o.tls_listen.empty()) throw ConfigError("--listen or --tls-listen needed");
+  if (o.listen.empty() && o.tls_listen.empty())
+    throw ConfigError("--listen or --tls-listen needed");
   auto mailboxes = mailboxes_from(o.mailboxes_file, o.user, o.password, o.password_file);
   if (o.cert.empty() != o.key.empty()) throw ConfigError("--cert and --key go together");
 

@@ -98,11 +98,13 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--listen", o.listen, "address:port to listen on (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--journal", o.journal_dir, "journal directory (journal.jsonl)")->required();
-  app.add_option("--store", o.store,
-                 "message bytes: inline (in the journal record) or files (DIR/messages/<sha256>.eml)")
+  app.add_option(
+         "--store", o.store,
+         "message bytes: inline (in the journal record) or files (DIR/messages/<sha256>.eml)")
       ->check(CLI::IsMember({"inline", "files"}))
       ->capture_default_str();
-  app.add_option("--local-domain", o.policy.local_domains, "a local domain (repeatable)")->required();
+  app.add_option("--local-domain", o.policy.local_domains, "a local domain (repeatable)")
+      ->required();
   app.add_option("--user", o.policy.users,
                  "a known user: local part or local@domain (repeatable; none = any user)");
   app.add_option("--catch-all", o.policy.catch_all, "mailbox for unknown local users");
@@ -114,7 +116,8 @@ void add_options(CLI::App& app, Options& o) {
   app.add_flag("--loop-check", o.policy.loop_check,
                "554 5.4.6 when Delivered-To already names the recipient");
   app.add_option("--hostname", o.smtp.hostname, "name in the greeting")->capture_default_str();
-  app.add_option("--max-message", o.smtp.max_message, "SIZE limit in octets")->capture_default_str();
+  app.add_option("--max-message", o.smtp.max_message, "SIZE limit in octets")
+      ->capture_default_str();
   app.add_option("--max-rcpts", o.smtp.max_rcpts, "recipients per transaction")
       ->capture_default_str();
   app.add_option("--max-errors", o.smtp.max_errors, "protocol errors before 421")
@@ -134,7 +137,8 @@ void add_options(CLI::App& app, Options& o) {
       ->capture_default_str();
   app.add_option("--tls-cert", o.tls_cert, "PEM certificate for STARTTLS");
   app.add_option("--tls-key", o.tls_key, "PEM private key for STARTTLS");
-  app.add_flag("--tls-self-signed", o.tls_self_signed, "offer STARTTLS with a generated certificate");
+  app.add_flag("--tls-self-signed", o.tls_self_signed,
+               "offer STARTTLS with a generated certificate");
   app.add_flag("--fsync", o.fsync, "journal (and message files) on disk before each reply");
   app.add_flag("--allow-non-loopback", o.allow_non_loopback,
                "permit a --listen address outside 127.0.0.0/8 and ::1");
@@ -261,11 +265,10 @@ net::ServerOptions server_options(const Options& o) {
 std::unique_ptr<fake_smtp::Journal> open_journal(const Options& o, unsigned file_mode) {
   std::unique_ptr<fake_smtp::Journal> journal;
   try {
-    journal = std::make_unique<fake_smtp::Journal>(o.journal_dir, o.fsync,
-                                                   o.store == "files"
-                                                       ? fake_smtp::MessageStore::files
-                                                       : fake_smtp::MessageStore::inline_bytes,
-                                                   file_mode);
+    journal = std::make_unique<fake_smtp::Journal>(
+        o.journal_dir, o.fsync,
+        o.store == "files" ? fake_smtp::MessageStore::files : fake_smtp::MessageStore::inline_bytes,
+        file_mode);
   } catch (const std::exception& e) {
     throw Exit{kExitJournal, e.what()};
   }
@@ -277,8 +280,8 @@ std::unique_ptr<fake_smtp::Journal> open_journal(const Options& o, unsigned file
 }
 
 std::string printable(const net::tcp::endpoint& ep) {
-  const std::string addr = ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
-                                                : ep.address().to_string();
+  const std::string addr =
+      ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
   return addr + ":" + std::to_string(ep.port());
 }
 
@@ -313,7 +316,8 @@ int serve(const Options& o, const net::tcp::endpoint& ep,
       ios.push_back(std::make_unique<net::asio::io_context>(1));
       // Port 0: the first server picks the port, the others join it.
       const auto at = i == 0 ? ep : servers.front()->local_endpoint();
-      servers.push_back(std::make_unique<net::Server>(*ios.back(), at, receiver.factory(), options));
+      servers.push_back(
+          std::make_unique<net::Server>(*ios.back(), at, receiver.factory(), options));
     }
   } catch (const std::exception& e) {
     throw Exit{kExitListen, "cannot listen on " + o.listen + ": " + e.what()};
@@ -326,8 +330,8 @@ int serve(const Options& o, const net::tcp::endpoint& ep,
     http_options.loopback_host_only = net::is_loopback(*http_ep);
     http_options.log = log;
     try {
-      view->server = std::make_unique<web::HttpServer>(*ios.front(), *http_ep, view->store,
-                                                       http_options);
+      view->server =
+          std::make_unique<web::HttpServer>(*ios.front(), *http_ep, view->store, http_options);
     } catch (const std::exception& e) {
       throw Exit{kExitListen, "cannot listen on " + o.http_listen + ": " + e.what()};
     }
@@ -359,8 +363,7 @@ int serve(const Options& o, const net::tcp::endpoint& ep,
   ios.front()->run();
   for (auto& t : workers) t.join();
   signals.cancel();
-  if (receiver.failed())
-    throw Exit{kExitJournal, "journal failure: " + receiver.fatal_error()};
+  if (receiver.failed()) throw Exit{kExitJournal, "journal failure: " + receiver.fatal_error()};
   return 0;
 }
 
@@ -379,8 +382,8 @@ int run(int argc, char** argv) {
     const auto ep = checked_endpoint(o, "--listen", o.listen, "refusing to listen on non-loopback");
     std::optional<net::tcp::endpoint> http_ep;
     if (!o.http_listen.empty())
-      http_ep = checked_endpoint(o, "--http", o.http_listen,
-                                 "refusing to serve HTTP on non-loopback");
+      http_ep =
+          checked_endpoint(o, "--http", o.http_listen, "refusing to serve HTTP on non-loopback");
     return serve(o, ep, http_ep, file_mode);
   } catch (const Exit& e) {
     std::cerr << "fake-smtp: " << e.message << "\n";

@@ -1,7 +1,7 @@
 // libFuzzer target: the fetcher core's configuration loader (fetcher::parse_accounts, both
-// formats) on arbitrary text. Besides the loader contract (loader_check.hpp), a loaded configuration
-// keeps the rules README "Fetcher core configuration" states: a usable account name, ports in
-// range, at least one local domain (lower-case), every mailbox it routes to at a local
+// formats) on arbitrary text. Besides the loader contract (loader_check.hpp), a loaded
+// configuration keeps the rules README "Fetcher core configuration" states: a usable account name,
+// ports in range, at least one local domain (lower-case), every mailbox it routes to at a local
 // domain, a password, bounded message size and dedup retention; with accounts: 1..kMaxAccounts
 // unique names, a bounded `parallel`, a single-drop account's mailbox at a local domain.
 #include <cstddef>
@@ -48,8 +48,7 @@ void check_config(const fetcher::Config& c, std::string_view) {
   for (const auto& u : r.users) FUZZ_CHECK(is_local(r, u));
   FUZZ_CHECK(r.fallback.empty() || is_local(r, r.fallback));
   FUZZ_CHECK(fetcher::parse_defect(fetcher::defect_name(c.defect)).ok());
-  FUZZ_CHECK(r.mode == fetcher::Mode::multidrop ? r.deliver_to.empty()
-                                                : is_local(r, r.deliver_to));
+  FUZZ_CHECK(r.mode == fetcher::Mode::multidrop ? r.deliver_to.empty() : is_local(r, r.deliver_to));
 }
 
 void check_accounts(const fetcher::Accounts& a, std::string_view source) {

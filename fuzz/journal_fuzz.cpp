@@ -1,8 +1,8 @@
 // libFuzzer target: the journal reader (journal::parse_journal / parse_sessions: the line
 // reader that read_journal and the analyzer's streaming input go through) on arbitrary text:
-// garbage, torn and corrupt records. Properties: only the documented errors, naming source and line; a torn
-// tail is exactly the octets after the last LF; every record read writes back to the same
-// line (to_json_line is its inverse); every prefix of a good journal (a crash mid-write) reads
+// garbage, torn and corrupt records. Properties: only the documented errors, naming source and
+// line; a torn tail is exactly the octets after the last LF; every record read writes back to the
+// same line (to_json_line is its inverse); every prefix of a good journal (a crash mid-write) reads
 // as the records before the cut plus a torn tail; a garbage line after them is an error naming
 // its line.
 #include <algorithm>
@@ -11,9 +11,9 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.hpp"
 #include "journal/codec.hpp"
 #include "journal/reader.hpp"
-#include "fuzz_check.hpp"
 
 namespace journal = dropcheck::journal;
 
@@ -100,11 +100,9 @@ void check_reader(Parse parse, RoundTrip round_trip, std::string_view text) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  check_reader(
-      [](std::string_view t, std::string_view s) { return journal::parse_journal(t, s); },
-      check_transaction_round_trip, text);
-  check_reader(
-      [](std::string_view t, std::string_view s) { return journal::parse_sessions(t, s); },
-      check_session_round_trip, text);
+  check_reader([](std::string_view t, std::string_view s) { return journal::parse_journal(t, s); },
+               check_transaction_round_trip, text);
+  check_reader([](std::string_view t, std::string_view s) { return journal::parse_sessions(t, s); },
+               check_session_round_trip, text);
   return 0;
 }

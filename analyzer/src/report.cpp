@@ -1,8 +1,8 @@
 #include "analyzer/report.hpp"
 
-#include "analyzer/severity.hpp"
-
 #include <fmt/format.h>
+
+#include "analyzer/severity.hpp"
 
 namespace dropcheck::analyzer {
 
@@ -96,7 +96,9 @@ nlohmann::json to_json(const Report& r) {
   j["transactions"] = r.transactions;
   j["findings"] = nlohmann::json::array();
   for (const auto& f : r.findings) {
-    nlohmann::json fj{{"type", f.type}, {"message", f.message}, {"recipient", f.recipient},
+    nlohmann::json fj{{"type", f.type},
+                      {"message", f.message},
+                      {"recipient", f.recipient},
                       {"evidence", f.evidence}};
     if (f.journal_seq >= 0) fj["journal_seq"] = f.journal_seq;
     fj["severity"] = std::string(severity_name(severity_of(f.type)));

@@ -24,8 +24,8 @@ const std::vector<FindingClass> kClasses = {
      "a recipient gets the same mail twice: confusing, and a resent order is executed twice",
      "duplicate", "{} duplicates", "duplicate copies"},
     {"envelope-header-leak", Severity::major,
-     "every recipient can read the blind-copy recipients: a confidentiality breach",
-     "leaks BCC", "", "blind-copy recipients disclosed"},
+     "every recipient can read the blind-copy recipients: a confidentiality breach", "leaks BCC",
+     "", "blind-copy recipients disclosed"},
     {"bcc-header-leak", Severity::major,
      "the Bcc header reaches the recipients: a confidentiality breach", "leaks BCC", "",
      "Bcc header delivered"},
@@ -35,15 +35,14 @@ const std::vector<FindingClass> kClasses = {
     {"relay-leak", Severity::major,
      "mail left the site for addresses it was not meant to be re-sent to", "relays out", "",
      "foreign recipients re-sent (relayed out)"},
-    {"misroute", Severity::major,
-     "mail reached a mailbox it was not for: a confidentiality breach", "misroutes",
-     "misroutes {}", "mail delivered to a mailbox it was not for"},
+    {"misroute", Severity::major, "mail reached a mailbox it was not for: a confidentiality breach",
+     "misroutes", "misroutes {}", "mail delivered to a mailbox it was not for"},
     {"sender-rewritten", Severity::moderate,
      "the mail arrives, but replies and bounces go to the wrong sender", "rewrites sender", "",
      "envelope sender rewritten"},
     {"message-altered", Severity::moderate,
-     "the mail arrives with its body changed (signatures break, content differs)",
-     "alters message", "alters {} messages", "message altered"},
+     "the mail arrives with its body changed (signatures break, content differs)", "alters message",
+     "alters {} messages", "message altered"},
     {"unknown-message", Severity::moderate,
      "a copy no longer recognisable as what was sent; the loss it implies is reported by "
      "lost-recipient and lost-message themselves",
@@ -55,19 +54,19 @@ const std::vector<FindingClass> kClasses = {
      "the mailbox password crosses the network readable: whoever reads it reads all the mail",
      "password in clear", "", "password sent in clear"},
     {"login-refused", Severity::minor,
-     "mail waits on the provider until the login works again; nothing is lost",
-     "login refused", "", "logins refused (bad credentials)"},
+     "mail waits on the provider until the login works again; nothing is lost", "login refused", "",
+     "logins refused (bad credentials)"},
     {"silent-login-failure", Severity::minor,
      "the wait above goes unreported: mail is late until somebody looks, not lost",
      "hides refused login", "", "refused logins not reported by the fetcher"},
     {"over-polling", Severity::minor,
-     "the provider refuses the early polls: mail waits for the next allowed one",
-     "over-polls", "", "polls faster than LOGIN-DELAY"},
+     "the provider refuses the early polls: mail waits for the next allowed one", "over-polls", "",
+     "polls faster than LOGIN-DELAY"},
     {"stuck-queue", Severity::minor,
      "mail held on the provider, not lost; recipients that never got it are lost-recipient",
      "stuck queue", "", "mail held back"},
-    {"delayed", Severity::minor, "the mail arrives, later than the latency budget",
-     "delays mail", "delays {} recipients", "mail delivered later than the latency budget"},
+    {"delayed", Severity::minor, "the mail arrives, later than the latency budget", "delays mail",
+     "delays {} recipients", "mail delivered later than the latency budget"},
     {"stall", Severity::minor, "the mail arrives, each copy some tens of milliseconds late",
      "stalls", "", "slow delivery (stall)"},
 };
@@ -158,9 +157,10 @@ std::vector<std::string> cell_words(const std::vector<Finding>& findings) {
   std::vector<std::string> out;
   for (const auto& [key, counts] : by_type) {
     const FindingClass* c = finding_class(std::get<2>(key));
-    std::string w = !c                            ? std::get<2>(key)
-                    : c->type == "lost-recipient" ? lost_recipient_words(counts.first, counts.second)
-                                                  : count_words(*c, counts.first);
+    std::string w = !c ? std::get<2>(key)
+                    : c->type == "lost-recipient"
+                        ? lost_recipient_words(counts.first, counts.second)
+                        : count_words(*c, counts.first);
     if (std::find(out.begin(), out.end(), w) == out.end()) out.push_back(std::move(w));
   }
   return out;

@@ -56,7 +56,9 @@ std::string base64_encode(std::string_view in) {
   std::string out;
   out.reserve((in.size() + 2) / 3 * 4);
   std::size_t i = 0;
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned>(static_cast<unsigned char>(in[k])); };
+  const auto byte = [&](std::size_t k) {
+    return static_cast<unsigned>(static_cast<unsigned char>(in[k]));
+  };
   for (; i + 2 < in.size(); i += 3) {
     const unsigned v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
     out += kAlphabet[(v >> 18) & 63];
@@ -134,11 +136,21 @@ std::string xml_escape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t')
           out += ' ';
@@ -196,14 +208,13 @@ std::size_t invalid_utf8_at(std::string_view s) {
 bool valid_utf8(std::string_view s) { return invalid_utf8_at(s) == std::string_view::npos; }
 
 bool is_dns_name(std::string_view h) {
-  constexpr std::size_t kMaxLabelOctets = 63;   // RFC 1035 2.3.4
-  constexpr std::size_t kMaxNameOctets = 253;   // RFC 1035 2.3.4, without the final dot
+  constexpr std::size_t kMaxLabelOctets = 63;  // RFC 1035 2.3.4
+  constexpr std::size_t kMaxNameOctets = 253;  // RFC 1035 2.3.4, without the final dot
   const auto ldh_label = [](std::string_view l) {
     if (l.empty() || l.size() > kMaxLabelOctets || l.front() == '-' || l.back() == '-')
       return false;
     return std::all_of(l.begin(), l.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-             c == '-';
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
     });
   };
   if (!h.empty() && h.back() == '.') h.remove_suffix(1);  // absolute form
@@ -244,7 +255,6 @@ std::string sha256_hex(std::string_view data) {
     throw std::runtime_error("EVP_Digest(sha256) failed");
   return hex_of(md.data(), len);
 }
-
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
   static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);

@@ -50,8 +50,7 @@ std::string YamlReader::where(const YAML::Node& node) const {
   return fmt::format("{}:{}:{}", source_, m.line + 1, m.column + 1);
 }
 
-void YamlReader::fail(const YAML::Node& node, std::string_view field,
-                      std::string_view what) const {
+void YamlReader::fail(const YAML::Node& node, std::string_view field, std::string_view what) const {
   throw YamlError(fmt::format("{}: {}: {}", where(node), field, what));
 }
 
@@ -91,7 +90,8 @@ void YamlReader::require_version(const YAML::Node& root, int supported) const {
   } catch (const YAML::Exception&) {
     fail(v, "version", "not a number");
   }
-  if (got != supported) fail(v, "version", fmt::format("unsupported version {} (want {})", got, supported));
+  if (got != supported)
+    fail(v, "version", fmt::format("unsupported version {} (want {})", got, supported));
 }
 
 namespace {
@@ -165,15 +165,22 @@ long long YamlReader::duration_ms(const YAML::Node& map, std::string_view key,
   const std::string& s = n.Scalar();
   long long v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || v < 0) fail(n, join(field, key), "expected a duration like 90s, 5m, 250ms");
+  if (ec != std::errc() || v < 0)
+    fail(n, join(field, key), "expected a duration like 90s, 5m, 250ms");
   const std::string_view unit(p, static_cast<std::size_t>(s.data() + s.size() - p));
   long long scale = 0;
-  if (unit.empty() || unit == "s") scale = 1000;
-  else if (unit == "ms") scale = 1;
-  else if (unit == "m" || unit == "min") scale = 60'000;
-  else if (unit == "h") scale = 3'600'000;
-  else if (unit == "d") scale = 86'400'000;
-  else fail(n, join(field, key), "unknown unit '" + std::string(unit) + "' (use ms, s, m, h, d)");
+  if (unit.empty() || unit == "s")
+    scale = 1000;
+  else if (unit == "ms")
+    scale = 1;
+  else if (unit == "m" || unit == "min")
+    scale = 60'000;
+  else if (unit == "h")
+    scale = 3'600'000;
+  else if (unit == "d")
+    scale = 86'400'000;
+  else
+    fail(n, join(field, key), "unknown unit '" + std::string(unit) + "' (use ms, s, m, h, d)");
   if (v > std::numeric_limits<long long>::max() / scale)
     fail(n, join(field, key), "duration too large");
   return v * scale;

@@ -49,8 +49,8 @@ net::awaitable<bool> connect(net::Connection& conn, const Endpoint& ep,
     ec = {};
     co_await conn.connect(targets[i], timeout, ec);
     if (!ec) co_return true;
-    tried += fmt::format("{}{}: {}", tried.empty() ? "" : "; ",
-                         targets[i].address().to_string(), ec.message());
+    tried += fmt::format("{}{}: {}", tried.empty() ? "" : "; ", targets[i].address().to_string(),
+                         ec.message());
     conn.close();
   }
   error = fmt::format("cannot connect to {} port {} ({})", ep.host, ep.port,

@@ -16,10 +16,14 @@ using Clock = std::chrono::steady_clock;
 
 std::string_view to_string(Auth a) {
   switch (a) {
-    case Auth::automatic: return "auto";
-    case Auth::user: return "user";
-    case Auth::apop: return "apop";
-    case Auth::plain: return "plain";
+    case Auth::automatic:
+      return "auto";
+    case Auth::user:
+      return "user";
+    case Auth::apop:
+      return "apop";
+    case Auth::plain:
+      return "plain";
   }
   return "?";
 }
@@ -58,7 +62,8 @@ bool Pop3Client::fail(std::string message) {
 std::chrono::milliseconds Pop3Client::read_timeout(bool& expired) const {
   expired = false;
   if (!deadline_) return options_.timeout;
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline_ - Clock::now());
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(*deadline_ - Clock::now());
   if (left.count() <= 0) {
     expired = true;
     return std::chrono::milliseconds(0);
@@ -204,7 +209,8 @@ net::awaitable<bool> Pop3Client::send_pipelined(const std::vector<std::string>& 
   if (!expired) co_await conn_.write_all(wire, timeout, ec);
   if (expired || ec) {
     open_ = false;
-    co_return fail(fmt::format("pipelined commands: {}", expired ? "deadline reached" : ec.message()));
+    co_return fail(
+        fmt::format("pipelined commands: {}", expired ? "deadline reached" : ec.message()));
   }
   co_return true;
 }
@@ -282,8 +288,8 @@ net::awaitable<bool> Pop3Client::secure() {
   co_return true;
 }
 
-net::awaitable<LoginResult> Pop3Client::login(const std::string& user,
-                                              const std::string& password, Auth auth) {
+net::awaitable<LoginResult> Pop3Client::login(const std::string& user, const std::string& password,
+                                              Auth auth) {
   LoginResult r;
   const auto mechs = caps_.sasl_mechanisms();
   const bool plain = std::find(mechs.begin(), mechs.end(), "PLAIN") != mechs.end();

@@ -14,7 +14,8 @@ namespace asio = net::asio;
 namespace {
 
 bool non_ascii(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
 }
 
 protocol::SmtpReply synthetic(int code, std::string text) {
@@ -89,9 +90,9 @@ net::awaitable<bool> SmtpClient::open() {
     co_return false;
   }
   greeting_ = *greet;
-  auto ehlo = co_await command(fmt::format("{} {}", options_.lmtp ? "LHLO" : "EHLO", options_.helo));
-  if (ehlo && !options_.lmtp && ehlo->code >= 500)
-    ehlo = co_await command("HELO " + options_.helo);
+  auto ehlo =
+      co_await command(fmt::format("{} {}", options_.lmtp ? "LHLO" : "EHLO", options_.helo));
+  if (ehlo && !options_.lmtp && ehlo->code >= 500) ehlo = co_await command("HELO " + options_.helo);
   if (!ehlo || ehlo->code != 250) {
     error_ = "EHLO: " + (ehlo ? ehlo->text() : error_);
     open_ = false;
@@ -176,8 +177,10 @@ net::awaitable<Transaction> SmtpClient::transaction(const std::string& from,
     }
     r.code = rr->code;
     r.text = rr->text();
-    if (rr->positive()) ++accepted;
-    else if (t.decisive.code == 0) t.decisive = *rr;
+    if (rr->positive())
+      ++accepted;
+    else if (t.decisive.code == 0)
+      t.decisive = *rr;
   }
   if (!mail->positive()) t.decisive = *mail;
   if (mail->positive() && accepted > 0) t.decisive = {};

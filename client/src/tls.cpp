@@ -9,9 +9,12 @@ namespace ssl = net::ssl;
 
 std::string_view to_string(TlsMode m) {
   switch (m) {
-    case TlsMode::none: return "none";
-    case TlsMode::stls: return "stls";
-    case TlsMode::implicit: return "implicit";
+    case TlsMode::none:
+      return "none";
+    case TlsMode::stls:
+      return "stls";
+    case TlsMode::implicit:
+      return "implicit";
   }
   return "?";
 }
@@ -33,8 +36,8 @@ base::Result<std::shared_ptr<ssl::context>> make_context(const TlsSettings& sett
   if (!settings.ca_file.empty()) {
     ctx->load_verify_file(settings.ca_file, ec);
     if (ec)
-      return base::make_error("ca-file", fmt::format("cannot load CA file {}: {}",
-                                                     settings.ca_file, ec.message()));
+      return base::make_error(
+          "ca-file", fmt::format("cannot load CA file {}: {}", settings.ca_file, ec.message()));
   } else {
     ctx->set_default_verify_paths(ec);
     if (ec) return base::make_error("ca-file", "cannot load the system CAs: " + ec.message());
@@ -47,18 +50,25 @@ namespace {
 // The certificate check that failed, in words; "" when it was not a certificate failure.
 std::string_view certificate_problem(long result) {
   switch (result) {
-    case X509_V_OK: return "";
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT: return "the certificate is self-signed";
+    case X509_V_OK:
+      return "";
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+      return "the certificate is self-signed";
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
       return "the chain ends in a self-signed CA that is not trusted";
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE: return "the certificate's CA is unknown";
-    case X509_V_ERR_CERT_HAS_EXPIRED: return "the certificate has expired";
-    case X509_V_ERR_CERT_NOT_YET_VALID: return "the certificate is not yet valid";
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+      return "the certificate's CA is unknown";
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return "the certificate has expired";
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return "the certificate is not yet valid";
     case X509_V_ERR_HOSTNAME_MISMATCH:
-    case X509_V_ERR_IP_ADDRESS_MISMATCH: return "the certificate does not name the host";
-    default: return X509_verify_cert_error_string(result);
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return "the certificate does not name the host";
+    default:
+      return X509_verify_cert_error_string(result);
   }
 }
 

@@ -209,7 +209,9 @@ std::size_t size_at(const Reader& r, const YAML::Node& n, std::string_view f) {
 Keys fault_keys(Profile& p, const Reader& r) {
   return {
       {"drop_after_bytes",
-       [&](const YAML::Node& n) { p.faults.drop_after_bytes = size_at(r, n, "faults.drop_after_bytes"); }},
+       [&](const YAML::Node& n) {
+         p.faults.drop_after_bytes = size_at(r, n, "faults.drop_after_bytes");
+       }},
       {"drop_in_retr",
        [&](const YAML::Node& n) { p.faults.drop_in_retr = size_at(r, n, "faults.drop_in_retr"); }},
       {"sessions",

@@ -44,7 +44,8 @@ std::string_view line_ending_of(std::string_view message) {
 // The sender's MX as the provider's MX saw it: mail.<sender's domain>.
 std::string sending_host(std::string_view mail_from) {
   const auto at = mail_from.rfind('@');
-  return at == std::string_view::npos ? "localhost" : fmt::format("mail.{}", mail_from.substr(at + 1));
+  return at == std::string_view::npos ? "localhost"
+                                      : fmt::format("mail.{}", mail_from.substr(at + 1));
 }
 
 }  // namespace
@@ -65,8 +66,8 @@ std::vector<std::pair<std::string, std::string>> Provider::received_lines(
   if (!p.received_inner_by.empty())
     out.emplace_back("Received", fmt::format("from {} ({} [192.0.2.10]){}\tby {} (dropcheck "
                                              "fake-pop3) with LMTP id {};{}\t{}",
-                                             p.received_by, p.received_by, eol,
-                                             p.received_inner_by, id, eol, date));
+                                             p.received_by, p.received_by, eol, p.received_inner_by,
+                                             id, eol, date));
   const std::string from = sending_host(mail_from);
   out.emplace_back("Received",
                    fmt::format("from {} ({} [192.0.2.25]){}\tby {} (dropcheck fake-pop3) with "
@@ -275,8 +276,8 @@ class Pop3Session final : public net::ProtocolSession, private protocol::Pop3Mai
       return r;
     }
     r.message = snapshot_[i]->data;
-    auto& uidls = kind == protocol::Pop3RetrieveKind::retr ? log().retrieved_uidls
-                                                           : log().topped_uidls;
+    auto& uidls =
+        kind == protocol::Pop3RetrieveKind::retr ? log().retrieved_uidls : log().topped_uidls;
     uidls.push_back(uidl_of(i));
     if (f.drop_in_retr == i + 1) {
       provider_.fired("drop_in_retr");
@@ -527,9 +528,8 @@ net::ServerOptions Provider::pop3_server_options(std::shared_ptr<net::ssl::conte
   o.max_sessions = profile_.max_sessions;
   o.busy_reply = profile_.resp_codes ? "-ERR [SYS/TEMP] too many sessions, try later\r\n"
                                      : "-ERR too many sessions, try later\r\n";
-  o.fd_limit_reply = profile_.resp_codes
-                         ? "-ERR [SYS/TEMP] out of file descriptors, try later\r\n"
-                         : "-ERR out of file descriptors, try later\r\n";
+  o.fd_limit_reply = profile_.resp_codes ? "-ERR [SYS/TEMP] out of file descriptors, try later\r\n"
+                                         : "-ERR out of file descriptors, try later\r\n";
   o.on_refused = [this](const net::Peer& peer, std::string_view reason) {
     record_refused(peer, reason);
   };
@@ -560,8 +560,8 @@ std::string to_log_line(const SessionLogEntry& e) {
       e.id, e.peer, e.tls, e.stls_used, e.auth_mechanism.empty() ? "-" : e.auth_mechanism,
       e.user.empty() ? "-" : e.user, e.auth_result.empty() ? "-" : e.auth_result, e.auth_attempts,
       e.cleartext_password_while_stls_offered, e.login_at ? e.login_at->count() : -1,
-      e.retrieved_uidls.size(), e.topped_uidls.size(), e.deleted_uidls.size(), e.quit, e.end_reason, e.bytes_out, e.errors,
-      (e.ended_at - e.started_at).count());
+      e.retrieved_uidls.size(), e.topped_uidls.size(), e.deleted_uidls.size(), e.quit, e.end_reason,
+      e.bytes_out, e.errors, (e.ended_at - e.started_at).count());
   return line;
 }
 

@@ -228,7 +228,8 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     }
     for (const auto& by_address : f.rcpt_fail_for)
       if (base::iequals(by_address.address, forward_path)) {
-        faults_.push_back(fmt::format("rcpt-to-{}-{}", base::to_lower(forward_path), by_address.code));
+        faults_.push_back(
+            fmt::format("rcpt-to-{}-{}", base::to_lower(forward_path), by_address.code));
         return fault_reply(by_address.code);
       }
     RcptDecision d;
@@ -249,8 +250,9 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     try {
       spool_ = r_.journal_.open_spool();
     } catch (const JournalBusy&) {
-      return smtp_reply(451, "4.3.0 Error: cannot take a message now (out of file descriptors), "
-                             "try again later");
+      return smtp_reply(451,
+                        "4.3.0 Error: cannot take a message now (out of file descriptors), "
+                        "try again later");
     }
     head_.clear();
     return {};
@@ -408,11 +410,11 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
     rec.faults = std::move(session_faults_);
     r_.journal_.append_session(rec);
     if (!r_.log_) return;
-    r_.log_(fmt::format(
-        "event=disconnect session={} client={} reason={} tls={} commands={} errors={} "
-        "transactions={} messages={} rcpts_accepted={} rcpts_refused={} bare_lf={}",
-        id_, client_, reason, s.tls ? 1 : 0, s.commands, s.errors, s.transactions,
-        s.messages, s.rcpts_accepted, s.rcpts_refused, s.bare_lf));
+    r_.log_(
+        fmt::format("event=disconnect session={} client={} reason={} tls={} commands={} errors={} "
+                    "transactions={} messages={} rcpts_accepted={} rcpts_refused={} bare_lf={}",
+                    id_, client_, reason, s.tls ? 1 : 0, s.commands, s.errors, s.transactions,
+                    s.messages, s.rcpts_accepted, s.rcpts_refused, s.bare_lf));
   }
 
  private:
@@ -510,8 +512,8 @@ class ReceiverSession final : public net::ProtocolSession, public protocol::Smtp
   std::vector<std::string> accepted_;
   std::vector<std::string> faults_;          // of the current transaction
   std::vector<std::string> session_faults_;  // outside transactions
-  std::unique_ptr<MessageSpool> spool_;  // the message arriving (streamed)
-  std::string head_;                      // its first kKeptHead octets
+  std::unique_ptr<MessageSpool> spool_;      // the message arriving (streamed)
+  std::string head_;                         // its first kKeptHead octets
   net::InputDeadlines deadlines_;
   bool fault_disconnect_ = false;
   bool fatal_ = false;

@@ -68,9 +68,10 @@ AccountResult waiting(const Pool& p, const Config& c) {
       "login refused {} time(s) in a row; next attempt in {} s (back-off, so the provider does "
       "not lock the account)",
       p.options.backoff->failures(c.name), (next - now).count() / 1000);
-  account_log(p, c.name)(fmt::format("event=auth-failed alert=yes account={} user={} waiting=yes "
-                                     "detail=\"{}\"",
-                                     c.name, c.pop3.user, r.result.detail));
+  account_log(p, c.name)(
+      fmt::format("event=auth-failed alert=yes account={} user={} waiting=yes "
+                  "detail=\"{}\"",
+                  c.name, c.pop3.user, r.result.detail));
   return r;
 }
 
@@ -121,16 +122,13 @@ net::awaitable<std::vector<AccountResult>> run_accounts(const Accounts& accounts
   co_return std::move(p->results);
 }
 
-std::vector<AccountResult> run_accounts_blocking(const Accounts& accounts,
-                                                 const base::Clock& clock, LogFn log,
-                                                 AccountsOptions options) {
+std::vector<AccountResult> run_accounts_blocking(const Accounts& accounts, const base::Clock& clock,
+                                                 LogFn log, AccountsOptions options) {
   asio::io_context io;
   std::vector<AccountResult> out;
   asio::co_spawn(
       io,
-      [&]() -> net::awaitable<void> {
-        out = co_await run_accounts(accounts, clock, log, options);
-      },
+      [&]() -> net::awaitable<void> { out = co_await run_accounts(accounts, clock, log, options); },
       [](std::exception_ptr e) {
         if (e) std::rethrow_exception(e);
       });

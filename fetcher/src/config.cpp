@@ -30,27 +30,37 @@ constexpr std::pair<Defect, std::string_view> kDefects[] = {
 };
 // Every key the loader accepts, per mapping (README's config block lists each one).
 constexpr std::array<std::string_view, 12> kTopKeys = {
-    "version",       "name",   "pop3",           "smtp",     "routing", "state_dir", "keep",
-    "wait_for_lock", "defect", "dedup_retention", "accounts", "parallel"};
+    "version",   "name",    "pop3",          "smtp",   "routing",
+    "state_dir", "keep",    "wait_for_lock", "defect", "dedup_retention",
+    "accounts",  "parallel"};
 constexpr std::array<std::string_view, 5> kAccountKeys = {"name", "pop3", "mode", "deliver_to",
                                                           "keep"};
-constexpr std::array<std::string_view, 14> kPop3Keys = {
-    "host",          "port", "tls",  "verify_certificate", "ca_file",          "user", "password",
-    "password_file", "apop", "auth", "timeout",            "message_deadline", "cycle_deadline",
-    "max_message_size"};
+constexpr std::array<std::string_view, 14> kPop3Keys = {"host",
+                                                        "port",
+                                                        "tls",
+                                                        "verify_certificate",
+                                                        "ca_file",
+                                                        "user",
+                                                        "password",
+                                                        "password_file",
+                                                        "apop",
+                                                        "auth",
+                                                        "timeout",
+                                                        "message_deadline",
+                                                        "cycle_deadline",
+                                                        "max_message_size"};
 constexpr std::array<std::string_view, 5> kSmtpKeys = {"host", "port", "lmtp", "helo", "timeout"};
 constexpr std::array<std::string_view, 8> kRoutingKeys = {
-    "source", "envelope", "local_domains", "aliases", "users", "fallback", "strip_headers",
-    "sender_from_header"};
-constexpr std::array<std::string_view, 4> kEnvelopeKeys = {"header", "occurrence",
-                                                           "qmail_prefix", "by"};
+    "source", "envelope", "local_domains", "aliases",
+    "users",  "fallback", "strip_headers", "sender_from_header"};
+constexpr std::array<std::string_view, 4> kEnvelopeKeys = {"header", "occurrence", "qmail_prefix",
+                                                           "by"};
 
 template <std::size_t N>
 void only_keys(const base::YamlReader& y, const YAML::Node& n, std::string_view field,
                const std::array<std::string_view, N>& keys) {
-  [&]<std::size_t... I>(std::index_sequence<I...>) {
-    y.only_keys(n, field, {keys[I]...});
-  }(std::make_index_sequence<N>{});
+  [&]<std::size_t... I>(std::index_sequence<I...>) { y.only_keys(n, field, {keys[I]...}); }
+  (std::make_index_sequence<N>{});
 }
 
 template <std::size_t N>
@@ -140,8 +150,7 @@ void check_received_by(const base::YamlReader& y, const YAML::Node& e, const std
 
 }  // namespace
 
-std::vector<mail::EnvelopeSpec> parse_envelope_specs(const base::YamlReader& y,
-                                                     const YAML::Node& n,
+std::vector<mail::EnvelopeSpec> parse_envelope_specs(const base::YamlReader& y, const YAML::Node& n,
                                                      const std::string& field) {
   std::vector<mail::EnvelopeSpec> out;
   auto one = [&](const YAML::Node& e, const std::string& where) {
@@ -185,7 +194,8 @@ std::string password_of(const base::YamlReader& y, const YAML::Node& pop,
   std::string password = y.str(pop, "password", field, "");
   const std::string pwfile = y.str(pop, "password_file", field, "");
   if (!password.empty() && !pwfile.empty())
-    y.fail(pop["password_file"], field + ".password_file", "password and password_file exclude each other");
+    y.fail(pop["password_file"], field + ".password_file",
+           "password and password_file exclude each other");
   if (!pwfile.empty()) {
     std::ifstream in(pwfile);
     if (!in) y.fail(pop["password_file"], field + ".password_file", "cannot read " + pwfile);
@@ -258,9 +268,12 @@ void parse_routing(const base::YamlReader& y, const YAML::Node& root, Routing& r
   if (!r) y.fail(root, "routing", "missing");
   only_keys(y, r, "routing", kRoutingKeys);
   const std::string src = y.str(r, "source", "routing", "envelope-header");
-  if (src == "envelope-header") routing.source = RecipientSource::envelope_header;
-  else if (src == "to-cc") routing.source = RecipientSource::to_cc;
-  else y.fail(r["source"], "routing.source", "expected envelope-header or to-cc");
+  if (src == "envelope-header")
+    routing.source = RecipientSource::envelope_header;
+  else if (src == "to-cc")
+    routing.source = RecipientSource::to_cc;
+  else
+    y.fail(r["source"], "routing.source", "expected envelope-header or to-cc");
   if (r["envelope"]) routing.envelope = parse_envelope_specs(y, r["envelope"], "routing.envelope");
   for (auto& d : y.str_list(r, "local_domains", "routing"))
     routing.local_domains.push_back(base::to_lower(d));
@@ -295,12 +308,13 @@ Config parse_shared(const base::YamlReader& y, const YAML::Node& root) {
 // An account name becomes a state file and lock name: letters, digits, '.', '_', '-'.
 void check_name(const base::YamlReader& y, const YAML::Node& at, const std::string& field,
                 const std::string& name) {
-  const bool ok = !name.empty() && name.size() <= 64 && name.front() != '.' &&
-                  std::all_of(name.begin(), name.end(), [](char ch) {
-                    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' ||
-                           ch == '_' || ch == '-';
-                  });
-  if (!ok) y.fail(at, field, "'" + name + "': expected 1-64 of A-Z a-z 0-9 . _ - (not starting with '.')");
+  const bool ok =
+      !name.empty() && name.size() <= 64 && name.front() != '.' &&
+      std::all_of(name.begin(), name.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
+      });
+  if (!ok)
+    y.fail(at, field, "'" + name + "': expected 1-64 of A-Z a-z 0-9 . _ - (not starting with '.')");
 }
 
 void parse_mode(const base::YamlReader& y, const YAML::Node& a, const std::string& field,
@@ -316,7 +330,8 @@ void parse_mode(const base::YamlReader& y, const YAML::Node& a, const std::strin
   require_local(y, a["deliver_to"], field + ".deliver_to", c.routing, c.routing.deliver_to);
   const auto& users = c.routing.users;
   if (!users.empty() && std::find(users.begin(), users.end(), c.routing.deliver_to) == users.end())
-    y.fail(a["deliver_to"], field + ".deliver_to", c.routing.deliver_to + " is not in routing.users");
+    y.fail(a["deliver_to"], field + ".deliver_to",
+           c.routing.deliver_to + " is not in routing.users");
 }
 
 Config parse_account(const base::YamlReader& y, const YAML::Node& a, const std::string& field,
@@ -347,7 +362,8 @@ Accounts parse_account_list(const base::YamlReader& y, const YAML::Node& root,
     const std::string field = fmt::format("accounts[{}]", i);
     out.accounts.push_back(parse_account(y, list[i], field, shared));
     if (!names.insert(out.accounts.back().name).second)
-      y.fail(list[i]["name"], field + ".name", "duplicate account name " + out.accounts.back().name);
+      y.fail(list[i]["name"], field + ".name",
+             "duplicate account name " + out.accounts.back().name);
   }
   return out;
 }

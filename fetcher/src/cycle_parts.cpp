@@ -14,15 +14,24 @@ namespace dropcheck::fetcher {
 
 std::string_view outcome_name(Outcome o) {
   switch (o) {
-    case Outcome::ok: return "ok";
-    case Outcome::locked: return "locked";
-    case Outcome::in_use: return "in-use";
-    case Outcome::login_delay: return "login-delay";
-    case Outcome::auth_failed: return "auth-failed";
-    case Outcome::pop3_error: return "pop3-error";
-    case Outcome::smtp_error: return "smtp-error";
-    case Outcome::state_error: return "state-error";
-    case Outcome::held: return "held";
+    case Outcome::ok:
+      return "ok";
+    case Outcome::locked:
+      return "locked";
+    case Outcome::in_use:
+      return "in-use";
+    case Outcome::login_delay:
+      return "login-delay";
+    case Outcome::auth_failed:
+      return "auth-failed";
+    case Outcome::pop3_error:
+      return "pop3-error";
+    case Outcome::smtp_error:
+      return "smtp-error";
+    case Outcome::state_error:
+      return "state-error";
+    case Outcome::held:
+      return "held";
   }
   return "?";
 }

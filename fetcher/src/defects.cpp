@@ -56,8 +56,7 @@ Route sbs_connector_route(const Config& config, std::string_view raw) {
 
 }  // namespace
 
-Route route_with_defect(const Config& config, std::string_view raw,
-                        const RouteContext& context) {
+Route route_with_defect(const Config& config, std::string_view raw, const RouteContext& context) {
   Config c = config;
   switch (config.defect) {
     case Defect::none:
@@ -76,9 +75,9 @@ Route route_with_defect(const Config& config, std::string_view raw,
     case Defect::fill_empty_sender: {
       Route r = route_message(c, raw, context);
       if (r.mail_from.empty()) {
-        r.mail_from = "MAILER-DAEMON@" + (c.routing.local_domains.empty()
-                                              ? std::string("localhost")
-                                              : c.routing.local_domains.front());
+        r.mail_from =
+            "MAILER-DAEMON@" + (c.routing.local_domains.empty() ? std::string("localhost")
+                                                                : c.routing.local_domains.front());
         r.notes.emplace_back("fill-empty-sender: <> replaced");
       }
       return r;

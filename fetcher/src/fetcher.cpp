@@ -53,7 +53,9 @@ constexpr std::int64_t kSbsMinIntervalMs = 15 * 60 * 1000;
 class Fetcher::Cycle {
  public:
   Cycle(Fetcher& f, asio::any_io_executor ex)
-      : f_(f), c_(f.config_), pop_(ex, pop3_options(f.config_.pop3)),
+      : f_(f),
+        c_(f.config_),
+        pop_(ex, pop3_options(f.config_.pop3)),
         smtp_(ex, smtp_options(f.config_.smtp)) {}
 
   net::awaitable<CycleResult> run() {
@@ -145,7 +147,8 @@ class Fetcher::Cycle {
     // re-presenting mail under the same UIDL is still caught by the dedup keys).
     const std::size_t before =
         state_.settled_uidls.size() + state_.held.size() + state_.delivered_keys.size();
-    std::erase_if(state_.settled_uidls, [&](const std::string& u) { return !listed_uidls_.count(u); });
+    std::erase_if(state_.settled_uidls,
+                  [&](const std::string& u) { return !listed_uidls_.count(u); });
     std::erase_if(state_.held, [&](const auto& kv) { return !listed_uidls_.count(kv.first); });
     prune_delivered_keys(state_, now_ms(), c_.dedup_retention.count());
     const std::size_t after =
@@ -168,12 +171,14 @@ class Fetcher::Cycle {
   // notes: "who reads that") and reports success.
   std::optional<Failure> auth_alert(const Failure& f) {
     if (c_.defect == Defect::sbs_connector) {
-      log(fmt::format("event=login-refused alert=no account={} detail=\"sbs-connector: event log "
+      log(
+          fmt::format("event=login-refused alert=no account={} detail=\"sbs-connector: event log "
                       "only\"",
                       c_.name));
       return std::nullopt;
     }
-    log(fmt::format("event=auth-failed alert=yes account={} user={} detail=\"{}; mail for this "
+    log(
+        fmt::format("event=auth-failed alert=yes account={} user={} detail=\"{}; mail for this "
                     "account stays on the provider until the credentials are fixed\"",
                     c_.name, c_.pop3.user, f.detail));
     return f;
@@ -209,7 +214,8 @@ class Fetcher::Cycle {
         co_return Failure{Outcome::login_delay, "login delay: " + r.status->text};
       // RFC 3206: a temporary system problem says nothing about the credentials.
       if (r.status->resp_code == "SYS/TEMP")
-        co_return Failure{Outcome::pop3_error, "provider temporarily unavailable: " + r.status->text};
+        co_return Failure{Outcome::pop3_error,
+                          "provider temporarily unavailable: " + r.status->text};
       co_return Failure{Outcome::auth_failed, r.status->text};
     }
     co_return record_login();
@@ -236,7 +242,8 @@ class Fetcher::Cycle {
   net::awaitable<std::optional<Failure>> maildrop(std::vector<Listed>& out) {
     auto list = co_await pop_.listing("LIST");
     if (!list) co_return pop_failure();
-    if (!list->status.ok) co_return Failure{Outcome::pop3_error, "LIST refused: " + list->status.text};
+    if (!list->status.ok)
+      co_return Failure{Outcome::pop3_error, "LIST refused: " + list->status.text};
     auto uidl = co_await pop_.listing("UIDL");
     if (!uidl) co_return pop_failure();
     if (!uidl->status.ok)
@@ -256,7 +263,8 @@ class Fetcher::Cycle {
       if (nums.size() > 1) {
         std::vector<std::string> n;
         for (auto x : nums) n.push_back(std::to_string(x));
-        log(fmt::format("event=provider-defect alert=yes detail=\"UIDL {} listed for messages {} "
+        log(
+            fmt::format("event=provider-defect alert=yes detail=\"UIDL {} listed for messages {} "
                         "(RFC 1939 7: unique-ids are unique); delivered each, without UIDL state\"",
                         id, join(n)));
       }
@@ -362,8 +370,10 @@ class Fetcher::Cycle {
     }
     if (still_held(m)) return Plan::none;
     if (m.size > c_.pop3.max_message_size) {
-      m.notes.push_back(fmt::format("LIST size {} is over the retrieval limit of {} octets; left "
-                                    "on the server", m.size, c_.pop3.max_message_size));
+      m.notes.push_back(
+          fmt::format("LIST size {} is over the retrieval limit of {} octets; left "
+                      "on the server",
+                      m.size, c_.pop3.max_message_size));
       m.alert = true;
       m.held = true;
       return Plan::none;
@@ -415,8 +425,10 @@ class Fetcher::Cycle {
       if (!ahead) d = co_await pop_.command(fmt::format("DELE {}", m.number));
       if (!d) co_return pop_failure();
       m.deleted = d->ok;
-      if (d->ok) ++res.deleted;
-      else m.notes.push_back("DELE refused: " + d->text);
+      if (d->ok)
+        ++res.deleted;
+      else
+        m.notes.push_back("DELE refused: " + d->text);
     }
     co_return std::nullopt;
   }
@@ -481,7 +493,8 @@ class Fetcher::Cycle {
     if (!size_plausible(m.size, body.data)) {
       const std::string why = fmt::format(
           "RETR gave {} octets where LIST said {}: the response may not be this message "
-          "(server out of step); session abandoned, nothing deleted", body.data.size(), m.size);
+          "(server out of step); session abandoned, nothing deleted",
+          body.data.size(), m.size);
       m.notes.push_back(why);
       if (auto f = hold(m, "size differs from LIST")) co_return f;
       co_return Failure{Outcome::pop3_error, fmt::format("message {}: {}", m.number, why)};
@@ -505,8 +518,8 @@ class Fetcher::Cycle {
   net::awaitable<std::optional<Failure>> handle(const std::string& raw, MessageLog& m) {
     const RouteContext by{c_.received_by.empty() ? c_.name : c_.received_by, c_.pop3.host,
                           c_.pop3.user, f_.clock_.now()};
-    Route route = c_.defect == Defect::none ? route_message(c_, raw, by)
-                                            : route_with_defect(c_, raw, by);
+    Route route =
+        c_.defect == Defect::none ? route_message(c_, raw, by) : route_with_defect(c_, raw, by);
     m.mail_from = route.mail_from;
     m.notes.insert(m.notes.end(), route.notes.begin(), route.notes.end());
     m.alert = m.alert || route.alert;
@@ -570,8 +583,10 @@ class Fetcher::Cycle {
     }
     if (!dup.empty()) {
       m.alert = true;
-      m.notes.push_back("not delivered again: this provider copy (Message-ID, Received trace, "
-                        "body) was already delivered to " + join(dup));
+      m.notes.push_back(
+          "not delivered again: this provider copy (Message-ID, Received trace, "
+          "body) was already delivered to " +
+          join(dup));
     }
     return todo;
   }

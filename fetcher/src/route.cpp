@@ -14,9 +14,8 @@ namespace dropcheck::fetcher {
 
 bool is_local(const Routing& routing, std::string_view addr) {
   const std::string d = mail::domain_of(addr);
-  return !d.empty() &&
-         std::find(routing.local_domains.begin(), routing.local_domains.end(), d) !=
-             routing.local_domains.end();
+  return !d.empty() && std::find(routing.local_domains.begin(), routing.local_domains.end(), d) !=
+                           routing.local_domains.end();
 }
 
 namespace {

@@ -112,8 +112,7 @@ base::Status save_state(const std::string& path, const AccountState& st) {
   const std::string text = j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return base::make_error("state-io", fmt::format("{}: {}", tmp, std::strerror(errno)));
+  if (fd < 0) return base::make_error("state-io", fmt::format("{}: {}", tmp, std::strerror(errno)));
   std::size_t off = 0;
   while (off < text.size()) {
     const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
@@ -131,7 +130,8 @@ base::Status save_state(const std::string& path, const AccountState& st) {
     return base::make_error("state-io", fmt::format("{}: rename: {}", path, std::strerror(errno)));
   // The snapshot now holds everything the log said: empty the log.
   if (::truncate((path + ".log").c_str(), 0) != 0 && errno != ENOENT)
-    return base::make_error("state-io", fmt::format("{}.log: truncate: {}", path, std::strerror(errno)));
+    return base::make_error("state-io",
+                            fmt::format("{}.log: truncate: {}", path, std::strerror(errno)));
   return base::ok_status();
 }
 
@@ -182,19 +182,22 @@ base::Status StateLog::append(const std::string& line) {
 base::Status StateLog::sync() {
   if (unsynced_ == 0) return base::ok_status();
   if (::fdatasync(fd_) != 0)
-    return base::make_error("state-io", fmt::format("{}: fdatasync: {}", path_, std::strerror(errno)));
+    return base::make_error("state-io",
+                            fmt::format("{}: fdatasync: {}", path_, std::strerror(errno)));
   unsynced_ = 0;
   return base::ok_status();
 }
 
 base::Status StateLog::settled(const std::string& uidl) {
-  return append(nlohmann::json{{"t", "s"}, {"u", uidl}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return append(nlohmann::json{{"t", "s"}, {"u", uidl}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 base::Status StateLog::delivered(const std::string& uidl, const std::string& rcpt,
                                  const std::string& key, std::int64_t at_ms) {
-  return append(nlohmann::json{{"t", "d"}, {"u", uidl}, {"r", rcpt}, {"k", key}, {"at", at_ms}}
-                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return append(
+      nlohmann::json{{"t", "d"}, {"u", uidl}, {"r", rcpt}, {"k", key}, {"at", at_ms}}.dump(
+          -1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 base::Status StateLog::login(std::int64_t at_ms, std::int64_t delay_ms) {
@@ -203,21 +206,23 @@ base::Status StateLog::login(std::int64_t at_ms, std::int64_t delay_ms) {
 }
 
 base::Status StateLog::held(const std::string& uidl, const Hold& hold) {
-  return append(nlohmann::json{{"t", "h"}, {"u", uidl}, {"n", hold.failures},
-                               {"nb", hold.not_before_ms}, {"why", hold.reason}}
-                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return append(nlohmann::json{
+      {"t", "h"},
+      {"u", uidl},
+      {"n", hold.failures},
+      {"nb", hold.not_before_ms},
+      {"why",
+       hold.reason}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 base::Result<CycleLock> CycleLock::acquire(const std::string& path, bool wait) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return base::make_error("lock-io", fmt::format("{}: {}", path, std::strerror(errno)));
+  if (fd < 0) return base::make_error("lock-io", fmt::format("{}: {}", path, std::strerror(errno)));
   if (::flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
     const int e = errno;
     ::close(fd);
     if (e == EWOULDBLOCK)
-      return base::make_error("locked",
-                              fmt::format("{}: another fetch cycle is running", path));
+      return base::make_error("locked", fmt::format("{}: another fetch cycle is running", path));
     return base::make_error("lock-io", fmt::format("{}: {}", path, std::strerror(e)));
   }
   return CycleLock(fd);

@@ -85,8 +85,8 @@ base::Result<std::vector<std::string>> received_for(std::string_view value,
     return base::make_error("no-for-clause",
                             "Received by " + t.by + " has no for clause (several recipients?)");
   if (t.for_addrs.empty())
-    return base::make_error("bad-envelope-header", "Received by " + t.by +
-                                                       ": the for clause names no address");
+    return base::make_error("bad-envelope-header",
+                            "Received by " + t.by + ": the for clause names no address");
   return finish_all(std::move(t.for_addrs), spec);
 }
 

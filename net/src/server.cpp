@@ -1,13 +1,12 @@
 #include "net/server.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
-
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -139,8 +138,7 @@ awaitable<std::optional<std::string>> converse(SessionIo& io, const ServerOption
     // A deadline earlier than the watch's timer (an input deadline pinned by a trickling
     // client): wake the watch so that it re-arms for it.
     if (watch->timer.expiry() > watch->deadline) watch->timer.cancel();
-    const std::size_t n =
-        co_await conn.read_some(asio::buffer(buf.get(), options.read_chunk), ec);
+    const std::size_t n = co_await conn.read_some(asio::buffer(buf.get(), options.read_chunk), ec);
     watch->reading = false;
     const std::string_view in(buf.get(), n);
     if (!*alive) co_return std::nullopt;
@@ -207,9 +205,7 @@ Server::~Server() {
 
 tcp::endpoint Server::local_endpoint() const { return acceptor_.local_endpoint(); }
 
-void Server::start() {
-  spawn_logged(io_.get_executor(), accept_loop(), "accept-loop");
-}
+void Server::start() { spawn_logged(io_.get_executor(), accept_loop(), "accept-loop"); }
 
 void Server::stop() {
   if (stopped_) return;
@@ -267,13 +263,12 @@ void Server::refuse(tcp::socket socket, const std::string& reply, std::string_vi
 
 // EMFILE/ENFILE (and ENOBUFS/ENOMEM): the waiting connection stays in the backlog and the
 // listening socket stays readable, so accepting again at once spins a CPU. Free the reserve
-// descriptor to take that connection and refuse it with a reply; pause when that fails. Logged once per
-// burst; end_accept_burst() logs the summary. Other errors (ECONNABORTED: the peer gave up
+// descriptor to take that connection and refuse it with a reply; pause when that fails. Logged once
+// per burst; end_accept_burst() logs the summary. Other errors (ECONNABORTED: the peer gave up
 // while queued) are only counted.
 awaitable<void> Server::on_accept_error(const error_code& ec) {
-  const bool no_fds = ec == asio::error::no_descriptors ||
-                      ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
-                      ec == asio::error::no_memory;
+  const bool no_fds = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+                      ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
   error_code lec;
   if (burst_errors_++ == 0 && options_.log)
     options_.log(fmt::format("event=accept-failed listen={} error=\"{}\" action={}",

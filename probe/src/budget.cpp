@@ -17,4 +17,4 @@ bool Budget::take(std::string &why) {
   return true;
 }
 
-} // namespace dropcheck::probe
+}  // namespace dropcheck::probe

@@ -27,8 +27,7 @@ std::set<std::string> hosts_naming(const TestCase &c, const std::string &rcpt) {
 std::string received_for_host(const Report &r) {
   std::optional<std::set<std::string>> common;
   for (const auto &c : r.active->cases) {
-    if (!sent(c) || c.copies.empty() || c.rcpts.size() != 1)
-      continue;
+    if (!sent(c) || c.copies.empty() || c.rcpts.size() != 1) continue;
     const auto hosts = hosts_naming(c, c.rcpts.front());
     if (!common) {
       common = hosts;
@@ -36,8 +35,7 @@ std::string received_for_host(const Report &r) {
     }
     std::set<std::string> both;
     for (const auto &h : hosts)
-      if (common->count(h))
-        both.insert(h);
+      if (common->count(h)) both.insert(h);
     common = both;
   }
   return common && !common->empty() ? *common->begin() : "";
@@ -47,8 +45,7 @@ std::string received_for_host(const Report &r) {
 std::vector<std::string> for_absent_cases(const Report &r, std::string_view host) {
   std::vector<std::string> out;
   for (const auto &c : r.active->cases) {
-    if (!sent(c) || c.rcpts.size() < 2)
-      continue;
+    if (!sent(c) || c.rcpts.size() < 2) continue;
     for (const auto &copy : c.copies)
       if (const ReceivedLine *l = line_by(copy, host); l && !l->has_for) {
         out.push_back(c.id);
@@ -59,15 +56,12 @@ std::vector<std::string> for_absent_cases(const Report &r, std::string_view host
 }
 
 // An internal hop above the MX's line in every copy (the same host each time), or "".
-std::string inner_hop(const std::vector<const MessageObservation *> &all,
-                      std::string_view host) {
+std::string inner_hop(const std::vector<const MessageObservation *> &all, std::string_view host) {
   std::string inner;
   for (const auto *m : all) {
-    if (!line_by(*m, host))
-      continue;
+    if (!line_by(*m, host)) continue;
     const std::string top = m->received.front().by;
-    if (top == host || (!inner.empty() && top != inner))
-      return "";
+    if (top == host || (!inner.empty() && top != inner)) return "";
     inner = top;
   }
   return inner;
@@ -80,19 +74,16 @@ bool sent(const TestCase &c) { return c.smtp_code >= 200 && c.smtp_code < 300; }
 // The line `host` wrote in one copy (the topmost by it), or nullptr.
 const ReceivedLine *line_by(const MessageObservation &m, std::string_view host) {
   for (const auto &l : m.received)
-    if (l.by == host)
-      return &l;
+    if (l.by == host) return &l;
   return nullptr;
 }
 
 // No envelope header: does the provider's MX name the recipient in its Received line?
 void infer_received_for(Report &r, const std::vector<const MessageObservation *> &all) {
   InferredProfile &p = r.profile;
-  if (!r.active || !p.envelope_header.empty())
-    return;
+  if (!r.active || !p.envelope_header.empty()) return;
   const std::string host = received_for_host(r);
-  if (host.empty())
-    return;
+  if (host.empty()) return;
   p.received_by = host;
   p.received_inner_by = inner_hop(all, host);
   p.observed.insert(p.observed.end(), {"stamp.received_by", "stamp.received_inner_by"});
@@ -122,10 +113,8 @@ std::string passive_received_host(const std::vector<const MessageObservation *> 
   for (const auto *m : all) {
     std::set<std::string> hosts;
     for (const auto &l : m->received)
-      if (l.has_for && !l.by.empty())
-        hosts.insert(l.by);
-    for (const auto &h : hosts)
-      ++with_for[h];
+      if (l.has_for && !l.by.empty()) hosts.insert(l.by);
+    for (const auto &h : hosts) ++with_for[h];
   }
   std::string best;
   for (const auto &[h, n] : with_for)

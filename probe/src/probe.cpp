@@ -10,8 +10,8 @@
 #include <ctime>
 #include <map>
 #include <memory>
-#include <random>
 #include <optional>
+#include <random>
 #include <set>
 
 #include "base/strings.hpp"
@@ -27,105 +27,88 @@ using client::Pop3Client;
 
 std::string_view to_string(LoginResult r) {
   switch (r) {
-  case LoginResult::not_tried:
-    return "not-tried";
-  case LoginResult::ok:
-    return "ok";
-  case LoginResult::in_use:
-    return "in-use";
-  case LoginResult::login_delay:
-    return "login-delay";
-  case LoginResult::auth_failed:
-    return "auth-failed";
-  case LoginResult::temp_failure:
-    return "temp-failure";
-  case LoginResult::io_error:
-    return "io-error";
+    case LoginResult::not_tried:
+      return "not-tried";
+    case LoginResult::ok:
+      return "ok";
+    case LoginResult::in_use:
+      return "in-use";
+    case LoginResult::login_delay:
+      return "login-delay";
+    case LoginResult::auth_failed:
+      return "auth-failed";
+    case LoginResult::temp_failure:
+      return "temp-failure";
+    case LoginResult::io_error:
+      return "io-error";
   }
   return "?";
 }
 
 std::string_view to_string(Verdict v) {
   switch (v) {
-  case Verdict::pass:
-    return "pass";
-  case Verdict::warn:
-    return "warn";
-  case Verdict::fail:
-    return "fail";
-  case Verdict::unknown:
-    return "unknown";
-  case Verdict::info:
-    return "info";
+    case Verdict::pass:
+      return "pass";
+    case Verdict::warn:
+      return "warn";
+    case Verdict::fail:
+      return "fail";
+    case Verdict::unknown:
+      return "unknown";
+    case Verdict::info:
+      return "info";
   }
   return "?";
 }
 
 base::Result<Endpoint> parse_host_port(std::string_view text) {
   const auto bad = [&](std::string_view why) {
-    return base::make_error(
-        "bad-endpoint",
-        fmt::format("'{}': {} (expected HOST:PORT)", text, why));
+    return base::make_error("bad-endpoint",
+                            fmt::format("'{}': {} (expected HOST:PORT)", text, why));
   };
   Endpoint ep;
   std::string_view port;
   if (!text.empty() && text.front() == '[') {
     const auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() ||
-        text[close + 1] != ':')
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
       return bad("unterminated [address]");
     ep.host = std::string(text.substr(1, close - 1));
     port = text.substr(close + 2);
   } else {
     const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos)
-      return bad("no port");
+    if (colon == std::string_view::npos) return bad("no port");
     ep.host = std::string(text.substr(0, colon));
     port = text.substr(colon + 1);
-    if (ep.host.find(':') != std::string::npos)
-      return bad("IPv6 addresses go in [brackets]");
+    if (ep.host.find(':') != std::string::npos) return bad("IPv6 addresses go in [brackets]");
   }
-  if (ep.host.empty())
-    return bad("no host");
+  if (ep.host.empty()) return bad("no host");
   unsigned value = 0;
-  if (port.empty() || port.size() > 5)
-    return bad("bad port");
+  if (port.empty() || port.size() > 5) return bad("bad port");
   for (char c : port) {
-    if (c < '0' || c > '9')
-      return bad("bad port");
+    if (c < '0' || c > '9') return bad("bad port");
     value = value * 10 + static_cast<unsigned>(c - '0');
   }
-  if (value == 0 || value > 65535)
-    return bad("port out of range");
+  if (value == 0 || value > 65535) return bad("port out of range");
   ep.port = static_cast<std::uint16_t>(value);
   return ep;
 }
 
 LoginResult classify_refusal(const protocol::Pop3Status &st) {
   const std::string &code = st.resp_code;
-  if (code == "IN-USE")
-    return LoginResult::in_use;
-  if (code == "LOGIN-DELAY")
-    return LoginResult::login_delay;
-  if (code == "SYS/TEMP")
-    return LoginResult::temp_failure;
-  if (code == "AUTH" || code == "SYS/PERM")
-    return LoginResult::auth_failed;
+  if (code == "IN-USE") return LoginResult::in_use;
+  if (code == "LOGIN-DELAY") return LoginResult::login_delay;
+  if (code == "SYS/TEMP") return LoginResult::temp_failure;
+  if (code == "AUTH" || code == "SYS/PERM") return LoginResult::auth_failed;
   // No response code (RFC 2449 8 is optional): the usual wordings. An account
   // that is locked or disabled is refused, whatever it says about locking.
   const std::string t = base::to_lower(st.text);
-  const auto has = [&t](std::string_view w) {
-    return t.find(w) != std::string::npos;
-  };
-  if (has("account") &&
-      (has("lock") || has("disabled") || has("suspended") || has("blocked")))
+  const auto has = [&t](std::string_view w) { return t.find(w) != std::string::npos; };
+  if (has("account") && (has("lock") || has("disabled") || has("suspended") || has("blocked")))
     return LoginResult::auth_failed;
-  if (t.find("in use") != std::string::npos ||
-      t.find("lock") != std::string::npos ||
+  if (t.find("in use") != std::string::npos || t.find("lock") != std::string::npos ||
       t.find("busy") != std::string::npos)
     return LoginResult::in_use;
-  if (t.find("delay") != std::string::npos ||
-      t.find("too soon") != std::string::npos ||
+  if (t.find("delay") != std::string::npos || t.find("too soon") != std::string::npos ||
       t.find("too often") != std::string::npos)
     return LoginResult::login_delay;
   return LoginResult::auth_failed;
@@ -136,8 +119,7 @@ namespace {
 // The mechanism as the report names it: "USER", "APOP", "PLAIN".
 std::string mechanism_name(client::Auth a) {
   std::string s(client::to_string(a));
-  for (char &ch : s)
-    ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  for (char &ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   return s;
 }
 
@@ -145,11 +127,9 @@ std::string mechanism_name(client::Auth a) {
 // partly accepted test mail would mislead the classification); a lost
 // connection is code 0.
 std::pair<int, std::string> smtp_outcome(const client::Transaction &t) {
-  if (!t.error.empty())
-    return {0, t.error};
+  if (!t.error.empty()) return {0, t.error};
   for (const auto &r : t.rcpts)
-    if (r.code < 200 || r.code >= 300)
-      return {r.code, r.text};
+    if (r.code < 200 || r.code >= 300) return {r.code, r.text};
   return {t.decisive.code, t.decisive.text()};
 }
 
@@ -173,7 +153,7 @@ struct TestMail {
 };
 
 class Run {
-public:
+ public:
   Run(Options o, asio::any_io_executor ex)
       : o_(std::move(o)), ex_(ex), budget_(o_.max_commands, o_.run_limit) {}
 
@@ -190,37 +170,31 @@ public:
     r.domain = base::to_lower(o_.domain);
     r.tls_mode = o_.tls;
     co_await read_only();
-    if (o_.send_tests && r.error.empty())
-      co_await active();
+    if (o_.send_tests && r.error.empty()) co_await active();
     r.pop3.commands = budget_.used();
     infer(r);
     co_return std::move(report_);
   }
 
-private:
+ private:
   // Server text with the credentials cut out (some servers echo the user name).
   std::string scrub(std::string s) const {
     for (const std::string *secret : {&o_.password, &o_.user}) {
-      if (secret->size() < 3)
-        continue; // too short to cut without mangling the text
-      for (auto pos = s.find(*secret); pos != std::string::npos;
-           pos = s.find(*secret, pos))
+      if (secret->size() < 3) continue;  // too short to cut without mangling the text
+      for (auto pos = s.find(*secret); pos != std::string::npos; pos = s.find(*secret, pos))
         s.replace(pos, secret->size(), "***");
     }
     return s;
   }
   void log(const std::string &line) const {
-    if (o_.log)
-      o_.log(scrub(line));
+    if (o_.log) o_.log(scrub(line));
   }
   void note(const std::string &text) {
     auto &notes = report_.notes;
-    if (std::find(notes.begin(), notes.end(), text) == notes.end())
-      notes.push_back(text);
+    if (std::find(notes.begin(), notes.end(), text) == notes.end()) notes.push_back(text);
   }
   void fail(const std::string &why) {
-    if (report_.error.empty())
-      report_.error = scrub(why);
+    if (report_.error.empty()) report_.error = scrub(why);
     log(fmt::format("event=probe-stopped reason=\"{}\"", why));
   }
 
@@ -234,14 +208,13 @@ private:
     co.timeout = o_.timeout;
     co.before_command = [this](std::string &why) { return budget_.take(why); };
     auto c = std::make_unique<Pop3Client>(ex_, std::move(co));
-    c->set_deadline(budget_.deadline()); // reads end with the run, too
+    c->set_deadline(budget_.deadline());  // reads end with the run, too
     return c;
   }
 
   // A verified handshake in the first session shows the certificate is valid.
   void tls_up(const Pop3Client &c, bool first) {
-    if (first && c.tls() && !skip_verify_)
-      report_.pop3.cert_valid = true;
+    if (first && c.tls() && !skip_verify_) report_.pop3.cert_valid = true;
   }
 
   // A failed handshake. A rejected certificate is recorded the first time,
@@ -249,8 +222,7 @@ private:
   // --insecure the session is then retried without the check.
   void tls_failed(const Pop3Client &c, bool first, bool &retry_insecure) {
     Pop3Facts &f = report_.pop3;
-    if (first && f.tls_error.empty())
-      f.tls_error = scrub(c.error());
+    if (first && f.tls_error.empty()) f.tls_error = scrub(c.error());
     if (!(first && !skip_verify_ && c.certificate_rejected())) {
       fail(c.error());
       return;
@@ -258,8 +230,9 @@ private:
     f.cert_valid = false;
     f.cert_error = c.error();
     if (!o_.insecure) {
-      fail(c.error() + " -- not logging in over an unverified connection (use "
-                       "--ca-file F or --insecure)");
+      fail(c.error() +
+           " -- not logging in over an unverified connection (use "
+           "--ca-file F or --insecure)");
       return;
     }
     skip_verify_ = true;
@@ -278,24 +251,21 @@ private:
 
   // Connect, greet, CAPA (first session), TLS, log in. nullptr when not logged
   // in; `attempt` says why. `first` records what the server offers.
-  net::awaitable<std::unique_ptr<Pop3Client>> open(bool first,
-                                                   LoginAttempt &attempt) {
-    for (int round = 0; round < 2;
-         ++round) { // second round: after an invalid certificate
+  net::awaitable<std::unique_ptr<Pop3Client>> open(bool first, LoginAttempt &attempt) {
+    for (int round = 0; round < 2; ++round) {  // second round: after an invalid certificate
       bool retry = false;
       auto c = co_await open_once(first, attempt, retry);
-      if (c || !retry)
-        co_return c;
+      if (c || !retry) co_return c;
     }
     co_return nullptr;
   }
 
-  net::awaitable<std::unique_ptr<Pop3Client>>
-  open_once(bool first, LoginAttempt &attempt, bool &retry_insecure) {
+  net::awaitable<std::unique_ptr<Pop3Client>> open_once(bool first, LoginAttempt &attempt,
+                                                        bool &retry_insecure) {
     Pop3Facts &f = report_.pop3;
     auto c = new_client();
     attempt.result = LoginResult::io_error;
-    const bool up = co_await c->connect(); // TCP, implicit TLS, greeting
+    const bool up = co_await c->connect();  // TCP, implicit TLS, greeting
     if (first && c->reached()) {
       f.connected = true;
       f.implicit_tls = o_.tls == TlsMode::implicit;
@@ -312,23 +282,15 @@ private:
     // One co_await per statement: GCC 12 miscompiles co_await inside
     // conditions.
     bool ok = !first;
-    if (first)
-      ok = co_await first_capa(*c);
-    if (!ok)
-      co_return nullptr;
-    const bool want_stls =
-        !c->tls() && (o_.tls == TlsMode::stls || f.stls_offered);
-    if (want_stls)
-      ok = co_await stls(*c, first, attempt, retry_insecure);
-    if (!ok)
-      co_return nullptr;
-    if (first)
-      record_capabilities(*c);
+    if (first) ok = co_await first_capa(*c);
+    if (!ok) co_return nullptr;
+    const bool want_stls = !c->tls() && (o_.tls == TlsMode::stls || f.stls_offered);
+    if (want_stls) ok = co_await stls(*c, first, attempt, retry_insecure);
+    if (!ok) co_return nullptr;
+    if (first) record_capabilities(*c);
     ok = co_await login(*c, attempt);
-    if (!ok && c->open())
-      co_await c->quit(); // a refused login still ends the session properly
-    if (!ok)
-      co_return nullptr;
+    if (!ok && c->open()) co_await c->quit();  // a refused login still ends the session properly
+    if (!ok) co_return nullptr;
     co_return c;
   }
 
@@ -338,8 +300,7 @@ private:
     f.greeting = scrub(c.greeting().text);
     f.apop_offered = !protocol::apop_timestamp(c.greeting().text).empty();
     const bool ok = co_await capa(c, f.capa);
-    if (!ok)
-      co_return false;
+    if (!ok) co_return false;
     if (!c.tls()) {
       f.capa_before_tls = f.capa;
       const protocol::Pop3Capabilities caps{f.capa};
@@ -359,8 +320,7 @@ private:
       if (c.certificate_rejected()) {
         tls_failed(c, first, retry_insecure);
       } else {
-        if (first && report_.pop3.tls_error.empty())
-          report_.pop3.tls_error = scrub(c.error());
+        if (first && report_.pop3.tls_error.empty()) report_.pop3.tls_error = scrub(c.error());
         fail(c.error());
       }
       co_return false;
@@ -383,12 +343,9 @@ private:
     f.sasl = now.sasl_mechanisms();
     f.resp_codes = now.has("RESP-CODES");
     f.pipelining = now.has("PIPELINING");
-    if (auto e = now.argument("EXPIRE"))
-      f.expire = *e;
-    if (auto d = now.argument("LOGIN-DELAY"))
-      set_login_delay(*d);
-    if (c.tls())
-      report_.tls_mode = f.implicit_tls ? TlsMode::implicit : TlsMode::stls;
+    if (auto e = now.argument("EXPIRE")) f.expire = *e;
+    if (auto d = now.argument("LOGIN-DELAY")) set_login_delay(*d);
+    if (c.tls()) report_.tls_mode = f.implicit_tls ? TlsMode::implicit : TlsMode::stls;
   }
 
   void set_login_delay(const std::string &arg) {
@@ -407,8 +364,7 @@ private:
       co_return false;
     }
     report_.pop3.capa_supported = c.capa_supported();
-    if (c.capa_supported())
-      into = c.capabilities().lines;
+    if (c.capa_supported()) into = c.capabilities().lines;
     co_return true;
   }
 
@@ -418,14 +374,10 @@ private:
   std::optional<client::Auth> choose_auth(const Pop3Client &c) const {
     const Pop3Facts &f = report_.pop3;
     const bool apop = !protocol::apop_timestamp(c.greeting().text).empty();
-    const bool sasl_plain =
-        std::find(f.sasl.begin(), f.sasl.end(), "PLAIN") != f.sasl.end();
-    if (!c.tls() && apop)
-      return client::Auth::apop;
-    if (!c.tls() && !o_.allow_plaintext)
-      return std::nullopt;
-    if (f.user_offered || !sasl_plain)
-      return client::Auth::user;
+    const bool sasl_plain = std::find(f.sasl.begin(), f.sasl.end(), "PLAIN") != f.sasl.end();
+    if (!c.tls() && apop) return client::Auth::apop;
+    if (!c.tls() && !o_.allow_plaintext) return std::nullopt;
+    if (f.user_offered || !sasl_plain) return client::Auth::user;
     return client::Auth::plain;
   }
 
@@ -433,16 +385,14 @@ private:
     const auto auth = choose_auth(c);
     if (!auth) {
       attempt.result = LoginResult::not_tried;
-      attempt.text =
-          "no TLS and no APOP: password not sent in clear (--allow-plaintext)";
+      attempt.text = "no TLS and no APOP: password not sent in clear (--allow-plaintext)";
       fail(attempt.text);
       co_return false;
     }
     attempt.mechanism = mechanism_name(*auth);
     // Later sessions skip CAPA; the client offers SASL PLAIN only from a list.
     bool listed = true;
-    if (*auth == client::Auth::plain && !c.capa_supported())
-      listed = co_await c.capa();
+    if (*auth == client::Auth::plain && !c.capa_supported()) listed = co_await c.capa();
     if (!listed) {
       attempt.text = scrub(c.error());
       co_return false;
@@ -462,42 +412,33 @@ private:
     attempt.resp_code = st.resp_code;
     attempt.text = scrub(st.text);
     attempt.result = st.ok ? LoginResult::ok : classify_refusal(st);
-    log(fmt::format("event=login mechanism={} tls={} result={}",
-                    attempt.mechanism, c.tls() ? "yes" : "no",
-                    to_string(attempt.result)));
+    log(fmt::format("event=login mechanism={} tls={} result={}", attempt.mechanism,
+                    c.tls() ? "yes" : "no", to_string(attempt.result)));
     co_return st.ok;
   }
 
   // UIDL listing (numbers -> ids); empty when the server has no UIDL.
-  net::awaitable<std::optional<std::map<std::size_t, std::string>>>
-  uidls(Pop3Client &c) {
+  net::awaitable<std::optional<std::map<std::size_t, std::string>>> uidls(Pop3Client &c) {
     std::map<std::size_t, std::string> out;
     auto l = co_await c.listing("UIDL");
-    if (!l)
-      co_return std::nullopt;
-    if (!l->status.ok)
-      co_return out;
+    if (!l) co_return std::nullopt;
+    if (!l->status.ok) co_return out;
     if (l->malformed > 0)
-      note(fmt::format("UIDL listing: {} malformed or repeated line(s) ignored",
-                       l->malformed));
-    for (auto &line : l->lines)
-      out[line.number] = std::move(line.value);
+      note(fmt::format("UIDL listing: {} malformed or repeated line(s) ignored", l->malformed));
+    for (auto &line : l->lines) out[line.number] = std::move(line.value);
     report_.pop3.uidl = true;
     co_return out;
   }
 
-  net::awaitable<std::optional<std::pair<std::size_t, std::uint64_t>>>
-  stat(Pop3Client &c) {
+  net::awaitable<std::optional<std::pair<std::size_t, std::uint64_t>>> stat(Pop3Client &c) {
     auto st = co_await c.command("STAT");
-    if (!st || !st->ok)
-      co_return std::nullopt;
+    if (!st || !st->ok) co_return std::nullopt;
     std::size_t n = 0;
     std::uint64_t octets = 0;
     const auto parts = base::split(base::trim(st->text), ' ');
     try {
       n = std::stoul(std::string(parts.at(0)));
-      if (parts.size() > 1)
-        octets = std::stoull(std::string(parts[1]));
+      if (parts.size() > 1) octets = std::stoull(std::string(parts[1]));
     } catch (const std::exception &) {
       co_return std::nullopt;
     }
@@ -506,8 +447,8 @@ private:
 
   // TOP n 0: the header section. nullopt on a failure (top_error_ says
   // which); `refused` on -ERR.
-  net::awaitable<std::optional<MessageObservation>>
-  top(Pop3Client &c, std::size_t n, bool &refused) {
+  net::awaitable<std::optional<MessageObservation>> top(Pop3Client &c, std::size_t n,
+                                                        bool &refused) {
     refused = false;
     auto got = co_await c.retrieve(fmt::format("TOP {} 0", n), kMaxHeaderOctets);
     if (!got) {
@@ -520,8 +461,8 @@ private:
       co_return MessageObservation{};
     }
     if (body.too_large) {
-      top_error_ = fmt::format("TOP {} 0: header section larger than {} octets",
-                               n, kMaxHeaderOctets);
+      top_error_ =
+          fmt::format("TOP {} 0: header section larger than {} octets", n, kMaxHeaderOctets);
       co_return std::nullopt;
     }
     auto o = observe_header(body.data);
@@ -534,8 +475,7 @@ private:
     auto a = co_await open(true, f.login);
     if (!a) {
       if (report_.error.empty())
-        fail(fmt::format("login refused ({}): {}", to_string(f.login.result),
-                         f.login.text));
+        fail(fmt::format("login refused ({}): {}", to_string(f.login.result), f.login.text));
       co_return;
     }
     if (f.capa_supported) {
@@ -544,16 +484,13 @@ private:
         const protocol::Pop3Capabilities after{f.capa_after_login};
         // RFC 2449 6.5: the value after login is the one that applies to this
         // user.
-        if (auto d = after.argument("LOGIN-DELAY"))
-          set_login_delay(*d);
-        if (auto e = after.argument("EXPIRE"))
-          f.expire = *e;
+        if (auto d = after.argument("LOGIN-DELAY")) set_login_delay(*d);
+        if (auto e = after.argument("EXPIRE")) f.expire = *e;
       }
     }
     auto s = co_await stat(*a);
     if (!s) {
-      fail("STAT: " +
-           (a->error().empty() ? std::string("refused") : a->error()));
+      fail("STAT: " + (a->error().empty() ? std::string("refused") : a->error()));
       co_await a->quit();
       co_return;
     }
@@ -564,8 +501,7 @@ private:
       fail("UIDL: " + a->error());
       co_return;
     }
-    for (const auto &[n, id] : *ids)
-      baseline_.insert(id);
+    for (const auto &[n, id] : *ids) baseline_.insert(id);
     const std::size_t limit = std::min(f.message_count, o_.max_messages);
     f.top = true;
     for (std::size_t n = 1; n <= limit; ++n) {
@@ -578,33 +514,28 @@ private:
       if (refused) {
         if (n == 1) {
           f.top = false;
-          report_.notes.push_back(
-              "TOP refused: the header sections could not be read");
+          report_.notes.push_back("TOP refused: the header sections could not be read");
           break;
         }
-        continue; // deleted meanwhile by a concurrent session, or a broken
-                  // message
+        continue;  // deleted meanwhile by a concurrent session, or a broken
+                   // message
       }
-      if (auto it = ids->find(n); it != ids->end())
-        o->uidl = it->second;
+      if (auto it = ids->find(n); it != ids->end()) o->uidl = it->second;
       report_.messages.push_back(std::move(*o));
       ++f.examined;
     }
     if (f.message_count > limit)
-      report_.notes.push_back(
-          fmt::format("examined the first {} of {} messages (--max-messages)",
-                      limit, f.message_count));
+      report_.notes.push_back(fmt::format("examined the first {} of {} messages (--max-messages)",
+                                          limit, f.message_count));
     if (!o_.lock_checks) {
       co_await a->quit();
       co_return;
     }
     // Overlapping cycles: a second session while this one holds the maildrop.
-    if (auto b = co_await open(false, f.concurrent))
-      co_await b->quit();
+    if (auto b = co_await open(false, f.concurrent)) co_await b->quit();
     co_await a->quit();
     // Login delay: a new login right after the first session ended.
-    if (auto c = co_await open(false, f.second_login))
-      co_await c->quit();
+    if (auto c = co_await open(false, f.second_login)) co_await c->quit();
   }
 
   // --- active mode
@@ -613,9 +544,7 @@ private:
   std::vector<TestMail> build_cases(const std::string &tag) const {
     const std::string d = base::to_lower(o_.domain);
     const std::string from = o_.from.empty() ? "dropcheck-probe@" + d : o_.from;
-    const auto local = [&](char who) {
-      return fmt::format("dc-{}-{}@{}", tag, who, d);
-    };
+    const auto local = [&](char who) { return fmt::format("dc-{}-{}@{}", tag, who, d); };
     const std::string a = local('a'), b = local('b'), c = local('c');
     struct Spec {
       const char *id;
@@ -634,20 +563,8 @@ private:
          {},
          a,
          o_.foreign_address},
-        {"bcc-local",
-         "local To plus a local Bcc recipient",
-         from,
-         {a, b},
-         {b},
-         a,
-         ""},
-        {"bcc-only",
-         "a local Bcc recipient only",
-         from,
-         {c},
-         {c},
-         "undisclosed-recipients:;",
-         ""},
+        {"bcc-local", "local To plus a local Bcc recipient", from, {a, b}, {b}, a, ""},
+        {"bcc-only", "a local Bcc recipient only", from, {c}, {c}, "undisclosed-recipients:;", ""},
         {"multi-local",
          "three local recipients in To",
          from,
@@ -673,17 +590,13 @@ private:
       m.c.mail_from = s.mail_from;
       m.c.rcpts = s.rcpts;
       m.c.bcc = s.bcc;
-      m.c.message_id =
-          fmt::format("<{}.{}@dropcheck-probe.invalid>", s.id, tag);
+      m.c.message_id = fmt::format("<{}.{}@dropcheck-probe.invalid>", s.id, tag);
       std::string h;
-      h += s.dsn ? fmt::format(
-                       "From: Mail Delivery System <MAILER-DAEMON@{}>\r\n", d)
+      h += s.dsn ? fmt::format("From: Mail Delivery System <MAILER-DAEMON@{}>\r\n", d)
                  : fmt::format("From: dropcheck probe <{}>\r\n", from);
       h += "To: " + s.to + "\r\n";
-      if (!s.cc.empty())
-        h += "Cc: " + s.cc + "\r\n";
-      h += fmt::format("Subject: [dropcheck-probe {}] {}: {}\r\n", tag, s.id,
-                       s.what);
+      if (!s.cc.empty()) h += "Cc: " + s.cc + "\r\n";
+      h += fmt::format("Subject: [dropcheck-probe {}] {}: {}\r\n", tag, s.id, s.what);
       h += "Date: " + date + "\r\n";
       h += "Message-ID: " + m.c.message_id + "\r\n";
       h += fmt::format("X-Dropcheck-Probe: {} {}\r\n", tag, s.id);
@@ -705,10 +618,11 @@ private:
             bnd, bnd, tag, bnd, a, bnd);
       } else {
         h += "Content-Type: text/plain; charset=us-ascii\r\n\r\n";
-        h += fmt::format("Test mail of dropcheck probe run {} (case "
-                         "{}).\r\nEnvelope recipients: {}.\r\n"
-                         "It may be deleted.\r\n",
-                         tag, s.id, fmt::join(s.rcpts, ", "));
+        h += fmt::format(
+            "Test mail of dropcheck probe run {} (case "
+            "{}).\r\nEnvelope recipients: {}.\r\n"
+            "It may be deleted.\r\n",
+            tag, s.id, fmt::join(s.rcpts, ", "));
       }
       m.message = std::move(h);
       out.push_back(std::move(m));
@@ -719,38 +633,30 @@ private:
   // The case a tagged copy belongs to, or nullptr (not ours).
   TestCase *case_of(ActiveResult &ar, const MessageObservation &o) {
     const auto parts = base::split(base::trim(o.probe_tag), ' ');
-    if (parts.size() != 2 || parts[0] != ar.tag)
-      return nullptr;
+    if (parts.size() != 2 || parts[0] != ar.tag) return nullptr;
     for (auto &c : ar.cases)
-      if (c.id == parts[1])
-        return &c;
+      if (c.id == parts[1]) return &c;
     return nullptr;
   }
 
   static bool covered(const TestCase &c) {
-    if (c.copies.empty())
-      return false;
-    if (c.copies.size() >= c.rcpts.size())
-      return true;
+    if (c.copies.empty()) return false;
+    if (c.copies.size() >= c.rcpts.size()) return true;
     std::set<std::string> named;
     for (const auto &copy : c.copies)
       for (const auto &f : copy.envelope_fields)
-        for (const auto &a : addresses_in(f.value))
-          named.insert(strip_qmail_prefix(a));
-    return std::all_of(
-        c.rcpts.begin(), c.rcpts.end(),
-        [&](const std::string &r) { return named.count(r) > 0; });
+        for (const auto &a : addresses_in(f.value)) named.insert(strip_qmail_prefix(a));
+    return std::all_of(c.rcpts.begin(), c.rcpts.end(),
+                       [&](const std::string &r) { return named.count(r) > 0; });
   }
 
   void say_waiting(std::chrono::milliseconds d, int attempt, int attempts) const {
-    if (!o_.waiting)
-      return;
+    if (!o_.waiting) return;
     const auto delay = report_.pop3.login_delay_advertised.value_or(0);
     o_.waiting(fmt::format(
-        "waiting {} s for poll {} of {} (the test mails' arrival){}",
-        (d.count() + 999) / 1000, attempt, attempts,
-        delay > 0 ? fmt::format(": the provider's LOGIN-DELAY is {} s", delay)
-                  : std::string()));
+        "waiting {} s for poll {} of {} (the test mails' arrival){}", (d.count() + 999) / 1000,
+        attempt, attempts,
+        delay > 0 ? fmt::format(": the provider's LOGIN-DELAY is {} s", delay) : std::string()));
   }
 
   net::awaitable<void> wait(std::chrono::milliseconds d) {
@@ -775,13 +681,11 @@ private:
     const bool open = co_await s.open();
     if (!open) {
       ar.error = scrub(s.error());
-      for (auto &m : mails)
-        ar.cases.push_back(std::move(m.c));
+      for (auto &m : mails) ar.cases.push_back(std::move(m.c));
       co_return false;
     }
     for (auto &m : mails) {
-      const auto t =
-          co_await s.transaction(m.c.mail_from, m.c.rcpts, m.message);
+      const auto t = co_await s.transaction(m.c.mail_from, m.c.rcpts, m.message);
       const auto [code, text] = smtp_outcome(t);
       m.c.smtp_code = code;
       m.c.smtp_text = scrub(text);
@@ -795,9 +699,8 @@ private:
   // One poll's look at the newest messages: the tagged copies recorded in their cases
   // (`ours`: keys already recorded); the message numbers of this run's copies, or nullopt when
   // the session failed (ar.error says why).
-  net::awaitable<std::optional<std::vector<std::size_t>>>
-  collect_tagged(Pop3Client &c, ActiveResult &ar, std::set<std::string> &ours,
-                 std::size_t &n_msgs) {
+  net::awaitable<std::optional<std::vector<std::size_t>>> collect_tagged(
+      Pop3Client &c, ActiveResult &ar, std::set<std::string> &ours, std::size_t &n_msgs) {
     auto ids = co_await uidls(c);
     auto st = co_await stat(c);
     if (!ids || !st) {
@@ -806,34 +709,26 @@ private:
     }
     n_msgs = st->first;
     // Newest last: look from the end, at most max_messages.
-    const std::size_t low =
-        n_msgs > o_.max_messages ? n_msgs - o_.max_messages : 0;
+    const std::size_t low = n_msgs > o_.max_messages ? n_msgs - o_.max_messages : 0;
     std::vector<std::size_t> tagged_here;
     for (std::size_t n = n_msgs; n > low; --n) {
       const auto it = ids->find(n);
       const std::string id = it != ids->end() ? it->second : "";
-      if (!id.empty() && baseline_.count(id) && !ours.count(id))
-        continue;
+      if (!id.empty() && baseline_.count(id) && !ours.count(id)) continue;
       bool refused = false;
       auto o = co_await top(c, n, refused);
-      if (!o)
-        break;
-      if (refused)
-        continue;
+      if (!o) break;
+      if (refused) continue;
       o->uidl = id;
       TestCase *tc = case_of(ar, *o);
       if (!tc) {
-        if (!id.empty())
-          baseline_.insert(id);
+        if (!id.empty()) baseline_.insert(id);
         continue;
       }
       tagged_here.push_back(n);
-      const std::string key =
-          id.empty() ? o->probe_tag + "|" + std::to_string(n) : id;
-      if (ours.insert(key).second)
-        tc->copies.push_back(std::move(*o));
-      if (!id.empty())
-        baseline_.insert(id);
+      const std::string key = id.empty() ? o->probe_tag + "|" + std::to_string(n) : id;
+      if (ours.insert(key).second) tc->copies.push_back(std::move(*o));
+      if (!id.empty()) baseline_.insert(id);
     }
     co_return tagged_here;
   }
@@ -844,24 +739,20 @@ private:
     ar.tag = o_.tag.empty() ? random_tag() : o_.tag;
     auto mails = build_cases(ar.tag);
     const bool reached = co_await send_test_mails(ar, mails);
-    if (!reached)
-      co_return;
-    const bool any_sent =
-        std::any_of(ar.cases.begin(), ar.cases.end(), [](const TestCase &c) {
-          return c.smtp_code >= 200 && c.smtp_code < 300;
-        });
+    if (!reached) co_return;
+    const bool any_sent = std::any_of(ar.cases.begin(), ar.cases.end(), [](const TestCase &c) {
+      return c.smtp_code >= 200 && c.smtp_code < 300;
+    });
     if (!any_sent) {
       ar.error = "the MX accepted none of the test mails";
       co_return;
     }
     // Polls log in: never faster than the provider allows.
     auto interval = o_.poll_interval;
-    if (report_.pop3.login_delay_advertised &&
-        *report_.pop3.login_delay_advertised > 0)
+    if (report_.pop3.login_delay_advertised && *report_.pop3.login_delay_advertised > 0)
       interval = std::max<std::chrono::milliseconds>(
-          interval,
-          std::chrono::seconds(*report_.pop3.login_delay_advertised + 1));
-    std::set<std::string> ours; // UIDLs of tagged copies already recorded
+          interval, std::chrono::seconds(*report_.pop3.login_delay_advertised + 1));
+    std::set<std::string> ours;  // UIDLs of tagged copies already recorded
     int all_seen_at = -1;
     const int attempts = std::max(1, o_.poll_attempts);
     for (int attempt = 1; attempt <= attempts; ++attempt) {
@@ -875,10 +766,8 @@ private:
       LoginAttempt la;
       auto c = co_await open(false, la);
       if (!c) {
-        log(fmt::format("event=poll n={} login={}", attempt,
-                        to_string(la.result)));
-        if (la.result == LoginResult::auth_failed ||
-            la.result == LoginResult::not_tried) {
+        log(fmt::format("event=poll n={} login={}", attempt, to_string(la.result)));
+        if (la.result == LoginResult::auth_failed || la.result == LoginResult::not_tried) {
           ar.error = "poll login refused: " + la.text;
           break;
         }
@@ -886,31 +775,24 @@ private:
       }
       std::size_t n_msgs = 0;
       auto tagged = co_await collect_tagged(*c, ar, ours, n_msgs);
-      if (!tagged)
-        break;
+      if (!tagged) break;
       const std::vector<std::size_t> &tagged_here = *tagged;
-      const bool all_seen =
-          std::all_of(ar.cases.begin(), ar.cases.end(), [](const TestCase &t) {
-            return t.smtp_code < 200 || t.smtp_code >= 300 || !t.copies.empty();
-          });
-      const bool all_covered =
-          std::all_of(ar.cases.begin(), ar.cases.end(), [](const TestCase &t) {
-            return t.smtp_code < 200 || t.smtp_code >= 300 || covered(t);
-          });
-      if (all_seen && all_seen_at < 0)
-        all_seen_at = attempt;
+      const bool all_seen = std::all_of(ar.cases.begin(), ar.cases.end(), [](const TestCase &t) {
+        return t.smtp_code < 200 || t.smtp_code >= 300 || !t.copies.empty();
+      });
+      const bool all_covered = std::all_of(ar.cases.begin(), ar.cases.end(), [](const TestCase &t) {
+        return t.smtp_code < 200 || t.smtp_code >= 300 || covered(t);
+      });
+      if (all_seen && all_seen_at < 0) all_seen_at = attempt;
       // Without an envelope header coverage cannot be shown: one more poll,
       // then settle.
-      const bool done =
-          all_covered || (all_seen_at > 0 && attempt > all_seen_at);
+      const bool done = all_covered || (all_seen_at > 0 && attempt > all_seen_at);
       ar.complete = all_covered;
-      log(fmt::format("event=poll n={} messages={} tagged={} done={}", attempt,
-                      n_msgs, tagged_here.size(), done ? "yes" : "no"));
-      if ((done || attempt == attempts) && o_.cleanup)
-        co_await cleanup(*c, ar, tagged_here);
+      log(fmt::format("event=poll n={} messages={} tagged={} done={}", attempt, n_msgs,
+                      tagged_here.size(), done ? "yes" : "no"));
+      if ((done || attempt == attempts) && o_.cleanup) co_await cleanup(*c, ar, tagged_here);
       co_await c->quit();
-      if (done)
-        break;
+      if (done) break;
     }
   }
 
@@ -921,11 +803,9 @@ private:
     for (const std::size_t n : ns) {
       bool refused = false;
       auto o = co_await top(c, n, refused);
-      if (!o || refused || !case_of(ar, *o))
-        continue;
+      if (!o || refused || !case_of(ar, *o)) continue;
       auto d = co_await c.command(fmt::format("DELE {}", n));
-      if (d && d->ok)
-        ++ar.deleted;
+      if (d && d->ok) ++ar.deleted;
     }
     log(fmt::format("event=cleanup deleted={}", ar.deleted));
   }
@@ -935,11 +815,11 @@ private:
   Budget budget_;
   Report report_;
   bool skip_verify_ = false;
-  std::string top_error_; // why the last top() failed
-  std::set<std::string> baseline_; // UIDLs that are not ours
+  std::string top_error_;           // why the last top() failed
+  std::set<std::string> baseline_;  // UIDLs that are not ours
 };
 
-} // namespace
+}  // namespace
 
 net::awaitable<Report> run_probe(Options options) {
   auto ex = co_await asio::this_coro::executor;
@@ -959,8 +839,7 @@ Report run_probe_blocking(Options options) {
         done = true;
       },
       [](std::exception_ptr e) {
-        if (e)
-          std::rethrow_exception(e);
+        if (e) std::rethrow_exception(e);
       });
   io.run_for(limit);
   if (!done) {
@@ -970,4 +849,4 @@ Report run_probe_blocking(Options options) {
   return result;
 }
 
-} // namespace dropcheck::probe
+}  // namespace dropcheck::probe

@@ -9,9 +9,9 @@ void dot_stuff(std::string_view message, std::string& out) {
   std::size_t pos = 0;
   while (pos < message.size()) {
     const void* nl = std::memchr(message.data() + pos, '\n', message.size() - pos);
-    const std::size_t end = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) -
-                                                          message.data())
-                               : message.size();
+    const std::size_t end =
+        nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - message.data())
+           : message.size();
     std::string_view line = message.substr(pos, end - pos);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (!line.empty() && line.front() == '.') out.push_back('.');

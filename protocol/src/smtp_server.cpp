@@ -669,7 +669,8 @@ void SmtpServerSession::feed_data(std::string_view& in, std::string& out) {
   // Refusing at the first bare LF: the decoder must not read past it, or what is recorded of
   // the refused message would depend on how the input was cut (found by smtp_server_fuzz).
   if (config_.reject_bare_lf)
-    if (const auto nl = slice.find('\n'); nl != std::string_view::npos) slice = slice.substr(0, nl + 1);
+    if (const auto nl = slice.find('\n'); nl != std::string_view::npos)
+      slice = slice.substr(0, nl + 1);
   const std::size_t used = decoder_.feed(slice);
   in.remove_prefix(used);
   take_decoded();

@@ -1,10 +1,10 @@
+#include "analyzer/analyzer.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <fstream>
 #include <map>
-
-#include "analyzer/analyzer.hpp"
 
 namespace dropcheck::analyzer {
 namespace {
@@ -88,8 +88,8 @@ TEST(Analyzer, LostRecipient) {
 }
 
 TEST(Analyzer, Duplicate) {
-  auto r = analyze(truth(), {copy(1, {"a@firma.example", "b@firma.example"}),
-                             copy(2, {"a@firma.example"})});
+  auto r = analyze(truth(),
+                   {copy(1, {"a@firma.example", "b@firma.example"}), copy(2, {"a@firma.example"})});
   EXPECT_EQ(types(r), std::vector<std::string>{"duplicate:a@firma.example"});
 }
 
@@ -122,8 +122,9 @@ TEST(Analyzer, LeakEvidenceQuotesAFewHundredOctetsOfAHugeHeader) {
 }
 
 TEST(Analyzer, NoLeakWhenTheOnlyReaderIsTheBccRecipient) {
-  auto r = analyze(truth(), {copy(1, {"a@firma.example"}),
-                             copy(2, {"b@firma.example"}, "X-Envelope-To: b@firma.example\r\n" + kRaw)});
+  auto r =
+      analyze(truth(), {copy(1, {"a@firma.example"}),
+                        copy(2, {"b@firma.example"}, "X-Envelope-To: b@firma.example\r\n" + kRaw)});
   EXPECT_TRUE(r.findings.empty()) << ::testing::PrintToString(types(r));
 }
 
@@ -146,14 +147,16 @@ TEST(Analyzer, RelayAttemptAndLeak) {
 TEST(Analyzer, SenderRewrittenIncludingNullSender) {
   Truth t = truth();
   t.messages[0].envelope_from = "";
-  auto r = analyze(t, {copy(1, {"a@firma.example", "b@firma.example"}, kRaw, "daemon@firma.example")});
+  auto r =
+      analyze(t, {copy(1, {"a@firma.example", "b@firma.example"}, kRaw, "daemon@firma.example")});
   EXPECT_EQ(types(r), std::vector<std::string>{"sender-rewritten:"});
 }
 
 TEST(Analyzer, MessageAlteredAndBccHeaderLeak) {
   std::string altered = kRaw;
   altered.replace(altered.find("body"), 4, "BODY");
-  auto r = analyze(truth(), {copy(1, {"a@firma.example", "b@firma.example"}, "Bcc: b@firma.example\r\n" + altered)});
+  auto r = analyze(truth(), {copy(1, {"a@firma.example", "b@firma.example"},
+                                  "Bcc: b@firma.example\r\n" + altered)});
   auto t = types(r);
   EXPECT_NE(std::find(t.begin(), t.end(), "bcc-header-leak:a@firma.example"), t.end());
   EXPECT_NE(std::find(t.begin(), t.end(), "message-altered:a@firma.example"), t.end());
@@ -217,12 +220,14 @@ TEST(AnalyzerSessions, StuckQueueWhenDeliveryStops) {
   t.messages.push_back(m3);
   auto r = analyze(t, {copy(1, {"a@firma.example", "b@firma.example"})});
   const auto ty = types(r);
-  EXPECT_NE(std::find(ty.begin(), ty.end(), "stuck-queue:"), ty.end()) << ::testing::PrintToString(ty);
+  EXPECT_NE(std::find(ty.begin(), ty.end(), "stuck-queue:"), ty.end())
+      << ::testing::PrintToString(ty);
   // Not stuck when the later message did arrive.
   Delivery d3 = copy(2, {"a@firma.example", "b@firma.example"}, m3.raw);
   auto r2 = analyze(t, {copy(1, {"a@firma.example", "b@firma.example"}), d3});
   const auto ty2 = types(r2);
-  EXPECT_EQ(std::find(ty2.begin(), ty2.end(), "stuck-queue:"), ty2.end()) << ::testing::PrintToString(ty2);
+  EXPECT_EQ(std::find(ty2.begin(), ty2.end(), "stuck-queue:"), ty2.end())
+      << ::testing::PrintToString(ty2);
 }
 
 TEST(AnalyzerSessions, StallWhenTheMedianDataPhaseIsSlow) {
@@ -234,7 +239,8 @@ TEST(AnalyzerSessions, StallWhenTheMedianDataPhaseIsSlow) {
     m.raw.replace(m.raw.find("m1"), 2, m.id);
     m.raw.replace(m.raw.find("body"), 4, "bod" + std::to_string(i));
     t.messages.push_back(m);
-    Delivery d = copy(static_cast<std::uint64_t>(i + 2), {"a@firma.example", "b@firma.example"}, m.raw);
+    Delivery d =
+        copy(static_cast<std::uint64_t>(i + 2), {"a@firma.example", "b@firma.example"}, m.raw);
     d.data_real_ms = 1000;
     d.data_end_real_ms = 1000 + kStallMs + 10;
     j.push_back(d);
@@ -322,9 +328,9 @@ Truth truth_sent(const std::string& raw) {
 
 TEST(AnalyzerLeak, AddressTheSenderWroteIsNoLeak) {
   const std::vector<std::string> bodies = {
-      "Questions? Write to b@firma.example.\r\n",                  // a signature
-      "> On Monday b@firma.example wrote:\r\n> figures\r\n",       // a quoted reply
-      "Forwarded by \"b@firma.example\" <b@firma.example>\r\n",    // a display name
+      "Questions? Write to b@firma.example.\r\n",                // a signature
+      "> On Monday b@firma.example wrote:\r\n> figures\r\n",     // a quoted reply
+      "Forwarded by \"b@firma.example\" <b@firma.example>\r\n",  // a display name
   };
   for (const auto& body : bodies) {
     const std::string raw = sent_with_body(body);
@@ -435,13 +441,13 @@ TEST(Report, Latin1EvidenceDumpsAsJsonWithItsOctetsInHex) {
 }
 
 TEST(Report, Utf8TextKeepsValidUtf8AndReadsEveryOtherOctetAsLatin1) {
-  EXPECT_EQ(utf8_text("J\xC3\xBCrgen"), "J\xC3\xBCrgen");               // valid: unchanged
-  EXPECT_EQ(utf8_text("J\xFCrgen"), "J\xC3\xBCrgen");                   // Latin-1 u-umlaut
-  EXPECT_EQ(utf8_text("\xC3"), "\xC3\x83");                             // truncated sequence
-  EXPECT_EQ(utf8_text("\xC0\xAF"), "\xC3\x80\xC2\xAF");                 // overlong '/'
-  EXPECT_EQ(utf8_text("\xED\xA0\x80"), "\xC3\xAD\xC2\xA0\xC2\x80");     // a surrogate
-  EXPECT_EQ(utf8_text("\xF4\x90\x80\x80").size(), 8u);                  // above U+10FFFF
-  EXPECT_EQ(utf8_text("\xF0\x9F\x93\xA7"), "\xF0\x9F\x93\xA7");         // U+1F4E7
+  EXPECT_EQ(utf8_text("J\xC3\xBCrgen"), "J\xC3\xBCrgen");            // valid: unchanged
+  EXPECT_EQ(utf8_text("J\xFCrgen"), "J\xC3\xBCrgen");                // Latin-1 u-umlaut
+  EXPECT_EQ(utf8_text("\xC3"), "\xC3\x83");                          // truncated sequence
+  EXPECT_EQ(utf8_text("\xC0\xAF"), "\xC3\x80\xC2\xAF");              // overlong '/'
+  EXPECT_EQ(utf8_text("\xED\xA0\x80"), "\xC3\xAD\xC2\xA0\xC2\x80");  // a surrogate
+  EXPECT_EQ(utf8_text("\xF4\x90\x80\x80").size(), 8u);               // above U+10FFFF
+  EXPECT_EQ(utf8_text("\xF0\x9F\x93\xA7"), "\xF0\x9F\x93\xA7");      // U+1F4E7
   for (int b = 0; b < 256; ++b) {  // every single octet gives JSON that dumps
     nlohmann::json j = std::string(1, static_cast<char>(b));
     utf8_safe(j);

@@ -61,8 +61,7 @@ TEST(Severity, NamesRoundTrip) {
 TEST(Severity, WorstOfACell) {
   EXPECT_FALSE(worst_severity({}).has_value());
   EXPECT_EQ(worst_severity({finding("stall"), finding("envelope-header-leak")}), Severity::major);
-  EXPECT_EQ(worst_severity({finding("stall"), finding("lost-recipient", "b")}),
-            Severity::critical);
+  EXPECT_EQ(worst_severity({finding("stall"), finding("lost-recipient", "b")}), Severity::critical);
 }
 
 TEST(Severity, CellWordsWorstFirstCountedAndLeaksOnce) {
@@ -76,8 +75,9 @@ TEST(Severity, CellWordsWorstFirstCountedAndLeaksOnce) {
             (std::vector<std::string>{"loses 2 recipients"}));
   EXPECT_EQ(cell_words({finding("lost-recipient", "a"), finding("lost-recipient", "b", true)}),
             (std::vector<std::string>{"loses 2 recipients (1 BCC)"}));
-  EXPECT_EQ(cell_words({finding("lost-recipient", "a", true), finding("lost-recipient", "b", true)}),
-            (std::vector<std::string>{"loses 2 BCC recipients"}));
+  EXPECT_EQ(
+      cell_words({finding("lost-recipient", "a", true), finding("lost-recipient", "b", true)}),
+      (std::vector<std::string>{"loses 2 BCC recipients"}));
   EXPECT_EQ(cell_words({finding("no-such-type")}), (std::vector<std::string>{"no-such-type"}));
 }
 
@@ -87,14 +87,13 @@ TEST(Severity, LostBlindCopyIsMarkedByTheAnalyzer) {
       "From: s@sender.example\r\nTo: a@firma.example\r\nX-Dropcheck-Id: m1\r\n\r\nbody\r\n";
   Truth t;
   t.local_domains = {"firma.example"};
-  t.messages.push_back({"m1", "s@sender.example", {"a@firma.example", "b@firma.example"}, raw, 0,
-                        ""});
+  t.messages.push_back(
+      {"m1", "s@sender.example", {"a@firma.example", "b@firma.example"}, raw, 0, ""});
   const Report none = analyze(t, {});
   ASSERT_EQ(none.findings.size(), 2u);
   for (const auto& f : none.findings)
     EXPECT_EQ(f.blind_copy, f.recipient == "b@firma.example") << f.recipient;
-  EXPECT_EQ(cell_words(none.findings),
-            (std::vector<std::string>{"loses 2 recipients (1 BCC)"}));
+  EXPECT_EQ(cell_words(none.findings), (std::vector<std::string>{"loses 2 recipients (1 BCC)"}));
   const auto j = to_json(none);
   EXPECT_EQ(j["findings"][0]["severity"], "critical");
   EXPECT_EQ(j["findings"][1]["blind_copy"], true) << j.dump();

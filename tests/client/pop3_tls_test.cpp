@@ -39,14 +39,16 @@ struct Env {
   fake_pop3::Provider provider{*fake_pop3::load_profile(provider_profile), "u", "p", clock};
   net::PemPair pem = net::make_self_signed();
   std::shared_ptr<net::ssl::context> tls = net::make_server_tls(pem);
-  net::Server pop3{io, {net::asio::ip::make_address("127.0.0.1"), 0},
+  net::Server pop3{io,
+                   {net::asio::ip::make_address("127.0.0.1"), 0},
                    [this](const net::Peer& peer) { return provider.make_pop3_session(peer); },
                    provider.pop3_server_options(tls, false)};
-  net::Server pop3s{io, {net::asio::ip::make_address("127.0.0.1"), 0},
+  net::Server pop3s{io,
+                    {net::asio::ip::make_address("127.0.0.1"), 0},
                     [this](const net::Peer& peer) { return provider.make_pop3_session(peer); },
                     provider.pop3_server_options(tls, true)};
-  std::filesystem::path ca_file =
-      std::filesystem::temp_directory_path() / ("dropcheck-client-ca-" + std::to_string(::getpid()));
+  std::filesystem::path ca_file = std::filesystem::temp_directory_path() /
+                                  ("dropcheck-client-ca-" + std::to_string(::getpid()));
 
   ~Env() { std::filesystem::remove(ca_file); }
 
@@ -99,7 +101,9 @@ TEST(Pop3ClientTls, UnknownCaIsACertificateRejection) {
   EXPECT_EQ(stls(true, false), std::make_pair(false, true));
 }
 
-TEST(Pop3ClientTls, TheCaFileVerifiesIt) { EXPECT_EQ(stls(true, true), std::make_pair(true, false)); }
+TEST(Pop3ClientTls, TheCaFileVerifiesIt) {
+  EXPECT_EQ(stls(true, true), std::make_pair(true, false));
+}
 
 TEST(Pop3ClientTls, WithoutVerificationNothingIsRejected) {
   EXPECT_EQ(stls(false, false), std::make_pair(true, false));
@@ -168,11 +172,11 @@ TEST(Pop3ClientTls, ACertificateForAnotherNameIsANameMismatch) {
 TEST(TlsFailure, ExpiredAndUnknownCaAreToldApart) {
   const TlsSettings s{true, ""};
   const net::error_code ec = net::asio::error::connection_reset;
-  EXPECT_NE(describe_handshake_failure(X509_V_ERR_CERT_HAS_EXPIRED, ec, "pop.example", s)
-                .find("expired"),
-            std::string::npos);
-  const std::string unknown =
-      describe_handshake_failure(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, ec, "pop.example", s);
+  EXPECT_NE(
+      describe_handshake_failure(X509_V_ERR_CERT_HAS_EXPIRED, ec, "pop.example", s).find("expired"),
+      std::string::npos);
+  const std::string unknown = describe_handshake_failure(
+      X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, ec, "pop.example", s);
   EXPECT_NE(unknown.find("CA is unknown"), std::string::npos) << unknown;
   EXPECT_NE(unknown.find("set ca_file"), std::string::npos) << unknown;
   // Not a certificate problem: the transport error, no certificate advice.

@@ -24,19 +24,19 @@
 #include <array>
 #include <atomic>
 #include <cctype>
-#include <cstring>
-#include <iostream>
-#include <sstream>
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,9 +67,9 @@ constexpr std::string_view kLocalDomain = "firma.example";
 constexpr auto kChildDeadline = 30s;
 constexpr auto kWorldDeadline = 120s;
 constexpr auto kReplyWait = 2s;
-constexpr int kMaxSteps = 400;          // more steps than any run of these mailboxes takes
-constexpr int kMaxChunks = 1 << 20;     // reads per proxied connection
-constexpr int kMaxAccepts = 1000;       // connections per proxy
+constexpr int kMaxSteps = 400;       // more steps than any run of these mailboxes takes
+constexpr int kMaxChunks = 1 << 20;  // reads per proxied connection
+constexpr int kMaxAccepts = 1000;    // connections per proxy
 
 enum class KillPoint { before_server, after_reply };
 enum class Proto { pop3, smtp };
@@ -80,7 +80,7 @@ std::string_view name_of(KillPoint p) {
 
 // Shared by the test thread and the io thread.
 struct Control {
-  std::mutex mu;   // guards pid against reuse: it is cleared before the child is reaped
+  std::mutex mu;  // guards pid against reuse: it is cleared before the child is reaped
   pid_t pid = 0;
   std::atomic<int> kill_at{0};  // 0: never
   std::atomic<KillPoint> point{KillPoint::before_server};
@@ -136,8 +136,8 @@ struct Link {
   Link(tcp::socket c, tcp::socket s) : client(std::move(c)), server(std::move(s)) {}
   tcp::socket client;
   tcp::socket server;
-  std::string up;    // client bytes not yet forwarded (an incomplete line)
-  std::string down;  // server bytes not yet forwarded
+  std::string up;                 // client bytes not yet forwarded (an incomplete line)
+  std::string down;               // server bytes not yet forwarded
   std::deque<Owed> owed{Owed{}};  // the greeting first
   std::size_t commands = 0;
   std::size_t replies = 0;
@@ -244,10 +244,9 @@ class StepProxy {
           link->owed.push_back(o);
           ++link->commands;
           const int k = ++ctl_.steps;
-          const std::string what = fmt::format("{} {}", proto_ == Proto::pop3 ? "POP3" : "SMTP",
-                                               line[0] == '.' && line.size() <= 3
-                                                   ? std::string("<end of data>")
-                                                   : printable(line));
+          const std::string what = fmt::format(
+              "{} {}", proto_ == Proto::pop3 ? "POP3" : "SMTP",
+              line[0] == '.' && line.size() <= 3 ? std::string("<end of data>") : printable(line));
           ctl_.log.push_back(fmt::format("{}: {}", k, what));
           if (k == ctl_.kill_at.load()) {
             if (ctl_.point.load() == KillPoint::before_server) {
@@ -423,8 +422,8 @@ class World {
     policy.local_domains = {std::string(kLocalDomain)};
     receiver_ = std::make_unique<fake_smtp::Receiver>(policy, *journal_, clock_);
     smtp_ = std::make_unique<net::Server>(io_, loopback, receiver_->factory());
-    provider_ = std::make_unique<fake_pop3::Provider>(std::move(profile).value(), std::string(kUser),
-                                                      std::string(kPassword), clock_);
+    provider_ = std::make_unique<fake_pop3::Provider>(
+        std::move(profile).value(), std::string(kUser), std::string(kPassword), clock_);
     pop_ = std::make_unique<net::Server>(
         io_, loopback, [this](const net::Peer& p) { return provider_->make_pop3_session(p); },
         provider_->pop3_server_options());
@@ -521,11 +520,21 @@ class World {
     return res;
   }
 
-  bool killed() { return on_io(io_, [this] { return ctl_.killed; }); }
-  std::string killed_step() { return on_io(io_, [this] { return ctl_.killed_step; }); }
-  int steps() { return on_io(io_, [this] { return ctl_.steps; }); }
-  std::vector<std::string> step_log() { return on_io(io_, [this] { return ctl_.log; }); }
-  std::size_t stored() { return on_io(io_, [this] { return provider_->stored_count(); }); }
+  bool killed() {
+    return on_io(io_, [this] { return ctl_.killed; });
+  }
+  std::string killed_step() {
+    return on_io(io_, [this] { return ctl_.killed_step; });
+  }
+  int steps() {
+    return on_io(io_, [this] { return ctl_.steps; });
+  }
+  std::vector<std::string> step_log() {
+    return on_io(io_, [this] { return ctl_.log; });
+  }
+  std::size_t stored() {
+    return on_io(io_, [this] { return provider_->stored_count(); });
+  }
   std::string fetch_log() const {
     std::ifstream in(dir_ + "/fetch.log");
     std::stringstream ss;
@@ -559,7 +568,8 @@ class World {
     std::ofstream(config_) << fmt::format(
         "version: 1\n"
         "name: crash\n"
-        "pop3: {{host: 127.0.0.1, port: {}, tls: none, user: {}, password_file: {}, timeout: 10s}}\n"
+        "pop3: {{host: 127.0.0.1, port: {}, tls: none, user: {}, password_file: {}, timeout: "
+        "10s}}\n"
         "smtp: {{host: 127.0.0.1, port: {}, timeout: 10s}}\n"
         "routing:\n"
         "  envelope: [{{header: {}, occurrence: 0}}]\n"
@@ -620,8 +630,8 @@ std::vector<std::string> judge(const fs::path& journal) {
       if (n > 1) {
         std::string seqs;
         for (auto s : it->second) seqs += fmt::format(" #{}", s);
-        problems.push_back(fmt::format("duplicate: {} for {} ({} copies: journal{})", m.id, to, n,
-                                       seqs));
+        problems.push_back(
+            fmt::format("duplicate: {} for {} ({} copies: journal{})", m.id, to, n, seqs));
       }
     }
   }
@@ -636,8 +646,8 @@ std::vector<std::string> judge(const fs::path& journal) {
   const auto& report = *judged;
   for (const auto& f : report.findings)
     if (f.type != "stall" && f.type != "duplicate" && f.type != "lost-recipient")
-      problems.push_back(fmt::format("analyzer: {} {} {} ({})", f.type, f.message, f.recipient,
-                                     f.evidence));
+      problems.push_back(
+          fmt::format("analyzer: {} {} {} ({})", f.type, f.message, f.recipient, f.evidence));
   return problems;
 }
 
@@ -670,8 +680,8 @@ TEST_P(CrashTest, NoLossNoDuplicateAtAnyStep) {
         problems.push_back(fmt::format("uninterrupted run exited {} signal {}: {}", first.code,
                                        first.signal, w.fetch_log()));
       if (!completed && first.signal != SIGKILL)
-        problems.push_back(fmt::format("expected SIGKILL, got exit {} signal {}", first.code,
-                                       first.signal));
+        problems.push_back(
+            fmt::format("expected SIGKILL, got exit {} signal {}", first.code, first.signal));
       const ChildExit final_run = w.fetch(0, c.point);
       if (!(final_run.exited && final_run.code == 0))
         problems.push_back(fmt::format("final run exited {} signal {}: {}", final_run.code,
@@ -684,8 +694,7 @@ TEST_P(CrashTest, NoLossNoDuplicateAtAnyStep) {
         std::cout << "steps of an uninterrupted run (" << c.profile << "):\n" << steps;
       }
     }
-    for (auto& p : judge(fs::path(dir) / "journal"))
-      problems.push_back(std::move(p));
+    for (auto& p : judge(fs::path(dir) / "journal")) problems.push_back(std::move(p));
     // The one window SMTP/LMTP cannot close from the client side (RFC 1047): the server has
     // accepted the message and answered 250 to the end of DATA, and the fetcher dies before it
     // reads that reply, so its state never records the delivery and the next cycle sends it
@@ -694,7 +703,8 @@ TEST_P(CrashTest, NoLossNoDuplicateAtAnyStep) {
     if (c.point == KillPoint::after_reply && step.find("end of data") != std::string::npos) {
       std::size_t known = 0;
       std::erase_if(problems, [&](const std::string& p) {
-        const bool window = p.rfind("duplicate:", 0) == 0 && p.find("(2 copies") != std::string::npos;
+        const bool window =
+            p.rfind("duplicate:", 0) == 0 && p.find("(2 copies") != std::string::npos;
         known += window ? 1 : 0;
         return window;
       });
@@ -703,14 +713,15 @@ TEST_P(CrashTest, NoLossNoDuplicateAtAnyStep) {
     if (!problems.empty()) {
       std::string all;
       for (const auto& p : problems) all += "\n    " + p;
-      failures.push_back(fmt::format("k={} killed {} step [{}]:{}", k, name_of(c.point), step, all));
+      failures.push_back(
+          fmt::format("k={} killed {} step [{}]:{}", k, name_of(c.point), step, all));
     }
     std::error_code ec;
     fs::remove_all(dir, ec);
   }
   EXPECT_TRUE(completed) << "no run completed within " << kMaxSteps << " steps";
-  std::cout << c.profile << " " << name_of(c.point) << ": " << last_k - 1
-            << " crash points tried, " << failures.size() << " with problems, " << known_window
+  std::cout << c.profile << " " << name_of(c.point) << ": " << last_k - 1 << " crash points tried, "
+            << failures.size() << " with problems, " << known_window
             << " in the end-of-DATA reply window (one duplicate each, documented)\n";
   for (const auto& f : failures) ADD_FAILURE() << f;
   // The known window must actually be exercised when replies are cut (proof the test reaches
@@ -721,18 +732,18 @@ TEST_P(CrashTest, NoLossNoDuplicateAtAnyStep) {
     EXPECT_EQ(known_window, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Profiles, CrashTest,
-    ::testing::Values(CrashCase{"x-envelope-to", KillPoint::before_server},
-                      CrashCase{"x-envelope-to", KillPoint::after_reply},
-                      CrashCase{"envelope-to", KillPoint::before_server},
-                      CrashCase{"envelope-to", KillPoint::after_reply}),
-    [](const ::testing::TestParamInfo<CrashCase>& param_info) {
-      std::string n = param_info.param.profile + "_" + std::string(name_of(param_info.param.point));
-      for (char& ch : n)
-        if (ch == '-') ch = '_';
-      return n;
-    });
+INSTANTIATE_TEST_SUITE_P(Profiles, CrashTest,
+                         ::testing::Values(CrashCase{"x-envelope-to", KillPoint::before_server},
+                                           CrashCase{"x-envelope-to", KillPoint::after_reply},
+                                           CrashCase{"envelope-to", KillPoint::before_server},
+                                           CrashCase{"envelope-to", KillPoint::after_reply}),
+                         [](const ::testing::TestParamInfo<CrashCase>& param_info) {
+                           std::string n = param_info.param.profile + "_" +
+                                           std::string(name_of(param_info.param.point));
+                           for (char& ch : n)
+                             if (ch == '-') ch = '_';
+                           return n;
+                         });
 
 }  // namespace
 }  // namespace dropcheck

@@ -1,21 +1,20 @@
 // End to end: scenarios played through the real servers and the fetcher core on loopback.
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
-#include <memory>
-#include <unistd.h>
 
+#include "../builtin_scenario.hpp"
 #include "runner/runner.hpp"
 #include "runner/scenario.hpp"
-#include "../builtin_scenario.hpp"
 
 namespace dropcheck::runner {
 namespace {
@@ -84,7 +83,8 @@ messages:
   - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
 defects: {pullmail: []}
 fetchers: {fetchmail: []}
-)", "t.yaml");
+)",
+                                "t.yaml");
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(s->provider_tls, client::TlsMode::stls);
   EXPECT_EQ(s->fetcher.kind, FetcherKind::getmail6);
@@ -92,8 +92,8 @@ fetchers: {fetchmail: []}
   EXPECT_EQ(s->defects.count(fetcher::Defect::pullmail), 1u);
   EXPECT_EQ(s->fetchers.count(FetcherKind::fetchmail), 1u);
   EXPECT_EQ(fetcher_name(s->fetcher), "getmail6");
-  EXPECT_EQ(fetcher_name(with_defect(with_fetcher(*s, FetcherKind::core), fetcher::Defect::no_lock)
-                             .fetcher),
+  EXPECT_EQ(fetcher_name(
+                with_defect(with_fetcher(*s, FetcherKind::core), fetcher::Defect::no_lock).fetcher),
             "no-lock");
   EXPECT_EQ(fetcher_name(with_fetcher(*s, FetcherKind::core).fetcher), "core");
   EXPECT_EQ(parse_fetcher_kind("command"), FetcherKind::command);
@@ -120,7 +120,8 @@ name: t
 world: {local_domains: [firma.example]}
 messages:
   - {from: a@b.example, to: [not-an-address], headers: "Subject: x"}
-)", "messages[0].to: not an address"},
+)",
+       "messages[0].to: not an address"},
       {R"(version: 1
 name: t
 world: {local_domains: [firma.example]}
@@ -128,65 +129,74 @@ messages:
   - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
 expect:
   - {type: no-such-finding}
-)", "expect[0].type"},
+)",
+       "expect[0].type"},
       {R"(version: 1
 name: t
 world: {local_domains: [firma.example]}
 fetcher: {defect: sloppy}
 messages:
   - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
-)", "t.yaml:4:19: fetcher.defect: unknown defect model 'sloppy' (known: none, sbs-connector, "
-         "pullmail, no-strip, no-lock, no-dedup, fill-empty-sender)"},
+)",
+       "t.yaml:4:19: fetcher.defect: unknown defect model 'sloppy' (known: none, sbs-connector, "
+       "pullmail, no-strip, no-lock, no-dedup, fill-empty-sender)"},
       {R"(version: 1
 name: t
 world: {local_domains: [firma.example]}
 fetcher: {kind: fetchmial}
 messages:
   - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
-)", "t.yaml:4:17: fetcher.kind: unknown fetcher 'fetchmial' (known: core, fetchmail, getmail6, "
-         "command)"},
+)",
+       "t.yaml:4:17: fetcher.kind: unknown fetcher 'fetchmial' (known: core, fetchmail, getmail6, "
+       "command)"},
       {R"(version: 1
 name: t
 world: {local_domains: [firma.example]}
 provider: {profile: x-envelope-to, tls: ssl}
 messages:
   - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
-)", "t.yaml:4:41: provider.tls: expected none, stls or implicit"},
+)",
+       "t.yaml:4:41: provider.tls: expected none, stls or implicit"},
       {R"(version: 1
 name: t
 world: {local_domains: [firma.example]}
 messages:
   - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
 defects: {none: []}
-)", "t.yaml:6:11: defects.none: unknown defect model (known: sbs-connector, pullmail"},
+)",
+       "t.yaml:6:11: defects.none: unknown defect model (known: sbs-connector, pullmail"},
       {R"(version: 1
 name: t
 world: {local_domains: [firma.example]}
 messages:
   - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
 fetchers: {core: []}
-)", "t.yaml:6:12: fetchers.core: unknown external fetcher"},
+)",
+       "t.yaml:6:12: fetchers.core: unknown external fetcher"},
       {R"(version: 1
 name: t
 world: {local_domains: [firma.example]}
 fetcher: {envelope: [X-Envelope-To, {header: "X-Rcpt:"}]}
 messages:
   - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
-)", "fetcher.envelope[1].header: not a header name"},
+)",
+       "fetcher.envelope[1].header: not a header name"},
       {R"(version: 1
 name: t
 world: {local_domains: [firma.example]}
 receiver: {reply_delay: {data_end: 2s}}
 messages:
   - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
-)", "receiver.reply_delay: unknown stage 'data_end'"},
+)",
+       "receiver.reply_delay: unknown stage 'data_end'"},
       {R"(version: 1
 name: t
 world: {local_domains: [firma.example]}
 fetcher: {smtp_timeout: 10ms}
 messages:
   - {from: a@b.example, to: [x@firma.example], headers: "Subject: x"}
-)", "fetcher.smtp_timeout"},
+)",
+       "fetcher.smtp_timeout"},
   };
   for (const auto& c : cases) {
     auto s = parse_scenario(c.yaml, "t.yaml");
@@ -311,7 +321,9 @@ expect:
       << out;
   EXPECT_NE(out.find("\"envelope-header-leak\""), std::string::npos) << out;
   EXPECT_NE(out.find("b@firma.example"), std::string::npos) << out;
-  EXPECT_EQ(run_cli("analyze --journal " + keep + "/nope --truth " + keep + "/leakkeep/truth.json", out), 2)
+  EXPECT_EQ(
+      run_cli("analyze --journal " + keep + "/nope --truth " + keep + "/leakkeep/truth.json", out),
+      2)
       << out;
 }
 
@@ -470,8 +482,8 @@ namespace {
 // Issue 18 item 5: CI fans the matrix out with --shard I/N; the shards cover the library once
 // and each writes JUnit of its own.
 TEST(Cli, MatrixShardsCoverTheLibraryOnceEachWithItsOwnJUnit) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("dropcheck-shard-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("dropcheck-shard-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::multiset<std::string> seen;
   for (int i = 1; i <= 3; ++i) {

@@ -38,11 +38,11 @@ struct Stack {
   fs::path dir;
   base::SystemClock clock;
   asio::io_context io;
-  fake_pop3::Provider provider{fake_pop3::load_profile("x-envelope-to").value(),
-                               std::vector<fake_pop3::Mailbox>{
-                                   {"catchall", kCatchallPassword, {}, true},
-                                   {"anna", kAnnaPassword, {"anna@firma.example"}, false}},
-                               clock};
+  fake_pop3::Provider provider{
+      fake_pop3::load_profile("x-envelope-to").value(),
+      std::vector<fake_pop3::Mailbox>{{"catchall", kCatchallPassword, {}, true},
+                                      {"anna", kAnnaPassword, {"anna@firma.example"}, false}},
+      clock};
   fake_smtp::Journal journal;
   fake_smtp::Receiver receiver;
   net::Server smtp;
@@ -53,7 +53,8 @@ struct Stack {
         journal(dir / "journal"),
         receiver(policy(), journal, clock),
         smtp(io, {asio::ip::make_address("127.0.0.1"), 0}, receiver.factory()),
-        pop(io, {asio::ip::make_address("127.0.0.1"), 0},
+        pop(
+            io, {asio::ip::make_address("127.0.0.1"), 0},
             [this](const net::Peer& p) { return provider.make_pop3_session(p); },
             provider.pop3_server_options()) {
     provider.deliver("s@sender.example", {"info@firma.example"}, kMessage);
@@ -96,13 +97,14 @@ struct Stack {
     spec.output_path = (dir / "fetch.log").string();
     spec.timeout = timeout;
     ChildResult result;
-    net::spawn_logged(io.get_executor(),
-                      [](Stack& s, ChildSpec c, ChildResult& out) -> net::awaitable<void> {
-                        out = co_await run_child(c);
-                        s.smtp.stop();
-                        s.pop.stop();
-                      }(*this, spec, result),
-                      "dropcheck fetch");
+    net::spawn_logged(
+        io.get_executor(),
+        [](Stack& s, ChildSpec c, ChildResult& out) -> net::awaitable<void> {
+          out = co_await run_child(c);
+          s.smtp.stop();
+          s.pop.stop();
+        }(*this, spec, result),
+        "dropcheck fetch");
     io.run_for(timeout + std::chrono::seconds(10));
     return result;
   }

@@ -1,14 +1,15 @@
 // Replay that judges a provider (issue 15 item 9): the library played against a provider's
 // profile with fetchers configured as the probe recommends, findings attributed.
+#include "runner/replay.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <string>
 #include <vector>
 
-#include "runner/replay.hpp"
-#include "runner/scenario.hpp"
 #include "../builtin_scenario.hpp"
+#include "runner/scenario.hpp"
 
 namespace dropcheck::runner {
 namespace {
@@ -90,8 +91,9 @@ TEST(Replay, ANoEnvelopeProviderCostsBlindCopyRecipientsAndSaysWhy) {
   }
   const auto verdict = replay_verdict(r, "none", "core");
   EXPECT_TRUE(std::any_of(verdict.begin(), verdict.end(), [](const std::string& l) {
-    return l.find("recipients lost in 2 scenario(s): provider limit, the provider stamps no "
-                  "envelope header") != std::string::npos;
+    return l.find(
+               "recipients lost in 2 scenario(s): provider limit, the provider stamps no "
+               "envelope header") != std::string::npos;
   })) << replay_text(r);
 }
 

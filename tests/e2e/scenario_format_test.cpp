@@ -173,12 +173,14 @@ TEST(LargeEnvelope, TheCoreRoutesByAnEnvelopeHeaderOfMoreThan64KiB) {
   // message, none sees the list, and the sender is kept (before: "unparsable header", the
   // whole message with the list to the postmaster, MAIL FROM:<>).
   std::string to;
-  for (int i = 0; i < 3200; ++i) to += (i ? ", " : "") + ("u" + std::to_string(10'000 + i)) + "@firma.example";
+  for (int i = 0; i < 3200; ++i)
+    to += (i ? ", " : "") + ("u" + std::to_string(10'000 + i)) + "@firma.example";
   const Scenario s = load(
       "version: 1\nname: big\nworld: {local_domains: [firma.example], fallback: "
       "postmaster@firma.example}\nprovider: {profile: envelope-to}\nfetcher: {envelope: "
-      "Envelope-To}\ntimeline: {run_limit: 10m}\nmessages:\n  - {id: big, from: x@s.example, to: [" + to +
-      "], headers: \"To: undisclosed-recipients:;\\nMessage-ID: <big@s>\"}\n");
+      "Envelope-To}\ntimeline: {run_limit: 10m}\nmessages:\n  - {id: big, from: x@s.example, to: "
+      "[" +
+      to + "], headers: \"To: undisclosed-recipients:;\\nMessage-ID: <big@s>\"}\n");
   const ScenarioResult r = run_scenario(s);
   EXPECT_EQ(r.error, "");
   // Only a stall may appear (timing: a sanitizer build is slow in DATA); nothing lost, leaked,

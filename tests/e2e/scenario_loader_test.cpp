@@ -1,6 +1,5 @@
 // The scenario loader: strict (issue 15 item 7) and independent of the judged parser (item 6).
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -56,13 +55,12 @@ TEST(ScenarioTruth, MixedCaseRecipientsAreJudgedLikeLowerCaseOnes) {
 
 // Item 7: strictness.
 TEST(ScenarioLoader, AScalarWhereAListBelongsIsAnError) {
-  EXPECT_NE(load_error("version: 1\nname: t\nworld: {local_domains: firma.example}\n" +
-                       one_message())
-                .find("t.yaml:3:24: world.local_domains: expected a list of strings (write "
-                      "[firma.example] for one)"),
-            std::string::npos)
-      << load_error("version: 1\nname: t\nworld: {local_domains: firma.example}\n" +
-                    one_message());
+  EXPECT_NE(
+      load_error("version: 1\nname: t\nworld: {local_domains: firma.example}\n" + one_message())
+          .find("t.yaml:3:24: world.local_domains: expected a list of strings (write "
+                "[firma.example] for one)"),
+      std::string::npos)
+      << load_error("version: 1\nname: t\nworld: {local_domains: firma.example}\n" + one_message());
   EXPECT_NE(load_error(kHead + "messages:\n  - {from: a@b.example, to: x@firma.example, "
                                "headers: \"Subject: x\"}\n")
                 .find("messages[0].to: expected a list"),
@@ -98,18 +96,21 @@ TEST(ScenarioLoader, InvalidDomainNamesAreAnError) {
       {kHead + "provider: {profile: none, hosts: [\"bad host\"]}\n" + one_message(),
        "provider.hosts: not a domain name"},
       {"version: 1\nname: t\nworld: {local_domains: [firma.example], aliases: {\"info@x_y\": "
-       "a@firma.example}}\n" + one_message(),
+       "a@firma.example}}\n" +
+           one_message(),
        "world.aliases: not an address (local@domain): info@x_y"},
   };
   for (const auto& c : cases)
-    EXPECT_NE(load_error(c.yaml).find(c.want), std::string::npos) << load_error(c.yaml) << "\n" << c.yaml;
+    EXPECT_NE(load_error(c.yaml).find(c.want), std::string::npos) << load_error(c.yaml) << "\n"
+                                                                  << c.yaml;
 }
 
 TEST(ScenarioLoader, WhatAScenarioGeneratesIsBounded) {
   // Five lines asking for 100 x 30 MB: refused at load, naming the place, before allocating.
-  const std::string e = load_error(
-      kHead + "messages:\n  - {from: a@b.example, to: [x@firma.example], headers: \"S: x\","
-              " body_size: 30000000, repeat: 100}\n");
+  const std::string e =
+      load_error(kHead +
+                 "messages:\n  - {from: a@b.example, to: [x@firma.example], headers: \"S: x\","
+                 " body_size: 30000000, repeat: 100}\n");
   EXPECT_NE(e.find("t.yaml:5:5: messages[0]: the scenario would generate more than 256 MiB"),
             std::string::npos)
       << e;
@@ -152,7 +153,8 @@ TEST_F(ProfilePaths, AMissingOrBrokenProfileIsALoadError) {
       << s.error().message;
   std::ofstream(dir_ / "profiles" / "broken.yaml") << "version: 1\nname: b\nstamp: [\n";
   std::ofstream(file) << kHead << "provider: {profile: none}\ntimeline: {cycles: 2, drift: "
-                      << "{before_cycle: 2, profile: profiles/broken.yaml}}\n" << one_message();
+                      << "{before_cycle: 2, profile: profiles/broken.yaml}}\n"
+                      << one_message();
   auto d = load_scenario_file(file.string());
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.error().message.find("timeline.drift.profile:"), std::string::npos)

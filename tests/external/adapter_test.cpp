@@ -2,18 +2,18 @@
 // scenario's intent, command placeholders, the `fetchers:` expectations, and
 // the matrix renderers. Pure: no processes, no sockets.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <yaml-cpp/yaml.h>
 
+#include "../builtin_scenario.hpp"
 #include "fetcher/config.hpp"
 #include "runner/external.hpp"
 #include "runner/matrix.hpp"
 #include "runner/scenario.hpp"
-#include "../builtin_scenario.hpp"
 
 namespace dropcheck::runner {
 namespace {
@@ -39,20 +39,14 @@ bool has_line(const std::string &text, const std::string &line) {
 // -----------------------------------------------------------------------------
 
 TEST(FetchmailRc, MultidropPollEntryFromTheIntent) {
-  const Scenario s =
-      builtin("bcc"); // Envelope-To, fallback postmaster@firma.example
+  const Scenario s = builtin("bcc");  // Envelope-To, fallback postmaster@firma.example
   const auto rc = fetchmail_rc(context(s));
-  EXPECT_TRUE(has_line(rc, "set postmaster \"postmaster@firma.example\""))
-      << rc;
+  EXPECT_TRUE(has_line(rc, "set postmaster \"postmaster@firma.example\"")) << rc;
   EXPECT_TRUE(has_line(rc, "set no bouncemail")) << rc;
-  EXPECT_TRUE(
-      has_line(rc, "poll 127.0.0.1 with proto pop3 port 40110 no dns uidl"))
-      << rc;
+  EXPECT_TRUE(has_line(rc, "poll 127.0.0.1 with proto pop3 port 40110 no dns uidl")) << rc;
   EXPECT_TRUE(has_line(rc, "  envelope \"Envelope-To\"")) << rc;
   EXPECT_TRUE(has_line(rc, "  localdomains \"firma.example\"")) << rc;
-  EXPECT_TRUE(
-      has_line(rc, "  user \"catchall\" with password \"s3cret\" is * here"))
-      << rc;
+  EXPECT_TRUE(has_line(rc, "  user \"catchall\" with password \"s3cret\" is * here")) << rc;
   EXPECT_TRUE(has_line(rc, "  smtphost 127.0.0.1/40025")) << rc;
   EXPECT_TRUE(has_line(rc, "  sslproto ''")) << rc;
   EXPECT_TRUE(has_line(rc, "  no keep")) << rc;
@@ -64,17 +58,12 @@ TEST(FetchmailRc, MultidropPollEntryFromTheIntent) {
 }
 
 TEST(FetchmailRc, OccurrenceBecomesSkipCount) {
-  Scenario s =
-      builtin("multi-delivered-to"); // Delivered-To, occurrence 1 = topmost
-  EXPECT_TRUE(
-      has_line(fetchmail_rc(context(s)), "  envelope \"Delivered-To\""));
-  s.fetcher.envelope.front().occurrence = 3; // third from the top: skip two
-  EXPECT_TRUE(
-      has_line(fetchmail_rc(context(s)), "  envelope 2 \"Delivered-To\""));
-  s.fetcher.envelope.front().occurrence =
-      0; // every line: fetchmail reads the first
-  EXPECT_TRUE(
-      has_line(fetchmail_rc(context(s)), "  envelope \"Delivered-To\""));
+  Scenario s = builtin("multi-delivered-to");  // Delivered-To, occurrence 1 = topmost
+  EXPECT_TRUE(has_line(fetchmail_rc(context(s)), "  envelope \"Delivered-To\""));
+  s.fetcher.envelope.front().occurrence = 3;  // third from the top: skip two
+  EXPECT_TRUE(has_line(fetchmail_rc(context(s)), "  envelope 2 \"Delivered-To\""));
+  s.fetcher.envelope.front().occurrence = 0;  // every line: fetchmail reads the first
+  EXPECT_TRUE(has_line(fetchmail_rc(context(s)), "  envelope \"Delivered-To\""));
 }
 
 // Issue 21: Received intent -> fetchmail's default envelope (or a skip count)
@@ -98,8 +87,7 @@ TEST(GetmailRc, ReceivedIntentIsAHeaderPosition) {
 
 TEST(Command, ReceivedIntentKeepsTheProvidersHost) {
   const Scenario s = builtin("received-for");
-  const fs::path dir =
-      fs::temp_directory_path() / ("dc-rcvd-" + std::to_string(::getpid()));
+  const fs::path dir = fs::temp_directory_path() / ("dc-rcvd-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   std::ofstream(dir / "pw") << "s3cret\n";
   std::ofstream(dir / "intent.yaml")
@@ -113,8 +101,7 @@ TEST(Command, ReceivedIntentKeepsTheProvidersHost) {
 
 TEST(FetchmailRc, QmailPrefixBecomesQvirtual) {
   const Scenario s = builtin("qmail-prefix");
-  EXPECT_TRUE(
-      has_line(fetchmail_rc(context(s)), "  qvirtual \"firma.example-\""));
+  EXPECT_TRUE(has_line(fetchmail_rc(context(s)), "  qvirtual \"firma.example-\""));
 }
 
 TEST(FetchmailRc, AliasesLmtpKeepAndToCc) {
@@ -124,11 +111,8 @@ TEST(FetchmailRc, AliasesLmtpKeepAndToCc) {
   auto ctx = context(s);
   ctx.lmtp = true;
   const auto rc = fetchmail_rc(ctx);
-  EXPECT_TRUE(has_line(rc, "  localdomains \"firma.example\" \"firma.de\""))
-      << rc;
-  EXPECT_NE(rc.find("\"info@firma.example\"=\"anna@firma.example\""),
-            std::string::npos)
-      << rc;
+  EXPECT_TRUE(has_line(rc, "  localdomains \"firma.example\" \"firma.de\"")) << rc;
+  EXPECT_NE(rc.find("\"info@firma.example\"=\"anna@firma.example\""), std::string::npos) << rc;
   EXPECT_TRUE(has_line(rc, "  lmtp smtphost 127.0.0.1/40025")) << rc;
   EXPECT_TRUE(has_line(rc, "  keep")) << rc;
   EXPECT_TRUE(has_line(rc, "  no envelope")) << rc;
@@ -174,9 +158,7 @@ ExternalContext three_accounts(const Scenario &s) {
 
 std::size_t count(const std::string &text, const std::string &what) {
   std::size_t n = 0;
-  for (auto p = text.find(what); p != std::string::npos;
-       p = text.find(what, p + 1))
-    ++n;
+  for (auto p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
   return n;
 }
 
@@ -191,7 +173,7 @@ TEST(Accounts, NoneMeansTheOneMultidropAccountOfTheContext) {
   EXPECT_EQ(a[0].port, 40110);
   EXPECT_TRUE(check_accounts(ctx).ok());
   ctx.accounts = {{"x", "u", "p", "", 41000}};
-  EXPECT_EQ(external_accounts(ctx).at(0).port, 41000); // override kept
+  EXPECT_EQ(external_accounts(ctx).at(0).port, 41000);  // override kept
 }
 
 TEST(Accounts, BadAccountsAreRejectedByName) {
@@ -200,12 +182,10 @@ TEST(Accounts, BadAccountsAreRejectedByName) {
     auto ctx = three_accounts(s);
     ctx.accounts.push_back(std::move(a));
     const auto st = check_accounts(ctx);
-    if (st.ok())
-      return std::string("accepted");
+    if (st.ok()) return std::string("accepted");
     EXPECT_EQ(st.error().code, "bad-account");
-    return st.error().message.find(why) != std::string::npos
-               ? std::string("ok")
-               : st.error().message;
+    return st.error().message.find(why) != std::string::npos ? std::string("ok")
+                                                             : st.error().message;
   };
   EXPECT_TRUE(check_accounts(three_accounts(s)).ok());
   EXPECT_EQ(rejected({"Alice", "u", "p", "", 0}, "[a-z0-9_-]"), "ok");
@@ -216,34 +196,29 @@ TEST(Accounts, BadAccountsAreRejectedByName) {
   EXPECT_EQ(rejected({"x", "u", "p\nkeep", "", 0}, "control"), "ok");
   EXPECT_EQ(rejected({"x", "u", "p", "carol", 0}, "full address"), "ok");
   EXPECT_EQ(rejected({"x", "u", "p", "c\"@d", 0}, "full address"), "ok");
-  EXPECT_EQ(rejected({"x-1_y", "u", "p", "carol@firma.example", 0}, ""),
-            "accepted");
+  EXPECT_EQ(rejected({"x-1_y", "u", "p", "carol@firma.example", 0}, ""), "accepted");
 }
 
 TEST(FetchmailRc, OneUserEntryPerAccountUnderOnePoll) {
   const Scenario s = builtin("aliases-domains");
   const auto rc = fetchmail_rc(three_accounts(s));
   EXPECT_EQ(count(rc, "poll "), 1u) << rc;
-  EXPECT_TRUE(
-      has_line(rc, "poll 127.0.0.1 with proto pop3 port 40110 no dns uidl"))
-      << rc;
+  EXPECT_TRUE(has_line(rc, "poll 127.0.0.1 with proto pop3 port 40110 no dns uidl")) << rc;
   // The catch-all routes by envelope (aliases, '*'); each per-user box goes to
   // its one full address.
-  const auto user_line =
-      rc.find("  user \"catchall\" with password \"sec-c\" is ");
+  const auto user_line = rc.find("  user \"catchall\" with password \"sec-c\" is ");
   ASSERT_NE(user_line, std::string::npos) << rc;
-  const std::string line =
-      rc.substr(user_line, rc.find('\n', user_line) - user_line);
-  EXPECT_NE(line.find("\"info@firma.example\"=\"anna@firma.example\""),
-            std::string::npos)
-      << line;
+  const std::string line = rc.substr(user_line, rc.find('\n', user_line) - user_line);
+  EXPECT_NE(line.find("\"info@firma.example\"=\"anna@firma.example\""), std::string::npos) << line;
   EXPECT_EQ(line.substr(line.size() - 7), " * here") << line;
   EXPECT_EQ(count(rc, " * here\n"), 1u) << rc;
-  EXPECT_TRUE(has_line(rc, "  user \"alice\" with password \"sec-a\" is "
-                           "\"alice@firma.example\" here"))
+  EXPECT_TRUE(has_line(rc,
+                       "  user \"alice\" with password \"sec-a\" is "
+                       "\"alice@firma.example\" here"))
       << rc;
-  EXPECT_TRUE(has_line(rc, "  user \"bob.m\" with password \"sec-b\" is "
-                           "\"bob@firma.de\" here"))
+  EXPECT_TRUE(has_line(rc,
+                       "  user \"bob.m\" with password \"sec-b\" is "
+                       "\"bob@firma.de\" here"))
       << rc;
   // User options follow every user entry (fetchmail binds them to the user).
   EXPECT_EQ(count(rc, "  smtphost 127.0.0.1/40025\n"), 3u) << rc;
@@ -263,8 +238,9 @@ TEST(FetchmailRc, OneAccountListedIsTheSingleAccountRc) {
   listed.accounts = {{"alice", "alice", "sec-a", "alice@firma.example", 0}};
   const auto rc = fetchmail_rc(listed);
   EXPECT_EQ(rc.find("* here"), std::string::npos) << rc;
-  EXPECT_TRUE(has_line(rc, "  user \"alice\" with password \"sec-a\" is "
-                           "\"alice@firma.example\" here"))
+  EXPECT_TRUE(has_line(rc,
+                       "  user \"alice\" with password \"sec-a\" is "
+                       "\"alice@firma.example\" here"))
       << rc;
 }
 
@@ -308,18 +284,15 @@ TEST(GetmailRc, MultidropRetrieverAndMsmtpDestination) {
   EXPECT_TRUE(has_line(rc, "envelope_recipient = delivered-to:1")) << rc;
   EXPECT_TRUE(has_line(rc, "type = MDA_external")) << rc;
   EXPECT_TRUE(has_line(rc, "path = /usr/bin/msmtp")) << rc;
-  EXPECT_NE(rc.find("\"--port=40025\", \"--protocol=smtp\""), std::string::npos)
-      << rc;
-  EXPECT_NE(rc.find("\"-f\", \"%(sender)\", \"--\", \"%(recipient)\")"),
-            std::string::npos)
-      << rc;
+  EXPECT_NE(rc.find("\"--port=40025\", \"--protocol=smtp\""), std::string::npos) << rc;
+  EXPECT_NE(rc.find("\"-f\", \"%(sender)\", \"--\", \"%(recipient)\")"), std::string::npos) << rc;
   EXPECT_NE(rc.find("\"--set-from-header=off\""), std::string::npos) << rc;
   EXPECT_TRUE(has_line(rc, "read_all = false")) << rc;
   EXPECT_TRUE(has_line(rc, "delete = true")) << rc;
 }
 
 TEST(GetmailRc, OccurrenceKeepAndLmtp) {
-  Scenario s = builtin("header-x-envelope-to"); // occurrence 0 = every line
+  Scenario s = builtin("header-x-envelope-to");  // occurrence 0 = every line
   s.fetcher.keep = true;
   auto ctx = context(s);
   ctx.lmtp = true;
@@ -328,8 +301,8 @@ TEST(GetmailRc, OccurrenceKeepAndLmtp) {
   EXPECT_TRUE(has_line(rc, "delete = false")) << rc;
   EXPECT_NE(rc.find("\"--protocol=lmtp\""), std::string::npos) << rc;
   const auto argv = getmail_argv("/w/g", "/w/g/getmailrc");
-  EXPECT_EQ(argv, (std::vector<std::string>{"getmail", "--getmaildir", "/w/g",
-                                            "--rcfile", "/w/g/getmailrc"}));
+  EXPECT_EQ(argv, (std::vector<std::string>{"getmail", "--getmaildir", "/w/g", "--rcfile",
+                                            "/w/g/getmailrc"}));
 }
 
 TEST(GetmailRc, OneRcPerAccount) {
@@ -341,10 +314,8 @@ TEST(GetmailRc, OneRcPerAccount) {
   EXPECT_TRUE(has_line(catchall, "type = MultidropPOP3Retriever")) << catchall;
   EXPECT_TRUE(has_line(catchall, "username = catchall")) << catchall;
   EXPECT_TRUE(has_line(catchall, "password = sec-c")) << catchall;
-  EXPECT_TRUE(has_line(catchall, "envelope_recipient = delivered-to:1"))
-      << catchall;
-  EXPECT_NE(catchall.find("\"--\", \"%(recipient)\")"), std::string::npos)
-      << catchall;
+  EXPECT_TRUE(has_line(catchall, "envelope_recipient = delivered-to:1")) << catchall;
+  EXPECT_NE(catchall.find("\"--\", \"%(recipient)\")"), std::string::npos) << catchall;
   for (std::size_t i : {1u, 2u}) {
     const auto rc = getmail_rc(ctx, accounts[i], "/usr/bin/msmtp", "/w/m");
     EXPECT_TRUE(has_line(rc, "type = SimplePOP3Retriever")) << rc;
@@ -355,15 +326,13 @@ TEST(GetmailRc, OneRcPerAccount) {
     // address.
     EXPECT_EQ(rc.find("envelope_recipient"), std::string::npos) << rc;
     EXPECT_EQ(rc.find("%(recipient)"), std::string::npos) << rc;
-    EXPECT_NE(rc.find("\"-f\", \"%(sender)\", \"--\", \"" +
-                      accounts[i].deliver_to + "\")"),
+    EXPECT_NE(rc.find("\"-f\", \"%(sender)\", \"--\", \"" + accounts[i].deliver_to + "\")"),
               std::string::npos)
         << rc;
     EXPECT_TRUE(has_line(rc, "delete = true")) << rc;
   }
   EXPECT_EQ(getmail_rc_name(ctx, accounts[1]), "getmailrc-alice");
-  EXPECT_EQ(getmail_rc_name(context(s), external_accounts(context(s))[0]),
-            "getmailrc");
+  EXPECT_EQ(getmail_rc_name(context(s), external_accounts(context(s))[0]), "getmailrc");
 }
 
 TEST(GetmailRc, SingleAccountOverloadsAgree) {
@@ -371,29 +340,24 @@ TEST(GetmailRc, SingleAccountOverloadsAgree) {
   auto ctx = context(s);
   ctx.pop3_tls = client::TlsMode::implicit;
   ctx.ca_file = "/w/ca.pem";
-  EXPECT_EQ(
-      getmail_rc(ctx, "/usr/bin/msmtp", "/w/m"),
-      getmail_rc(ctx, external_accounts(ctx)[0], "/usr/bin/msmtp", "/w/m"));
+  EXPECT_EQ(getmail_rc(ctx, "/usr/bin/msmtp", "/w/m"),
+            getmail_rc(ctx, external_accounts(ctx)[0], "/usr/bin/msmtp", "/w/m"));
   auto three = three_accounts(s);
   three.pop3_tls = client::TlsMode::implicit;
   three.ca_file = "/w/ca.pem";
   three.accounts[2].port = 40995;
-  const auto rc =
-      getmail_rc(three, external_accounts(three)[2], "/usr/bin/msmtp", "/w/m");
+  const auto rc = getmail_rc(three, external_accounts(three)[2], "/usr/bin/msmtp", "/w/m");
   EXPECT_TRUE(has_line(rc, "type = SimplePOP3SSLRetriever")) << rc;
   EXPECT_TRUE(has_line(rc, "ca_certs = /w/ca.pem")) << rc;
   EXPECT_TRUE(has_line(rc, "port = 40995")) << rc;
 }
 
 TEST(GetmailArgv, EveryRcFileInOneInvocationAndNoSecret) {
-  const auto argv =
-      getmail_argv("/w/g", {"/w/g/getmailrc-catchall", "/w/g/getmailrc-alice",
-                            "/w/g/getmailrc-bob"});
-  EXPECT_EQ(argv,
-            (std::vector<std::string>{"getmail", "--getmaildir", "/w/g",
-                                      "--rcfile", "/w/g/getmailrc-catchall",
-                                      "--rcfile", "/w/g/getmailrc-alice",
-                                      "--rcfile", "/w/g/getmailrc-bob"}));
+  const auto argv = getmail_argv(
+      "/w/g", {"/w/g/getmailrc-catchall", "/w/g/getmailrc-alice", "/w/g/getmailrc-bob"});
+  EXPECT_EQ(argv, (std::vector<std::string>{
+                      "getmail", "--getmaildir", "/w/g", "--rcfile", "/w/g/getmailrc-catchall",
+                      "--rcfile", "/w/g/getmailrc-alice", "--rcfile", "/w/g/getmailrc-bob"}));
   for (const auto &a : argv)
     for (const char *pw : {"sec-c", "sec-a", "sec-b"})
       EXPECT_EQ(a.find(pw), std::string::npos) << a;
@@ -404,21 +368,19 @@ TEST(GetmailArgv, EveryRcFileInOneInvocationAndNoSecret) {
 
 TEST(Command, PlaceholdersAreSubstitutedShellQuoted) {
   const Scenario s = builtin("baseline");
-  const auto values =
-      command_placeholders(context(s), "/w/intent.yaml", "/w/pw", "/w/state");
+  const auto values = command_placeholders(context(s), "/w/intent.yaml", "/w/pw", "/w/state");
   auto line = substitute_command(
       "f --host {pop3_host} --port {pop3_port} --user {user} --password "
       "{password} "
       "--smtp-port {smtp_port} --config {config} --cycle {cycle} {{literal}}",
       values);
   ASSERT_TRUE(line.ok()) << line.error().message;
-  EXPECT_EQ(
-      *line,
-      "f --host '127.0.0.1' --port '40110' --user 'catchall' --password "
-      "'s3cret' "
-      "--smtp-port '40025' --config '/w/intent.yaml' --cycle '1' {literal}");
-  for (const char *name : {"password_file", "smtp_host", "lmtp", "protocol",
-                           "workdir", "state_dir"})
+  EXPECT_EQ(*line,
+            "f --host '127.0.0.1' --port '40110' --user 'catchall' --password "
+            "'s3cret' "
+            "--smtp-port '40025' --config '/w/intent.yaml' --cycle '1' {literal}");
+  for (const char *name :
+       {"password_file", "smtp_host", "lmtp", "protocol", "workdir", "state_dir"})
     EXPECT_TRUE(values.count(name)) << name;
 }
 
@@ -443,13 +405,12 @@ TEST(Command, IntentIsAFetcherCoreConfig) {
   // {config} is in the format of `dropcheck fetch --config`, so the core can be
   // the command.
   const Scenario s = builtin("qmail-prefix");
-  const fs::path dir =
-      fs::temp_directory_path() / ("dc-intent-" + std::to_string(::getpid()));
+  const fs::path dir = fs::temp_directory_path() / ("dc-intent-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   {
     std::ofstream(dir / "pw") << "s3cret\n";
-    std::ofstream(dir / "intent.yaml") << intent_config(
-        context(s), (dir / "pw").string(), (dir / "state").string());
+    std::ofstream(dir / "intent.yaml")
+        << intent_config(context(s), (dir / "pw").string(), (dir / "state").string());
   }
   auto cfg = fetcher::load_config((dir / "intent.yaml").string());
   ASSERT_TRUE(cfg.ok()) << cfg.error().message;
@@ -461,8 +422,7 @@ TEST(Command, IntentIsAFetcherCoreConfig) {
   EXPECT_EQ(cfg->routing.envelope[0].header, "Delivered-To");
   EXPECT_EQ(cfg->routing.envelope[0].occurrence, 1);
   EXPECT_TRUE(cfg->routing.envelope[0].strip_qmail_prefix);
-  EXPECT_EQ(cfg->routing.local_domains,
-            std::vector<std::string>{"firma.example"});
+  EXPECT_EQ(cfg->routing.local_domains, std::vector<std::string>{"firma.example"});
   EXPECT_EQ(cfg->routing.fallback, "postmaster@firma.example");
   EXPECT_EQ(cfg->routing.users.size(), 3u);
   EXPECT_EQ(cfg->state_dir, (dir / "state").string());
@@ -474,14 +434,12 @@ TEST(Command, SeveralAccountsInTheIntent) {
   auto ctx = three_accounts(s);
   ctx.accounts[2].port = 40111;
   const auto files = account_password_files(ctx, "/w/pw");
-  EXPECT_EQ(files,
-            (std::vector<std::string>{"/w/pw", "/w/pw-alice", "/w/pw-bob"}));
+  EXPECT_EQ(files, (std::vector<std::string>{"/w/pw", "/w/pw-alice", "/w/pw-bob"}));
   const auto text = intent_config(ctx, "/w/pw", "/w/state");
   const YAML::Node y = YAML::Load(text);
-  EXPECT_FALSE(y["pop3"]) << text; // per account only
+  EXPECT_FALSE(y["pop3"]) << text;  // per account only
   EXPECT_EQ(y["smtp"]["port"].as<int>(), 40025);
-  EXPECT_EQ(y["routing"]["envelope"][0]["header"].as<std::string>(),
-            "Delivered-To");
+  EXPECT_EQ(y["routing"]["envelope"][0]["header"].as<std::string>(), "Delivered-To");
   EXPECT_EQ(y["state_dir"].as<std::string>(), "/w/state");
   EXPECT_EQ(y["parallel"].as<int>(), 1);
   const YAML::Node a = y["accounts"];
@@ -510,8 +468,7 @@ TEST(Command, SeveralAccountsInTheIntent) {
   const auto one = YAML::Load(intent_config(context(s), "/w/pw", "/w/state"));
   EXPECT_FALSE(one["accounts"]);
   EXPECT_EQ(one["pop3"]["user"].as<std::string>(), "catchall");
-  EXPECT_EQ(account_password_files(context(s), "/w/pw"),
-            std::vector<std::string>{"/w/pw"});
+  EXPECT_EQ(account_password_files(context(s), "/w/pw"), std::vector<std::string>{"/w/pw"});
 }
 
 TEST(Command, PlaceholdersAreTheFirstAccounts) {
@@ -552,7 +509,7 @@ TEST(ScenarioFetchers, ParsedAndApplied) {
   EXPECT_TRUE(with_fetcher(*s, FetcherKind::getmail6).expect.empty());
   const Scenario cmd = with_fetcher(*s, FetcherKind::command, "true");
   EXPECT_EQ(cmd.fetcher.command, "true");
-  EXPECT_TRUE(cmd.expect.empty()); // not listed: exactly `expect`
+  EXPECT_TRUE(cmd.expect.empty());  // not listed: exactly `expect`
 }
 
 TEST(ScenarioFetchers, UnknownKindIsRejectedWithPosition) {
@@ -560,8 +517,7 @@ TEST(ScenarioFetchers, UnknownKindIsRejectedWithPosition) {
   text.replace(text.find("getmail6"), 8, "pullmail");
   auto s = parse_scenario(text, "t.yaml");
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.error().message.find("t.yaml:10:3"), std::string::npos)
-      << s.error().message;
+  EXPECT_NE(s.error().message.find("t.yaml:10:3"), std::string::npos) << s.error().message;
   EXPECT_NE(s.error().message.find("fetchers.pullmail"), std::string::npos);
 }
 
@@ -594,17 +550,14 @@ MatrixResult sample_matrix() {
        "journal #1: copy for a@firma.example shows b@firma.example in "
        "\"Envelope-To: <a&b>\"",
        1});
-  bad.result.unexpected = {
-      "envelope-header-leak message=bcc-1 recipient=b@firma.example"};
+  bad.result.unexpected = {"envelope-header-leak message=bcc-1 recipient=b@firma.example"};
   bad.result.missing = {"lost-recipient message=* recipient=*"};
   m.cells = {ok, bad};
   return m;
 }
 
 TEST(Matrix, CheckFetchers) {
-  EXPECT_TRUE(
-      check_matrix_fetchers({"core", "no-strip", "fetchmail", "getmail6"}, "")
-          .ok());
+  EXPECT_TRUE(check_matrix_fetchers({"core", "no-strip", "fetchmail", "getmail6"}, "").ok());
   EXPECT_FALSE(check_matrix_fetchers({"command"}, "").ok());
   EXPECT_TRUE(check_matrix_fetchers({"command"}, "true").ok());
   EXPECT_FALSE(check_matrix_fetchers({"none"}, "").ok());
@@ -632,9 +585,8 @@ TEST(Matrix, JsonShape) {
   EXPECT_EQ(j["passed"], false);
   ASSERT_EQ(j["cells"].size(), 2u);
   const auto &c = j["cells"][1];
-  for (const char *k :
-       {"scenario", "provider", "fetcher", "passed", "label", "findings",
-        "missing", "unexpected", "error", "cycles", "wall_ms"})
+  for (const char *k : {"scenario", "provider", "fetcher", "passed", "label", "findings", "missing",
+                        "unexpected", "error", "cycles", "wall_ms"})
     EXPECT_TRUE(c.contains(k)) << k;
   EXPECT_EQ(c["fetcher"], "fetchmail");
   EXPECT_EQ(c["passed"], false);
@@ -645,38 +597,26 @@ TEST(Matrix, JsonShape) {
 
 TEST(Matrix, JunitShape) {
   const auto x = matrix_junit(sample_matrix());
-  EXPECT_EQ(
-      x.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites ", 0),
-      0u)
-      << x;
-  EXPECT_NE(x.find("tests=\"2\" failures=\"1\" errors=\"0\""),
+  EXPECT_EQ(x.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites ", 0), 0u) << x;
+  EXPECT_NE(x.find("tests=\"2\" failures=\"1\" errors=\"0\""), std::string::npos) << x;
+  EXPECT_NE(x.find("<testsuite name=\"matrix.core\" tests=\"1\""), std::string::npos) << x;
+  EXPECT_NE(x.find("<testsuite name=\"matrix.fetchmail\" tests=\"1\" failures=\"1\""),
             std::string::npos)
       << x;
-  EXPECT_NE(x.find("<testsuite name=\"matrix.core\" tests=\"1\""),
+  EXPECT_NE(x.find("<testcase classname=\"matrix.fetchmail.envelope-to\" name=\"bcc\""),
             std::string::npos)
       << x;
-  EXPECT_NE(
-      x.find("<testsuite name=\"matrix.fetchmail\" tests=\"1\" failures=\"1\""),
-      std::string::npos)
-      << x;
-  EXPECT_NE(
-      x.find(
-          "<testcase classname=\"matrix.fetchmail.envelope-to\" name=\"bcc\""),
-      std::string::npos)
-      << x;
-  EXPECT_NE(x.find("<failure message=\"1 missing, 1 unexpected finding(s)\""),
-            std::string::npos);
+  EXPECT_NE(x.find("<failure message=\"1 missing, 1 unexpected finding(s)\""), std::string::npos);
   EXPECT_NE(x.find("unexpected: envelope-header-leak message=bcc-1 "
                    "recipient=b@firma.example"),
             std::string::npos)
       << x;
-  EXPECT_NE(x.find("&lt;a&amp;b&gt;"), std::string::npos); // evidence escaped
+  EXPECT_NE(x.find("&lt;a&amp;b&gt;"), std::string::npos);  // evidence escaped
   EXPECT_EQ(x.find("<a&b>"), std::string::npos);
   // Balanced elements.
   auto count = [&](const std::string &s) {
     std::size_t n = 0;
-    for (auto p = x.find(s); p != std::string::npos; p = x.find(s, p + 1))
-      ++n;
+    for (auto p = x.find(s); p != std::string::npos; p = x.find(s, p + 1)) ++n;
     return n;
   };
   EXPECT_EQ(count("<testsuite "), count("</testsuite>"));
@@ -691,8 +631,7 @@ TEST(Matrix, HtmlIsSelfContained) {
   EXPECT_EQ(h.find("<script src"), std::string::npos);  // only the inline lines of pictures.hpp
   EXPECT_EQ(h.find("<link"), std::string::npos);
   EXPECT_EQ(h.find("src="), std::string::npos);
-  EXPECT_NE(h.find("<td class=\"fail\"><details><summary>FAIL +1 -1</summary>"),
-            std::string::npos)
+  EXPECT_NE(h.find("<td class=\"fail\"><details><summary>FAIL +1 -1</summary>"), std::string::npos)
       << h;
   EXPECT_NE(h.find("<td class=\"clean\">ok</td>"), std::string::npos) << h;
   EXPECT_NE(h.find("&lt;a&amp;b&gt;"), std::string::npos);
@@ -704,14 +643,12 @@ TEST(Matrix, TextTable) {
   EXPECT_EQ(t.rfind("SCENARIO", 0), 0u) << t;
   EXPECT_NE(t.find("fetchmail"), std::string::npos);
   EXPECT_NE(t.find("FAIL +1 -1"), std::string::npos);
-  EXPECT_NE(t.find("    fetchmail: unexpected: envelope-header-leak"),
-            std::string::npos)
-      << t;
+  EXPECT_NE(t.find("    fetchmail: unexpected: envelope-header-leak"), std::string::npos) << t;
   EXPECT_NE(t.find("2 cell(s), 1 failed"), std::string::npos) << t;
 }
 
-} // namespace
-} // namespace dropcheck::runner
+}  // namespace
+}  // namespace dropcheck::runner
 
 // Issue 15: reports never abort on bytes (item 5) and show each cell's scheduled events and
 // the not-exercised status (item 1).
@@ -741,7 +678,7 @@ TEST(MatrixBytes, Latin1AndControlOctetsNeverAbortAReport) {
   const auto &c = j["cells"][1];
   EXPECT_EQ(c["findings"][1]["evidence"], "journal #1: \"Bcc: J\u00fcrgen <b@firma.example>\"");
   EXPECT_TRUE(c["findings"][1].contains("evidence_hex"));
-  for (const std::string& out : {matrix_junit(m), matrix_html(m)}) {
+  for (const std::string &out : {matrix_junit(m), matrix_html(m)}) {
     EXPECT_EQ(analyzer::utf8_text(out), out);  // valid UTF-8 throughout
     EXPECT_NE(out.find("J\u00fcrgen"), std::string::npos);
     EXPECT_EQ(out.find('\x01'), std::string::npos);  // not allowed in XML 1.0
@@ -769,8 +706,8 @@ TEST(MatrixEvents, NotExercisedCellsAreErrorsAndEveryReportListsTheEvents) {
             std::string::npos);
   EXPECT_NE(h.find("overlap NOT FIRED (cycle 1 never retrieved 1 message(s))"), std::string::npos);
   const auto t = matrix_text(m);
-  EXPECT_NE(t.find("fetchmail: not exercised: overlap: cycle 1 never retrieved"),
-            std::string::npos) << t;
+  EXPECT_NE(t.find("fetchmail: not exercised: overlap: cycle 1 never retrieved"), std::string::npos)
+      << t;
   EXPECT_NE(t.find("scheduled: overlap, provider-fault:drop_in_retr"), std::string::npos) << t;
 }
 

@@ -9,7 +9,7 @@
 #include <map>
 #include <set>
 
-#include "temp_dir.hpp"
+#include "../builtin_scenario.hpp"
 #include "base/clock.hpp"
 #include "fake_pop3/fake_pop3.hpp"
 #include "fake_smtp/fake_smtp.hpp"
@@ -18,7 +18,7 @@
 #include "runner/external.hpp"
 #include "runner/runner.hpp"
 #include "runner/scenario.hpp"
-#include "../builtin_scenario.hpp"
+#include "temp_dir.hpp"
 
 namespace dropcheck::runner {
 namespace {
@@ -30,8 +30,7 @@ std::vector<std::string> finding_keys(const ScenarioResult &r) {
   return out;
 }
 
-class RealFetcher
-    : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+class RealFetcher : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
 
 TEST_P(RealFetcher, FindingsAreTheDocumentedOnes) {
   const auto &[kind, name] = GetParam();
@@ -42,35 +41,28 @@ TEST_P(RealFetcher, FindingsAreTheDocumentedOnes) {
   const auto r = run_scenario(s);
   ASSERT_EQ(r.error, "");
   std::string cycles;
-  for (const auto &c : r.cycles)
-    cycles += c.detail + "\n";
-  EXPECT_TRUE(r.passed()) << "findings "
-                          << ::testing::PrintToString(finding_keys(r))
-                          << "\nmissing " << ::testing::PrintToString(r.missing)
-                          << "\nunexpected "
-                          << ::testing::PrintToString(r.unexpected)
-                          << "\ncycles:\n"
+  for (const auto &c : r.cycles) cycles += c.detail + "\n";
+  EXPECT_TRUE(r.passed()) << "findings " << ::testing::PrintToString(finding_keys(r))
+                          << "\nmissing " << ::testing::PrintToString(r.missing) << "\nunexpected "
+                          << ::testing::PrintToString(r.unexpected) << "\ncycles:\n"
                           << cycles;
   ASSERT_FALSE(r.cycles.empty());
   EXPECT_EQ(r.cycles[0].outcome, fetcher::Outcome::ok) << r.cycles[0].detail;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Library, RealFetcher,
-    ::testing::Combine(::testing::Values("fetchmail", "getmail6"),
-                       ::testing::Values("baseline", "bcc", "cc-foreign")),
-    [](const auto &param_info) {
-      std::string n =
-          std::get<0>(param_info.param) + "_" + std::get<1>(param_info.param);
-      for (char &c : n)
-        if (c == '-')
-          c = '_';
-      return n;
-    });
+INSTANTIATE_TEST_SUITE_P(Library, RealFetcher,
+                         ::testing::Combine(::testing::Values("fetchmail", "getmail6"),
+                                            ::testing::Values("baseline", "bcc", "cc-foreign")),
+                         [](const auto &param_info) {
+                           std::string n =
+                               std::get<0>(param_info.param) + "_" + std::get<1>(param_info.param);
+                           for (char &c : n)
+                             if (c == '-') c = '_';
+                           return n;
+                         });
 
 TEST(RealFetcher, FetchmailRcIsPrivateAndAccepted) {
-  if (!external_fetcher_available("fetchmail"))
-    GTEST_SKIP() << "fetchmail not installed";
+  if (!external_fetcher_available("fetchmail")) GTEST_SKIP() << "fetchmail not installed";
   // A second cycle with keep: fetchmail's UIDL file prevents a second copy.
   Scenario s = with_fetcher(builtin("baseline"), FetcherKind::fetchmail);
   s.fetcher.keep = true;
@@ -94,26 +86,22 @@ constexpr auto kAccountsBound = std::chrono::seconds(90);
 
 using test_util::TempDir;
 
-std::string message(const std::string &id, const std::string &from,
-                    const std::string &to, const std::string &cc = "") {
+std::string message(const std::string &id, const std::string &from, const std::string &to,
+                    const std::string &cc = "") {
   std::string m = "From: " + from + "\r\nTo: " + to + "\r\n";
-  if (!cc.empty())
-    m += "Cc: " + cc + "\r\n";
-  return m + "Subject: " + id + "\r\nMessage-ID: <" + id +
-         "@sender.example>\r\n\r\nBody of " + id + ".\r\n";
+  if (!cc.empty()) m += "Cc: " + cc + "\r\n";
+  return m + "Subject: " + id + "\r\nMessage-ID: <" + id + "@sender.example>\r\n\r\nBody of " + id +
+         ".\r\n";
 }
 
 std::string message_id(const std::string &data) {
   const auto at = data.find("Message-ID: <");
-  if (at == std::string::npos)
-    return "(none)";
+  if (at == std::string::npos) return "(none)";
   const auto start = at + 13;
   return data.substr(start, data.find('@', start) - start);
 }
 
-fs::perms mode_of(const fs::path &p) {
-  return fs::status(p).permissions() & fs::perms::all;
-}
+fs::perms mode_of(const fs::path &p) { return fs::status(p).permissions() & fs::perms::all; }
 
 struct AccountsRun {
   fetcher::CycleResult cycle;
@@ -150,29 +138,24 @@ AccountsRun run_accounts(const std::string &kind, const fs::path &dir) {
   fake_pop3::Provider catchall(*profile, "catchall", "pw-catchall", clock);
   fake_pop3::Provider alice(*plain, "alice", "pw \"alice\"", clock);
   net::Server pop_catchall(
-      io, loopback,
-      [&](const net::Peer &p) { return catchall.make_pop3_session(p); },
+      io, loopback, [&](const net::Peer &p) { return catchall.make_pop3_session(p); },
       catchall.pop3_server_options());
   net::Server pop_alice(
-      io, loopback,
-      [&](const net::Peer &p) { return alice.make_pop3_session(p); },
+      io, loopback, [&](const net::Peer &p) { return alice.make_pop3_session(p); },
       alice.pop3_server_options());
   smtp.start();
   pop_catchall.start();
   pop_alice.start();
 
   // The catch-all: carol is a BCC recipient (only the envelope names her).
-  catchall.deliver("x@sender.example",
-                   {"bob@firma.example", "carol@firma.example"},
+  catchall.deliver("x@sender.example", {"bob@firma.example", "carol@firma.example"},
                    message("ca-1", "x@sender.example", "bob@firma.example"));
   // Alice's own mailbox: whatever the headers say, every message is hers (a
   // multidrop reading of al-1 would send it to bob, or to dave outside).
   alice.deliver("y@sender.example", {"alice@firma.example"},
-                message("al-1", "y@sender.example", "dave@elsewhere.example",
-                        "bob@firma.example"));
-  alice.deliver(
-      "", {"alice@firma.example"},
-      message("al-2", "mailer-daemon@sender.example", "alice@firma.example"));
+                message("al-1", "y@sender.example", "dave@elsewhere.example", "bob@firma.example"));
+  alice.deliver("", {"alice@firma.example"},
+                message("al-2", "mailer-daemon@sender.example", "alice@firma.example"));
 
   ExternalContext ctx;
   ctx.scenario = &s;
@@ -182,8 +165,7 @@ AccountsRun run_accounts(const std::string &kind, const fs::path &dir) {
   ctx.timeout = std::chrono::seconds(60);
   ctx.accounts = {
       {"catchall", "catchall", "pw-catchall", "", 0},
-      {"alice", "alice", "pw \"alice\"", "alice@firma.example",
-       pop_alice.local_endpoint().port()},
+      {"alice", "alice", "pw \"alice\"", "alice@firma.example", pop_alice.local_endpoint().port()},
   };
   auto play = [&]() -> net::awaitable<void> {
     out.cycle = co_await run_external_cycle(ctx);
@@ -203,18 +185,15 @@ AccountsRun run_accounts(const std::string &kind, const fs::path &dir) {
   for (const auto &rec : *records) {
     for (const auto &rc : rec.rcpts) {
       out.attempted.insert(rc.address);
-      const bool ok =
-          rc.code / 100 == 2 && (!rec.lmtp || rc.data_code / 100 == 2);
-      if (ok && rec.accepted)
-        out.accepted[message_id(rec.message)].insert(rc.address);
+      const bool ok = rc.code / 100 == 2 && (!rec.lmtp || rc.data_code / 100 == 2);
+      if (ok && rec.accepted) out.accepted[message_id(rec.message)].insert(rc.address);
     }
   }
   out.left_catchall = catchall.stored_count();
   out.left_alice = alice.stored_count();
   for (const auto &e : catchall.session_log())
     out.catchall_login += e.user + ":" + e.auth_result + " ";
-  for (const auto &e : alice.session_log())
-    out.alice_login += e.user + ":" + e.auth_result + " ";
+  for (const auto &e : alice.session_log()) out.alice_login += e.user + ":" + e.auth_result + " ";
   return out;
 }
 
@@ -236,30 +215,27 @@ TEST_P(SeveralAccounts, CatchAllAndPerUserMailboxInOneInvocation) {
   };
   EXPECT_EQ(r.accepted, want) << r.cycle.detail;
   // Nothing else was even tried (no dave@elsewhere, no postmaster fallback).
-  EXPECT_EQ(r.attempted,
-            (std::set<std::string>{"alice@firma.example", "bob@firma.example",
-                                   "carol@firma.example"}))
+  EXPECT_EQ(r.attempted, (std::set<std::string>{"alice@firma.example", "bob@firma.example",
+                                                "carol@firma.example"}))
       << r.cycle.detail;
   // Both mailboxes were logged into with their own credentials and emptied.
-  EXPECT_NE(r.catchall_login.find("catchall:ok"), std::string::npos)
-      << r.catchall_login;
+  EXPECT_NE(r.catchall_login.find("catchall:ok"), std::string::npos) << r.catchall_login;
   EXPECT_NE(r.alice_login.find("alice:ok"), std::string::npos) << r.alice_login;
   EXPECT_EQ(r.left_catchall, 0u);
   EXPECT_EQ(r.left_alice, 0u);
   // Every file holding a password is private.
   const fs::path work = dir.path / "external" / kind;
   const std::vector<fs::path> secret =
-      kind == "fetchmail" ? std::vector<fs::path>{work / "fetchmailrc"}
-                          : std::vector<fs::path>{work / "getmailrc-catchall",
-                                                  work / "getmailrc-alice"};
+      kind == "fetchmail"
+          ? std::vector<fs::path>{work / "fetchmailrc"}
+          : std::vector<fs::path>{work / "getmailrc-catchall", work / "getmailrc-alice"};
   for (const auto &p : secret) {
     ASSERT_TRUE(fs::exists(p)) << p;
     EXPECT_EQ(mode_of(p), fs::perms::owner_read | fs::perms::owner_write) << p;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Real, SeveralAccounts,
-                         ::testing::Values("fetchmail", "getmail6"));
+INSTANTIATE_TEST_SUITE_P(Real, SeveralAccounts, ::testing::Values("fetchmail", "getmail6"));
 
-} // namespace
-} // namespace dropcheck::runner
+}  // namespace
+}  // namespace dropcheck::runner

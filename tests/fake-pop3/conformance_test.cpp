@@ -426,9 +426,9 @@ TEST(Conformance, MpopStlsAndPop3s) {
     const fs::path conf = dir.path / ("mpoprc-" + name);
     write_file(conf,
                "account test\nhost 127.0.0.1\nport " + std::to_string(port) +
-                   "\nuser catchall\npassword " + kPassword +
-                   "\nauth user\ntls on\ntls_starttls " + (starttls ? "on" : "off") +
-                   "\ntls_certcheck off\nkeep " + (keep ? "on" : "off") + "\nuidls_file " +
+                   "\nuser catchall\npassword " + kPassword + "\nauth user\ntls on\ntls_starttls " +
+                   (starttls ? "on" : "off") + "\ntls_certcheck off\nkeep " +
+                   (keep ? "on" : "off") + "\nuidls_file " +
                    (dir.path / ("uidls-" + name)).string() + "\ndelivery mbox " +
                    (dir.path / ("mbox-" + name)).string() + "\ntimeout 10\n",
                fs::perms::owner_read | fs::perms::owner_write);
@@ -474,8 +474,7 @@ TEST(Conformance, PasswordFileFlag) {
   TempDir dir;
   const auto empty = dir.path / "empty";
   std::ofstream(empty) << "\n";
-  const std::string base =
-      std::string(DROPCHECK_FAKE_POP3_BIN) + " --listen 127.0.0.1:0 --user u ";
+  const std::string base = std::string(DROPCHECK_FAKE_POP3_BIN) + " --listen 127.0.0.1:0 --user u ";
   EXPECT_EQ(run(base + "--password p --password-file " + empty.string() + " 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--password-file " + empty.string() + " 2>/dev/null"), 2);
   EXPECT_EQ(run(base + "--password-file " + (dir.path / "nope").string() + " 2>/dev/null"), 2);

@@ -117,8 +117,8 @@ int run_python(const std::string& code, const std::string& port) {
 
 // fake-smtp with a valid minimal command line, to append one bad flag to.
 std::string fake_smtp_cmd(const test::TempDir& journal) {
-  return std::string(FAKE_SMTP_EXE) + " --listen 127.0.0.1:0 --journal " +
-         journal.path().string() + " --local-domain x.example ";
+  return std::string(FAKE_SMTP_EXE) + " --listen 127.0.0.1:0 --journal " + journal.path().string() +
+         " --local-domain x.example ";
 }
 
 TEST(FakeSmtpConformance, HelpAndLoopbackOnly) {
@@ -153,7 +153,9 @@ TEST(FakeSmtpConformance, Swaks) {
   auto recs = read_journal(s.dir.path());
   ASSERT_TRUE(recs.ok()) << recs.error().message;
   ASSERT_EQ(recs->size(), 4u);
-  EXPECT_NE((*recs)[3].message.find("Gr\xfc\xdf" "e aus K\xf6ln"), std::string::npos)
+  EXPECT_NE((*recs)[3].message.find("Gr\xfc\xdf"
+                                    "e aus K\xf6ln"),
+            std::string::npos)
       << (*recs)[3].message;
   EXPECT_TRUE((*recs)[0].accepted);
   EXPECT_EQ((*recs)[0].helo, "swaks.test");
@@ -222,7 +224,9 @@ with smtplib.SMTP("127.0.0.1", port) as c:
     assert c.verify("hans")[0] == 252
     assert c.noop()[0] == 250
 print("ok")
-)PY", s.port), 0);
+)PY",
+                       s.port),
+            0);
   EXPECT_EQ(s.child->stop(), 0);
   auto recs = read_journal(s.dir.path());
   ASSERT_TRUE(recs.ok()) << recs.error().message;
@@ -288,8 +292,10 @@ TEST(FakeSmtpConformance, SmtpSourceLmtp) {
   if (src.empty()) GTEST_SKIP() << "smtp-source (postfix) not installed";
   Server s({"--lmtp", "--store", "files"});
   ASSERT_FALSE(s.port.empty());
-  EXPECT_EQ(run(src + " -L -S dropcheck -l 2048 -f sender@provider.example -d -m 20 -s 2 "
-                      "-t hans@firma.example " + s.addr()),
+  EXPECT_EQ(run(src +
+                " -L -S dropcheck -l 2048 -f sender@provider.example -d -m 20 -s 2 "
+                "-t hans@firma.example " +
+                s.addr()),
             0);
   EXPECT_EQ(s.child->stop(), 0);
   expect_all_accepted(s.dir.path(), 20, 1);
@@ -318,7 +324,9 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as c:
     assert end >= 0.55, "data-end reply after %.3f s" % end
     assert ehlo < end, (ehlo, end)
 print("ok")
-)PY", s.port), 0);
+)PY",
+                       s.port),
+            0);
   EXPECT_EQ(s.child->stop(), 0);
   auto recs = read_journal(s.dir.path());
   ASSERT_TRUE(recs.ok()) << recs.error().message;
@@ -357,7 +365,9 @@ line = f.readline()
 assert line.startswith(b"421 4.4.2"), line
 assert f.readline() == b"", "still open"
 print("ok")
-)PY", s.port), 0);
+)PY",
+                       s.port),
+            0);
   EXPECT_EQ(s.child->stop(), 0);
   auto recs = read_journal(s.dir.path());
   ASSERT_TRUE(recs.ok()) << recs.error().message;
@@ -380,7 +390,9 @@ refused = c.sendmail("a@provider.example", ["hans@firma.example", "x@foreign.exa
                      "Subject: lmtp\r\n\r\nhi\r\n")
 assert list(refused) == ["x@foreign.example"], refused
 c.quit()
-)PY", s.port), 0);
+)PY",
+                       s.port),
+            0);
   EXPECT_EQ(s.child->stop(), 0);
   auto recs = read_journal(s.dir.path());
   ASSERT_TRUE(recs.ok()) << recs.error().message;
@@ -424,7 +436,9 @@ assert get("/api/messages/2")["rcpts"][0]["code"] == 250
 assert get("/api/messages", "DELETE")["deleted_through"] == 3
 assert get("/api/messages")["total"] == 0
 print("ok")
-)PY", s.port + "," + http.substr(http.rfind(':') + 1)), 0);
+)PY",
+                       s.port + "," + http.substr(http.rfind(':') + 1)),
+            0);
   EXPECT_EQ(s.child->stop(), 0);
   auto recs = read_journal(s.dir.path());
   ASSERT_TRUE(recs.ok()) << recs.error().message;

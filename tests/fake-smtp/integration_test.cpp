@@ -64,12 +64,13 @@ ConcurrentMessages concurrent_messages(net::asio::io_context& io, net::tcp::endp
   const auto count = static_cast<std::size_t>(n);
   ConcurrentMessages m{std::vector<std::string>(count), std::make_unique<bool[]>(count)};
   for (std::size_t i = 0; i < count; ++i)
-    net::spawn_logged(io.get_executor(),
-                      client(ep,
-                             "EHLO it\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<hans@firma.example>\r\n"
-                             "DATA\r\nSubject: g\r\n\r\nx\r\n.\r\nQUIT\r\n",
-                             m.transcripts[i], m.done[i]),
-                      "client");
+    net::spawn_logged(
+        io.get_executor(),
+        client(ep,
+               "EHLO it\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<hans@firma.example>\r\n"
+               "DATA\r\nSubject: g\r\n\r\nx\r\n.\r\nQUIT\r\n",
+               m.transcripts[i], m.done[i]),
+        "client");
   const auto all_done = [&] {
     return std::all_of(m.done.get(), m.done.get() + count, [](bool d) { return d; });
   };

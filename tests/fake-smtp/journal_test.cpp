@@ -77,13 +77,15 @@ TEST_P(JournalStore, RoundTripWithArbitraryBytes) {
   EXPECT_EQ(r.faults, std::vector<std::string>{"rcpt-2-451"});
   EXPECT_EQ(r.commands.at(0).line, "MAIL FROM:<x>");
   EXPECT_EQ(r.message_inline, !files);
-  EXPECT_EQ(to_json_line(r, !files), to_json_line([&] {
-              auto c = sample(msg);
-              c.seq = 1;
-              c.size = msg.size();
-              c.sha256 = base::sha256_hex(msg);
-              return c;
-            }(), !files));
+  EXPECT_EQ(to_json_line(r, !files), to_json_line(
+                                         [&] {
+                                           auto c = sample(msg);
+                                           c.seq = 1;
+                                           c.size = msg.size();
+                                           c.sha256 = base::sha256_hex(msg);
+                                           return c;
+                                         }(),
+                                         !files));
   EXPECT_EQ((*recs)[1].seq, 2u);
   EXPECT_TRUE((*recs)[1].message.empty());
 }
@@ -100,7 +102,9 @@ TEST(Journal, InlineMessageIsReadableTextOrBase64) {
   test::TempDir dir;
   {
     Journal j(dir.path());
-    auto a = sample("Subject: gr\xc3\xbc\xc3\x9f" "e\r\n\r\n\"quoted\" \\ tab\there\r\n");
+    auto a = sample(
+        "Subject: gr\xc3\xbc\xc3\x9f"
+        "e\r\n\r\n\"quoted\" \\ tab\there\r\n");
     j.append(a);
     auto b = sample(std::string("Subject: \xff\r\n\r\n") + '\0' + "\r\n");
     j.append(b);
@@ -110,7 +114,8 @@ TEST(Journal, InlineMessageIsReadableTextOrBase64) {
   std::getline(in, l1);
   std::getline(in, l2);
   EXPECT_EQ(l1.find(R"(\u00)"), std::string::npos);  // UTF-8 stays as it is
-  EXPECT_NE(l1.find("\"message\":\"Subject: gr\xc3\xbc\xc3\x9f" "e\\r\\n\\r\\n\\\"quoted\\\" \\\\ tab\\there"),
+  EXPECT_NE(l1.find("\"message\":\"Subject: gr\xc3\xbc\xc3\x9f"
+                    "e\\r\\n\\r\\n\\\"quoted\\\" \\\\ tab\\there"),
             std::string::npos)
       << l1;
   EXPECT_NE(l2.find("\"message\":{\"base64\":\""), std::string::npos) << l2;
@@ -124,8 +129,9 @@ TEST(Journal, InlineMessageIsReadableTextOrBase64) {
 // quote, backslash), at every offset of a run, and next to UTF-8, must still come out escaped
 // exactly as a JSON library escapes it and read back unchanged.
 TEST(Journal, InlineEscapingAtEveryOffset) {
-  std::vector<std::string> specials = {"\"", "\\", "\r", "\n", "\t", std::string(1, '\0'),
-                                       "\x1f", "\x7f", "\xc3\xbc", "\r\n", "\n\r", "\r\r\n"};
+  std::vector<std::string> specials = {
+      "\"",   "\\",   "\r",       "\n",   "\t",   std::string(1, '\0'),
+      "\x1f", "\x7f", "\xc3\xbc", "\r\n", "\n\r", "\r\r\n"};
   for (const auto& special : specials) {
     for (std::size_t len = 1; len <= 24; ++len) {
       for (std::size_t at = 0; at < len; ++at) {

@@ -1,8 +1,9 @@
 // Several accounts in one configuration: the loader, single-drop routing, the refused-login
 // back-off and the exit status over all accounts.
+#include "fetcher/accounts.hpp"
+
 #include <gtest/gtest.h>
 
-#include "fetcher/accounts.hpp"
 #include "fetcher/config.hpp"
 #include "fetcher/route.hpp"
 
@@ -109,8 +110,7 @@ INSTANTIATE_TEST_SUITE_P(
                     "only with mode: single"},
         BadAccounts{"accounts:\n  - {name: a, pop3: {user: u, password: p}, mode: solo}\n",
                     "expected multidrop or single"},
-        BadAccounts{"accounts:\n  - {name: a, pop3: {user: u, password: p}, port: 1}\n",
-                    "port"},
+        BadAccounts{"accounts:\n  - {name: a, pop3: {user: u, password: p}, port: 1}\n", "port"},
         BadAccounts{"pop3: {user: u, password: p}\naccounts:\n  - {name: a, pop3: {user: u, "
                     "password: p}}\n",
                     "pop3 and accounts exclude each other"}));
@@ -158,7 +158,8 @@ TEST(SingleDrop, EveryMessageGoesToTheOneMailboxWithEnvelopeHeadersStripped) {
 TEST(SingleDrop, AnUnparsableHeaderStillReachesTheMailboxWithAnAlert) {
   auto a = parse_accounts(kAccounts, "accounts.yaml");
   ASSERT_TRUE(a.ok()) << a.error().message;
-  const Route r = route_message(a->accounts[1], std::string("Bad header\0x\r\n\r\nb\r\n", 20), ctx());
+  const Route r =
+      route_message(a->accounts[1], std::string("Bad header\0x\r\n\r\nb\r\n", 20), ctx());
   EXPECT_EQ(r.recipients, std::vector<std::string>{"anna@firma.example"});
   EXPECT_TRUE(r.alert);
   EXPECT_FALSE(r.unroutable);
@@ -169,9 +170,8 @@ TEST(SingleDrop, AnUnparsableHeaderStillReachesTheMailboxWithAnAlert) {
 TEST(SingleDrop, TheLoopGuardSpansAccounts) {
   auto a = parse_accounts(kAccounts, "accounts.yaml");
   ASSERT_TRUE(a.ok()) << a.error().message;
-  const Route first = route_message(a->accounts[0],
-                                    "X-Envelope-To: anna@firma.example\r\nSubject: s\r\n\r\nb\r\n",
-                                    ctx());
+  const Route first = route_message(
+      a->accounts[0], "X-Envelope-To: anna@firma.example\r\nSubject: s\r\n\r\nb\r\n", ctx());
   const Route again = route_message(a->accounts[1], first.message, ctx());
   EXPECT_TRUE(again.unroutable);
   EXPECT_TRUE(again.recipients.empty());

@@ -1,10 +1,11 @@
+#include "fetcher/config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
 
 #include "client/connect.hpp"
-#include "fetcher/config.hpp"
 
 namespace dropcheck::fetcher {
 namespace {
@@ -61,8 +62,7 @@ TEST_P(ConfigErrors, NameFileLineAndField) {
 INSTANTIATE_TEST_SUITE_P(
     All, ConfigErrors,
     ::testing::Values(
-        BadCase{"name: x\n", "version"},
-        BadCase{"version: 2\n", "unsupported version"},
+        BadCase{"name: x\n", "version"}, BadCase{"version: 2\n", "unsupported version"},
         BadCase{"version: 1\nbogus: 1\n", "bad.yaml:2:1: bogus: unknown key"},
         BadCase{"version: 1\npop3: {user: u, password: p, tls: maybe}\n", "pop3.tls"},
         BadCase{"version: 1\npop3: {user: u, password: p, port: 70000}\n", "pop3.port"},
@@ -92,9 +92,9 @@ INSTANTIATE_TEST_SUITE_P(
                 "bad.yaml:3:14: smtp.host"}));
 
 TEST(Config, HostMustBeAnIpLiteralOrADnsName) {
-  for (const char* good : {"localhost", "pop.provider.example", "POP3.Provider-1.example",
-                           "pop.provider.example.", "127.0.0.1", "::1", "2001:db8::25",
-                           "xn--bcher-kva.example", "a"}) {
+  for (const char* good :
+       {"localhost", "pop.provider.example", "POP3.Provider-1.example", "pop.provider.example.",
+        "127.0.0.1", "::1", "2001:db8::25", "xn--bcher-kva.example", "a"}) {
     EXPECT_TRUE(client::valid_host(good)) << good;
   }
   const std::string label63(63, 'a');
@@ -139,9 +139,11 @@ TEST(Config, SenderFromHeaderIsOffUnlessAskedFor) {
 // forwarding hops below it name earlier recipients); other headers read every line.
 TEST(Config, DeliveredToDefaultsToTheTopmostLine) {
   const auto envelope = [](const std::string& e) {
-    auto c = parse_config("version: 1\npop3: {user: u, password: p}\nsmtp: {}\n"
-                          "routing: {local_domains: [a.example], envelope: " + e + "}\n",
-                          "d.yaml");
+    auto c = parse_config(
+        "version: 1\npop3: {user: u, password: p}\nsmtp: {}\n"
+        "routing: {local_domains: [a.example], envelope: " +
+            e + "}\n",
+        "d.yaml");
     EXPECT_TRUE(c.ok()) << c.error().message;
     return c.ok() ? c->routing.envelope : std::vector<mail::EnvelopeSpec>{};
   };
@@ -157,9 +159,11 @@ TEST(Config, DeliveredToDefaultsToTheTopmostLine) {
 // Issue 21: Received is read on the provider's own line only, so its host is required.
 TEST(Config, ReceivedNeedsTheProvidersHostName) {
   const auto load = [](const std::string& e) {
-    return parse_config("version: 1\npop3: {user: u, password: p}\nsmtp: {}\n"
-                        "routing:\n  local_domains: [a.example]\n  envelope: " + e + "\n",
-                        "r.yaml");
+    return parse_config(
+        "version: 1\npop3: {user: u, password: p}\nsmtp: {}\n"
+        "routing:\n  local_domains: [a.example]\n  envelope: " +
+            e + "\n",
+        "r.yaml");
   };
   auto ok = load("{header: Received, by: MX.Provider.Example}");
   ASSERT_TRUE(ok.ok()) << ok.error().message;

@@ -1,10 +1,11 @@
+#include "fetcher/route.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 
 #include "fetcher/config.hpp"
 #include "fetcher/defects.hpp"
-#include "fetcher/route.hpp"
 
 namespace dropcheck::fetcher {
 namespace {
@@ -203,10 +204,9 @@ TEST(Route, AllForeignEnvelopeRecipientsGoToTheFallbackWithAlert) {
 TEST(Route, NothingRoutableWithoutFallbackIsUnroutable) {
   Config c = config();
   c.routing.fallback.clear();
-  for (const std::string m :
-       {"X-Envelope-To: x@foreign.example\r\nSubject: s\r\n\r\nbody\r\n",
-        "To: a@firma.example\r\nSubject: no envelope header\r\n\r\nbody\r\n",
-        "X-Envelope-To: a@firma.example, b@@firma.example\r\n\r\nbody\r\n"}) {
+  for (const std::string m : {"X-Envelope-To: x@foreign.example\r\nSubject: s\r\n\r\nbody\r\n",
+                              "To: a@firma.example\r\nSubject: no envelope header\r\n\r\nbody\r\n",
+                              "X-Envelope-To: a@firma.example, b@@firma.example\r\n\r\nbody\r\n"}) {
     SCOPED_TRACE(m);
     Route r = route_message(c, m, ctx());
     EXPECT_TRUE(r.alert);
@@ -346,8 +346,7 @@ TEST(Route, SourceRoutingLocalPartsGoToTheFallbackWithAlert) {
   }
   Config c = config();
   c.routing.fallback.clear();
-  Route none = route_message(
-      c, "X-Envelope-To: x%y.example@firma.example\r\n\r\nbody\r\n", ctx());
+  Route none = route_message(c, "X-Envelope-To: x%y.example@firma.example\r\n\r\nbody\r\n", ctx());
   EXPECT_TRUE(none.recipients.empty());
   EXPECT_TRUE(none.unroutable);
 }

@@ -1,3 +1,5 @@
+#include "fetcher/state.hpp"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -5,8 +7,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-
-#include "fetcher/state.hpp"
 
 namespace dropcheck::fetcher {
 namespace {
@@ -152,7 +152,7 @@ TEST(StateLog, CompactionOnlyForALongOrTornLog) {
     ASSERT_TRUE(log.settled("u1").ok());
   }
   EXPECT_FALSE(state_log_needs_compaction(path, 1000));
-  EXPECT_TRUE(state_log_needs_compaction(path, 4));  // longer than the bound
+  EXPECT_TRUE(state_log_needs_compaction(path, 4));              // longer than the bound
   std::ofstream(path + ".log", std::ios::app) << R"({"t":"s")";  // torn
   EXPECT_TRUE(state_log_needs_compaction(path, 1000));
   ASSERT_TRUE(save_state(path, AccountState{}).ok());
@@ -163,7 +163,9 @@ TEST(StateLog, CompactionOnlyForALongOrTornLog) {
 TEST(StateLog, ACorruptRecordBeforeTheEndIsAnError) {
   const std::string dir = temp_dir();
   const std::string path = dir + "/s.json";
-  std::ofstream(path + ".log") << "garbage\n" << R"({"t":"s","u":"u1"})" << "\n";
+  std::ofstream(path + ".log") << "garbage\n"
+                               << R"({"t":"s","u":"u1"})"
+                               << "\n";
   auto st = load_state(path);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message.find("s.json.log:1"), std::string::npos) << st.error().message;

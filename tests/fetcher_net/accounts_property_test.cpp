@@ -9,10 +9,9 @@
 //   - a refused login is the run's exit status (kExitAuthFailed) and an alert naming the
 //     account, never the password;
 //   - no RCPT outside the local domain was ever accepted.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
-
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -47,10 +46,12 @@ std::string mail(std::size_t account, std::size_t i, bool single) {
   // A per-user box's copy names others in To/Cc and its envelope header: single-drop must
   // ignore them all.
   return "Return-Path: <s@sender.example>\r\n"
-         "Received: from mx by provider.example id q" + id + "\r\n" +
+         "Received: from mx by provider.example id q" +
+         id + "\r\n" +
          (single ? "X-Envelope-To: b@firma.example\r\n" : "X-Envelope-To: a@firma.example\r\n") +
          "From: s@sender.example\r\nTo: a@firma.example, x@partner.example\r\n"
-         "Message-ID: <m" + id + "@sender.example>\r\n\r\nmarker-" + id + "\r\n";
+         "Message-ID: <m" +
+         id + "@sender.example>\r\n\r\nmarker-" + id + "\r\n";
 }
 
 AccountSpec gen_account() {
@@ -92,14 +93,14 @@ RC_GTEST_PROP(AccountsInvariant, HoldsAcrossAccountsWithARefusedLogin, ()) {
   const bool faulty_receiver = *rc::gen::weightedElement<bool>({{3, false}, {1, true}});
   std::map<std::string, int> codes;
   for (const auto& u : kUsers)
-    codes[u] = faulty_receiver ? *rc::gen::weightedElement<int>({{4, 250}, {1, 450}, {1, 550}})
-                               : 250;
+    codes[u] =
+        faulty_receiver ? *rc::gen::weightedElement<int>({{4, 250}, {1, 450}, {1, 550}}) : 250;
   ScriptedSmtp smtp([&](const std::string& r, std::size_t) {
     const auto it = codes.find(r);
     return it == codes.end() ? 250 : it->second;  // accepting anything else exposes a relay
   });
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("dropcheck-accounts-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("dropcheck-accounts-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::vector<std::unique_ptr<ScriptedPop3>> pops;
   Accounts accounts;

@@ -41,11 +41,11 @@ std::string build(const MailSpec& m, std::size_t i) {
   std::string env;
   for (const auto& r : m.envelope) env += (env.empty() ? "" : ", ") + r;
   return "Return-Path: <s@sender.example>\r\n"
-         "Received: from mx by provider.example id q" + std::to_string(i) + "\r\n" +
-         (m.envelope.empty() ? "" : "X-Envelope-To: " + env + "\r\n") +
+         "Received: from mx by provider.example id q" +
+         std::to_string(i) + "\r\n" + (m.envelope.empty() ? "" : "X-Envelope-To: " + env + "\r\n") +
          "From: s@sender.example\r\nTo: list@firma.example\r\n"
-         "Message-ID: <m" + std::to_string(i) + "@sender.example>\r\n\r\nmarker-" +
-         std::to_string(i) + "\r\n";
+         "Message-ID: <m" +
+         std::to_string(i) + "@sender.example>\r\n\r\nmarker-" + std::to_string(i) + "\r\n";
 }
 
 MailSpec gen_mail() {
@@ -69,8 +69,8 @@ RC_GTEST_PROP(DeletionInvariant, HoldsOverCyclesFaultsAndCrashes, ()) {
   Pop3Script script;
   for (std::size_t i = 0; i < mails.size(); ++i) {
     const bool shared = mails[i].shares_uidl && i > 0;
-    script.messages.push_back({build(mails[i], i), shared ? script.messages[i - 1].uidl
-                                                          : "uid" + std::to_string(i)});
+    script.messages.push_back(
+        {build(mails[i], i), shared ? script.messages[i - 1].uidl : "uid" + std::to_string(i)});
   }
   script.drop_after_command = *rc::gen::inRange<std::size_t>(0, 16);
   script.drop_sessions = *rc::gen::inRange<std::size_t>(0, 3);
@@ -79,12 +79,14 @@ RC_GTEST_PROP(DeletionInvariant, HoldsOverCyclesFaultsAndCrashes, ()) {
   const std::size_t crash_at = *rc::gen::inRange<std::size_t>(1, mails.size() + 1);
 
   ScriptedPop3 pop(script);
-  ScriptedSmtp smtp([&](const std::string& r, std::size_t) {
-    auto it = codes.find(r);
-    return it == codes.end() ? 250 : it->second;  // accepting anything else exposes a relay
-  }, data_reply);
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("dropcheck-deletion-" + std::to_string(::getpid()));
+  ScriptedSmtp smtp(
+      [&](const std::string& r, std::size_t) {
+        auto it = codes.find(r);
+        return it == codes.end() ? 250 : it->second;  // accepting anything else exposes a relay
+      },
+      data_reply);
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("dropcheck-deletion-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   Config c = default_config();
   c.pop3.port = pop.port();

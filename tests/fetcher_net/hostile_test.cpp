@@ -24,13 +24,21 @@ using testing::ScriptedSmtp;
 std::string message(const std::string& envelope_to, const std::string& id,
                     const std::string& body = "hello\r\n", const std::string& extra = "") {
   return "Return-Path: <alice@sender.example>\r\n"
-         "Received: from mx by provider.example with ESMTP id " + id + "\r\n"
-         "X-Envelope-To: " + envelope_to + "\r\n" + extra +
+         "Received: from mx by provider.example with ESMTP id " +
+         id +
+         "\r\n"
+         "X-Envelope-To: " +
+         envelope_to + "\r\n" + extra +
          "From: Alice <alice@sender.example>\r\n"
          "To: team@firma.example\r\n"
-         "Message-ID: <" + id + "@sender.example>\r\n"
-         "Subject: test " + id + "\r\n"
-         "\r\n" + body;
+         "Message-ID: <" +
+         id +
+         "@sender.example>\r\n"
+         "Subject: test " +
+         id +
+         "\r\n"
+         "\r\n" +
+         body;
 }
 
 struct Harness {
@@ -63,7 +71,8 @@ struct Harness {
   }
   Hooks hooks;
   CycleResult cycle() {
-    Fetcher f(config, clock, [this](const std::string& l) { lines.push_back(l); }, hooks);
+    Fetcher f(
+        config, clock, [this](const std::string& l) { lines.push_back(l); }, hooks);
     return f.run_cycle_blocking();
   }
   std::string log() const {
@@ -361,8 +370,9 @@ struct Drain {
 };
 
 std::size_t count_verb(const std::vector<std::string>& commands, const std::string& verb) {
-  return static_cast<std::size_t>(std::count_if(
-      commands.begin(), commands.end(), [&](const std::string& c) { return c.rfind(verb, 0) == 0; }));
+  return static_cast<std::size_t>(
+      std::count_if(commands.begin(), commands.end(),
+                    [&](const std::string& c) { return c.rfind(verb, 0) == 0; }));
 }
 
 TEST(Pipelining, RetrsArePipelinedAndNoDeleGoesOutBeforeTheBatchIsDurable) {

@@ -68,8 +68,10 @@ std::string upper_verb(const std::string& line) {
 }  // namespace
 
 ScriptedPop3::ScriptedPop3(Pop3Script script)
-    : script_(std::move(script)), acceptor_(make_acceptor(io_)),
-      port_(acceptor_.local_endpoint().port()), thread_([this] { serve(); }) {}
+    : script_(std::move(script)),
+      acceptor_(make_acceptor(io_)),
+      port_(acceptor_.local_endpoint().port()),
+      thread_([this] { serve(); }) {}
 
 ScriptedPop3::~ScriptedPop3() {
   stop_ = true;
@@ -134,7 +136,8 @@ void ScriptedPop3::session(tcp::socket& s) {
     }
     if (cut && i + 1 == script_.drop_after_command) return;
     const std::string verb = upper_verb(line);
-    const std::string arg = line.find(' ') == std::string::npos ? "" : line.substr(line.find(' ') + 1);
+    const std::string arg =
+        line.find(' ') == std::string::npos ? "" : line.substr(line.find(' ') + 1);
     if (verb == "CAPA") {
       std::string r = "+OK\r\nUSER\r\nUIDL\r\n";
       for (const auto& c : script_.extra_capa) r += c + "\r\n";
@@ -150,9 +153,9 @@ void ScriptedPop3::session(tcp::socket& s) {
         const auto& m = script_.messages[live[k]];
         const std::size_t idx = live[k];
         const bool lie = idx < script_.listed_sizes.size() && script_.listed_sizes[idx] != 0;
-        r += verb == "LIST" ? fmt::format("{} {}\r\n", k + 1,
-                                          lie ? script_.listed_sizes[idx] : m.raw.size())
-                            : fmt::format("{} {}\r\n", k + 1, m.uidl);
+        r += verb == "LIST"
+                 ? fmt::format("{} {}\r\n", k + 1, lie ? script_.listed_sizes[idx] : m.raw.size())
+                 : fmt::format("{} {}\r\n", k + 1, m.uidl);
       }
       r += ".\r\n";
       write(s, r);
@@ -170,8 +173,8 @@ void ScriptedPop3::session(tcp::socket& s) {
         protocol::dot_stuff(m->raw, body);
       }
       write(s, fmt::format("+OK {} octets\r\n", m->raw.size()));
-      const bool trickle = script_.trickle_message != 0 &&
-                           m == &script_.messages[script_.trickle_message - 1];
+      const bool trickle =
+          script_.trickle_message != 0 && m == &script_.messages[script_.trickle_message - 1];
       if (!trickle) {
         write(s, body);
         continue;
@@ -208,8 +211,11 @@ void ScriptedPop3::session(tcp::socket& s) {
 }
 
 ScriptedSmtp::ScriptedSmtp(RcptPolicy policy, int data_reply)
-    : policy_(std::move(policy)), data_reply_(data_reply), acceptor_(make_acceptor(io_)),
-      port_(acceptor_.local_endpoint().port()), thread_([this] { serve(); }) {}
+    : policy_(std::move(policy)),
+      data_reply_(data_reply),
+      acceptor_(make_acceptor(io_)),
+      port_(acceptor_.local_endpoint().port()),
+      thread_([this] { serve(); }) {}
 
 ScriptedSmtp::~ScriptedSmtp() {
   stop_ = true;

@@ -16,19 +16,19 @@
 namespace dropcheck::testing {
 
 struct ScriptedMessage {
-  std::string raw;   // CRLF line endings, as stored
+  std::string raw;  // CRLF line endings, as stored
   std::string uidl;
   bool deleted = false;  // committed by a QUIT
 };
 
 struct Pop3Script {
   std::vector<ScriptedMessage> messages;
-  bool repeat_uidl_answer = false;   // UIDL's listing is sent twice (out of step)
-  std::size_t trickle_message = 0;   // 1-based; RETR of it sends one line per trickle_delay
+  bool repeat_uidl_answer = false;  // UIDL's listing is sent twice (out of step)
+  std::size_t trickle_message = 0;  // 1-based; RETR of it sends one line per trickle_delay
   std::chrono::milliseconds trickle_delay{200};
-  std::vector<std::string> extra_capa;  // lines added to CAPA
+  std::vector<std::string> extra_capa;    // lines added to CAPA
   std::vector<std::size_t> listed_sizes;  // LIST's size for message i when non-zero (a lie)
-  bool raw_wire = false;  // RETR sends `raw` without dot-stuffing (for bare-LF tests)
+  bool raw_wire = false;      // RETR sends `raw` without dot-stuffing (for bare-LF tests)
   bool refuse_login = false;  // PASS: -ERR [AUTH] (RFC 3206), as after a password change
   // The first `drop_sessions` sessions are cut (no answer) at their drop_after_command-th
   // command, 1-based: a provider outage at any point.
@@ -42,7 +42,7 @@ class ScriptedPop3 {
   ~ScriptedPop3();
   std::uint16_t port() const { return port_; }
   // Thread-safe snapshots.
-  std::vector<std::string> commands() const;   // every command line received, all sessions
+  std::vector<std::string> commands() const;  // every command line received, all sessions
   std::vector<bool> deleted() const;
   std::size_t sessions() const;
   // Commands read while the next command line had already arrived (sent pipelined).

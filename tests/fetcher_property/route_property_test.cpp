@@ -63,8 +63,10 @@ std::string random_case(const std::string& s, const std::vector<bool>& flips) {
   for (std::size_t i = 0; i < out.size() && i < flips.size(); ++i) {
     if (!flips[i]) continue;
     char& c = out[i];
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    else if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c >= 'a' && c <= 'z')
+      c = static_cast<char>(c - 'a' + 'A');
+    else if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
   }
   return out;
 }
@@ -87,15 +89,14 @@ std::vector<std::string> address_lines(const std::vector<Addr>& addrs) {
 
 rc::Gen<std::string> gen_text() {
   // Printable ASCII without CR/LF; never empty (a value line of only blanks is still fine).
-  return rc::gen::map(
-      rc::gen::container<std::string>(rc::gen::inRange<char>(0x20, 0x7f)),
-      [](std::string s) { return s.empty() ? std::string("x") : s.substr(0, 60); });
+  return rc::gen::map(rc::gen::container<std::string>(rc::gen::inRange<char>(0x20, 0x7f)),
+                      [](std::string s) { return s.empty() ? std::string("x") : s.substr(0, 60); });
 }
 
 Field gen_field() {
   static const std::vector<std::string> kStripped = {
-      "X-Envelope-To", "Envelope-To", "X-Original-To", "X-Rcpt-To",
-      "X-MDRcpt-To",   "X-Recipient-To", "Delivered-To", "Bcc"};
+      "X-Envelope-To", "Envelope-To",    "X-Original-To", "X-Rcpt-To",
+      "X-MDRcpt-To",   "X-Recipient-To", "Delivered-To",  "Bcc"};
   Field f;
   const int kind = *rc::gen::inRange(0, 8);
   const auto flips = *rc::gen::container<std::vector<bool>>(rc::gen::arbitrary<bool>());
@@ -182,8 +183,8 @@ Generated gen_message() {
   g.raw += g.eol;
   // Body lines that look like headers must not be touched.
   const auto body = *rc::gen::container<std::vector<std::string>>(rc::gen::oneOf(
-      gen_text(), rc::gen::element<std::string>("Bcc: c@firma.example", "X-Envelope-To: b@firma.example",
-                                                ".", "..dot", "")));
+      gen_text(), rc::gen::element<std::string>(
+                      "Bcc: c@firma.example", "X-Envelope-To: b@firma.example", ".", "..dot", "")));
   for (const auto& l : body) g.raw += l + g.eol;
   return g;
 }
@@ -271,11 +272,10 @@ RC_GTEST_PROP(RouteProperty, StripsEnvelopeHeadersAndBccAndKeepsEveryOtherByte, 
   RC_ASSERT(r.error.empty());
   // One recipient: "for <it>"; several: none (naming them would leak Bcc recipients).
   const bool one = r.recipients.size() == 1;
-  const std::string received =
-      "Received: from pop.provider.example (account catchall)" + g.eol +
-      "\tby prop (dropcheck fetcher core) with POP3" + (one ? "" : ";") + g.eol + "\t" +
-      (one ? "for <" + r.recipients.front() + ">; " : "") + "Sat, 21 Nov 2026 10:00:00 +0000" +
-      g.eol;
+  const std::string received = "Received: from pop.provider.example (account catchall)" + g.eol +
+                               "\tby prop (dropcheck fetcher core) with POP3" + (one ? "" : ";") +
+                               g.eol + "\t" + (one ? "for <" + r.recipients.front() + ">; " : "") +
+                               "Sat, 21 Nov 2026 10:00:00 +0000" + g.eol;
   RC_ASSERT(r.message.compare(0, received.size(), received) == 0);
   const std::string rest = r.message.substr(received.size());
   RC_ASSERT(rest == expected_stripped(g.raw, strip_set(c)));

@@ -83,9 +83,9 @@ std::string join(const std::vector<std::string>& v, std::string_view sep) {
 
 rc::Gen<std::string> gen_address(bool local) {
   const auto& domains = local ? kLocalDomains : kForeignDomains;
-  return rc::gen::apply(
-      [](std::string l, std::string d) { return l + "@" + d; },
-      rc::gen::element<std::string>("a", "b", "c", "hans.meier", "info"), rc::gen::elementOf(domains));
+  return rc::gen::apply([](std::string l, std::string d) { return l + "@" + d; },
+                        rc::gen::element<std::string>("a", "b", "c", "hans.meier", "info"),
+                        rc::gen::elementOf(domains));
 }
 
 // A subset of `v` chosen by the generator (order kept).
@@ -135,7 +135,8 @@ ScenarioMessage gen_message(std::size_t index, const std::string& profile, std::
   if (profile == "represent" || *rc::gen::inRange(0, 4) != 0)
     h += "Message-ID: <" + m.id + "." + std::to_string(*rc::gen::inRange(0, 1 << 30)) +
          "@outside.example>\r\n";
-  if (*rc::gen::arbitrary<bool>()) h += "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n";
+  if (*rc::gen::arbitrary<bool>())
+    h += "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n";
   h += "X-Dropcheck-Id: " + m.id + "\r\n";
   std::string body;
   const auto lines = *rc::gen::container<std::vector<std::string>>(
@@ -187,7 +188,8 @@ Scenario gen_scenario(const Steer& steer = {}) {
   }
   // The last cycle that certainly starts on its own begins at this virtual time; every
   // message reaches the provider by then (the runner refuses later injections).
-  const std::int64_t last_start = (s.timeline.cycles - 1 - (overlap ? 1 : 0)) * s.timeline.interval_ms;
+  const std::int64_t last_start =
+      (s.timeline.cycles - 1 - (overlap ? 1 : 0)) * s.timeline.interval_ms;
   for (std::size_t i = 0; i < count; ++i) {
     const std::int64_t at = *rc::gen::inRange<std::int64_t>(0, last_start / kMinute + 1) * kMinute;
     s.messages.push_back(gen_message(i, s.profile, at));
@@ -200,8 +202,8 @@ std::string describe(const Scenario& s) {
                     " overlap=" + std::to_string(s.timeline.overlap_cycle) + "/" +
                     std::to_string(s.timeline.overlap_after) + "\n";
   for (const auto& m : s.messages)
-    out += "  " + m.id + " at=" + std::to_string(m.at_ms / kMinute) + "m from=<" +
-           m.envelope_from + "> to=" + join(m.envelope_to, ",") + "\n";
+    out += "  " + m.id + " at=" + std::to_string(m.at_ms / kMinute) + "m from=<" + m.envelope_from +
+           "> to=" + join(m.envelope_to, ",") + "\n";
   return out;
 }
 

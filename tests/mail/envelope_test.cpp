@@ -259,7 +259,7 @@ namespace {
 TEST(Envelope, DamagedValueIsOneThatMayHideARecipient) {
   using namespace std::string_literals;
   for (const std::string& v : {"a@x.y, b\0@x.y"s, "a@x.y \x01 b@x.y"s, "a@x.y, b@@x.y"s,
-                              "a@x.y b@x.y\x7f"s, "<a@x.y> <b@>"s}) {
+                               "a@x.y b@x.y\x7f"s, "<a@x.y> <b@>"s}) {
     SCOPED_TRACE(v);
     EXPECT_TRUE(envelope_value_damaged(v));
   }

@@ -296,8 +296,8 @@ TEST(HeatMap, EvaluationViewColoursEachSquareByItsWorstFinding) {
   MatrixResult m = matrix();
   ScenarioResult leak = sample();
   leak.report.findings.erase(leak.report.findings.begin(), leak.report.findings.begin() + 2);
-  m.cells[3].result = leak;        // documented: only an envelope leak, as expected
-  m.cells[0].result = sample();    // documented: lost recipient, duplicate, leak
+  m.cells[3].result = leak;      // documented: only an envelope leak, as expected
+  m.cells[0].result = sample();  // documented: lost recipient, duplicate, leak
   const std::string regression = heat_map_svg(m, MatrixView::regression);
   EXPECT_EQ(count(regression, "<rect class=\"cell expected\""), 2u);
   EXPECT_EQ(regression.find("data-severity"), std::string::npos);

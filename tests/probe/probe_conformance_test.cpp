@@ -72,25 +72,21 @@ std::string slurp(const std::string &path) {
 }
 
 class ProviderStack : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
-    if (::geteuid() != 0)
-      GTEST_SKIP() << "needs root (Postfix and Dovecot drop privileges)";
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (Postfix and Dovecot drop privileges)";
     for (const char *bin : {"/usr/sbin/postfix", "/usr/sbin/dovecot"})
       if (!std::filesystem::exists(bin))
-        GTEST_SKIP() << bin
-                     << " missing: apt-get install postfix dovecot-pop3d";
+        GTEST_SKIP() << bin << " missing: apt-get install postfix dovecot-pop3d";
     std::string t = "/tmp/dropcheck-probe-stack-XXXXXX";
     ASSERT_NE(::mkdtemp(t.data()), nullptr);
     dir_ = t;
     smtp_port_ = free_port();
     pop3_port_ = free_port();
-    while (pop3_port_ == smtp_port_)
-      pop3_port_ = free_port();
-    const std::string cmd =
-        fmt_cmd("start") + " " + std::to_string(smtp_port_) + " " +
-        std::to_string(pop3_port_) + " " + kDomain + " " + kUser + " " +
-        quote(kPassword) + " >" + dir_ + "/stack.log 2>&1";
+    while (pop3_port_ == smtp_port_) pop3_port_ = free_port();
+    const std::string cmd = fmt_cmd("start") + " " + std::to_string(smtp_port_) + " " +
+                            std::to_string(pop3_port_) + " " + kDomain + " " + kUser + " " +
+                            quote(kPassword) + " >" + dir_ + "/stack.log 2>&1";
     started_ = true;
     const int rc = std::system(cmd.c_str());
     // The script's stderr: the skip reason, or the failure with postfix check,
@@ -99,31 +95,24 @@ protected:
     if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77)
       GTEST_SKIP() << "provider stack cannot run here: " << log;
     diag_reported_ = rc != 0;
-    ASSERT_EQ(rc, 0) << "provider_stack.sh start failed (" << dir_
-                     << " kept):\n"
-                     << log;
+    ASSERT_EQ(rc, 0) << "provider_stack.sh start failed (" << dir_ << " kept):\n" << log;
     // Bounded wait for both listeners (Postfix's master and Dovecot start
     // asynchronously).
     bool up = false;
     for (int i = 0; i < 100 && !up; ++i) {
       up = accepts(smtp_port_) && accepts(pop3_port_);
-      if (!up)
-        std::this_thread::sleep_for(100ms);
+      if (!up) std::this_thread::sleep_for(100ms);
     }
     diag_reported_ = !up;
-    ASSERT_TRUE(up) << "the stack did not listen within 10 s (" << dir_
-                    << " kept):\n"
-                    << diag();
+    ASSERT_TRUE(up) << "the stack did not listen within 10 s (" << dir_ << " kept):\n" << diag();
     pw_file_ = dir_ + "/probe.pw";
     std::ofstream(pw_file_) << kPassword << "\n";
   }
 
   void TearDown() override {
     // A failure in the test body: the peers' side of the story.
-    if (started_ && !diag_reported_ && ::testing::Test::HasFailure() &&
-        !IsSkipped())
-      std::cout << "provider stack diagnostics (" << dir_ << " kept):\n"
-                << diag();
+    if (started_ && !diag_reported_ && ::testing::Test::HasFailure() && !IsSkipped())
+      std::cout << "provider stack diagnostics (" << dir_ << " kept):\n" << diag();
     if (started_) {
       const std::string cmd = fmt_cmd("stop") + " >/dev/null 2>&1";
       EXPECT_EQ(std::system(cmd.c_str()), 0);
@@ -138,14 +127,12 @@ protected:
   std::string diag() const {
     const std::string out = dir_ + "/diag.log";
     const std::string cmd = fmt_cmd("diag") + " >" + out + " 2>&1";
-    if (std::system(cmd.c_str()) != 0)
-      return "(provider_stack.sh diag failed)\n" + slurp(out);
+    if (std::system(cmd.c_str()) != 0) return "(provider_stack.sh diag failed)\n" + slurp(out);
     return slurp(out);
   }
 
   std::string fmt_cmd(const char *verb) const {
-    return std::string("sh ") + DROPCHECK_PROBE_STACK + " " + verb + " " +
-           quote(dir_);
+    return std::string("sh ") + DROPCHECK_PROBE_STACK + " " + verb + " " + quote(dir_);
   }
 
   // The test CA that signed Dovecot's certificate (provider_stack.sh).
@@ -154,7 +141,7 @@ protected:
   Options options(bool active, bool cleanup) const {
     Options o;
     o.pop3 = {"127.0.0.1", pop3_port_};
-    o.ca_file = ca_file(); // STLS, the certificate verified (IP:127.0.0.1)
+    o.ca_file = ca_file();  // STLS, the certificate verified (IP:127.0.0.1)
     o.user = kUser;
     o.password = kPassword;
     o.password_file = pw_file_;
@@ -164,7 +151,7 @@ protected:
       o.send_tests = true;
       o.smtp = {"127.0.0.1", smtp_port_};
       o.domain = kDomain;
-      o.poll_attempts = 40; // Postfix delivers within a second or two
+      o.poll_attempts = 40;  // Postfix delivers within a second or two
       o.poll_interval = 500ms;
       o.cleanup = cleanup;
     }
@@ -176,13 +163,12 @@ protected:
   std::uint16_t smtp_port_ = 0;
   std::uint16_t pop3_port_ = 0;
   bool started_ = false;
-  bool diag_reported_ = false; // SetUp's failure message holds the logs
+  bool diag_reported_ = false;  // SetUp's failure message holds the logs
 };
 
 const Answer *answer(const Report &r, std::string_view id) {
   for (const auto &a : r.answers)
-    if (a.id == id)
-      return &a;
+    if (a.id == id) return &a;
   return nullptr;
 }
 
@@ -191,26 +177,23 @@ TEST_F(ProviderStack, PostfixVirtualAndDovecotPop3) {
   const Report active = run_probe_blocking(options(true, false));
   ASSERT_EQ(active.error, "") << to_text(active);
   EXPECT_TRUE(active.pop3.stls_used) << to_text(active);
-  EXPECT_EQ(active.pop3.cert_valid, std::optional<bool>(true))
-      << to_text(active);
+  EXPECT_EQ(active.pop3.cert_valid, std::optional<bool>(true)) << to_text(active);
   ASSERT_TRUE(active.active.has_value());
   EXPECT_TRUE(active.active->complete) << to_text(active);
   EXPECT_EQ(active.profile.envelope_header, "X-Original-To") << to_text(active);
   EXPECT_TRUE(active.profile.copy_per_recipient);
   EXPECT_EQ(active.profile.delivered_to, "recipient");
   EXPECT_FALSE(active.profile.qmail_prefix);
-  EXPECT_EQ(active.profile.locking, "none"); // Dovecot: pop3_lock_session = no
+  EXPECT_EQ(active.profile.locking, "none");  // Dovecot: pop3_lock_session = no
   EXPECT_EQ(active.profile.login_delay_s, 0);
-  for (const char *id :
-       {"bcc-recoverable", "null-sender", "foreign-cc", "envelope-header"}) {
+  for (const char *id : {"bcc-recoverable", "null-sender", "foreign-cc", "envelope-header"}) {
     const Answer *a = answer(active, id);
     ASSERT_NE(a, nullptr) << id;
     EXPECT_EQ(a->verdict, Verdict::pass) << id << ": " << a->answer;
   }
   std::size_t copies = 0;
-  for (const auto &c : active.active->cases)
-    copies += c.copies.size();
-  EXPECT_EQ(copies, 9u); // one per envelope recipient: 1+1+2+1+3+1
+  for (const auto &c : active.active->cases) copies += c.copies.size();
+  EXPECT_EQ(copies, 9u);  // one per envelope recipient: 1+1+2+1+3+1
 
   // Read-only: the same conclusions from the stored mail alone.
   const Report ro = run_probe_blocking(options(false, false));
@@ -244,7 +227,7 @@ TEST_F(ProviderStack, PostfixVirtualAndDovecotPop3) {
 // per delivery) with X-Original-To naming it.
 struct WorldMail {
   std::string from;
-  std::vector<std::string> rcpts; // the envelope
+  std::vector<std::string> rcpts;  // the envelope
   std::string text;
 };
 
@@ -285,55 +268,47 @@ Copies world_copies() {
   Copies out;
   for (const auto &m : world_mail()) {
     const auto at = m.text.find("Message-ID: ") + 12;
-    for (const auto &r : m.rcpts)
-      out.emplace(m.text.substr(at, m.text.find('\r', at) - at), r);
+    for (const auto &r : m.rcpts) out.emplace(m.text.substr(at, m.text.find('\r', at) - at), r);
   }
   return out;
 }
 
 std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
 }
 
 // The header fields of `message` named `name` (lower case, no colon), as lines.
-std::vector<std::string> header_lines(const std::string &message,
-                                      const std::string &name) {
+std::vector<std::string> header_lines(const std::string &message, const std::string &name) {
   std::vector<std::string> out;
   const auto blank = message.find("\r\n\r\n");
-  const std::string head =
-      blank == std::string::npos ? message : message.substr(0, blank + 2);
+  const std::string head = blank == std::string::npos ? message : message.substr(0, blank + 2);
   std::size_t at = 0;
   while (at < head.size()) {
     const auto end = head.find("\r\n", at);
-    const std::string line =
-        head.substr(at, end == std::string::npos ? end : end - at);
-    if (lower(line).rfind(name + ":", 0) == 0)
-      out.push_back(line);
-    if (end == std::string::npos)
-      break;
+    const std::string line = head.substr(at, end == std::string::npos ? end : end - at);
+    if (lower(line).rfind(name + ":", 0) == 0) out.push_back(line);
+    if (end == std::string::npos) break;
     at = end + 2;
   }
   return out;
 }
 
 class ProviderStackFetch : public ProviderStack {
-protected:
+ protected:
   // One copy per envelope recipient: 1+2+3+1.
   static constexpr std::size_t kCopies = 7;
-  static constexpr auto kDeliveryWait = 30s; // Postfix delivers within a second
+  static constexpr auto kDeliveryWait = 30s;  // Postfix delivers within a second
 
   // The core's configuration as a user writes it (README's config block): by
   // host name, STLS, the stack's CA; routed by the header this stack stamps
   // per copy (the probe's verdict above: X-Original-To).
   fetcher::Config config(bool with_ca) const {
-    std::string y = "version: 1\nname: stack\npop3:\n"
-                    "  host: localhost\n  port: " +
-                    std::to_string(pop3_port_) +
-                    "\n  tls: stls\n  verify_certificate: true\n";
-    if (with_ca)
-      y += "  ca_file: " + ca_file() + "\n";
+    std::string y =
+        "version: 1\nname: stack\npop3:\n"
+        "  host: localhost\n  port: " +
+        std::to_string(pop3_port_) + "\n  tls: stls\n  verify_certificate: true\n";
+    if (with_ca) y += "  ca_file: " + ca_file() + "\n";
     y += "  user: " + std::string(kUser) + "\n  password_file: " + pw_file_ +
          "\n  timeout: 10s\n  cycle_deadline: 60s\n"
          "smtp:\n  host: 127.0.0.1\n  port: 25\n  timeout: 10s\n"
@@ -343,8 +318,7 @@ protected:
          "state_dir: " +
          dir_ + "/core-state\n";
     auto cfg = fetcher::parse_config(y, "stack.yaml");
-    if (!cfg.ok())
-      throw std::runtime_error(cfg.error().message + "\n" + y);
+    if (!cfg.ok()) throw std::runtime_error(cfg.error().message + "\n" + y);
     return *cfg;
   }
 
@@ -355,8 +329,8 @@ protected:
     bool done = false;
     net::spawn_logged(
         io.get_executor(),
-        [](net::asio::any_io_executor ex, std::uint16_t port,
-           std::vector<std::string> &bad, bool &d) -> net::awaitable<void> {
+        [](net::asio::any_io_executor ex, std::uint16_t port, std::vector<std::string> &bad,
+           bool &d) -> net::awaitable<void> {
           client::SmtpOptions o;
           o.server = {"127.0.0.1", port};
           o.helo = "mx.outside.example";
@@ -369,15 +343,12 @@ protected:
             co_return;
           }
           for (const auto &m : world_mail()) {
-            const client::Transaction t =
-                co_await c.transaction(m.from, m.rcpts, m.text);
+            const client::Transaction t = co_await c.transaction(m.from, m.rcpts, m.text);
             if (!t.error.empty() || t.decisive.code / 100 != 2)
-              bad.push_back(m.from + ": " + std::to_string(t.decisive.code) +
-                            " " + t.error);
+              bad.push_back(m.from + ": " + std::to_string(t.decisive.code) + " " + t.error);
             for (const auto &r : t.rcpts)
               if (r.code / 100 != 2)
-                bad.push_back(r.rcpt + ": " + std::to_string(r.code) + " " +
-                              r.text);
+                bad.push_back(r.rcpt + ": " + std::to_string(r.code) + " " + r.text);
           }
           co_await c.quit();
           d = true;
@@ -385,8 +356,7 @@ protected:
         "world-mail");
     io.run_for(30s);
     ASSERT_TRUE(done) << "sending the world's mail did not finish in 30 s";
-    for (const auto &p : problems)
-      ADD_FAILURE() << "Postfix refused: " << p;
+    for (const auto &p : problems) ADD_FAILURE() << "Postfix refused: " << p;
   }
 
   // The copies in the catch-all Maildir: what Dovecot serves.
@@ -394,11 +364,9 @@ protected:
     std::vector<std::filesystem::path> out;
     for (const char *sub : {"new", "cur"}) {
       std::error_code ec;
-      const std::filesystem::path d =
-          dir_ + "/vmail/" + kUser + "/Maildir/" + sub;
+      const std::filesystem::path d = dir_ + "/vmail/" + kUser + "/Maildir/" + sub;
       for (const auto &e : std::filesystem::directory_iterator(d, ec))
-        if (e.is_regular_file())
-          out.push_back(e.path());
+        if (e.is_regular_file()) out.push_back(e.path());
     }
     return out;
   }
@@ -408,8 +376,7 @@ protected:
   bool wait_for_maildir(std::size_t want) const {
     const auto until = std::chrono::steady_clock::now() + kDeliveryWait;
     while (maildir_count() != want) {
-      if (std::chrono::steady_clock::now() > until)
-        return false;
+      if (std::chrono::steady_clock::now() > until) return false;
       std::this_thread::sleep_for(100ms);
     }
     return true;
@@ -423,20 +390,17 @@ protected:
     fake_smtp::Policy policy;
     policy.local_domains = {"firma.example"};
     fake_smtp::Receiver receiver{policy, journal, clock_};
-    net::Server smtp{
-        io, {net::asio::ip::make_address("127.0.0.1"), 0}, receiver.factory()};
+    net::Server smtp{io, {net::asio::ip::make_address("127.0.0.1"), 0}, receiver.factory()};
     smtp.start();
     cfg.smtp.port = smtp.local_endpoint().port();
     fetcher::CycleResult result;
     bool done = false;
     net::spawn_logged(
         io.get_executor(),
-        [](fetcher::Config c, const base::Clock &clock,
-           std::vector<std::string> &log, fetcher::CycleResult &out,
-           net::Server &server, bool &d) -> net::awaitable<void> {
-          fetcher::Fetcher f(std::move(c), clock, [&log](const std::string &l) {
-            log.push_back(l);
-          });
+        [](fetcher::Config c, const base::Clock &clock, std::vector<std::string> &log,
+           fetcher::CycleResult &out, net::Server &server, bool &d) -> net::awaitable<void> {
+          fetcher::Fetcher f(std::move(c), clock,
+                             [&log](const std::string &l) { log.push_back(l); });
           out = co_await f.run_cycle();
           d = true;
           server.stop();
@@ -449,18 +413,15 @@ protected:
 
   // Every transaction the in-house server journaled.
   std::vector<fake_smtp::TransactionRecord> inhouse() const {
-    if (!std::filesystem::exists(dir_ + "/inhouse"))
-      return {};
+    if (!std::filesystem::exists(dir_ + "/inhouse")) return {};
     auto records = fake_smtp::read_journal(dir_ + "/inhouse");
     EXPECT_TRUE(records.ok()) << records.error().message;
-    return records.ok() ? *records
-                        : std::vector<fake_smtp::TransactionRecord>{};
+    return records.ok() ? *records : std::vector<fake_smtp::TransactionRecord>{};
   }
 
   std::string core_log() const {
     std::string s;
-    for (const auto &l : log_)
-      s += l + "\n";
+    for (const auto &l : log_) s += l + "\n";
     return s;
   }
 
@@ -471,22 +432,19 @@ protected:
 TEST_F(ProviderStackFetch, CoreFetchesByHostNameOverStlsWithTheStacksCa) {
   send_world_mail();
   ASSERT_TRUE(wait_for_maildir(kCopies))
-      << maildir_count() << " of " << kCopies << " copies after "
-      << kDeliveryWait.count() << " s";
+      << maildir_count() << " of " << kCopies << " copies after " << kDeliveryWait.count() << " s";
 
   // What the core must remove: each stored copy names its one recipient in
   // X-Original-To (and Delivered-To), LF-terminated as Maildir stores it.
   for (const auto &f : maildir()) {
     std::string copy = slurp(f.string());
-    for (std::size_t at = 0; (at = copy.find('\n', at)) != std::string::npos;
-         at += 2)
+    for (std::size_t at = 0; (at = copy.find('\n', at)) != std::string::npos; at += 2)
       copy.replace(at, 1, "\r\n");
     EXPECT_EQ(header_lines(copy, "x-original-to").size(), 1u) << copy;
   }
 
   const fetcher::CycleResult r = fetch(config(true));
-  ASSERT_EQ(fetcher::outcome_name(r.outcome), "ok") << r.detail << "\n"
-                                                    << core_log();
+  ASSERT_EQ(fetcher::outcome_name(r.outcome), "ok") << r.detail << "\n" << core_log();
   EXPECT_TRUE(r.tls);
   EXPECT_EQ(r.retrieved, kCopies) << core_log();
   EXPECT_EQ(r.deleted, kCopies) << core_log();
@@ -501,11 +459,9 @@ TEST_F(ProviderStackFetch, CoreFetchesByHostNameOverStlsWithTheStacksCa) {
         got.emplace(ids.empty() ? "" : ids.front().substr(12), rc.address);
       }
     }
-    if (!t.accepted)
-      continue;
+    if (!t.accepted) continue;
     // Stripped: no envelope header of the provider's, no Bcc.
-    for (const char *h :
-         {"x-original-to", "delivered-to", "bcc", "return-path"})
+    for (const char *h : {"x-original-to", "delivered-to", "bcc", "return-path"})
       EXPECT_TRUE(header_lines(t.message, h).empty())
           << h << " left in the copy for " << t.rcpts.front().address << ":\n"
           << t.message;
@@ -519,19 +475,15 @@ TEST_F(ProviderStackFetch, CoreFetchesByHostNameOverStlsWithTheStacksCa) {
   EXPECT_EQ(maildir_count(), 0u);
 }
 
-TEST_F(ProviderStackFetch,
-       WithoutTheCaTheCertificateIsRefusedAndNothingDeleted) {
+TEST_F(ProviderStackFetch, WithoutTheCaTheCertificateIsRefusedAndNothingDeleted) {
   send_world_mail();
   ASSERT_TRUE(wait_for_maildir(kCopies))
-      << maildir_count() << " of " << kCopies << " copies after "
-      << kDeliveryWait.count() << " s";
+      << maildir_count() << " of " << kCopies << " copies after " << kDeliveryWait.count() << " s";
 
   const fetcher::CycleResult r = fetch(config(false));
   EXPECT_EQ(fetcher::outcome_name(r.outcome), "pop3-error") << r.detail;
   // Which check failed and what to set.
-  EXPECT_NE(r.detail.find("certificate of localhost not accepted"),
-            std::string::npos)
-      << r.detail;
+  EXPECT_NE(r.detail.find("certificate of localhost not accepted"), std::string::npos) << r.detail;
   EXPECT_NE(r.detail.find("CA is unknown"), std::string::npos) << r.detail;
   EXPECT_NE(r.detail.find("set ca_file"), std::string::npos) << r.detail;
   EXPECT_EQ(r.retrieved, 0u);
@@ -540,5 +492,5 @@ TEST_F(ProviderStackFetch,
   EXPECT_EQ(maildir_count(), kCopies);
 }
 
-} // namespace
-} // namespace dropcheck::probe
+}  // namespace
+}  // namespace dropcheck::probe

@@ -41,13 +41,10 @@ constexpr char kUser[] = "catchall-user-7f3a";
 constexpr char kPassword[] = "pw-S3cret-Q9zz";
 
 class TempDir {
-public:
+ public:
   TempDir() {
-    std::string t =
-        (std::filesystem::temp_directory_path() / "dropcheck-probe-XXXXXX")
-            .string();
-    if (::mkdtemp(t.data()) == nullptr)
-      throw std::runtime_error("mkdtemp");
+    std::string t = (std::filesystem::temp_directory_path() / "dropcheck-probe-XXXXXX").string();
+    if (::mkdtemp(t.data()) == nullptr) throw std::runtime_error("mkdtemp");
     path_ = t;
   }
   ~TempDir() {
@@ -58,13 +55,13 @@ public:
     const auto p = path_ / name;
     std::ofstream(p, std::ios::binary) << content;
     // Private, as fetchmail demands of its run control file.
-    std::filesystem::permissions(p, std::filesystem::perms::owner_read |
-                                        std::filesystem::perms::owner_write);
+    std::filesystem::permissions(
+        p, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     return p.string();
   }
   const std::filesystem::path &path() const { return path_; }
 
-private:
+ private:
   std::filesystem::path path_;
 };
 
@@ -90,8 +87,7 @@ struct Env {
   // The in-house server the recommended configurations deliver to.
   fake_smtp::Journal journal{dir.path() / "journal"};
   fake_smtp::Receiver receiver{local_policy(), journal, clock};
-  net::Server smtp{io, {net::asio::ip::make_address("127.0.0.1"), 0},
-                   receiver.factory()};
+  net::Server smtp{io, {net::asio::ip::make_address("127.0.0.1"), 0}, receiver.factory()};
 
   static fake_smtp::Policy local_policy() {
     fake_smtp::Policy p;
@@ -103,20 +99,14 @@ struct Env {
       : provider(std::move(p), kUser, kPassword, clock),
         pop3(
             io, {net::asio::ip::make_address("127.0.0.1"), 0},
-            [this](const net::Peer &peer) {
-              return provider.make_pop3_session(peer);
-            },
+            [this](const net::Peer &peer) { return provider.make_pop3_session(peer); },
             provider.pop3_server_options(tls, false)),
         pop3s(
             io, {net::asio::ip::make_address("127.0.0.1"), 0},
-            [this](const net::Peer &peer) {
-              return provider.make_pop3_session(peer);
-            },
+            [this](const net::Peer &peer) { return provider.make_pop3_session(peer); },
             provider.pop3_server_options(tls, true)),
         mx(io, {net::asio::ip::make_address("127.0.0.1"), 0},
-           [this](const net::Peer &peer) {
-             return provider.make_mx_session(peer);
-           }) {
+           [this](const net::Peer &peer) { return provider.make_mx_session(peer); }) {
     pop3.start();
     pop3s.start();
     mx.start();
@@ -133,28 +123,25 @@ struct Env {
   // The world's mail before the probe: several recipients, a BCC, a receipt, a
   // forwarded one.
   void inject() {
-    provider.deliver("alice@outside.example",
-                     {"hans@firma.example", "eva@firma.example"},
+    provider.deliver("alice@outside.example", {"hans@firma.example", "eva@firma.example"},
                      "From: alice@outside.example\r\nTo: hans@firma.example\r\n"
                      "Cc: eva@firma.example\r\nSubject: one\r\nMessage-ID: "
                      "<m1@outside.example>"
                      "\r\n\r\nbody\r\n");
-    provider.deliver(
-        "bob@outside.example", {"hans@firma.example", "chef@firma.example"},
-        "From: bob@outside.example\r\nTo: hans@firma.example\r\nSubject: bcc "
-        "to "
-        "chef\r\nMessage-ID: <m2@outside.example>\r\n\r\nbody\r\n");
+    provider.deliver("bob@outside.example", {"hans@firma.example", "chef@firma.example"},
+                     "From: bob@outside.example\r\nTo: hans@firma.example\r\nSubject: bcc "
+                     "to "
+                     "chef\r\nMessage-ID: <m2@outside.example>\r\n\r\nbody\r\n");
     provider.deliver("", {"eva@firma.example"},
                      "From: MAILER-DAEMON@outside.example\r\nTo: "
                      "eva@firma.example\r\nSubject: "
                      "Delivery Status Notification\r\nMessage-ID: "
                      "<m3@outside.example>\r\n\r\n"
                      "report\r\n");
-    provider.deliver(
-        "carl@outside.example", {"hans@firma.example"},
-        "Delivered-To: hans@old.example\r\nFrom: carl@outside.example\r\n"
-        "To: hans@old.example\r\nSubject: forwarded\r\n"
-        "Message-ID: <m4@outside.example>\r\n\r\nbody\r\n");
+    provider.deliver("carl@outside.example", {"hans@firma.example"},
+                     "Delivered-To: hans@old.example\r\nFrom: carl@outside.example\r\n"
+                     "To: hans@old.example\r\nSubject: forwarded\r\n"
+                     "Message-ID: <m4@outside.example>\r\n\r\nbody\r\n");
   }
 
   Options options(bool active = false) {
@@ -207,17 +194,14 @@ struct Env {
 
   Report run(Options o) {
     Report report;
-    drive([&]() -> net::awaitable<void> {
-      report = co_await run_probe(std::move(o));
-    });
+    drive([&]() -> net::awaitable<void> { report = co_await run_probe(std::move(o)); });
     return report;
   }
 };
 
 const Answer *answer(const Report &r, std::string_view id) {
   for (const auto &a : r.answers)
-    if (a.id == id)
-      return &a;
+    if (a.id == id) return &a;
   return nullptr;
 }
 
@@ -230,8 +214,7 @@ void expect_no_secrets(const Report &r, const Env &env) {
       {"core", core_config_snippet(r)},
       {"fetchmailrc", fetchmailrc_snippet(r)}};
   for (const auto &[what, text] : outputs) {
-    EXPECT_EQ(text.find(kPassword), std::string::npos)
-        << what << " shows the password";
+    EXPECT_EQ(text.find(kPassword), std::string::npos) << what << " shows the password";
     EXPECT_EQ(text.find(kUser), std::string::npos) << what << " shows the user";
   }
   for (const auto &l : env.log) {
@@ -242,8 +225,7 @@ void expect_no_secrets(const Report &r, const Env &env) {
 
 // What the probe must find again: the profile fields it can observe from the
 // mailbox.
-void expect_inferred(const fake_pop3::Profile &want, const Report &r,
-                     bool active) {
+void expect_inferred(const fake_pop3::Profile &want, const Report &r, bool active) {
   SCOPED_TRACE("profile " + want.name);
   auto got = fake_pop3::parse_profile(profile_yaml(r), "inferred:" + want.name);
   ASSERT_TRUE(got.ok()) << got.error().message << "\n" << profile_yaml(r);
@@ -265,17 +247,14 @@ void expect_inferred(const fake_pop3::Profile &want, const Report &r,
   EXPECT_EQ(got->resp_codes, want.resp_codes);
   const Answer *env = answer(r, "envelope-header");
   ASSERT_NE(env, nullptr);
-  EXPECT_EQ(env->verdict,
-            want.envelope_header.empty() ? Verdict::fail : Verdict::pass);
+  EXPECT_EQ(env->verdict, want.envelope_header.empty() ? Verdict::fail : Verdict::pass);
   const Answer *bcc = answer(r, "bcc-recoverable");
   ASSERT_NE(bcc, nullptr);
   if (active) {
     // Received-for with one copy per recipient names every BCC recipient too.
     const bool recoverable =
-        !want.envelope_header.empty() ||
-        (!want.received_by.empty() && want.copy_per_recipient);
-    EXPECT_EQ(bcc->verdict, recoverable ? Verdict::pass : Verdict::fail)
-        << bcc->answer;
+        !want.envelope_header.empty() || (!want.received_by.empty() && want.copy_per_recipient);
+    EXPECT_EQ(bcc->verdict, recoverable ? Verdict::pass : Verdict::fail) << bcc->answer;
     // Only test mails to known recipients show which line names them.
     EXPECT_EQ(got->received_by, want.received_by);
     EXPECT_EQ(got->received_inner_by, want.received_inner_by);
@@ -305,8 +284,7 @@ TEST_P(EveryProfile, ReadOnlyInfersTheProfileWithoutRetrOrDele) {
   EXPECT_EQ(env.provider.stored_count(), stored_before);
   // The recommended core configuration is a valid one.
   auto cfg = fetcher::parse_config(core_config_snippet(r), "snippet");
-  EXPECT_TRUE(cfg.ok()) << (cfg.ok() ? "" : cfg.error().message)
-                        << core_config_snippet(r);
+  EXPECT_TRUE(cfg.ok()) << (cfg.ok() ? "" : cfg.error().message) << core_config_snippet(r);
 }
 
 TEST_P(EveryProfile, ActiveModeClassifiesTheTestMailsAndCleansUpOnlyItsOwn) {
@@ -334,16 +312,14 @@ TEST_P(EveryProfile, ActiveModeClassifiesTheTestMailsAndCleansUpOnlyItsOwn) {
   }
   // Never RETR; DELE only of tagged copies; the world's mail is untouched.
   std::size_t tagged = 0;
-  for (const auto &c : r.active->cases)
-    tagged += c.copies.size();
+  for (const auto &c : r.active->cases) tagged += c.copies.size();
   EXPECT_EQ(r.active->deleted, tagged);
   std::set<std::string> deleted;
   for (const auto &s : env.provider.session_log()) {
     EXPECT_TRUE(s.retrieved_uidls.empty());
     deleted.insert(s.deleted_uidls.begin(), s.deleted_uidls.end());
   }
-  for (const auto &m : before)
-    EXPECT_EQ(deleted.count(m.uidl), 0u) << m.uidl;
+  for (const auto &m : before) EXPECT_EQ(deleted.count(m.uidl), 0u) << m.uidl;
   if (want.faults.represent_deleted == fake_pop3::Represent::off) {
     EXPECT_EQ(env.provider.stored_count(), before.size());
     for (const auto &m : env.provider.stored())
@@ -359,24 +335,20 @@ std::vector<std::string> inferable_profiles() {
   std::vector<std::string> out;
   for (const auto &n : fake_pop3::builtin_profile_names()) {
     const auto f = fake_pop3::load_profile(n)->faults;
-    const bool faulty = f.drop_after_bytes != 0 || f.drop_in_retr != 0 ||
-                        !f.err_on_retr.empty() || f.duplicate_uidls || f.changing_uidls ||
-                        f.auth_failures != 0;
+    const bool faulty = f.drop_after_bytes != 0 || f.drop_in_retr != 0 || !f.err_on_retr.empty() ||
+                        f.duplicate_uidls || f.changing_uidls || f.auth_failures != 0;
     if (!faulty) out.push_back(n);
   }
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Profiles, EveryProfile,
-    ::testing::ValuesIn(inferable_profiles()),
-    [](const auto &param_info) {
-      std::string n = param_info.param;
-      for (char &c : n)
-        if (c == '-')
-          c = '_';
-      return n;
-    });
+INSTANTIATE_TEST_SUITE_P(Profiles, EveryProfile, ::testing::ValuesIn(inferable_profiles()),
+                         [](const auto &param_info) {
+                           std::string n = param_info.param;
+                           for (char &c : n)
+                             if (c == '-') c = '_';
+                           return n;
+                         });
 
 // Issue 21: a provider that stamps nothing but the for clause of its MX's
 // Received line; present for one recipient, absent for several.
@@ -389,7 +361,8 @@ TEST(ProbeReceivedFor, NamesTheStyleAndWhatItCosts) {
   ASSERT_NE(rf, nullptr) << to_text(r);
   EXPECT_EQ(rf->verdict, Verdict::warn);
   EXPECT_NE(rf->answer.find("received-for: the Received line by mx.provider.example"),
-            std::string::npos) << rf->answer;
+            std::string::npos)
+      << rf->answer;
   EXPECT_NE(rf->answer.find("absent for several"), std::string::npos) << rf->answer;
   EXPECT_NE(rf->answer.find("blind-copy recipients"), std::string::npos) << rf->answer;
   EXPECT_NE(to_text(r).find("received-for"), std::string::npos);
@@ -424,14 +397,12 @@ TEST(ProbeTls, UnverifiedCertificateStopsBeforeAnyLogin) {
   Env env(profile("x-envelope-to"));
   env.inject();
   auto o = env.options();
-  o.ca_file
-      .clear(); // the self-signed certificate does not chain to the system CAs
+  o.ca_file.clear();  // the self-signed certificate does not chain to the system CAs
   const auto r = env.run(std::move(o));
   EXPECT_EQ(r.pop3.cert_valid, std::optional<bool>(false));
   EXPECT_NE(r.error, "");
   EXPECT_EQ(exit_status(r), 1);
-  for (const auto &s : env.provider.session_log())
-    EXPECT_EQ(s.auth_attempts, 0u);
+  for (const auto &s : env.provider.session_log()) EXPECT_EQ(s.auth_attempts, 0u);
   expect_no_secrets(r, env);
 }
 
@@ -477,7 +448,7 @@ TEST(ProbeSecrets, WrongPasswordIsReportedWithoutCredentials) {
 
 TEST(ProbeLimits, MaxMessagesBoundsTheTopCommands) {
   Env env(profile("x-envelope-to"));
-  env.inject(); // 6 stored copies
+  env.inject();  // 6 stored copies
   auto o = env.options();
   o.max_messages = 2;
   const auto r = env.run(std::move(o));
@@ -507,26 +478,21 @@ TEST(ProbeEmpty, EmptyMailboxAnswersUnknown) {
 // ---- what the probe recommends works as printed (issue 14 item 4)
 
 // `text` with its one `placeholder` filled in; a missing placeholder fails.
-std::string fill(std::string text, std::string_view placeholder,
-                 std::string_view value) {
+std::string fill(std::string text, std::string_view placeholder, std::string_view value) {
   const auto at = text.find(placeholder);
   EXPECT_NE(at, std::string::npos) << "no '" << placeholder << "' in\n" << text;
-  if (at != std::string::npos)
-    text.replace(at, placeholder.size(), value);
+  if (at != std::string::npos) text.replace(at, placeholder.size(), value);
   return text;
 }
 
 // The (Message-ID, recipient) pairs the in-house server accepted.
-std::multiset<std::pair<std::string, std::string>>
-accepted(const Env &env, bool expect_stripped) {
+std::multiset<std::pair<std::string, std::string>> accepted(const Env &env, bool expect_stripped) {
   std::multiset<std::pair<std::string, std::string>> out;
   auto records = fake_smtp::read_journal(env.dir.path() / "journal");
   EXPECT_TRUE(records.ok());
-  if (!records.ok())
-    return out;
+  if (!records.ok()) return out;
   for (const auto &t : *records) {
-    if (!t.accepted)
-      continue;
+    if (!t.accepted) continue;
     const auto id_at = t.message.find("Message-ID: ");
     const std::string id =
         id_at == std::string::npos
@@ -536,20 +502,16 @@ accepted(const Env &env, bool expect_stripped) {
       EXPECT_EQ(t.message.find("X-Envelope-To"), std::string::npos) << t.message;
     }
     for (const auto &rc : t.rcpts)
-      if (rc.code >= 200 && rc.code < 300)
-        out.emplace(id, rc.address);
+      if (rc.code >= 200 && rc.code < 300) out.emplace(id, rc.address);
   }
   return out;
 }
 
 // What inject() sent, by envelope.
 const std::multiset<std::pair<std::string, std::string>> kInjected = {
-    {"<m1@outside.example>", "hans@firma.example"},
-    {"<m1@outside.example>", "eva@firma.example"},
-    {"<m2@outside.example>", "hans@firma.example"},
-    {"<m2@outside.example>", "chef@firma.example"},
-    {"<m3@outside.example>", "eva@firma.example"},
-    {"<m4@outside.example>", "hans@firma.example"}};
+    {"<m1@outside.example>", "hans@firma.example"}, {"<m1@outside.example>", "eva@firma.example"},
+    {"<m2@outside.example>", "hans@firma.example"}, {"<m2@outside.example>", "chef@firma.example"},
+    {"<m3@outside.example>", "eva@firma.example"},  {"<m4@outside.example>", "hans@firma.example"}};
 
 // The recommended core configuration as a user completes it: the account's
 // user and the in-house server's port; everything else as printed.
@@ -576,20 +538,16 @@ runner::ChildResult run_fetchmail(Env &env, const Report &r) {
   child.cwd = dir;
   child.output_path = dir + "/fetchmail.log";
   runner::ChildResult res;
-  env.drive([&]() -> net::awaitable<void> {
-    res = co_await runner::run_child(child);
-  });
-  EXPECT_EQ(res.exit_code, 0) << runner::output_tail(child.output_path, 4000)
-                              << "\n" << rc;
+  env.drive([&]() -> net::awaitable<void> { res = co_await runner::run_child(child); });
+  EXPECT_EQ(res.exit_code, 0) << runner::output_tail(child.output_path, 4000) << "\n" << rc;
   return res;
 }
 
 // The probe's run, its servers kept serving for the fetcher that follows.
 Report probe_keeping_servers(Env &env, Options o) {
   Report r;
-  env.drive([&]() -> net::awaitable<void> { r = co_await run_probe(std::move(o)); },
-            true);
-  env.clock.advance(1h); // past any LOGIN-DELAY of the probe's logins
+  env.drive([&]() -> net::awaitable<void> { r = co_await run_probe(std::move(o)); }, true);
+  env.clock.advance(1h);  // past any LOGIN-DELAY of the probe's logins
   return r;
 }
 
@@ -619,8 +577,7 @@ TEST(ProbeRecommends, CoreConfigLoadsAndFetchesByHostNameOverStls) {
 }
 
 TEST(ProbeRecommends, FetchmailrcFetchesOverStlsWithTheCaFile) {
-  if (!runner::external_fetcher_available("fetchmail"))
-    GTEST_SKIP() << "fetchmail not installed";
+  if (!runner::external_fetcher_available("fetchmail")) GTEST_SKIP() << "fetchmail not installed";
   Env env(profile("x-envelope-to"));
   env.inject();
   auto o = env.options();
@@ -636,8 +593,7 @@ TEST(ProbeRecommends, FetchmailrcFetchesOverStlsWithTheCaFile) {
 }
 
 TEST(ProbeRecommends, FetchmailrcFetchesWithoutTlsWhereNoneIsOffered) {
-  if (!runner::external_fetcher_available("fetchmail"))
-    GTEST_SKIP() << "fetchmail not installed";
+  if (!runner::external_fetcher_available("fetchmail")) GTEST_SKIP() << "fetchmail not installed";
   Env env(profile("x-envelope-to"));
   env.provider.set_stls_available(false);
   env.inject();
@@ -652,8 +608,8 @@ TEST(ProbeRecommends, FetchmailrcFetchesWithoutTlsWhereNoneIsOffered) {
   EXPECT_EQ(accepted(env, false), kInjected);
 }
 
-} // namespace
-} // namespace dropcheck::probe
+}  // namespace
+}  // namespace dropcheck::probe
 
 namespace dropcheck::probe {
 namespace {

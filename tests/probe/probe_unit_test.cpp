@@ -37,14 +37,12 @@ TEST(Observe, HeaderSection) {
   EXPECT_EQ(o.message_id, "<x@y>");
   EXPECT_EQ(o.probe_tag, "tag1 to-only");
   EXPECT_EQ(o.header_addresses, 3u);
-  EXPECT_EQ(addresses_in(o.envelope_fields[0].value),
-            std::vector<std::string>{"a@firma.example"});
+  EXPECT_EQ(addresses_in(o.envelope_fields[0].value), std::vector<std::string>{"a@firma.example"});
 }
 
 TEST(Observe, TotalOnBrokenInput) {
   const std::string junk("\0\xff:\r\n\r:x\n", 10);
-  for (std::size_t i = 0; i <= junk.size(); ++i)
-    (void)observe_header(junk.substr(0, i));
+  for (std::size_t i = 0; i <= junk.size(); ++i) (void)observe_header(junk.substr(0, i));
   EXPECT_TRUE(addresses_in("<>").empty());
   EXPECT_TRUE(addresses_in("").empty());
 }
@@ -54,8 +52,7 @@ TEST(Observe, QmailPrefix) {
   EXPECT_FALSE(has_qmail_prefix("hans@firma.example"));
   EXPECT_FALSE(has_qmail_prefix("firma.example@firma.example"));
   EXPECT_FALSE(has_qmail_prefix("firma.example-@firma.example"));
-  EXPECT_EQ(strip_qmail_prefix("firma.example-hans@firma.example"),
-            "hans@firma.example");
+  EXPECT_EQ(strip_qmail_prefix("firma.example-hans@firma.example"), "hans@firma.example");
   EXPECT_EQ(strip_qmail_prefix("hans@firma.example"), "hans@firma.example");
 }
 
@@ -67,8 +64,8 @@ TEST(Endpoint, HostPort) {
   auto b = parse_host_port("[::1]:110");
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->host, "::1");
-  for (const char *bad : {"", "host", "host:", ":110", "host:0", "host:65536",
-                          "host:11x", "::1:110", "[::1]110", "[::1"})
+  for (const char *bad : {"", "host", "host:", ":110", "host:0", "host:65536", "host:11x",
+                          "::1:110", "[::1]110", "[::1"})
     EXPECT_FALSE(parse_host_port(bad).ok()) << bad;
 }
 
@@ -86,9 +83,8 @@ TEST(Capa, ParseAndQuery) {
 }
 
 TEST(Capa, ApopTimestamp) {
-  EXPECT_EQ(
-      protocol::apop_timestamp("POP3 ready <1896.697170952@dbc.mtview.ca.us>"),
-      "<1896.697170952@dbc.mtview.ca.us>");
+  EXPECT_EQ(protocol::apop_timestamp("POP3 ready <1896.697170952@dbc.mtview.ca.us>"),
+            "<1896.697170952@dbc.mtview.ca.us>");
   EXPECT_EQ(protocol::apop_timestamp("POP3 ready"), "");
   EXPECT_EQ(protocol::apop_timestamp("POP3 <ready>"), "");
   EXPECT_EQ(protocol::apop_timestamp("POP3 <x@y"), "");
@@ -96,17 +92,14 @@ TEST(Capa, ApopTimestamp) {
 
 TEST(Capa, ScanListing) {
   std::size_t bad = 0;
-  const auto l = protocol::parse_scan_listing(
-      "1 abc\r\n2 def\r\nx 1\r\n0 z\r\n3\r\n\r\n", &bad);
+  const auto l = protocol::parse_scan_listing("1 abc\r\n2 def\r\nx 1\r\n0 z\r\n3\r\n\r\n", &bad);
   ASSERT_EQ(l.size(), 2u);
   EXPECT_EQ(l[1].number, 2u);
   EXPECT_EQ(l[1].value, "def");
   EXPECT_EQ(bad, 3u);
 }
 
-MessageObservation msg(std::string header) {
-  return observe_header(header + "\r\n");
-}
+MessageObservation msg(std::string header) { return observe_header(header + "\r\n"); }
 
 Report base_report() {
   Report r;
@@ -120,9 +113,8 @@ Report base_report() {
 TEST(Infer, PostfixStyleXOriginalToWithMailboxDeliveredTo) {
   Report r = base_report();
   for (const char *rcpt : {"a@firma.example", "b@firma.example"})
-    r.messages.push_back(msg(
-        std::string("Return-Path: <s@x.example>\r\nX-Original-To: ") + rcpt +
-        "\r\nDelivered-To: box@provider.example\r\nMessage-ID: <1@x>\r\n"));
+    r.messages.push_back(msg(std::string("Return-Path: <s@x.example>\r\nX-Original-To: ") + rcpt +
+                             "\r\nDelivered-To: box@provider.example\r\nMessage-ID: <1@x>\r\n"));
   infer(r);
   EXPECT_EQ(r.profile.envelope_header, "X-Original-To");
   EXPECT_TRUE(r.profile.copy_per_recipient);
@@ -137,9 +129,8 @@ TEST(Infer, StrayHeaderInFewMessagesIsNotTheStamp) {
       msg("Return-Path: <s@x>\r\nDelivered-To: old@else.example\r\n"
           "To: a@firma.example, b@firma.example\r\nMessage-ID: <1@x>\r\n"));
   for (int i = 2; i <= 5; ++i)
-    r.messages.push_back(
-        msg("Return-Path: <s@x>\r\nTo: a@firma.example\r\nMessage-ID: <" +
-            std::to_string(i) + "@x>\r\n"));
+    r.messages.push_back(msg("Return-Path: <s@x>\r\nTo: a@firma.example\r\nMessage-ID: <" +
+                             std::to_string(i) + "@x>\r\n"));
   infer(r);
   EXPECT_EQ(r.profile.envelope_header, "");
   EXPECT_FALSE(r.profile.copy_per_recipient);
@@ -152,15 +143,15 @@ TEST(Infer, StrayHeaderInFewMessagesIsNotTheStamp) {
 
 TEST(Infer, ListStyleOneCopyWarnsAboutTheLeak) {
   Report r = base_report();
-  r.messages.push_back(msg("Return-Path: <s@x>\r\nEnvelope-To: "
-                           "a@firma.example, b@firma.example\r\n"));
+  r.messages.push_back(
+      msg("Return-Path: <s@x>\r\nEnvelope-To: "
+          "a@firma.example, b@firma.example\r\n"));
   infer(r);
   EXPECT_EQ(r.profile.envelope_header, "Envelope-To");
   EXPECT_EQ(r.profile.envelope_style, "list");
   EXPECT_FALSE(r.profile.copy_per_recipient);
   bool leak = false;
-  for (const auto &a : r.answers)
-    leak = leak || a.id == "header-leak";
+  for (const auto &a : r.answers) leak = leak || a.id == "header-leak";
   EXPECT_TRUE(leak);
 }
 
@@ -202,8 +193,7 @@ TEST(Output, FetchmailrcSkipsTheCheckOnlyWhereTheCertificateFailed) {
   r.pop3.cert_valid = false;
   r.insecure = true;
   infer(r);
-  EXPECT_NE(fetchmailrc_snippet(r).find("ssl sslproto 'TLS1.2+' no sslcertck"),
-            std::string::npos)
+  EXPECT_NE(fetchmailrc_snippet(r).find("ssl sslproto 'TLS1.2+' no sslcertck"), std::string::npos)
       << fetchmailrc_snippet(r);
 }
 
@@ -231,5 +221,5 @@ TEST(Output, AvoidanceIsSharedWithTheFetchmailrc) {
   EXPECT_NE(fetchmailrc_snippet(r).find(leak), std::string::npos) << fetchmailrc_snippet(r);
 }
 
-} // namespace
-} // namespace dropcheck::probe
+}  // namespace
+}  // namespace dropcheck::probe

@@ -274,8 +274,7 @@ TEST(SmtpServer, EmptyMessage) {
 }
 
 TEST(SmtpServer, BareLfAcceptedAndRecorded) {
-  SessionRun r =
-      run("EHLO x\nMAIL FROM:<a@x>\nRCPT TO:<b@x>\nDATA\nline one\nline two\r\n.\r\n");
+  SessionRun r = run("EHLO x\nMAIL FROM:<a@x>\nRCPT TO:<b@x>\nDATA\nline one\nline two\r\n.\r\n");
   EXPECT_EQ(codes(r.out), (V{220, 250, 250, 250, 354, 250}));
   EXPECT_EQ(r.handler.messages.at(0), "line one\nline two\r\n");
   const auto& t = r.handler.txns.at(0);
@@ -442,8 +441,8 @@ TEST(SmtpServer, Lmtp421WithoutEnhancedCodes) {
   cfg.enhanced_status_codes = false;
   SessionRun r;
   r.handler.data_replies = {smtp_reply(250, "2.0.0 ok"), smtp_reply(421, "4.3.2 going down")};
-  drive(r, cfg, "LHLO x\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nRCPT TO:<c@x>\r\nDATA\r\nhi\r\n.\r\n",
-        0);
+  drive(r, cfg,
+        "LHLO x\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nRCPT TO:<c@x>\r\nDATA\r\nhi\r\n.\r\n", 0);
   EXPECT_NE(r.out.find("\r\n250 ok\r\n421 going down\r\n"), std::string::npos) << r.out;
   EXPECT_TRUE(r.closing);
 }

@@ -35,10 +35,9 @@ MatrixResult bcc_matrix() {
   m.cells.push_back(cell("bcc", "core", {}));
   m.cells.push_back(
       cell("bcc", "fetchmail", {finding("envelope-header-leak", "bcc-1", "b@firma.example")}));
-  const std::vector<Expectation> inherent = {
-      {"lost-recipient", "none-1", "a@firma.example"},
-      {"lost-recipient", "none-1", "b@firma.example"},
-      {"misroute", "none-1", "postmaster@firma.example"}};
+  const std::vector<Expectation> inherent = {{"lost-recipient", "none-1", "a@firma.example"},
+                                             {"lost-recipient", "none-1", "b@firma.example"},
+                                             {"misroute", "none-1", "postmaster@firma.example"}};
   m.cells.push_back(cell("no-envelope-header", "core",
                          {finding("lost-recipient", "none-1", "a@firma.example"),
                           finding("lost-recipient", "none-1", "b@firma.example", true),
@@ -114,8 +113,7 @@ TEST(Evaluation, HtmlColoursTheCellByItsWorstFinding) {
   EXPECT_NE(h.find("envelope-header-leak (major)"), std::string::npos) << h;
   const std::string r = matrix_html(bcc_matrix(), MatrixView::regression);
   EXPECT_EQ(r.find("<td class=\"major\">"), std::string::npos) << r;
-  EXPECT_NE(r.find("<td class=\"expected\"><details><summary>ok (1 expected)"),
-            std::string::npos)
+  EXPECT_NE(r.find("<td class=\"expected\"><details><summary>ok (1 expected)"), std::string::npos)
       << r;
 }
 
@@ -183,8 +181,7 @@ TEST(Evaluation, NotJudgedCellsKeepTheirRegressionLabel) {
   MatrixResult m = bcc_matrix();
   m.cells[1].result.error = "port in use";
   EXPECT_EQ(evaluation_text_cell(m.cells[1]), "ERROR");
-  EXPECT_NE(matrix_html(m, MatrixView::evaluation).find("<td class=\"error\">"),
-            std::string::npos);
+  EXPECT_NE(matrix_html(m, MatrixView::evaluation).find("<td class=\"error\">"), std::string::npos);
   EXPECT_EQ(evaluation_summaries(m)[1].not_judged, 1u);
 }
 

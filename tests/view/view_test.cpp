@@ -84,8 +84,8 @@ TEST(View, PageOfAKeptRunShowsTheFindingAndMarksTheLeakedLine) {
 }
 
 int run_matrix(const std::string& args) {
-  const int rc = std::system(
-      (std::string(DROPCHECK_EXE) + " matrix " + args + " >/dev/null 2>&1").c_str());
+  const int rc =
+      std::system((std::string(DROPCHECK_EXE) + " matrix " + args + " >/dev/null 2>&1").c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 

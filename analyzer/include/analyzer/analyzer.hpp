@@ -14,11 +14,11 @@
 namespace dropcheck::analyzer {
 
 struct TruthMessage {
-  std::string id;                      // scenario-unique; also stamped as X-Dropcheck-Id
-  std::string envelope_from;           // "" = null sender <>
+  std::string id;                        // scenario-unique; also stamped as X-Dropcheck-Id
+  std::string envelope_from;             // "" = null sender <>
   std::vector<std::string> envelope_to;  // what the provider's MX received
-  std::string raw;                     // the message as the world sent it (no Bcc line)
-  std::int64_t injected_ms = 0;        // virtual time it reached the provider
+  std::string raw;                       // the message as the world sent it (no Bcc line)
+  std::int64_t injected_ms = 0;          // virtual time it reached the provider
   // Byte-identical copies (a resend) carry one X-Dropcheck-Id, this tag ("" = the id). They
   // are judged as a group: a recipient reached by any of them is not lost, and the group may
   // bring each recipient as many copies as it has members.
@@ -28,13 +28,13 @@ struct TruthMessage {
 // What the provider saw of one POP3 session (from fake-pop3's session log).
 struct Pop3SessionFact {
   std::uint64_t id = 0;
-  std::int64_t started_ms = 0;          // virtual clock
+  std::int64_t started_ms = 0;  // virtual clock
   bool tls = false;
-  bool cleartext_while_stls = false;    // a password went in clear although STLS was offered
-  std::string auth_result;              // "ok", "login-delay", "in-use", "bad-credentials", ""
-  std::vector<std::string> retrieved;   // UIDLs RETR'd
-  std::vector<std::string> deleted;     // TruthMessage ids deleted (DELE, then QUIT committed)
-  std::string user;                     // the POP3 account it logged in to or tried ("": unknown)
+  bool cleartext_while_stls = false;   // a password went in clear although STLS was offered
+  std::string auth_result;             // "ok", "login-delay", "in-use", "bad-credentials", ""
+  std::vector<std::string> retrieved;  // UIDLs RETR'd
+  std::vector<std::string> deleted;    // TruthMessage ids deleted (DELE, then QUIT committed)
+  std::string user;                    // the POP3 account it logged in to or tried ("": unknown)
   // Whether the fetcher under test reported (alert, exit status) this session's refused login;
   // the runner fills it. Only read when auth_result is "bad-credentials".
   bool reported = true;
@@ -43,9 +43,9 @@ struct Pop3SessionFact {
 struct Truth {
   std::string scenario;
   std::vector<std::string> local_domains;
-  std::vector<std::string> users;                // empty: any address at a local domain
-  std::map<std::string, std::string> aliases;    // address -> mailbox
-  std::string fallback;                          // where unknown local users' mail should go
+  std::vector<std::string> users;              // empty: any address at a local domain
+  std::map<std::string, std::string> aliases;  // address -> mailbox
+  std::string fallback;                        // where unknown local users' mail should go
   std::vector<TruthMessage> messages;
   std::int64_t login_delay_ms = 0;             // the provider's LOGIN-DELAY (0: none)
   std::vector<Pop3SessionFact> pop3_sessions;  // in connection order
@@ -63,7 +63,7 @@ struct Delivery {
   std::string session;
   std::int64_t virtual_ms = 0;
   std::int64_t real_ms = 0;
-  std::string mail_from;               // "" = <>
+  std::string mail_from;  // "" = <>
   struct Rcpt {
     std::string address;
     int code = 0;
@@ -84,12 +84,12 @@ inline constexpr std::size_t kStallSizeLimit = 256 * 1024;
 inline constexpr std::size_t kStallMinCopies = 3;
 
 struct Finding {
-  std::string type;         // lost-message, lost-recipient, duplicate, envelope-header-leak, ...
-  std::string message;      // TruthMessage::id ("" when none)
+  std::string type;     // lost-message, lost-recipient, duplicate, envelope-header-leak, ...
+  std::string message;  // TruthMessage::id ("" when none)
   // The address concerned ("" when none). For login-refused and silent-login-failure: the POP3
   // account (Pop3SessionFact::user).
   std::string recipient;
-  std::string evidence;     // header line, journal record, reply...
+  std::string evidence;  // header line, journal record, reply...
   std::int64_t journal_seq = -1;
   // lost-recipient: the recipient was in the envelope only (a blind copy, not in To/Cc).
   bool blind_copy = false;
@@ -99,9 +99,9 @@ struct Finding {
 // the mailbox (and with LMTP its final reply) was positive and whose DATA was accepted. A
 // transaction accepted for three mailboxes is three deliveries.
 struct AcceptedDelivery {
-  std::string mailbox;           // normalised (lower case, no brackets), as RCPT named it
+  std::string mailbox;  // normalised (lower case, no brackets), as RCPT named it
   std::uint64_t journal_seq = 0;
-  std::int64_t virtual_ms = 0;   // end of DATA on the virtual clock
+  std::int64_t virtual_ms = 0;  // end of DATA on the virtual clock
 };
 
 // Per message the report lists at most this many deliveries (and counts the rest): a message
@@ -110,13 +110,13 @@ inline constexpr std::size_t kMaxDeliveriesListed = 64;
 
 struct MessageStats {
   std::string id;
-  std::int64_t injected_ms = -1; // virtual time it reached the provider (TruthMessage)
-  std::size_t copies = 0;        // accepted deliveries
-  std::int64_t latency_ms = -1;  // injection -> first accepted delivery (virtual clock)
+  std::int64_t injected_ms = -1;  // virtual time it reached the provider (TruthMessage)
+  std::size_t copies = 0;         // accepted deliveries
+  std::int64_t latency_ms = -1;   // injection -> first accepted delivery (virtual clock)
   // Per recipient the message was for (local mailbox, after aliases and fallback): injection ->
   // its first accepted copy (virtual clock). Recipients that got none are absent.
   std::map<std::string, std::int64_t> recipient_latency_ms;
-  std::int64_t data_ms = -1;     // slowest DATA phase of its copies (real time)
+  std::int64_t data_ms = -1;  // slowest DATA phase of its copies (real time)
   // Accepted deliveries to local mailboxes, in journal order: the first kMaxDeliveriesListed,
   // then only counted in deliveries_total.
   std::vector<AcceptedDelivery> deliveries;

@@ -1,11 +1,11 @@
 #pragma once
 // Report renderers: text for people, JSON (schema in analyzer/README.md) for tools.
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "analyzer/analyzer.hpp"
-#include <nlohmann/json.hpp>
 
 namespace dropcheck::analyzer {
 

@@ -27,12 +27,12 @@ std::string_view severity_description(Severity s);  // one line for legends
 std::optional<Severity> parse_severity(std::string_view name);
 
 struct FindingClass {
-  std::string_view type;      // one of finding_types()
+  std::string_view type;  // one of finding_types()
   Severity severity;
-  std::string_view reason;    // why this severity, one line
-  std::string_view cell;      // the finding named in a matrix cell: "leaks BCC"
-  std::string_view cell_n;    // the same for n > 1, "{}" = n: "{} duplicates" ("" = as `cell`)
-  std::string_view phrase;    // a noun phrase for verdicts: "blind-copy recipients disclosed"
+  std::string_view reason;  // why this severity, one line
+  std::string_view cell;    // the finding named in a matrix cell: "leaks BCC"
+  std::string_view cell_n;  // the same for n > 1, "{}" = n: "{} duplicates" ("" = as `cell`)
+  std::string_view phrase;  // a noun phrase for verdicts: "blind-copy recipients disclosed"
 };
 
 // Every classified type, in finding_types() order.

@@ -19,8 +19,7 @@ class Clock {
 class SystemClock final : public Clock {
  public:
   Millis now() const override {
-    return std::chrono::duration_cast<Millis>(
-        std::chrono::system_clock::now().time_since_epoch());
+    return std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch());
   }
 };
 

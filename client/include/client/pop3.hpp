@@ -54,10 +54,10 @@ ScanListing make_listing(protocol::Pop3Status status, std::string_view body);
 
 // A multi-line body as read (RETR, TOP).
 struct Body {
-  std::string data;            // dot-stuffing removed; empty when too_large
-  bool too_large = false;      // longer than the bound: read to its end and discarded
-  bool bare_lf = false;        // a line ended in a bare LF (recorded, kept as is)
-  std::size_t wire_octets = 0; // octets on the wire, terminator included
+  std::string data;             // dot-stuffing removed; empty when too_large
+  bool too_large = false;       // longer than the bound: read to its end and discarded
+  bool bare_lf = false;         // a line ended in a bare LF (recorded, kept as is)
+  std::size_t wire_octets = 0;  // octets on the wire, terminator included
 };
 
 class Pop3Client {
@@ -141,7 +141,7 @@ class Pop3Client {
   protocol::Pop3Status greeting_;
   protocol::Pop3Capabilities caps_;
   bool capa_ok_ = false;
-  std::string in_;       // received octets; in_[pos_..] not yet consumed
+  std::string in_;  // received octets; in_[pos_..] not yet consumed
   std::size_t pos_ = 0;
   std::optional<std::chrono::steady_clock::time_point> deadline_;
   std::string error_;

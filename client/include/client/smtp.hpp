@@ -67,8 +67,7 @@ class SmtpClient {
   net::awaitable<bool> send(std::string_view s);
   net::awaitable<std::optional<protocol::SmtpReply>> reply();
   net::awaitable<std::optional<protocol::SmtpReply>> command(std::string_view line);
-  net::awaitable<bool> data_phase(const std::string& message, std::size_t accepted,
-                                  Transaction& t);
+  net::awaitable<bool> data_phase(const std::string& message, std::size_t accepted, Transaction& t);
   void lost(Transaction& t);
   std::string mail_params(const std::string& from, const std::vector<std::string>& rcpts,
                           const std::string& message) const;

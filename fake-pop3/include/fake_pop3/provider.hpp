@@ -12,9 +12,9 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <utility>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/clock.hpp"
@@ -63,8 +63,8 @@ struct SessionLogEntry {
   std::vector<std::string> deleted_uidls;              // DELE'd and committed at QUIT
   std::vector<std::uint64_t> deleted_seqs;  // the same, as StoredMessage::seq (whatever UIDL
                                             // the client was shown)
-  bool quit = false;                                   // ended with QUIT
-  std::string end_reason;  // "closed", "peer-closed", "timeout", "fault-drop", ...
+  bool quit = false;                        // ended with QUIT
+  std::string end_reason;                   // "closed", "peer-closed", "timeout", "fault-drop", ...
   std::uint64_t bytes_out = 0;
   std::size_t errors = 0;  // protocol errors counted by the server
 };
@@ -156,8 +156,8 @@ class Provider {
   std::size_t box_of_user(std::string_view user) const;  // kNoBox: unknown
   // The Received lines (name, value) the provider's MX and inner hop add to one copy, top-down.
   std::vector<std::pair<std::string, std::string>> received_lines(
-      std::string_view mail_from, const std::vector<std::string>& group,
-      std::string_view message, std::size_t copy) const;
+      std::string_view mail_from, const std::vector<std::string>& group, std::string_view message,
+      std::size_t copy) const;
 
   Profile profile_;
   std::vector<Mailbox> mailboxes_;  // configuration; boxes_[i] is the state of mailboxes_[i]

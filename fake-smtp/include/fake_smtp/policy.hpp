@@ -38,11 +38,11 @@ struct Faults {
     int code = 451;
   };
   std::vector<RcptFailFor> rcpt_fail_for;
-  int data_fail_code = 0;        // reply to DATA/BDAT instead of 354 (451, 452, 554, 421)
-  int data_end_fail_code = 0;    // reply after the message instead of 250 (451, 452, 554)
+  int data_fail_code = 0;      // reply to DATA/BDAT instead of 354 (451, 452, 554, 421)
+  int data_end_fail_code = 0;  // reply after the message instead of 250 (451, 452, 554)
   // Close the connection, without a reply, after this many octets of a DATA/BDAT message.
   std::optional<std::size_t> disconnect_after_data_octets;
-  std::size_t reply_rate = 0;        // reply bytes per second (slow server); 0 = unlimited
+  std::size_t reply_rate = 0;  // reply bytes per second (slow server); 0 = unlimited
   // Wait this long before the reply of each stage (slow server); 0 = no delay. The MAIL,
   // RCPT, DATA and data-end delays follow only_transaction like the other faults.
   std::array<std::chrono::milliseconds, kReplyStageNames.size()> reply_delay{};

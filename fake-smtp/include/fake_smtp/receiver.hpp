@@ -48,7 +48,9 @@ class Receiver {
 
   const Policy& policy() const { return policy_; }
   // Changes the by-address RCPT faults from the next RCPT on (a scenario's cycle schedule).
-  void set_rcpt_fail_for(std::vector<Faults::RcptFailFor> f) { policy_.faults.rcpt_fail_for = std::move(f); }
+  void set_rcpt_fail_for(std::vector<Faults::RcptFailFor> f) {
+    policy_.faults.rcpt_fail_for = std::move(f);
+  }
   const protocol::SmtpServerConfig& smtp_config() const { return smtp_; }
   std::uint64_t sessions() const { return sessions_.load(); }
   std::uint64_t transactions() const { return transactions_.load(); }

@@ -57,9 +57,8 @@ struct AccountsOptions {
 net::awaitable<std::vector<AccountResult>> run_accounts(const Accounts& accounts,
                                                         const base::Clock& clock, LogFn log,
                                                         AccountsOptions options = {});
-std::vector<AccountResult> run_accounts_blocking(const Accounts& accounts,
-                                                 const base::Clock& clock, LogFn log,
-                                                 AccountsOptions options = {});
+std::vector<AccountResult> run_accounts_blocking(const Accounts& accounts, const base::Clock& clock,
+                                                 LogFn log, AccountsOptions options = {});
 
 // `dropcheck fetch` exit status over all accounts: a refused login wins (the credentials need
 // a human), then any other failure, then "another cycle holds the lock".

@@ -25,8 +25,8 @@ struct Pop3Account {
   bool verify_certificate = true;  // disabling it is explicit and logged
   std::string ca_file;             // empty: system CAs
   std::string user;
-  std::string password;            // or password_file; never logged
-  bool apop = false;               // shorthand for auth: apop
+  std::string password;  // or password_file; never logged
+  bool apop = false;     // shorthand for auth: apop
   // auto: SASL PLAIN when offered (RFC 5034), else USER/PASS; apop; plain; user.
   std::string auth = "auto";
   std::chrono::milliseconds timeout = std::chrono::seconds(60);  // one read or write
@@ -57,12 +57,12 @@ enum class Mode { multidrop, single };
 
 struct Routing {
   RecipientSource source = RecipientSource::envelope_header;
-  std::vector<mail::EnvelopeSpec> envelope;  // tried in order; the first header present wins
-  std::vector<std::string> local_domains;    // lower-case
+  std::vector<mail::EnvelopeSpec> envelope;    // tried in order; the first header present wins
+  std::vector<std::string> local_domains;      // lower-case
   std::map<std::string, std::string> aliases;  // normalised address -> mailbox
-  std::vector<std::string> users;            // known local mailboxes; empty = any local address
-  std::string fallback;                      // unknown users, missing envelope header, 5xx
-  std::vector<std::string> strip_headers;    // removed before delivery (default: all known + Bcc)
+  std::vector<std::string> users;              // known local mailboxes; empty = any local address
+  std::string fallback;                        // unknown users, missing envelope header, 5xx
+  std::vector<std::string> strip_headers;      // removed before delivery (default: all known + Bcc)
   // A message stored without Return-Path: false (default) sends it with MAIL FROM:<> and an
   // alert; true takes the From address instead. Reports (multipart/report) get <> either way.
   bool sender_from_header = false;
@@ -87,9 +87,9 @@ struct Config {
   Pop3Account pop3;
   Delivery smtp;
   Routing routing;
-  std::string state_dir;         // empty: no persistent state (every cycle starts fresh)
-  bool keep = false;             // leave messages on the server (UIDL decides what is new)
-  bool wait_for_lock = false;    // overlapping cycle: wait instead of exiting
+  std::string state_dir;       // empty: no persistent state (every cycle starts fresh)
+  bool keep = false;           // leave messages on the server (UIDL decides what is new)
+  bool wait_for_lock = false;  // overlapping cycle: wait instead of exiting
   // How long a delivered (Message-ID, digest, recipient) key is remembered, to catch a
   // provider re-presenting a message under a new UIDL. Older keys are pruned each cycle.
   std::chrono::milliseconds dedup_retention = std::chrono::hours(24 * 30);
@@ -110,8 +110,7 @@ struct Accounts {
 // The envelope header(s) to route by, as written in a config or scenario: a header name,
 // {header, occurrence, qmail_prefix}, or a list of those; `field` names it in errors
 // (thrown by `y`, naming file, line and field).
-std::vector<mail::EnvelopeSpec> parse_envelope_specs(const base::YamlReader& y,
-                                                     const YAML::Node& n,
+std::vector<mail::EnvelopeSpec> parse_envelope_specs(const base::YamlReader& y, const YAML::Node& n,
                                                      const std::string& field);
 
 // The occurrence an envelope spec gets when it names none: 1 (the topmost line only) for

@@ -29,15 +29,15 @@ struct MessageLog {
 };
 
 enum class Outcome {
-  ok,              // cycle completed (messages may still be deferred)
-  locked,          // another cycle holds the lock
-  in_use,          // provider: -ERR [IN-USE]
-  login_delay,     // provider: -ERR [LOGIN-DELAY]
+  ok,           // cycle completed (messages may still be deferred)
+  locked,       // another cycle holds the lock
+  in_use,       // provider: -ERR [IN-USE]
+  login_delay,  // provider: -ERR [LOGIN-DELAY]
   auth_failed,
-  pop3_error,      // connection, TLS or protocol failure
-  smtp_error,      // the delivery server could not be reached
+  pop3_error,  // connection, TLS or protocol failure
+  smtp_error,  // the delivery server could not be reached
   state_error,
-  held,            // the cycle ran, but messages stay on the provider with an alert
+  held,  // the cycle ran, but messages stay on the provider with an alert
 };
 std::string_view outcome_name(Outcome o);
 

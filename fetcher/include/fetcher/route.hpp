@@ -29,8 +29,8 @@ struct RouteContext {
   // the loop guard looks for in existing Received lines. Its text never changes, so copies
   // stamped by older versions are still recognised.
   std::string_view received_by;
-  std::string_view provider;       // the POP3 host the message was retrieved from
-  std::string_view account;        // the POP3 user (the catch-all mailbox) at the provider
+  std::string_view provider;        // the POP3 host the message was retrieved from
+  std::string_view account;         // the POP3 user (the catch-all mailbox) at the provider
   std::chrono::milliseconds now{};  // since the Unix epoch (base::Clock::now()): the date
 };
 

@@ -67,8 +67,8 @@ inline constexpr std::string_view kRefusedFdLimit = "fd-limit";
 inline constexpr std::chrono::milliseconds kAcceptBackoff{50};
 
 struct ServerOptions {
-  std::size_t max_sessions = 64;             // concurrent connections; more get `busy_reply`
-  std::string busy_reply;                    // sent before closing an over-limit connection
+  std::size_t max_sessions = 64;  // concurrent connections; more get `busy_reply`
+  std::string busy_reply;         // sent before closing an over-limit connection
   // Out of descriptors: a reserve descriptor is freed to accept the waiting connection, which
   // gets this reply (empty: busy_reply) and is closed; then the listener backs off.
   std::string fd_limit_reply;
@@ -77,9 +77,9 @@ struct ServerOptions {
   std::function<void(const Peer&, std::string_view reason)> on_refused;
   // One key=value line per event: accept failures, once per burst and a summary at its end.
   std::function<void(std::string_view)> log;
-  std::shared_ptr<ssl::context> tls;         // for STARTTLS/STLS and implicit TLS
-  bool implicit_tls = false;                 // handshake first (POP3S, SMTPS)
-  std::size_t read_chunk = 64 * 1024;        // one read
+  std::shared_ptr<ssl::context> tls;   // for STARTTLS/STLS and implicit TLS
+  bool implicit_tls = false;           // handshake first (POP3S, SMTPS)
+  std::size_t read_chunk = 64 * 1024;  // one read
   std::chrono::milliseconds write_timeout = std::chrono::seconds(60);
   // SO_REUSEPORT: several Servers, each on its own io_context and thread, listen on one port
   // and the kernel spreads the connections over them.

@@ -56,16 +56,13 @@ using WaitFn = std::function<net::awaitable<void>(std::chrono::milliseconds)>;
 
 struct Options {
   Endpoint pop3;
-  TlsMode tls =
-      TlsMode::none;   // none: STLS is still used when the server offers it
-  std::string ca_file; // empty: the system's CAs
-  bool insecure =
-      false; // continue (and log in) when the certificate does not verify
-  bool allow_plaintext =
-      false; // USER/PASS without TLS when neither STLS nor APOP is offered
+  TlsMode tls = TlsMode::none;   // none: STLS is still used when the server offers it
+  std::string ca_file;           // empty: the system's CAs
+  bool insecure = false;         // continue (and log in) when the certificate does not verify
+  bool allow_plaintext = false;  // USER/PASS without TLS when neither STLS nor APOP is offered
   std::string user;
-  std::string password;      // secret
-  std::string password_file; // only echoed into the recommended configuration
+  std::string password;       // secret
+  std::string password_file;  // only echoed into the recommended configuration
   std::size_t max_messages = kDefaultMaxMessages;
   std::size_t max_commands = kDefaultMaxCommands;
   std::chrono::milliseconds timeout = client::kDefaultTimeout;
@@ -77,19 +74,17 @@ struct Options {
   // --- active mode ---
   bool send_tests = false;
   Endpoint smtp;
-  std::string domain; // the catch-all domain (local)
-  std::string foreign_address =
-      "outsider@foreign.invalid"; // only ever in a Cc: header
-  std::string from;               // envelope sender; default probe@domain
+  std::string domain;                                        // the catch-all domain (local)
+  std::string foreign_address = "outsider@foreign.invalid";  // only ever in a Cc: header
+  std::string from;  // envelope sender; default probe@domain
   std::string helo = "dropcheck-probe.invalid";
   bool cleanup = false;
   int poll_attempts = 10;
   std::chrono::milliseconds poll_interval = std::chrono::seconds(30);
-  std::string tag; // unique per run; empty: random
+  std::string tag;  // unique per run; empty: random
 
-  WaitFn wait; // default: a steady_timer
-  std::function<void(std::string_view)>
-      log; // progress, one key=value line each, no secrets
+  WaitFn wait;                                // default: a steady_timer
+  std::function<void(std::string_view)> log;  // progress, one key=value line each, no secrets
   // What the probe waits for and how long, before each wait ("waiting 901 s
   // for poll 2 of 10: LOGIN-DELAY 900 s"): `dropcheck probe` shows it on a
   // terminal, so a long LOGIN-DELAY is never silence.
@@ -97,88 +92,78 @@ struct Options {
 };
 
 // How an authentication attempt ended.
-enum class LoginResult {
-  not_tried,
-  ok,
-  in_use,
-  login_delay,
-  auth_failed,
-  temp_failure,
-  io_error
-};
+enum class LoginResult { not_tried, ok, in_use, login_delay, auth_failed, temp_failure, io_error };
 std::string_view to_string(LoginResult r);
 
 struct LoginAttempt {
   LoginResult result = LoginResult::not_tried;
-  std::string mechanism; // "USER", "APOP"
-  std::string resp_code; // RFC 2449 8 response code, "" none
-  std::string text;      // server text, scrubbed of credentials
+  std::string mechanism;  // "USER", "APOP"
+  std::string resp_code;  // RFC 2449 8 response code, "" none
+  std::string text;       // server text, scrubbed of credentials
 };
 
 struct Pop3Facts {
   bool connected = false;
-  std::string greeting; // scrubbed
+  std::string greeting;  // scrubbed
   bool implicit_tls = false;
   bool stls_offered = false;
   bool stls_used = false;
-  bool tls = false;               // the session ran under TLS
-  std::string tls_error; // the TLS step (handshake, STLS, certificate) failed
-  std::optional<bool> cert_valid; // nullopt: no TLS
+  bool tls = false;                // the session ran under TLS
+  std::string tls_error;           // the TLS step (handshake, STLS, certificate) failed
+  std::optional<bool> cert_valid;  // nullopt: no TLS
   std::string cert_error;
   bool capa_supported = false;
-  std::vector<std::string>
-      capa_before_tls; // CAPA lines in the clear (empty when not seen)
-  std::vector<std::string> capa; // the last CAPA seen before login
+  std::vector<std::string> capa_before_tls;  // CAPA lines in the clear (empty when not seen)
+  std::vector<std::string> capa;             // the last CAPA seen before login
   std::vector<std::string> capa_after_login;
   bool apop_offered = false;
   bool user_offered = false;
   bool user_offered_in_clear = false;
   std::vector<std::string> sasl;
-  std::optional<std::int64_t>
-      login_delay_advertised; // CAPA LOGIN-DELAY (after login if there)
-  std::string expire;         // CAPA EXPIRE
+  std::optional<std::int64_t> login_delay_advertised;  // CAPA LOGIN-DELAY (after login if there)
+  std::string expire;                                  // CAPA EXPIRE
   bool resp_codes = false;
   bool pipelining = false;
-  bool top = false;   // TOP worked
-  bool uidl = false;  // UIDL worked
-  LoginAttempt login; // the first session
+  bool top = false;    // TOP worked
+  bool uidl = false;   // UIDL worked
+  LoginAttempt login;  // the first session
   std::size_t message_count = 0;
   std::uint64_t maildrop_octets = 0;
-  std::size_t examined = 0;  // TOP n 0 done
-  LoginAttempt concurrent;   // second session while the first is logged in
-  LoginAttempt second_login; // new session right after the first QUIT
+  std::size_t examined = 0;   // TOP n 0 done
+  LoginAttempt concurrent;    // second session while the first is logged in
+  LoginAttempt second_login;  // new session right after the first QUIT
   std::size_t commands = 0;
 };
 
 // One active-mode test mail and what became of it.
 struct TestCase {
-  std::string id; // "to-only", "cc-foreign", "bcc-local", "bcc-only",
-                  // "multi-local", "null-sender"
+  std::string id;  // "to-only", "cc-foreign", "bcc-local", "bcc-only",
+                   // "multi-local", "null-sender"
   std::string description;
-  std::string mail_from;          // "" = <>
-  std::vector<std::string> rcpts; // envelope recipients (all local)
-  std::vector<std::string> bcc;   // those of rcpts named in no header
+  std::string mail_from;           // "" = <>
+  std::vector<std::string> rcpts;  // envelope recipients (all local)
+  std::vector<std::string> bcc;    // those of rcpts named in no header
   std::string message_id;
-  int smtp_code = 0; // final reply to DATA (0: not sent)
+  int smtp_code = 0;  // final reply to DATA (0: not sent)
   std::string smtp_text;
-  std::vector<MessageObservation> copies; // stored copies found in the mailbox
+  std::vector<MessageObservation> copies;  // stored copies found in the mailbox
 };
 
 struct ActiveResult {
   std::string tag;
   std::vector<TestCase> cases;
   int polls = 0;
-  bool complete = false;   // every sent case was found with all its recipients
-  std::size_t deleted = 0; // tagged copies removed by --cleanup
-  std::string error;       // sending or polling failed (scrubbed)
+  bool complete = false;    // every sent case was found with all its recipients
+  std::size_t deleted = 0;  // tagged copies removed by --cleanup
+  std::string error;        // sending or polling failed (scrubbed)
 };
 
 enum class Verdict { pass, warn, fail, unknown, info };
 std::string_view to_string(Verdict v);
 
 struct Answer {
-  std::string id; // stable: "tls", "envelope-header", "bcc-recoverable", ...
-  std::string question; // for people
+  std::string id;        // stable: "tls", "envelope-header", "bcc-recoverable", ...
+  std::string question;  // for people
   Verdict verdict = Verdict::unknown;
   std::string answer;
   std::string evidence;
@@ -190,16 +175,16 @@ struct Answer {
 struct InferredProfile {
   std::string name = "observed";
   std::string description;
-  std::string envelope_header; // "" none
+  std::string envelope_header;  // "" none
   // No envelope header, but the MX's own Received line names the recipient
   // ("for <rcpt>", one-recipient copies only): its host; "" none.
   std::string received_by;
-  std::string received_inner_by; // an internal hop's Received line above it
+  std::string received_inner_by;  // an internal hop's Received line above it
   std::string envelope_style = "per-line";
   bool copy_per_recipient = false;
   bool qmail_prefix = false;
   bool return_path = true;
-  std::string delivered_to = "none"; // none | recipient | mailbox
+  std::string delivered_to = "none";  // none | recipient | mailbox
   std::string mailbox_address;
   std::string locking = "exclusive";
   std::int64_t login_delay_s = 0;
@@ -220,17 +205,16 @@ struct InferredProfile {
 };
 
 struct Report {
-  std::string target; // "host:port" (never the user)
-  std::string mode;   // "read-only" | "active"
+  std::string target;  // "host:port" (never the user)
+  std::string mode;    // "read-only" | "active"
   std::string started_at;
-  TlsMode tls_mode = TlsMode::none; // what the session ended up using
+  TlsMode tls_mode = TlsMode::none;  // what the session ended up using
   Pop3Facts pop3;
   std::vector<MessageObservation> messages;
   std::optional<ActiveResult> active;
   std::vector<Answer> answers;
   InferredProfile profile;
-  std::string
-      error; // why the probe stopped early (scrubbed), "" when it ran through
+  std::string error;  // why the probe stopped early (scrubbed), "" when it ran through
   std::vector<std::string> notes;
   // Echoed into the recommended configuration (paths and flags only, never
   // secrets).
@@ -258,14 +242,14 @@ void infer(Report &report);
 
 // Outputs. None of them contains the user name or the password.
 std::string to_text(const Report &r);
-std::string to_json(const Report &r); // pretty-printed JSON document
+std::string to_json(const Report &r);  // pretty-printed JSON document
 std::string to_html(const Report &r);
-std::string profile_yaml(const Report &r); // fake-pop3 profile, version 1
-std::string core_config_snippet(const Report &r); // dropcheck fetch --config
+std::string profile_yaml(const Report &r);         // fake-pop3 profile, version 1
+std::string core_config_snippet(const Report &r);  // dropcheck fetch --config
 std::string fetchmailrc_snippet(const Report &r);
 
 // Exit status for the CLI: 0 when no answer is `fail` and the probe ran
 // through, 1 otherwise.
 int exit_status(const Report &r);
 
-} // namespace dropcheck::probe
+}  // namespace dropcheck::probe

@@ -11,7 +11,7 @@
 namespace dropcheck::protocol {
 
 struct Pop3Capabilities {
-  std::vector<std::string> lines; // as received, trimmed, in order
+  std::vector<std::string> lines;  // as received, trimmed, in order
   // RFC 2449 6: capability names are case-insensitive.
   bool has(std::string_view name) const;
   // The argument text after the name ("900" of "LOGIN-DELAY 900"); nullopt when
@@ -31,11 +31,11 @@ std::string apop_timestamp(std::string_view greeting_text);
 // One "n value" line of a multi-line LIST or UIDL response.
 struct Pop3ScanLine {
   std::size_t number = 0;
-  std::string value; // size (LIST) or unique-id (UIDL), as written
+  std::string value;  // size (LIST) or unique-id (UIDL), as written
 };
 // Lines that are not "<number> <value>" are skipped (counted in `malformed`
 // when given).
 std::vector<Pop3ScanLine> parse_scan_listing(std::string_view body,
                                              std::size_t *malformed = nullptr);
 
-} // namespace dropcheck::protocol
+}  // namespace dropcheck::protocol

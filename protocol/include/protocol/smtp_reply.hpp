@@ -8,12 +8,12 @@
 namespace dropcheck::protocol {
 
 struct SmtpReply {
-  int code = 0;                     // 3 digits
-  std::vector<std::string> lines;   // text of each line, without code, separator and CRLF
+  int code = 0;                    // 3 digits
+  std::vector<std::string> lines;  // text of each line, without code, separator and CRLF
   bool positive() const { return code >= 200 && code < 400; }
   bool transient() const { return code >= 400 && code < 500; }
   bool permanent() const { return code >= 500; }
-  std::string text() const;         // lines joined by " / "
+  std::string text() const;  // lines joined by " / "
 };
 
 // "250-a\r\n250 b\r\n" for code 250 and lines {a, b}. Appends to `out`.

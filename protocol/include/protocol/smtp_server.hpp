@@ -282,8 +282,8 @@ class SmtpServerSession {
   bool txn_open_ = false;
   bool mail_ok_ = false;  // the MAIL of the open transaction was accepted
   SmtpTransaction txn_;
-  SmtpCommandRecord* last_command_ = nullptr;  // where reply() records the code
-  SmtpCommandRecord scratch_command_;          // a reply tied to no recorded command
+  SmtpCommandRecord* last_command_ = nullptr;       // where reply() records the code
+  SmtpCommandRecord scratch_command_;               // a reply tied to no recorded command
   std::deque<SmtpCommandRecord> session_commands_;  // outside transactions (stable addresses)
   std::size_t session_commands_dropped_ = 0;
   bool sasl_pending_ = false;  // after AUTH: lines that are no command are SASL responses

@@ -95,8 +95,9 @@ std::string findings_sentences(const EvaluationSummary& s, const Tally& t) {
   std::optional<Severity> open;
   for (const auto& [key, names] : order) {
     const auto& [sev, rank, type] = key;
-    out += open == sev ? "; " : fmt::format("{}{}: ", open ? ". " : " ",
-                                            capitalised(analyzer::severity_name(sev)));
+    out += open == sev ? "; "
+                       : fmt::format("{}{}: ", open ? ". " : " ",
+                                     capitalised(analyzer::severity_name(sev)));
     open = sev;
     out += fmt::format("{} in {} ({})", phrase_of(type), names.size(), name_list(names));
     if (const auto avoid = probe::avoidance(s.fetcher, type); !avoid.empty())
@@ -108,17 +109,18 @@ std::string findings_sentences(const EvaluationSummary& s, const Tally& t) {
 std::string verdict_of(const EvaluationSummary& s, const Tally& t) {
   std::string who = s.provider.empty() ? s.fetcher : s.fetcher + " with provider " + s.provider;
   const std::size_t judged = s.cells - s.not_judged;
-  std::string out =
-      s.worst ? fmt::format("{}: {} — something goes wrong in {} of {} scenarios.", who,
-                            analyzer::severity_name(*s.worst), s.with_findings, judged)
-              : fmt::format("{}: clean in all {} scenarios judged.", who, judged);
+  std::string out = s.worst
+                        ? fmt::format("{}: {} — something goes wrong in {} of {} scenarios.", who,
+                                      analyzer::severity_name(*s.worst), s.with_findings, judged)
+                        : fmt::format("{}: clean in all {} scenarios judged.", who, judged);
   out += findings_sentences(s, t);
   if (s.imposed > 0)
     out += fmt::format(" Not counted: what {} scenario(s) impose on any fetcher ({}).", s.imposed,
                        name_list(t.imposed));
   if (s.undocumented > 0)
     out += fmt::format(" {} cell(s) not as documented (regression view).", s.undocumented);
-  if (s.not_judged > 0) out += fmt::format(" {} cell(s) not judged (error, not exercised).", s.not_judged);
+  if (s.not_judged > 0)
+    out += fmt::format(" {} cell(s) not judged (error, not exercised).", s.not_judged);
   return out;
 }
 
@@ -245,12 +247,13 @@ std::string evaluation_html_head(const MatrixResult& m) {
     out += fmt::format("<span class=\"{0}\">{0}: {1}</span>", analyzer::severity_name(sev),
                        html(analyzer::severity_description(sev)));
   }
-  out += "<span class=\"clean\">clean: no finding against the fetcher</span>"
-         "<span class=\"notexercised\">NOT-EXERCISED</span><span class=\"error\">ERROR</span>"
-         "</p>\n<p><small>\"documented\": the library records this behaviour for the fetcher "
-         "(the regression view's pass) — documented is not fine. \"imposed by the scenario\": "
-         "what the scenario forces on any fetcher (its <code>expect</code>), not counted. "
-         "<code>--view regression</code> shows the CI view.</small></p>\n";
+  out +=
+      "<span class=\"clean\">clean: no finding against the fetcher</span>"
+      "<span class=\"notexercised\">NOT-EXERCISED</span><span class=\"error\">ERROR</span>"
+      "</p>\n<p><small>\"documented\": the library records this behaviour for the fetcher "
+      "(the regression view's pass) — documented is not fine. \"imposed by the scenario\": "
+      "what the scenario forces on any fetcher (its <code>expect</code>), not counted. "
+      "<code>--view regression</code> shows the CI view.</small></p>\n";
   return out;
 }
 
@@ -289,8 +292,9 @@ nlohmann::json evaluation_json(const MatrixResult& m) {
   }
   j["finding_types"] = nlohmann::json::array();
   for (const auto& c : analyzer::finding_classes())
-    j["finding_types"].push_back(
-        {{"type", c.type}, {"severity", analyzer::severity_name(c.severity)}, {"reason", c.reason}});
+    j["finding_types"].push_back({{"type", c.type},
+                                  {"severity", analyzer::severity_name(c.severity)},
+                                  {"reason", c.reason}});
   j["summaries"] = nlohmann::json::array();
   for (const auto& s : evaluation_summaries(m))
     j["summaries"].push_back({{"fetcher", s.fetcher},
@@ -309,9 +313,12 @@ nlohmann::json evaluation_json(const MatrixResult& m) {
 
 void add_evaluation(nlohmann::json& cell, const MatrixCell& c) {
   const CellEvaluation e = evaluate_cell(c);
-  cell["evaluation"] = {{"judged", e.judged},         {"worst", worst_name(e.worst)},
-                        {"words", e.words},           {"label", evaluation_label(e, c)},
-                        {"documented", e.documented}, {"charged", e.charged.size()},
+  cell["evaluation"] = {{"judged", e.judged},
+                        {"worst", worst_name(e.worst)},
+                        {"words", e.words},
+                        {"label", evaluation_label(e, c)},
+                        {"documented", e.documented},
+                        {"charged", e.charged.size()},
                         {"inherent", e.inherent.size()}};
   const auto& all = c.result.report.findings;
   for (std::size_t i = 0; i < all.size() && i < cell["findings"].size(); ++i)

@@ -1,7 +1,5 @@
 #include "runner/external.hpp"
 
-#include "base/strings.hpp"
-
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
@@ -16,6 +14,8 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+
+#include "base/strings.hpp"
 
 extern char **environ;
 
@@ -32,14 +32,12 @@ namespace {
 constexpr auto kChildPollInterval = std::chrono::milliseconds(2);
 // Secrets and rc files: fetchmail refuses a run control file readable by
 // others.
-constexpr fs::perms kPrivateFile =
-    fs::perms::owner_read | fs::perms::owner_write;
+constexpr fs::perms kPrivateFile = fs::perms::owner_read | fs::perms::owner_write;
 
 // The envelope spec the intent names first (external fetchers read one header
 // only), or the core's default when the scenario names none.
 mail::EnvelopeSpec first_envelope(const Scenario &s) {
-  if (!s.fetcher.envelope.empty())
-    return s.fetcher.envelope.front();
+  if (!s.fetcher.envelope.empty()) return s.fetcher.envelope.front();
   return mail::EnvelopeSpec{};
 }
 
@@ -49,8 +47,7 @@ mail::EnvelopeSpec first_envelope(const Scenario &s) {
 std::string dquote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
-    if (c == '"' || c == '\\')
-      out.push_back('\\');
+    if (c == '"' || c == '\\') out.push_back('\\');
     out.push_back(c);
   }
   return out + "\"";
@@ -76,49 +73,42 @@ std::string fetchmail_quote(std::string_view s) {
 // Full path of a program on PATH, "" when absent.
 std::string find_program(std::string_view name) {
   if (name.find('/') != std::string_view::npos)
-    return ::access(std::string(name).c_str(), X_OK) == 0 ? std::string(name)
-                                                          : std::string();
+    return ::access(std::string(name).c_str(), X_OK) == 0 ? std::string(name) : std::string();
   const char *path = std::getenv("PATH");
   std::string_view p = path ? path : "/usr/local/bin:/usr/bin:/bin";
   while (!p.empty()) {
     const auto colon = p.find(':');
     std::string dir(p.substr(0, colon));
-    if (dir.empty())
-      dir = ".";
+    if (dir.empty()) dir = ".";
     const std::string full = dir + "/" + std::string(name);
-    if (::access(full.c_str(), X_OK) == 0)
-      return full;
-    if (colon == std::string_view::npos)
-      break;
+    if (::access(full.c_str(), X_OK) == 0) return full;
+    if (colon == std::string_view::npos) break;
     p.remove_prefix(colon + 1);
   }
   return {};
 }
 
-void write_file(const fs::path &path, const std::string &text,
-                fs::perms perms) {
+void write_file(const fs::path &path, const std::string &text, fs::perms perms) {
   // Created with the final mode (never briefly world-readable).
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                        static_cast<mode_t>(perms));
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(perms));
   if (fd < 0)
-    throw std::runtime_error(fmt::format("cannot write {}: {}", path.string(),
-                                         std::strerror(errno)));
+    throw std::runtime_error(
+        fmt::format("cannot write {}: {}", path.string(), std::strerror(errno)));
   std::size_t off = 0;
   while (off < text.size()) {
     const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0 && errno == EINTR)
-      continue;
+    if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const int e = errno;
       ::close(fd);
-      throw std::runtime_error(
-          fmt::format("cannot write {}: {}", path.string(), std::strerror(e)));
+      throw std::runtime_error(fmt::format("cannot write {}: {}", path.string(), std::strerror(e)));
     }
     off += static_cast<std::size_t>(n);
   }
   ::close(fd);
   fs::permissions(path,
-                  perms); // an existing file keeps its old mode under O_CREAT
+                  perms);  // an existing file keeps its old mode under O_CREAT
 }
 
 void make_private_dir(const fs::path &dir) {
@@ -131,8 +121,7 @@ void make_private_dir(const fs::path &dir) {
 // ~/.msmtprc of the user running the harness leaks in), PATH, a fixed locale.
 std::vector<std::string> private_env(const std::string &home) {
   const char *path = std::getenv("PATH");
-  return {"HOME=" + home,
-          "PATH=" + std::string(path ? path : "/usr/local/bin:/usr/bin:/bin"),
+  return {"HOME=" + home, "PATH=" + std::string(path ? path : "/usr/local/bin:/usr/bin:/bin"),
           "LC_ALL=C.UTF-8", "LANG=C.UTF-8", "TZ=UTC"};
 }
 
@@ -142,8 +131,7 @@ std::vector<std::string> private_env(const std::string &home) {
 struct ChildGuard {
   pid_t pid = -1;
   ~ChildGuard() {
-    if (pid <= 0)
-      return;
+    if (pid <= 0) return;
     ::kill(-pid, SIGKILL);
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -152,20 +140,17 @@ struct ChildGuard {
 };
 
 std::string describe_exit(const ChildResult &r) {
-  if (r.timed_out)
-    return fmt::format("killed after {:.0f} ms (timeout)", r.wall_ms);
-  if (r.signal)
-    return fmt::format("signal={}", r.signal);
+  if (r.timed_out) return fmt::format("killed after {:.0f} ms (timeout)", r.wall_ms);
+  if (r.signal) return fmt::format("signal={}", r.signal);
   return fmt::format("exit={}", r.exit_code);
 }
 
-} // namespace
+}  // namespace
 
 const std::vector<std::string> &external_fetcher_kinds() {
   static const std::vector<std::string> kKinds = [] {
     std::vector<std::string> out;
-    for (const auto k : {FetcherKind::fetchmail, FetcherKind::getmail6,
-                         FetcherKind::command})
+    for (const auto k : {FetcherKind::fetchmail, FetcherKind::getmail6, FetcherKind::command})
       out.emplace_back(fetcher_kind_name(k));
     return out;
   }();
@@ -186,16 +171,13 @@ bool external_fetcher_available(std::string_view kind, std::string *missing) {
   else if (kind == "command")
     need = {"sh"};
   else {
-    if (missing)
-      *missing = "unknown fetcher " + std::string(kind);
+    if (missing) *missing = "unknown fetcher " + std::string(kind);
     return false;
   }
   std::string miss;
   for (auto n : need)
-    if (find_program(n).empty())
-      miss += (miss.empty() ? "" : ", ") + std::string(n);
-  if (missing)
-    *missing = miss;
+    if (find_program(n).empty()) miss += (miss.empty() ? "" : ", ") + std::string(n);
+  if (missing) *missing = miss;
   return miss.empty();
 }
 
@@ -210,12 +192,10 @@ net::awaitable<ChildResult> run_child(const ChildSpec &spec) {
     co_return res;
   }
   std::vector<char *> argv;
-  for (const auto &a : spec.argv)
-    argv.push_back(const_cast<char *>(a.c_str()));
+  for (const auto &a : spec.argv) argv.push_back(const_cast<char *>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char *> envp;
-  for (const auto &e : spec.env)
-    envp.push_back(const_cast<char *>(e.c_str()));
+  for (const auto &e : spec.env) envp.push_back(const_cast<char *>(e.c_str()));
   envp.push_back(nullptr);
 
   posix_spawn_file_actions_t fa;
@@ -223,13 +203,10 @@ net::awaitable<ChildResult> run_child(const ChildSpec &spec) {
   posix_spawn_file_actions_init(&fa);
   posix_spawnattr_init(&attr);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  const std::string out =
-      spec.output_path.empty() ? "/dev/null" : spec.output_path;
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0600);
+  const std::string out = spec.output_path.empty() ? "/dev/null" : spec.output_path;
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  if (!spec.cwd.empty())
-    posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
+  if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
   // Own process group (so a timeout kills the fetcher and whatever it started,
   // e.g. getmail's msmtp), default signal dispositions, nothing blocked.
   sigset_t def, mask;
@@ -240,8 +217,7 @@ net::awaitable<ChildResult> run_child(const ChildSpec &spec) {
   posix_spawnattr_setsigdefault(&attr, &def);
   posix_spawnattr_setsigmask(&attr, &mask);
   posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETPGROUP |
-                                                     POSIX_SPAWN_SETSIGDEF |
+  posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
                                                      POSIX_SPAWN_SETSIGMASK));
   pid_t pid = -1;
   const int rc = ::posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(),
@@ -249,8 +225,7 @@ net::awaitable<ChildResult> run_child(const ChildSpec &spec) {
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
-    res.error =
-        fmt::format("cannot start {}: {}", spec.argv[0], std::strerror(rc));
+    res.error = fmt::format("cannot start {}: {}", spec.argv[0], std::strerror(rc));
     co_return res;
   }
   res.started = true;
@@ -261,8 +236,7 @@ net::awaitable<ChildResult> run_child(const ChildSpec &spec) {
   int status = 0;
   for (;;) {
     const pid_t w = ::waitpid(pid, &status, WNOHANG);
-    if (w == pid)
-      break;
+    if (w == pid) break;
     if (w < 0 && errno != EINTR) {
       res.error = fmt::format("waitpid: {}", std::strerror(errno));
       guard.pid = -1;
@@ -282,23 +256,18 @@ net::awaitable<ChildResult> run_child(const ChildSpec &spec) {
   // Members of its process group that outlive the leader (a backgrounded MDA,
   // `cmd &` in a command fetcher) are ended too; ESRCH when there are none.
   ::kill(-pid, SIGKILL);
-  if (WIFEXITED(status))
-    res.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status))
-    res.signal = WTERMSIG(status);
-  res.wall_ms = std::chrono::duration<double, std::milli>(
-                    std::chrono::steady_clock::now() - start)
-                    .count();
+  if (WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) res.signal = WTERMSIG(status);
+  res.wall_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   co_return res;
 }
 
 std::string output_tail(const std::string &path, std::size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return {};
+  if (!in) return {};
   in.seekg(0, std::ios::end);
-  const auto size =
-      static_cast<std::size_t>(std::max<std::streamoff>(0, in.tellg()));
+  const auto size = static_cast<std::size_t>(std::max<std::streamoff>(0, in.tellg()));
   const std::size_t from = size > max_bytes ? size - max_bytes : 0;
   in.seekg(static_cast<std::streamoff>(from));
   std::string data(size - from, '\0');
@@ -307,14 +276,12 @@ std::string output_tail(const std::string &path, std::size_t max_bytes) {
   for (char c : data) {
     const bool ctl = static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
     if (ctl) {
-      if (!out.empty() && out.back() != ' ')
-        out.push_back(' ');
+      if (!out.empty() && out.back() != ' ') out.push_back(' ');
     } else {
       out.push_back(c);
     }
   }
-  while (!out.empty() && out.back() == ' ')
-    out.pop_back();
+  while (!out.empty() && out.back() == ' ') out.pop_back();
   return from > 0 ? "..." + out : out;
 }
 
@@ -323,45 +290,33 @@ std::string output_tail(const std::string &path, std::size_t max_bytes) {
 
 std::vector<ExternalAccount> external_accounts(const ExternalContext &ctx) {
   std::vector<ExternalAccount> out = ctx.accounts;
-  if (out.empty())
-    out.push_back({"catchall", ctx.user, ctx.password, "", 0});
+  if (out.empty()) out.push_back({"catchall", ctx.user, ctx.password, "", 0});
   for (auto &a : out)
-    if (a.port == 0)
-      a.port = ctx.pop3_port;
+    if (a.port == 0) a.port = ctx.pop3_port;
   return out;
 }
 
 base::Status check_accounts(const ExternalContext &ctx) {
   const auto bad = [](const ExternalAccount &a, std::string_view why) {
-    return base::make_error("bad-account",
-                            fmt::format("account '{}': {}", a.name, why));
+    return base::make_error("bad-account", fmt::format("account '{}': {}", a.name, why));
   };
   const auto has_control = [](std::string_view v) {
-    return std::any_of(v.begin(), v.end(), [](char c) {
-      return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-    });
+    return std::any_of(v.begin(), v.end(),
+                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
   };
   std::vector<std::string_view> seen;
   for (const auto &a : ctx.accounts) {
-    const bool name_ok = !a.name.empty() &&
-                         std::all_of(a.name.begin(), a.name.end(), [](char c) {
-                           return (c >= 'a' && c <= 'z') ||
-                                  (c >= '0' && c <= '9') || c == '_' ||
-                                  c == '-';
-                         });
-    if (!name_ok)
-      return bad(a, "name must be non-empty [a-z0-9_-]");
-    if (std::find(seen.begin(), seen.end(), a.name) != seen.end())
-      return bad(a, "name used twice");
+    const bool name_ok = !a.name.empty() && std::all_of(a.name.begin(), a.name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    });
+    if (!name_ok) return bad(a, "name must be non-empty [a-z0-9_-]");
+    if (std::find(seen.begin(), seen.end(), a.name) != seen.end()) return bad(a, "name used twice");
     seen.push_back(a.name);
-    if (a.user.empty())
-      return bad(a, "no POP3 user");
-    if (has_control(a.user) || has_control(a.password) ||
-        has_control(a.deliver_to))
+    if (a.user.empty()) return bad(a, "no POP3 user");
+    if (has_control(a.user) || has_control(a.password) || has_control(a.deliver_to))
       return bad(a, "control character in user, password or deliver_to");
-    if (!a.deliver_to.empty() &&
-        (a.deliver_to.find('@') == std::string::npos ||
-         a.deliver_to.find_first_of(" <>\"") != std::string::npos))
+    if (!a.deliver_to.empty() && (a.deliver_to.find('@') == std::string::npos ||
+                                  a.deliver_to.find_first_of(" <>\"") != std::string::npos))
       return bad(a, "deliver_to must be a full address (local@domain)");
   }
   return base::ok_status();
@@ -388,8 +343,8 @@ std::string fetchmail_received(const mail::EnvelopeSpec &spec) {
 // it.
 std::string fetchmail_poll(const ExternalContext &ctx, std::uint16_t port) {
   const Scenario &s = *ctx.scenario;
-  std::string rc = fmt::format("poll {} with proto pop3 port {} no dns uidl\n",
-                               ctx.pop3_host, port);
+  std::string rc =
+      fmt::format("poll {} with proto pop3 port {} no dns uidl\n", ctx.pop3_host, port);
   if (s.fetcher.to_cc) {
     // To/Cc mode: no envelope header, not even the Received-line guess.
     rc += "  no envelope\n";
@@ -400,8 +355,7 @@ std::string fetchmail_poll(const ExternalContext &ctx, std::uint16_t port) {
     // occurrence N >= 1 is the Nth line from the top: fetchmail skips N-1; 0
     // ("every line") cannot be expressed, fetchmail reads the first.
     if (spec.occurrence >= 2)
-      rc += fmt::format("  envelope {} {}\n", spec.occurrence - 1,
-                        fetchmail_quote(spec.header));
+      rc += fmt::format("  envelope {} {}\n", spec.occurrence - 1, fetchmail_quote(spec.header));
     else
       rc += "  envelope " + fetchmail_quote(spec.header) + "\n";
     if (!spec.qvirtual.empty())
@@ -409,12 +363,11 @@ std::string fetchmail_poll(const ExternalContext &ctx, std::uint16_t port) {
     else if (spec.strip_qmail_prefix)
       // fetchmail strips one literal prefix: the first local domain's
       // "<domain>-".
-      rc += "  qvirtual " +
-            fetchmail_quote(s.world.local_domains.front() + "-") + "\n";
+      rc += "  qvirtual " + fetchmail_quote(s.world.local_domains.front() + "-") + "\n";
   }
   rc += "  localdomains";
   for (const auto &d : s.world.local_domains) {
-    rc += ' '; // not " " + quote(d): GCC 12's false -Wrestrict (PR 105329)
+    rc += ' ';  // not " " + quote(d): GCC 12's false -Wrestrict (PR 105329)
     rc += fetchmail_quote(d);
   }
   rc += "\n";
@@ -423,11 +376,10 @@ std::string fetchmail_poll(const ExternalContext &ctx, std::uint16_t port) {
 
 // One user entry and its user options (fetchmail binds smtphost, ssl, sslproto
 // and keep to the `user` they follow: every entry repeats them).
-std::string fetchmail_user(const ExternalContext &ctx,
-                           const ExternalAccount &a) {
+std::string fetchmail_user(const ExternalContext &ctx, const ExternalAccount &a) {
   const Scenario &s = *ctx.scenario;
-  std::string rc = "  user " + fetchmail_quote(a.user) + " with password " +
-                   fetchmail_quote(a.password) + " is";
+  std::string rc =
+      "  user " + fetchmail_quote(a.user) + " with password " + fetchmail_quote(a.password) + " is";
   if (a.deliver_to.empty()) {
     // Multidrop: '*' passes local names through; full-address mappings
     // (fetchmail >= 6.3.5) carry world.aliases and take precedence over
@@ -444,44 +396,40 @@ std::string fetchmail_user(const ExternalContext &ctx,
   else
     rc += fmt::format("  smtphost {}/{}\n", ctx.smtp_host, ctx.smtp_port);
   if (ctx.pop3_tls == client::TlsMode::none) {
-    rc += "  sslproto ''\n"; // plain POP3: no opportunistic STLS attempt
+    rc += "  sslproto ''\n";  // plain POP3: no opportunistic STLS attempt
   } else {
     // Required TLS (implicit, or STLS in-band), certificate verified against
     // the run's CA.
-    if (ctx.pop3_tls == client::TlsMode::implicit)
-      rc += "  ssl\n";
-    rc += "  sslproto 'TLS1.2+' sslcertck sslcertfile " +
-          fetchmail_quote(ctx.ca_file) + "\n";
+    if (ctx.pop3_tls == client::TlsMode::implicit) rc += "  ssl\n";
+    rc += "  sslproto 'TLS1.2+' sslcertck sslcertfile " + fetchmail_quote(ctx.ca_file) + "\n";
   }
   rc += s.fetcher.keep ? "  keep\n" : "  no keep\n";
   return rc;
 }
 
-} // namespace
+}  // namespace
 
 std::string fetchmail_rc(const ExternalContext &ctx) {
   const Scenario &s = *ctx.scenario;
-  std::string rc = fmt::format("# dropcheck: fetchmail run control for "
-                               "scenario {}, cycle {} (generated)\n",
-                               s.name, ctx.cycle);
+  std::string rc = fmt::format(
+      "# dropcheck: fetchmail run control for "
+      "scenario {}, cycle {} (generated)\n",
+      s.name, ctx.cycle);
   // Undeliverable mail and mail with no local recipient go to the fallback
   // mailbox, not back to the (often forged) sender: backscatter is worse than a
   // postmaster copy.
-  if (!s.world.fallback.empty())
-    rc += "set postmaster " + fetchmail_quote(s.world.fallback) + "\n";
+  if (!s.world.fallback.empty()) rc += "set postmaster " + fetchmail_quote(s.world.fallback) + "\n";
   rc += "set no bouncemail\nset no spambounce\n";
   // One poll entry per provider port (in the order the accounts name them),
   // holding the user entries of that port.
   const auto accounts = external_accounts(ctx);
   std::vector<std::uint16_t> ports;
   for (const auto &a : accounts)
-    if (std::find(ports.begin(), ports.end(), a.port) == ports.end())
-      ports.push_back(a.port);
+    if (std::find(ports.begin(), ports.end(), a.port) == ports.end()) ports.push_back(a.port);
   for (const auto port : ports) {
     rc += fetchmail_poll(ctx, port);
     for (const auto &a : accounts)
-      if (a.port == port)
-        rc += fetchmail_user(ctx, a);
+      if (a.port == port) rc += fetchmail_user(ctx, a);
   }
   return rc;
 }
@@ -499,66 +447,56 @@ std::vector<std::string> fetchmail_argv(const std::string &dir) {
           "--nosyslog"};
 }
 
-std::string getmail_rc(const ExternalContext &ctx,
-                       const std::string &msmtp_path,
+std::string getmail_rc(const ExternalContext &ctx, const std::string &msmtp_path,
                        const std::string &msmtp_config) {
-  return getmail_rc(ctx, external_accounts(ctx).front(), msmtp_path,
-                    msmtp_config);
+  return getmail_rc(ctx, external_accounts(ctx).front(), msmtp_path, msmtp_config);
 }
 
-std::string getmail_rc(const ExternalContext &ctx,
-                       const ExternalAccount &account,
-                       const std::string &msmtp_path,
-                       const std::string &msmtp_config) {
+std::string getmail_rc(const ExternalContext &ctx, const ExternalAccount &account,
+                       const std::string &msmtp_path, const std::string &msmtp_config) {
   const Scenario &s = *ctx.scenario;
   const auto spec = first_envelope(s);
   const bool multidrop = account.deliver_to.empty();
   const std::uint16_t port = account.port ? account.port : ctx.pop3_port;
-  std::string rc = fmt::format(
-      "# dropcheck: getmailrc for scenario {}, cycle {} (generated)\n", s.name,
-      ctx.cycle);
+  std::string rc = fmt::format("# dropcheck: getmailrc for scenario {}, cycle {} (generated)\n",
+                               s.name, ctx.cycle);
   if (!ctx.accounts.empty())
-    rc += fmt::format("# account {} ({})\n", account.name,
-                      multidrop ? "multidrop" : "single-drop");
+    rc += fmt::format("# account {} ({})\n", account.name, multidrop ? "multidrop" : "single-drop");
   // getmail has no STLS for POP3: only the SSL retriever (implicit TLS)
   // protects the password.
   const bool ssl = ctx.pop3_tls == client::TlsMode::implicit;
-  rc += fmt::format("[retriever]\ntype = {}POP3{}Retriever\n",
-                    multidrop ? "Multidrop" : "Simple", ssl ? "SSL" : "");
-  if (ssl)
-    rc += "ca_certs = " + ctx.ca_file + "\n";
-  rc += fmt::format("server = {}\nport = {}\nusername = {}\npassword = {}\n",
-                    ctx.pop3_host, port, account.user, account.password);
+  rc += fmt::format("[retriever]\ntype = {}POP3{}Retriever\n", multidrop ? "Multidrop" : "Simple",
+                    ssl ? "SSL" : "");
+  if (ssl) rc += "ca_certs = " + ctx.ca_file + "\n";
+  rc += fmt::format("server = {}\nport = {}\nusername = {}\npassword = {}\n", ctx.pop3_host, port,
+                    account.user, account.password);
   // getmail reads one occurrence of one header: "name:position", position 1 =
   // topmost.
   if (multidrop)
-    rc +=
-        fmt::format("envelope_recipient = {}:{}\n", base::to_lower(spec.header),
-                    std::max(1, spec.occurrence));
+    rc += fmt::format("envelope_recipient = {}:{}\n", base::to_lower(spec.header),
+                      std::max(1, spec.occurrence));
   rc += "\n[destination]\ntype = MDA_external\n";
   rc += "path = " + msmtp_path + "\n";
   // msmtp re-injects with the envelope getmail found: MAIL FROM = the
   // Return-Path getmail read (%(sender), "" for <>), RCPT TO = the envelope
   // recipient (multidrop) or the account's one local address (single-drop:
   // getmail has no %(recipient) there); no header rewriting.
-  std::vector<std::string> args = {
-      "-C",
-      msmtp_config,
-      "--host=" + ctx.smtp_host,
-      fmt::format("--port={}", ctx.smtp_port),
-      ctx.lmtp ? "--protocol=lmtp" : "--protocol=smtp",
-      "--auth=off",
-      "--tls=off",
-      "--set-from-header=off",
-      "--set-date-header=off",
-      "--set-msgid-header=off",
-      "-f",
-      "%(sender)",
-      "--",
-      multidrop ? std::string("%(recipient)") : account.deliver_to};
+  std::vector<std::string> args = {"-C",
+                                   msmtp_config,
+                                   "--host=" + ctx.smtp_host,
+                                   fmt::format("--port={}", ctx.smtp_port),
+                                   ctx.lmtp ? "--protocol=lmtp" : "--protocol=smtp",
+                                   "--auth=off",
+                                   "--tls=off",
+                                   "--set-from-header=off",
+                                   "--set-date-header=off",
+                                   "--set-msgid-header=off",
+                                   "-f",
+                                   "%(sender)",
+                                   "--",
+                                   multidrop ? std::string("%(recipient)") : account.deliver_to};
   rc += "arguments = (";
-  for (std::size_t i = 0; i < args.size(); ++i)
-    rc += (i ? ", " : "") + dquote(args[i]);
+  for (std::size_t i = 0; i < args.size(); ++i) rc += (i ? ", " : "") + dquote(args[i]);
   rc += ")\n";
   // The harness may run as root (CI containers); getmail refuses external MDAs
   // as root unless told otherwise.
@@ -568,13 +506,11 @@ std::string getmail_rc(const ExternalContext &ctx,
   return rc;
 }
 
-std::string getmail_rc_name(const ExternalContext &ctx,
-                            const ExternalAccount &account) {
+std::string getmail_rc_name(const ExternalContext &ctx, const ExternalAccount &account) {
   return ctx.accounts.empty() ? "getmailrc" : "getmailrc-" + account.name;
 }
 
-std::vector<std::string> getmail_argv(const std::string &getmail_dir,
-                                      const std::string &rcfile) {
+std::vector<std::string> getmail_argv(const std::string &getmail_dir, const std::string &rcfile) {
   return getmail_argv(getmail_dir, std::vector<std::string>{rcfile});
 }
 
@@ -588,36 +524,28 @@ std::vector<std::string> getmail_argv(const std::string &getmail_dir,
   return argv;
 }
 
-std::string intent_config(const ExternalContext &ctx,
-                          const std::string &password_file,
+std::string intent_config(const ExternalContext &ctx, const std::string &password_file,
                           const std::string &state_dir) {
   const Scenario &s = *ctx.scenario;
-  std::string y = fmt::format(
-      "# dropcheck: fetcher intent for scenario {} (generated)\n", s.name);
+  std::string y = fmt::format("# dropcheck: fetcher intent for scenario {} (generated)\n", s.name);
   y += "version: 1\nname: scenario\n";
-  const auto pop3 = [&](std::uint16_t port, const std::string &user,
-                        const std::string &pw_file) {
+  const auto pop3 = [&](std::uint16_t port, const std::string &user, const std::string &pw_file) {
     return fmt::format(
-        "{{host: {}, port: {}, tls: {}, user: {}, password_file: {}{}}}",
-        ctx.pop3_host, port, ctx.pop3_tls == client::TlsMode::implicit ? "implicit" : "none",
-        dquote(user), dquote(pw_file),
-        ctx.ca_file.empty() ? "" : ", ca_file: " + dquote(ctx.ca_file));
+        "{{host: {}, port: {}, tls: {}, user: {}, password_file: {}{}}}", ctx.pop3_host, port,
+        ctx.pop3_tls == client::TlsMode::implicit ? "implicit" : "none", dquote(user),
+        dquote(pw_file), ctx.ca_file.empty() ? "" : ", ca_file: " + dquote(ctx.ca_file));
   };
-  if (ctx.accounts.empty())
-    y += "pop3: " + pop3(ctx.pop3_port, ctx.user, password_file) + "\n";
-  y += fmt::format("smtp: {{host: {}, port: {}, lmtp: {}}}\n", ctx.smtp_host,
-                   ctx.smtp_port, ctx.lmtp ? "true" : "false");
+  if (ctx.accounts.empty()) y += "pop3: " + pop3(ctx.pop3_port, ctx.user, password_file) + "\n";
+  y += fmt::format("smtp: {{host: {}, port: {}, lmtp: {}}}\n", ctx.smtp_host, ctx.smtp_port,
+                   ctx.lmtp ? "true" : "false");
   y += "routing:\n";
-  y += std::string("  source: ") +
-       (s.fetcher.to_cc ? "to-cc" : "envelope-header") + "\n";
+  y += std::string("  source: ") + (s.fetcher.to_cc ? "to-cc" : "envelope-header") + "\n";
   if (!s.fetcher.envelope.empty()) {
     y += "  envelope:\n";
     for (const auto &e : s.fetcher.envelope)
-      y += fmt::format(
-          "    - {{header: {}, occurrence: {}, qmail_prefix: {}{}}}\n",
-          dquote(e.header), e.occurrence,
-          e.strip_qmail_prefix ? "true" : "false",
-          e.received_by.empty() ? "" : ", by: " + dquote(e.received_by));
+      y += fmt::format("    - {{header: {}, occurrence: {}, qmail_prefix: {}{}}}\n",
+                       dquote(e.header), e.occurrence, e.strip_qmail_prefix ? "true" : "false",
+                       e.received_by.empty() ? "" : ", by: " + dquote(e.received_by));
   }
   y += "  local_domains: [";
   for (std::size_t i = 0; i < s.world.local_domains.size(); ++i)
@@ -634,8 +562,7 @@ std::string intent_config(const ExternalContext &ctx,
       y += (i ? ", " : "") + dquote(s.world.users[i]);
     y += "]\n";
   }
-  if (!s.world.fallback.empty())
-    y += "  fallback: " + dquote(s.world.fallback) + "\n";
+  if (!s.world.fallback.empty()) y += "  fallback: " + dquote(s.world.fallback) + "\n";
   y += "state_dir: " + dquote(state_dir) + "\n";
   y += std::string("keep: ") + (s.fetcher.keep ? "true" : "false") + "\n";
   if (!ctx.accounts.empty()) {
@@ -659,19 +586,18 @@ std::string intent_config(const ExternalContext &ctx,
   return y;
 }
 
-std::vector<std::string>
-account_password_files(const ExternalContext &ctx,
-                       const std::string &password_file) {
+std::vector<std::string> account_password_files(const ExternalContext &ctx,
+                                                const std::string &password_file) {
   std::vector<std::string> out;
   for (const auto &a : external_accounts(ctx))
     out.push_back(out.empty() ? password_file : password_file + "-" + a.name);
   return out;
 }
 
-std::map<std::string, std::string>
-command_placeholders(const ExternalContext &ctx, const std::string &config_path,
-                     const std::string &password_file,
-                     const std::string &state_dir) {
+std::map<std::string, std::string> command_placeholders(const ExternalContext &ctx,
+                                                        const std::string &config_path,
+                                                        const std::string &password_file,
+                                                        const std::string &state_dir) {
   const ExternalAccount first = external_accounts(ctx).front();
   return {{"pop3_host", ctx.pop3_host},
           {"pop3_port", std::to_string(first.port)},
@@ -701,9 +627,8 @@ std::string shell_quote(std::string_view s) {
   return out + "'";
 }
 
-base::Result<std::string>
-substitute_command(std::string_view tmpl,
-                   const std::map<std::string, std::string> &values) {
+base::Result<std::string> substitute_command(std::string_view tmpl,
+                                             const std::map<std::string, std::string> &values) {
   std::string out;
   for (std::size_t i = 0; i < tmpl.size(); ++i) {
     const char c = tmpl[i];
@@ -712,26 +637,21 @@ substitute_command(std::string_view tmpl,
       ++i;
       continue;
     }
-    if (c == '}')
-      return base::make_error("bad-command",
-                              fmt::format("stray '}}' at offset {}", i));
+    if (c == '}') return base::make_error("bad-command", fmt::format("stray '}}' at offset {}", i));
     if (c != '{') {
       out.push_back(c);
       continue;
     }
     const auto close = tmpl.find('}', i + 1);
     if (close == std::string_view::npos)
-      return base::make_error("bad-command",
-                              fmt::format("unterminated '{{' at offset {}", i));
+      return base::make_error("bad-command", fmt::format("unterminated '{{' at offset {}", i));
     const std::string name(tmpl.substr(i + 1, close - i - 1));
     const auto it = values.find(name);
     if (it == values.end()) {
       std::string known;
-      for (const auto &kv : values)
-        known += (known.empty() ? "" : ", ") + kv.first;
-      return base::make_error(
-          "bad-command",
-          fmt::format("unknown placeholder {{{}}} (known: {})", name, known));
+      for (const auto &kv : values) known += (known.empty() ? "" : ", ") + kv.first;
+      return base::make_error("bad-command",
+                              fmt::format("unknown placeholder {{{}}} (known: {})", name, known));
     }
     out += shell_quote(it->second);
     i = close;
@@ -742,8 +662,7 @@ substitute_command(std::string_view tmpl,
 // ---- one cycle
 // ----------------------------------------------------------------------------
 
-net::awaitable<fetcher::CycleResult>
-run_external_cycle(const ExternalContext &ctx) {
+net::awaitable<fetcher::CycleResult> run_external_cycle(const ExternalContext &ctx) {
   fetcher::CycleResult r;
   const Scenario &s = *ctx.scenario;
   const std::string kind(fetcher_kind_name(s.fetcher.kind));
@@ -762,9 +681,7 @@ run_external_cycle(const ExternalContext &ctx) {
     std::string missing;
     if (!external_fetcher_available(kind, &missing)) {
       r.outcome = fetcher::Outcome::pop3_error;
-      r.detail =
-          fmt::format("external fetcher '{}' is not available (missing: {})",
-                      kind, missing);
+      r.detail = fmt::format("external fetcher '{}' is not available (missing: {})", kind, missing);
       co_return r;
     }
     if (s.fetcher.kind == FetcherKind::fetchmail) {
@@ -777,8 +694,7 @@ run_external_cycle(const ExternalContext &ctx) {
       child.env.push_back("FETCHMAILHOME=" + dir.string());
     } else if (s.fetcher.kind == FetcherKind::getmail6) {
       const fs::path msmtprc = dir / "msmtprc";
-      write_file(msmtprc,
-                 "# dropcheck: empty; everything is on msmtp's command line\n",
+      write_file(msmtprc, "# dropcheck: empty; everything is on msmtp's command line\n",
                  kPrivateFile);
       // One rc file per account (getmail reads one account per file), all in
       // one invocation; its state (oldmail-<server>-<port>-<user>) is per
@@ -786,9 +702,7 @@ run_external_cycle(const ExternalContext &ctx) {
       std::vector<std::string> rcfiles;
       for (const auto &a : external_accounts(ctx)) {
         const fs::path rc = dir / getmail_rc_name(ctx, a);
-        write_file(rc,
-                   getmail_rc(ctx, a, find_program("msmtp"), msmtprc.string()),
-                   kPrivateFile);
+        write_file(rc, getmail_rc(ctx, a, find_program("msmtp"), msmtprc.string()), kPrivateFile);
         rcfiles.push_back(rc.string());
       }
       child.argv = getmail_argv(dir.string(), rcfiles);
@@ -802,11 +716,10 @@ run_external_cycle(const ExternalContext &ctx) {
       const auto pw_files = account_password_files(ctx, pw.string());
       for (std::size_t i = 0; i < accounts.size(); ++i)
         write_file(pw_files[i], accounts[i].password + "\n", kPrivateFile);
-      write_file(config, intent_config(ctx, pw.string(), state.string()),
-                 kPrivateFile);
+      write_file(config, intent_config(ctx, pw.string(), state.string()), kPrivateFile);
       auto line = substitute_command(
-          s.fetcher.command, command_placeholders(ctx, config.string(),
-                                                  pw.string(), state.string()));
+          s.fetcher.command,
+          command_placeholders(ctx, config.string(), pw.string(), state.string()));
       if (!line.ok()) {
         r.outcome = fetcher::Outcome::pop3_error;
         r.detail = "fetcher.command: " + line.error().message;
@@ -821,8 +734,7 @@ run_external_cycle(const ExternalContext &ctx) {
     }
   } catch (const std::exception &e) {
     r.outcome = fetcher::Outcome::pop3_error;
-    r.detail = fmt::format("{}: cannot prepare cycle {}: {}", kind, ctx.cycle,
-                           e.what());
+    r.detail = fmt::format("{}: cannot prepare cycle {}: {}", kind, ctx.cycle, e.what());
     co_return r;
   }
   const ChildResult c = co_await run_child(child);
@@ -836,10 +748,9 @@ run_external_cycle(const ExternalContext &ctx) {
                            c.error.empty() ? "" : " " + c.error, tail);
   } else {
     r.outcome = fetcher::Outcome::ok;
-    r.detail = fmt::format("{} {} ({:.0f} ms) output: {}", kind,
-                           describe_exit(c), c.wall_ms, tail);
+    r.detail = fmt::format("{} {} ({:.0f} ms) output: {}", kind, describe_exit(c), c.wall_ms, tail);
   }
   co_return r;
 }
 
-} // namespace dropcheck::runner
+}  // namespace dropcheck::runner

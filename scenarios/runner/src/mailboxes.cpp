@@ -72,15 +72,24 @@ namespace {
 int rank(fetcher::Outcome o) {
   using fetcher::Outcome;
   switch (o) {
-    case Outcome::auth_failed: return 0;
-    case Outcome::state_error: return 1;
-    case Outcome::smtp_error: return 2;
-    case Outcome::pop3_error: return 3;
-    case Outcome::held: return 4;
-    case Outcome::in_use: return 5;
-    case Outcome::login_delay: return 6;
-    case Outcome::locked: return 7;
-    case Outcome::ok: return 8;
+    case Outcome::auth_failed:
+      return 0;
+    case Outcome::state_error:
+      return 1;
+    case Outcome::smtp_error:
+      return 2;
+    case Outcome::pop3_error:
+      return 3;
+    case Outcome::held:
+      return 4;
+    case Outcome::in_use:
+      return 5;
+    case Outcome::login_delay:
+      return 6;
+    case Outcome::locked:
+      return 7;
+    case Outcome::ok:
+      return 8;
   }
   return 8;
 }
@@ -136,7 +145,8 @@ std::vector<ScheduledEvent> CredentialEvents::events(
     const auto at = changed_at_.find(c.mailbox);
     for (std::size_t i = at == changed_at_.end() ? log.size() : at->second; i < log.size(); ++i)
       if (!e.fired && log[i].user == c.mailbox && log[i].auth_result == "bad-credentials")
-        e = {e.name, true, fmt::format("POP3 session #{} refused with the old password", log[i].id)};
+        e = {e.name, true,
+             fmt::format("POP3 session #{} refused with the old password", log[i].id)};
     out.push_back(std::move(e));
   }
   return out;

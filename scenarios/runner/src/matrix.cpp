@@ -1,7 +1,5 @@
 #include "runner/matrix.hpp"
 
-#include "base/strings.hpp"
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -14,6 +12,7 @@
 #include <thread>
 
 #include "analyzer/report.hpp"
+#include "base/strings.hpp"
 #include "fetcher/fetcher.hpp"
 #include "runner/evaluation.hpp"
 #include "runner/external.hpp"
@@ -28,9 +27,7 @@ bool is_defect_model(const std::string &name) {
 }
 
 // XML-safe and valid UTF-8 whatever the octets (JUnit and HTML declare UTF-8).
-std::string xml_escape(std::string_view s) {
-  return base::xml_escape(analyzer::utf8_text(s));
-}
+std::string xml_escape(std::string_view s) { return base::xml_escape(analyzer::utf8_text(s)); }
 
 std::string provider_label(const MatrixCell &c) { return c.provider; }
 
@@ -38,15 +35,11 @@ std::string provider_label(const MatrixCell &c) { return c.provider; }
 // error.
 std::string failure_text(const ScenarioResult &r) {
   std::string out;
-  if (!r.error.empty())
-    out += "error: " + r.error + "\n";
+  if (!r.error.empty()) out += "error: " + r.error + "\n";
   for (const auto &e : r.events)
-    if (!e.fired)
-      out += "not exercised: " + e.name + " did not fire: " + e.detail + "\n";
-  for (const auto &m : r.missing)
-    out += "expected but missing: " + m + "\n";
-  for (const auto &u : r.unexpected)
-    out += "unexpected: " + u + "\n";
+    if (!e.fired) out += "not exercised: " + e.name + " did not fire: " + e.detail + "\n";
+  for (const auto &m : r.missing) out += "expected but missing: " + m + "\n";
+  for (const auto &u : r.unexpected) out += "unexpected: " + u + "\n";
   return out;
 }
 
@@ -59,28 +52,24 @@ std::string fired_note(const MatrixResult &m, std::size_t row) {
   for (std::size_t k = 0; k < nf; ++k) {
     const ScenarioResult &r = m.cells[row * nf + k].result;
     for (const auto &e : r.events)
-      if (std::find(names.begin(), names.end(), e.name) == names.end())
-        names.push_back(e.name);
-    if (!r.events.empty() && r.exercised())
-      fired_in.push_back(m.cells[row * nf + k].fetcher);
+      if (std::find(names.begin(), names.end(), e.name) == names.end()) names.push_back(e.name);
+    if (!r.events.empty() && r.exercised()) fired_in.push_back(m.cells[row * nf + k].fetcher);
   }
-  if (names.empty())
-    return {};
-  return fmt::format("scheduled: {}; all fired in: {}", fmt::join(names, ", "),
-                     fired_in.empty() ? std::string("-")
-                                      : fmt::format("{}", fmt::join(fired_in, ", ")));
+  if (names.empty()) return {};
+  return fmt::format(
+      "scheduled: {}; all fired in: {}", fmt::join(names, ", "),
+      fired_in.empty() ? std::string("-") : fmt::format("{}", fmt::join(fired_in, ", ")));
 }
 
 // A cell of the HTML matrix: its class and its label (HTML).
 std::pair<std::string, std::string> html_cell(const MatrixCell &c, MatrixView view) {
   const auto &r = c.result;
-  if (!r.error.empty())
-    return {"error", xml_escape(cell_label(c))};
-  if (!r.exercised())
-    return {"notexercised", xml_escape(cell_label(c))};
-  if (view == MatrixView::evaluation)
-    return evaluation_html_cell(c);
-  return {!r.passed() ? "fail" : r.report.findings.empty() ? "clean" : "expected",
+  if (!r.error.empty()) return {"error", xml_escape(cell_label(c))};
+  if (!r.exercised()) return {"notexercised", xml_escape(cell_label(c))};
+  if (view == MatrixView::evaluation) return evaluation_html_cell(c);
+  return {!r.passed()                 ? "fail"
+          : r.report.findings.empty() ? "clean"
+                                      : "expected",
           xml_escape(cell_label(c))};
 }
 
@@ -89,57 +78,48 @@ std::string text_cell(const MatrixCell &c, MatrixView view) {
   return view == MatrixView::regression ? cell_label(c) : evaluation_text_cell(c);
 }
 
-} // namespace
+}  // namespace
 
 std::size_t MatrixResult::failed() const {
-  return static_cast<std::size_t>(
-      std::count_if(cells.begin(), cells.end(),
-                    [](const MatrixCell &c) { return !c.result.passed(); }));
+  return static_cast<std::size_t>(std::count_if(
+      cells.begin(), cells.end(), [](const MatrixCell &c) { return !c.result.passed(); }));
 }
 
 base::Status check_matrix_fetchers(const std::vector<std::string> &fetchers,
                                    const std::string &command) {
-  if (fetchers.empty())
-    return base::make_error("bad-fetcher", "empty list of fetchers");
+  if (fetchers.empty()) return base::make_error("bad-fetcher", "empty list of fetchers");
   for (const auto &f : fetchers) {
     if (f == "core" || is_defect_model(f) || is_external_fetcher(f)) {
       if (f == "command" && command.empty())
-        return base::make_error(
-            "bad-fetcher",
-            "fetcher 'command' needs --command \"TEMPLATE\" (placeholders "
-            "in scenarios/README.md)");
+        return base::make_error("bad-fetcher",
+                                "fetcher 'command' needs --command \"TEMPLATE\" (placeholders "
+                                "in scenarios/README.md)");
       continue;
     }
     std::string known = "core";
-    for (const auto &k : external_fetcher_kinds())
-      known += ", " + k;
+    for (const auto &k : external_fetcher_kinds()) known += ", " + k;
     known += ", " + fetcher::defect_model_names();
-    return base::make_error(
-        "bad-fetcher",
-        fmt::format("unknown fetcher '{}' (known: {})", f, known));
+    return base::make_error("bad-fetcher",
+                            fmt::format("unknown fetcher '{}' (known: {})", f, known));
   }
   return base::ok_status();
 }
 
-Scenario matrix_cell_scenario(const Scenario &scenario,
-                              const std::string &provider,
-                              const std::string &fetcher,
-                              const std::string &command) {
+Scenario matrix_cell_scenario(const Scenario &scenario, const std::string &provider,
+                              const std::string &fetcher, const std::string &command) {
   Scenario s;
   if (const auto kind = parse_fetcher_kind(fetcher))
     s = with_fetcher(scenario, *kind, command);
   else
     s = with_defect(with_fetcher(scenario, FetcherKind::core),
                     fetcher::parse_defect(fetcher).value());
-  if (!provider.empty())
-    s.profile = provider;
+  if (!provider.empty()) s.profile = provider;
   return s;
 }
 
 std::string matrix_cell_dir(const MatrixCell &cell, bool provider_replaced) {
   std::string name = cell.scenario + "--";
-  if (provider_replaced)
-    name += std::filesystem::path(cell.provider).stem().string() + "--";
+  if (provider_replaced) name += std::filesystem::path(cell.provider).stem().string() + "--";
   name += cell.fetcher;
   for (char &ch : name)
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-')
@@ -147,10 +127,10 @@ std::string matrix_cell_dir(const MatrixCell &cell, bool provider_replaced) {
   return name;
 }
 
-std::vector<ScenarioResult>
-run_all(const std::vector<Scenario> &plays, unsigned jobs,
-        const std::function<void(std::size_t, const ScenarioResult &)> &done,
-        const std::vector<std::string> &keep_dirs) {
+std::vector<ScenarioResult> run_all(
+    const std::vector<Scenario> &plays, unsigned jobs,
+    const std::function<void(std::size_t, const ScenarioResult &)> &done,
+    const std::vector<std::string> &keep_dirs) {
   std::vector<ScenarioResult> results(plays.size());
   // Runs are independent (own io_context, ephemeral ports, temp dir, child
   // processes), so they may run on several threads; results land in their fixed
@@ -160,11 +140,9 @@ run_all(const std::vector<Scenario> &plays, unsigned jobs,
   auto worker = [&] {
     for (;;) {
       const std::size_t i = next.fetch_add(1);
-      if (i >= plays.size())
-        return;
+      if (i >= plays.size()) return;
       RunOptions run;
-      if (i < keep_dirs.size())
-        run.keep_dir = keep_dirs[i];
+      if (i < keep_dirs.size()) run.keep_dir = keep_dirs[i];
       results[i] = run_scenario(plays[i], run);
       if (done) {
         std::lock_guard<std::mutex> lock(done_mu);
@@ -177,24 +155,20 @@ run_all(const std::vector<Scenario> &plays, unsigned jobs,
     worker();
   } else {
     std::vector<std::thread> pool;
-    for (unsigned j = 0; j < jobs; ++j)
-      pool.emplace_back(worker);
-    for (auto &t : pool)
-      t.join();
+    for (unsigned j = 0; j < jobs; ++j) pool.emplace_back(worker);
+    for (auto &t : pool) t.join();
   }
   return results;
 }
 
-MatrixResult
-run_matrix(const std::vector<Scenario> &scenarios, const MatrixOptions &options,
-           const std::function<void(const MatrixCell &)> &progress) {
+MatrixResult run_matrix(const std::vector<Scenario> &scenarios, const MatrixOptions &options,
+                        const std::function<void(const MatrixCell &)> &progress) {
   const auto start = std::chrono::steady_clock::now();
   MatrixResult m;
   m.fetchers = options.fetchers;
   m.providers = options.providers;
-  const std::vector<std::string> providers = options.providers.empty()
-                                                 ? std::vector<std::string>{""}
-                                                 : options.providers;
+  const std::vector<std::string> providers =
+      options.providers.empty() ? std::vector<std::string>{""} : options.providers;
   std::vector<Scenario> plays;
   std::vector<std::string> keep_dirs;
   for (const auto &s : scenarios) {
@@ -211,8 +185,7 @@ run_matrix(const std::vector<Scenario> &scenarios, const MatrixOptions &options,
             c.inherent.insert(c.inherent.end(), alt.begin(), alt.end());
         if (!options.keep_dir.empty())
           keep_dirs.push_back(
-              (std::filesystem::path(options.keep_dir) / matrix_cell_dir(c, !p.empty()))
-                  .string());
+              (std::filesystem::path(options.keep_dir) / matrix_cell_dir(c, !p.empty())).string());
         m.cells.push_back(std::move(c));
       }
     }
@@ -220,26 +193,22 @@ run_matrix(const std::vector<Scenario> &scenarios, const MatrixOptions &options,
   const auto results = run_all(
       plays, options.jobs,
       [&](std::size_t i, const ScenarioResult &r) {
-        if (!progress)
-          return;
+        if (!progress) return;
         MatrixCell c = m.cells[i];
         c.result = r;
         progress(c);
       },
       keep_dirs);
-  for (std::size_t i = 0; i < results.size(); ++i)
-    m.cells[i].result = results[i];
-  m.wall_ms = std::chrono::duration<double, std::milli>(
-                  std::chrono::steady_clock::now() - start)
-                  .count();
+  for (std::size_t i = 0; i < results.size(); ++i) m.cells[i].result = results[i];
+  m.wall_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return m;
 }
 
 std::vector<std::string> event_lines(const ScenarioResult &r) {
   std::vector<std::string> out;
   for (const auto &e : r.events)
-    out.push_back(fmt::format("{} {} ({})", e.name, e.fired ? "fired" : "NOT FIRED",
-                              e.detail));
+    out.push_back(fmt::format("{} {} ({})", e.name, e.fired ? "fired" : "NOT FIRED", e.detail));
   return out;
 }
 
@@ -254,79 +223,62 @@ nlohmann::json result_json(const ScenarioResult &r) {
   j["wall_ms"] = r.wall_ms;
   j["events"] = nlohmann::json::array();
   for (const auto &e : r.events)
-    j["events"].push_back(
-        {{"name", e.name}, {"fired", e.fired}, {"detail", e.detail}});
+    j["events"].push_back({{"name", e.name}, {"fired", e.fired}, {"detail", e.detail}});
   j["cycles"] = nlohmann::json::array();
   for (const auto &cy : r.cycles)
     j["cycles"].push_back(
-        {{"outcome", std::string(fetcher::outcome_name(cy.outcome))},
-         {"detail", cy.detail}});
+        {{"outcome", std::string(fetcher::outcome_name(cy.outcome))}, {"detail", cy.detail}});
   analyzer::utf8_safe(j);
   return j;
 }
 
 std::string cell_label(const MatrixCell &c) {
   const auto &r = c.result;
-  if (!r.error.empty())
-    return "ERROR";
-  if (!r.exercised())
-    return "NOT-EXERCISED";
+  if (!r.error.empty()) return "ERROR";
+  if (!r.exercised()) return "NOT-EXERCISED";
   if (r.passed())
-    return r.report.findings.empty()
-               ? "ok"
-               : fmt::format("ok ({} expected)", r.report.findings.size());
+    return r.report.findings.empty() ? "ok"
+                                     : fmt::format("ok ({} expected)", r.report.findings.size());
   return fmt::format("FAIL +{} -{}", r.unexpected.size(), r.missing.size());
 }
 
-std::string matrix_text(const MatrixResult &m) {
-  return matrix_text(m, default_view(m));
-}
+std::string matrix_text(const MatrixResult &m) { return matrix_text(m, default_view(m)); }
 
 std::string matrix_text(const MatrixResult &m, MatrixView view) {
   const bool by_provider = !m.providers.empty();
   std::string out = view == MatrixView::evaluation ? evaluation_text_head(m) : "";
-  std::size_t width = 18; // a column fits its longest label up to 40; longer ones overflow
+  std::size_t width = 18;  // a column fits its longest label up to 40; longer ones overflow
   for (const auto &c : m.cells)
     width = std::clamp(text_cell(c, view).size() + 1, width, std::size_t{40});
   out += fmt::format("{:<26}", "SCENARIO");
-  if (by_provider)
-    out += fmt::format(" {:<16}", "PROVIDER");
-  for (const auto &f : m.fetchers)
-    out += fmt::format(" {:<{}}", f, width);
-  while (!out.empty() && out.back() == ' ')
-    out.pop_back();
+  if (by_provider) out += fmt::format(" {:<16}", "PROVIDER");
+  for (const auto &f : m.fetchers) out += fmt::format(" {:<{}}", f, width);
+  while (!out.empty() && out.back() == ' ') out.pop_back();
   out += "\n";
   const std::size_t nf = m.fetchers.size();
   for (std::size_t row = 0; row * nf < m.cells.size(); ++row) {
     const MatrixCell &first = m.cells[row * nf];
     std::string line = fmt::format("{:<26}", first.scenario);
-    if (by_provider)
-      line += fmt::format(" {:<16}", provider_label(first));
+    if (by_provider) line += fmt::format(" {:<16}", provider_label(first));
     std::vector<std::string> notes;
     for (std::size_t k = 0; k < nf; ++k) {
       const MatrixCell &c = m.cells[row * nf + k];
       line += fmt::format(" {:<{}}", text_cell(c, view), width);
-      if (!c.result.error.empty())
-        notes.push_back(c.fetcher + ": error: " + c.result.error);
+      if (!c.result.error.empty()) notes.push_back(c.fetcher + ": error: " + c.result.error);
       for (const auto &e : c.result.events)
-        if (!e.fired)
-          notes.push_back(c.fetcher + ": not exercised: " + e.name + ": " + e.detail);
+        if (!e.fired) notes.push_back(c.fetcher + ": not exercised: " + e.name + ": " + e.detail);
       for (const auto &x : c.result.missing)
         notes.push_back(c.fetcher + ": expected but missing: " + x);
-      for (const auto &x : c.result.unexpected)
-        notes.push_back(c.fetcher + ": unexpected: " + x);
+      for (const auto &x : c.result.unexpected) notes.push_back(c.fetcher + ": unexpected: " + x);
     }
-    while (!line.empty() && line.back() == ' ')
-      line.pop_back();
+    while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line + "\n";
-    if (const std::string fired = fired_note(m, row); !fired.empty())
-      out += "    " + fired + "\n";
-    for (const auto &n : notes)
-      out += "    " + n + "\n";
+    if (const std::string fired = fired_note(m, row); !fired.empty()) out += "    " + fired + "\n";
+    for (const auto &n : notes) out += "    " + n + "\n";
   }
-  out += fmt::format("{} cell(s), {} failed, {:.1f} s: {} ({} view)\n", m.cells.size(),
-                     m.failed(), m.wall_ms / 1000.0,
-                     m.all_passed() ? "all as expected" : "SOME DIFFER", view_name(view));
+  out += fmt::format("{} cell(s), {} failed, {:.1f} s: {} ({} view)\n", m.cells.size(), m.failed(),
+                     m.wall_ms / 1000.0, m.all_passed() ? "all as expected" : "SOME DIFFER",
+                     view_name(view));
   return out;
 }
 
@@ -358,13 +310,10 @@ nlohmann::json matrix_json(const MatrixResult &m) {
 std::string matrix_junit(const MatrixResult &m) {
   // One testsuite per fetcher, one testcase per scenario x provider.
   std::map<std::string, std::vector<const MatrixCell *>> by_fetcher;
-  for (const auto &c : m.cells)
-    by_fetcher[c.fetcher].push_back(&c);
+  for (const auto &c : m.cells) by_fetcher[c.fetcher].push_back(&c);
   // A harness error and a cell whose scheduled events did not fire are errors (nothing was
   // judged); findings that differ are failures.
-  const auto is_error = [](const ScenarioResult &r) {
-    return !r.error.empty() || !r.exercised();
-  };
+  const auto is_error = [](const ScenarioResult &r) { return !r.error.empty() || !r.exercised(); };
   std::size_t failures = 0, errors = 0;
   for (const auto &c : m.cells) {
     if (is_error(c.result))
@@ -373,10 +322,11 @@ std::string matrix_junit(const MatrixResult &m) {
       ++failures;
   }
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out += fmt::format("<testsuites name=\"dropcheck matrix\" tests=\"{}\" "
-                     "failures=\"{}\" errors=\"{}\" "
-                     "time=\"{:.3f}\">\n",
-                     m.cells.size(), failures, errors, m.wall_ms / 1000.0);
+  out += fmt::format(
+      "<testsuites name=\"dropcheck matrix\" tests=\"{}\" "
+      "failures=\"{}\" errors=\"{}\" "
+      "time=\"{:.3f}\">\n",
+      m.cells.size(), failures, errors, m.wall_ms / 1000.0);
   for (const auto &f : m.fetchers) {
     const auto &cells = by_fetcher[f];
     std::size_t sf = 0, se = 0;
@@ -388,46 +338,44 @@ std::string matrix_junit(const MatrixResult &m) {
         ++sf;
       st += c->result.wall_ms;
     }
-    out += fmt::format("  <testsuite name=\"matrix.{}\" tests=\"{}\" "
-                       "failures=\"{}\" errors=\"{}\" "
-                       "time=\"{:.3f}\">\n",
-                       xml_escape(f), cells.size(), sf, se, st / 1000.0);
+    out += fmt::format(
+        "  <testsuite name=\"matrix.{}\" tests=\"{}\" "
+        "failures=\"{}\" errors=\"{}\" "
+        "time=\"{:.3f}\">\n",
+        xml_escape(f), cells.size(), sf, se, st / 1000.0);
     for (const auto *c : cells) {
-      out += fmt::format("    <testcase classname=\"matrix.{}.{}\" name=\"{}\" "
-                         "time=\"{:.3f}\"",
-                         xml_escape(f), xml_escape(c->provider),
-                         xml_escape(c->scenario), c->result.wall_ms / 1000.0);
+      out += fmt::format(
+          "    <testcase classname=\"matrix.{}.{}\" name=\"{}\" "
+          "time=\"{:.3f}\"",
+          xml_escape(f), xml_escape(c->provider), xml_escape(c->scenario),
+          c->result.wall_ms / 1000.0);
       const auto &r = c->result;
       std::string findings;
       for (const auto &x : r.report.findings)
-        findings +=
-            fmt::format("{} message={} recipient={}: {}\n", x.type,
-                        x.message.empty() ? "-" : x.message,
-                        x.recipient.empty() ? "-" : x.recipient, x.evidence);
-      for (const auto &e : event_lines(r))
-        findings += "event " + e + "\n";
+        findings += fmt::format("{} message={} recipient={}: {}\n", x.type,
+                                x.message.empty() ? "-" : x.message,
+                                x.recipient.empty() ? "-" : x.recipient, x.evidence);
+      for (const auto &e : event_lines(r)) findings += "event " + e + "\n";
       if (r.passed() && findings.empty()) {
         out += "/>\n";
         continue;
       }
       out += ">\n";
       if (!r.error.empty()) {
-        out += fmt::format("      <error message=\"{}\">{}</error>\n",
-                           xml_escape(r.error), xml_escape(failure_text(r)));
+        out += fmt::format("      <error message=\"{}\">{}</error>\n", xml_escape(r.error),
+                           xml_escape(failure_text(r)));
       } else if (!r.exercised()) {
         out += fmt::format(
             "      <error message=\"not exercised: a scheduled event did not fire\" "
             "type=\"not-exercised\">{}</error>\n",
             xml_escape(failure_text(r)));
       } else if (!r.passed()) {
-        std::string msg = fmt::format("{} missing, {} unexpected finding(s)",
-                                      r.missing.size(), r.unexpected.size());
-        out += fmt::format(
-            "      <failure message=\"{}\" type=\"findings\">{}</failure>\n",
-            xml_escape(msg), xml_escape(failure_text(r)));
+        std::string msg = fmt::format("{} missing, {} unexpected finding(s)", r.missing.size(),
+                                      r.unexpected.size());
+        out += fmt::format("      <failure message=\"{}\" type=\"findings\">{}</failure>\n",
+                           xml_escape(msg), xml_escape(failure_text(r)));
       }
-      if (!findings.empty())
-        out += "      <system-out>" + xml_escape(findings) + "</system-out>\n";
+      if (!findings.empty()) out += "      <system-out>" + xml_escape(findings) + "</system-out>\n";
       out += "    </testcase>\n";
     }
     out += "  </testsuite>\n";
@@ -436,9 +384,7 @@ std::string matrix_junit(const MatrixResult &m) {
   return out;
 }
 
-std::string matrix_html(const MatrixResult &m) {
-  return matrix_html(m, default_view(m));
-}
+std::string matrix_html(const MatrixResult &m) { return matrix_html(m, default_view(m)); }
 
 std::string matrix_html(const MatrixResult &m, MatrixView view) {
   const auto h = [](std::string_view s) { return xml_escape(s); };
@@ -482,84 +428,77 @@ details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
 <body>
 <h1>dropcheck compatibility matrix</h1>
 )";
-  out += fmt::format("<p>{} cell(s), {} failed ({:.1f} s). A cell passes when "
-                     "its findings equal what the "
-                     "scenario expects of that fetcher (<code>expect</code>, "
-                     "<code>defects:</code>, "
-                     "<code>fetchers:</code>).</p>\n",
-                     m.cells.size(), m.failed(), m.wall_ms / 1000.0);
+  out += fmt::format(
+      "<p>{} cell(s), {} failed ({:.1f} s). A cell passes when "
+      "its findings equal what the "
+      "scenario expects of that fetcher (<code>expect</code>, "
+      "<code>defects:</code>, "
+      "<code>fetchers:</code>).</p>\n",
+      m.cells.size(), m.failed(), m.wall_ms / 1000.0);
   if (view == MatrixView::evaluation)
     out += evaluation_html_head(m);
   else
-    out += "<p class=\"legend\"><span class=\"clean\" "
-         "style=\"background:#c8efc8\">ok: no "
-         "findings</span><span style=\"background:#e6f4c4\">ok: findings as "
-         "documented</span><span "
-         "style=\"background:#f6c0c0\">FAIL: findings differ</span><span "
-         "style=\"background:#f3d9a4\">NOT-EXERCISED: a scheduled event did not "
-         "fire</span><span "
-         "style=\"background:#d9b3e6\">ERROR: not played</span></p>\n";
+    out +=
+        "<p class=\"legend\"><span class=\"clean\" "
+        "style=\"background:#c8efc8\">ok: no "
+        "findings</span><span style=\"background:#e6f4c4\">ok: findings as "
+        "documented</span><span "
+        "style=\"background:#f6c0c0\">FAIL: findings differ</span><span "
+        "style=\"background:#f3d9a4\">NOT-EXERCISED: a scheduled event did not "
+        "fire</span><span "
+        "style=\"background:#d9b3e6\">ERROR: not played</span></p>\n";
   out += heat_map_svg(m, view) + "\n";  // runner/pictures.hpp: squares open #cell-N below
   out += "<table>\n<thead><tr><th>scenario</th>";
-  if (by_provider)
-    out += "<th>provider</th>";
-  for (const auto &f : m.fetchers)
-    out += "<th>" + h(f) + "</th>";
+  if (by_provider) out += "<th>provider</th>";
+  for (const auto &f : m.fetchers) out += "<th>" + h(f) + "</th>";
   out += "</tr></thead>\n<tbody>\n";
   const std::size_t nf = m.fetchers.size();
   for (std::size_t row = 0; nf > 0 && row * nf < m.cells.size(); ++row) {
     const MatrixCell &first = m.cells[row * nf];
     out += "<tr><th>" + h(first.scenario) + "</th>";
-    if (by_provider)
-      out += "<td>" + h(first.provider) + "</td>";
+    if (by_provider) out += "<td>" + h(first.provider) + "</td>";
     for (std::size_t k = 0; k < nf; ++k) {
       const MatrixCell &c = m.cells[row * nf + k];
       const auto &r = c.result;
       const auto [cls, label] = html_cell(c, view);
       out += fmt::format("<td class=\"{}\">", cls);
-      const bool detail = !r.report.findings.empty() || !r.passed() ||
-                          !r.cycles.empty() || !r.events.empty();
+      const bool detail =
+          !r.report.findings.empty() || !r.passed() || !r.cycles.empty() || !r.events.empty();
       if (!detail) {
         out += label + "</td>";
         continue;
       }
       out += "<details><summary>" + label + "</summary>";
-      if (!r.error.empty())
-        out += "<p>error: " + h(r.error) + "</p>";
+      if (!r.error.empty()) out += "<p>error: " + h(r.error) + "</p>";
       if (!r.events.empty()) {
         out += "<p>scheduled events:</p><ul>";
-        for (const auto &x : event_lines(r))
-          out += "<li>" + h(x) + "</li>";
+        for (const auto &x : event_lines(r)) out += "<li>" + h(x) + "</li>";
         out += "</ul>";
       }
       if (!r.missing.empty()) {
         out += "<p>expected but missing:</p><ul>";
-        for (const auto &x : r.missing)
-          out += "<li>" + h(x) + "</li>";
+        for (const auto &x : r.missing) out += "<li>" + h(x) + "</li>";
         out += "</ul>";
       }
       if (!r.unexpected.empty()) {
         out += "<p>unexpected:</p><ul>";
-        for (const auto &x : r.unexpected)
-          out += "<li>" + h(x) + "</li>";
+        for (const auto &x : r.unexpected) out += "<li>" + h(x) + "</li>";
         out += "</ul>";
       }
       if (!r.report.findings.empty()) {
         out += "<p>findings:</p><ul>";
         for (const auto &x : r.report.findings)
-          out += fmt::format(
-              "<li>{} ({}) {} {}<br><span class=\"ev\">{}</span></li>", h(x.type),
-              analyzer::severity_name(analyzer::severity_of(x.type)),
-              h(x.message.empty() ? "-" : x.message),
-              h(x.recipient.empty() ? "-" : x.recipient), h(x.evidence));
+          out += fmt::format("<li>{} ({}) {} {}<br><span class=\"ev\">{}</span></li>", h(x.type),
+                             analyzer::severity_name(analyzer::severity_of(x.type)),
+                             h(x.message.empty() ? "-" : x.message),
+                             h(x.recipient.empty() ? "-" : x.recipient), h(x.evidence));
         out += "</ul>";
       }
       if (!r.cycles.empty()) {
         out += "<p>cycles:</p><ul>";
         for (const auto &cy : r.cycles)
-          out +=
-              fmt::format("<li>{}<br><span class=\"ev\">{}</span></li>",
-                          h(fetcher::outcome_name(cy.outcome)), h(cy.detail));
+          out += fmt::format("<li>{}<br><span class=\"ev\">{}</span></li>",
+                             h(fetcher::outcome_name(cy.outcome)), h(cy.detail));
         out += "</ul>";
       }
       out += "</details></td>";
@@ -571,4 +510,4 @@ details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
   return out;
 }
 
-} // namespace dropcheck::runner
+}  // namespace dropcheck::runner

@@ -66,8 +66,10 @@ SquareLook square_look(const MatrixCell& c, MatrixView view) {
   if (!e.judged) return {status, "", cell_label(c)};
   const std::string sev = e.worst ? std::string(analyzer::severity_name(*e.worst)) : "clean";
   std::string lab = evaluation_label(e, c);
-  if (!e.documented) lab += " (not as documented)";
-  else if (e.worst) lab += " (documented)";
+  if (!e.documented)
+    lab += " (not as documented)";
+  else if (e.worst)
+    lab += " (documented)";
   return {status == "fail" ? sev + " fail" : sev, sev, lab};
 }
 
@@ -81,11 +83,11 @@ std::string heat_square(const MatrixCell& c, std::size_t index, int x, int y, Ma
   out += svg::rect(
       fmt::format("cell {}", look.cls), x, y, kHeatCell - 2, kHeatCell - 2, fill,
       cls == "fail" && !look.severity.empty() ? "#a00" : "#fff",
-      fmt::format("data-cell=\"{}\" data-scenario=\"{}\" data-provider=\"{}\" "
-                  "data-fetcher=\"{}\" data-status=\"{}\"{}",
-                  index, esc(c.scenario), esc(c.provider), esc(c.fetcher), esc(c.result.status()),
-                  look.severity.empty() ? ""
-                                        : fmt::format(" data-severity=\"{}\"", look.severity)));
+      fmt::format(
+          "data-cell=\"{}\" data-scenario=\"{}\" data-provider=\"{}\" "
+          "data-fetcher=\"{}\" data-status=\"{}\"{}",
+          index, esc(c.scenario), esc(c.provider), esc(c.fetcher), esc(c.result.status()),
+          look.severity.empty() ? "" : fmt::format(" data-severity=\"{}\"", look.severity)));
   if (cls == "fail" && look.severity.empty())
     out +=
         text(x + 5, y + 14, fmt::format("{}", c.result.missing.size() + c.result.unexpected.size()),
@@ -236,9 +238,9 @@ std::string matrix_pictures_html(const MatrixResult& m, MatrixView view) {
     const MatrixCell& c = m.cells[i];
     const std::string_view cls = cell_status_class(c.result);
     const SquareLook look = square_look(c, view);
-    const std::string summary =
-        look.severity.empty() || look.severity == "clean" ? look.label
-                                                          : look.severity + ": " + look.label;
+    const std::string summary = look.severity.empty() || look.severity == "clean"
+                                    ? look.label
+                                    : look.severity + ": " + look.label;
     out += fmt::format(
         "<details id=\"cell-{}\" class=\"cell-detail {}\" data-scenario=\"{}\" "
         "data-provider=\"{}\" data-fetcher=\"{}\"><summary>{} / {}: "

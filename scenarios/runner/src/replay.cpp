@@ -6,8 +6,8 @@
 #include <chrono>
 #include <map>
 
-#include "base/strings.hpp"
 #include "analyzer/analyzer.hpp"
+#include "base/strings.hpp"
 #include "fake_pop3/provider.hpp"
 #include "probe/advice.hpp"
 #include "runner/external.hpp"
@@ -49,13 +49,12 @@ std::vector<ProviderLimitRule> fault_limits(const fake_pop3::Faults& f) {
                    "the provider presents deleted messages again: copies arrive twice",
                    {"duplicate"}});
   if (f.duplicate_uidls || f.changing_uidls)
-    out.push_back({"fault:uidls", "the provider's UIDLs are not unique or not stable",
-                   {"duplicate"}});
+    out.push_back(
+        {"fault:uidls", "the provider's UIDLs are not unique or not stable", {"duplicate"}});
   if (!f.err_on_retr.empty() || f.drop_in_retr > 0 || f.drop_after_bytes > 0 ||
       f.list_size_delta != 0 || f.auth_failures != 0)
     out.push_back({"fault:retrieval",
-                   "the provider refuses or breaks retrievals: mail waits on its server",
-                   kWaits});
+                   "the provider refuses or breaks retrievals: mail waits on its server", kWaits});
   if (f.auth_failures != 0)
     out.back().explains.insert("login-refused");  // it refuses the correct password
   return out;
@@ -113,8 +112,9 @@ bool scenario_outcome(const Scenario& s, const ScenarioResult& r, const ReplayPr
                                      [&](const ScheduledEvent& e) { return !p.owns(e); });
   if (!schedules) return false;
   // A provider that routes to the fallback moves the scenario's outcome to that mailbox.
-  const bool moved = std::any_of(p.limits.begin(), p.limits.end(),
-                                 [](const ProviderLimitRule& l) { return l.explains.count("misroute"); });
+  const bool moved = std::any_of(p.limits.begin(), p.limits.end(), [](const ProviderLimitRule& l) {
+    return l.explains.count("misroute");
+  });
   for (const auto& alt : s.expect.any_of)
     for (const auto& e : alt)
       if (e.type == f.type && (e.message.empty() || e.message == f.message) &&
@@ -166,10 +166,9 @@ void attribute_core(ReplayCell& c, const ReplayProvider& p, const Scenario& orig
 void attribute_other(ReplayCell& c, const ReplayCell& core, const std::vector<Scenario>& library) {
   for (const auto& f : c.result.report.findings) {
     AttributedFinding a{f, Attribution::unexplained, "not shown by the core, not documented"};
-    const auto base = std::find_if(core.findings.begin(), core.findings.end(),
-                                   [&](const AttributedFinding& b) {
-                                     return same_finding(b.finding, f);
-                                   });
+    const auto base =
+        std::find_if(core.findings.begin(), core.findings.end(),
+                     [&](const AttributedFinding& b) { return same_finding(b.finding, f); });
     if (base != core.findings.end() && base->by != Attribution::unexplained) {
       a.by = base->by;
       a.reason = base->reason;
@@ -205,9 +204,8 @@ std::string_view attribution_name(Attribution a) {
 
 bool ReplayCell::explained() const {
   return (problem.empty() || problem_by_fetcher) &&
-         std::none_of(findings.begin(), findings.end(), [](const AttributedFinding& f) {
-           return f.by == Attribution::unexplained;
-         });
+         std::none_of(findings.begin(), findings.end(),
+                      [](const AttributedFinding& f) { return f.by == Attribution::unexplained; });
 }
 
 std::size_t ReplayResult::unexplained() const {
@@ -228,8 +226,8 @@ base::Result<ReplayProvider> replay_provider(const std::string& name_or_path) {
   p.profile = std::move(prof).value();
   p.advice = probe::advise(as_inferred(p.profile));
   for (const auto l : p.advice.limits) {
-    ProviderLimitRule rule{std::string(probe::limit_name(l)), std::string(probe::limit_text(l)),
-                           {}};
+    ProviderLimitRule rule{
+        std::string(probe::limit_name(l)), std::string(probe::limit_text(l)), {}};
     if (l == probe::ProviderLimit::no_envelope_header ||
         l == probe::ProviderLimit::received_for_shared)
       rule.explains = {"lost-recipient", "misroute"};
@@ -321,8 +319,8 @@ ReplayResult run_replay(const std::vector<Scenario>& library, const ReplayOption
     if (c.fetcher == "core") {
       attribute_core(c, p, original);
     } else {
-      const std::size_t core = i - static_cast<std::size_t>(
-                                       std::find(r.fetchers.begin(), r.fetchers.end(), c.fetcher) -
+      const std::size_t core =
+          i - static_cast<std::size_t>(std::find(r.fetchers.begin(), r.fetchers.end(), c.fetcher) -
                                        r.fetchers.begin());
       attribute_other(c, r.cells[core], library);
       // The core, configured alike, met the scheduled event; this fetcher stopped before it.

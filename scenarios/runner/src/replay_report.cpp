@@ -82,9 +82,10 @@ std::vector<std::string> replay_verdict(const ReplayResult& r, const std::string
         out.push_back(fmt::format("{} in {} scenario(s): fetcher defect ({})", phrase(type),
                                   names.size(), reason));
       } else if (by == Attribution::scenario) {
-        out.push_back(fmt::format("{} in {} scenario(s): caused by the scenario's own faults "
-                                  "({})",
-                                  phrase(type), names.size(), scenario_list(names)));
+        out.push_back(
+            fmt::format("{} in {} scenario(s): caused by the scenario's own faults "
+                        "({})",
+                        phrase(type), names.size(), scenario_list(names)));
       } else {
         out.push_back(fmt::format("UNEXPLAINED {} in {} scenario(s): {}", phrase(type),
                                   names.size(), scenario_list(names)));
@@ -95,9 +96,10 @@ std::vector<std::string> replay_verdict(const ReplayResult& r, const std::string
     if (!c->problem.empty())
       (c->problem_by_fetcher ? stopped : problems).insert(c->scenario + " (" + c->problem + ")");
   if (!stopped.empty())
-    out.push_back(fmt::format("stopped before the scenario's event in {} scenario(s), which the "
-                              "core met here: fetcher defect ({})",
-                              stopped.size(), scenario_list(stopped)));
+    out.push_back(
+        fmt::format("stopped before the scenario's event in {} scenario(s), which the "
+                    "core met here: fetcher defect ({})",
+                    stopped.size(), scenario_list(stopped)));
   if (!problems.empty())
     out.push_back(fmt::format("UNEXPLAINED, not judged: {}", scenario_list(problems)));
   return out;
@@ -112,7 +114,8 @@ std::string replay_text(const ReplayResult& r) {
     for (const auto& f : r.fetchers) {
       const auto lines = replay_verdict(r, p.name, f);
       out += fmt::format("  {:<18} {}\n", f, lines.front());
-      for (std::size_t i = 1; i < lines.size(); ++i) out += fmt::format("  {:<18} {}\n", "", lines[i]);
+      for (std::size_t i = 1; i < lines.size(); ++i)
+        out += fmt::format("  {:<18} {}\n", "", lines[i]);
     }
   }
   out += fmt::format("{} cell(s), {} unexplained, {:.1f} s\n", r.cells.size(), r.unexplained(),
@@ -140,20 +143,23 @@ nlohmann::json replay_json(const ReplayResult& r) {
   }
   j["cells"] = nlohmann::json::array();
   for (const auto& c : r.cells) {
-    nlohmann::json cj{{"scenario", c.scenario},     {"provider", c.provider},
-                      {"fetcher", c.fetcher},       {"status", c.result.status()},
-                      {"explained", c.explained()}, {"problem", c.problem},
+    nlohmann::json cj{{"scenario", c.scenario},
+                      {"provider", c.provider},
+                      {"fetcher", c.fetcher},
+                      {"status", c.result.status()},
+                      {"explained", c.explained()},
+                      {"problem", c.problem},
                       {"problem_by_fetcher", c.problem_by_fetcher}};
     cj["findings"] = nlohmann::json::array();
     for (const auto& f : c.findings)
-      cj["findings"].push_back({{"type", f.finding.type},
-                                {"severity", analyzer::severity_name(
-                                                 analyzer::severity_of(f.finding.type))},
-                                {"message", f.finding.message},
-                                {"recipient", f.finding.recipient},
-                                {"evidence", f.finding.evidence},
-                                {"attribution", attribution_name(f.by)},
-                                {"reason", f.reason}});
+      cj["findings"].push_back(
+          {{"type", f.finding.type},
+           {"severity", analyzer::severity_name(analyzer::severity_of(f.finding.type))},
+           {"message", f.finding.message},
+           {"recipient", f.finding.recipient},
+           {"evidence", f.finding.evidence},
+           {"attribution", attribution_name(f.by)},
+           {"reason", f.reason}});
     j["cells"].push_back(std::move(cj));
   }
   j["unexplained_cells"] = r.unexplained();
@@ -167,7 +173,8 @@ std::string replay_html(const ReplayResult& r) {
       "<!doctype html><html><head><meta charset=\"utf-8\"><title>dropcheck provider "
       "replay</title><style>body{font:14px sans-serif;margin:1em}table{border-collapse:"
       "collapse}td,th{border:1px solid #999;padding:4px;vertical-align:top}li.unexplained{"
-      "color:#a00;font-weight:bold}li.provider{color:#850}li.fetcher{color:#036}li.scenario{color:#555}"
+      "color:#a00;font-weight:bold}li.provider{color:#850}li.fetcher{color:#036}li.scenario{color:#"
+      "555}"
       "</style></head><body><h1>What each provider costs you</h1>\n";
   h += fmt::format("<p>{} cell(s), <b>{}</b> unexplained.</p>\n", r.cells.size(), r.unexplained());
   h += "<table><tr><th>fetcher</th>";
@@ -182,11 +189,11 @@ std::string replay_html(const ReplayResult& r) {
     for (const auto& p : r.providers) {
       h += "<td><ul>";
       for (const auto& line : replay_verdict(r, p.name, f)) {
-        const char* cls = line.rfind("UNEXPLAINED", 0) == 0 ? "unexplained"
+        const char* cls = line.rfind("UNEXPLAINED", 0) == 0                  ? "unexplained"
                           : line.find("provider limit") != std::string::npos ? "provider"
                           : line.find("fetcher defect") != std::string::npos ? "fetcher"
                           : line.find("scenario's own") != std::string::npos ? "scenario"
-                                                                              : "clean";
+                                                                             : "clean";
         h += fmt::format("<li class=\"{}\">{}</li>", cls, esc(line));
       }
       h += "</ul></td>";
@@ -200,8 +207,8 @@ std::string replay_html(const ReplayResult& r) {
     h += fmt::format("<details><summary>{} / {} / {}{}</summary><ul>", esc(c.provider),
                      esc(c.fetcher), esc(c.scenario), c.explained() ? "" : " — UNEXPLAINED");
     if (!c.problem.empty())
-      h += fmt::format("<li class=\"{}\">{}</li>",
-                       c.problem_by_fetcher ? "fetcher" : "unexplained", esc(c.problem));
+      h += fmt::format("<li class=\"{}\">{}</li>", c.problem_by_fetcher ? "fetcher" : "unexplained",
+                       esc(c.problem));
     for (const auto& f : c.findings)
       h += fmt::format("<li class=\"{}\">{} {} {} — {} ({})</li>", attribution_name(f.by),
                        esc(f.finding.type), esc(f.finding.message), esc(f.finding.recipient),

@@ -17,7 +17,8 @@ namespace {
 std::vector<std::pair<std::string, std::string>> receiver_fault_marks(const ReceiverSpec& r) {
   std::vector<std::pair<std::string, std::string>> out;
   if (r.rcpt_fail_at > 0)
-    out.emplace_back("receiver-fault:rcpt", fmt::format("rcpt-{}-{}", r.rcpt_fail_at, r.rcpt_fail_code));
+    out.emplace_back("receiver-fault:rcpt",
+                     fmt::format("rcpt-{}-{}", r.rcpt_fail_at, r.rcpt_fail_code));
   if (r.data_fail_code != 0)
     out.emplace_back("receiver-fault:data", fmt::format("data-{}", r.data_fail_code));
   if (r.data_end_fail_code != 0)
@@ -77,9 +78,9 @@ std::vector<ScheduledEvent> receiver_events(const ReceiverSpec& spec,
   return out;
 }
 
-std::vector<ScheduledEvent> provider_fault_events(const std::vector<std::string>& scheduled,
-                                                  const std::map<std::string, std::size_t>& fired,
-                                                  const std::map<std::string, std::int64_t>& first_at) {
+std::vector<ScheduledEvent> provider_fault_events(
+    const std::vector<std::string>& scheduled, const std::map<std::string, std::size_t>& fired,
+    const std::map<std::string, std::int64_t>& first_at) {
   std::vector<ScheduledEvent> out;
   for (const auto& name : scheduled) {
     const auto it = fired.find(name);
@@ -105,11 +106,13 @@ ScheduledEvent drift_event(const fake_pop3::Provider& provider, std::size_t from
   const auto& log = provider.session_log();
   for (std::size_t i = from; i < log.size(); ++i)
     if (log[i].login_at)
-      return {"drift", true,
-              fmt::format("POP3 session #{} logged in under profile {}", log[i].id, t.drift_profile),
-              (log[i].started_at - kEpoch).count()};
-  return {"drift", false,
-          fmt::format("no login under profile {} from cycle {} on", t.drift_profile, t.drift_cycle)};
+      return {
+          "drift", true,
+          fmt::format("POP3 session #{} logged in under profile {}", log[i].id, t.drift_profile),
+          (log[i].started_at - kEpoch).count()};
+  return {
+      "drift", false,
+      fmt::format("no login under profile {} from cycle {} on", t.drift_profile, t.drift_cycle)};
 }
 
 std::size_t start_cycle_fact(RunFacts& f, int cycle, std::int64_t start_ms, bool overlapping) {
@@ -120,7 +123,8 @@ std::size_t start_cycle_fact(RunFacts& f, int cycle, std::int64_t start_ms, bool
 }
 
 void end_cycle_fact(RunFacts& f, std::size_t index, const fetcher::CycleResult& r) {
-  if (index < f.cycles.size()) f.cycles[index].outcome = std::string(fetcher::outcome_name(r.outcome));
+  if (index < f.cycles.size())
+    f.cycles[index].outcome = std::string(fetcher::outcome_name(r.outcome));
 }
 
 void add_session_facts(RunFacts& f, const std::vector<fake_pop3::SessionLogEntry>& log) {

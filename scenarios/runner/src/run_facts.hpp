@@ -13,9 +13,9 @@
 #include "analyzer/analyzer.hpp"
 #include "base/clock.hpp"
 #include "fake_pop3/provider.hpp"
-#include "journal/records.hpp"
 #include "fake_smtp/policy.hpp"
 #include "fetcher/fetcher.hpp"
+#include "journal/records.hpp"
 #include "runner/runner.hpp"
 #include "runner/scenario.hpp"
 
@@ -40,9 +40,9 @@ std::vector<ScheduledEvent> receiver_events(const ReceiverSpec& spec,
                                             const std::vector<journal::SessionRecord>& sessions,
                                             std::int64_t origin_ms);
 // `first_at`: per fault, the start of the cycle after which it had fired (virtual ms).
-std::vector<ScheduledEvent> provider_fault_events(const std::vector<std::string>& scheduled,
-                                                  const std::map<std::string, std::size_t>& fired,
-                                                  const std::map<std::string, std::int64_t>& first_at);
+std::vector<ScheduledEvent> provider_fault_events(
+    const std::vector<std::string>& scheduled, const std::map<std::string, std::size_t>& fired,
+    const std::map<std::string, std::int64_t>& first_at);
 // The id of a POP3 session opened at or after log index `from` that is still open.
 std::optional<std::uint64_t> open_session(const fake_pop3::Provider& provider, std::size_t from);
 // The drift fired when the fetcher logged in under the new profile (sessions from `from` on).

@@ -11,14 +11,14 @@
 #include <memory>
 #include <optional>
 
+#include "analyzer/journal_input.hpp"
 #include "base/clock.hpp"
 #include "base/strings.hpp"
-#include "analyzer/journal_input.hpp"
 #include "fake_pop3/fake_pop3.hpp"
 #include "fake_smtp/receiver.hpp"
 #include "journal/reader.hpp"
-#include "net/server.hpp"
 #include "mailboxes.hpp"
+#include "net/server.hpp"
 #include "run_facts.hpp"
 #include "runner/external.hpp"
 
@@ -215,7 +215,8 @@ std::optional<fake_pop3::Profile> load_drift(const Scenario& s,
 // What the provider's log says for the analyzer: per POP3 session, TLS, login and the
 // scenario messages it retrieved and deleted.
 std::vector<analyzer::Pop3SessionFact> pop3_session_facts(
-    const fake_pop3::Provider& provider, const std::map<std::uint64_t, std::string>& message_of_seq) {
+    const fake_pop3::Provider& provider,
+    const std::map<std::uint64_t, std::string>& message_of_seq) {
   std::vector<analyzer::Pop3SessionFact> out;
   for (const auto& e : provider.session_log()) {
     analyzer::Pop3SessionFact f;
@@ -316,9 +317,10 @@ struct Play {
                              invocations(c), *id, c, n),
                  now_ms()};
     else
-      overlap.detail = fmt::format("{} started after cycle {} had closed its POP3 "
-                                   "session(s)",
-                                   invocations(c), c);
+      overlap.detail = fmt::format(
+          "{} started after cycle {} had closed its POP3 "
+          "session(s)",
+          invocations(c), c);
     for (int k = 1; k <= s.timeline.overlap_invocations; ++k) {
       ++overlapping;
       net::spawn_logged(io.get_executor(), overlapped(c + k), "overlapping cycle");
@@ -346,8 +348,7 @@ struct Play {
     auto cycle_done = std::make_shared<bool>(false);
     if (external && hooks.on_retrieved) {
       net::spawn_logged(io.get_executor(),
-                        watch_retrievals(provider, cycle_done, first_session,
-                                         hooks.on_retrieved),
+                        watch_retrievals(provider, cycle_done, first_session, hooks.on_retrieved),
                         "overlap watcher");
     }
     const std::int64_t started = now_ms();
@@ -368,8 +369,9 @@ struct Play {
     asio::steady_timer wait(co_await asio::this_coro::executor);
     for (int c = 1; c <= s.timeline.cycles; ++c) {
       const bool spawned = co_await cycle(c, wait);
-      if (spawned) c += s.timeline.overlap_invocations;  // the overlapping invocations were
-                                                         // those cycles
+      if (spawned)
+        c += s.timeline.overlap_invocations;  // the overlapping invocations were
+                                              // those cycles
       clock.advance(base::Millis{s.timeline.interval_ms});
     }
     finished = true;
@@ -396,8 +398,8 @@ std::string_view ScenarioResult::status() const {
   return "ok";
 }
 
-std::size_t compare_findings(const std::vector<analyzer::Finding>& findings,
-                             const Expected& expect, std::vector<std::string>& missing,
+std::size_t compare_findings(const std::vector<analyzer::Finding>& findings, const Expected& expect,
+                             std::vector<std::string>& missing,
                              std::vector<std::string>& unexpected) {
   std::size_t best = 0;
   for (std::size_t i = 0; i < expect.any_of.size(); ++i) {
@@ -453,7 +455,8 @@ void play_and_judge(const Scenario& s, const RunOptions& options, const std::str
   };
   auto profile = s.profile_override ? base::Result<fake_pop3::Profile>(*s.profile_override)
                                     : fake_pop3::load_profile(s.profile);
-  if (!profile.ok()) throw std::runtime_error(s.source + ": provider.profile: " + profile.error().message);
+  if (!profile.ok())
+    throw std::runtime_error(s.source + ": provider.profile: " + profile.error().message);
   const bool external = s.fetcher.kind != FetcherKind::core;
   if (external && s.timeline.overlap_cycle > 0 && profile->throttle_bytes_per_s == 0)
     profile->throttle_bytes_per_s = kExternalOverlapThrottle;
@@ -477,9 +480,9 @@ void play_and_judge(const Scenario& s, const RunOptions& options, const std::str
     std::ofstream(ca_file) << pem.cert;
     tls = net::make_server_tls(pem);
   }
-  net::Server pop(io, loopback,
-                  [&](const net::Peer& p) { return provider.make_pop3_session(p); },
-                  provider.pop3_server_options(tls, s.provider_tls == client::TlsMode::implicit));
+  net::Server pop(
+      io, loopback, [&](const net::Peer& p) { return provider.make_pop3_session(p); },
+      provider.pop3_server_options(tls, s.provider_tls == client::TlsMode::implicit));
   receiver.set_on_record(
       [&](const fake_smtp::TransactionRecord& rec) { hand_back_relayed(s, provider, log, rec); });
   smtp.start();
@@ -489,11 +492,12 @@ void play_and_judge(const Scenario& s, const RunOptions& options, const std::str
       core_config(s, pop.local_endpoint().port(), smtp.local_endpoint().port(), ca_file, dir);
   analyzer::Truth truth = truth_of(s);
   Injector injector(s, provider, clock, truth);
-  std::vector<std::string> scheduled_faults = fake_pop3::scheduled_faults(provider.profile().faults);
+  std::vector<std::string> scheduled_faults =
+      fake_pop3::scheduled_faults(provider.profile().faults);
   const std::optional<fake_pop3::Profile> drift = load_drift(s, scheduled_faults);
   const ExternalContext ext = external_context(s, cfg, dir, ca_file);
-  Play run{s,   io,  clock,    provider, receiver,    smtp, pop,  cfg,
-           ext, injector, credentials, res,      log,   drift, external};
+  Play run{s,   io,       clock,       provider, receiver, smtp,  pop,     cfg,
+           ext, injector, credentials, res,      log,      drift, external};
   net::spawn_logged(io.get_executor(), run.play(), "scenario " + s.name);
   const std::chrono::milliseconds run_limit(s.timeline.run_limit_ms);
   io.run_for(run_limit);
@@ -502,12 +506,12 @@ void play_and_judge(const Scenario& s, const RunOptions& options, const std::str
     pop.stop();
     io.restart();
     io.run_for(std::chrono::seconds(2));
-    throw std::runtime_error(fmt::format("did not finish within {} ms (timeline.run_limit)",
-                                         run_limit.count()));
+    throw std::runtime_error(
+        fmt::format("did not finish within {} ms (timeline.run_limit)", run_limit.count()));
   }
   if (const ScenarioMessage* m = injector.pending())
-    throw std::runtime_error(fmt::format("{}: message {} is injected at {} ms, after the last cycle",
-                                         s.source, m->id, m->at_ms));
+    throw std::runtime_error(fmt::format(
+        "{}: message {} is injected at {} ms, after the last cycle", s.source, m->id, m->at_ms));
   if (receiver.failed()) throw std::runtime_error("journal: " + receiver.fatal_error());
 
   truth.end_ms = clock.now().count();
@@ -573,9 +577,9 @@ ScenarioResult run_scenario(const Scenario& s, const RunOptions& options) {
     std::error_code ec;
     fs::remove_all(dir, ec);
   }
-  res.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                          wall_start)
-                    .count();
+  res.wall_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wall_start)
+          .count();
   return res;
 }
 

@@ -15,9 +15,9 @@
 #include "base/names.hpp"
 #include "base/strings.hpp"
 #include "base/yaml.hpp"
+#include "fake_pop3/profile.hpp"
 #include "fake_smtp/policy.hpp"
 #include "fetcher/config.hpp"
-#include "fake_pop3/profile.hpp"
 #include "scenario_internal.hpp"
 
 namespace dropcheck::embedded {
@@ -89,16 +89,15 @@ Expected parse_expect(const base::YamlReader& y, const YAML::Node& e, const std:
     y.fail(alts ? alts : e, where + ".any_of", "expected a list of at least two lists");
   out.any_of.clear();
   for (std::size_t i = 0; i < alts.size(); ++i) {
-    if (!alts[i].IsSequence()) y.fail(alts[i], fmt::format("{}.any_of[{}]", where, i),
-                                      "expected a list (may be empty)");
+    if (!alts[i].IsSequence())
+      y.fail(alts[i], fmt::format("{}.any_of[{}]", where, i), "expected a list (may be empty)");
     out.any_of.push_back(parse_expect_list(y, alts[i], fmt::format("{}.any_of[{}]", where, i)));
   }
   return out;
 }
 
-
-std::string checked_domain(const base::YamlReader& y, const YAML::Node& n,
-                           const std::string& field, const std::string& d) {
+std::string checked_domain(const base::YamlReader& y, const YAML::Node& n, const std::string& field,
+                           const std::string& d) {
   if (!base::is_dns_name(d)) y.fail(n, field, "not a domain name: " + d);
   return base::to_lower(d);
 }
@@ -131,11 +130,10 @@ bool is_local_address(const World& w, std::string_view a) {
 void check_mailbox_user(const base::YamlReader& y, const YAML::Node& at, const std::string& field,
                         const std::string& user) {
   // It names the fetchers' files too (state, getmail rc files).
-  const bool ok = !user.empty() && user.size() <= 64 &&
-                  std::all_of(user.begin(), user.end(), [](char c) {
-                    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-                           c == '-';
-                  });
+  const bool ok =
+      !user.empty() && user.size() <= 64 && std::all_of(user.begin(), user.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+      });
   if (!ok) y.fail(at, field, "'" + user + "': expected 1-64 of a-z 0-9 _ -");
 }
 
@@ -149,7 +147,8 @@ ScenarioMailbox parse_mailbox(const base::YamlReader& y, const YAML::Node& m,
   for (auto& a : y.str_list(m, "addresses", field))
     b.addresses.push_back(checked_address(y, m["addresses"], field + ".addresses", a));
   if (b.catch_all && !b.addresses.empty())
-    y.fail(m["addresses"], field + ".addresses", "a catch-all takes what no box owns: no addresses");
+    y.fail(m["addresses"], field + ".addresses",
+           "a catch-all takes what no box owns: no addresses");
   if (!b.catch_all && b.addresses.empty())
     y.fail(m, field + ".addresses", "missing: the addresses this box owns (or catch_all: true)");
   return b;
@@ -201,8 +200,8 @@ std::vector<ScenarioAccount> default_accounts(const base::YamlReader& y, const Y
 }
 
 // fetcher.accounts: [{mailbox: catchall}, {mailbox: anna, deliver_to: anna@firma.example}]
-std::vector<ScenarioAccount> parse_scenario_accounts(const base::YamlReader& y,
-                                                     const YAML::Node& n, const Scenario& s) {
+std::vector<ScenarioAccount> parse_scenario_accounts(const base::YamlReader& y, const YAML::Node& n,
+                                                     const Scenario& s) {
   if (!n.IsSequence() || n.size() == 0)
     y.fail(n, "fetcher.accounts", "expected a non-empty list of accounts");
   if (s.mailboxes.empty()) y.fail(n, "fetcher.accounts", "needs provider.mailboxes");
@@ -241,8 +240,7 @@ std::vector<PasswordChange> parse_password_changes(const base::YamlReader& y, co
                                            : find_mailbox(s.mailboxes, c.mailbox) != nullptr;
     if (!known) y.fail(n[i]["mailbox"], field + ".mailbox", "no such mailbox");
     c.cycle = static_cast<int>(y.integer(n[i], "before_cycle", field, 2, 1, cycles));
-    c.fixed_cycle =
-        static_cast<int>(y.integer(n[i], "fixed_before_cycle", field, 0, 0, cycles));
+    c.fixed_cycle = static_cast<int>(y.integer(n[i], "fixed_before_cycle", field, 0, 0, cycles));
     if (c.fixed_cycle != 0 && c.fixed_cycle <= c.cycle)
       y.fail(n[i]["fixed_before_cycle"], field + ".fixed_before_cycle",
              "must come after before_cycle (or 0: never fixed)");
@@ -261,8 +259,8 @@ std::vector<RcptFault> parse_rcpt_faults(const base::YamlReader& y, const YAML::
     const std::string field = fmt::format("receiver.rcpt_faults[{}]", i);
     y.only_keys(n[i], field, {"address", "code", "cycles"});
     RcptFault f;
-    f.address = checked_address(y, n[i]["address"], field + ".address",
-                                y.req_str(n[i], "address", field));
+    f.address =
+        checked_address(y, n[i]["address"], field + ".address", y.req_str(n[i], "address", field));
     f.code = static_cast<int>(y.integer(n[i], "code", field, 451, 400, 599));
     if (const YAML::Node c = n[i]["cycles"]) {
       if (!c.IsSequence()) y.fail(c, field + ".cycles", "expected a list of cycle numbers");
@@ -279,13 +277,13 @@ std::vector<RcptFault> parse_rcpt_faults(const base::YamlReader& y, const YAML::
   return out;
 }
 
-
 void parse_world(const base::YamlReader& y, const YAML::Node& root, Scenario& s) {
   const YAML::Node w = root["world"];
   if (!w) y.fail(root, "world", "missing");
   y.only_keys(w, "world", {"local_domains", "users", "aliases", "fallback"});
   for (auto& d : y.str_list(w, "local_domains", "world"))
-    s.world.local_domains.push_back(checked_domain(y, w["local_domains"], "world.local_domains", d));
+    s.world.local_domains.push_back(
+        checked_domain(y, w["local_domains"], "world.local_domains", d));
   if (s.world.local_domains.empty())
     y.fail(w, "world.local_domains", "missing: name at least one local domain");
   for (auto& u : y.str_list(w, "users", "world"))
@@ -305,8 +303,8 @@ void parse_world(const base::YamlReader& y, const YAML::Node& root, Scenario& s)
 void parse_provider(const base::YamlReader& y, const YAML::Node& p, Scenario& s) {
   y.only_keys(p, "provider", {"profile", "tls", "hosts", "mailboxes"});
   s.mailboxes = parse_mailboxes(y, p["mailboxes"]);
-  s.profile = resolve_profile(y, p["profile"], "provider.profile",
-                              y.req_str(p, "profile", "provider"));
+  s.profile =
+      resolve_profile(y, p["profile"], "provider.profile", y.req_str(p, "profile", "provider"));
   const auto tls = client::parse_tls_mode(y.str(p, "tls", "provider", "none"));
   if (!tls) y.fail(p["tls"], "provider.tls", "expected none, stls or implicit");
   s.provider_tls = *tls;
@@ -335,7 +333,8 @@ void parse_fetcher(const base::YamlReader& y, const YAML::Node& f, Scenario& s) 
   if (!defect.ok()) y.fail(f["defect"], "fetcher.defect", defect.error().message);
   s.fetcher.defect = *defect;
   const std::string mode = y.str(f, "mode", "fetcher", "envelope-header");
-  if (mode == "to-cc") s.fetcher.to_cc = true;
+  if (mode == "to-cc")
+    s.fetcher.to_cc = true;
   else if (mode != "envelope-header")
     y.fail(f["mode"], "fetcher.mode", "expected envelope-header or to-cc");
   s.fetcher.keep = y.boolean(f, "keep", "fetcher", false);
@@ -356,19 +355,17 @@ void parse_timeline(const base::YamlReader& y, const YAML::Node& t, Scenario& s)
   if (s.timeline.run_limit_ms < 1000 || s.timeline.run_limit_ms > kMaxRunLimitMs)
     y.fail(t["run_limit"], "timeline.run_limit", "expected 1s .. 6h");
   s.timeline.cycle_limit_ms = y.duration_ms(
-      t, "cycle_limit", "timeline",
-      std::min(s.timeline.cycle_limit_ms, s.timeline.run_limit_ms));
+      t, "cycle_limit", "timeline", std::min(s.timeline.cycle_limit_ms, s.timeline.run_limit_ms));
   if (s.timeline.cycle_limit_ms < 1000 || s.timeline.cycle_limit_ms > s.timeline.run_limit_ms)
     y.fail(t["cycle_limit"], "timeline.cycle_limit", "expected 1s .. run_limit");
   if (const YAML::Node o = t["overlap"]) {
     y.only_keys(o, "timeline.overlap", {"cycle", "after_retrieved", "invocations"});
-    s.timeline.overlap_cycle = static_cast<int>(
-        y.integer(o, "cycle", "timeline.overlap", 1, 1, s.timeline.cycles - 1));
+    s.timeline.overlap_cycle =
+        static_cast<int>(y.integer(o, "cycle", "timeline.overlap", 1, 1, s.timeline.cycles - 1));
     s.timeline.overlap_after =
         static_cast<int>(y.integer(o, "after_retrieved", "timeline.overlap", 1, 1, 100000));
-    s.timeline.overlap_invocations = static_cast<int>(
-        y.integer(o, "invocations", "timeline.overlap", 1, 1,
-                  s.timeline.cycles - s.timeline.overlap_cycle));
+    s.timeline.overlap_invocations = static_cast<int>(y.integer(
+        o, "invocations", "timeline.overlap", 1, 1, s.timeline.cycles - s.timeline.overlap_cycle));
   }
   s.timeline.password_changes =
       parse_password_changes(y, t["password_changes"], s, s.timeline.cycles);
@@ -377,8 +374,8 @@ void parse_timeline(const base::YamlReader& y, const YAML::Node& t, Scenario& s)
     y.fail(t["latency_budget"], "timeline.latency_budget", "expected a duration");
   if (const YAML::Node d = t["drift"]) {
     y.only_keys(d, "timeline.drift", {"before_cycle", "profile"});
-    s.timeline.drift_cycle = static_cast<int>(
-        y.integer(d, "before_cycle", "timeline.drift", 2, 1, s.timeline.cycles));
+    s.timeline.drift_cycle =
+        static_cast<int>(y.integer(d, "before_cycle", "timeline.drift", 2, 1, s.timeline.cycles));
     s.timeline.drift_profile = resolve_profile(y, d["profile"], "timeline.drift.profile",
                                                y.req_str(d, "profile", "timeline.drift"));
   }
@@ -392,8 +389,7 @@ void parse_reply_delays(const base::YamlReader& y, const YAML::Node& d, Receiver
     const auto which = fake_smtp::reply_stage_from_name(stage);
     if (!which)
       y.fail(kv.first, "receiver.reply_delay",
-             "unknown stage '" + stage +
-                 "' (known: greeting, mail, rcpt, data, data-end, other)");
+             "unknown stage '" + stage + "' (known: greeting, mail, rcpt, data, data-end, other)");
     const long long delay = y.duration_ms(d, stage, "receiver.reply_delay", 0);
     if (delay < 0 || delay > 60'000)
       y.fail(kv.second, "receiver.reply_delay." + stage, "expected 0 .. 60s");
@@ -402,13 +398,15 @@ void parse_reply_delays(const base::YamlReader& y, const YAML::Node& d, Receiver
 }
 
 void parse_receiver(const base::YamlReader& y, const YAML::Node& r, Scenario& s) {
-  y.only_keys(r, "receiver", {"lmtp", "relay", "reject_null_sender", "loop_check", "rcpt_fail_at",
-                              "rcpt_fail_code", "data_fail_code", "data_end_fail_code",
-                              "only_transaction", "reply_delay", "rcpt_faults"});
+  y.only_keys(
+      r, "receiver",
+      {"lmtp", "relay", "reject_null_sender", "loop_check", "rcpt_fail_at", "rcpt_fail_code",
+       "data_fail_code", "data_end_fail_code", "only_transaction", "reply_delay", "rcpt_faults"});
   auto& rs = s.receiver;
   rs.lmtp = y.boolean(r, "lmtp", "receiver", false);
   const std::string relay = y.str(r, "relay", "receiver", "deny");
-  if (relay != "deny" && relay != "open") y.fail(r["relay"], "receiver.relay", "expected deny or open");
+  if (relay != "deny" && relay != "open")
+    y.fail(r["relay"], "receiver.relay", "expected deny or open");
   rs.open_relay = relay == "open";
   rs.reject_null_sender = y.boolean(r, "reject_null_sender", "receiver", false);
   rs.loop_check = y.boolean(r, "loop_check", "receiver", false);
@@ -451,7 +449,6 @@ void parse_documented(const base::YamlReader& y, const YAML::Node& root, Scenari
 
 }  // namespace
 
-
 std::string_view fetcher_kind_name(FetcherKind k) {
   return base::name_of<FetcherKind>(kFetcherKinds, k);
 }
@@ -489,9 +486,9 @@ base::Result<Scenario> parse_scenario(std::string_view yaml, std::string_view so
   try {
     const YAML::Node root = y.parse(yaml);
     if (!root.IsMap()) y.fail(root, "(top)", "expected a mapping with version: 1");
-    y.only_keys(root, "", {"version", "name", "description", "world", "provider", "fetcher",
-                           "receiver", "messages", "timeline", "expect", "defects",
-                           "fetchers"});
+    y.only_keys(root, "",
+                {"version", "name", "description", "world", "provider", "fetcher", "receiver",
+                 "messages", "timeline", "expect", "defects", "fetchers"});
     y.require_version(root, 1);
     Scenario s;
     s.source = std::string(source);

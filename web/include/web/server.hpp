@@ -4,15 +4,14 @@
 // owns its stream, every read and write has a deadline, stop() closes everything so run()
 // returns. GET /api/events is a server-sent event stream: "added" {"id":N} for each new record
 // and "reset" after a delete-all, a comment line as heartbeat.
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <cstddef>
 #include <functional>
 #include <list>
 #include <memory>
 #include <string_view>
-
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 
 #include "net/asio.hpp"
 #include "web/api.hpp"

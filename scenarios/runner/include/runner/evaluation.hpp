@@ -4,13 +4,12 @@
 // question. "As documented" is not "fine": fetchmail's documented BCC leak is a major finding.
 // Pure functions of a MatrixResult.
 #include <array>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "analyzer/severity.hpp"
 #include "runner/matrix.hpp"

@@ -27,7 +27,7 @@ namespace dropcheck::runner {
 struct ExternalAccount {
   // Unique, [a-z0-9_-]: names the account's files (getmailrc-<name>, ...).
   std::string name;
-  std::string user; // POP3 user of the provider mailbox
+  std::string user;  // POP3 user of the provider mailbox
   std::string password;
   // Empty: multidrop (envelope routing, the scenario's intent); else
   // single-drop: every message to this one local address.
@@ -38,8 +38,7 @@ struct ExternalAccount {
 
 struct ExternalContext {
   const Scenario *scenario = nullptr;
-  std::string
-      workdir; // per scenario run; the adapter may create files below it
+  std::string workdir;  // per scenario run; the adapter may create files below it
   std::string pop3_host = "127.0.0.1";
   std::uint16_t pop3_port = 0;
   std::string user;
@@ -48,13 +47,12 @@ struct ExternalContext {
   // from user/password (the configuration is then exactly the single-account
   // one).
   std::vector<ExternalAccount> accounts;
-  client::TlsMode pop3_tls = client::TlsMode::none; // Scenario::provider_tls
-  std::string
-      ca_file; // PEM the fetcher must trust for the provider's certificate
+  client::TlsMode pop3_tls = client::TlsMode::none;  // Scenario::provider_tls
+  std::string ca_file;  // PEM the fetcher must trust for the provider's certificate
   std::string smtp_host = "127.0.0.1";
   std::uint16_t smtp_port = 0;
   bool lmtp = false;
-  int cycle = 1; // 1-based invocation number
+  int cycle = 1;  // 1-based invocation number
   std::chrono::milliseconds timeout = std::chrono::seconds(30);
 };
 
@@ -65,37 +63,32 @@ bool is_external_fetcher(std::string_view kind);
 // Whether the programs a kind needs are installed (found on PATH): fetchmail;
 // getmail and msmtp; "command" is always available. `missing` names what is
 // not.
-bool external_fetcher_available(std::string_view kind,
-                                std::string *missing = nullptr);
+bool external_fetcher_available(std::string_view kind, std::string *missing = nullptr);
 
 // Runs one cycle; the coroutine waits for the child without blocking the
 // io_context (the fake servers keep serving). outcome ok when the child exited
 // (its exit code and output tail are in `detail`: exit codes are reported,
 // never trusted: the journal is the judge), pop3_error when it could not be
 // started or timed out (then its process group is killed).
-net::awaitable<fetcher::CycleResult>
-run_external_cycle(const ExternalContext &ctx);
+net::awaitable<fetcher::CycleResult> run_external_cycle(const ExternalContext &ctx);
 
 // ---- child processes
 // --------------------------------------------------------------------
 
 struct ChildSpec {
-  std::vector<std::string>
-      argv; // argv[0] is looked up on PATH when it has no '/'
-  std::vector<std::string>
-      env;                 // "K=V"; empty: inherit this process's environment
-  std::string cwd;         // "" = inherit
-  std::string output_path; // stdout and stderr appended here ("" = /dev/null)
+  std::vector<std::string> argv;  // argv[0] is looked up on PATH when it has no '/'
+  std::vector<std::string> env;   // "K=V"; empty: inherit this process's environment
+  std::string cwd;                // "" = inherit
+  std::string output_path;        // stdout and stderr appended here ("" = /dev/null)
   std::chrono::milliseconds timeout = std::chrono::seconds(30);
 };
 
 struct ChildResult {
   bool started = false;
-  bool timed_out =
-      false;          // killed (SIGKILL to its process group) at the deadline
-  int exit_code = -1; // when it exited normally
-  int signal = 0;     // when a signal ended it
-  std::string error;  // why it could not be started
+  bool timed_out = false;  // killed (SIGKILL to its process group) at the deadline
+  int exit_code = -1;      // when it exited normally
+  int signal = 0;          // when a signal ended it
+  std::string error;       // why it could not be started
   double wall_ms = 0;
 };
 
@@ -145,23 +138,18 @@ std::vector<std::string> fetchmail_argv(const std::string &dir);
 // the receiver, envelope sender and recipient from getmail, header rewriting
 // off), read_all = false, delete = !keep. This is the rc of the one account of
 // external_accounts(ctx) when ctx.accounts is empty.
-std::string getmail_rc(const ExternalContext &ctx,
-                       const std::string &msmtp_path,
+std::string getmail_rc(const ExternalContext &ctx, const std::string &msmtp_path,
                        const std::string &msmtp_config);
 // The rc of one account (getmail reads one account per rc file): multidrop as
 // above, or single-drop: SimplePOP3Retriever (SSL variant for implicit TLS)
 // whose msmtp gets the fixed recipient deliver_to (getmail offers %(recipient)
 // to multidrop retrievers only).
-std::string getmail_rc(const ExternalContext &ctx,
-                       const ExternalAccount &account,
-                       const std::string &msmtp_path,
-                       const std::string &msmtp_config);
+std::string getmail_rc(const ExternalContext &ctx, const ExternalAccount &account,
+                       const std::string &msmtp_path, const std::string &msmtp_config);
 // The rc file of an account below the getmail directory: "getmailrc" when
 // ctx.accounts is empty, else "getmailrc-<name>".
-std::string getmail_rc_name(const ExternalContext &ctx,
-                            const ExternalAccount &account);
-std::vector<std::string> getmail_argv(const std::string &getmail_dir,
-                                      const std::string &rcfile);
+std::string getmail_rc_name(const ExternalContext &ctx, const ExternalAccount &account);
+std::vector<std::string> getmail_argv(const std::string &getmail_dir, const std::string &rcfile);
 // One invocation for several accounts: --rcfile once per file, in order.
 std::vector<std::string> getmail_argv(const std::string &getmail_dir,
                                       const std::vector<std::string> &rcfiles);
@@ -171,31 +159,28 @@ std::vector<std::string> getmail_argv(const std::string &getmail_dir,
 // referenced by password_file. With ctx.accounts: no top-level pop3, an
 // `accounts:` list instead (name, pop3 with that account's password file, mode
 // multidrop | single, deliver_to), `parallel: 1`; smtp and routing shared.
-std::string intent_config(const ExternalContext &ctx,
-                          const std::string &password_file,
+std::string intent_config(const ExternalContext &ctx, const std::string &password_file,
                           const std::string &state_dir);
 // The password file of each account of external_accounts(ctx), in order: the
 // first is `password_file` itself ({password_file}), the others
 // "<password_file>-<name>". Each is written 0600 holding that password.
-std::vector<std::string>
-account_password_files(const ExternalContext &ctx,
-                       const std::string &password_file);
+std::vector<std::string> account_password_files(const ExternalContext &ctx,
+                                                const std::string &password_file);
 
 // Placeholders of the command fetcher, name -> value, for one cycle: pop3_host,
 // pop3_port, user, password, password_file (of the first account when there are
 // several), smtp_host, smtp_port, lmtp
 // (true/false), protocol (smtp/lmtp), config, workdir, state_dir, cycle.
-std::map<std::string, std::string>
-command_placeholders(const ExternalContext &ctx, const std::string &config_path,
-                     const std::string &password_file,
-                     const std::string &state_dir);
+std::map<std::string, std::string> command_placeholders(const ExternalContext &ctx,
+                                                        const std::string &config_path,
+                                                        const std::string &password_file,
+                                                        const std::string &state_dir);
 // Replaces every {name} by its value, shell-quoted (the result is run by
 // /bin/sh -c); "{{" and "}}" are literal braces. Error "bad-command" for an
 // unknown or unterminated placeholder.
-base::Result<std::string>
-substitute_command(std::string_view tmpl,
-                   const std::map<std::string, std::string> &values);
+base::Result<std::string> substitute_command(std::string_view tmpl,
+                                             const std::map<std::string, std::string> &values);
 // POSIX shell single-quoting ('it'\''s').
 std::string shell_quote(std::string_view s);
 
-} // namespace dropcheck::runner
+}  // namespace dropcheck::runner

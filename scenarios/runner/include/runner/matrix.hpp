@@ -5,10 +5,9 @@
 // judged against what the scenario expects of that fetcher (`expect`,
 // `defects:`, `fetchers:`). Renderers: text, JSON, JUnit XML, HTML.
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/result.hpp"
 #include "runner/runner.hpp"
@@ -22,9 +21,8 @@ struct MatrixOptions {
   // own; empty: every scenario keeps its profile. Expectations are written for
   // the scenario's own profile.
   std::vector<std::string> providers;
-  std::string command; // the command line template for the "command" fetcher
-  unsigned jobs =
-      1; // cells run in parallel (each has its own io_context, ports, workdir)
+  std::string command;  // the command line template for the "command" fetcher
+  unsigned jobs = 1;    // cells run in parallel (each has its own io_context, ports, workdir)
   // Non-empty: keep each cell's journal/ and truth.json under keep_dir/CELL (matrix_cell_dir),
   // one level deep as run --keep, so `dropcheck view keep_dir` shows every cell.
   std::string keep_dir;
@@ -32,7 +30,7 @@ struct MatrixOptions {
 
 struct MatrixCell {
   std::string scenario;
-  std::string provider; // the profile the cell ran with
+  std::string provider;  // the profile the cell ran with
   std::string fetcher;
   ScenarioResult result;
   // What the scenario imposes on any fetcher (its `expect`, every alternative: no envelope
@@ -42,11 +40,10 @@ struct MatrixCell {
 };
 
 struct MatrixResult {
-  std::vector<std::string> scenarios; // row order
-  std::vector<std::string>
-      providers; // "" when each scenario used its own profile
-  std::vector<std::string> fetchers; // column order
-  std::vector<MatrixCell> cells; // scenario-major, then provider, then fetcher
+  std::vector<std::string> scenarios;  // row order
+  std::vector<std::string> providers;  // "" when each scenario used its own profile
+  std::vector<std::string> fetchers;   // column order
+  std::vector<MatrixCell> cells;       // scenario-major, then provider, then fetcher
   double wall_ms = 0;
   std::size_t failed() const;
   bool all_passed() const { return failed() == 0; }
@@ -59,10 +56,8 @@ base::Status check_matrix_fetchers(const std::vector<std::string> &fetchers,
 
 // The scenario of one cell: played by `fetcher`, with `provider` ("" = its own
 // profile).
-Scenario matrix_cell_scenario(const Scenario &scenario,
-                              const std::string &provider,
-                              const std::string &fetcher,
-                              const std::string &command);
+Scenario matrix_cell_scenario(const Scenario &scenario, const std::string &provider,
+                              const std::string &fetcher, const std::string &command);
 
 // The folder name of a cell under matrix --keep: "SCENARIO--FETCHER", or
 // "SCENARIO--PROVIDER--FETCHER" when the provider was replaced (a profile file by its stem);
@@ -72,16 +67,15 @@ std::string matrix_cell_dir(const MatrixCell &cell, bool provider_replaced);
 // Plays every scenario (`jobs` at a time, each with its own io_context, ports and
 // workdir); `done` is called after each, from one thread at a time, in completion order.
 // keep_dirs: empty, or one RunOptions::keep_dir per play.
-std::vector<ScenarioResult>
-run_all(const std::vector<Scenario> &plays, unsigned jobs,
-        const std::function<void(std::size_t, const ScenarioResult &)> &done = {},
-        const std::vector<std::string> &keep_dirs = {});
+std::vector<ScenarioResult> run_all(
+    const std::vector<Scenario> &plays, unsigned jobs,
+    const std::function<void(std::size_t, const ScenarioResult &)> &done = {},
+    const std::vector<std::string> &keep_dirs = {});
 
 // `progress` is called after each cell (from the calling thread, in completion
 // order).
-MatrixResult
-run_matrix(const std::vector<Scenario> &scenarios, const MatrixOptions &options,
-           const std::function<void(const MatrixCell &)> &progress = {});
+MatrixResult run_matrix(const std::vector<Scenario> &scenarios, const MatrixOptions &options,
+                        const std::function<void(const MatrixCell &)> &progress = {});
 
 // One short text per cell: "ok", "ok (2 expected)", "FAIL +1 -0", "NOT-EXERCISED", "ERROR".
 std::string cell_label(const MatrixCell &cell);
@@ -105,4 +99,4 @@ std::string matrix_junit(const MatrixResult &m);
 std::string matrix_html(const MatrixResult &m);
 std::string matrix_html(const MatrixResult &m, MatrixView view);
 
-} // namespace dropcheck::runner
+}  // namespace dropcheck::runner

@@ -113,8 +113,7 @@ std::string result_pictures_html(const ScenarioResult& result, std::size_t& budg
 std::string heat_map_svg(const MatrixResult& m, MatrixView view = MatrixView::regression);
 // Per cell a <details id="cell-N"> with its evidence and pictures, and the few
 // lines of inline script that open the details a heat-map square links to.
-std::string matrix_pictures_html(const MatrixResult& m,
-                                 MatrixView view = MatrixView::regression);
+std::string matrix_pictures_html(const MatrixResult& m, MatrixView view = MatrixView::regression);
 
 // "clean", "expected", "fail", "error", "notexercised": the table's and the
 // heat map's class.

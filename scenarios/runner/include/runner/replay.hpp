@@ -15,11 +15,10 @@
 //                core, as its own `expect` says: not a cost of the provider;
 //   unexplained — anything else, and every cell that errs or leaves a scheduled event unfired.
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/result.hpp"
 #include "fake_pop3/profile.hpp"
@@ -30,23 +29,23 @@
 namespace dropcheck::runner {
 
 struct ReplayOptions {
-  std::vector<std::string> providers;        // profile names or YAML paths
+  std::vector<std::string> providers;            // profile names or YAML paths
   std::vector<std::string> fetchers = {"core"};  // the core is always played (the baseline)
-  std::string command;                       // for the "command" fetcher
+  std::string command;                           // for the "command" fetcher
   unsigned jobs = 1;
 };
 
 // A property of a provider that explains findings no fetcher can avoid.
 struct ProviderLimitRule {
-  std::string name;                  // "no-envelope-header", "fault:represent_deleted", ...
-  std::string text;                  // one sentence for reports
-  std::set<std::string> explains;    // finding types
+  std::string name;                // "no-envelope-header", "fault:represent_deleted", ...
+  std::string text;                // one sentence for reports
+  std::set<std::string> explains;  // finding types
 };
 
 struct ReplayProvider {
-  std::string name;                  // as given
-  fake_pop3::Profile profile;        // loaded once, for every cell
-  probe::Advice advice;              // how every fetcher is configured for it
+  std::string name;            // as given
+  fake_pop3::Profile profile;  // loaded once, for every cell
+  probe::Advice advice;        // how every fetcher is configured for it
   std::vector<ProviderLimitRule> limits;
   std::vector<std::string> own_faults;  // fault keys of the provider's profile
   // Whether an unfired event is one of the provider's own faults (a property of the provider,
@@ -78,9 +77,9 @@ struct ReplayCell {
 
 struct ReplayResult {
   std::vector<ReplayProvider> providers;
-  std::vector<std::string> fetchers;   // core first
+  std::vector<std::string> fetchers;  // core first
   std::vector<std::string> scenarios;
-  std::vector<ReplayCell> cells;       // provider-major, then scenario, then fetcher
+  std::vector<ReplayCell> cells;  // provider-major, then scenario, then fetcher
   double wall_ms = 0;
   std::size_t unexplained() const;
 };

@@ -126,8 +126,8 @@ void compare_findings(const std::vector<analyzer::Finding>& findings,
 
 // The same against each alternative of `expect`: returns the one matched, or the closest
 // (fewest differences), whose differences are left in missing/unexpected.
-std::size_t compare_findings(const std::vector<analyzer::Finding>& findings,
-                             const Expected& expect, std::vector<std::string>& missing,
+std::size_t compare_findings(const std::vector<analyzer::Finding>& findings, const Expected& expect,
+                             std::vector<std::string>& missing,
                              std::vector<std::string>& unexpected);
 
 // The truth the analyzer judges by, from a scenario (injection times filled in by the run).

@@ -25,19 +25,19 @@ inline constexpr std::size_t kMaxScenarioMailboxes = 200;
 
 struct World {
   std::vector<std::string> local_domains;
-  std::vector<std::string> users;               // empty: any address at a local domain exists
-  std::map<std::string, std::string> aliases;   // address -> mailbox
-  std::string fallback;                         // mailbox for unknown users / no header
+  std::vector<std::string> users;              // empty: any address at a local domain exists
+  std::map<std::string, std::string> aliases;  // address -> mailbox
+  std::string fallback;                        // mailbox for unknown users / no header
 };
 
 struct ScenarioMessage {
   std::string id;
-  std::string tag;                           // X-Dropcheck-Id: the id, or for `identical`
-                                             //   copies their shared base id
-  std::string envelope_from;                 // "" = null sender
-  std::vector<std::string> envelope_to;      // as the provider's MX received them
-  std::string raw;                           // built from headers + body, CRLF line endings
-  std::int64_t at_ms = 0;                    // injection time on the virtual clock
+  std::string tag;                       // X-Dropcheck-Id: the id, or for `identical`
+                                         //   copies their shared base id
+  std::string envelope_from;             // "" = null sender
+  std::vector<std::string> envelope_to;  // as the provider's MX received them
+  std::string raw;                       // built from headers + body, CRLF line endings
+  std::int64_t at_ms = 0;                // injection time on the virtual clock
 };
 
 // A provider mailbox (provider.mailboxes): a user's own box owns its addresses; the catch-all
@@ -74,15 +74,15 @@ std::string fetcher_kind_names();  // "core, fetchmail, getmail6, command"
 struct FetcherSpec {
   FetcherKind kind = FetcherKind::core;
   fetcher::Defect defect = fetcher::Defect::none;  // the core's defect model
-  bool knows_users = true;                   // the core's config lists world.users
-  std::string command;                       // kind: command — the command line template
-  std::vector<mail::EnvelopeSpec> envelope;  // empty: the core's default (X-Envelope-To)
-  bool to_cc = false;                        // explicit To/Cc mode
-  bool no_envelope = false;                  // the core reads no envelope header (fallback)
+  bool knows_users = true;                         // the core's config lists world.users
+  std::string command;                             // kind: command — the command line template
+  std::vector<mail::EnvelopeSpec> envelope;        // empty: the core's default (X-Envelope-To)
+  bool to_cc = false;                              // explicit To/Cc mode
+  bool no_envelope = false;                        // the core reads no envelope header (fallback)
   bool keep = false;
-  std::int64_t smtp_timeout_ms = 20'000;     // the core's wait for each SMTP reply
-  std::vector<ScenarioAccount> accounts;     // empty: the one catch-all (no provider.mailboxes)
-  std::size_t parallel = 1;                  // the core: accounts polled at once
+  std::int64_t smtp_timeout_ms = 20'000;  // the core's wait for each SMTP reply
+  std::vector<ScenarioAccount> accounts;  // empty: the one catch-all (no provider.mailboxes)
+  std::size_t parallel = 1;               // the core: accounts polled at once
 };
 
 // The fetcher's name in reports and matrix columns: the defect model of a core that plays one,
@@ -120,8 +120,8 @@ struct RcptFault {
 // The receiving server's behaviour (fake-smtp policy and faults).
 struct ReceiverSpec {
   bool lmtp = false;
-  bool open_relay = false;   // accept mail for foreign domains (recorded as relayed out; mail
-                             // for a provider_hosts domain comes back into the catch-all)
+  bool open_relay = false;  // accept mail for foreign domains (recorded as relayed out; mail
+                            // for a provider_hosts domain comes back into the catch-all)
   bool reject_null_sender = false;
   bool loop_check = false;
   std::size_t rcpt_fail_at = 0;
@@ -148,7 +148,7 @@ struct Expected {
 };
 
 struct Scenario {
-  std::string source;     // file name or "builtin:NAME.yaml"
+  std::string source;  // file name or "builtin:NAME.yaml"
   std::string name;
   std::string description;
   World world;
@@ -156,8 +156,8 @@ struct Scenario {
   // Set by the replay: this profile is played instead of loading `profile`.
   std::optional<fake_pop3::Profile> profile_override;
   client::TlsMode provider_tls = client::TlsMode::none;  // self-signed, trusted
-  std::vector<std::string> provider_hosts;      // more domains whose mail lands in the catch-all
-  std::vector<ScenarioMailbox> mailboxes;       // empty: one catch-all
+  std::vector<std::string> provider_hosts;  // more domains whose mail lands in the catch-all
+  std::vector<ScenarioMailbox> mailboxes;   // empty: one catch-all
   FetcherSpec fetcher;
   std::vector<ScenarioMessage> messages;
   Timeline timeline;
