@@ -440,10 +440,9 @@ std::string matrix_html(const MatrixResult &m) {
   return matrix_html(m, default_view(m));
 }
 
-std::string matrix_html(const MatrixResult &m, MatrixView view) {
-  const auto h = [](std::string_view s) { return xml_escape(s); };
-  const bool by_provider = !m.providers.empty();
-  std::string out = R"(<!DOCTYPE html>
+namespace {
+
+constexpr const char *kHtmlHead = R"(<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -482,7 +481,10 @@ details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
 <body>
 <h1>dropcheck compatibility matrix</h1>
 )";
-  out += fmt::format("<p>{} cell(s), {} failed ({:.1f} s). A cell passes when "
+
+// The legend under the page title: the evaluation view brings its own.
+std::string html_legend(const MatrixResult &m, MatrixView view) {
+  std::string out = fmt::format("<p>{} cell(s), {} failed ({:.1f} s). A cell passes when "
                      "its findings equal what the "
                      "scenario expects of that fetcher (<code>expect</code>, "
                      "<code>defects:</code>, "
@@ -499,8 +501,67 @@ details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
          "style=\"background:#f3d9a4\">NOT-EXERCISED: a scheduled event did not "
          "fire</span><span "
          "style=\"background:#d9b3e6\">ERROR: not played</span></p>\n";
-  out += heat_map_svg(m, view) + "\n";  // runner/pictures.hpp: squares open #cell-N below
-  out += "<table>\n<thead><tr><th>scenario</th>";
+  return out;
+}
+
+// One titled list in a cell's details; nothing when the list is empty.
+void html_list(std::string &out, std::string_view title, const std::vector<std::string> &items) {
+  if (items.empty())
+    return;
+  out += "<p>" + std::string(title) + ":</p><ul>";
+  for (const auto &x : items)
+    out += "<li>" + xml_escape(x) + "</li>";
+  out += "</ul>";
+}
+
+// The unfolded part of a cell: error, events, differences, findings, cycles.
+std::string html_cell_details(const ScenarioResult &r) {
+  const auto h = [](std::string_view s) { return xml_escape(s); };
+  std::string out;
+  if (!r.error.empty())
+    out += "<p>error: " + h(r.error) + "</p>";
+  html_list(out, "scheduled events", event_lines(r));  // one line per event
+  html_list(out, "expected but missing", r.missing);
+  html_list(out, "unexpected", r.unexpected);
+  if (!r.report.findings.empty()) {
+    out += "<p>findings:</p><ul>";
+    for (const auto &x : r.report.findings)
+      out += fmt::format(
+          "<li>{} ({}) {} {}<br><span class=\"ev\">{}</span></li>", h(x.type),
+          analyzer::severity_name(analyzer::severity_of(x.type)),
+          h(x.message.empty() ? "-" : x.message),
+          h(x.recipient.empty() ? "-" : x.recipient), h(x.evidence));
+    out += "</ul>";
+  }
+  if (!r.cycles.empty()) {
+    out += "<p>cycles:</p><ul>";
+    for (const auto &cy : r.cycles)
+      out +=
+          fmt::format("<li>{}<br><span class=\"ev\">{}</span></li>",
+                      h(fetcher::outcome_name(cy.outcome)), h(cy.detail));
+    out += "</ul>";
+  }
+  return out;
+}
+
+// One table cell: the label, unfolding to the details when there is anything to show.
+std::string html_matrix_cell(const MatrixCell &c, MatrixView view) {
+  const auto &r = c.result;
+  const auto [cls, label] = html_cell(c, view);
+  std::string out = fmt::format("<td class=\"{}\">", cls);
+  const bool detail = !r.report.findings.empty() || !r.passed() ||
+                      !r.cycles.empty() || !r.events.empty();
+  if (!detail)
+    return out + label + "</td>";
+  return out + "<details><summary>" + label + "</summary>" + html_cell_details(r) +
+         "</details></td>";
+}
+
+// The table: one row per scenario (and provider), one column per fetcher.
+std::string html_table(const MatrixResult &m, MatrixView view) {
+  const auto h = [](std::string_view s) { return xml_escape(s); };
+  const bool by_provider = !m.providers.empty();
+  std::string out = "<table>\n<thead><tr><th>scenario</th>";
   if (by_provider)
     out += "<th>provider</th>";
   for (const auto &f : m.fetchers)
@@ -512,61 +573,21 @@ details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
     out += "<tr><th>" + h(first.scenario) + "</th>";
     if (by_provider)
       out += "<td>" + h(first.provider) + "</td>";
-    for (std::size_t k = 0; k < nf; ++k) {
-      const MatrixCell &c = m.cells[row * nf + k];
-      const auto &r = c.result;
-      const auto [cls, label] = html_cell(c, view);
-      out += fmt::format("<td class=\"{}\">", cls);
-      const bool detail = !r.report.findings.empty() || !r.passed() ||
-                          !r.cycles.empty() || !r.events.empty();
-      if (!detail) {
-        out += label + "</td>";
-        continue;
-      }
-      out += "<details><summary>" + label + "</summary>";
-      if (!r.error.empty())
-        out += "<p>error: " + h(r.error) + "</p>";
-      if (!r.events.empty()) {
-        out += "<p>scheduled events:</p><ul>";
-        for (const auto &x : event_lines(r))
-          out += "<li>" + h(x) + "</li>";
-        out += "</ul>";
-      }
-      if (!r.missing.empty()) {
-        out += "<p>expected but missing:</p><ul>";
-        for (const auto &x : r.missing)
-          out += "<li>" + h(x) + "</li>";
-        out += "</ul>";
-      }
-      if (!r.unexpected.empty()) {
-        out += "<p>unexpected:</p><ul>";
-        for (const auto &x : r.unexpected)
-          out += "<li>" + h(x) + "</li>";
-        out += "</ul>";
-      }
-      if (!r.report.findings.empty()) {
-        out += "<p>findings:</p><ul>";
-        for (const auto &x : r.report.findings)
-          out += fmt::format(
-              "<li>{} ({}) {} {}<br><span class=\"ev\">{}</span></li>", h(x.type),
-              analyzer::severity_name(analyzer::severity_of(x.type)),
-              h(x.message.empty() ? "-" : x.message),
-              h(x.recipient.empty() ? "-" : x.recipient), h(x.evidence));
-        out += "</ul>";
-      }
-      if (!r.cycles.empty()) {
-        out += "<p>cycles:</p><ul>";
-        for (const auto &cy : r.cycles)
-          out +=
-              fmt::format("<li>{}<br><span class=\"ev\">{}</span></li>",
-                          h(fetcher::outcome_name(cy.outcome)), h(cy.detail));
-        out += "</ul>";
-      }
-      out += "</details></td>";
-    }
+    for (std::size_t k = 0; k < nf; ++k)
+      out += html_matrix_cell(m.cells[row * nf + k], view);
     out += "</tr>\n";
   }
-  out += "</tbody>\n</table>\n" + matrix_pictures_html(m, view);  // evidence and pictures per cell
+  return out + "</tbody>\n</table>\n";
+}
+
+} // namespace
+
+std::string matrix_html(const MatrixResult &m, MatrixView view) {
+  std::string out = kHtmlHead;
+  out += html_legend(m, view);
+  out += heat_map_svg(m, view) + "\n";  // runner/pictures.hpp: squares open #cell-N below
+  out += html_table(m, view);
+  out += matrix_pictures_html(m, view);  // evidence and pictures per cell
   out += "</body>\n</html>\n";
   return out;
 }
