@@ -1,6 +1,7 @@
-// The probe's I/O: the read-only sessions and active mode's sending and
-// polling. Everything it learns goes into a Report; infer() (infer.cpp) turns
-// that into answers and a profile.
+// The probe's I/O: run_probe and the Run (probe_run.hpp) that does the read-only
+// sessions (probe_session.cpp) and active mode's sending and polling
+// (probe_active.cpp). Everything it learns goes into a Report; infer() (infer.cpp)
+// turns that into answers and a profile.
 #include "probe/probe.hpp"
 
 #include <fmt/format.h>

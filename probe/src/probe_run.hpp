@@ -1,5 +1,5 @@
 #pragma once
-// The probe's run (probe.cpp): its common parts and run_probe (probe.cpp), the read-only
+// The probe's run: its common parts and run_probe (probe.cpp), the read-only
 // sessions (probe_session.cpp) and active mode's sending and polling (probe_active.cpp).
 // Internal to probe/src.
 #include <chrono>
