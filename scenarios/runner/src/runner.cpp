@@ -455,30 +455,6 @@ fake_pop3::Profile run_profile(const Scenario& s, bool external) {
   return std::move(profile).value();
 }
 
-// The run's clock facts for the pictures, from the finished truth.
-void add_timing_facts(RunFacts& facts, const analyzer::Truth& truth, const Scenario& s,
-                      bool drift) {
-  facts.origin_ms = kEpoch.count();
-  facts.end_ms = truth.end_ms - kEpoch.count();
-  facts.interval_ms = truth.interval_ms;
-  facts.login_delay_ms = truth.login_delay_ms;
-  facts.latency_budget_ms = truth.latency_budget_ms;
-  if (drift) {
-    facts.drift_cycle = s.timeline.drift_cycle;
-    facts.drift_profile = s.timeline.drift_profile;
-  }
-}
-
-// The receiver's scheduled events (scenario `receiver:`), read back from the journal.
-void add_journal_events(const Scenario& s, const fs::path& journal_dir,
-                        std::vector<ScheduledEvent>& events) {
-  auto sessions = dropcheck::journal::read_sessions(journal_dir);
-  if (!sessions.ok()) throw std::runtime_error("journal sessions: " + sessions.error().message);
-  const auto marked = marked_transactions(journal_dir);
-  for (auto& e : receiver_events(s.receiver, marked, sessions->records, kEpoch.count()))
-    events.push_back(std::move(e));
-}
-
 // The run itself, in `dir`: the servers and the timeline, then the truth and the journal
 // judged into `res`; throws on a harness error.
 void play_and_judge(const Scenario& s, const RunOptions& options, const std::string& dir,
