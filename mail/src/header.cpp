@@ -61,6 +61,48 @@ ByteStats scan_bytes(std::string_view s) {
   return st;
 }
 
+// The field starting at `pos` whose line content ends at `content_end` and whose line ending
+// ends at `next`; a line that is no field is kept as a nameless one.
+Field field_at(std::string_view message, std::size_t pos, std::size_t content_end, std::size_t next,
+               Deviations& deviations) {
+  Field f;
+  f.offset = pos;
+  f.raw = message.substr(pos, next - pos);
+  // field-name = 1*ftext, then obsolete WSP before the colon (RFC 5322 4.5.8).
+  std::size_t i = pos;
+  while (i < content_end && is_ftext(message[i])) ++i;
+  const std::size_t name_end = i;
+  while (i < content_end && is_wsp(message[i])) ++i;
+  if (name_end > pos && i < content_end && message[i] == ':') {
+    if (i != name_end) deviations.ws_before_colon = true;
+    f.name = message.substr(pos, name_end - pos);
+    f.value = message.substr(i + 1, content_end - (i + 1));
+  } else {
+    // Not a field and not a continuation: kept as a nameless field so every byte of
+    // the section stays reachable through `fields`.
+    deviations.garbage_line = true;
+    f.value = message.substr(pos, content_end - pos);
+  }
+  return f;
+}
+
+// Sets the section's raw text, separator and body once the section ends at `section_end`,
+// and the deviations found by scanning its bytes.
+void finish_section(HeaderSection& hs, std::string_view message, std::size_t section_end,
+                    bool separator_found, std::size_t crlf_lines) {
+  hs.raw = message.substr(0, section_end);
+  if (!separator_found) {
+    hs.deviations.no_separator = true;
+    hs.separator = message.substr(section_end, 0);
+  }
+  hs.body = message.substr(section_end + hs.separator.size());
+
+  const ByteStats st = scan_bytes(hs.raw);
+  hs.deviations.eight_bit = st.high;
+  hs.deviations.nul = st.nul;
+  hs.deviations.bare_cr = st.cr != crlf_lines;
+}
+
 }  // namespace
 
 std::string Field::unfolded() const {
@@ -158,25 +200,7 @@ base::Result<HeaderSection> parse_header_section(std::string_view message, const
             "too-many-fields",
             offset_message("more than " + std::to_string(limits.max_fields) + " header fields",
                            pos));
-      Field f;
-      f.offset = pos;
-      f.raw = message.substr(pos, next - pos);
-      // field-name = 1*ftext, then obsolete WSP before the colon (RFC 5322 4.5.8).
-      std::size_t i = pos;
-      while (i < content_end && is_ftext(message[i])) ++i;
-      const std::size_t name_end = i;
-      while (i < content_end && is_wsp(message[i])) ++i;
-      if (name_end > pos && i < content_end && message[i] == ':') {
-        if (i != name_end) hs.deviations.ws_before_colon = true;
-        f.name = message.substr(pos, name_end - pos);
-        f.value = message.substr(i + 1, content_end - (i + 1));
-      } else {
-        // Not a field and not a continuation: kept as a nameless field so every byte of
-        // the section stays reachable through `fields`.
-        hs.deviations.garbage_line = true;
-        f.value = message.substr(pos, content_end - pos);
-      }
-      hs.fields.push_back(f);
+      hs.fields.push_back(field_at(message, pos, content_end, next, hs.deviations));
       current = &hs.fields.back();
     }
     pos = next;
@@ -184,17 +208,7 @@ base::Result<HeaderSection> parse_header_section(std::string_view message, const
 
   const std::size_t section_end =
       separator_found ? static_cast<std::size_t>(hs.separator.data() - base_ptr) : pos;
-  hs.raw = message.substr(0, section_end);
-  if (!separator_found) {
-    hs.deviations.no_separator = true;
-    hs.separator = message.substr(section_end, 0);
-  }
-  hs.body = message.substr(section_end + hs.separator.size());
-
-  const ByteStats st = scan_bytes(hs.raw);
-  hs.deviations.eight_bit = st.high;
-  hs.deviations.nul = st.nul;
-  hs.deviations.bare_cr = st.cr != crlf_lines;
+  finish_section(hs, message, section_end, separator_found, crlf_lines);
   return hs;
 }
 

@@ -1,8 +1,9 @@
+// SmtpServerSession (protocol/smtp_server.hpp): commands, replies and transaction state.
+// MAIL and RCPT: smtp_envelope.cpp; DATA and BDAT: smtp_data.cpp.
 #include "protocol/smtp_server.hpp"
 
 #include <algorithm>
 #include <cassert>
-#include <charconv>
 #include <cstring>
 
 #include "base/strings.hpp"
@@ -14,8 +15,6 @@ constexpr unsigned bit(SmtpState s) { return 1u << static_cast<unsigned>(s); }
 constexpr unsigned kGreeted = bit(SmtpState::ready) | bit(SmtpState::mail) | bit(SmtpState::rcpt);
 constexpr unsigned kAnyOpen = bit(SmtpState::connected) | kGreeted;
 constexpr unsigned kInTxn = bit(SmtpState::mail) | bit(SmtpState::rcpt);
-// Digits in a SIZE= or BDAT size: 20 digits overflow 64 bits; larger values are syntax errors.
-constexpr std::size_t kMaxSizeDigits = 19;
 
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
@@ -25,21 +24,6 @@ bool has_control(std::string_view s) {
     const auto u = static_cast<unsigned char>(c);
     return u < 0x20 || u == 0x7f;
   });
-}
-
-bool has_8bit(std::string_view s) {
-  return std::any_of(s.begin(), s.end(),
-                     [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
-}
-
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-bool parse_size(std::string_view s, std::uint64_t& v) {
-  if (!all_digits(s) || s.size() > kMaxSizeDigits) return false;
-  const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-  return r.ec == std::errc{} && r.ptr == s.data() + s.size();
 }
 
 // "2.1.0 " at the start of a reply line (RFC 3463 status code: class.subject.detail).
@@ -57,83 +41,6 @@ std::size_t enhanced_prefix_len(std::string_view line) {
   if (!digits(3)) return 0;
   if (i < line.size() && line[i] != ' ') return 0;
   return i < line.size() ? i + 1 : i;
-}
-
-// Splits "<path> params" (after "FROM:"/"TO:"). Accepts a space after the colon and a path
-// without angle brackets (both seen in the field; Postfix accepts them too). Removes an
-// RFC 5321 4.1.2 source route ("@a,@b:"). Returns false on a syntax error.
-bool split_path(std::string_view args, std::string& path, std::string_view& params) {
-  while (!args.empty() && args.front() == ' ') args.remove_prefix(1);
-  if (args.empty()) return false;
-  std::size_t end = 0;
-  std::string_view inner;
-  if (args.front() == '<') {
-    bool quoted = false;
-    std::size_t i = 1;
-    for (; i < args.size(); ++i) {
-      const char c = args[i];
-      if (c == '\\' && i + 1 < args.size()) {
-        ++i;
-      } else if (c == '"') {
-        quoted = !quoted;
-      } else if (c == '>' && !quoted) {
-        break;
-      }
-    }
-    if (i >= args.size()) return false;
-    inner = args.substr(1, i - 1);
-    end = i + 1;
-    if (end < args.size() && args[end] != ' ') return false;
-  } else {
-    end = std::min(args.find(' '), args.size());
-    inner = args.substr(0, end);
-  }
-  if (!inner.empty() && inner.front() == '@') {
-    const auto colon = inner.find(':');
-    if (colon == std::string_view::npos) return false;
-    inner.remove_prefix(colon + 1);
-  }
-  if (inner.find_first_of("<> \t\r\n") != std::string_view::npos) return false;
-  path.assign(inner);
-  params = base::trim(args.substr(end));
-  return true;
-}
-
-struct Param {
-  std::string_view key;
-  std::string_view value;
-  bool has_value = false;
-};
-
-std::vector<Param> split_params(std::string_view params) {
-  std::vector<Param> out;
-  for (std::string_view tok : base::split(params, ' ')) {
-    if (tok.empty()) continue;
-    Param p;
-    const auto eq = tok.find('=');
-    p.key = tok.substr(0, eq);
-    if (eq != std::string_view::npos) {
-      p.value = tok.substr(eq + 1);
-      p.has_value = true;
-    }
-    out.push_back(p);
-  }
-  return out;
-}
-
-// RFC 3461 4: xtext is printable ASCII except '+' and '=' unless as "+XX".
-bool is_xtext(std::string_view s) {
-  const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); };
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == '+') {
-      if (i + 2 >= s.size() || !hex(s[i + 1]) || !hex(s[i + 2])) return false;
-      i += 2;
-    } else if (c < 33 || c > 126 || c == '=') {
-      return false;
-    }
-  }
-  return true;
 }
 
 }  // namespace
@@ -284,7 +191,10 @@ std::string SmtpServerSession::redact(std::string_view line) {
     while (!rest.empty() && is_blank(rest.front())) rest.remove_prefix(1);
     const std::string_view mechanism = rest.substr(0, word_end(rest));
     std::string out = "AUTH";
-    if (!mechanism.empty()) out += " " + std::string(mechanism);
+    if (!mechanism.empty()) {  // two appends: GCC 12 -Wrestrict misreads " " + string here
+      out += ' ';
+      out += mechanism;
+    }
     if (rest.size() > mechanism.size()) out += " <redacted>";
     return out;
   }
@@ -499,351 +409,6 @@ void SmtpServerSession::cmd_ehlo(std::string_view args, std::string& out) {
 void SmtpServerSession::cmd_lhlo(std::string_view args, std::string& out) {
   if (!config_.lmtp) return error(500, "5.5.2 Error: command not recognized", out);
   greet("LHLO", args, true, out);
-}
-
-void SmtpServerSession::cmd_mail(std::string_view args, std::string& out) {
-  // open_transaction() ran in process_line.
-  if (!base::istarts_with(args, "FROM:")) {
-    return error(501, "5.5.4 Syntax: MAIL FROM:<address>", out);
-  }
-  std::string path;
-  std::string_view params;
-  if (!split_path(args.substr(5), path, params)) {
-    txn_.mail_reply = smtp_reply(501, "5.1.7 Bad sender address syntax");
-    return error(txn_.mail_reply.code, txn_.mail_reply.lines[0], out);
-  }
-  txn_.reverse_path = path;
-  txn_.null_sender = path.empty();
-  txn_.mail_params = std::string(params);
-  bool seen_size = false, seen_body = false, seen_utf8 = false, seen_ret = false,
-       seen_envid = false;
-  const auto refuse = [&](int code, std::string_view text) {
-    txn_.mail_reply = smtp_reply(code, text);
-    error(code, text, out);
-  };
-  for (const Param& p : split_params(params)) {
-    const auto dup = [&](bool& seen) {
-      if (seen) return true;
-      seen = true;
-      return false;
-    };
-    if (base::iequals(p.key, "SIZE")) {
-      std::uint64_t n = 0;
-      if (dup(seen_size) || !parse_size(p.value, n)) return refuse(501, "5.5.4 Bad SIZE parameter");
-      if (n > config_.max_message) {
-        txn_.mail_reply = smtp_reply(552, "5.3.4 Message size exceeds fixed limit");
-        return reply(txn_.mail_reply, out);
-      }
-    } else if (base::iequals(p.key, "BODY")) {
-      if (dup(seen_body)) return refuse(501, "5.5.4 Duplicate BODY parameter");
-      if (base::iequals(p.value, "7BIT") ||
-          (config_.eightbitmime && base::iequals(p.value, "8BITMIME"))) {
-        txn_.body_type = base::iequals(p.value, "7BIT") ? "7BIT" : "8BITMIME";
-      } else {
-        return refuse(501, "5.5.4 Unsupported BODY parameter");
-      }
-    } else if (config_.smtputf8 && base::iequals(p.key, "SMTPUTF8")) {
-      if (dup(seen_utf8) || p.has_value) return refuse(501, "5.5.4 Bad SMTPUTF8 parameter");
-      txn_.smtputf8 = true;
-    } else if (config_.dsn && base::iequals(p.key, "RET")) {
-      if (dup(seen_ret) || !(base::iequals(p.value, "FULL") || base::iequals(p.value, "HDRS")))
-        return refuse(501, "5.5.4 Bad RET parameter");
-    } else if (config_.dsn && base::iequals(p.key, "ENVID")) {
-      if (dup(seen_envid) || p.value.empty() || p.value.size() > 100 || !is_xtext(p.value))
-        return refuse(501, "5.5.4 Bad ENVID parameter");
-    } else {
-      // RFC 5321 4.1.1.11: parameters not recognized -> 555.
-      return refuse(555, "5.5.4 Unsupported option: " + std::string(p.key));
-    }
-  }
-  if (has_8bit(path) && !txn_.smtputf8) {
-    // RFC 6531 3.6.
-    txn_.mail_reply = smtp_reply(553, "5.6.7 Non-ASCII sender address needs SMTPUTF8");
-    return reply(txn_.mail_reply, out);
-  }
-  if (has_8bit(path) && !base::valid_utf8(path)) {
-    return refuse(553, "5.1.7 Bad sender address syntax: not UTF-8 (RFC 6531 3.3)");
-  }
-  SmtpReply r = handler_.on_mail(path, params);
-  if (r.code == 0) r = smtp_reply(250, "2.1.0 Ok");
-  const bool positive = r.positive();
-  txn_.mail_reply = std::move(r);
-  reply(txn_.mail_reply, out);  // a 421 ends txn_ after its last use of the reply
-  if (positive && state_ != SmtpState::closed) {
-    mail_ok_ = true;
-    state_ = SmtpState::mail;
-  }
-}
-
-void SmtpServerSession::cmd_rcpt(std::string_view args, std::string& out) {
-  SmtpRcptResult res;
-  const auto done = [&](SmtpReply r, bool count_error) {
-    res.reply = std::move(r);
-    txn_.rcpts.push_back(std::move(res));
-    const SmtpReply& kept = txn_.rcpts.back().reply;
-    if (count_error) ++stats_.errors;
-    if (!kept.positive()) ++stats_.rcpts_refused;
-    reply(kept, out);
-  };
-  if (!base::istarts_with(args, "TO:")) {
-    res.forward_path = std::string(args);
-    return done(smtp_reply(501, "5.5.4 Syntax: RCPT TO:<address>"), true);
-  }
-  std::string path;
-  std::string_view params;
-  if (!split_path(args.substr(3), path, params) || path.empty()) {
-    res.forward_path = std::string(args.substr(3));
-    return done(smtp_reply(501, "5.1.3 Bad recipient address syntax"), true);
-  }
-  res.forward_path = path;
-  res.params = std::string(params);
-  bool seen_notify = false, seen_orcpt = false;
-  for (const Param& p : split_params(params)) {
-    if (config_.dsn && base::iequals(p.key, "NOTIFY")) {
-      bool ok = !seen_notify && !p.value.empty();
-      seen_notify = true;
-      const auto items = base::split(p.value, ',');
-      for (auto v : items) {
-        const bool never = base::iequals(v, "NEVER");
-        if (never && items.size() != 1) ok = false;
-        if (!never && !base::iequals(v, "SUCCESS") && !base::iequals(v, "FAILURE") &&
-            !base::iequals(v, "DELAY"))
-          ok = false;
-      }
-      if (!ok) return done(smtp_reply(501, "5.5.4 Bad NOTIFY parameter"), true);
-    } else if (config_.dsn && base::iequals(p.key, "ORCPT")) {
-      // RFC 3461 4.2: ORCPT=addr-type;xtext (utf-8-addr-xtext with SMTPUTF8, RFC 6533).
-      const auto semi = p.value.find(';');
-      if (seen_orcpt || semi == std::string_view::npos || semi == 0 || semi + 1 == p.value.size())
-        return done(smtp_reply(501, "5.5.4 Bad ORCPT parameter"), true);
-      seen_orcpt = true;
-    } else {
-      return done(smtp_reply(555, "5.5.4 Unsupported option: " + std::string(p.key)), true);
-    }
-  }
-  if (has_8bit(path) && !txn_.smtputf8) {
-    return done(smtp_reply(553, "5.6.7 Non-ASCII recipient address needs SMTPUTF8"), false);
-  }
-  if (has_8bit(path) && !base::valid_utf8(path)) {
-    return done(smtp_reply(553, "5.1.3 Bad recipient address syntax: not UTF-8 (RFC 6531 3.3)"),
-                true);
-  }
-  if (txn_.accepted_rcpts() >= config_.max_rcpts) {
-    // RFC 5321 4.5.3.1.10: 452 for too many recipients; the client sends them again later.
-    return done(smtp_reply(452, "4.5.3 Error: too many recipients"), false);
-  }
-  SmtpReply r = handler_.on_rcpt(path, params);
-  if (r.code == 0) r = smtp_reply(250, "2.1.5 Ok");
-  if (r.positive()) ++stats_.rcpts_accepted;
-  done(std::move(r), false);
-  if (state_ == SmtpState::mail && txn_.rcpts.back().reply.positive()) state_ = SmtpState::rcpt;
-}
-
-void SmtpServerSession::cmd_data(std::string_view args, std::string& out) {
-  if (!args.empty()) return error(501, "5.5.4 Syntax: DATA", out);
-  txn_.data_attempted = true;
-  if (txn_.bdat) {
-    txn_.data_start_reply = smtp_reply(503, "5.5.1 Error: BDAT and DATA in one transaction");
-    return error(503, txn_.data_start_reply.lines[0], out);
-  }
-  if (state_ == SmtpState::mail) {
-    // RFC 5321 3.3 (554 "no valid recipients"); RFC 2033 4.2 uses 503 for LMTP.
-    txn_.data_start_reply =
-        smtp_reply(config_.lmtp ? 503 : 554, "5.5.1 Error: no valid recipients");
-    return reply(txn_.data_start_reply, out);
-  }
-  SmtpReply r = handler_.on_data_start();
-  if (r.code == 0) r = smtp_reply(354, "End data with <CR><LF>.<CR><LF>");
-  const int code = r.code;
-  txn_.data_start_reply = std::move(r);
-  reply(txn_.data_start_reply, out);
-  if (code != 354 || state_ == SmtpState::closed) return;
-  state_ = SmtpState::data;
-  decoder_.reset();
-  txn_.message_octets = 0;
-  txn_.message_size = 0;
-}
-
-void SmtpServerSession::feed_data(std::string_view& in, std::string& out) {
-  std::string_view slice = in.substr(0, kSmtpDataSlice);
-  // Refusing at the first bare LF: the decoder must not read past it, or what is recorded of
-  // the refused message would depend on how the input was cut (found by smtp_server_fuzz).
-  if (config_.reject_bare_lf)
-    if (const auto nl = slice.find('\n'); nl != std::string_view::npos)
-      slice = slice.substr(0, nl + 1);
-  const std::size_t used = decoder_.feed(slice);
-  in.remove_prefix(used);
-  take_decoded();
-  if (decoder_.saw_bare_lf() && config_.reject_bare_lf) {
-    ++stats_.bare_lf;
-    txn_.message_octets = decoder_.wire_octets();
-    txn_.bare_lf_in_data = true;
-    last_command_ = nullptr;  // DATA keeps its 354
-    return refuse_bare_lf(out);
-  }
-  if (!decoder_.done()) return;
-  txn_.message_octets = decoder_.wire_octets();
-  txn_.bare_lf_in_data = decoder_.saw_bare_lf();
-  finish_message(out);
-}
-
-// The body decoded so far: streamed to the handler, or kept in the decoder up to max_message.
-// Beyond max_message nothing is kept; the decoder still finds the end of the message.
-void SmtpServerSession::take_decoded() {
-  const std::string& body = decoder_.body();
-  if (txn_.too_large) return decoder_.clear_body();
-  if (!streaming_) {
-    txn_.message_size = body.size();
-    if (body.size() > config_.max_message) {
-      txn_.too_large = true;
-      decoder_.clear_body();
-    }
-    return;
-  }
-  txn_.message_size += body.size();
-  if (txn_.message_size > config_.max_message)
-    txn_.too_large = true;
-  else if (!body.empty())
-    handler_.on_message_bytes(body);
-  decoder_.clear_body();
-}
-
-// reject_bare_lf: Postfix smtpd_forbid_bare_newline=yes, "521" and close.
-void SmtpServerSession::refuse_bare_lf(std::string& out) {
-  ++stats_.errors;
-  decoder_.reset();
-  reply(521, "5.5.2 " + config_.hostname + " Error: bare <LF> received", out);
-  end_transaction("bare-lf");
-  state_ = SmtpState::closed;
-}
-
-void SmtpServerSession::cmd_bdat(std::string_view args, std::string& out) {
-  const auto parts = base::split(args, ' ');
-  std::uint64_t size = 0;
-  const bool last = parts.size() == 2 && base::iequals(parts[1], "LAST");
-  if (parts.empty() || parts.size() > 2 || (parts.size() == 2 && !last) ||
-      !parse_size(parts[0], size)) {
-    // The chunk length is unknown: its octets will arrive as (bad) commands.
-    return error(501, "5.5.4 Syntax: BDAT chunk-size [LAST]", out);
-  }
-  bdat_remaining_ = static_cast<std::size_t>(size);
-  bdat_chunk_ = bdat_remaining_;
-  bdat_last_ = last;
-  if (!txn_open_ || !mail_ok_) {
-    bdat_failed_ = true;  // consumed, then "503 need MAIL"
-  } else {
-    if (!txn_.data_attempted) {
-      txn_.data_attempted = true;
-      txn_.bdat = true;
-      if (state_ == SmtpState::mail) {
-        bdat_failed_ = true;
-        txn_.data_start_reply =
-            smtp_reply(config_.lmtp ? 503 : 554, "5.5.1 Error: no valid recipients");
-      } else {
-        SmtpReply r = handler_.on_data_start();
-        if (r.code != 0) {
-          bdat_failed_ = true;
-          txn_.data_start_reply = r;
-        }
-      }
-    } else if (!txn_.bdat) {
-      bdat_failed_ = true;
-    }
-  }
-  state_ = SmtpState::bdat;
-  if (bdat_remaining_ == 0) {
-    std::string_view empty;
-    feed_bdat(empty, out);
-  }
-}
-
-void SmtpServerSession::feed_bdat(std::string_view& in, std::string& out) {
-  const std::size_t n = std::min(in.size(), bdat_remaining_);
-  if (!bdat_failed_ && !txn_.too_large) {
-    if (txn_.message_size + n > config_.max_message) {
-      txn_.too_large = true;
-      bdat_body_.clear();
-    } else {
-      txn_.message_size += n;
-      if (streaming_) {
-        if (n != 0) handler_.on_message_bytes(in.substr(0, n));
-      } else {
-        bdat_body_.append(in.substr(0, n));
-      }
-    }
-  }
-  txn_.message_octets += n;
-  bdat_remaining_ -= n;
-  in.remove_prefix(n);
-  if (bdat_remaining_ != 0) return;
-  // Chunk complete.
-  const bool in_txn = txn_open_ && mail_ok_;
-  state_ = in_txn ? (txn_.accepted_rcpts() > 0 ? SmtpState::rcpt : SmtpState::mail)
-                  : (helo_verb_.empty() ? SmtpState::connected : SmtpState::ready);
-  if (!in_txn) {
-    bdat_failed_ = false;
-    return error(503, "5.5.1 Error: need MAIL command", out);
-  }
-  if (bdat_failed_) {
-    SmtpReply r = txn_.data_start_reply.code != 0 && !txn_.data_start_reply.positive()
-                      ? txn_.data_start_reply
-                      : smtp_reply(503, "5.5.1 Error: BDAT after DATA or after a failed chunk");
-    if (bdat_last_) {
-      txn_.data_replies = {r};
-      reply(r, out);
-      state_ = SmtpState::ready;
-      end_transaction("data");
-      return;
-    }
-    return reply(r, out);
-  }
-  if (!bdat_last_) {
-    if (txn_.too_large) return reply(552, "5.3.4 Message size exceeds fixed limit", out);
-    return reply(250, "2.0.0 Ok: " + std::to_string(bdat_chunk_) + " octets", out);
-  }
-  txn_.message = std::move(bdat_body_);
-  bdat_body_.clear();
-  finish_message(out);
-}
-
-void SmtpServerSession::finish_message(std::string& out) {
-  txn_.data_complete = true;
-  txn_.data_end = handler_.now();
-  if (state_ == SmtpState::data && !txn_.too_large && !streaming_)
-    txn_.message = decoder_.take_body();
-  decoder_.reset();
-  state_ = SmtpState::ready;
-  const std::size_t n = config_.lmtp ? txn_.accepted_rcpts() : 1;
-  std::vector<SmtpReply> replies;
-  if (txn_.too_large) {
-    txn_.message.clear();
-    replies.assign(n, smtp_reply(552, "5.3.4 Message size exceeds fixed limit"));
-  } else {
-    replies = handler_.on_data(streaming_ ? std::string_view{} : std::string_view(txn_.message));
-    if (replies.empty()) replies.push_back(smtp_reply(451, "4.3.0 Error: no reply from handler"));
-    if (replies.size() < n) replies.resize(n, replies.back());
-    if (replies.size() > n) replies.resize(n);
-  }
-  txn_.data_replies = std::move(replies);
-  if (txn_.accepted()) ++stats_.messages;
-  if (txn_.bare_lf_in_data) ++stats_.bare_lf;
-  // The replies are recorded in data_replies; the last command's code stays (354 / BDAT).
-  last_command_ = nullptr;
-  // The replies are formatted first (the transaction, replies included, goes to the handler)
-  // and handed out after it has journaled them; a 421 ends the list and the session.
-  std::string formatted;
-  bool closing = false;
-  for (const auto& r : txn_.data_replies) {
-    format(r, formatted);
-    if (r.code == 421) {
-      closing = true;
-      break;
-    }
-  }
-  end_transaction("data");
-  out += formatted;
-  if (closing) state_ = SmtpState::closed;
-  last_command_ = &scratch_command_;
 }
 
 void SmtpServerSession::cmd_rset(std::string_view args, std::string& out) {

@@ -10,6 +10,7 @@
 
 #include "base/strings.hpp"
 #include "journal/codec.hpp"
+#include "truth_fixture.hpp"
 
 namespace dropcheck::analyzer {
 namespace {
@@ -22,14 +23,7 @@ const std::string kRaw =
     "\r\n"
     "body\r\n";
 
-Truth truth() {
-  Truth t;
-  t.scenario = "t";
-  t.local_domains = {"firma.example"};
-  t.messages.push_back(
-      {"m1", "alice@sender.example", {"a@firma.example", "b@firma.example"}, kRaw, 0, ""});
-  return t;
-}
+Truth truth() { return fixture::one_message_truth(kRaw); }
 
 journal::TransactionRecord record(std::uint64_t seq, std::vector<std::string> rcpts,
                                   std::string message) {

@@ -14,20 +14,26 @@
 #include "analyzer/report.hpp"
 #include "base/strings.hpp"
 #include "fetcher/fetcher.hpp"
+#include "matrix_internal.hpp"
 #include "runner/evaluation.hpp"
 #include "runner/external.hpp"
 #include "runner/pictures.hpp"
 
 namespace dropcheck::runner {
 
+namespace detail {
+
+std::string xml_escape(std::string_view s) { return base::xml_escape(analyzer::utf8_text(s)); }
+
+}  // namespace detail
+
+using detail::xml_escape;
+
 namespace {
 
 bool is_defect_model(const std::string &name) {
   return name != "none" && fetcher::parse_defect(name).ok();
 }
-
-// XML-safe and valid UTF-8 whatever the octets (JUnit and HTML declare UTF-8).
-std::string xml_escape(std::string_view s) { return base::xml_escape(analyzer::utf8_text(s)); }
 
 std::string provider_label(const MatrixCell &c) { return c.provider; }
 
@@ -59,18 +65,6 @@ std::string fired_note(const MatrixResult &m, std::size_t row) {
   return fmt::format(
       "scheduled: {}; all fired in: {}", fmt::join(names, ", "),
       fired_in.empty() ? std::string("-") : fmt::format("{}", fmt::join(fired_in, ", ")));
-}
-
-// A cell of the HTML matrix: its class and its label (HTML).
-std::pair<std::string, std::string> html_cell(const MatrixCell &c, MatrixView view) {
-  const auto &r = c.result;
-  if (!r.error.empty()) return {"error", xml_escape(cell_label(c))};
-  if (!r.exercised()) return {"notexercised", xml_escape(cell_label(c))};
-  if (view == MatrixView::evaluation) return evaluation_html_cell(c);
-  return {!r.passed()                 ? "fail"
-          : r.report.findings.empty() ? "clean"
-                                      : "expected",
-          xml_escape(cell_label(c))};
 }
 
 // A cell in the text matrix, in `view`.
@@ -381,132 +375,6 @@ std::string matrix_junit(const MatrixResult &m) {
     out += "  </testsuite>\n";
   }
   out += "</testsuites>\n";
-  return out;
-}
-
-std::string matrix_html(const MatrixResult &m) { return matrix_html(m, default_view(m)); }
-
-std::string matrix_html(const MatrixResult &m, MatrixView view) {
-  const auto h = [](std::string_view s) { return xml_escape(s); };
-  const bool by_provider = !m.providers.empty();
-  std::string out = R"(<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>dropcheck compatibility matrix</title>
-<style>
-body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
-table { border-collapse: collapse; }
-th, td { border: 1px solid #bbb; padding: 4px 8px; vertical-align: top; text-align: left; }
-th { background: #eee; }
-td.clean { background: #c8efc8; }
-td.expected { background: #e6f4c4; }
-td.fail { background: #f6c0c0; }
-td.error { background: #d9b3e6; }
-td.notexercised { background: #f3d9a4; }
-td.critical, .legend .critical { background: #e8857f; }
-td.major, .legend .major { background: #f5a35c; }
-td.moderate, .legend .moderate { background: #f7d154; }
-td.minor, .legend .minor { background: #fbefbd; }
-.legend .clean { background: #c8efc8; }
-.legend .notexercised { background: #f3d9a4; }
-.legend .error { background: #d9b3e6; }
-small.mark { color: #333; font-style: italic; }
-small.differs { color: #a00; font-weight: 600; }
-small.imposed { color: #555; }
-ul.verdict li { margin-bottom: .4em; max-width: 75em; padding-left: 6px; border-left: 6px solid #c8efc8; }
-ul.verdict li.critical { border-left-color: #e8857f; }
-ul.verdict li.major { border-left-color: #f5a35c; }
-ul.verdict li.moderate { border-left-color: #f7d154; }
-ul.verdict li.minor { border-left-color: #fbefbd; }
-details summary { cursor: pointer; font-weight: 600; }
-details ul { margin: .3em 0 .3em 1.2em; padding: 0; }
-.ev { font-family: ui-monospace, monospace; font-size: 12px; color: #444; word-break: break-all; }
-.legend span { display: inline-block; padding: 2px 8px; margin-right: 6px; border: 1px solid #bbb; }
-</style>
-</head>
-<body>
-<h1>dropcheck compatibility matrix</h1>
-)";
-  out += fmt::format(
-      "<p>{} cell(s), {} failed ({:.1f} s). A cell passes when "
-      "its findings equal what the "
-      "scenario expects of that fetcher (<code>expect</code>, "
-      "<code>defects:</code>, "
-      "<code>fetchers:</code>).</p>\n",
-      m.cells.size(), m.failed(), m.wall_ms / 1000.0);
-  if (view == MatrixView::evaluation)
-    out += evaluation_html_head(m);
-  else
-    out +=
-        "<p class=\"legend\"><span class=\"clean\" "
-        "style=\"background:#c8efc8\">ok: no "
-        "findings</span><span style=\"background:#e6f4c4\">ok: findings as "
-        "documented</span><span "
-        "style=\"background:#f6c0c0\">FAIL: findings differ</span><span "
-        "style=\"background:#f3d9a4\">NOT-EXERCISED: a scheduled event did not "
-        "fire</span><span "
-        "style=\"background:#d9b3e6\">ERROR: not played</span></p>\n";
-  out += heat_map_svg(m, view) + "\n";  // runner/pictures.hpp: squares open #cell-N below
-  out += "<table>\n<thead><tr><th>scenario</th>";
-  if (by_provider) out += "<th>provider</th>";
-  for (const auto &f : m.fetchers) out += "<th>" + h(f) + "</th>";
-  out += "</tr></thead>\n<tbody>\n";
-  const std::size_t nf = m.fetchers.size();
-  for (std::size_t row = 0; nf > 0 && row * nf < m.cells.size(); ++row) {
-    const MatrixCell &first = m.cells[row * nf];
-    out += "<tr><th>" + h(first.scenario) + "</th>";
-    if (by_provider) out += "<td>" + h(first.provider) + "</td>";
-    for (std::size_t k = 0; k < nf; ++k) {
-      const MatrixCell &c = m.cells[row * nf + k];
-      const auto &r = c.result;
-      const auto [cls, label] = html_cell(c, view);
-      out += fmt::format("<td class=\"{}\">", cls);
-      const bool detail =
-          !r.report.findings.empty() || !r.passed() || !r.cycles.empty() || !r.events.empty();
-      if (!detail) {
-        out += label + "</td>";
-        continue;
-      }
-      out += "<details><summary>" + label + "</summary>";
-      if (!r.error.empty()) out += "<p>error: " + h(r.error) + "</p>";
-      if (!r.events.empty()) {
-        out += "<p>scheduled events:</p><ul>";
-        for (const auto &x : event_lines(r)) out += "<li>" + h(x) + "</li>";
-        out += "</ul>";
-      }
-      if (!r.missing.empty()) {
-        out += "<p>expected but missing:</p><ul>";
-        for (const auto &x : r.missing) out += "<li>" + h(x) + "</li>";
-        out += "</ul>";
-      }
-      if (!r.unexpected.empty()) {
-        out += "<p>unexpected:</p><ul>";
-        for (const auto &x : r.unexpected) out += "<li>" + h(x) + "</li>";
-        out += "</ul>";
-      }
-      if (!r.report.findings.empty()) {
-        out += "<p>findings:</p><ul>";
-        for (const auto &x : r.report.findings)
-          out += fmt::format("<li>{} ({}) {} {}<br><span class=\"ev\">{}</span></li>", h(x.type),
-                             analyzer::severity_name(analyzer::severity_of(x.type)),
-                             h(x.message.empty() ? "-" : x.message),
-                             h(x.recipient.empty() ? "-" : x.recipient), h(x.evidence));
-        out += "</ul>";
-      }
-      if (!r.cycles.empty()) {
-        out += "<p>cycles:</p><ul>";
-        for (const auto &cy : r.cycles)
-          out += fmt::format("<li>{}<br><span class=\"ev\">{}</span></li>",
-                             h(fetcher::outcome_name(cy.outcome)), h(cy.detail));
-        out += "</ul>";
-      }
-      out += "</details></td>";
-    }
-    out += "</tr>\n";
-  }
-  out += "</tbody>\n</table>\n" + matrix_pictures_html(m, view);  // evidence and pictures per cell
-  out += "</body>\n</html>\n";
   return out;
 }
 

@@ -170,4 +170,28 @@ void add_message_facts(RunFacts& f, const analyzer::Truth& truth,
   }
 }
 
+// The run's clock facts for the pictures, from the finished truth.
+void add_timing_facts(RunFacts& facts, const analyzer::Truth& truth, const Scenario& s,
+                      bool drift) {
+  facts.origin_ms = kEpoch.count();
+  facts.end_ms = truth.end_ms - kEpoch.count();
+  facts.interval_ms = truth.interval_ms;
+  facts.login_delay_ms = truth.login_delay_ms;
+  facts.latency_budget_ms = truth.latency_budget_ms;
+  if (drift) {
+    facts.drift_cycle = s.timeline.drift_cycle;
+    facts.drift_profile = s.timeline.drift_profile;
+  }
+}
+
+// The receiver's scheduled events (scenario `receiver:`), read back from the journal.
+void add_journal_events(const Scenario& s, const std::filesystem::path& journal_dir,
+                        std::vector<ScheduledEvent>& events) {
+  auto sessions = dropcheck::journal::read_sessions(journal_dir);
+  if (!sessions.ok()) throw std::runtime_error("journal sessions: " + sessions.error().message);
+  const auto marked = marked_transactions(journal_dir);
+  for (auto& e : receiver_events(s.receiver, marked, sessions->records, kEpoch.count()))
+    events.push_back(std::move(e));
+}
+
 }  // namespace dropcheck::runner::detail

@@ -59,4 +59,10 @@ void add_message_facts(RunFacts& f, const analyzer::Truth& truth,
                        const std::map<std::uint64_t, std::string>& message_of_seq,
                        const std::map<std::uint64_t, ProviderCopyFact>& copies);
 
+// The run's clock facts for the pictures, from the finished truth.
+void add_timing_facts(RunFacts& facts, const analyzer::Truth& truth, const Scenario& s, bool drift);
+// The receiver's scheduled events (scenario `receiver:`), read back from the journal.
+void add_journal_events(const Scenario& s, const std::filesystem::path& journal_dir,
+                        std::vector<ScheduledEvent>& events);
+
 }  // namespace dropcheck::runner::detail

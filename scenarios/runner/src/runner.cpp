@@ -446,6 +446,18 @@ analyzer::Truth truth_of(const Scenario& s) {
 }
 namespace {
 
+// The provider's profile for this run (the scenario's own, or the named one); throws when it
+// does not load. An external fetcher's overlapping cycle needs a throttled provider.
+fake_pop3::Profile run_profile(const Scenario& s, bool external) {
+  auto profile = s.profile_override ? base::Result<fake_pop3::Profile>(*s.profile_override)
+                                    : fake_pop3::load_profile(s.profile);
+  if (!profile.ok())
+    throw std::runtime_error(s.source + ": provider.profile: " + profile.error().message);
+  if (external && s.timeline.overlap_cycle > 0 && profile->throttle_bytes_per_s == 0)
+    profile->throttle_bytes_per_s = kExternalOverlapThrottle;
+  return std::move(profile).value();
+}
+
 // The run itself, in `dir`: the servers and the timeline, then the truth and the journal
 // judged into `res`; throws on a harness error.
 void play_and_judge(const Scenario& s, const RunOptions& options, const std::string& dir,
@@ -453,13 +465,8 @@ void play_and_judge(const Scenario& s, const RunOptions& options, const std::str
   const LogLine log = [&](std::string_view line) {
     if (options.log) options.log(fmt::format("scenario={} {}", s.name, line));
   };
-  auto profile = s.profile_override ? base::Result<fake_pop3::Profile>(*s.profile_override)
-                                    : fake_pop3::load_profile(s.profile);
-  if (!profile.ok())
-    throw std::runtime_error(s.source + ": provider.profile: " + profile.error().message);
   const bool external = s.fetcher.kind != FetcherKind::core;
-  if (external && s.timeline.overlap_cycle > 0 && profile->throttle_bytes_per_s == 0)
-    profile->throttle_bytes_per_s = kExternalOverlapThrottle;
+  fake_pop3::Profile profile = run_profile(s, external);
 
   base::VirtualClock clock(kEpoch);
   asio::io_context io;
@@ -469,7 +476,7 @@ void play_and_judge(const Scenario& s, const RunOptions& options, const std::str
   fake_smtp::Receiver receiver(receiver_policy(s), journal, clock);
   net::Server smtp(io, loopback, receiver.factory());
 
-  const auto provider_owner = make_provider(s, std::move(profile).value(), clock);
+  const auto provider_owner = make_provider(s, std::move(profile), clock);
   fake_pop3::Provider& provider = *provider_owner;
   CredentialEvents credentials(s);
   // TLS: a self-signed pair made for this run; the fetcher trusts it through a CA file.
@@ -529,27 +536,14 @@ void play_and_judge(const Scenario& s, const RunOptions& options, const std::str
     if (!saved.ok()) throw std::runtime_error(saved.error().message);
   }
   res.outcome = compare_findings(res.report.findings, s.expect, res.missing, res.unexpected);
-  res.facts.origin_ms = kEpoch.count();
-  res.facts.end_ms = truth.end_ms - kEpoch.count();
-  res.facts.interval_ms = truth.interval_ms;
-  res.facts.login_delay_ms = truth.login_delay_ms;
-  res.facts.latency_budget_ms = truth.latency_budget_ms;
-  if (drift) {
-    res.facts.drift_cycle = s.timeline.drift_cycle;
-    res.facts.drift_profile = s.timeline.drift_profile;
-  }
+  add_timing_facts(res.facts, truth, s, drift.has_value());
   add_session_facts(res.facts, provider.session_log());
   add_message_facts(res.facts, truth, message_of_seq, provider_copies(s, provider));
   res.events = provider_fault_events(scheduled_faults, provider.fired_faults(), run.fault_first_at);
   if (drift) res.events.push_back(drift_event(provider, run.drift_first_session, s.timeline));
   if (s.timeline.overlap_cycle > 0) res.events.push_back(run.overlap);
   for (auto& e : credentials.events(provider.session_log())) res.events.push_back(std::move(e));
-  const fs::path journal_dir = fs::path(dir) / "journal";
-  auto sessions = dropcheck::journal::read_sessions(journal_dir);
-  if (!sessions.ok()) throw std::runtime_error("journal sessions: " + sessions.error().message);
-  const auto marked = marked_transactions(journal_dir);
-  for (auto& e : receiver_events(s.receiver, marked, sessions->records, kEpoch.count()))
-    res.events.push_back(std::move(e));
+  add_journal_events(s, fs::path(dir) / "journal", res.events);
 }
 
 }  // namespace
