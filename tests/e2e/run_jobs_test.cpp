@@ -30,22 +30,16 @@ std::string scenario_files() {
   return files;
 }
 
-// A scenario whose findings differ from its (empty) expectations: a FAIL verdict.
+// A scenario expecting a duplicate the core does not make: a FAIL verdict (expected but
+// missing).
 std::string failing_scenario(const std::string& dir) {
-  const std::string path = dir + "/leaky-jobs.yaml";
-  std::ofstream(path) << R"(version: 1
-name: leaky-jobs
-world: {local_domains: [firma.example]}
-provider: {profile: envelope-to}
-fetcher: {defect: no-strip, envelope: Envelope-To}
-messages:
-  - from: a@sender.example
-    to: [a@firma.example, b@firma.example]
-    headers: |
-      From: a@sender.example
-      To: a@firma.example
-      Subject: x
-)";
+  const std::string path = dir + "/expects-a-duplicate.yaml";
+  std::ofstream(path) << "version: 1\nname: expects-a-duplicate\n"
+                         "world: {local_domains: [firma.example], users: [a@firma.example]}\n"
+                         "provider: {profile: envelope-to}\nfetcher: {envelope: Envelope-To}\n"
+                         "messages:\n- {id: m1, from: s@sender.example, to: [a@firma.example],\n"
+                         "   headers: \"From: s@sender.example\\nSubject: x\\n\"}\n"
+                         "expect:\n- {type: duplicate, message: m1}\n";
   return path;
 }
 
