@@ -11,7 +11,9 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "analyze.hpp"
@@ -107,46 +109,80 @@ bool load_scenarios(const std::vector<std::string>& files, std::vector<runner::S
   return true;
 }
 
+// One scenario's lines of `dropcheck run`: result, events not fired, differences, findings.
+void print_run_result(const runner::ScenarioResult& r, bool verbose) {
+  const std::string_view status = r.status();
+  fmt::print("{:<28} {:<13} {:>5.0f}ms  {}\n", r.name,
+             status == "ok"     ? "pass"
+             : status == "fail" ? "FAIL"
+                                : status,
+             r.wall_ms, findings_summary(r));
+  for (const auto& e : r.events)
+    if (!e.fired || verbose)
+      fmt::print("    event {} {}: {}\n", e.name, e.fired ? "fired" : "NOT FIRED", e.detail);
+  for (const auto& m : r.missing) fmt::print("    expected but missing: {}\n", m);
+  for (const auto& u : r.unexpected) fmt::print("    unexpected: {}\n", u);
+  if (!r.passed() || verbose)
+    for (const auto& f : r.report.findings)
+      fmt::print("    {} {} {}: {}\n", f.type, f.message, f.recipient, f.evidence);
+}
+
+// Scenarios played at once by `run` without -j: one per hardware thread, at most 8 (they mostly
+// wait on loopback, fsync and timers; more would only add contention).
+unsigned default_run_jobs() { return std::clamp(std::thread::hardware_concurrency(), 1u, 8u); }
+
+// Plays `scenarios` `jobs` at a time (runner::run_all) and prints each result in the list's
+// order as soon as it and every one before it are done; the results, in that order.
+std::vector<runner::ScenarioResult> play_in_order(const std::vector<runner::Scenario>& scenarios,
+                                                  unsigned jobs, const std::string& keep,
+                                                  bool verbose, bool progress) {
+  std::vector<std::string> keep_dirs;
+  if (!keep.empty())
+    for (const auto& s : scenarios) keep_dirs.push_back(keep + "/" + s.name);
+  std::function<void(std::string_view)> log;
+  auto log_mu = std::make_shared<std::mutex>();
+  if (verbose)
+    log = [log_mu](std::string_view l) {
+      std::lock_guard<std::mutex> lock(*log_mu);
+      fmt::print(stderr, "{}\n", l);
+    };
+  std::vector<std::optional<runner::ScenarioResult>> ready(scenarios.size());
+  std::size_t done = 0, printed = 0;
+  auto on_done = [&](std::size_t i, const runner::ScenarioResult& r) {
+    if (progress) fmt::print(stderr, "\r[{}/{}] {:<40}", ++done, scenarios.size(), r.name);
+    ready[i] = r;
+    for (; printed < ready.size() && ready[printed]; ++printed) {
+      std::lock_guard<std::mutex> lock(*log_mu);
+      print_run_result(*ready[printed], verbose);
+      ready[printed].reset();
+    }
+    std::fflush(stdout);
+  };
+  return runner::run_all(scenarios, jobs, on_done, keep_dirs, log);
+}
+
 int cmd_run(const std::vector<std::string>& files, const std::string& json_path,
             const std::string& keep, bool verbose, const std::string& shard,
-            const std::string& junit_path, const std::string& html_path) {
+            const std::string& junit_path, const std::string& html_path, unsigned jobs) {
   std::vector<runner::Scenario> scenarios;
   if (!load_scenarios(files, scenarios)) return kExitUsage;
   if (!apply_shard(shard, scenarios)) return kExitUsage;
   const bool progress = !verbose && ::isatty(STDERR_FILENO) && !::isatty(STDOUT_FILENO);
-  std::size_t done = 0;
-  runner::RunOptions opt;
-  if (verbose) opt.log = [](std::string_view l) { fmt::print(stderr, "{}\n", l); };
   fmt::print("{:<28} {:<13} {:>7}  {}\n", "SCENARIO", "RESULT", "TIME", "FINDINGS");
+  std::fflush(stdout);
   bool all = true;
   nlohmann::json j = nlohmann::json::array();
   runner::MatrixResult table;
   const auto run_start = std::chrono::steady_clock::now();
-  for (const auto& s : scenarios) {
-    runner::RunOptions o = opt;
-    if (!keep.empty()) o.keep_dir = keep + "/" + s.name;
-    if (progress) fmt::print(stderr, "\r[{}/{}] {:<40}", ++done, scenarios.size(), s.name);
-    auto r = runner::run_scenario(s, o);
+  auto results = play_in_order(scenarios, jobs, keep, verbose, progress);
+  for (std::size_t i = 0; i < scenarios.size(); ++i) {
+    auto& r = results[i];
     all = all && r.passed();
-    const std::string_view status = r.status();
-    fmt::print("{:<28} {:<13} {:>5.0f}ms  {}\n", r.name,
-               status == "ok"     ? "pass"
-               : status == "fail" ? "FAIL"
-                                  : status,
-               r.wall_ms, findings_summary(r));
-    for (const auto& e : r.events)
-      if (!e.fired || verbose)
-        fmt::print("    event {} {}: {}\n", e.name, e.fired ? "fired" : "NOT FIRED", e.detail);
-    for (const auto& m : r.missing) fmt::print("    expected but missing: {}\n", m);
-    for (const auto& u : r.unexpected) fmt::print("    unexpected: {}\n", u);
-    if (!r.passed() || verbose)
-      for (const auto& f : r.report.findings)
-        fmt::print("    {} {} {}: {}\n", f.type, f.message, f.recipient, f.evidence);
     j.push_back(runner::result_json(r));
     // The same cells as a one-column matrix, for the JUnit and HTML renderers.
     if (std::find(table.scenarios.begin(), table.scenarios.end(), r.name) == table.scenarios.end())
       table.scenarios.push_back(r.name);
-    table.cells.push_back({r.name, "", runner::fetcher_name(s.fetcher), std::move(r)});
+    table.cells.push_back({r.name, "", runner::fetcher_name(scenarios[i].fetcher), std::move(r)});
   }
   table.wall_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - run_start)
@@ -511,6 +547,7 @@ struct RunFlags {
   bool verbose = false;
   std::string shard;
   std::string run_junit, run_html;
+  unsigned jobs = 0;  // -j; 0 when not given: run plays default_run_jobs(), --provider 1
   ReplayFlags replay;
 };
 
@@ -535,7 +572,17 @@ CLI::App* add_run(CLI::App& app, RunFlags& f) {
       ->capture_default_str();
   run->add_option("--command", f.replay.command,
                   "With --provider: the 'command' fetcher's template");
-  run->add_option("-j,--jobs", f.replay.jobs, "With --provider: cells run in parallel")
+  run->add_option("-j,--jobs", f.jobs,
+                  "Scenarios (with --provider: cells) played at once; default: one per hardware "
+                  "thread, at most 8 (with --provider: 1); 1 plays them one after another")
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            return v == "0" ? std::string(
+                                  "0 plays nothing: give 1 to play scenarios one after "
+                                  "another, or N > 1 to play N at once")
+                            : std::string();
+          },
+          "", "jobs"))
       ->check(CLI::Range(1, 64));
   return run;
 }
@@ -686,9 +733,11 @@ int cmd_run_or_replay(RunFlags& f) {
       return kExitUsage;
     }
     f.replay.verbose = f.verbose;
+    f.replay.jobs = f.jobs == 0 ? 1 : f.jobs;
     return cmd_replay(f.files, f.replay, f.json_path, f.run_html);
   }
-  return cmd_run(f.files, f.json_path, f.keep, f.verbose, f.shard, f.run_junit, f.run_html);
+  return cmd_run(f.files, f.json_path, f.keep, f.verbose, f.shard, f.run_junit, f.run_html,
+                 f.jobs == 0 ? default_run_jobs() : f.jobs);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "../builtin_scenario.hpp"
+#include "cli_run.hpp"
 #include "runner/runner.hpp"
 #include "runner/scenario.hpp"
 
@@ -203,17 +204,6 @@ messages:
     ASSERT_FALSE(s.ok()) << c.yaml;
     EXPECT_NE(s.error().message.find(c.want), std::string::npos) << s.error().message;
   }
-}
-
-int run_cli(const std::string& args, std::string& out) {
-  const std::string cmd = std::string(DROPCHECK_BINARY) + " " + args + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
-  std::array<char, 4096> buf{};
-  out.clear();
-  std::size_t n = 0;
-  while ((n = fread(buf.data(), 1, buf.size(), p.get())) > 0) out.append(buf.data(), n);
-  const int status = pclose(p.release());
-  return WEXITSTATUS(status);
 }
 
 TEST(Cli, RunBuiltinsExitsZeroAndPrintsTable) {

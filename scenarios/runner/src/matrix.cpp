@@ -124,7 +124,7 @@ std::string matrix_cell_dir(const MatrixCell &cell, bool provider_replaced) {
 std::vector<ScenarioResult> run_all(
     const std::vector<Scenario> &plays, unsigned jobs,
     const std::function<void(std::size_t, const ScenarioResult &)> &done,
-    const std::vector<std::string> &keep_dirs) {
+    const std::vector<std::string> &keep_dirs, const std::function<void(std::string_view)> &log) {
   std::vector<ScenarioResult> results(plays.size());
   // Runs are independent (own io_context, ephemeral ports, temp dir, child
   // processes), so they may run on several threads; results land in their fixed
@@ -136,6 +136,7 @@ std::vector<ScenarioResult> run_all(
       const std::size_t i = next.fetch_add(1);
       if (i >= plays.size()) return;
       RunOptions run;
+      run.log = log;
       if (i < keep_dirs.size()) run.keep_dir = keep_dirs[i];
       results[i] = run_scenario(plays[i], run);
       if (done) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -27,6 +28,13 @@ namespace dropcheck::runner {
 namespace fs = std::filesystem;
 namespace asio = net::asio;
 
+fs::path scratch_root() {
+  if (const char* t = std::getenv("TMPDIR"); t && *t) return fs::temp_directory_path();
+  std::error_code ec;
+  if (fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK | X_OK) == 0) return "/dev/shm";
+  return fs::temp_directory_path();
+}
+
 namespace {
 
 using namespace detail;  // run_facts.hpp: kEpoch, the events and facts of a run
@@ -41,7 +49,7 @@ constexpr std::uint64_t kExternalOverlapThrottle = 1000;
 constexpr auto kOverlapPoll = std::chrono::milliseconds(1);
 
 std::string make_temp_dir() {
-  std::string tmpl = (fs::temp_directory_path() / "dropcheck-XXXXXX").string();
+  std::string tmpl = (scratch_root() / "dropcheck-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed in " + tmpl);
   return tmpl;
 }
@@ -62,6 +70,14 @@ net::awaitable<void> watch_retrievals(const fake_pop3::Provider& provider,
     t.expires_after(kOverlapPoll);
     co_await t.async_wait(asio::use_awaitable);
   }
+}
+
+// The provider's certificate for TLS scenarios: an RSA key takes tens to hundreds of ms to make,
+// so one pair serves every run of the process (the fetcher trusts it through each run's CA file).
+// Thread-safe: scenarios may run on several threads (run_all).
+const net::PemPair& provider_pem() {
+  static const net::PemPair pem = net::make_self_signed("127.0.0.1");
+  return pem;
 }
 
 std::string describe(const analyzer::Finding& f) {
@@ -479,11 +495,11 @@ void play_and_judge(const Scenario& s, const RunOptions& options, const std::str
   const auto provider_owner = make_provider(s, std::move(profile), clock);
   fake_pop3::Provider& provider = *provider_owner;
   CredentialEvents credentials(s);
-  // TLS: a self-signed pair made for this run; the fetcher trusts it through a CA file.
+  // TLS: the process's self-signed pair (provider_pem); the fetcher trusts it through a CA file.
   std::shared_ptr<net::ssl::context> tls;
   const std::string ca_file = (fs::path(dir) / "provider-ca.pem").string();
   if (s.provider_tls != client::TlsMode::none) {
-    const net::PemPair pem = net::make_self_signed("127.0.0.1");
+    const net::PemPair& pem = provider_pem();
     std::ofstream(ca_file) << pem.cert;
     tls = net::make_server_tls(pem);
   }

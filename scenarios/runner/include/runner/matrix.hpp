@@ -66,11 +66,13 @@ std::string matrix_cell_dir(const MatrixCell &cell, bool provider_replaced);
 
 // Plays every scenario (`jobs` at a time, each with its own io_context, ports and
 // workdir); `done` is called after each, from one thread at a time, in completion order.
-// keep_dirs: empty, or one RunOptions::keep_dir per play.
+// keep_dirs: empty, or one RunOptions::keep_dir per play. log: every play's RunOptions::log,
+// called from the play's thread (several at once when jobs > 1).
 std::vector<ScenarioResult> run_all(
     const std::vector<Scenario> &plays, unsigned jobs,
     const std::function<void(std::size_t, const ScenarioResult &)> &done = {},
-    const std::vector<std::string> &keep_dirs = {});
+    const std::vector<std::string> &keep_dirs = {},
+    const std::function<void(std::string_view)> &log = {});
 
 // `progress` is called after each cell (from the calling thread, in completion
 // order).

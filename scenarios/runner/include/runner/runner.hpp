@@ -3,6 +3,7 @@
 // server listen on ephemeral loopback ports, the fetcher core runs its cycles against them,
 // then the analyzer judges the journal against the scenario's envelopes.
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -113,6 +114,12 @@ struct ScenarioResult {
 };
 
 ScenarioResult run_scenario(const Scenario& scenario, const RunOptions& options = {});
+
+// Where a run without keep_dir makes its scratch directory (removed after the run): $TMPDIR when
+// set, else /dev/shm when it is a writable directory (memory: the fetcher's and the journal's
+// fsyncs do not wait for a disk other builds keep busy; nothing there outlives the run), else
+// the system temp directory.
+std::filesystem::path scratch_root();
 
 // Whether a finding matches an expectation (an empty message/recipient matches any; recipients
 // compared case-insensitively).
