@@ -31,7 +31,9 @@ namespace asio = net::asio;
 fs::path scratch_root() {
   if (const char* t = std::getenv("TMPDIR"); t && *t) return fs::temp_directory_path();
   std::error_code ec;
-  if (fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK | X_OK) == 0) return "/dev/shm";
+  const bool usable = fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK | X_OK) == 0;
+  if (usable && fs::space("/dev/shm", ec).available >= kMinScratchInMemory && !ec)
+    return "/dev/shm";
   return fs::temp_directory_path();
 }
 

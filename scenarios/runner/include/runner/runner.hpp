@@ -116,9 +116,11 @@ struct ScenarioResult {
 ScenarioResult run_scenario(const Scenario& scenario, const RunOptions& options = {});
 
 // Where a run without keep_dir makes its scratch directory (removed after the run): $TMPDIR when
-// set, else /dev/shm when it is a writable directory (memory: the fetcher's and the journal's
-// fsyncs do not wait for a disk other builds keep busy; nothing there outlives the run), else
-// the system temp directory.
+// set, else /dev/shm when it is a writable directory with at least kMinScratchInMemory free
+// (memory: the fetcher's and the journal's fsyncs do not wait for a disk other builds keep busy;
+// nothing there outlives the run; a container's default 64 MiB /dev/shm is too small for
+// huge-message's copies in parallel), else the system temp directory.
+inline constexpr std::uintmax_t kMinScratchInMemory = 512ull << 20;
 std::filesystem::path scratch_root();
 
 // Whether a finding matches an expectation (an empty message/recipient matches any; recipients
