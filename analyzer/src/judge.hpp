@@ -31,8 +31,7 @@ struct MessageState {
   std::set<std::string> expected;  // local mailboxes it is for (after aliases and fallback)
   std::string fallback;            // norm(truth.fallback)
   int fallback_copies = 0;         // copies the fallback may get (one per foreign recipient)
-  std::vector<std::string> envelope_only;    // envelope recipients not in To/Cc/From/...
-  std::vector<MentionCounts> sent_mentions;  // of each envelope_only address, as sent
+  std::shared_ptr<const SentSummary> sent;  // what it was as sent (TruthMessage::sent, or made)
   std::map<std::string, int> got;  // accepted copies per mailbox (the mailboxes it reached)
   std::map<std::string, FirstCopy> first_to;  // recipient it was for -> first accepted copy
   std::set<std::string> leaked;               // envelope-only addresses reported as leaked
@@ -57,7 +56,8 @@ struct Context {
   std::set<std::string> users;                             // normalised; empty: any
   std::vector<std::unique_ptr<MessageState>> messages;     // truth order; null until used
   std::map<std::string, std::vector<std::size_t>> by_tag;  // X-Dropcheck-Id -> messages
-  std::unique_ptr<std::unordered_map<std::string, std::string>> body_tag;  // built if needed
+  // Body SHA-256 (binary) -> tag, built at the first untagged copy.
+  std::unique_ptr<std::unordered_map<std::string, std::string>> body_tag;
   std::vector<std::pair<std::int64_t, std::uint64_t>> data_phases;  // (ms, seq), small copies
   std::vector<Finding> findings;
   std::size_t transactions = 0;
