@@ -11,7 +11,7 @@ int cmd_analyze(const std::string& journal_dir, const std::string& truth_path, b
   constexpr int kExitOk = 0;
   constexpr int kExitFindings = 1;
   constexpr int kExitUsage = 2;
-  auto truth = analyzer::load_truth(truth_path);
+  auto truth = analyzer::load_truth(truth_path, analyzer::TruthBytes::summarized);
   if (!truth.ok()) {
     fmt::print(stderr, "dropcheck: {}\n", truth.error().message);
     return kExitUsage;

@@ -1,6 +1,4 @@
 // dropcheck fetch: the fetcher core over every account of a config, once or as a daemon.
-#include "commands.hpp"
-
 #include <fmt/format.h>
 
 #include <chrono>
@@ -11,6 +9,7 @@
 
 #include "base/clock.hpp"
 #include "base/yaml.hpp"
+#include "commands.hpp"
 #include "fetcher/accounts.hpp"
 #include "fetcher/fetcher.hpp"
 

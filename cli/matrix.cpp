@@ -1,5 +1,5 @@
 // dropcheck matrix: scenarios x providers x fetchers (runner/matrix.hpp), text, JSON, JUnit, HTML.
-#include "commands.hpp"
+#include "runner/matrix.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -10,8 +10,8 @@
 #include <memory>
 #include <utility>
 
+#include "commands.hpp"
 #include "runner/evaluation.hpp"
-#include "runner/matrix.hpp"
 
 namespace dropcheck::cli {
 

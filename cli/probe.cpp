@@ -1,13 +1,13 @@
 // dropcheck probe: evaluate a real provider's catch-all mailbox, or check several accounts.
-#include "commands.hpp"
+#include "probe/probe.hpp"
 
 #include <fmt/format.h>
 
 #include <chrono>
 #include <string>
 
+#include "commands.hpp"
 #include "probe/accounts.hpp"
-#include "probe/probe.hpp"
 
 namespace dropcheck::cli {
 

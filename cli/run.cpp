@@ -1,7 +1,5 @@
 // dropcheck run: play the library (or files) and judge each scenario, in parallel, printed in
 // the library's order; with --provider the replay against providers (runner/replay.hpp).
-#include "commands.hpp"
-
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -16,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "commands.hpp"
 #include "runner/matrix.hpp"
 #include "runner/replay.hpp"
 #include "runner/runner.hpp"

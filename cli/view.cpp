@@ -38,7 +38,7 @@ std::map<std::int64_t, std::vector<web::Annotation>> findings_of(
     const ViewSource& source, const std::vector<journal::TransactionRecord>& records) {
   std::map<std::int64_t, std::vector<web::Annotation>> out;
   if (source.truth.empty()) return out;
-  auto truth = analyzer::load_truth(source.truth.string());
+  auto truth = analyzer::load_truth(source.truth.string(), analyzer::TruthBytes::summarized);
   if (!truth.ok()) throw std::runtime_error(truth.error().message);
   analyzer::Judge judge(*truth);
   for (const auto& rec : records) judge.add(analyzer::delivery_of(journal::TransactionRecord(rec)));

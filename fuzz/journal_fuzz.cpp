@@ -4,7 +4,7 @@
 // line; a torn tail is exactly the octets after the last LF; every record read writes back to the
 // same line (to_json_line is its inverse); every prefix of a good journal (a crash mid-write) reads
 // as the records before the cut plus a torn tail; a garbage line after them is an error naming
-// its line.
+// its line; the fast line reader agrees with the tree reader on every line.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -96,6 +96,26 @@ void check_reader(Parse parse, RoundTrip round_trip, std::string_view text) {
   check_cuts(parse, text);
 }
 
+// The fast line reader reads every line as the tree reader does (the same record, or an error
+// with the same message: it falls back on the tree for anything not in the writer's form).
+void check_fast_reader(std::string_view text) {
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t nl = text.find('\n', at);
+    if (nl == std::string_view::npos) nl = text.size();
+    const std::string_view line = text.substr(at, nl - at);
+    at = nl + 1;
+    const auto fast = journal::from_json_line(line);
+    const auto tree = journal::from_json_line_tree(line);
+    FUZZ_CHECK(fast.ok() == tree.ok());
+    if (!fast.ok()) {
+      FUZZ_CHECK(fast.error().message == tree.error().message);
+      continue;
+    }
+    FUZZ_CHECK(fast->message == tree->message && fast->message_inline == tree->message_inline);
+    FUZZ_CHECK(journal::to_json_line(*fast) == journal::to_json_line(*tree));
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -104,5 +124,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                check_transaction_round_trip, text);
   check_reader([](std::string_view t, std::string_view s) { return journal::parse_sessions(t, s); },
                check_session_round_trip, text);
+  check_fast_reader(text);
   return 0;
 }

@@ -38,7 +38,8 @@ Delivery delivery_of(journal::TransactionRecord&& r) {
 base::Result<Report> analyze_journal(const Truth& truth, const std::filesystem::path& dir) {
   Judge judge(truth);
   auto tail = journal::for_each_transaction(
-      dir, true, [&](journal::TransactionRecord& r) { judge.add(delivery_of(std::move(r))); });
+      dir, true, [&](journal::TransactionRecord& r) { judge.add(delivery_of(std::move(r))); },
+      journal::Fields::analysis);
   if (!tail) return tail.error();
   if (tail->torn_tail)
     return base::make_error("journal-torn", journal::journal_file(dir).string() +

@@ -51,7 +51,8 @@ bool Context::group_reached(const TruthMessage& m, const std::string& mailbox) c
 namespace {
 
 // What a message expects, from the truth alone.
-void prepare(const Context& ctx, const TruthMessage& m, MessageState& s) {
+void prepare(const Context& ctx, std::size_t i, MessageState& s) {
+  const TruthMessage& m = ctx.truth.messages[i];
   s.m = &m;
   s.stats.id = m.id;
   s.stats.injected_ms = m.injected_ms;
@@ -70,11 +71,8 @@ void prepare(const Context& ctx, const TruthMessage& m, MessageState& s) {
   const bool has_local = std::any_of(m.envelope_to.begin(), m.envelope_to.end(), local);
   const bool fallback_expected = s.expected.count(s.fallback) && (has_local || foreign == 0);
   s.fallback_copies = truth.fallback.empty() ? 0 : foreign + (fallback_expected ? 1 : 0);
-  const std::vector<std::string> visible = visible_addresses(m.raw);
-  const std::set<std::string> visible_set(visible.begin(), visible.end());
-  for (const auto& r : m.envelope_to)
-    if (!visible_set.count(norm(r))) s.envelope_only.push_back(norm(r));
-  for (const auto& b : s.envelope_only) s.sent_mentions.push_back(mention_counts(m.raw, b));
+  s.sent =
+      i < truth.sent.size() ? truth.sent[i] : std::make_shared<const SentSummary>(summarize(m));
 }
 
 // Local mailboxes that accepted copy `d`, in RCPT order, by the analyzer's own normalisation:
@@ -97,6 +95,10 @@ std::vector<std::string> accepted_local(const Delivery& d, const Context& ctx) {
   return out;
 }
 
+std::string digest_key(const std::array<unsigned char, 32>& d) {
+  return {reinterpret_cast<const char*>(d.data()), d.size()};
+}
+
 // The group of identical scenario messages a copy belongs to: its X-Dropcheck-Id (the last
 // line naming a known tag), else a scenario message with an equal body (the last such).
 const std::vector<std::size_t>* group_of(const Delivery& d, Context& ctx) {
@@ -110,10 +112,14 @@ const std::vector<std::size_t>* group_of(const Delivery& d, Context& ctx) {
   if (group) return group;
   if (!ctx.body_tag) {  // an untagged copy: index the scenario bodies once
     ctx.body_tag = std::make_unique<std::unordered_map<std::string, std::string>>();
-    for (const auto& m : ctx.truth.messages)
-      (*ctx.body_tag)[crlf(split_message(m.raw).second)] = tag_of(m);
+    const Truth& truth = ctx.truth;
+    for (std::size_t i = 0; i < truth.messages.size(); ++i) {
+      const TruthMessage& m = truth.messages[i];
+      (*ctx.body_tag)[digest_key(i < truth.sent.size() ? truth.sent[i]->body_sha256
+                                                       : body_sha256(m.raw))] = tag_of(m);
+    }
   }
-  const auto it = ctx.body_tag->find(crlf(split_message(d.message).second));
+  const auto it = ctx.body_tag->find(digest_key(body_sha256(d.message)));
   return it == ctx.body_tag->end() ? nullptr : &ctx.by_tag[it->second];
 }
 
@@ -155,7 +161,7 @@ void count_copy(const Delivery& d, const std::vector<std::string>& accepted, Mes
 MessageState& Context::state(std::size_t i) {
   if (!messages[i]) {
     messages[i] = std::make_unique<MessageState>();
-    prepare(*this, truth.messages[i], *messages[i]);
+    prepare(*this, i, *messages[i]);
   }
   return *messages[i];
 }

@@ -2,6 +2,7 @@
 // The judge's working state and its rule table (private to analyzer/). The journal streams
 // through Judge::add one transaction at a time; per scenario message the judge keeps only what
 // its rules need (counts, first copies, bounded evidence), never the copies' bytes.
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -18,6 +19,61 @@
 
 namespace dropcheck::analyzer::detail {
 
+// Sorted vectors for the few recipients of one message: a std::set/std::map node per entry
+// cost ~100 octets more each, over every message of a large journal. Same names and order of
+// iteration as std::set / std::map.
+class FlatSet {
+ public:
+  bool count(const std::string& k) const { return std::binary_search(v_.begin(), v_.end(), k); }
+  void insert(const std::string& k) {
+    const auto it = std::lower_bound(v_.begin(), v_.end(), k);
+    if (it == v_.end() || *it != k) v_.insert(it, k);
+  }
+  bool empty() const { return v_.empty(); }
+  auto begin() const { return v_.begin(); }
+  auto end() const { return v_.end(); }
+
+ private:
+  std::vector<std::string> v_;
+};
+
+template <typename V>
+class FlatMap {
+ public:
+  using Entry = std::pair<std::string, V>;
+  const V* find(const std::string& k) const {
+    const auto it = lower(k);
+    return it != v_.end() && it->first == k ? &it->second : nullptr;
+  }
+  bool count(const std::string& k) const { return find(k) != nullptr; }
+  const V& at(const std::string& k) const {  // k must be present
+    return *find(k);
+  }
+  V& operator[](const std::string& k) {
+    auto it = lower(k);
+    if (it == v_.end() || it->first != k) it = v_.insert(it, Entry{k, V{}});
+    return it->second;
+  }
+  void emplace(const std::string& k, V value) {  // kept if k is present
+    const auto it = lower(k);
+    if (it == v_.end() || it->first != k) v_.insert(it, Entry{k, std::move(value)});
+  }
+  bool empty() const { return v_.empty(); }
+  auto begin() const { return v_.begin(); }
+  auto end() const { return v_.end(); }
+
+ private:
+  typename std::vector<Entry>::const_iterator lower(const std::string& k) const {
+    return std::lower_bound(v_.begin(), v_.end(), k,
+                            [](const Entry& e, const std::string& key) { return e.first < key; });
+  }
+  typename std::vector<Entry>::iterator lower(const std::string& k) {
+    return std::lower_bound(v_.begin(), v_.end(), k,
+                            [](const Entry& e, const std::string& key) { return e.first < key; });
+  }
+  std::vector<Entry> v_;
+};
+
 // A recipient's first accepted copy of a message.
 struct FirstCopy {
   std::uint64_t seq = 0;
@@ -28,15 +84,14 @@ struct FirstCopy {
 // its first copy) and what its copies did so far.
 struct MessageState {
   const TruthMessage* m = nullptr;
-  std::set<std::string> expected;  // local mailboxes it is for (after aliases and fallback)
-  std::string fallback;            // norm(truth.fallback)
-  int fallback_copies = 0;         // copies the fallback may get (one per foreign recipient)
-  std::vector<std::string> envelope_only;    // envelope recipients not in To/Cc/From/...
-  std::vector<MentionCounts> sent_mentions;  // of each envelope_only address, as sent
-  std::map<std::string, int> got;  // accepted copies per mailbox (the mailboxes it reached)
-  std::map<std::string, FirstCopy> first_to;  // recipient it was for -> first accepted copy
-  std::set<std::string> leaked;               // envelope-only addresses reported as leaked
-  std::int64_t first_relay = -1;              // journal seq that relayed it out
+  FlatSet expected;         // local mailboxes it is for (after aliases and fallback)
+  std::string fallback;     // norm(truth.fallback)
+  int fallback_copies = 0;  // copies the fallback may get (one per foreign recipient)
+  std::shared_ptr<const SentSummary> sent;  // what it was as sent (TruthMessage::sent, or made)
+  FlatMap<int> got;               // accepted copies per mailbox (the mailboxes it reached)
+  FlatMap<FirstCopy> first_to;    // recipient it was for -> first accepted copy
+  FlatSet leaked;                 // envelope-only addresses reported as leaked
+  std::int64_t first_relay = -1;  // journal seq that relayed it out
   bool looped = false;
   MessageStats stats;
 };
@@ -57,7 +112,8 @@ struct Context {
   std::set<std::string> users;                             // normalised; empty: any
   std::vector<std::unique_ptr<MessageState>> messages;     // truth order; null until used
   std::map<std::string, std::vector<std::size_t>> by_tag;  // X-Dropcheck-Id -> messages
-  std::unique_ptr<std::unordered_map<std::string, std::string>> body_tag;  // built if needed
+  // Body SHA-256 (binary) -> tag, built at the first untagged copy.
+  std::unique_ptr<std::unordered_map<std::string, std::string>> body_tag;
   std::vector<std::pair<std::int64_t, std::uint64_t>> data_phases;  // (ms, seq), small copies
   std::vector<Finding> findings;
   std::size_t transactions = 0;

@@ -71,15 +71,17 @@ void misroute(const Transaction& t, Context& ctx) {
 void envelope_header_leak(const Transaction& t, Context& ctx) {
   if (!is_copy(t)) return;
   MessageState& s = *t.msg;
-  for (std::size_t e = 0; e < s.envelope_only.size(); ++e) {
-    const std::string& b = s.envelope_only[e];
+  const SentSummary& sent = *s.sent;
+  for (std::size_t e = 0; e < sent.envelope_only.size(); ++e) {
+    const std::string& b = sent.envelope_only[e];
     if (s.leaked.count(b)) continue;
     const bool others =
         std::any_of(t.accepted.begin(), t.accepted.end(),
                     [&](const std::string& a) { return a != b && a != ctx.resolve(b); });
-    if (!others || !mentions_more(mention_counts(t.d.message, b), s.sent_mentions[e])) continue;
+    if (!others || !mentions_more(mention_counts(t.d.message, b), sent.envelope_only_mentions[e]))
+      continue;
     s.leaked.insert(b);
-    const std::string line = excerpt(leaking_line(t.d.message, s.m->raw, b), b);
+    const std::string line = excerpt(leaking_line(t.d.message, sent.quoting_lines, b), b);
     ctx.add("envelope-header-leak", s.m->id, b,
             fmt::format("journal #{}: copy for {} shows {}{}", t.d.seq, t.accepted.front(), b,
                         line.empty() ? "" : " in \"" + line + "\""),
@@ -107,7 +109,7 @@ void sender_rewritten(const Transaction& t, Context& ctx) {
 void message_altered(const Transaction& t, Context& ctx) {
   if (!is_copy(t)) return;
   const TruthMessage& m = *t.msg->m;
-  if (crlf(split_message(t.d.message).second) != crlf(split_message(m.raw).second))
+  if (body_sha256(t.d.message) != t.msg->sent->body_sha256)
     ctx.add("message-altered", m.id, t.accepted.front(),
             fmt::format("journal #{}: body differs from what was sent", t.d.seq), seq_of(t.d));
 }
@@ -147,12 +149,12 @@ void lost_message(Context& ctx) {
 }
 
 // Mailboxes only envelope-only (blind-copy) recipients resolve to: no To/Cc address does.
-std::set<std::string> blind_mailboxes(const TruthMessage& m, const Context& ctx) {
-  const std::vector<std::string> visible = visible_addresses(m.raw);
-  const std::set<std::string> visible_set(visible.begin(), visible.end());
+std::set<std::string> blind_mailboxes(const MessageState& s, const Context& ctx) {
+  const std::vector<std::string>& hidden = s.sent->envelope_only;
   std::set<std::string> blind, shown;
-  for (const auto& r : m.envelope_to)
-    (visible_set.count(norm(r)) ? shown : blind).insert(ctx.resolve(r));
+  for (const auto& r : s.m->envelope_to)
+    (std::find(hidden.begin(), hidden.end(), norm(r)) == hidden.end() ? shown : blind)
+        .insert(ctx.resolve(r));
   for (const auto& v : shown) blind.erase(v);
   return blind;
 }
@@ -164,7 +166,7 @@ void lost_recipient(Context& ctx) {
     bool blind_known = false;
     for (const auto& e : s->expected) {
       if (s->got.count(e) || ctx.group_reached(*s->m, e)) continue;
-      if (!blind_known) blind = blind_mailboxes(*s->m, ctx);
+      if (!blind_known) blind = blind_mailboxes(*s, ctx);
       blind_known = true;
       const bool is_blind = blind.count(e) > 0;
       ctx.add("lost-recipient", s->m->id, e,

@@ -252,19 +252,20 @@ std::string excerpt(const std::string& line, const std::string& needle) {
 }
 
 // The header line of `copy` that discloses `addr`: a known envelope header naming it, else the
-// first header line naming it that the sender did not write; "" when none (body only).
-std::string leaking_line(const std::string& copy, const std::string& sent,
+// first header line naming it that the sender did not write (that is part of no line of the
+// sent header section); "" when none (body only).
+std::string leaking_line(const std::string& copy, const std::vector<std::string>& quoting,
                          const std::string& addr) {
   for (const char* h : kEnvelopeHeaders)
     for (const auto& l : header_lines(copy, h))
       if (mentions_address(l, addr)) return l;
-  const std::string sent_head = unfold(split_message(sent).first);
   const std::string head = unfold(split_message(copy).first);
   std::istringstream in(head);
   std::string l;
+  const auto quoted = [&](const std::string& q) { return q.find(l) != std::string::npos; };
   while (std::getline(in, l)) {
     if (!l.empty() && l.back() == '\r') l.pop_back();
-    if (mentions_address(l, addr) && sent_head.find(l) == std::string::npos) return l;
+    if (mentions_address(l, addr) && std::none_of(quoting.begin(), quoting.end(), quoted)) return l;
   }
   return {};
 }

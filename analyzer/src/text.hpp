@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace dropcheck::analyzer::detail {
 
@@ -31,7 +32,11 @@ bool mentions_more(const MentionCounts& copy, const MentionCounts& sent);
 
 // At most kMaxQuote octets of `line` around `needle`, with their offsets.
 std::string excerpt(const std::string& line, const std::string& needle);
-// The header line of `copy` that discloses `addr` (see text.cpp); "" when none.
-std::string leaking_line(const std::string& copy, const std::string& sent, const std::string& addr);
+// The header line of `copy` that discloses `addr` (see text.cpp); "" when none. `quoting`: the
+// sent message's SentSummary::quoting_lines.
+std::string leaking_line(const std::string& copy, const std::vector<std::string>& quoting,
+                         const std::string& addr);
+// SHA-256 of a message's body, every bare LF made CRLF (sent.cpp).
+std::array<unsigned char, 32> body_sha256(std::string_view message);
 
 }  // namespace dropcheck::analyzer::detail

@@ -57,7 +57,7 @@ TruthMessage message_of(const nlohmann::json& m) {
   tm.envelope_to = m.at("envelope_to").get<std::vector<std::string>>();
   tm.injected_ms = m.at("injected_ms").get<std::int64_t>();
   tm.tag = m.value("tag", std::string());
-  tm.raw = base::base64_decode(m.at("raw_base64").get<std::string>());
+  tm.raw = base::base64_decode(m.at("raw_base64").get_ref<const std::string&>());
   return tm;
 }
 
@@ -79,7 +79,7 @@ Pop3SessionFact session_of(const nlohmann::json& p) {
 
 // Read from the stream with each message converted as soon as it is parsed and dropped from the
 // JSON tree: memory holds the messages once (decoded), never the file or a tree of all of them.
-base::Result<Truth> load_truth(const std::string& path) {
+base::Result<Truth> load_truth(const std::string& path, TruthBytes bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return base::make_error("io", fmt::format("{}: cannot read", path));
   try {
@@ -90,6 +90,10 @@ base::Result<Truth> load_truth(const std::string& path) {
       if (event == E::key && depth == 1) section = parsed.get<std::string>();
       if (event != E::object_end || depth != 2 || section != "messages") return true;
       t.messages.push_back(message_of(parsed));
+      if (bytes == TruthBytes::summarized) {
+        t.sent.push_back(std::make_shared<const SentSummary>(summarize(t.messages.back())));
+        std::string().swap(t.messages.back().raw);
+      }
       return false;  // not kept in the tree
     };
     const auto j = nlohmann::json::parse(in, each);

@@ -6,6 +6,7 @@
 
 #include "base/strings.hpp"
 #include "journal/fields.hpp"
+#include "line_scanner.hpp"
 #include "line_writer.hpp"
 
 namespace dropcheck::journal {
@@ -163,7 +164,19 @@ std::string to_json_line(const SessionRecord& r) {
   return out;
 }
 
-base::Result<TransactionRecord> from_json_line(std::string_view line) {
+base::Result<TransactionRecord> from_json_line(std::string_view line, Fields fields) {
+  TransactionRecord rec;
+  if (detail::scan_transaction(line, rec, fields)) return rec;
+  return from_json_line_tree(line);
+}
+
+base::Result<SessionRecord> session_from_json_line(std::string_view line) {
+  SessionRecord rec;
+  if (detail::scan_session(line, rec)) return rec;
+  return session_from_json_line_tree(line);
+}
+
+base::Result<TransactionRecord> from_json_line_tree(std::string_view line) {
   try {
     json j;
     auto r = read_record<TransactionRecord>(line, j);
@@ -174,7 +187,7 @@ base::Result<TransactionRecord> from_json_line(std::string_view line) {
   }
 }
 
-base::Result<SessionRecord> session_from_json_line(std::string_view line) {
+base::Result<SessionRecord> session_from_json_line_tree(std::string_view line) {
   try {
     json j;
     return read_record<SessionRecord>(line, j);

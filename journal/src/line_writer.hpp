@@ -14,8 +14,8 @@ namespace dropcheck::journal::detail {
 
 // Writes one JSON line. The journal is on the hot path of every transaction: building a
 // nlohmann::json object per record (a std::map per object) and dumping it was a third of the
-// server's CPU time in bench/fake-smtp (see bench/README.md); the reader still parses with
-// nlohmann, and tests check that what is written here parses back to the same record.
+// server's CPU time in bench/fake-smtp (see bench/README.md). What is written here is read back
+// without a tree by line_scanner.hpp; tests check it parses back to the same record.
 class LineWriter {
   static constexpr auto kEscape = [] {
     std::array<bool, 256> t{};

@@ -92,8 +92,9 @@ enum class Messages { unchecked, inline_only, load };
 // The record of line `lineno` with its message checked as `check` says.
 base::Result<TransactionRecord> transaction_at(std::string_view line, std::string_view source,
                                                std::size_t lineno, Messages check,
-                                               const std::filesystem::path& dir) {
-  auto rec = from_json_line(line);
+                                               const std::filesystem::path& dir,
+                                               Fields fields = Fields::all) {
+  auto rec = from_json_line(line, fields);
   if (!rec)
     return base::make_error("journal-bad-line", where(source, lineno) + rec.error().message);
   if (check == Messages::unchecked) return rec;
@@ -135,7 +136,7 @@ base::Result<SessionContents> collect_sessions(Lines& lines, std::string_view so
 }
 
 base::Result<Tail> each_transaction(const std::filesystem::path& dir, Messages check,
-                                    const TransactionSink& each) {
+                                    const TransactionSink& each, Fields fields) {
   const auto path = journal_file(dir);
   FileLines lines(path);
   if (!lines.is_open()) return base::make_error("journal-missing", "cannot open " + path.string());
@@ -143,7 +144,7 @@ base::Result<Tail> each_transaction(const std::filesystem::path& dir, Messages c
   return each_line(
       lines, source,
       [&](std::string_view line, std::size_t lineno) {
-        return transaction_at(line, source, lineno, check, dir);
+        return transaction_at(line, source, lineno, check, dir, fields);
       },
       each);
 }
@@ -151,8 +152,8 @@ base::Result<Tail> each_transaction(const std::filesystem::path& dir, Messages c
 }  // namespace
 
 base::Result<Tail> for_each_transaction(const std::filesystem::path& dir, bool load_messages,
-                                        const TransactionSink& each) {
-  return each_transaction(dir, load_messages ? Messages::load : Messages::unchecked, each);
+                                        const TransactionSink& each, Fields fields) {
+  return each_transaction(dir, load_messages ? Messages::load : Messages::unchecked, each, fields);
 }
 
 base::Result<Tail> for_each_transaction_in(std::string_view text, std::string_view source,

@@ -3,6 +3,7 @@
 // findings. It deliberately does not use mail/ (the parser the fetcher routes on): it checks
 // in a simpler, independent way (raw-byte searches, line scans), so it cannot share the
 // fetcher's blind spots.
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -12,6 +13,20 @@
 #include "base/result.hpp"
 
 namespace dropcheck::analyzer {
+
+// What the judge needs of a message's bytes as sent, so that a truth need not hold the bytes
+// (load_truth with TruthBytes::summarized). summarize() makes it from TruthMessage::raw.
+struct SentSummary {
+  // Of the body (after the first empty line), every bare LF made CRLF: copies are compared by it.
+  std::array<unsigned char, 32> body_sha256{};
+  // Envelope recipients (normalised) in no To/Cc/From/Reply-To/Sender line, and per each how
+  // often the message shows it (raw, unfolded header section, decoded encoded-words).
+  std::vector<std::string> envelope_only;
+  std::vector<std::array<std::size_t, 3>> envelope_only_mentions;
+  // The unfolded header lines (as split at LF) that name one of them or hold an encoded-word:
+  // the only lines a copy's header line naming one of them can be a part of.
+  std::vector<std::string> quoting_lines;
+};
 
 struct TruthMessage {
   std::string id;                        // scenario-unique; also stamped as X-Dropcheck-Id
@@ -24,6 +39,8 @@ struct TruthMessage {
   // bring each recipient as many copies as it has members.
   std::string tag;
 };
+
+SentSummary summarize(const TruthMessage& m);
 
 // What the provider saw of one POP3 session (from fake-pop3's session log).
 struct Pop3SessionFact {
@@ -47,6 +64,9 @@ struct Truth {
   std::map<std::string, std::string> aliases;  // address -> mailbox
   std::string fallback;                        // where unknown local users' mail should go
   std::vector<TruthMessage> messages;
+  // Per message (same order), when load_truth(path, TruthBytes::summarized) left their raw bytes
+  // empty; else empty, and the judge summarizes each message from raw.
+  std::vector<std::shared_ptr<const SentSummary>> sent;
   std::int64_t login_delay_ms = 0;             // the provider's LOGIN-DELAY (0: none)
   std::vector<Pop3SessionFact> pop3_sessions;  // in connection order
   std::int64_t end_ms = 0;                     // virtual time the run ended
@@ -157,8 +177,11 @@ class Judge {
 Report analyze(const Truth& truth, const std::vector<Delivery>& journal);
 
 // Truth files (JSON) for offline re-analysis.
+// With TruthBytes::summarized each message's raw bytes are replaced by their SentSummary as
+// they are read (what the judge needs; such a truth cannot be saved again).
+enum class TruthBytes { kept, summarized };
 base::Status save_truth(const std::string& path, const Truth& truth);
-base::Result<Truth> load_truth(const std::string& path);
+base::Result<Truth> load_truth(const std::string& path, TruthBytes bytes = TruthBytes::kept);
 
 // Independent checks, exposed for tests.
 // Addresses (lower-cased) found by a plain scan of To/Cc/From lines of a header section.

@@ -22,12 +22,12 @@ struct Tail {
 
 // Every record of DIR/journal.jsonl in order, one at a time, handed to `each` (which may move
 // from it), with (load_messages) its message bytes, inline or from the message file, checked
-// against size and SHA-256. Stops at the first error.
+// against size and SHA-256; `fields` says which members are stored. Stops at the first error.
 // Errors: "journal-missing", "journal-io", "journal-bad-line" (names the line number),
 // "message-missing", "message-corrupt". A torn last line is not an error here: see Tail.
 using TransactionSink = std::function<void(TransactionRecord&)>;
 base::Result<Tail> for_each_transaction(const std::filesystem::path& dir, bool load_messages,
-                                        const TransactionSink& each);
+                                        const TransactionSink& each, Fields fields = Fields::all);
 // The same over the text of a journal.jsonl (`source` names it in errors); a message stored as
 // a file is not loaded (an inline one is checked). Total on any text.
 base::Result<Tail> for_each_transaction_in(std::string_view text, std::string_view source,

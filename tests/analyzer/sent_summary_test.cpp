@@ -1,0 +1,87 @@
+// A truth loaded with TruthBytes::summarized (raw bytes replaced by their SentSummary) is judged
+// exactly as the truth with its bytes: the same findings, evidence and statistics.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "analyzer/analyzer.hpp"
+#include "analyzer/report.hpp"
+
+namespace dropcheck::analyzer {
+namespace {
+
+const std::string kSent =
+    "From: alice@sender.example\r\n"
+    "To: a@firma.example\r\n"
+    "Subject: about b@firma.example and =?utf-8?Q?more?= things\r\n"
+    "X-Dropcheck-Id: m1\r\n"
+    "\r\n"
+    "body\r\n";
+
+Truth truth() {
+  Truth t;
+  t.scenario = "sent";
+  t.local_domains = {"firma.example"};
+  t.messages.push_back(
+      {"m1", "alice@sender.example", {"a@firma.example", "b@firma.example"}, kSent, 0, ""});
+  t.messages.push_back({"m2",
+                        "",
+                        {"c@firma.example", "d@firma.example"},
+                        "To: c@firma.example\nSubject: untagged\n\nother body\n",
+                        5,
+                        ""});
+  return t;
+}
+
+Delivery copy(std::uint64_t seq, std::vector<std::string> rcpts, std::string message) {
+  Delivery d;
+  d.seq = seq;
+  d.mail_from = seq > 3 ? "" : "alice@sender.example";
+  for (auto& r : rcpts) d.rcpts.push_back({r, 250});
+  d.data_code = 250;
+  d.message = std::move(message);
+  return d;
+}
+
+std::vector<Delivery> journal() {
+  // A copy for a@ that keeps a part of the sent Subject (naming b@) and adds a line naming b@:
+  // the leaking line is the added one, not the part of what the sender wrote.
+  const std::string leaked =
+      "Subject: about b@firma.example\r\n"
+      "X-Seen: for b@firma.example\r\n" +
+      kSent.substr(kSent.find("From:"));
+  std::string altered = kSent;
+  altered.replace(altered.find("body"), 4, "BODY");
+  return {copy(1, {"a@firma.example"}, leaked), copy(2, {"a@firma.example"}, altered),
+          copy(4, {"c@firma.example"},
+               "To: c@firma.example\r\nSubject: untagged\r\n\r\nother body\r\n"),
+          copy(5, {"e@firma.example"}, "Subject: nobody's\r\n\r\nunknown\r\n")};
+}
+
+TEST(SentSummary, ASummarizedTruthIsJudgedAsTheTruthWithItsBytes) {
+  const Truth t = truth();
+  const std::string path = ::testing::TempDir() + "/sent-truth.json";
+  ASSERT_TRUE(save_truth(path, t).ok());
+  auto summarized = load_truth(path, TruthBytes::summarized);
+  ASSERT_TRUE(summarized.ok()) << summarized.error().message;
+  ASSERT_EQ(summarized->sent.size(), 2u);
+  EXPECT_TRUE(summarized->messages[0].raw.empty());
+  EXPECT_EQ(summarized->sent[0]->envelope_only, (std::vector<std::string>{"b@firma.example"}));
+  EXPECT_EQ(summarized->sent[0]->quoting_lines.size(), 1u);  // the Subject line
+  const Report with_bytes = analyze(t, journal());
+  const Report without = analyze(*summarized, journal());
+  EXPECT_EQ(to_json(without).dump(2), to_json(with_bytes).dump(2));
+  EXPECT_EQ(to_text(without), to_text(with_bytes));
+  std::vector<std::string> types;
+  for (const auto& f : without.findings) types.push_back(f.type);
+  for (const char* want : {"envelope-header-leak", "message-altered", "lost-recipient", "duplicate",
+                           "unknown-message"})
+    EXPECT_NE(std::find(types.begin(), types.end(), want), types.end()) << want;
+  for (const auto& f : without.findings)
+    if (f.type == "envelope-header-leak")
+      EXPECT_NE(f.evidence.find("X-Seen: for b@firma.example"), std::string::npos) << f.evidence;
+}
+
+}  // namespace
+}  // namespace dropcheck::analyzer
