@@ -24,7 +24,7 @@ int cmd_analyze(const std::string& journal_dir, const std::string& truth_path, b
   if (json)
     fmt::print("{}\n", analyzer::to_json(*rep).dump(2));
   else
-    fmt::print("{}", analyzer::to_text(*rep));
+    analyzer::print_text(stdout, *rep);
   return rep->findings.empty() ? kExitOk : kExitFindings;
 }
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
+
 #include "analyzer/severity.hpp"
 
 namespace dropcheck::analyzer {
@@ -123,22 +125,43 @@ nlohmann::json to_json(const Report& r) {
   return j;
 }
 
-std::string to_text(const Report& r) {
-  std::string out = fmt::format("scenario {}: {} finding(s), {} transaction(s)\n", r.scenario,
-                                r.findings.size(), r.transactions);
+namespace {
+
+// The text report, handed to `out` a line at a time (to_text collects it, print_text writes it).
+template <typename Out>
+void text_lines(const Report& r, Out&& out) {
+  out(fmt::format("scenario {}: {} finding(s), {} transaction(s)\n", r.scenario, r.findings.size(),
+                  r.transactions));
   for (const auto& f : r.findings)
-    out += fmt::format("  {:<22} {:<10} {:<28} {}\n", f.type, f.message.empty() ? "-" : f.message,
-                       f.recipient.empty() ? "-" : f.recipient, f.evidence);
+    out(fmt::format("  {:<22} {:<10} {:<28} {}\n", f.type, f.message.empty() ? "-" : f.message,
+                    f.recipient.empty() ? "-" : f.recipient, f.evidence));
+  std::string line;
   for (const auto& m : r.messages) {
-    out += fmt::format("  message {:<10} copies={} latency_ms={} data_ms={}", m.id, m.copies,
+    line = fmt::format("  message {:<10} copies={} latency_ms={} data_ms={}", m.id, m.copies,
                        m.latency_ms, m.data_ms);
     // Per recipient only when there is more than one: with one it is latency_ms again.
     if (m.recipient_latency_ms.size() > 1)
       for (const auto& [rcpt, ms] : m.recipient_latency_ms)
-        out += fmt::format(" latency_ms[{}]={}", rcpt, ms);
-    out += "\n";
+        line += fmt::format(" latency_ms[{}]={}", rcpt, ms);
+    line += "\n";
+    out(line);
   }
+}
+
+}  // namespace
+
+std::string to_text(const Report& r) {
+  std::string out;
+  text_lines(r, [&](std::string_view s) { out += s; });
   return out;
+}
+
+bool print_text(std::FILE* out, const Report& r) {
+  bool ok = true;
+  text_lines(r, [&](std::string_view s) {
+    ok = ok && std::fwrite(s.data(), 1, s.size(), out) == s.size();
+  });
+  return ok;
 }
 
 }  // namespace dropcheck::analyzer

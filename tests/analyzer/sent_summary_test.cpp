@@ -2,6 +2,9 @@
 // exactly as the truth with its bytes: the same findings, evidence and statistics.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -81,6 +84,21 @@ TEST(SentSummary, ASummarizedTruthIsJudgedAsTheTruthWithItsBytes) {
   for (const auto& f : without.findings)
     if (f.type == "envelope-header-leak")
       EXPECT_NE(f.evidence.find("X-Seen: for b@firma.example"), std::string::npos) << f.evidence;
+}
+
+// dropcheck analyze writes the text report as it is made (print_text): the same bytes as to_text.
+TEST(SentSummary, PrintTextWritesWhatToTextReturns) {
+  const Report r = analyze(truth(), journal());
+  const std::string path = ::testing::TempDir() + "/sent-report.txt";
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  EXPECT_TRUE(print_text(f, r));
+  ASSERT_EQ(std::fclose(f), 0);
+  std::ifstream in(path, std::ios::binary);
+  const std::string written{std::istreambuf_iterator<char>(in), {}};
+  EXPECT_EQ(written, to_text(r));
+  EXPECT_NE(written.find("message m2"), std::string::npos) << written;
+  std::remove(path.c_str());
 }
 
 }  // namespace
