@@ -20,6 +20,9 @@ void utf8_safe(nlohmann::json& j);
 
 // The report as JSON (utf8_safe applied).
 nlohmann::json to_json(const Report& report);
+// to_json(report).dump(2), written to `out` a finding and a message at a time (no tree of the
+// whole report); false if a write failed.
+bool print_json(std::FILE* out, const Report& report);
 std::string to_text(const Report& report);
 // The same text written to `out` as it is made (a large report is never held whole); false if
 // a write failed.
