@@ -64,8 +64,6 @@ namespace {
 void prepare(Context& ctx, std::size_t i, MessageState& s) {
   const TruthMessage& m = ctx.truth.messages[i];
   s.m = &m;
-  s.stats.id = m.id;
-  s.stats.injected_ms = m.injected_ms;
   for (const auto& r : m.envelope_to)
     if (ctx.is_local(r)) s.expected.insert(ctx.mailbox(ctx.resolve(r)));
   const Truth& truth = ctx.truth;
@@ -148,21 +146,37 @@ std::size_t member_for(const Context& ctx, const std::vector<std::size_t>& group
 // A copy's effect on its message's statistics and counts, before the rules look at it.
 void count_copy(const Delivery& d, const std::vector<MailboxId>& accepted, MessageState& s,
                 Context& ctx) {
-  MessageStats& stats = s.stats;
-  ++stats.copies;
-  if (stats.latency_ms < 0) stats.latency_ms = d.virtual_ms - s.m->injected_ms;
+  ++s.copies;
+  if (s.latency_ms < 0) s.latency_ms = d.virtual_ms - s.m->injected_ms;
   if (d.data_real_ms >= 0 && d.data_end_real_ms >= d.data_real_ms) {
     const std::int64_t data_ms = d.data_end_real_ms - d.data_real_ms;
-    stats.data_ms = std::max(stats.data_ms, data_ms);
+    s.data_ms = std::max(s.data_ms, data_ms);
     if (d.message.size() < kStallSizeLimit) ctx.data_phases.push_back({data_ms, d.seq});
   }
   for (const MailboxId a : accepted) {
-    if (stats.deliveries_total++ < kMaxDeliveriesListed)
+    if (s.deliveries_total++ < kMaxDeliveriesListed)
       s.deliveries.push_back({a, d.seq, d.virtual_ms});
     if (s.expected.count(a) || (a == ctx.fallback && s.fallback_copies > 0))
       s.first_to.emplace(a, FirstCopy{d.seq, d.virtual_ms});
     ++s.got[a];
   }
+}
+
+// The report's statistics of a message, from its state.
+MessageStats stats_of(const MessageState& s, const Context& ctx) {
+  MessageStats stats;
+  stats.id = s.m->id;
+  stats.injected_ms = s.m->injected_ms;
+  stats.copies = s.copies;
+  stats.latency_ms = s.latency_ms;
+  stats.data_ms = s.data_ms;
+  stats.deliveries_total = s.deliveries_total;
+  for (const auto& [rcpt, first] : s.first_to)
+    stats.recipient_latency_ms[ctx.name(rcpt)] = first.virtual_ms - s.m->injected_ms;
+  stats.deliveries.reserve(s.deliveries.size());
+  for (const auto& d : s.deliveries)
+    stats.deliveries.push_back({ctx.name(d.mailbox), d.seq, d.virtual_ms});
+  return stats;
 }
 
 }  // namespace
@@ -212,12 +226,7 @@ Report Judge::finish() {
   rep.findings = std::move(ctx.findings);
   rep.messages.reserve(ctx.messages.size());
   for (auto& s : ctx.messages) {
-    for (const auto& [rcpt, first] : s->first_to)
-      s->stats.recipient_latency_ms[ctx.name(rcpt)] = first.virtual_ms - s->m->injected_ms;
-    s->stats.deliveries.reserve(s->deliveries.size());
-    for (const auto& d : s->deliveries)
-      s->stats.deliveries.push_back({ctx.name(d.mailbox), d.seq, d.virtual_ms});
-    rep.messages.push_back(std::move(s->stats));
+    rep.messages.push_back(stats_of(*s, ctx));
     s.reset();  // the report grows as the judge's state goes
   }
   // Stable order: by type order, then message, then recipient.

@@ -97,15 +97,19 @@ struct MessageState {
   std::vector<std::string> leaked;  // envelope-only addresses reported as leaked
   std::int64_t first_relay = -1;    // journal seq that relayed it out
   bool looped = false;
-  // Its accepted deliveries as MessageStats::deliveries lists them, mailboxes by number (stats
-  // gets them when the report is made).
+  // Its accepted deliveries as MessageStats::deliveries lists them, mailboxes by number.
   struct Delivered {
     MailboxId mailbox = 0;
     std::uint64_t seq = 0;
     std::int64_t virtual_ms = 0;
   };
   std::vector<Delivered> deliveries;
-  MessageStats stats;
+  // MessageStats' counts and times; the rest of its statistics (id, names, per-recipient
+  // latencies) is made from the state when the report is.
+  std::size_t copies = 0;
+  std::size_t deliveries_total = 0;
+  std::int64_t latency_ms = -1;
+  std::int64_t data_ms = -1;
 };
 
 struct Context {

@@ -140,7 +140,7 @@ const Pop3SessionFact* deleting_session(const Truth& truth, const std::string& i
 // The worst failure: the provider no longer has it and no local mailbox got it.
 void lost_message(Context& ctx) {
   for (const auto& s : ctx.messages)
-    if (s->stats.copies == 0 && !ctx.group_reached_any(*s->m))
+    if (s->copies == 0 && !ctx.group_reached_any(*s->m))
       if (const Pop3SessionFact* del = deleting_session(ctx.truth, s->m->id))
         ctx.add("lost-message", s->m->id, "",
                 fmt::format("POP3 session #{} deleted it (DELE, QUIT) and no local mailbox "
@@ -230,7 +230,7 @@ void stuck_queue(Context& ctx) {
   });
   std::ptrdiff_t last = -1;
   for (std::size_t k = 0; k < order.size(); ++k)
-    if (ctx.messages[order[k]]->stats.copies > 0 || ctx.group_reached_any(truth.messages[order[k]]))
+    if (ctx.messages[order[k]]->copies > 0 || ctx.group_reached_any(truth.messages[order[k]]))
       last = static_cast<std::ptrdiff_t>(k);
   std::vector<std::string> stuck;
   for (std::size_t k = static_cast<std::size_t>(last + 1); k < order.size(); ++k) {
