@@ -22,14 +22,7 @@ namespace asio = net::asio;
 
 namespace {
 
-using detail::auth_of;
-using detail::dedup_key;
-using detail::Failure;
-using detail::join;
-using detail::Listed;
-using detail::pop3_options;
-using detail::size_plausible;
-using detail::smtp_options;
+using namespace detail;  // cycle_parts.hpp, fetcher_cycle.hpp: the cycle's helpers
 
 // The state log is folded into the snapshot when longer than this (or torn).
 constexpr std::uintmax_t kCompactLogOctets = 256 << 10;

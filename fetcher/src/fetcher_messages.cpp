@@ -14,14 +14,7 @@ namespace dropcheck::fetcher {
 
 namespace {
 
-using detail::auth_of;
-using detail::dedup_key;
-using detail::Failure;
-using detail::join;
-using detail::Listed;
-using detail::pop3_options;
-using detail::size_plausible;
-using detail::smtp_options;
+using namespace detail;  // cycle_parts.hpp, fetcher_cycle.hpp: the cycle's helpers
 
 // A held message is tried again after 5 minutes, then 10, 20, ... at most 6 hours apart: a
 // message that cannot be placed never blocks the ones behind it, and is never given up.

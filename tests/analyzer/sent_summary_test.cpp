@@ -81,9 +81,11 @@ TEST(SentSummary, ASummarizedTruthIsJudgedAsTheTruthWithItsBytes) {
   for (const char* want : {"envelope-header-leak", "message-altered", "lost-recipient", "duplicate",
                            "unknown-message"})
     EXPECT_NE(std::find(types.begin(), types.end(), want), types.end()) << want;
-  for (const auto& f : without.findings)
-    if (f.type == "envelope-header-leak")
+  for (const auto& f : without.findings) {
+    if (f.type == "envelope-header-leak") {
       EXPECT_NE(f.evidence.find("X-Seen: for b@firma.example"), std::string::npos) << f.evidence;
+    }
+  }
 }
 
 std::string printed(const Report& r, bool (*print)(std::FILE*, const Report&)) {
