@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
+
 #include "analyzer/journal_input.hpp"
 #include "analyzer/report.hpp"
 
@@ -21,10 +23,12 @@ int cmd_analyze(const std::string& journal_dir, const std::string& truth_path, b
     fmt::print(stderr, "dropcheck: {}: {}\n", journal_dir, rep.error().message);
     return kExitUsage;
   }
-  if (json)
-    fmt::print("{}\n", analyzer::to_json(*rep).dump(2));
-  else
-    fmt::print("{}", analyzer::to_text(*rep));
+  if (json) {
+    analyzer::print_json(stdout, *rep);
+    std::fputc('\n', stdout);
+  } else {
+    analyzer::print_text(stdout, *rep);
+  }
   return rep->findings.empty() ? kExitOk : kExitFindings;
 }
 

@@ -18,6 +18,16 @@ Context::Context(const Truth& t) : truth(t), messages(t.messages.size()) {
   for (const auto& u : truth.users) users.insert(norm(u));
   for (std::size_t i = 0; i < truth.messages.size(); ++i)
     by_tag[tag_of(truth.messages[i])].push_back(i);
+  fallback = mailbox(norm(truth.fallback));
+}
+
+MailboxId Context::mailbox(const std::string& normalized) {
+  const auto [it, added] = mailbox_ids.try_emplace(normalized, MailboxId{});
+  if (added) {
+    it->second = static_cast<MailboxId>(mailboxes.size());
+    mailboxes.push_back(normalized);
+  }
+  return it->second;
 }
 
 bool Context::is_local(const std::string& a) const { return local.count(domain_of(a)) > 0; }
@@ -42,7 +52,7 @@ bool Context::group_reached_any(const TruthMessage& m) const {
   return false;
 }
 
-bool Context::group_reached(const TruthMessage& m, const std::string& mailbox) const {
+bool Context::group_reached(const TruthMessage& m, MailboxId mailbox) const {
   for (const std::size_t i : by_tag.at(tag_of(m)))
     if (messages[i] && messages[i]->got.count(mailbox)) return true;
   return false;
@@ -51,25 +61,22 @@ bool Context::group_reached(const TruthMessage& m, const std::string& mailbox) c
 namespace {
 
 // What a message expects, from the truth alone.
-void prepare(const Context& ctx, std::size_t i, MessageState& s) {
+void prepare(Context& ctx, std::size_t i, MessageState& s) {
   const TruthMessage& m = ctx.truth.messages[i];
   s.m = &m;
-  s.stats.id = m.id;
-  s.stats.injected_ms = m.injected_ms;
   for (const auto& r : m.envelope_to)
-    if (ctx.is_local(r)) s.expected.insert(ctx.resolve(r));
+    if (ctx.is_local(r)) s.expected.insert(ctx.mailbox(ctx.resolve(r)));
   const Truth& truth = ctx.truth;
   // Stored at the provider yet for no local domain (a typo in local_domains, a domain not
   // configured): the fallback mailbox is where it belongs, never nowhere.
-  if (s.expected.empty() && !truth.fallback.empty()) s.expected.insert(norm(truth.fallback));
+  if (s.expected.empty() && !truth.fallback.empty()) s.expected.insert(ctx.fallback);
   // A provider storing one copy per recipient stores one for each foreign envelope recipient;
   // it names no local address, so the fallback may get each of them (not a misroute).
-  s.fallback = norm(truth.fallback);
   const auto local = [&](const std::string& r) { return ctx.is_local(r); };
   const auto foreign = static_cast<int>(std::count_if(
       m.envelope_to.begin(), m.envelope_to.end(), [&](const std::string& r) { return !local(r); }));
   const bool has_local = std::any_of(m.envelope_to.begin(), m.envelope_to.end(), local);
-  const bool fallback_expected = s.expected.count(s.fallback) && (has_local || foreign == 0);
+  const bool fallback_expected = s.expected.count(ctx.fallback) && (has_local || foreign == 0);
   s.fallback_copies = truth.fallback.empty() ? 0 : foreign + (fallback_expected ? 1 : 0);
   s.sent =
       i < truth.sent.size() ? truth.sent[i] : std::make_shared<const SentSummary>(summarize(m));
@@ -126,34 +133,50 @@ const std::vector<std::size_t>* group_of(const Delivery& d, Context& ctx) {
 // The member of a group of identical copies that a delivery counts for: the first that has
 // not yet reached any of its recipients, else the first (a copy more than the group holds).
 std::size_t member_for(const Context& ctx, const std::vector<std::size_t>& group,
-                       const std::vector<std::string>& reached) {
+                       const std::vector<MailboxId>& reached) {
   for (const std::size_t i : group) {
     const MessageState* s = ctx.messages[i].get();
     if (!s || std::none_of(reached.begin(), reached.end(),
-                           [&](const std::string& a) { return s->got.count(a) > 0; }))
+                           [&](MailboxId a) { return s->got.count(a) > 0; }))
       return i;
   }
   return group.front();
 }
 
 // A copy's effect on its message's statistics and counts, before the rules look at it.
-void count_copy(const Delivery& d, const std::vector<std::string>& accepted, MessageState& s,
+void count_copy(const Delivery& d, const std::vector<MailboxId>& accepted, MessageState& s,
                 Context& ctx) {
-  MessageStats& stats = s.stats;
-  ++stats.copies;
-  if (stats.latency_ms < 0) stats.latency_ms = d.virtual_ms - s.m->injected_ms;
+  ++s.copies;
+  if (s.latency_ms < 0) s.latency_ms = d.virtual_ms - s.m->injected_ms;
   if (d.data_real_ms >= 0 && d.data_end_real_ms >= d.data_real_ms) {
     const std::int64_t data_ms = d.data_end_real_ms - d.data_real_ms;
-    stats.data_ms = std::max(stats.data_ms, data_ms);
+    s.data_ms = std::max(s.data_ms, data_ms);
     if (d.message.size() < kStallSizeLimit) ctx.data_phases.push_back({data_ms, d.seq});
   }
-  for (const auto& a : accepted) {
-    if (stats.deliveries_total++ < kMaxDeliveriesListed)
-      stats.deliveries.push_back({a, d.seq, d.virtual_ms});
-    if (s.expected.count(a) || (a == s.fallback && s.fallback_copies > 0))
+  for (const MailboxId a : accepted) {
+    if (s.deliveries_total++ < kMaxDeliveriesListed)
+      s.deliveries.push_back({a, d.seq, d.virtual_ms});
+    if (s.expected.count(a) || (a == ctx.fallback && s.fallback_copies > 0))
       s.first_to.emplace(a, FirstCopy{d.seq, d.virtual_ms});
     ++s.got[a];
   }
+}
+
+// The report's statistics of a message, from its state.
+MessageStats stats_of(const MessageState& s, const Context& ctx) {
+  MessageStats stats;
+  stats.id = s.m->id;
+  stats.injected_ms = s.m->injected_ms;
+  stats.copies = s.copies;
+  stats.latency_ms = s.latency_ms;
+  stats.data_ms = s.data_ms;
+  stats.deliveries_total = s.deliveries_total;
+  for (const auto& [rcpt, first] : s.first_to)
+    stats.recipient_latency_ms[ctx.name(rcpt)] = first.virtual_ms - s.m->injected_ms;
+  stats.deliveries.reserve(s.deliveries.size());
+  for (const auto& d : s.deliveries)
+    stats.deliveries.push_back({ctx.name(d.mailbox), d.seq, d.virtual_ms});
+  return stats;
 }
 
 }  // namespace
@@ -176,16 +199,18 @@ void Judge::add(const Delivery& d) {
   ++ctx.transactions;
   const bool data_accepted = d.data_code >= 200 && d.data_code < 300;
   std::vector<std::string> accepted;
+  std::vector<MailboxId> ids;
   MessageState* msg = nullptr;
   if (data_accepted) {
     accepted = accepted_local(d, ctx);
+    for (const auto& a : accepted) ids.push_back(ctx.mailbox(a));
     if (const auto* group = group_of(d, ctx)) {
-      const std::size_t i = member_for(ctx, *group, accepted);
+      const std::size_t i = member_for(ctx, *group, ids);
       msg = &ctx.state(i);
-      if (!accepted.empty()) count_copy(d, accepted, *msg, ctx);
+      if (!accepted.empty()) count_copy(d, ids, *msg, ctx);
     }
   }
-  const Transaction t{d, data_accepted, msg, accepted};
+  const Transaction t{d, data_accepted, msg, accepted, ids};
   for (const Rule& r : rules())
     if (r.each) r.each(t, ctx);
 }
@@ -201,9 +226,7 @@ Report Judge::finish() {
   rep.findings = std::move(ctx.findings);
   rep.messages.reserve(ctx.messages.size());
   for (auto& s : ctx.messages) {
-    for (const auto& [rcpt, first] : s->first_to)
-      s->stats.recipient_latency_ms[rcpt] = first.virtual_ms - s->m->injected_ms;
-    rep.messages.push_back(std::move(s->stats));
+    rep.messages.push_back(stats_of(*s, ctx));
     s.reset();  // the report grows as the judge's state goes
   }
   // Stable order: by type order, then message, then recipient.

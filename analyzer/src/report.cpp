@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
+
 #include "analyzer/severity.hpp"
 
 namespace dropcheck::analyzer {
@@ -90,55 +92,136 @@ void utf8_safe(nlohmann::json& j) {
   for (auto& [key, value] : hexed) j[key] = std::move(value);
 }
 
-nlohmann::json to_json(const Report& r) {
+namespace {
+
+nlohmann::json finding_json(const Finding& f) {
+  nlohmann::json fj{{"type", f.type},
+                    {"message", f.message},
+                    {"recipient", f.recipient},
+                    {"evidence", f.evidence}};
+  if (f.journal_seq >= 0) fj["journal_seq"] = f.journal_seq;
+  fj["severity"] = std::string(severity_name(severity_of(f.type)));
+  if (f.blind_copy) fj["blind_copy"] = true;
+  utf8_safe(fj);
+  return fj;
+}
+
+nlohmann::json message_json(const MessageStats& m) {
+  nlohmann::json deliveries = nlohmann::json::array();
+  for (const auto& d : m.deliveries)
+    deliveries.push_back({{"mailbox", d.mailbox}, {"seq", d.journal_seq}, {"ms", d.virtual_ms}});
+  nlohmann::json mj{{"id", m.id},
+                    {"copies", m.copies},
+                    {"latency_ms", m.latency_ms},
+                    {"recipient_latency_ms", m.recipient_latency_ms},
+                    {"data_ms", m.data_ms},
+                    {"injected_ms", m.injected_ms},
+                    {"deliveries", std::move(deliveries)},
+                    {"deliveries_total", m.deliveries_total}};
+  utf8_safe(mj);
+  return mj;
+}
+
+// The members after "findings" and "messages" (in nlohmann's order, by name).
+nlohmann::json head_json(const Report& r) {
   nlohmann::json j;
   j["scenario"] = r.scenario;
   j["transactions"] = r.transactions;
-  j["findings"] = nlohmann::json::array();
-  for (const auto& f : r.findings) {
-    nlohmann::json fj{{"type", f.type},
-                      {"message", f.message},
-                      {"recipient", f.recipient},
-                      {"evidence", f.evidence}};
-    if (f.journal_seq >= 0) fj["journal_seq"] = f.journal_seq;
-    fj["severity"] = std::string(severity_name(severity_of(f.type)));
-    if (f.blind_copy) fj["blind_copy"] = true;
-    j["findings"].push_back(std::move(fj));
-  }
-  j["messages"] = nlohmann::json::array();
-  for (const auto& m : r.messages) {
-    nlohmann::json deliveries = nlohmann::json::array();
-    for (const auto& d : m.deliveries)
-      deliveries.push_back({{"mailbox", d.mailbox}, {"seq", d.journal_seq}, {"ms", d.virtual_ms}});
-    j["messages"].push_back({{"id", m.id},
-                             {"copies", m.copies},
-                             {"latency_ms", m.latency_ms},
-                             {"recipient_latency_ms", m.recipient_latency_ms},
-                             {"data_ms", m.data_ms},
-                             {"injected_ms", m.injected_ms},
-                             {"deliveries", std::move(deliveries)},
-                             {"deliveries_total", m.deliveries_total}});
-  }
   utf8_safe(j);
   return j;
 }
 
-std::string to_text(const Report& r) {
-  std::string out = fmt::format("scenario {}: {} finding(s), {} transaction(s)\n", r.scenario,
-                                r.findings.size(), r.transactions);
+// Writes each piece to `out`; `ok` turns false at the first failed write.
+auto file_writer(std::FILE* out, bool& ok) {
+  return [out, &ok](std::string_view s) {
+    ok = ok && std::fwrite(s.data(), 1, s.size(), out) == s.size();
+  };
+}
+
+// j.dump(2) as it appears `indent` spaces deep in an enclosing dump(2).
+std::string nested_dump(const nlohmann::json& j, std::size_t indent) {
+  const std::string flat = j.dump(2);
+  std::string out;
+  out.reserve(flat.size());
+  for (const char c : flat) {
+    out.push_back(c);
+    if (c == '\n') out.append(indent, ' ');
+  }
+  return out;
+}
+
+// An array member of the top-level object, element by element, as dump(2) writes it.
+template <typename T, typename Out>
+void array_member(std::string_view name, const std::vector<T>& items,
+                  nlohmann::json (*to)(const T&), Out&& out) {
+  out(fmt::format("  \"{}\": ", name));
+  if (items.empty()) return out("[]");
+  out("[\n");
+  for (std::size_t i = 0; i < items.size(); ++i)
+    out((i ? ",\n    " : "    ") + nested_dump(to(items[i]), 4));
+  out("\n  ]");
+}
+
+}  // namespace
+
+nlohmann::json to_json(const Report& r) {
+  nlohmann::json j = head_json(r);
+  j["findings"] = nlohmann::json::array();
+  for (const auto& f : r.findings) j["findings"].push_back(finding_json(f));
+  j["messages"] = nlohmann::json::array();
+  for (const auto& m : r.messages) j["messages"].push_back(message_json(m));
+  return j;
+}
+
+bool print_json(std::FILE* out, const Report& r) {
+  bool ok = true;
+  const auto write = file_writer(out, ok);
+  write("{\n");
+  array_member("findings", r.findings, finding_json, write);
+  write(",\n");
+  array_member("messages", r.messages, message_json, write);
+  const nlohmann::json head = head_json(r);
+  for (const auto& [key, value] : head.items())
+    write(",\n  " + nlohmann::json(key).dump() + ": " + nested_dump(value, 2));
+  write("\n}");
+  return ok;
+}
+
+namespace {
+
+// The text report, handed to `out` a line at a time (to_text collects it, print_text writes it).
+template <typename Out>
+void text_lines(const Report& r, Out&& out) {
+  out(fmt::format("scenario {}: {} finding(s), {} transaction(s)\n", r.scenario, r.findings.size(),
+                  r.transactions));
   for (const auto& f : r.findings)
-    out += fmt::format("  {:<22} {:<10} {:<28} {}\n", f.type, f.message.empty() ? "-" : f.message,
-                       f.recipient.empty() ? "-" : f.recipient, f.evidence);
+    out(fmt::format("  {:<22} {:<10} {:<28} {}\n", f.type, f.message.empty() ? "-" : f.message,
+                    f.recipient.empty() ? "-" : f.recipient, f.evidence));
+  std::string line;
   for (const auto& m : r.messages) {
-    out += fmt::format("  message {:<10} copies={} latency_ms={} data_ms={}", m.id, m.copies,
+    line = fmt::format("  message {:<10} copies={} latency_ms={} data_ms={}", m.id, m.copies,
                        m.latency_ms, m.data_ms);
     // Per recipient only when there is more than one: with one it is latency_ms again.
     if (m.recipient_latency_ms.size() > 1)
       for (const auto& [rcpt, ms] : m.recipient_latency_ms)
-        out += fmt::format(" latency_ms[{}]={}", rcpt, ms);
-    out += "\n";
+        line += fmt::format(" latency_ms[{}]={}", rcpt, ms);
+    line += "\n";
+    out(line);
   }
+}
+
+}  // namespace
+
+std::string to_text(const Report& r) {
+  std::string out;
+  text_lines(r, [&](std::string_view s) { out += s; });
   return out;
+}
+
+bool print_text(std::FILE* out, const Report& r) {
+  bool ok = true;
+  text_lines(r, file_writer(out, ok));
+  return ok;
 }
 
 }  // namespace dropcheck::analyzer

@@ -15,8 +15,8 @@ std::int64_t seq_of(const Delivery& d) { return static_cast<std::int64_t>(d.seq)
 bool is_copy(const Transaction& t) { return t.msg && !t.accepted.empty(); }
 
 // The fallback mailbox, when it may get one copy per foreign envelope recipient.
-bool counted_fallback(const MessageState& s, const std::string& mailbox) {
-  return mailbox == s.fallback && s.fallback_copies > 0;
+bool counted_fallback(const Context& ctx, const MessageState& s, MailboxId mailbox) {
+  return mailbox == ctx.fallback && s.fallback_copies > 0;
 }
 
 // relay-attempt / relay-leak: judged per RCPT to a foreign domain, whatever the message.
@@ -42,16 +42,16 @@ void unknown_message(const Transaction& t, Context& ctx) {
 void duplicate(const Transaction& t, Context& ctx) {
   if (!is_copy(t)) return;
   const MessageState& s = *t.msg;
-  for (const auto& a : t.accepted) {
+  for (const MailboxId a : t.accepted_ids) {
     const int n = s.got.at(a);
-    if (counted_fallback(s, a)) {
+    if (counted_fallback(ctx, s, a)) {
       if (n == s.fallback_copies + 1)
-        ctx.add("duplicate", s.m->id, a,
+        ctx.add("duplicate", s.m->id, ctx.name(a),
                 fmt::format("journal #{}: more copies than foreign envelope recipients", t.d.seq),
                 seq_of(t.d));
     } else if (n == 2) {
-      ctx.add("duplicate", s.m->id, a, fmt::format("journal #{}: second accepted copy", t.d.seq),
-              seq_of(t.d));
+      ctx.add("duplicate", s.m->id, ctx.name(a),
+              fmt::format("journal #{}: second accepted copy", t.d.seq), seq_of(t.d));
     }
   }
 }
@@ -59,10 +59,11 @@ void duplicate(const Transaction& t, Context& ctx) {
 void misroute(const Transaction& t, Context& ctx) {
   if (!is_copy(t)) return;
   const MessageState& s = *t.msg;
-  for (const auto& a : t.accepted)
-    if (!counted_fallback(s, a) && !s.expected.count(a))
-      ctx.add("misroute", s.m->id, a,
-              fmt::format("journal #{}: {} is not an envelope recipient", t.d.seq, a), seq_of(t.d));
+  for (const MailboxId a : t.accepted_ids)
+    if (!counted_fallback(ctx, s, a) && !s.expected.count(a))
+      ctx.add("misroute", s.m->id, ctx.name(a),
+              fmt::format("journal #{}: {} is not an envelope recipient", t.d.seq, ctx.name(a)),
+              seq_of(t.d));
 }
 
 // BCC disclosure: an envelope-only address shown to someone else, and not by the sender.
@@ -74,13 +75,13 @@ void envelope_header_leak(const Transaction& t, Context& ctx) {
   const SentSummary& sent = *s.sent;
   for (std::size_t e = 0; e < sent.envelope_only.size(); ++e) {
     const std::string& b = sent.envelope_only[e];
-    if (s.leaked.count(b)) continue;
+    if (std::find(s.leaked.begin(), s.leaked.end(), b) != s.leaked.end()) continue;
     const bool others =
         std::any_of(t.accepted.begin(), t.accepted.end(),
                     [&](const std::string& a) { return a != b && a != ctx.resolve(b); });
     if (!others || !mentions_more(mention_counts(t.d.message, b), sent.envelope_only_mentions[e]))
       continue;
-    s.leaked.insert(b);
+    s.leaked.push_back(b);
     const std::string line = excerpt(leaking_line(t.d.message, sent.quoting_lines, b), b);
     ctx.add("envelope-header-leak", s.m->id, b,
             fmt::format("journal #{}: copy for {} shows {}{}", t.d.seq, t.accepted.front(), b,
@@ -139,7 +140,7 @@ const Pop3SessionFact* deleting_session(const Truth& truth, const std::string& i
 // The worst failure: the provider no longer has it and no local mailbox got it.
 void lost_message(Context& ctx) {
   for (const auto& s : ctx.messages)
-    if (s->stats.copies == 0 && !ctx.group_reached_any(*s->m))
+    if (s->copies == 0 && !ctx.group_reached_any(*s->m))
       if (const Pop3SessionFact* del = deleting_session(ctx.truth, s->m->id))
         ctx.add("lost-message", s->m->id, "",
                 fmt::format("POP3 session #{} deleted it (DELE, QUIT) and no local mailbox "
@@ -164,12 +165,12 @@ void lost_recipient(Context& ctx) {
   for (const auto& s : ctx.messages) {
     std::set<std::string> blind;
     bool blind_known = false;
-    for (const auto& e : s->expected) {
+    for (const MailboxId e : s->expected) {
       if (s->got.count(e) || ctx.group_reached(*s->m, e)) continue;
       if (!blind_known) blind = blind_mailboxes(*s, ctx);
       blind_known = true;
-      const bool is_blind = blind.count(e) > 0;
-      ctx.add("lost-recipient", s->m->id, e,
+      const bool is_blind = blind.count(ctx.name(e)) > 0;
+      ctx.add("lost-recipient", s->m->id, ctx.name(e),
               is_blind ? "no accepted delivery in the journal (a blind copy: not in To/Cc)"
                        : "no accepted delivery in the journal",
               -1, is_blind);
@@ -195,7 +196,7 @@ void delayed(Context& ctx) {
     for (const auto& [rcpt, first] : s->first_to) {
       const std::int64_t latency = first.virtual_ms - s->m->injected_ms;
       if (latency <= budget_ms) continue;
-      ctx.add("delayed", s->m->id, rcpt,
+      ctx.add("delayed", s->m->id, ctx.name(rcpt),
               fmt::format("delivered {} after injection (budget {}), journal #{}",
                           duration_text(latency), duration_text(budget_ms), first.seq),
               static_cast<std::int64_t>(first.seq));
@@ -229,7 +230,7 @@ void stuck_queue(Context& ctx) {
   });
   std::ptrdiff_t last = -1;
   for (std::size_t k = 0; k < order.size(); ++k)
-    if (ctx.messages[order[k]]->stats.copies > 0 || ctx.group_reached_any(truth.messages[order[k]]))
+    if (ctx.messages[order[k]]->copies > 0 || ctx.group_reached_any(truth.messages[order[k]]))
       last = static_cast<std::ptrdiff_t>(k);
   std::vector<std::string> stuck;
   for (std::size_t k = static_cast<std::size_t>(last + 1); k < order.size(); ++k) {

@@ -2,6 +2,9 @@
 // exactly as the truth with its bytes: the same findings, evidence and statistics.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -83,6 +86,41 @@ TEST(SentSummary, ASummarizedTruthIsJudgedAsTheTruthWithItsBytes) {
       EXPECT_NE(f.evidence.find("X-Seen: for b@firma.example"), std::string::npos) << f.evidence;
     }
   }
+}
+
+std::string printed(const Report& r, bool (*print)(std::FILE*, const Report&)) {
+  const std::string path = ::testing::TempDir() + "/sent-report.out";
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  EXPECT_NE(f, nullptr);
+  if (!f) return "";
+  EXPECT_TRUE(print(f, r));
+  EXPECT_EQ(std::fclose(f), 0);
+  std::ifstream in(path, std::ios::binary);
+  std::string written{std::istreambuf_iterator<char>(in), {}};
+  std::remove(path.c_str());
+  return written;
+}
+
+// dropcheck analyze writes its reports as they are made (print_text, print_json): the same
+// bytes as to_text and to_json's dump(2).
+TEST(SentSummary, PrintTextWritesWhatToTextReturns) {
+  const Report r = analyze(truth(), journal());
+  const std::string written = printed(r, print_text);
+  EXPECT_EQ(written, to_text(r));
+  EXPECT_NE(written.find("message m2"), std::string::npos) << written;
+}
+
+TEST(SentSummary, PrintJsonWritesWhatToJsonDumps) {
+  Report r = analyze(truth(), journal());
+  ASSERT_FALSE(r.findings.empty());
+  r.scenario = "caf\xE9";  // not UTF-8: scenario_hex follows it
+  r.findings.front().evidence += " \xFC";
+  const std::string written = printed(r, print_json);
+  EXPECT_EQ(written, to_json(r).dump(2));
+  EXPECT_NE(written.find("\"scenario_hex\": \"636166e9\""), std::string::npos) << written;
+  const Report empty = analyze(truth(), {});
+  EXPECT_EQ(printed(empty, print_json), to_json(empty).dump(2));
+  EXPECT_EQ(printed(Report{}, print_json), to_json(Report{}).dump(2));
 }
 
 }  // namespace

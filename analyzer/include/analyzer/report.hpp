@@ -1,5 +1,6 @@
 #pragma once
 // Report renderers: text for people, JSON (schema in analyzer/README.md) for tools.
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -19,6 +20,12 @@ void utf8_safe(nlohmann::json& j);
 
 // The report as JSON (utf8_safe applied).
 nlohmann::json to_json(const Report& report);
+// to_json(report).dump(2), written to `out` a finding and a message at a time (no tree of the
+// whole report); false if a write failed.
+bool print_json(std::FILE* out, const Report& report);
 std::string to_text(const Report& report);
+// The same text written to `out` as it is made (a large report is never held whole); false if
+// a write failed.
+bool print_text(std::FILE* out, const Report& report);
 
 }  // namespace dropcheck::analyzer
