@@ -1,10 +1,12 @@
 // libFuzzer target: fake-pop3's mailboxes file (fake_pop3::parse_mailboxes, `--mailboxes`) on
 // arbitrary text. Besides the loader contract (loader_check.hpp), loaded mailboxes are what a
 // Provider accepts: at least one, unique non-empty users with a password, at most one
-// catch-all (which owns no address), every other box owning an address, no address owned
-// twice (case-insensitively).
+// catch-all (which owns no address), every other box owning an address, no address owned by
+// two boxes (case-insensitively; a box may list one of its own addresses twice, as the
+// Provider's constructor accepts: it routes the same either way).
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -26,14 +28,18 @@ std::string lower(std::string s) {
 
 void check_mailboxes(const std::vector<fake_pop3::Mailbox>& boxes, std::string_view) {
   FUZZ_CHECK(!boxes.empty());
-  std::set<std::string> users, owned;
+  std::set<std::string> users;
+  std::map<std::string, std::string> owner;  // lower-cased address -> user
   std::size_t catch_alls = 0;
   for (const auto& b : boxes) {
     FUZZ_CHECK(!b.user.empty() && users.insert(b.user).second);
     FUZZ_CHECK(!b.password.empty());
     if (b.catch_all) ++catch_alls;
     FUZZ_CHECK(b.catch_all || !b.addresses.empty());
-    for (const auto& a : b.addresses) FUZZ_CHECK(!a.empty() && owned.insert(lower(a)).second);
+    for (const auto& a : b.addresses) {
+      FUZZ_CHECK(!a.empty());
+      FUZZ_CHECK(owner.emplace(lower(a), b.user).first->second == b.user);
+    }
   }
   FUZZ_CHECK(catch_alls <= 1);
 }
