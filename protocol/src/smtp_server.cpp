@@ -18,6 +18,18 @@ constexpr unsigned kInTxn = bit(SmtpState::mail) | bit(SmtpState::rcpt);
 
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
+// RFC 4422 3.1: a SASL mechanism name is 1 to 20 upper-case letters, digits, '-' and '_'
+// (lower case accepted too: clients are not that strict). Only such a name is kept in a
+// record; anything else after AUTH may be a secret, and its length is the client's choice.
+constexpr std::size_t kSaslMechanismMax = 20;
+
+bool is_sasl_mechanism(std::string_view s) {
+  return !s.empty() && s.size() <= kSaslMechanismMax && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+  });
+}
+
 // A control character (C0 or DEL): never part of a host name or address literal.
 bool has_control(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) {
@@ -190,11 +202,10 @@ std::string SmtpServerSession::redact(std::string_view line) {
     rest.remove_prefix(verb.size());
     while (!rest.empty() && is_blank(rest.front())) rest.remove_prefix(1);
     const std::string_view mechanism = rest.substr(0, word_end(rest));
-    std::string out = "AUTH";
-    if (!mechanism.empty()) {  // two appends: GCC 12 -Wrestrict misreads " " + string here
-      out += ' ';
-      out += mechanism;
-    }
+    if (rest.empty()) return "AUTH";
+    if (!is_sasl_mechanism(mechanism)) return "AUTH <redacted>";
+    std::string out = "AUTH ";
+    out += mechanism;
     if (rest.size() > mechanism.size()) out += " <redacted>";
     return out;
   }
@@ -210,6 +221,10 @@ std::string SmtpServerSession::redact(std::string_view line) {
 
 void SmtpServerSession::record_command(std::string_view line) {
   SmtpCommandRecord rec{handler_.now(), redact(line), 0};
+  // A redaction can be longer than what it replaces ("AUTH PLAIN x" -> "AUTH PLAIN
+  // <redacted>"); the record stays within max_line all the same (only a max_line below the
+  // 36 octets of the longest redaction cuts one).
+  if (rec.line.size() > config_.max_line) rec.line.resize(config_.max_line);
   if (txn_open_) {
     txn_.commands.push_back(std::move(rec));
     last_command_ = &txn_.commands.back();

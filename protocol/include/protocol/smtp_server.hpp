@@ -261,7 +261,8 @@ class SmtpServerSession {
   // A protocol error: counts against max_errors; over budget -> 421 and close.
   void error(int code, std::string_view text, std::string& out);
   void record_command(std::string_view line);
-  // The line as recorded: AUTH arguments and SASL responses never reach a record.
+  // The line as recorded: AUTH arguments and SASL responses never reach a record; of AUTH,
+  // only a mechanism name (RFC 4422 3.1: at most 20 octets) is kept.
   std::string redact(std::string_view line);
 
   SmtpServerConfig config_;
