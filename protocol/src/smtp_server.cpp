@@ -16,6 +16,9 @@ constexpr unsigned kGreeted = bit(SmtpState::ready) | bit(SmtpState::mail) | bit
 constexpr unsigned kAnyOpen = bit(SmtpState::connected) | kGreeted;
 constexpr unsigned kInTxn = bit(SmtpState::mail) | bit(SmtpState::rcpt);
 
+// Octets of an over-long command line kept in its record: enough to tell what it was.
+constexpr std::size_t kTooLongRecord = 80;
+
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
 // RFC 4422 3.1: a SASL mechanism name is 1 to 20 upper-case letters, digits, '-' and '_'
@@ -155,6 +158,7 @@ void SmtpServerSession::on_tls_started() {
   helo_verb_.clear();
   line_.clear();
   line_too_long_ = false;
+  line_cr_ = false;
   if (state_ == SmtpState::tls_pending) state_ = SmtpState::connected;
 }
 
@@ -286,36 +290,38 @@ void SmtpServerSession::receive(std::string_view in, std::string& out) {
     const void* nl = std::memchr(in.data(), '\n', in.size());
     const std::size_t take =
         nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - in.data()) + 1 : in.size();
-    const std::string_view part = in.substr(0, take);
+    append_line(in.substr(0, take));
     in.remove_prefix(take);
-    if (!line_too_long_) {
-      if (line_.size() + part.size() > config_.max_line) {
-        line_.append(part.substr(0, config_.max_line - line_.size()));
-        line_too_long_ = true;
-      } else {
-        line_.append(part);
-      }
-    }
     if (!nl) return;
     std::string_view line = line_;
     if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-    bool bare_lf = true;
-    if (!line.empty() && line.back() == '\r') {
-      line.remove_suffix(1);
-      bare_lf = false;
-    }
-    if (line_too_long_) {
-      record_command(line.substr(0, std::min<std::size_t>(line.size(), 80)));
-      error(500, "5.5.2 Error: line too long", out);
-      line_too_long_ = false;
-    } else {
-      process_line(line, bare_lf, out);
-    }
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const bool bare_lf = !line_cr_;
+    const bool too_long = line_too_long_;
+    line_too_long_ = false;
+    line_cr_ = false;
+    process_line(line, bare_lf, too_long, out);
     line_.clear();
   }
 }
 
-void SmtpServerSession::process_line(std::string_view line, bool bare_lf, std::string& out) {
+void SmtpServerSession::append_line(std::string_view part) {
+  // The octet before the LF tells CRLF from a bare LF; of a line too long to keep whole,
+  // it is not in line_, so it is noted as it passes (a CR may end one piece, its LF start
+  // the next).
+  const std::string_view content = part.ends_with('\n') ? part.substr(0, part.size() - 1) : part;
+  if (!content.empty()) line_cr_ = content.back() == '\r';
+  if (line_too_long_) return;
+  if (line_.size() + part.size() > config_.max_line) {
+    line_.append(part.substr(0, config_.max_line - line_.size()));
+    line_too_long_ = true;
+  } else {
+    line_.append(part);
+  }
+}
+
+void SmtpServerSession::process_line(std::string_view line, bool bare_lf, bool too_long,
+                                     std::string& out) {
   ++stats_.commands;
   if (bare_lf) {
     ++stats_.bare_lf;
@@ -329,6 +335,11 @@ void SmtpServerSession::process_line(std::string_view line, bool bare_lf, std::s
     end_transaction("too-many-errors");
     record_command(line);
     reply(421, "4.7.0 " + config_.hostname + " Error: too many errors", out);
+    return;
+  }
+  if (too_long) {  // line holds its first max_line octets, of which the record keeps a few
+    record_command(line.substr(0, kTooLongRecord));
+    error(500, "5.5.2 Error: line too long", out);
     return;
   }
   const auto sp = line.find(' ');

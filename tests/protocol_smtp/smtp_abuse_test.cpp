@@ -183,6 +183,36 @@ TEST(SmtpAbuse, RecordCutToATinyLineLimit) {
                                                          "AUTH LOGIN", "<redacted SASL r"}));
 }
 
+// An over-long command line is a command like any other for the session's policies: it
+// counts against max_errors (a flood of them ends in 421, not in endless 500s) ...
+TEST(SmtpAbuse, OverlongLinesCountAgainstTheErrorBudget) {
+  SmtpServerConfig cfg;
+  cfg.max_line = 64;
+  cfg.max_errors = 2;
+  const std::string over = std::string(100, 'x') + "\r\n";
+  SessionRun r = run(std::string(kHello) + over + over + over + over + "NOOP\r\n", cfg);
+  EXPECT_EQ(codes(r.out), (V{220, 250, 500, 500, 421}));
+  EXPECT_TRUE(r.closing);
+  EXPECT_EQ(r.handler.end_stats.commands, 4u);
+}
+
+// ... and its line ending is judged like any other: a bare LF is counted, and refused with
+// reject_bare_lf, however far past max_line it comes. A CR just before the LF is no bare LF,
+// also when the cut at max_line falls between them.
+TEST(SmtpAbuse, OverlongLineEndingInBareLf) {
+  SmtpServerConfig cfg;
+  cfg.max_line = 64;
+  const std::string bare = std::string(100, 'x') + "\n";
+  const std::string crlf = std::string(63, 'x') + "\r\n" + std::string(64, 'x') + "\r\n";
+  SessionRun counted = run(std::string(kHello) + crlf + bare + "NOOP\r\n", cfg);
+  EXPECT_EQ(codes(counted.out), (V{220, 250, 500, 500, 500, 250}));
+  EXPECT_EQ(counted.handler.end_stats.bare_lf, 1u);
+  cfg.reject_bare_lf = true;
+  SessionRun refused = run(std::string(kHello) + crlf + bare + "NOOP\r\n", cfg);
+  EXPECT_EQ(codes(refused.out), (V{220, 250, 500, 500, 521}));
+  EXPECT_TRUE(refused.closing);
+}
+
 TEST(SmtpAbuse, StreamingHandlerGetsPiecesAndSessionKeepsNone) {
   const std::string body = std::string(200'000, 'a') + "\r\n..dot\r\n";
   SessionRun r = run(std::string(kHello) + std::string(kTxn) + body + ".\r\n", {}, true);
