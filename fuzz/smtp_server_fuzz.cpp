@@ -113,6 +113,7 @@ Outcome run(std::string_view input, std::uint8_t opt, std::size_t step) {
   // may pass max_errors inside DATA/BDAT, but then no command is answered except with 421.
   if (st.errors > cfg.max_errors) FUZZ_CHECK(s.closing() || !o.out.ends_with("250 2.0.0 Ok\r\n"));
   FUZZ_CHECK(s.session_commands().size() <= protocol::kSmtpMaxSessionCommands);
+  for (const auto& cmd : s.session_commands()) FUZZ_CHECK(cmd.line.size() <= cfg.max_line);
   o.commands = st.commands;
   o.errors = st.errors;
   o.transactions = st.transactions;

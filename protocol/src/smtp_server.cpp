@@ -16,7 +16,22 @@ constexpr unsigned kGreeted = bit(SmtpState::ready) | bit(SmtpState::mail) | bit
 constexpr unsigned kAnyOpen = bit(SmtpState::connected) | kGreeted;
 constexpr unsigned kInTxn = bit(SmtpState::mail) | bit(SmtpState::rcpt);
 
+// Octets of an over-long command line kept in its record: enough to tell what it was.
+constexpr std::size_t kTooLongRecord = 80;
+
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+// RFC 4422 3.1: a SASL mechanism name is 1 to 20 upper-case letters, digits, '-' and '_'
+// (lower case accepted too: clients are not that strict). Only such a name is kept in a
+// record; anything else after AUTH may be a secret, and its length is the client's choice.
+constexpr std::size_t kSaslMechanismMax = 20;
+
+bool is_sasl_mechanism(std::string_view s) {
+  return !s.empty() && s.size() <= kSaslMechanismMax && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+  });
+}
 
 // A control character (C0 or DEL): never part of a host name or address literal.
 bool has_control(std::string_view s) {
@@ -143,6 +158,7 @@ void SmtpServerSession::on_tls_started() {
   helo_verb_.clear();
   line_.clear();
   line_too_long_ = false;
+  line_cr_ = false;
   if (state_ == SmtpState::tls_pending) state_ = SmtpState::connected;
 }
 
@@ -190,11 +206,10 @@ std::string SmtpServerSession::redact(std::string_view line) {
     rest.remove_prefix(verb.size());
     while (!rest.empty() && is_blank(rest.front())) rest.remove_prefix(1);
     const std::string_view mechanism = rest.substr(0, word_end(rest));
-    std::string out = "AUTH";
-    if (!mechanism.empty()) {  // two appends: GCC 12 -Wrestrict misreads " " + string here
-      out += ' ';
-      out += mechanism;
-    }
+    if (rest.empty()) return "AUTH";
+    if (!is_sasl_mechanism(mechanism)) return "AUTH <redacted>";
+    std::string out = "AUTH ";
+    out += mechanism;
     if (rest.size() > mechanism.size()) out += " <redacted>";
     return out;
   }
@@ -210,6 +225,10 @@ std::string SmtpServerSession::redact(std::string_view line) {
 
 void SmtpServerSession::record_command(std::string_view line) {
   SmtpCommandRecord rec{handler_.now(), redact(line), 0};
+  // A redaction can be longer than what it replaces ("AUTH PLAIN x" -> "AUTH PLAIN
+  // <redacted>"); the record stays within max_line all the same (only a max_line below the
+  // 36 octets of the longest redaction cuts one).
+  if (rec.line.size() > config_.max_line) rec.line.resize(config_.max_line);
   if (txn_open_) {
     txn_.commands.push_back(std::move(rec));
     last_command_ = &txn_.commands.back();
@@ -271,36 +290,38 @@ void SmtpServerSession::receive(std::string_view in, std::string& out) {
     const void* nl = std::memchr(in.data(), '\n', in.size());
     const std::size_t take =
         nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - in.data()) + 1 : in.size();
-    const std::string_view part = in.substr(0, take);
+    append_line(in.substr(0, take));
     in.remove_prefix(take);
-    if (!line_too_long_) {
-      if (line_.size() + part.size() > config_.max_line) {
-        line_.append(part.substr(0, config_.max_line - line_.size()));
-        line_too_long_ = true;
-      } else {
-        line_.append(part);
-      }
-    }
     if (!nl) return;
     std::string_view line = line_;
     if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-    bool bare_lf = true;
-    if (!line.empty() && line.back() == '\r') {
-      line.remove_suffix(1);
-      bare_lf = false;
-    }
-    if (line_too_long_) {
-      record_command(line.substr(0, std::min<std::size_t>(line.size(), 80)));
-      error(500, "5.5.2 Error: line too long", out);
-      line_too_long_ = false;
-    } else {
-      process_line(line, bare_lf, out);
-    }
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const bool bare_lf = !line_cr_;
+    const bool too_long = line_too_long_;
+    line_too_long_ = false;
+    line_cr_ = false;
+    process_line(line, bare_lf, too_long, out);
     line_.clear();
   }
 }
 
-void SmtpServerSession::process_line(std::string_view line, bool bare_lf, std::string& out) {
+void SmtpServerSession::append_line(std::string_view part) {
+  // The octet before the LF tells CRLF from a bare LF; of a line too long to keep whole,
+  // it is not in line_, so it is noted as it passes (a CR may end one piece, its LF start
+  // the next).
+  const std::string_view content = part.ends_with('\n') ? part.substr(0, part.size() - 1) : part;
+  if (!content.empty()) line_cr_ = content.back() == '\r';
+  if (line_too_long_) return;
+  if (line_.size() + part.size() > config_.max_line) {
+    line_.append(part.substr(0, config_.max_line - line_.size()));
+    line_too_long_ = true;
+  } else {
+    line_.append(part);
+  }
+}
+
+void SmtpServerSession::process_line(std::string_view line, bool bare_lf, bool too_long,
+                                     std::string& out) {
   ++stats_.commands;
   if (bare_lf) {
     ++stats_.bare_lf;
@@ -314,6 +335,11 @@ void SmtpServerSession::process_line(std::string_view line, bool bare_lf, std::s
     end_transaction("too-many-errors");
     record_command(line);
     reply(421, "4.7.0 " + config_.hostname + " Error: too many errors", out);
+    return;
+  }
+  if (too_long) {  // line holds its first max_line octets, of which the record keeps a few
+    record_command(line.substr(0, kTooLongRecord));
+    error(500, "5.5.2 Error: line too long", out);
     return;
   }
   const auto sp = line.find(' ');

@@ -144,6 +144,75 @@ TEST(SmtpAbuse, AuthRedactedHoweverSpacedAndSaslResponsesToo) {
   EXPECT_NE(std::find(lines.begin(), lines.end(), "AUTH PLAIN <redacted>"), lines.end());
 }
 
+// Every command record of the session and its transactions.
+std::vector<std::string> recorded_lines(const SessionRun& r) {
+  std::vector<std::string> lines;
+  for (const auto& t : r.handler.txns)
+    for (const auto& c : t.commands) lines.push_back(c.line);
+  return lines;
+}
+
+// Found by fuzz/smtp_server_fuzz: the redaction kept a mechanism of any length and replaced
+// a short argument with the longer " <redacted>", so a line within max_line was recorded
+// longer than max_line (SmtpCommandRecord::line promises at most max_line octets).
+TEST(SmtpAbuse, AuthRecordNoLongerThanTheLineLimit) {
+  SmtpServerConfig cfg;
+  cfg.max_line = 64;
+  const std::string junk = "PLAI\x01" + std::string(50, 'y');  // no SASL mechanism name
+  const std::string line = "AUTH " + junk + " x\r\n";
+  ASSERT_EQ(line.size(), cfg.max_line);
+  const std::string over = "AUTH " + junk + std::string(20, 'z') + " x\r\n";
+  SessionRun r = run(std::string(kHello) + "MAIL FROM:<a@x>\r\n" + line + over +
+                         "AUTH CRAM-MD5\r\nAUTH PLAIN x\r\n",
+                     cfg);
+  EXPECT_EQ(codes(r.out), (V{220, 250, 250, 502, 500, 502, 502}));
+  const auto lines = recorded_lines(r);
+  for (const auto& l : lines) EXPECT_LE(l.size(), cfg.max_line) << l;
+  EXPECT_EQ(lines,
+            (std::vector<std::string>{"MAIL FROM:<a@x>", "AUTH <redacted>", "AUTH <redacted>",
+                                      "AUTH CRAM-MD5", "AUTH PLAIN <redacted>"}));
+}
+
+// A max_line below the longest redacted form still bounds the record.
+TEST(SmtpAbuse, RecordCutToATinyLineLimit) {
+  SmtpServerConfig cfg;
+  cfg.max_line = 16;
+  SessionRun r = run("EHLO x\r\nMAIL FROM:<>\r\nAUTH PLAIN x\r\nAUTH LOGIN\r\nxyz\r\n", cfg);
+  EXPECT_EQ(codes(r.out), (V{220, 250, 250, 502, 502, 500}));
+  EXPECT_EQ(recorded_lines(r), (std::vector<std::string>{"MAIL FROM:<>", "AUTH PLAIN <reda",
+                                                         "AUTH LOGIN", "<redacted SASL r"}));
+}
+
+// An over-long command line is a command like any other for the session's policies: it
+// counts against max_errors (a flood of them ends in 421, not in endless 500s) ...
+TEST(SmtpAbuse, OverlongLinesCountAgainstTheErrorBudget) {
+  SmtpServerConfig cfg;
+  cfg.max_line = 64;
+  cfg.max_errors = 2;
+  const std::string over = std::string(100, 'x') + "\r\n";
+  SessionRun r = run(std::string(kHello) + over + over + over + over + "NOOP\r\n", cfg);
+  EXPECT_EQ(codes(r.out), (V{220, 250, 500, 500, 421}));
+  EXPECT_TRUE(r.closing);
+  EXPECT_EQ(r.handler.end_stats.commands, 4u);
+}
+
+// ... and its line ending is judged like any other: a bare LF is counted, and refused with
+// reject_bare_lf, however far past max_line it comes. A CR just before the LF is no bare LF,
+// also when the cut at max_line falls between them.
+TEST(SmtpAbuse, OverlongLineEndingInBareLf) {
+  SmtpServerConfig cfg;
+  cfg.max_line = 64;
+  const std::string bare = std::string(100, 'x') + "\n";
+  const std::string crlf = std::string(63, 'x') + "\r\n" + std::string(64, 'x') + "\r\n";
+  SessionRun counted = run(std::string(kHello) + crlf + bare + "NOOP\r\n", cfg);
+  EXPECT_EQ(codes(counted.out), (V{220, 250, 500, 500, 500, 250}));
+  EXPECT_EQ(counted.handler.end_stats.bare_lf, 1u);
+  cfg.reject_bare_lf = true;
+  SessionRun refused = run(std::string(kHello) + crlf + bare + "NOOP\r\n", cfg);
+  EXPECT_EQ(codes(refused.out), (V{220, 250, 500, 500, 521}));
+  EXPECT_TRUE(refused.closing);
+}
+
 TEST(SmtpAbuse, StreamingHandlerGetsPiecesAndSessionKeepsNone) {
   const std::string body = std::string(200'000, 'a') + "\r\n..dot\r\n";
   SessionRun r = run(std::string(kHello) + std::string(kTxn) + body + ".\r\n", {}, true);

@@ -229,7 +229,10 @@ class SmtpServerSession {
   };
   static const Command kCommands[];
 
-  void process_line(std::string_view line, bool bare_lf, std::string& out);
+  // A piece of a command line (up to its LF, if any): kept while within max_line.
+  void append_line(std::string_view part);
+  // A complete command line; too_long: longer than max_line, `line` holds its first octets.
+  void process_line(std::string_view line, bool bare_lf, bool too_long, std::string& out);
   void cmd_helo(std::string_view args, std::string& out);
   void cmd_ehlo(std::string_view args, std::string& out);
   void cmd_lhlo(std::string_view args, std::string& out);
@@ -261,7 +264,8 @@ class SmtpServerSession {
   // A protocol error: counts against max_errors; over budget -> 421 and close.
   void error(int code, std::string_view text, std::string& out);
   void record_command(std::string_view line);
-  // The line as recorded: AUTH arguments and SASL responses never reach a record.
+  // The line as recorded: AUTH arguments and SASL responses never reach a record; of AUTH,
+  // only a mechanism name (RFC 4422 3.1: at most 20 octets) is kept.
   std::string redact(std::string_view line);
 
   SmtpServerConfig config_;
@@ -277,6 +281,7 @@ class SmtpServerSession {
   // Command line assembly.
   std::string line_;
   bool line_too_long_ = false;
+  bool line_cr_ = false;  // the last octet of the line so far was CR
 
   // The open transaction (from MAIL to its end), if any.
   bool txn_open_ = false;
