@@ -105,6 +105,14 @@ Fetcher::Cycle::Plan Fetcher::Cycle::plan(MessageLog& m) {
 net::awaitable<std::optional<Failure>> Fetcher::Cycle::take(Batch& b, std::size_t i,
                                                             CycleResult& res, bool sent) {
   MessageLog& m = b.ms[i];
+  // The message in flight waits with its content queued for this one's envelope. When this
+  // one is not at hand (a slow provider, or RETR not pipelined), that one is concluded now
+  // (content sent, final reply read): a receiver must not sit inside DATA for as long as a
+  // retrieval may take, and its reply must not stay unread for that long either (a crash
+  // meanwhile would deliver it twice).
+  if (b.flying && (!sent || pop_.at_hand() < m.size)) {
+    if (auto f = co_await conclude(b)) co_return f;
+  }
   std::optional<std::string> raw;
   if (auto f = co_await retrieve(m, raw, sent)) co_return f;
   if (!raw) co_return std::nullopt;
@@ -112,9 +120,11 @@ net::awaitable<std::optional<Failure>> Fetcher::Cycle::take(Batch& b, std::size_
   if (f_.hooks_.on_retrieved) f_.hooks_.on_retrieved(res.retrieved);
   std::optional<Delivery> next;
   if (auto f = co_await start(b, *raw, i, next)) co_return f;
-  // The earlier message's final reply arrives behind this one's envelope.
-  if (auto f = co_await conclude(b)) co_return f;
+  // The earlier message's final reply arrives behind this one's envelope. This one is in
+  // flight even when concluding that one fails (the batch's way out still concludes it).
+  auto f = co_await conclude(b);
   b.flying = std::move(next);
+  if (f) co_return f;
   if (b.flying) co_return std::nullopt;
   co_return finish_message(b, i);
 }

@@ -584,5 +584,24 @@ TEST(SmtpPipelining, LmtpRepliesPerRecipientAreReadForTheirOwnMessage) {
   EXPECT_EQ(pop.deleted(), (std::vector<bool>{false, true, true, true}));
 }
 
+// A message that is not at hand yet (here: trickling) may take as long as its deadline: the
+// message in flight is concluded first, not left inside DATA with its reply unread.
+TEST(SmtpPipelining, TheMessageInFlightIsConcludedBeforeASlowRetrieval) {
+  Pop3Script script = pipelined_pop3(numbered_messages(3));
+  script.trickle_message = 2;
+  script.trickle_delay = std::chrono::milliseconds(20);
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp(SmtpScript{accept_all, {}, true});
+  Harness h(pop.port(), smtp.port());
+  std::size_t accepted_when_second_retrieved = 0;
+  h.hooks.on_retrieved = [&](std::size_t n) {
+    if (n == 2) accepted_when_second_retrieved = smtp.transactions().size();
+  };
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << h.log();
+  EXPECT_EQ(accepted_when_second_retrieved, 1u);
+  EXPECT_EQ(pop.deleted(), std::vector<bool>(3, true));
+}
+
 }  // namespace
 }  // namespace dropcheck::fetcher

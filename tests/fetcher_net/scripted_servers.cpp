@@ -277,12 +277,12 @@ void ScriptedSmtp::end_of_data(tcp::socket& s, const std::string& buf, SmtpTrans
     if (code / 100 == 2) kept = t.accepted;
     out = fmt::format("{} done\r\n", code);
   }
-  write(s, out);
-  if (!kept.empty()) {
+  if (!kept.empty()) {  // recorded before the reply: a client that read it finds it here
     t.accepted = kept;
     std::lock_guard g(mu_);
     transactions_.push_back(t);
   }
+  write(s, out);
 }
 
 void ScriptedSmtp::session(tcp::socket& s) {
@@ -315,6 +315,7 @@ void ScriptedSmtp::session(tcp::socket& s) {
       write(s, "354 go\r\n");
       protocol::DotDecoder dec;
       while (!dec.done() && read_line(s, buf, line)) dec.feed(line + "\r\n");
+      if (!dec.done()) return;  // the client went away inside DATA: nothing is accepted
       t.data = dec.take_body();
       bool drop = false;
       {
