@@ -80,6 +80,7 @@ net::awaitable<std::optional<protocol::SmtpReply>> SmtpClient::command(std::stri
 
 net::awaitable<bool> SmtpClient::open() {
   if (open_) co_return true;
+  co_await settle_in_flight();  // the connection is gone: its outcome is unknown (451)
   conn_.close();
   if (!co_await client::connect(conn_, options_.server, options_.timeout, error_)) co_return false;
   open_ = true;
@@ -131,44 +132,61 @@ void SmtpClient::lost(Transaction& t) {
 net::awaitable<Transaction> SmtpClient::transaction(const std::string& from,
                                                     const std::vector<std::string>& rcpts,
                                                     const std::string& message) {
+  const Ticket id = co_await begin(from, rcpts, message);
+  co_return co_await finish(id);
+}
+
+net::awaitable<Ticket> SmtpClient::begin(const std::string& from,
+                                         const std::vector<std::string>& rcpts,
+                                         const std::string& message) {
+  const Ticket id = next_ticket_++;
   Transaction t;
   for (const auto& r : rcpts) t.rcpts.push_back({r, 0, ""});
+  if (!pipelining_) co_await settle_in_flight();
   std::string why;
   if (!open_ || (options_.before_command && !options_.before_command(why))) {
+    co_await settle_in_flight();
     if (!why.empty()) error_ = why;
     lost(t);
-    co_return t;
+    done_.emplace(id, std::move(t));
+    co_return id;
   }
-  std::string cmds = fmt::format("MAIL FROM:<{}>{}\r\n", from, mail_params(from, rcpts, message));
+  // The earlier transaction's content and this envelope go out in one write: the server reads
+  // them together and answers them together (no small reply segment held back by Nagle).
+  std::string cmds = std::exchange(unsent_, std::string());
+  cmds += fmt::format("MAIL FROM:<{}>{}\r\n", from, mail_params(from, rcpts, message));
   if (pipelining_) {
     for (const auto& r : rcpts) cmds += fmt::format("RCPT TO:<{}>\r\n", r);
     cmds += "DATA\r\n";
   }
-  if (!co_await send(cmds)) {
-    lost(t);
-    co_return t;
-  }
+  const bool sent = co_await send(cmds);
+  // Our envelope is out: the earlier transaction's final reply arrives ahead of its replies.
+  co_await settle_in_flight();
+  bool content_queued = false;
+  bool ok = sent && open_;
+  if (ok) ok = co_await envelope(message, t, content_queued);
+  if (!ok) lost(t);
+  if (ok && content_queued)
+    in_flight_.emplace(id, std::move(t));
+  else
+    done_.emplace(id, std::move(t));
+  co_return id;
+}
+
+net::awaitable<bool> SmtpClient::envelope(const std::string& message, Transaction& t,
+                                          bool& content_queued) {
   auto mail = co_await reply();
-  if (!mail) {
-    lost(t);
-    co_return t;
-  }
+  if (!mail) co_return false;
   std::size_t accepted = 0;
   for (auto& r : t.rcpts) {
     if (!pipelining_ && mail->positive()) {
       const bool sent = co_await send(fmt::format("RCPT TO:<{}>\r\n", r.rcpt));
-      if (!sent) {
-        lost(t);
-        co_return t;
-      }
+      if (!sent) co_return false;
     }
     std::optional<protocol::SmtpReply> rr;
     if (pipelining_ || mail->positive()) {
       rr = co_await reply();
-      if (!rr) {
-        lost(t);
-        co_return t;
-      }
+      if (!rr) co_return false;
     }
     if (!mail->positive()) {
       r.code = mail->code;
@@ -184,15 +202,38 @@ net::awaitable<Transaction> SmtpClient::transaction(const std::string& from,
   }
   if (!mail->positive()) t.decisive = *mail;
   if (mail->positive() && accepted > 0) t.decisive = {};
-  if (!co_await data_phase(message, mail->positive() ? accepted : 0, t)) {
-    lost(t);
+  co_return co_await data_phase(message, mail->positive() ? accepted : 0, t, content_queued);
+}
+
+net::awaitable<Transaction> SmtpClient::finish(Ticket id) {
+  if (in_flight_ && in_flight_->first == id) co_await settle_in_flight();
+  Transaction t;
+  auto it = done_.find(id);
+  if (it == done_.end()) {  // not a ticket of ours, or finished twice: nothing is known
+    error_ = "no such transaction";
+    t.decisive = synthetic(451, error_);
+    t.error = error_;
     co_return t;
   }
+  t = std::move(it->second);
+  done_.erase(it);
   co_return t;
 }
 
+net::awaitable<void> SmtpClient::settle_in_flight() {
+  if (!in_flight_) co_return;
+  auto [id, t] = std::move(*in_flight_);
+  in_flight_.reset();
+  bool ok = open_;
+  const std::string content = std::exchange(unsent_, std::string());
+  if (ok && !content.empty()) ok = co_await send(content);
+  if (ok) ok = co_await final_replies(t);
+  if (!ok) lost(t);
+  done_.emplace(id, std::move(t));
+}
+
 net::awaitable<bool> SmtpClient::data_phase(const std::string& message, std::size_t accepted,
-                                            Transaction& t) {
+                                            Transaction& t, bool& content_queued) {
   if (!pipelining_ && accepted > 0) {
     const bool sent = co_await send("DATA\r\n");
     if (!sent) co_return false;
@@ -201,23 +242,9 @@ net::awaitable<bool> SmtpClient::data_phase(const std::string& message, std::siz
     auto data = co_await reply();
     if (!data) co_return false;
     if (data->code == 354 && accepted > 0) {
-      std::string wire;
-      protocol::dot_stuff(message, wire);
-      if (!co_await send(wire)) co_return false;
-      // SMTP: one reply for all; LMTP (RFC 2033 4.2): one per accepted recipient, in order.
-      for (auto& r : t.rcpts) {
-        if (!positive(r.code)) continue;
-        if (!options_.lmtp && t.decisive.code != 0) {
-          r.code = t.decisive.code;
-          r.text = t.decisive.text();
-          continue;
-        }
-        auto f = co_await reply();
-        if (!f) co_return false;
-        if (t.decisive.code == 0) t.decisive = *f;
-        r.code = f->code;
-        r.text = f->text();
-      }
+      // Sent with the next transaction's envelope, or when its final reply is awaited.
+      protocol::dot_stuff(message, unsent_);
+      content_queued = true;
       co_return true;
     }
     if (data->code == 354) {
@@ -239,33 +266,60 @@ net::awaitable<bool> SmtpClient::data_phase(const std::string& message, std::siz
   co_return true;
 }
 
+net::awaitable<bool> SmtpClient::final_replies(Transaction& t) {
+  // SMTP: one reply for all; LMTP (RFC 2033 4.2): one per accepted recipient, in order.
+  for (auto& r : t.rcpts) {
+    if (!positive(r.code)) continue;
+    if (!options_.lmtp && t.decisive.code != 0) {
+      r.code = t.decisive.code;
+      r.text = t.decisive.text();
+      continue;
+    }
+    auto f = co_await reply();
+    if (!f) co_return false;
+    if (t.decisive.code == 0) t.decisive = *f;
+    r.code = f->code;
+    r.text = f->text();
+  }
+  co_return true;
+}
+
 net::awaitable<std::vector<RcptResult>> SmtpClient::deliver(const std::string& from,
                                                             const std::vector<std::string>& rcpts,
                                                             const std::string& message) {
+  const Ticket id = co_await begin(from, rcpts, message);
+  co_return co_await finish_delivery(id, from, rcpts, message);
+}
+
+net::awaitable<std::vector<RcptResult>> SmtpClient::finish_delivery(
+    Ticket id, const std::string& from, const std::vector<std::string>& rcpts,
+    const std::string& message) {
   std::vector<RcptResult> out;
   for (const auto& r : rcpts) out.push_back({r, 0, ""});
   std::vector<std::size_t> pending(rcpts.size());
   for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+  auto t = co_await finish(id);
   // Bounded: every further transaction settles at least one recipient.
-  while (!pending.empty()) {
-    std::vector<std::string> batch;
-    for (auto i : pending) batch.push_back(rcpts[i]);
-    auto t = co_await transaction(from, batch, message);
+  for (;;) {
     std::vector<std::size_t> again;
     bool progress = false;
-    for (std::size_t k = 0; k < pending.size(); ++k) {
+    for (std::size_t k = 0; k < pending.size() && k < t.rcpts.size(); ++k) {
       out[pending[k]] = t.rcpts[k];
       progress = progress || positive(t.rcpts[k].code);
       if (t.rcpts[k].code == 452) again.push_back(pending[k]);
     }
-    if (!progress || again.size() == pending.size() || !open_) break;
+    if (again.empty() || !progress || again.size() == pending.size() || !open_) break;
     pending = std::move(again);
+    std::vector<std::string> batch;
+    for (auto i : pending) batch.push_back(rcpts[i]);
+    t = co_await transaction(from, batch, message);
   }
   co_return out;
 }
 
 net::awaitable<void> SmtpClient::quit() {
   // One co_await per statement: GCC 12 miscompiles co_await inside conditions.
+  co_await settle_in_flight();
   bool sent = false;
   if (open_) sent = co_await send("QUIT\r\n");
   if (sent) (void)co_await reply();

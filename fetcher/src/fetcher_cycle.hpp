@@ -95,10 +95,35 @@ class Fetcher::Cycle {
   enum class Plan { retrieve, delete_only, none };
   Plan plan(MessageLog& m);
 
-  // Retrieves (`sent`: reads the answer to a pipelined RETR), routes, delivers and settles one
-  // message; `settled`: it may be deleted once the batch is durable.
-  net::awaitable<std::optional<Failure>> take(MessageLog& m, CycleResult& res, bool sent,
-                                              bool& settled);
+  // A message whose transaction is begun: its end of data may be out with the final reply
+  // unread. It is concluded (recorded, fallback, held or settled) once the next message's
+  // envelope has gone out behind it (RFC 2920 3.1: one SMTP round trip per message), or at
+  // the end of the batch, before the group commit.
+  struct Delivery {
+    std::size_t index = 0;  // in the batch
+    Route route;
+    std::string key;  // dedup key ("" when off)
+    std::vector<std::string> todo;
+    client::Ticket ticket = 0;
+  };
+
+  // One batch's messages, those that may be deleted once it is durable, and the delivery in
+  // flight.
+  struct Batch {
+    std::vector<MessageLog> ms;
+    std::vector<std::size_t> settled;
+    std::optional<Delivery> flying;
+  };
+
+  // Retrieves (`sent`: reads the answer to a pipelined RETR), routes and begins the delivery
+  // of message `i`; concludes the one in flight before it.
+  net::awaitable<std::optional<Failure>> take(Batch& b, std::size_t i, CycleResult& res, bool sent);
+
+  // Reads the final replies of the delivery in flight, if any, and concludes its message.
+  net::awaitable<std::optional<Failure>> conclude(Batch& b);
+
+  // A message nothing more is sent for: held, kept for a deferred recipient, or settled.
+  std::optional<Failure> finish_message(Batch& b, std::size_t i);
 
   // Group commit: one fdatasync makes every record of the batch durable before its DELEs.
   std::optional<Failure> commit();
@@ -121,8 +146,15 @@ class Fetcher::Cycle {
 
   std::optional<Failure> settle(MessageLog& m);
 
-  // Routes and delivers one message; fills `m`. m.held: no local mailbox took it.
-  net::awaitable<std::optional<Failure>> handle(const std::string& raw, MessageLog& m);
+  // Routes message `i` of the batch and begins its delivery (`next`); fills its log. held: no
+  // local mailbox to deliver to; no `next` and not held: nothing left to deliver (skipped).
+  net::awaitable<std::optional<Failure>> start(Batch& b, const std::string& raw, std::size_t i,
+                                               std::optional<Delivery>& next);
+
+  // What the receiver answered for each recipient of `d`: recorded, refused ones to the
+  // fallback, deferred ones noted.
+  net::awaitable<std::optional<Failure>> judge(const std::vector<client::RcptResult>& results,
+                                               const Delivery& d, MessageLog& m);
 
   // Whether mailbox `r` already holds this message: accepted in this attempt, by an earlier
   // attempt of this UIDL (`done`), or as this very provider copy (`copy`: dedup).

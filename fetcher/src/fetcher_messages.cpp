@@ -39,31 +39,38 @@ std::size_t Fetcher::Cycle::batch_end(const std::vector<Listed>& listing, std::s
 net::awaitable<std::optional<Failure>> Fetcher::Cycle::batch(const std::vector<Listed>& listing,
                                                              std::size_t at, std::size_t end,
                                                              CycleResult& res) {
-  std::vector<MessageLog> ms(end - at);
+  Batch b;
+  b.ms.resize(end - at);
   std::vector<Plan> plans;
   std::vector<std::string> retrs;
-  for (std::size_t i = 0; i < ms.size(); ++i) {
-    ms[i].number = listing[at + i].number;
-    ms[i].size = listing[at + i].size;
-    ms[i].uidl = listing[at + i].uidl;
-    plans.push_back(plan(ms[i]));
-    if (plans.back() == Plan::retrieve) retrs.push_back(fmt::format("RETR {}", ms[i].number));
+  for (std::size_t i = 0; i < b.ms.size(); ++i) {
+    MessageLog& m = b.ms[i];
+    m.number = listing[at + i].number;
+    m.size = listing[at + i].size;
+    m.uidl = listing[at + i].uidl;
+    plans.push_back(plan(m));
+    if (plans.back() == Plan::retrieve) retrs.push_back(fmt::format("RETR {}", m.number));
   }
   const bool ahead = pipelined_ && retrs.size() > 1;
   bool sent = true;
   if (ahead) sent = co_await pop_.send_pipelined(retrs);
   if (!sent) co_return pop_failure();
-  std::vector<std::size_t> settled;
-  for (std::size_t i = 0; i < ms.size(); ++i) {
-    bool done = plans[i] == Plan::delete_only;
+  for (std::size_t i = 0; i < b.ms.size(); ++i) {
+    if (plans[i] == Plan::delete_only) b.settled.push_back(i);
     std::optional<Failure> f;
-    if (plans[i] == Plan::retrieve) f = co_await take(ms[i], res, ahead, done);
-    if (f) co_return record(ms, i + 1, res, f);
-    if (done) settled.push_back(i);
+    if (plans[i] == Plan::retrieve) f = co_await take(b, i, res, ahead);
+    if (f) {
+      // The session ends; what the receiver said about the message in flight is still
+      // recorded (its own failure, if any, is a consequence of this one).
+      (void)co_await conclude(b);
+      co_return record(b.ms, i + 1, res, f);
+    }
   }
-  auto f = commit();
-  if (!f) f = co_await dele_all(ms, settled, res);
-  co_return record(ms, ms.size(), res, f);
+  auto f = co_await conclude(b);
+  if (!f) f = commit();
+  std::sort(b.settled.begin(), b.settled.end());
+  if (!f) f = co_await dele_all(b.ms, b.settled, res);
+  co_return record(b.ms, b.ms.size(), res, f);
 }
 
 std::optional<Failure> Fetcher::Cycle::record(std::vector<MessageLog>& ms, std::size_t n,
@@ -95,18 +102,50 @@ Fetcher::Cycle::Plan Fetcher::Cycle::plan(MessageLog& m) {
   return Plan::retrieve;
 }
 
-net::awaitable<std::optional<Failure>> Fetcher::Cycle::take(MessageLog& m, CycleResult& res,
-                                                            bool sent, bool& settled) {
+net::awaitable<std::optional<Failure>> Fetcher::Cycle::take(Batch& b, std::size_t i,
+                                                            CycleResult& res, bool sent) {
+  MessageLog& m = b.ms[i];
+  // The message in flight waits with its content queued for this one's envelope. When this
+  // one is not at hand (a slow provider, or RETR not pipelined), that one is concluded now
+  // (content sent, final reply read): a receiver must not sit inside DATA for as long as a
+  // retrieval may take, and its reply must not stay unread for that long either (a crash
+  // meanwhile would deliver it twice).
+  if (b.flying && (!sent || pop_.at_hand() < m.size)) {
+    if (auto f = co_await conclude(b)) co_return f;
+  }
   std::optional<std::string> raw;
   if (auto f = co_await retrieve(m, raw, sent)) co_return f;
   if (!raw) co_return std::nullopt;
   ++res.retrieved;
   if (f_.hooks_.on_retrieved) f_.hooks_.on_retrieved(res.retrieved);
-  if (auto f = co_await handle(*raw, m)) co_return f;
-  if (m.held) co_return hold(m, "not accepted by any local mailbox");
-  if (!m.deferred.empty()) co_return std::nullopt;
-  settled = true;
-  co_return settle(m);
+  std::optional<Delivery> next;
+  if (auto f = co_await start(b, *raw, i, next)) co_return f;
+  // The earlier message's final reply arrives behind this one's envelope. This one is in
+  // flight even when concluding that one fails (the batch's way out still concludes it).
+  auto f = co_await conclude(b);
+  b.flying = std::move(next);
+  if (f) co_return f;
+  if (b.flying) co_return std::nullopt;
+  co_return finish_message(b, i);
+}
+
+net::awaitable<std::optional<Failure>> Fetcher::Cycle::conclude(Batch& b) {
+  if (!b.flying) co_return std::nullopt;
+  const Delivery d = std::move(*b.flying);
+  b.flying.reset();
+  MessageLog& m = b.ms[d.index];
+  const auto results =
+      co_await smtp_.finish_delivery(d.ticket, d.route.mail_from, d.todo, d.route.message);
+  if (auto f = co_await judge(results, d, m)) co_return f;
+  co_return finish_message(b, d.index);
+}
+
+std::optional<Failure> Fetcher::Cycle::finish_message(Batch& b, std::size_t i) {
+  MessageLog& m = b.ms[i];
+  if (m.held) return hold(m, "not accepted by any local mailbox");
+  if (!m.deferred.empty()) return std::nullopt;
+  b.settled.push_back(i);
+  return settle(m);
 }
 
 std::optional<Failure> Fetcher::Cycle::commit() {
@@ -220,32 +259,48 @@ std::optional<Failure> Fetcher::Cycle::settle(MessageLog& m) {
   return std::nullopt;
 }
 
-net::awaitable<std::optional<Failure>> Fetcher::Cycle::handle(const std::string& raw,
-                                                              MessageLog& m) {
+net::awaitable<std::optional<Failure>> Fetcher::Cycle::start(Batch& b, const std::string& raw,
+                                                             std::size_t i,
+                                                             std::optional<Delivery>& next) {
+  MessageLog& m = b.ms[i];
   const RouteContext by{c_.received_by.empty() ? c_.name : c_.received_by, c_.pop3.host,
                         c_.pop3.user, f_.clock_.now()};
-  Route route =
-      c_.defect == Defect::none ? route_message(c_, raw, by) : route_with_defect(c_, raw, by);
-  m.mail_from = route.mail_from;
-  m.notes.insert(m.notes.end(), route.notes.begin(), route.notes.end());
-  m.alert = m.alert || route.alert;
-  if (route.recipients.empty()) {
+  Delivery d;
+  d.index = i;
+  d.route = c_.defect == Defect::none ? route_message(c_, raw, by) : route_with_defect(c_, raw, by);
+  m.mail_from = d.route.mail_from;
+  m.notes.insert(m.notes.end(), d.route.notes.begin(), d.route.notes.end());
+  m.alert = m.alert || d.route.alert;
+  if (d.route.recipients.empty()) {
     m.held = true;
     m.notes.emplace_back("no local mailbox to deliver to (no fallback): kept on the provider");
     co_return std::nullopt;
   }
-  const std::string key = dedup_on() ? dedup_key(raw) : std::string();
-  std::vector<std::string> todo = pending_recipients(route, key, m);
-  if (todo.empty()) {
+  d.key = dedup_on() ? dedup_key(raw) : std::string();
+  // What this message still needs depends on what the one in flight got when it is the same
+  // provider copy (dedup key) or shares its UIDL: that one is concluded first.
+  const bool same = b.flying && ((!d.key.empty() && d.key == b.flying->key) ||
+                                 (!m.uidl.empty() && m.uidl == b.ms[b.flying->index].uidl));
+  if (same) {
+    if (auto f = co_await conclude(b)) co_return f;
+  }
+  d.todo = pending_recipients(d.route, d.key, m);
+  if (d.todo.empty()) {
     m.skipped = true;
     co_return std::nullopt;
   }
   if (!co_await smtp_.open()) co_return Failure{Outcome::smtp_error, smtp_.error()};
-  auto results = co_await smtp_.deliver(route.mail_from, todo, route.message);
+  d.ticket = co_await smtp_.begin(d.route.mail_from, d.todo, d.route.message);
+  next = std::move(d);
+  co_return std::nullopt;
+}
+
+net::awaitable<std::optional<Failure>> Fetcher::Cycle::judge(
+    const std::vector<client::RcptResult>& results, const Delivery& d, MessageLog& m) {
   std::vector<std::string> bounced;
   for (const auto& r : results) {
     if (r.code >= 200 && r.code < 300) {
-      if (auto f = record_delivery(m, r.rcpt, key)) co_return f;
+      if (auto f = record_delivery(m, r.rcpt, d.key)) co_return f;
     } else if (r.code >= 500) {
       m.notes.push_back(fmt::format("{}: refused {} {}", r.rcpt, r.code, r.text));
       bounced.push_back(r.rcpt);
@@ -254,7 +309,7 @@ net::awaitable<std::optional<Failure>> Fetcher::Cycle::handle(const std::string&
       m.deferred.push_back(r.rcpt);
     }
   }
-  if (!bounced.empty()) co_return co_await to_fallback(route, bounced, key, m);
+  if (!bounced.empty()) co_return co_await to_fallback(d.route, bounced, d.key, m);
   co_return std::nullopt;
 }
 
@@ -297,7 +352,8 @@ std::optional<Failure> Fetcher::Cycle::record_delivery(MessageLog& m, const std:
   const std::int64_t at = now_ms();
   if (!key.empty()) state_.delivered_keys.emplace(key + " " + rcpt, at);
   if (use_state()) {
-    // Durable before the next message: a crash from here on does not re-send to rcpt.
+    // Written at once (made durable by the batch's group commit): a crash from here on does
+    // not re-send to rcpt.
     auto saved = log_->delivered(m.uidl, rcpt, key, at);
     if (!saved.ok()) return Failure{Outcome::state_error, saved.error().message};
   }

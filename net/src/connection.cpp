@@ -18,6 +18,12 @@ awaitable<void> Connection::connect(const tcp::endpoint& ep, std::chrono::millis
   if (!ec) tcp_.socket().set_option(tcp::no_delay(true), ec);
 }
 
+std::size_t Connection::available() const {
+  error_code ec;
+  const std::size_t n = tcp_.socket().available(ec);
+  return ec ? 0 : n;
+}
+
 awaitable<void> Connection::handshake_server(ssl::context& ctx, std::chrono::milliseconds timeout,
                                              error_code& ec) {
   tls_ = std::make_unique<ssl::stream<boost::beast::tcp_stream&>>(tcp_, ctx);

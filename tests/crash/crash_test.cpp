@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cctype>
@@ -73,6 +74,9 @@ constexpr int kMaxAccepts = 1000;    // connections per proxy
 
 enum class KillPoint { before_server, after_reply };
 enum class Proto { pop3, smtp };
+
+// Marks a step sent while the reply to an end of data was still owed (see the window below).
+constexpr std::string_view kBehind = " (behind an unanswered end of data)";
 
 std::string_view name_of(KillPoint p) {
   return p == KillPoint::before_server ? "before-server" : "after-reply";
@@ -130,6 +134,7 @@ std::string printable(const std::string& line) {
 struct Owed {
   bool multiline = false;
   bool data = false;
+  bool end_of_data = false;  // SMTP: the final reply to a message's content
 };
 
 struct Link {
@@ -233,20 +238,28 @@ class StepProxy {
         const std::string line = link->up.substr(0, nl + 1);
         link->up.erase(0, nl + 1);
         bool step = true;
+        bool end_of_data = false;
         if (proto_ == Proto::smtp && link->in_data) {
           step = line == ".\r\n" || line == ".\n";
+          end_of_data = step;
           if (step) link->in_data = false;
         }
         if (step) {
+          // Sent before the reply to an end of data passed: pipelined behind it (RFC 2920
+          // 3.1), so the fetcher has not read, let alone recorded, that reply yet.
+          const bool behind = std::any_of(link->owed.begin(), link->owed.end(),
+                                          [](const Owed& w) { return w.end_of_data; });
           Owed o;
           if (proto_ == Proto::pop3) o.multiline = multiline_pop3(line);
           if (proto_ == Proto::smtp) o.data = upper_verb(line) == "DATA";
+          o.end_of_data = end_of_data;
           link->owed.push_back(o);
           ++link->commands;
           const int k = ++ctl_.steps;
           const std::string what = fmt::format(
-              "{} {}", proto_ == Proto::pop3 ? "POP3" : "SMTP",
-              line[0] == '.' && line.size() <= 3 ? std::string("<end of data>") : printable(line));
+              "{} {}{}", proto_ == Proto::pop3 ? "POP3" : "SMTP",
+              line[0] == '.' && line.size() <= 3 ? std::string("<end of data>") : printable(line),
+              behind ? std::string(kBehind) : std::string());
           ctl_.log.push_back(fmt::format("{}: {}", k, what));
           if (k == ctl_.kill_at.load()) {
             if (ctl_.point.load() == KillPoint::before_server) {
@@ -662,7 +675,8 @@ TEST_P(CrashTest, NoLossNoDuplicateAtAnyStep) {
   const CrashCase c = GetParam();
   std::vector<std::string> failures;
   int last_k = 0;
-  int known_window = 0;
+  int known_window = 0;  // at the end of data's reply
+  int known_behind = 0;  // at a step sent behind an unanswered end of data
   bool completed = false;
   for (int k = 1; k <= kMaxSteps && !completed; ++k) {
     last_k = k;
@@ -699,8 +713,13 @@ TEST_P(CrashTest, NoLossNoDuplicateAtAnyStep) {
     // accepted the message and answered 250 to the end of DATA, and the fetcher dies before it
     // reads that reply, so its state never records the delivery and the next cycle sends it
     // again. Exactly one extra copy there is the documented at-least-once limit; anything else
-    // at that step (a loss, a third copy, another finding) still fails.
-    if (c.point == KillPoint::after_reply && step.find("end of data") != std::string::npos) {
+    // at that step (a loss, a third copy, another finding) still fails. With SMTP pipelining
+    // across messages the window also spans the next message's envelope, sent behind the end
+    // of data before its reply is read (one round trip per message): a kill at those steps,
+    // at either point, is the same window.
+    const bool behind = step.find(kBehind) != std::string::npos;
+    if ((c.point == KillPoint::after_reply && step.find("end of data") != std::string::npos) ||
+        behind) {
       std::size_t known = 0;
       std::erase_if(problems, [&](const std::string& p) {
         const bool window =
@@ -708,7 +727,7 @@ TEST_P(CrashTest, NoLossNoDuplicateAtAnyStep) {
         known += window ? 1 : 0;
         return window;
       });
-      if (known > 0) ++known_window;
+      if (known > 0) ++(behind ? known_behind : known_window);
     }
     if (!problems.empty()) {
       std::string all;
@@ -721,8 +740,9 @@ TEST_P(CrashTest, NoLossNoDuplicateAtAnyStep) {
   }
   EXPECT_TRUE(completed) << "no run completed within " << kMaxSteps << " steps";
   std::cout << c.profile << " " << name_of(c.point) << ": " << last_k - 1 << " crash points tried, "
-            << failures.size() << " with problems, " << known_window
-            << " in the end-of-DATA reply window (one duplicate each, documented)\n";
+            << failures.size() << " with problems, " << known_window << " + " << known_behind
+            << " in the end-of-DATA reply window, at its reply + behind it (one duplicate each, "
+               "documented)\n";
   for (const auto& f : failures) ADD_FAILURE() << f;
   // The known window must actually be exercised when replies are cut (proof the test reaches
   // the end-of-DATA step), and never appears when the server never saw the step.

@@ -20,6 +20,7 @@ using testing::Pop3Script;
 using testing::ScriptedMessage;
 using testing::ScriptedPop3;
 using testing::ScriptedSmtp;
+using testing::SmtpScript;
 
 std::string message(const std::string& envelope_to, const std::string& id,
                     const std::string& body = "hello\r\n", const std::string& extra = "") {
@@ -439,6 +440,167 @@ TEST(GroupCommit, PipelinedDelesOnlyForTheCommittedBatch) {
   EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << d.h.log();
   EXPECT_EQ(d.smtp.transactions().size(), 70u);
   EXPECT_EQ(d.pop.deleted(), std::vector<bool>(70, true));
+}
+
+// SMTP pipelining across messages (RFC 2920 3.1): message N+1's envelope goes out with N's
+// content, before N's final reply is read. Each message is still judged by its own replies,
+// read in order, and settled (deleted) only after its own final 2xx.
+
+Pop3Script pipelined_pop3(std::vector<ScriptedMessage> messages) {
+  Pop3Script sc;
+  sc.messages = std::move(messages);
+  sc.extra_capa = {"PIPELINING"};
+  return sc;
+}
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// Deliveries of message `id` (by its Subject) to `rcpt` in the receiver's transactions.
+std::size_t copies(const ScriptedSmtp& smtp, const std::string& id, const std::string& rcpt) {
+  std::size_t n = 0;
+  for (const auto& t : smtp.transactions())
+    if (t.data.find("Subject: test " + id + "\r\n") != std::string::npos)
+      n += static_cast<std::size_t>(std::count(t.accepted.begin(), t.accepted.end(), rcpt));
+  return n;
+}
+
+TEST(SmtpPipelining, EachEnvelopeGoesOutBeforeThePreviousFinalReply) {
+  ScriptedPop3 pop(pipelined_pop3(numbered_messages(4)));
+  ScriptedSmtp smtp(SmtpScript{accept_all, {}, true});
+  Harness h(pop.port(), smtp.port());
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << h.log();
+  EXPECT_EQ(all_recipients(smtp),
+            (std::vector<std::string>{"u1@firma.example", "u2@firma.example", "u3@firma.example",
+                                      "u4@firma.example"}));
+  EXPECT_EQ(pop.deleted(), std::vector<bool>(4, true));
+  EXPECT_EQ(smtp.commands_ahead_of_final_reply(), 3u);  // all but the batch's last
+}
+
+TEST(SmtpPipelining, AFinalDeferralOrRefusalKeepsOnlyThatMessage) {
+  ScriptedPop3 pop(pipelined_pop3(numbered_messages(4)));
+  SmtpScript sc{accept_all, [](std::size_t, const std::string& rcpt) {
+                  if (rcpt == "u2@firma.example") return 451;
+                  return rcpt == "u3@firma.example" || rcpt == "postmaster@firma.example" ? 554
+                                                                                          : 250;
+                }};
+  sc.pipelining = true;
+  ScriptedSmtp smtp(sc);
+  Harness h(pop.port(), smtp.port());
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::held) << r.detail << "\n" << h.log();
+  EXPECT_GE(smtp.commands_ahead_of_final_reply(), 3u);
+  EXPECT_EQ(all_recipients(smtp),
+            (std::vector<std::string>{"u1@firma.example", "u4@firma.example"}));
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{true, false, false, true})) << h.log();
+  ASSERT_EQ(r.messages.size(), 4u);
+  EXPECT_EQ(r.messages[1].deferred, (std::vector<std::string>{"u2@firma.example"}));
+  EXPECT_TRUE(r.messages[1].delivered.empty());
+  EXPECT_TRUE(r.messages[2].held);
+  EXPECT_TRUE(r.messages[2].delivered.empty());
+  EXPECT_EQ(r.messages[3].delivered, (std::vector<std::string>{"u4@firma.example"}));
+}
+
+TEST(SmtpPipelining, AConnectionCutAfterAnEndOfDataLosesNothing) {
+  ScriptedPop3 pop(pipelined_pop3(numbered_messages(4)));
+  SmtpScript sc{accept_all, {}, true};
+  sc.drop_at_end = 2;  // message 2's "." read, then the connection is gone: no reply
+  ScriptedSmtp smtp(sc);
+  Harness h(pop.port(), smtp.port());
+  auto r = h.cycle();
+  // Message 2's outcome is unknown and message 3's envelope went out with it: both stay.
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{true, false, false, true})) << h.log();
+  ASSERT_EQ(r.messages.size(), 4u);
+  EXPECT_FALSE(r.messages[1].deferred.empty());
+  EXPECT_FALSE(r.messages[2].deferred.empty());
+  EXPECT_GE(smtp.sessions(), 2u);  // message 4 went over a new connection
+  h.clock.advance(std::chrono::minutes(10));
+  r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << h.log();
+  EXPECT_EQ(pop.deleted(), std::vector<bool>(4, true));
+  for (int i = 1; i <= 4; ++i)
+    EXPECT_EQ(copies(smtp, fmt::format("m{}", i), fmt::format("u{}@firma.example", i)), 1u) << i;
+}
+
+TEST(SmtpPipelining, ARefusedRecipientOfTheNextMessageIsNotTakenForThePreviousReply) {
+  ScriptedPop3 pop(pipelined_pop3(numbered_messages(3)));
+  ScriptedSmtp smtp(SmtpScript{
+      [](const std::string& rcpt, std::size_t) { return rcpt == "u2@firma.example" ? 550 : 250; },
+      {},
+      true});
+  Harness h(pop.port(), smtp.port());
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << h.log();
+  EXPECT_GE(smtp.commands_ahead_of_final_reply(), 1u);
+  ASSERT_EQ(r.messages.size(), 3u);
+  EXPECT_EQ(r.messages[0].delivered, (std::vector<std::string>{"u1@firma.example"}));
+  EXPECT_EQ(r.messages[1].delivered, (std::vector<std::string>{"postmaster@firma.example"}));
+  EXPECT_EQ(copies(smtp, "m2", "u2@firma.example"), 0u);
+  EXPECT_EQ(r.messages[2].delivered, (std::vector<std::string>{"u3@firma.example"}));
+  EXPECT_EQ(copies(smtp, "m2", "postmaster@firma.example"), 1u);
+  EXPECT_EQ(pop.deleted(), std::vector<bool>(3, true));
+}
+
+TEST(SmtpPipelining, AReceiverWithoutPipeliningGetsOneCommandAtATime) {
+  ScriptedPop3 pop(pipelined_pop3(numbered_messages(3)));
+  ScriptedSmtp smtp(SmtpScript{accept_all, {}, false});
+  Harness h(pop.port(), smtp.port());
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << h.log();
+  EXPECT_EQ(smtp.transactions().size(), 3u);
+  EXPECT_EQ(smtp.commands_ahead_of_final_reply(), 0u);
+  EXPECT_EQ(pop.deleted(), std::vector<bool>(3, true));
+}
+
+TEST(SmtpPipelining, LmtpRepliesPerRecipientAreReadForTheirOwnMessage) {
+  ScriptedPop3 pop(pipelined_pop3({{message("a@firma.example, b@firma.example", "m1"), "u1"},
+                                   {message("c@firma.example", "m2"), "u2"},
+                                   {message("d@firma.example", "m3"), "u3"},
+                                   {message("e@firma.example", "m4"), "u4"}}));
+  SmtpScript sc{accept_all, [](std::size_t, const std::string& rcpt) {
+                  if (rcpt == "b@firma.example") return 450;
+                  return rcpt == "d@firma.example" ? 550 : 250;
+                }};
+  sc.pipelining = true;
+  sc.lmtp = true;
+  ScriptedSmtp smtp(sc);
+  Harness h(pop.port(), smtp.port());
+  h.config.smtp.lmtp = true;
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << h.log();
+  EXPECT_GE(smtp.commands_ahead_of_final_reply(), 3u);
+  ASSERT_EQ(r.messages.size(), 4u);
+  EXPECT_EQ(r.messages[0].delivered, (std::vector<std::string>{"a@firma.example"}));
+  EXPECT_EQ(r.messages[0].deferred, (std::vector<std::string>{"b@firma.example"}));
+  EXPECT_EQ(r.messages[1].delivered, (std::vector<std::string>{"c@firma.example"}));
+  EXPECT_EQ(r.messages[2].delivered, (std::vector<std::string>{"postmaster@firma.example"}));
+  EXPECT_EQ(r.messages[3].delivered, (std::vector<std::string>{"e@firma.example"}));
+  EXPECT_EQ(sorted(all_recipients(smtp)),
+            (std::vector<std::string>{"a@firma.example", "c@firma.example", "e@firma.example",
+                                      "postmaster@firma.example"}));
+  EXPECT_EQ(pop.deleted(), (std::vector<bool>{false, true, true, true}));
+}
+
+// A message that is not at hand yet (here: trickling) may take as long as its deadline: the
+// message in flight is concluded first, not left inside DATA with its reply unread.
+TEST(SmtpPipelining, TheMessageInFlightIsConcludedBeforeASlowRetrieval) {
+  Pop3Script script = pipelined_pop3(numbered_messages(3));
+  script.trickle_message = 2;
+  script.trickle_delay = std::chrono::milliseconds(20);
+  ScriptedPop3 pop(script);
+  ScriptedSmtp smtp(SmtpScript{accept_all, {}, true});
+  Harness h(pop.port(), smtp.port());
+  std::size_t accepted_when_second_retrieved = 0;
+  h.hooks.on_retrieved = [&](std::size_t n) {
+    if (n == 2) accepted_when_second_retrieved = smtp.transactions().size();
+  };
+  auto r = h.cycle();
+  EXPECT_EQ(r.outcome, Outcome::ok) << r.detail << "\n" << h.log();
+  EXPECT_EQ(accepted_when_second_retrieved, 1u);
+  EXPECT_EQ(pop.deleted(), std::vector<bool>(3, true));
 }
 
 }  // namespace

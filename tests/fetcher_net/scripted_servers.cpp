@@ -211,8 +211,12 @@ void ScriptedPop3::session(tcp::socket& s) {
 }
 
 ScriptedSmtp::ScriptedSmtp(RcptPolicy policy, int data_reply)
-    : policy_(std::move(policy)),
-      data_reply_(data_reply),
+    : ScriptedSmtp(SmtpScript{std::move(policy), [data_reply](std::size_t, const std::string&) {
+                                return data_reply;
+                              }}) {}
+
+ScriptedSmtp::ScriptedSmtp(SmtpScript script)
+    : script_(std::move(script)),
       acceptor_(make_acceptor(io_)),
       port_(acceptor_.local_endpoint().port()),
       thread_([this] { serve(); }) {}
@@ -227,8 +231,58 @@ std::vector<SmtpTransaction> ScriptedSmtp::transactions() const {
   return transactions_;
 }
 
+std::size_t ScriptedSmtp::commands_ahead_of_final_reply() const {
+  std::lock_guard g(mu_);
+  return ahead_;
+}
+
+std::size_t ScriptedSmtp::sessions() const {
+  std::lock_guard g(mu_);
+  return sessions_;
+}
+
 void ScriptedSmtp::serve() {
-  accept_loop(acceptor_, stop_, [this](tcp::socket& s) { session(s); });
+  accept_loop(acceptor_, stop_, [this](tcp::socket& s) {
+    {
+      std::lock_guard g(mu_);
+      ++sessions_;
+    }
+    session(s);
+  });
+}
+
+// The final reply (or replies, LMTP) to one transaction's content; a kept transaction is
+// recorded with the recipients whose final reply was 2xx.
+void ScriptedSmtp::end_of_data(tcp::socket& s, const std::string& buf, SmtpTransaction& t) {
+  std::size_t n = 0;
+  {
+    std::lock_guard g(mu_);
+    n = ends_++;
+    net::error_code ec;
+    if (!buf.empty() || s.available(ec) > 0) ++ahead_;
+  }
+  const auto code_for = [&](const std::string& rcpt) {
+    return script_.final ? script_.final(n, rcpt) : 250;
+  };
+  std::vector<std::string> kept;
+  std::string out;
+  if (script_.lmtp) {
+    for (const auto& r : t.accepted) {
+      const int code = code_for(r);
+      if (code / 100 == 2) kept.push_back(r);
+      out += fmt::format("{} {} {}\r\n", code, code / 100 == 2 ? "done" : "refused", r);
+    }
+  } else {
+    const int code = code_for(t.accepted.front());
+    if (code / 100 == 2) kept = t.accepted;
+    out = fmt::format("{} done\r\n", code);
+  }
+  if (!kept.empty()) {  // recorded before the reply: a client that read it finds it here
+    t.accepted = kept;
+    std::lock_guard g(mu_);
+    transactions_.push_back(t);
+  }
+  write(s, out);
 }
 
 void ScriptedSmtp::session(tcp::socket& s) {
@@ -239,7 +293,8 @@ void ScriptedSmtp::session(tcp::socket& s) {
   for (std::size_t i = 0; i < kMaxCommandLines && !stop_ && read_line(s, buf, line); ++i) {
     const std::string verb = upper_verb(line);
     if (verb == "EHLO" || verb == "LHLO") {
-      write(s, "250-scripted\r\n250 8BITMIME\r\n");
+      write(s, script_.pipelining ? "250-scripted\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+                                  : "250-scripted\r\n250 8BITMIME\r\n");
     } else if (verb == "MAIL") {
       t = {};
       rcpts = 0;
@@ -249,7 +304,7 @@ void ScriptedSmtp::session(tcp::socket& s) {
     } else if (verb == "RCPT") {
       const auto lt = line.find('<'), gt = line.find('>');
       const std::string rcpt = line.substr(lt + 1, gt - lt - 1);
-      const int code = policy_(rcpt, rcpts++);
+      const int code = script_.rcpt(rcpt, rcpts++);
       if (code / 100 == 2) t.accepted.push_back(rcpt);
       write(s, fmt::format("{} {}\r\n", code, code / 100 == 2 ? "ok" : "scripted refusal"));
     } else if (verb == "DATA") {
@@ -260,12 +315,16 @@ void ScriptedSmtp::session(tcp::socket& s) {
       write(s, "354 go\r\n");
       protocol::DotDecoder dec;
       while (!dec.done() && read_line(s, buf, line)) dec.feed(line + "\r\n");
+      if (!dec.done()) return;  // the client went away inside DATA: nothing is accepted
       t.data = dec.take_body();
-      write(s, fmt::format("{} done\r\n", data_reply_));
-      if (data_reply_ / 100 == 2) {
+      bool drop = false;
+      {
         std::lock_guard g(mu_);
-        transactions_.push_back(t);
+        drop = script_.drop_at_end != 0 && ends_ + 1 == script_.drop_at_end;
+        if (drop) ++ends_;
       }
+      if (drop) return;  // cut before any reply: nothing of this transaction is kept
+      end_of_data(s, buf, t);
       t = {};
     } else if (verb == "QUIT") {
       write(s, "221 bye\r\n");

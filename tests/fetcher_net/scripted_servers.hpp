@@ -71,24 +71,45 @@ struct SmtpTransaction {
 
 // Reply code for RCPT `rcpt`, the n-th RCPT (0-based) of the transaction.
 using RcptPolicy = std::function<int(const std::string& rcpt, std::size_t n)>;
+// Final reply code (after the end of data) for recipient `rcpt` of the n-th transaction that
+// reached its end of data (0-based, all sessions). SMTP asks once per transaction, for its
+// first accepted recipient; LMTP once per accepted recipient (RFC 2033 4.2).
+using FinalPolicy = std::function<int(std::size_t n, const std::string& rcpt)>;
+
+struct SmtpScript {
+  RcptPolicy rcpt;
+  FinalPolicy final;            // unset: 250
+  bool pipelining = false;      // EHLO/LHLO lists PIPELINING (RFC 2920)
+  bool lmtp = false;            // one final reply per accepted recipient
+  std::size_t drop_at_end = 0;  // 1-based: the connection is cut after reading this end of
+                                // data, before any reply to it (the message is not kept)
+};
 
 class ScriptedSmtp {
  public:
   explicit ScriptedSmtp(RcptPolicy policy, int data_reply = 250);
+  explicit ScriptedSmtp(SmtpScript script);
   ~ScriptedSmtp();
   std::uint16_t port() const { return port_; }
   std::vector<SmtpTransaction> transactions() const;
+  // Final replies written while the client's next command had already arrived: the client
+  // sent it without waiting for that reply (RFC 2920 3.1).
+  std::size_t commands_ahead_of_final_reply() const;
+  std::size_t sessions() const;
 
  private:
   void serve();
   void session(net::tcp::socket& s);
-  RcptPolicy policy_;
-  int data_reply_;
+  void end_of_data(net::tcp::socket& s, const std::string& buf, SmtpTransaction& t);
+  SmtpScript script_;
   net::asio::io_context io_;
   net::tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
   mutable std::mutex mu_;
   std::vector<SmtpTransaction> transactions_;
+  std::size_t ends_ = 0;  // ends of data read
+  std::size_t ahead_ = 0;
+  std::size_t sessions_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

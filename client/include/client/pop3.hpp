@@ -113,6 +113,8 @@ class Pop3Client {
   // Octets received and not yet consumed by a response: after a complete response to a
   // command that was not pipelined, anything here is an answer to nothing (out of step).
   std::size_t buffered() const { return in_.size() - pos_; }
+  // Octets of responses at hand: buffered here or waiting in the kernel (TLS: encrypted).
+  std::size_t at_hand() const { return buffered() + conn_.available(); }
 
   bool tls() const { return conn_.tls(); }
   bool open() const { return open_; }

@@ -26,6 +26,8 @@ class Connection {
   awaitable<void> handshake_client(ssl::context& ctx, const std::string& server_name,
                                    std::chrono::milliseconds timeout, error_code& ec);
 
+  // Octets received by the kernel and not read yet (TLS: still encrypted); 0 on error.
+  std::size_t available() const;
   // Reads whatever is available (at least one byte) into `out` (appended), at most `max`.
   awaitable<std::size_t> read_some(std::string& out, std::size_t max,
                                    std::chrono::milliseconds timeout, error_code& ec);
