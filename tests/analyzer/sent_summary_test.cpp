@@ -89,17 +89,23 @@ TEST(SentSummary, ASummarizedTruthIsJudgedAsTheTruthWithItsBytes) {
   }
 }
 
-std::string printed(const Report& r, bool (*print)(std::FILE*, const Report&)) {
+// What `write` writes to a file.
+template <typename Write>
+std::string written_by(Write&& write) {
   const std::string path = ::testing::TempDir() + "/sent-report.out";
   std::FILE* f = std::fopen(path.c_str(), "wb");
   EXPECT_NE(f, nullptr);
   if (!f) return "";
-  EXPECT_TRUE(print(f, r));
+  write(f);
   EXPECT_EQ(std::fclose(f), 0);
   std::ifstream in(path, std::ios::binary);
   std::string written{std::istreambuf_iterator<char>(in), {}};
   std::remove(path.c_str());
   return written;
+}
+
+std::string printed(const Report& r, bool (*print)(std::FILE*, const Report&)) {
+  return written_by([&](std::FILE* f) { EXPECT_TRUE(print(f, r)); });
 }
 
 // dropcheck analyze writes its reports as they are made (print_text, print_json): the same
@@ -127,26 +133,19 @@ TEST(SentSummary, PrintJsonWritesWhatToJsonDumps) {
 // Judge::finish(ReportSink&) hands over what finish() returns; the writers write what to_text and
 // to_json make of it (dropcheck analyze: no Report of every message in memory).
 std::string streamed(const Truth& t, const std::vector<Delivery>& journal, bool json) {
-  const std::string path = ::testing::TempDir() + "/sent-streamed.out";
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  EXPECT_NE(f, nullptr);
-  if (!f) return "";
-  Judge judge(t);
-  for (const Delivery& d : journal) judge.add(d);
-  TextReportWriter text(f);
-  JsonReportWriter json_writer(f);
-  if (json) {
-    judge.finish(json_writer);
-    EXPECT_TRUE(json_writer.end());
-  } else {
-    judge.finish(text);
-    EXPECT_TRUE(text.ok());
-  }
-  EXPECT_EQ(std::fclose(f), 0);
-  std::ifstream in(path, std::ios::binary);
-  std::string written{std::istreambuf_iterator<char>(in), {}};
-  std::remove(path.c_str());
-  return written;
+  return written_by([&](std::FILE* f) {
+    Judge judge(t);
+    for (const Delivery& d : journal) judge.add(d);
+    TextReportWriter text(f);
+    JsonReportWriter json_writer(f);
+    if (json) {
+      judge.finish(json_writer);
+      EXPECT_TRUE(json_writer.end());
+    } else {
+      judge.finish(text);
+      EXPECT_TRUE(text.ok());
+    }
+  });
 }
 
 TEST(SentSummary, StreamedReportEqualsTheWholeReport) {
