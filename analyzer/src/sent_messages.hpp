@@ -51,11 +51,11 @@ class SentMessages {
 
  private:
   struct Entry {
-    std::uint64_t text = 0;            // offset of id, tag, envelope_from in text_
+    std::uint64_t text = 0;              // offset of id, tag, envelope_from in text_
     std::array<std::uint32_t, 3> len{};  // their lengths
-    std::uint32_t to = 0;              // first of envelope_to in lists_
-    std::uint32_t only = 0;            // first of envelope_only in lists_ (and mentions_)
-    std::uint32_t lines = 0;           // first of quoting_lines in lines_
+    std::uint32_t to = 0;                // first of envelope_to in to_
+    std::uint32_t only = 0;              // first of envelope_only in only_ (and mentions_)
+    std::uint32_t lines = 0;             // first of quoting_lines in lines_
     std::int64_t injected_ms = 0;
     std::array<unsigned char, 32> body_sha256{};
   };
@@ -69,8 +69,8 @@ class SentMessages {
 
   std::vector<Entry> entries_;
   std::string text_;
-  std::vector<Address> to_;    // envelope_to of every message
-  std::vector<Address> only_;  // envelope_only of every message
+  std::vector<Address> to_;                      // envelope_to of every message
+  std::vector<Address> only_;                    // envelope_only of every message
   std::vector<detail::MentionCounts> mentions_;  // parallel to only_
   std::vector<Line> lines_;
   std::vector<std::string> addresses_;

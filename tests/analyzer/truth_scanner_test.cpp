@@ -105,7 +105,7 @@ TEST(TruthScanner, ReadsSaveTruthsFormAsNlohmannDoes) {
 TEST(TruthScanner, AnyOtherFormGoesToNlohmann) {
   const std::string path = ::testing::TempDir() + "/scan-edit.json";
   Truth t = sample();
-  t.messages[0].id = "m\"1\\";                        // escaped
+  t.messages[0].id = "m\"1\\";                              // escaped
   t.messages[1].envelope_from = "j\xC3\xBCrgen@x.example";  // UTF-8
   ASSERT_TRUE(save_truth(path, t).ok());
   bool in_form = true;
@@ -120,7 +120,7 @@ TEST(TruthScanner, AnyOtherFormGoesToNlohmann) {
   const std::string text = slurp(path);
   for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
            {"   \"tag\": \"\"\n", "   \"tag\": \"\",\n   \"x\": 1\n"},  // an added member
-           {",\n   \"tag\": \"\"\n", "\n"},                            // tag missing: ""
+           {",\n   \"tag\": \"\"\n", "\n"},                             // tag missing: ""
            {"\"injected_ms\": -3", "\"injected_ms\": -3.0"},            // a float
            {"\"injected_ms\": -3", "\"injected_ms\": -03"}}) {          // not JSON
     std::string edited = text;
