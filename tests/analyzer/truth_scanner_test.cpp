@@ -13,6 +13,7 @@
 
 #include "analyzer/analyzer.hpp"
 #include "analyzer/report.hpp"
+#include "base/strings.hpp"
 
 namespace dropcheck::analyzer {
 namespace {
@@ -184,6 +185,18 @@ TEST(TruthScanner, SummarizedTruthJudgesAsTheTruth) {
   d.message = "X-Dropcheck-Id: m1\r\nEnvelope-To: b@firma.example\r\n" + t.messages[0].raw;
   EXPECT_EQ(to_text(analyze(*summarized, {d})), to_text(analyze(t, {d})));
   EXPECT_EQ(to_json(analyze(*summarized, {d})).dump(2), to_json(analyze(t, {d})).dump(2));
+}
+
+// The scanner decodes raw_base64 with base::base64_decode (by table since): every length, every
+// octet, and the lenient reading of anything outside the alphabet.
+TEST(TruthScanner, Base64DecodesWhatWasEncoded) {
+  std::string all;
+  for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
+  for (std::size_t n = 0; n <= all.size(); n += 37)
+    EXPECT_EQ(base::base64_decode(base::base64_encode(all.substr(0, n))), all.substr(0, n));
+  EXPECT_EQ(base::base64_decode("aGVs\r\nbG8=\n"), "hello");
+  EXPECT_EQ(base::base64_decode("aGVsbG8"), "hello");
+  EXPECT_EQ(base::base64_decode(""), "");
 }
 
 }  // namespace
