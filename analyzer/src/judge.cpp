@@ -11,13 +11,23 @@ using namespace detail;
 
 namespace detail {
 
-const std::string& tag_of(const TruthMessage& m) { return m.tag.empty() ? m.id : m.tag; }
+namespace {
 
-Context::Context(const Truth& t) : truth(t), messages(t.messages.size()) {
+// The messages of `truth` as the judge keeps them: truth.summarized, or made from its messages.
+std::shared_ptr<const SentMessages> sent_of(const Truth& truth) {
+  if (truth.summarized) return truth.summarized;
+  auto sent = std::make_shared<SentMessages>();
+  for (const TruthMessage& m : truth.messages) sent->add(m, summarize(m));
+  sent->seal();
+  return sent;
+}
+
+}  // namespace
+
+Context::Context(const Truth& t)
+    : truth(t), sent_owned(sent_of(t)), sent(*sent_owned), messages(sent.size()) {
   for (const auto& d : truth.local_domains) local.insert(lower(d));
   for (const auto& u : truth.users) users.insert(norm(u));
-  for (std::size_t i = 0; i < truth.messages.size(); ++i)
-    by_tag[tag_of(truth.messages[i])].push_back(i);
   fallback = mailbox(norm(truth.fallback));
 }
 
@@ -30,7 +40,7 @@ MailboxId Context::mailbox(const std::string& normalized) {
   return it->second;
 }
 
-bool Context::is_local(const std::string& a) const { return local.count(domain_of(a)) > 0; }
+bool Context::is_local(std::string_view a) const { return local.count(domain_of(a)) > 0; }
 
 std::string Context::resolve(const std::string& a) const {
   std::string m = norm(a);
@@ -46,15 +56,17 @@ void Context::add(std::string type, std::string message, std::string rcpt, std::
       {std::move(type), std::move(message), std::move(rcpt), std::move(evidence), seq, blind_copy});
 }
 
-bool Context::group_reached_any(const TruthMessage& m) const {
-  for (const std::size_t i : by_tag.at(tag_of(m)))
-    if (messages[i] && !messages[i]->got.empty()) return true;
+bool Context::group_reached_any(std::size_t m) const {
+  for (std::uint32_t i = sent.group(sent.tag(m)); i != SentMessages::kNone;
+       i = sent.next_in_group(i))
+    if (messages[i].prepared && !messages[i].got.empty()) return true;
   return false;
 }
 
-bool Context::group_reached(const TruthMessage& m, MailboxId mailbox) const {
-  for (const std::size_t i : by_tag.at(tag_of(m)))
-    if (messages[i] && messages[i]->got.count(mailbox)) return true;
+bool Context::group_reached(std::size_t m, MailboxId mailbox) const {
+  for (std::uint32_t i = sent.group(sent.tag(m)); i != SentMessages::kNone;
+       i = sent.next_in_group(i))
+    if (messages[i].prepared && messages[i].got.count(mailbox)) return true;
   return false;
 }
 
@@ -62,24 +74,28 @@ namespace {
 
 // What a message expects, from the truth alone.
 void prepare(Context& ctx, std::size_t i, MessageState& s) {
-  const TruthMessage& m = ctx.truth.messages[i];
-  s.m = &m;
-  for (const auto& r : m.envelope_to)
-    if (ctx.is_local(r)) s.expected.insert(ctx.mailbox(ctx.resolve(r)));
+  const SentMessages& sent = ctx.sent;
+  s.i = static_cast<std::uint32_t>(i);
+  s.prepared = true;
+  int foreign = 0;
+  bool has_local = false;
+  for (const SentMessages::Address r : sent.envelope_to(i)) {
+    const std::string& address = sent.address(r);
+    if (!ctx.is_local(address)) {
+      ++foreign;
+      continue;
+    }
+    has_local = true;
+    s.expected.insert(ctx.mailbox(ctx.resolve(address)));
+  }
   const Truth& truth = ctx.truth;
   // Stored at the provider yet for no local domain (a typo in local_domains, a domain not
   // configured): the fallback mailbox is where it belongs, never nowhere.
   if (s.expected.empty() && !truth.fallback.empty()) s.expected.insert(ctx.fallback);
   // A provider storing one copy per recipient stores one for each foreign envelope recipient;
   // it names no local address, so the fallback may get each of them (not a misroute).
-  const auto local = [&](const std::string& r) { return ctx.is_local(r); };
-  const auto foreign = static_cast<int>(std::count_if(
-      m.envelope_to.begin(), m.envelope_to.end(), [&](const std::string& r) { return !local(r); }));
-  const bool has_local = std::any_of(m.envelope_to.begin(), m.envelope_to.end(), local);
   const bool fallback_expected = s.expected.count(ctx.fallback) && (has_local || foreign == 0);
   s.fallback_copies = truth.fallback.empty() ? 0 : foreign + (fallback_expected ? 1 : 0);
-  s.sent =
-      i < truth.sent.size() ? truth.sent[i] : std::make_shared<const SentSummary>(summarize(m));
 }
 
 // Local mailboxes that accepted copy `d`, in RCPT order, by the analyzer's own normalisation:
@@ -106,48 +122,45 @@ std::string digest_key(const std::array<unsigned char, 32>& d) {
   return {reinterpret_cast<const char*>(d.data()), d.size()};
 }
 
-// The group of identical scenario messages a copy belongs to: its X-Dropcheck-Id (the last
-// line naming a known tag), else a scenario message with an equal body (the last such).
-const std::vector<std::size_t>* group_of(const Delivery& d, Context& ctx) {
-  const std::vector<std::size_t>* group = nullptr;
+// The group of identical scenario messages a copy belongs to (its first member): its
+// X-Dropcheck-Id (the last line naming a known tag), else a scenario message with an equal body
+// (the last such). SentMessages::kNone: none.
+std::uint32_t group_of(const Delivery& d, Context& ctx) {
+  std::uint32_t group = SentMessages::kNone;
   for (const auto& line : header_lines(d.message, "X-Dropcheck-Id")) {
-    std::string v = line.substr(line.find(':') + 1);
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.erase(0, 1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
-    if (auto it = ctx.by_tag.find(v); it != ctx.by_tag.end()) group = &it->second;
+    std::string_view v = std::string_view(line).substr(line.find(':') + 1);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    if (const std::uint32_t g = ctx.sent.group(v); g != SentMessages::kNone) group = g;
   }
-  if (group) return group;
-  if (!ctx.body_tag) {  // an untagged copy: index the scenario bodies once
-    ctx.body_tag = std::make_unique<std::unordered_map<std::string, std::string>>();
-    const Truth& truth = ctx.truth;
-    for (std::size_t i = 0; i < truth.messages.size(); ++i) {
-      const TruthMessage& m = truth.messages[i];
-      (*ctx.body_tag)[digest_key(i < truth.sent.size() ? truth.sent[i]->body_sha256
-                                                       : body_sha256(m.raw))] = tag_of(m);
-    }
+  if (group != SentMessages::kNone) return group;
+  if (!ctx.body_group) {  // an untagged copy: index the scenario bodies once
+    ctx.body_group = std::make_unique<std::unordered_map<std::string, std::uint32_t>>();
+    for (std::size_t i = 0; i < ctx.sent.size(); ++i)
+      (*ctx.body_group)[digest_key(ctx.sent.body_sha256(i))] = ctx.sent.group(ctx.sent.tag(i));
   }
-  const auto it = ctx.body_tag->find(digest_key(body_sha256(d.message)));
-  return it == ctx.body_tag->end() ? nullptr : &ctx.by_tag[it->second];
+  const auto it = ctx.body_group->find(digest_key(body_sha256(d.message)));
+  return it == ctx.body_group->end() ? SentMessages::kNone : it->second;
 }
 
 // The member of a group of identical copies that a delivery counts for: the first that has
 // not yet reached any of its recipients, else the first (a copy more than the group holds).
-std::size_t member_for(const Context& ctx, const std::vector<std::size_t>& group,
+std::size_t member_for(const Context& ctx, std::uint32_t group,
                        const std::vector<MailboxId>& reached) {
-  for (const std::size_t i : group) {
-    const MessageState* s = ctx.messages[i].get();
-    if (!s || std::none_of(reached.begin(), reached.end(),
-                           [&](MailboxId a) { return s->got.count(a) > 0; }))
+  for (std::uint32_t i = group; i != SentMessages::kNone; i = ctx.sent.next_in_group(i)) {
+    const MessageState& s = ctx.messages[i];
+    if (!s.prepared || std::none_of(reached.begin(), reached.end(),
+                                    [&](MailboxId a) { return s.got.count(a) > 0; }))
       return i;
   }
-  return group.front();
+  return group;
 }
 
 // A copy's effect on its message's statistics and counts, before the rules look at it.
 void count_copy(const Delivery& d, const std::vector<MailboxId>& accepted, MessageState& s,
                 Context& ctx) {
   ++s.copies;
-  if (s.latency_ms < 0) s.latency_ms = d.virtual_ms - s.m->injected_ms;
+  if (s.latency_ms < 0) s.latency_ms = d.virtual_ms - ctx.sent.injected_ms(s.i);
   if (d.data_real_ms >= 0 && d.data_end_real_ms >= d.data_real_ms) {
     const std::int64_t data_ms = d.data_end_real_ms - d.data_real_ms;
     s.data_ms = std::max(s.data_ms, data_ms);
@@ -165,14 +178,14 @@ void count_copy(const Delivery& d, const std::vector<MailboxId>& accepted, Messa
 // The report's statistics of a message, from its state.
 MessageStats stats_of(const MessageState& s, const Context& ctx) {
   MessageStats stats;
-  stats.id = s.m->id;
-  stats.injected_ms = s.m->injected_ms;
+  stats.id = ctx.sent.id(s.i);
+  stats.injected_ms = ctx.sent.injected_ms(s.i);
   stats.copies = s.copies;
   stats.latency_ms = s.latency_ms;
   stats.data_ms = s.data_ms;
   stats.deliveries_total = s.deliveries_total;
   for (const auto& [rcpt, first] : s.first_to)
-    stats.recipient_latency_ms[ctx.name(rcpt)] = first.virtual_ms - s.m->injected_ms;
+    stats.recipient_latency_ms[ctx.name(rcpt)] = first.virtual_ms - stats.injected_ms;
   stats.deliveries.reserve(s.deliveries.size());
   for (const auto& d : s.deliveries)
     stats.deliveries.push_back({ctx.name(d.mailbox), d.seq, d.virtual_ms});
@@ -182,11 +195,8 @@ MessageStats stats_of(const MessageState& s, const Context& ctx) {
 }  // namespace
 
 MessageState& Context::state(std::size_t i) {
-  if (!messages[i]) {
-    messages[i] = std::make_unique<MessageState>();
-    prepare(*this, i, *messages[i]);
-  }
-  return *messages[i];
+  if (!messages[i].prepared) prepare(*this, i, messages[i]);
+  return messages[i];
 }
 
 }  // namespace detail
@@ -204,8 +214,8 @@ void Judge::add(const Delivery& d) {
   if (data_accepted) {
     accepted = accepted_local(d, ctx);
     for (const auto& a : accepted) ids.push_back(ctx.mailbox(a));
-    if (const auto* group = group_of(d, ctx)) {
-      const std::size_t i = member_for(ctx, *group, ids);
+    if (const std::uint32_t group = group_of(d, ctx); group != SentMessages::kNone) {
+      const std::size_t i = member_for(ctx, group, ids);
       msg = &ctx.state(i);
       if (!accepted.empty()) count_copy(d, ids, *msg, ctx);
     }
@@ -215,32 +225,46 @@ void Judge::add(const Delivery& d) {
     if (r.each) r.each(t, ctx);
 }
 
-Report Judge::finish() {
+void Judge::finish(ReportSink& sink) {
   Context& ctx = *ctx_;
   for (std::size_t i = 0; i < ctx.messages.size(); ++i) ctx.state(i);
   for (const Rule& r : rules())
     if (r.at_end) r.at_end(ctx);
-  Report rep;
-  rep.scenario = ctx.truth.scenario;
-  rep.transactions = ctx.transactions;
-  rep.findings = std::move(ctx.findings);
-  rep.messages.reserve(ctx.messages.size());
-  for (auto& s : ctx.messages) {
-    rep.messages.push_back(stats_of(*s, ctx));
-    s.reset();  // the report grows as the judge's state goes
-  }
+  Report head;
+  head.scenario = ctx.truth.scenario;
+  head.transactions = ctx.transactions;
+  head.findings = std::move(ctx.findings);
   // Stable order: by type order, then message, then recipient.
   const auto& types = finding_types();
   const auto rank = [&](const std::string& t) {
     return std::find(types.begin(), types.end(), t) - types.begin();
   };
-  std::stable_sort(rep.findings.begin(), rep.findings.end(),
+  std::stable_sort(head.findings.begin(), head.findings.end(),
                    [&](const Finding& a, const Finding& b) {
                      if (rank(a.type) != rank(b.type)) return rank(a.type) < rank(b.type);
                      if (a.message != b.message) return a.message < b.message;
                      return a.recipient < b.recipient;
                    });
-  return rep;
+  sink.head(head);
+  for (auto& s : ctx.messages) {
+    sink.message(stats_of(s, ctx));
+    s = MessageState{};  // the report goes out as the judge's state goes
+  }
+}
+
+Report Judge::finish() {
+  struct Collect : ReportSink {
+    Report report;
+    void head(const Report& r) override {
+      report.scenario = r.scenario;
+      report.findings = r.findings;
+      report.transactions = r.transactions;
+    }
+    void message(const MessageStats& m) override { report.messages.push_back(m); }
+  } collect;
+  collect.report.messages.reserve(ctx_->messages.size());
+  finish(collect);
+  return std::move(collect.report);
 }
 
 Report analyze(const Truth& truth, const std::vector<Delivery>& journal) {

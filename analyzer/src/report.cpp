@@ -150,16 +150,16 @@ std::string nested_dump(const nlohmann::json& j, std::size_t indent) {
   return out;
 }
 
-// An array member of the top-level object, element by element, as dump(2) writes it.
-template <typename T, typename Out>
-void array_member(std::string_view name, const std::vector<T>& items,
-                  nlohmann::json (*to)(const T&), Out&& out) {
-  out(fmt::format("  \"{}\": ", name));
-  if (items.empty()) return out("[]");
-  out("[\n");
+// Writes `items` as the array member `name` of the top-level object, after what came before.
+template <typename T>
+std::string array_member(std::string_view name, const std::vector<T>& items,
+                         nlohmann::json (*to)(const T&)) {
+  std::string out = fmt::format("  \"{}\": ", name);
+  if (items.empty()) return out + "[]";
+  out += "[\n";
   for (std::size_t i = 0; i < items.size(); ++i)
-    out((i ? ",\n    " : "    ") + nested_dump(to(items[i]), 4));
-  out("\n  ]");
+    out += (i ? ",\n    " : "    ") + nested_dump(to(items[i]), 4);
+  return out + "\n  ]";
 }
 
 }  // namespace
@@ -173,55 +173,71 @@ nlohmann::json to_json(const Report& r) {
   return j;
 }
 
-bool print_json(std::FILE* out, const Report& r) {
-  bool ok = true;
-  const auto write = file_writer(out, ok);
-  write("{\n");
-  array_member("findings", r.findings, finding_json, write);
-  write(",\n");
-  array_member("messages", r.messages, message_json, write);
+void JsonReportWriter::head(const Report& r) {
+  const auto write = file_writer(out_, ok_);
+  write("{\n" + array_member("findings", r.findings, finding_json) + ",\n  \"messages\": ");
   const nlohmann::json head = head_json(r);
   for (const auto& [key, value] : head.items())
-    write(",\n  " + nlohmann::json(key).dump() + ": " + nested_dump(value, 2));
-  write("\n}");
-  return ok;
+    tail_ += ",\n  " + nlohmann::json(key).dump() + ": " + nested_dump(value, 2);
+  tail_ += "\n}";
+}
+
+void JsonReportWriter::message(const MessageStats& m) {
+  file_writer(out_, ok_)((first_ ? "[\n    " : ",\n    ") + nested_dump(message_json(m), 4));
+  first_ = false;
+}
+
+bool JsonReportWriter::end() {
+  file_writer(out_, ok_)((first_ ? "[]" : "\n  ]") + tail_);
+  return ok_;
+}
+
+bool print_json(std::FILE* out, const Report& r) {
+  JsonReportWriter w(out);
+  w.head(r);
+  for (const auto& m : r.messages) w.message(m);
+  return w.end();
 }
 
 namespace {
 
-// The text report, handed to `out` a line at a time (to_text collects it, print_text writes it).
-template <typename Out>
-void text_lines(const Report& r, Out&& out) {
-  out(fmt::format("scenario {}: {} finding(s), {} transaction(s)\n", r.scenario, r.findings.size(),
-                  r.transactions));
+// The text report's first line and its findings.
+std::string text_head(const Report& r) {
+  std::string out = fmt::format("scenario {}: {} finding(s), {} transaction(s)\n", r.scenario,
+                                r.findings.size(), r.transactions);
   for (const auto& f : r.findings)
-    out(fmt::format("  {:<22} {:<10} {:<28} {}\n", f.type, f.message.empty() ? "-" : f.message,
-                    f.recipient.empty() ? "-" : f.recipient, f.evidence));
-  std::string line;
-  for (const auto& m : r.messages) {
-    line = fmt::format("  message {:<10} copies={} latency_ms={} data_ms={}", m.id, m.copies,
-                       m.latency_ms, m.data_ms);
-    // Per recipient only when there is more than one: with one it is latency_ms again.
-    if (m.recipient_latency_ms.size() > 1)
-      for (const auto& [rcpt, ms] : m.recipient_latency_ms)
-        line += fmt::format(" latency_ms[{}]={}", rcpt, ms);
-    line += "\n";
-    out(line);
-  }
+    out += fmt::format("  {:<22} {:<10} {:<28} {}\n", f.type, f.message.empty() ? "-" : f.message,
+                       f.recipient.empty() ? "-" : f.recipient, f.evidence);
+  return out;
+}
+
+std::string text_line(const MessageStats& m) {
+  std::string line = fmt::format("  message {:<10} copies={} latency_ms={} data_ms={}", m.id,
+                                 m.copies, m.latency_ms, m.data_ms);
+  // Per recipient only when there is more than one: with one it is latency_ms again.
+  if (m.recipient_latency_ms.size() > 1)
+    for (const auto& [rcpt, ms] : m.recipient_latency_ms)
+      line += fmt::format(" latency_ms[{}]={}", rcpt, ms);
+  line += "\n";
+  return line;
 }
 
 }  // namespace
 
 std::string to_text(const Report& r) {
-  std::string out;
-  text_lines(r, [&](std::string_view s) { out += s; });
+  std::string out = text_head(r);
+  for (const auto& m : r.messages) out += text_line(m);
   return out;
 }
 
+void TextReportWriter::head(const Report& r) { file_writer(out_, ok_)(text_head(r)); }
+void TextReportWriter::message(const MessageStats& m) { file_writer(out_, ok_)(text_line(m)); }
+
 bool print_text(std::FILE* out, const Report& r) {
-  bool ok = true;
-  text_lines(r, file_writer(out, ok));
-  return ok;
+  TextReportWriter w(out);
+  w.head(r);
+  for (const auto& m : r.messages) w.message(m);
+  return w.ok();
 }
 
 }  // namespace dropcheck::analyzer

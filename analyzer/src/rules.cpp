@@ -11,6 +11,11 @@ namespace {
 
 std::int64_t seq_of(const Delivery& d) { return static_cast<std::int64_t>(d.seq); }
 
+// The scenario message's id, as findings name it.
+std::string id_of(const Context& ctx, const MessageState& s) {
+  return std::string(ctx.sent.id(s.i));
+}
+
 // A copy of a known scenario message that some local mailbox accepted.
 bool is_copy(const Transaction& t) { return t.msg && !t.accepted.empty(); }
 
@@ -46,11 +51,11 @@ void duplicate(const Transaction& t, Context& ctx) {
     const int n = s.got.at(a);
     if (counted_fallback(ctx, s, a)) {
       if (n == s.fallback_copies + 1)
-        ctx.add("duplicate", s.m->id, ctx.name(a),
+        ctx.add("duplicate", id_of(ctx, s), ctx.name(a),
                 fmt::format("journal #{}: more copies than foreign envelope recipients", t.d.seq),
                 seq_of(t.d));
     } else if (n == 2) {
-      ctx.add("duplicate", s.m->id, ctx.name(a),
+      ctx.add("duplicate", id_of(ctx, s), ctx.name(a),
               fmt::format("journal #{}: second accepted copy", t.d.seq), seq_of(t.d));
     }
   }
@@ -61,7 +66,7 @@ void misroute(const Transaction& t, Context& ctx) {
   const MessageState& s = *t.msg;
   for (const MailboxId a : t.accepted_ids)
     if (!counted_fallback(ctx, s, a) && !s.expected.count(a))
-      ctx.add("misroute", s.m->id, ctx.name(a),
+      ctx.add("misroute", id_of(ctx, s), ctx.name(a),
               fmt::format("journal #{}: {} is not an envelope recipient", t.d.seq, ctx.name(a)),
               seq_of(t.d));
 }
@@ -72,18 +77,18 @@ void misroute(const Transaction& t, Context& ctx) {
 void envelope_header_leak(const Transaction& t, Context& ctx) {
   if (!is_copy(t)) return;
   MessageState& s = *t.msg;
-  const SentSummary& sent = *s.sent;
-  for (std::size_t e = 0; e < sent.envelope_only.size(); ++e) {
-    const std::string& b = sent.envelope_only[e];
-    if (std::find(s.leaked.begin(), s.leaked.end(), b) != s.leaked.end()) continue;
+  const std::span<const SentMessages::Address> only = ctx.sent.envelope_only(s.i);
+  for (std::size_t e = 0; e < only.size(); ++e) {
+    if (std::find(s.leaked.begin(), s.leaked.end(), only[e]) != s.leaked.end()) continue;
+    const std::string& b = ctx.sent.address(only[e]);
     const bool others =
         std::any_of(t.accepted.begin(), t.accepted.end(),
                     [&](const std::string& a) { return a != b && a != ctx.resolve(b); });
-    if (!others || !mentions_more(mention_counts(t.d.message, b), sent.envelope_only_mentions[e]))
+    if (!others || !mentions_more(mention_counts(t.d.message, b), ctx.sent.mentions(s.i, e)))
       continue;
-    s.leaked.push_back(b);
-    const std::string line = excerpt(leaking_line(t.d.message, sent.quoting_lines, b), b);
-    ctx.add("envelope-header-leak", s.m->id, b,
+    s.leaked.push_back(only[e]);
+    const std::string line = excerpt(leaking_line(t.d.message, ctx.sent.quoting_lines(s.i), b), b);
+    ctx.add("envelope-header-leak", id_of(ctx, s), b,
             fmt::format("journal #{}: copy for {} shows {}{}", t.d.seq, t.accepted.front(), b,
                         line.empty() ? "" : " in \"" + line + "\""),
             seq_of(t.d));
@@ -93,25 +98,24 @@ void envelope_header_leak(const Transaction& t, Context& ctx) {
 void bcc_header_leak(const Transaction& t, Context& ctx) {
   if (!is_copy(t)) return;
   for (const auto& l : header_lines(t.d.message, "Bcc"))
-    ctx.add("bcc-header-leak", t.msg->m->id, t.accepted.front(),
+    ctx.add("bcc-header-leak", id_of(ctx, *t.msg), t.accepted.front(),
             fmt::format("journal #{}: \"{}\"", t.d.seq, excerpt(l, "")), seq_of(t.d));
 }
 
 void sender_rewritten(const Transaction& t, Context& ctx) {
   if (!is_copy(t)) return;
-  const TruthMessage& m = *t.msg->m;
-  if (norm(t.d.mail_from) != norm(m.envelope_from))
-    ctx.add("sender-rewritten", m.id, "",
-            fmt::format("journal #{}: MAIL FROM:<{}>, envelope was <{}>", t.d.seq, t.d.mail_from,
-                        m.envelope_from),
-            seq_of(t.d));
+  const std::string_view from = ctx.sent.envelope_from(t.msg->i);
+  if (norm(t.d.mail_from) != norm(std::string(from)))
+    ctx.add(
+        "sender-rewritten", id_of(ctx, *t.msg), "",
+        fmt::format("journal #{}: MAIL FROM:<{}>, envelope was <{}>", t.d.seq, t.d.mail_from, from),
+        seq_of(t.d));
 }
 
 void message_altered(const Transaction& t, Context& ctx) {
   if (!is_copy(t)) return;
-  const TruthMessage& m = *t.msg->m;
-  if (body_sha256(t.d.message) != t.msg->sent->body_sha256)
-    ctx.add("message-altered", m.id, t.accepted.front(),
+  if (body_sha256(t.d.message) != ctx.sent.body_sha256(t.msg->i))
+    ctx.add("message-altered", id_of(ctx, *t.msg), t.accepted.front(),
             fmt::format("journal #{}: body differs from what was sent", t.d.seq), seq_of(t.d));
 }
 
@@ -120,7 +124,7 @@ void loop(const Transaction& t, Context& ctx) {
   if (!t.msg || t.msg->looped) return;
   MessageState& s = *t.msg;
   if (s.first_relay >= 0 && t.d.seq > static_cast<std::uint64_t>(s.first_relay)) {
-    ctx.add("loop", s.m->id, "",
+    ctx.add("loop", id_of(ctx, s), "",
             fmt::format("journal #{} relayed it out, journal #{} received it again", s.first_relay,
                         t.d.seq),
             seq_of(t.d));
@@ -140,9 +144,9 @@ const Pop3SessionFact* deleting_session(const Truth& truth, const std::string& i
 // The worst failure: the provider no longer has it and no local mailbox got it.
 void lost_message(Context& ctx) {
   for (const auto& s : ctx.messages)
-    if (s->copies == 0 && !ctx.group_reached_any(*s->m))
-      if (const Pop3SessionFact* del = deleting_session(ctx.truth, s->m->id))
-        ctx.add("lost-message", s->m->id, "",
+    if (s.copies == 0 && !ctx.group_reached_any(s.i))
+      if (const Pop3SessionFact* del = deleting_session(ctx.truth, id_of(ctx, s)))
+        ctx.add("lost-message", id_of(ctx, s), "",
                 fmt::format("POP3 session #{} deleted it (DELE, QUIT) and no local mailbox "
                             "accepted a copy",
                             del->id),
@@ -151,11 +155,16 @@ void lost_message(Context& ctx) {
 
 // Mailboxes only envelope-only (blind-copy) recipients resolve to: no To/Cc address does.
 std::set<std::string> blind_mailboxes(const MessageState& s, const Context& ctx) {
-  const std::vector<std::string>& hidden = s.sent->envelope_only;
+  const std::span<const SentMessages::Address> hidden = ctx.sent.envelope_only(s.i);
+  const auto is_hidden = [&](const std::string& r) {
+    return std::any_of(hidden.begin(), hidden.end(),
+                       [&](SentMessages::Address h) { return ctx.sent.address(h) == norm(r); });
+  };
   std::set<std::string> blind, shown;
-  for (const auto& r : s.m->envelope_to)
-    (std::find(hidden.begin(), hidden.end(), norm(r)) == hidden.end() ? shown : blind)
-        .insert(ctx.resolve(r));
+  for (const SentMessages::Address a : ctx.sent.envelope_to(s.i)) {
+    const std::string& r = ctx.sent.address(a);
+    (is_hidden(r) ? blind : shown).insert(ctx.resolve(r));
+  }
   for (const auto& v : shown) blind.erase(v);
   return blind;
 }
@@ -165,12 +174,12 @@ void lost_recipient(Context& ctx) {
   for (const auto& s : ctx.messages) {
     std::set<std::string> blind;
     bool blind_known = false;
-    for (const MailboxId e : s->expected) {
-      if (s->got.count(e) || ctx.group_reached(*s->m, e)) continue;
-      if (!blind_known) blind = blind_mailboxes(*s, ctx);
+    for (const MailboxId e : s.expected) {
+      if (s.got.count(e) || ctx.group_reached(s.i, e)) continue;
+      if (!blind_known) blind = blind_mailboxes(s, ctx);
       blind_known = true;
       const bool is_blind = blind.count(ctx.name(e)) > 0;
-      ctx.add("lost-recipient", s->m->id, ctx.name(e),
+      ctx.add("lost-recipient", id_of(ctx, s), ctx.name(e),
               is_blind ? "no accepted delivery in the journal (a blind copy: not in To/Cc)"
                        : "no accepted delivery in the journal",
               -1, is_blind);
@@ -193,10 +202,10 @@ void delayed(Context& ctx) {
   const std::int64_t budget_ms = ctx.truth.latency_budget_ms;
   if (budget_ms <= 0) return;  // no budget
   for (const auto& s : ctx.messages)
-    for (const auto& [rcpt, first] : s->first_to) {
-      const std::int64_t latency = first.virtual_ms - s->m->injected_ms;
+    for (const auto& [rcpt, first] : s.first_to) {
+      const std::int64_t latency = first.virtual_ms - ctx.sent.injected_ms(s.i);
       if (latency <= budget_ms) continue;
-      ctx.add("delayed", s->m->id, ctx.name(rcpt),
+      ctx.add("delayed", id_of(ctx, s), ctx.name(rcpt),
               fmt::format("delivered {} after injection (budget {}), journal #{}",
                           duration_text(latency), duration_text(budget_ms), first.seq),
               static_cast<std::int64_t>(first.seq));
@@ -223,21 +232,24 @@ void stall(Context& ctx) {
 // interval before the end, reached nobody.
 void stuck_queue(Context& ctx) {
   const Truth& truth = ctx.truth;
-  std::vector<std::size_t> order(truth.messages.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return truth.messages[a].injected_ms < truth.messages[b].injected_ms;
+  const SentMessages& sent = ctx.sent;
+  std::vector<std::uint32_t> order(sent.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
+  std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+    return sent.injected_ms(a) < sent.injected_ms(b);
   });
   std::ptrdiff_t last = -1;
   for (std::size_t k = 0; k < order.size(); ++k)
-    if (ctx.messages[order[k]]->copies > 0 || ctx.group_reached_any(truth.messages[order[k]]))
+    if (ctx.messages[order[k]].copies > 0 || ctx.group_reached_any(order[k]))
       last = static_cast<std::ptrdiff_t>(k);
   std::vector<std::string> stuck;
   for (std::size_t k = static_cast<std::size_t>(last + 1); k < order.size(); ++k) {
-    const TruthMessage& m = truth.messages[order[k]];
-    const bool any_local = std::any_of(m.envelope_to.begin(), m.envelope_to.end(),
-                                       [&](const std::string& r) { return ctx.is_local(r); });
-    if (any_local && m.injected_ms + truth.interval_ms < truth.end_ms) stuck.push_back(m.id);
+    const std::span<const SentMessages::Address> to = sent.envelope_to(order[k]);
+    const bool any_local = std::any_of(to.begin(), to.end(), [&](SentMessages::Address r) {
+      return ctx.is_local(sent.address(r));
+    });
+    if (any_local && sent.injected_ms(order[k]) + truth.interval_ms < truth.end_ms)
+      stuck.emplace_back(sent.id(order[k]));
   }
   if (stuck.empty()) return;
   std::string list;

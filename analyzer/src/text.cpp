@@ -90,7 +90,7 @@ std::size_t count_address(const std::string& hay_lower, const std::string& addr_
 // ASCII case folding only (base/, not mail/: the analyzer keeps its own simple parsing).
 char lower(char c) { return base::ascii_lower(c); }
 std::string lower(std::string_view s) { return base::to_lower(s); }
-std::string domain_of(const std::string& addr) {
+std::string domain_of(std::string_view addr) {
   const auto at = addr.rfind('@');
   return at == std::string::npos ? std::string() : lower(addr.substr(at + 1));
 }

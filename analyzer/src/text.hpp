@@ -13,7 +13,7 @@ namespace dropcheck::analyzer::detail {
 char lower(char c);
 std::string lower(std::string_view s);
 // The domain of an address, lower-cased ("" without '@').
-std::string domain_of(const std::string& addr);
+std::string domain_of(std::string_view addr);
 // An address as recipients are matched: without <> and spaces, lower-cased.
 std::string norm(std::string a);
 // Header section and body, split at the first empty line (CRLF or LF).

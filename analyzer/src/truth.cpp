@@ -1,10 +1,17 @@
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "analyzer/analyzer.hpp"
 #include "base/strings.hpp"
+#include "sent_messages.hpp"
+#include "truth_scanner.hpp"
 
 namespace dropcheck::analyzer {
 
@@ -75,43 +82,131 @@ Pop3SessionFact session_of(const nlohmann::json& p) {
   return f;
 }
 
+// The members besides "messages", from the parsed document.
+base::Status read_head(const nlohmann::json& j, const std::string& path, Truth& t) {
+  if (j.value("version", 0) != 1)
+    return base::make_error("bad-truth", fmt::format("{}: unsupported truth version", path));
+  t.scenario = j.at("scenario").get<std::string>();
+  t.local_domains = j.at("local_domains").get<std::vector<std::string>>();
+  t.users = j.at("users").get<std::vector<std::string>>();
+  t.aliases = j.at("aliases").get<std::map<std::string, std::string>>();
+  t.fallback = j.at("fallback").get<std::string>();
+  t.login_delay_ms = j.value("login_delay_ms", std::int64_t{0});
+  t.end_ms = j.value("end_ms", std::int64_t{0});
+  t.interval_ms = j.value("interval_ms", std::int64_t{0});
+  t.latency_budget_ms = j.value("latency_budget_ms", std::int64_t{0});
+  if (j.contains("pop3_sessions"))
+    for (const auto& p : j.at("pop3_sessions")) t.pop3_sessions.push_back(session_of(p));
+  if (!j.contains("messages"))
+    return base::make_error("bad-truth", fmt::format("{}: no messages", path));
+  return base::ok_status();
+}
+
+// Where the messages go as they are read: Truth::messages, or (summarized) Truth::summarized.
+class MessageSink {
+ public:
+  explicit MessageSink(TruthBytes bytes) {
+    if (bytes == TruthBytes::summarized) sent_ = std::make_shared<SentMessages>();
+  }
+  void add(Truth& t, TruthMessage&& m) {
+    if (sent_)
+      sent_->add(m, summarize(m));
+    else
+      t.messages.push_back(std::move(m));
+  }
+  void finish(Truth& t) {
+    if (!sent_) return;
+    sent_->seal();
+    t.summarized = std::move(sent_);
+  }
+
+ private:
+  std::shared_ptr<SentMessages> sent_;
+};
+
+// A file mapped for reading, its pages given back as the reader passes them: the file's
+// hundreds of MB never count in the process's memory at once.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+      size_ = static_cast<std::size_t>(st.st_size);
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p != MAP_FAILED) {
+        data_ = static_cast<const char*>(p);
+        ::madvise(p, size_, MADV_SEQUENTIAL);
+      }
+    }
+    ::close(fd);
+  }
+  ~MappedFile() {
+    if (data_) ::munmap(const_cast<char*>(data_), size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  std::string_view text() const { return data_ ? std::string_view(data_, size_) : ""; }
+  // The pages before `pos` are no longer needed (read again from the file if they are).
+  void done_upto(std::size_t pos) {
+    constexpr std::size_t kStep = std::size_t{64} << 20;
+    if (!data_ || pos < released_ + kStep) return;
+    const std::size_t end = pos & ~(kStep - 1);
+    ::madvise(const_cast<char*>(data_) + released_, end - released_, MADV_DONTNEED);
+    released_ = end;
+  }
+
+ private:
+  const char* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t released_ = 0;
+};
+
+// A file in save_truth's exact form, read without a JSON tree of its messages (the scanner)
+// and its other members by nlohmann; nullopt when it is in any other form or wrong in any way
+// (the nlohmann reader then reads it and names what is wrong).
+std::optional<Truth> load_canonical(const std::string& path, TruthBytes bytes) {
+  MappedFile file(path);
+  Truth t;
+  MessageSink sink(bytes);
+  const auto head = detail::scan_truth_messages(
+      file.text(), [&](TruthMessage&& m) { sink.add(t, std::move(m)); },
+      [&](std::size_t pos) { file.done_upto(pos); });
+  if (!head) return std::nullopt;
+  try {
+    const auto j = nlohmann::json::parse(head->text);
+    if (j.dump(1) + "\n" != head->text || !read_head(j, path, t).ok()) return std::nullopt;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+  sink.finish(t);
+  return t;
+}
+
 }  // namespace
 
-// Read from the stream with each message converted as soon as it is parsed and dropped from the
+// A file in save_truth's form goes through load_canonical; any other through nlohmann's
+// parser from the stream, each message converted as soon as it is parsed and dropped from the
 // JSON tree: memory holds the messages once (decoded), never the file or a tree of all of them.
 base::Result<Truth> load_truth(const std::string& path, TruthBytes bytes) {
+  if (auto t = load_canonical(path, bytes)) return std::move(*t);
   std::ifstream in(path, std::ios::binary);
   if (!in) return base::make_error("io", fmt::format("{}: cannot read", path));
   try {
     Truth t;
+    MessageSink sink(bytes);
     std::string section;  // the top-level member being parsed
     const auto each = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
       using E = nlohmann::json::parse_event_t;
       if (event == E::key && depth == 1) section = parsed.get<std::string>();
       if (event != E::object_end || depth != 2 || section != "messages") return true;
-      t.messages.push_back(message_of(parsed));
-      if (bytes == TruthBytes::summarized) {
-        t.sent.push_back(std::make_shared<const SentSummary>(summarize(t.messages.back())));
-        std::string().swap(t.messages.back().raw);
-      }
+      sink.add(t, message_of(parsed));
       return false;  // not kept in the tree
     };
     const auto j = nlohmann::json::parse(in, each);
-    if (j.value("version", 0) != 1)
-      return base::make_error("bad-truth", fmt::format("{}: unsupported truth version", path));
-    t.scenario = j.at("scenario").get<std::string>();
-    t.local_domains = j.at("local_domains").get<std::vector<std::string>>();
-    t.users = j.at("users").get<std::vector<std::string>>();
-    t.aliases = j.at("aliases").get<std::map<std::string, std::string>>();
-    t.fallback = j.at("fallback").get<std::string>();
-    t.login_delay_ms = j.value("login_delay_ms", std::int64_t{0});
-    t.end_ms = j.value("end_ms", std::int64_t{0});
-    t.interval_ms = j.value("interval_ms", std::int64_t{0});
-    t.latency_budget_ms = j.value("latency_budget_ms", std::int64_t{0});
-    if (j.contains("pop3_sessions"))
-      for (const auto& p : j.at("pop3_sessions")) t.pop3_sessions.push_back(session_of(p));
-    if (!j.contains("messages"))
-      return base::make_error("bad-truth", fmt::format("{}: no messages", path));
+    if (auto head = read_head(j, path, t); !head.ok()) return head.error();
+    sink.finish(t);
     return t;
   } catch (const nlohmann::json::exception& e) {
     return base::make_error("bad-truth", fmt::format("{}: {}", path, e.what()));

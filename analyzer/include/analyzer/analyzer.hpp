@@ -42,6 +42,8 @@ struct TruthMessage {
 
 SentSummary summarize(const TruthMessage& m);
 
+class SentMessages;  // analyzer/src/sent_messages.hpp
+
 // What the provider saw of one POP3 session (from fake-pop3's session log).
 struct Pop3SessionFact {
   std::uint64_t id = 0;
@@ -64,9 +66,10 @@ struct Truth {
   std::map<std::string, std::string> aliases;  // address -> mailbox
   std::string fallback;                        // where unknown local users' mail should go
   std::vector<TruthMessage> messages;
-  // Per message (same order), when load_truth(path, TruthBytes::summarized) left their raw bytes
-  // empty; else empty, and the judge summarizes each message from raw.
-  std::vector<std::shared_ptr<const SentSummary>> sent;
+  // Set by load_truth(path, TruthBytes::summarized) instead of `messages`: every message as the
+  // judge keeps it (id, tag, envelope, SentSummary; no bytes) in a few flat tables. When set,
+  // the judge reads it and not `messages`; else it makes it from `messages`.
+  std::shared_ptr<const SentMessages> summarized;
   std::int64_t login_delay_ms = 0;             // the provider's LOGIN-DELAY (0: none)
   std::vector<Pop3SessionFact> pop3_sessions;  // in connection order
   std::int64_t end_ms = 0;                     // virtual time the run ended
@@ -153,6 +156,16 @@ struct Report {
 // The known finding types, in report order.
 const std::vector<std::string>& finding_types();
 
+// Where Judge::finish(ReportSink&) hands the report, so that no Report of every message need
+// exist: the report without its messages (scenario, findings, transactions) first, then each
+// message's statistics, in truth order.
+class ReportSink {
+ public:
+  virtual ~ReportSink() = default;
+  virtual void head(const Report& report) = 0;  // report.messages is empty
+  virtual void message(const MessageStats& m) = 0;
+};
+
 namespace detail {
 struct Context;
 }
@@ -167,7 +180,10 @@ class Judge {
   Judge(const Judge&) = delete;
   Judge& operator=(const Judge&) = delete;
   void add(const Delivery& d);
-  Report finish();  // once, after the last add()
+  // Once, after the last add(): the whole report, or the same handed to `sink` a message at a
+  // time (each message's state freed as its statistics are handed over).
+  Report finish();
+  void finish(ReportSink& sink);
 
  private:
   std::unique_ptr<detail::Context> ctx_;
@@ -177,8 +193,9 @@ class Judge {
 Report analyze(const Truth& truth, const std::vector<Delivery>& journal);
 
 // Truth files (JSON) for offline re-analysis.
-// With TruthBytes::summarized each message's raw bytes are replaced by their SentSummary as
-// they are read (what the judge needs; such a truth cannot be saved again).
+// With TruthBytes::summarized the messages go to Truth::summarized as they are read, each with
+// its SentSummary instead of its bytes (what the judge needs; such a truth cannot be saved
+// again, and its `messages` is empty).
 enum class TruthBytes { kept, summarized };
 base::Status save_truth(const std::string& path, const Truth& truth);
 base::Result<Truth> load_truth(const std::string& path, TruthBytes bytes = TruthBytes::kept);

@@ -16,5 +16,8 @@ Delivery delivery_of(journal::TransactionRecord&& r);
 // Judge. Errors: the journal reader's ("journal-missing", "journal-bad-line", ...) and
 // "journal-torn" when the last line is incomplete.
 base::Result<Report> analyze_journal(const Truth& truth, const std::filesystem::path& dir);
+// The same, the report handed to `sink` (Judge::finish(ReportSink&)) instead of returned.
+base::Status analyze_journal(const Truth& truth, const std::filesystem::path& dir,
+                             ReportSink& sink);
 
 }  // namespace dropcheck::analyzer

@@ -24,6 +24,34 @@ nlohmann::json to_json(const Report& report);
 // whole report); false if a write failed.
 bool print_json(std::FILE* out, const Report& report);
 std::string to_text(const Report& report);
+
+// The text and JSON reports written to `out` as Judge::finish(ReportSink&) hands them over (the
+// same bytes as print_text and print_json): a report of any size in memory for one message.
+class TextReportWriter : public ReportSink {
+ public:
+  explicit TextReportWriter(std::FILE* out) : out_(out) {}
+  void head(const Report& report) override;
+  void message(const MessageStats& m) override;
+  bool ok() const { return ok_; }  // false if a write failed
+
+ private:
+  std::FILE* out_;
+  bool ok_ = true;
+};
+
+class JsonReportWriter : public ReportSink {
+ public:
+  explicit JsonReportWriter(std::FILE* out) : out_(out) {}
+  void head(const Report& report) override;
+  void message(const MessageStats& m) override;
+  bool end();  // after the last message: the rest of the object; false if a write failed
+
+ private:
+  std::FILE* out_;
+  bool ok_ = true;
+  bool first_ = true;  // no message written yet
+  std::string tail_;   // what follows "messages"
+};
 // The same text written to `out` as it is made (a large report is never held whole); false if
 // a write failed.
 bool print_text(std::FILE* out, const Report& report);
