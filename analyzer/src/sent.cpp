@@ -39,10 +39,10 @@ std::vector<std::string> quoting_lines(const std::string& raw,
     if (nl == std::string_view::npos) nl = text.size();
     const std::string_view line = text.substr(pos, nl - pos);
     pos = nl + 1;
-    const std::string l = lower(line);
-    if (l.find("=?") != std::string::npos ||
-        std::any_of(addrs.begin(), addrs.end(),
-                    [&](const std::string& a) { return l.find(a) != std::string::npos; }))
+    if (line.find("=?") != std::string_view::npos ||
+        std::any_of(addrs.begin(), addrs.end(), [&](const std::string& a) {
+          return find_lower(line, a, 0) != std::string_view::npos;
+        }))
       out.emplace_back(line);
   }
   return out;

@@ -12,6 +12,9 @@ namespace dropcheck::analyzer::detail {
 
 char lower(char c);
 std::string lower(std::string_view s);
+// Where `needle` first occurs in `hay` at or after `from`, ASCII case ignored in `hay` (what
+// lower(hay).find(needle, from) gives, without the copy); `needle` is lower-case.
+std::size_t find_lower(std::string_view hay, std::string_view needle, std::size_t from);
 // The domain of an address, lower-cased ("" without '@').
 std::string domain_of(std::string_view addr);
 // An address as recipients are matched: without <> and spaces, lower-cased.

@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "analyzer/analyzer.hpp"
 #include "base/strings.hpp"
@@ -103,25 +106,64 @@ base::Status read_head(const nlohmann::json& j, const std::string& path, Truth& 
 }
 
 // Where the messages go as they are read: Truth::messages, or (summarized) Truth::summarized.
+// Summaries (SHA-256 of the body, address scans) are made on a second thread, a chunk of
+// messages at a time, while the next chunk is read: at most two chunks are held (bounded
+// memory), and they are added in file order.
 class MessageSink {
  public:
+  // Messages per chunk: large enough that starting a thread per chunk costs nothing.
+  static constexpr std::size_t kChunk = 1024;
+
   explicit MessageSink(TruthBytes bytes) {
     if (bytes == TruthBytes::summarized) sent_ = std::make_shared<SentMessages>();
   }
+  MessageSink(const MessageSink&) = delete;
+  MessageSink& operator=(const MessageSink&) = delete;
+  ~MessageSink() {
+    if (pending_.valid()) pending_.wait();  // never leave the worker running on freed chunks
+  }
   void add(Truth& t, TruthMessage&& m) {
-    if (sent_)
-      sent_->add(m, summarize(m));
-    else
+    if (!sent_) {
       t.messages.push_back(std::move(m));
+      return;
+    }
+    chunk_.push_back(std::move(m));
+    if (chunk_.size() == kChunk) hand_over();
   }
   void finish(Truth& t) {
     if (!sent_) return;
+    hand_over();
+    take_pending();
     sent_->seal();
     t.summarized = std::move(sent_);
   }
 
  private:
+  using Chunk = std::vector<TruthMessage>;
+  using Summarized = std::pair<Chunk, std::vector<SentSummary>>;
+
+  // The chunk being read goes to the worker, once the previous one is added.
+  void hand_over() {
+    take_pending();
+    if (chunk_.empty()) return;
+    pending_ = std::async(std::launch::async, [c = std::move(chunk_)]() mutable {
+      std::vector<SentSummary> s;
+      s.reserve(c.size());
+      for (const TruthMessage& m : c) s.push_back(summarize(m));
+      return Summarized{std::move(c), std::move(s)};
+    });
+    chunk_ = Chunk();
+    chunk_.reserve(kChunk);
+  }
+  void take_pending() {
+    if (!pending_.valid()) return;
+    const Summarized done = pending_.get();
+    for (std::size_t i = 0; i < done.first.size(); ++i) sent_->add(done.first[i], done.second[i]);
+  }
+
   std::shared_ptr<SentMessages> sent_;
+  Chunk chunk_;
+  std::future<Summarized> pending_;
 };
 
 // A file mapped for reading, its pages given back as the reader passes them: the file's

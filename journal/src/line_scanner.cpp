@@ -2,8 +2,8 @@
 
 #include <charconv>
 #include <concepts>
-#include <cstring>
 #include <optional>
+#include <string_view>
 
 #include "base/strings.hpp"
 #include "journal/fields.hpp"
@@ -175,11 +175,15 @@ class Cursor {
 
 // Members delivery_of does not read: scanned (so a line is accepted exactly when the tree
 // reader accepts it) but not stored under Fields::analysis.
-bool skipped(const char* name, Fields keep) {
+// Compared as string_views: lengths first, so most names cost no octet comparison (twelve
+// strcmp calls per member were a tenth of the reader thread's time at 1M records).
+bool skipped(std::string_view name, Fields keep) {
   if (keep == Fields::all) return false;
-  for (const char* s : {"client", "helo_verb", "helo", "mail_params", "mail_reply", "body_type",
-                        "reply", "params", "mailbox", "data_reply", "end_reason", "faults"})
-    if (std::strcmp(name, s) == 0) return true;
+  static constexpr std::string_view kSkipped[] = {
+      "client", "helo_verb", "helo",    "mail_params", "mail_reply", "body_type",
+      "reply",  "params",    "mailbox", "data_reply",  "end_reason", "faults"};
+  for (const std::string_view s : kSkipped)
+    if (name == s) return true;
   return false;
 }
 

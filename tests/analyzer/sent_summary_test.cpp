@@ -89,6 +89,29 @@ TEST(SentSummary, ASummarizedTruthIsJudgedAsTheTruthWithItsBytes) {
   }
 }
 
+// Summaries are made on a second thread a chunk (1024 messages) at a time: a truth spanning
+// several chunks, the last one partial, is kept in file order and judged as with its bytes.
+TEST(SentSummary, ManyChunksAreSummarizedInFileOrder) {
+  Truth t;
+  t.scenario = "chunks";
+  t.local_domains = {"firma.example"};
+  std::vector<Delivery> copies;
+  for (int i = 0; i < 2 * 1024 + 3; ++i) {
+    const std::string id = "m" + std::to_string(i);
+    const std::string raw =
+        "To: a@firma.example\r\nX-Dropcheck-Id: " + id + "\r\n\r\nbody " + id + "\r\n";
+    t.messages.push_back({id, "s@x.example", {"a@firma.example", "b@firma.example"}, raw, i, ""});
+    if (i % 3 == 0)
+      copies.push_back(copy(static_cast<std::uint64_t>(i), {"b@firma.example"}, raw + "X"));
+  }
+  const std::string path = ::testing::TempDir() + "/chunks-truth.json";
+  ASSERT_TRUE(save_truth(path, t).ok());
+  auto summarized = load_truth(path, TruthBytes::summarized);
+  std::remove(path.c_str());
+  ASSERT_TRUE(summarized.ok()) << summarized.error().message;
+  EXPECT_EQ(to_text(analyze(*summarized, copies)), to_text(analyze(t, copies)));
+}
+
 // What `write` writes to a file.
 template <typename Write>
 std::string written_by(Write&& write) {
