@@ -77,29 +77,36 @@ std::string base64_encode(std::string_view in) {
   return out;
 }
 
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
+namespace {
+
+// Each octet's value in the base64 alphabet, -1 outside it: one table for every decoder (truth.json
+// holds hundreds of MB of base64, and the truth scanner checks each octet before decoding).
+constexpr std::array<signed char, 256> kBase64Value = [] {
+  std::array<signed char, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    int v = -1;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    if (c >= '0' && c <= '9') v = c - '0' + 52;
+    if (c == '+') v = 62;
+    if (c == '/') v = 63;
+    t[static_cast<std::size_t>(c)] = static_cast<signed char>(v);
+  }
+  return t;
+}();
+
+}  // namespace
+
+int base64_value(char c) { return kBase64Value[static_cast<unsigned char>(c)]; }
 
 std::string base64_decode(std::string_view in) {
-  // base64_value by table, the output sized once: truth.json decodes hundreds of MB of it.
-  static const auto kValue = [] {
-    std::array<signed char, 256> t{};
-    for (int c = 0; c < 256; ++c)
-      t[static_cast<std::size_t>(c)] = static_cast<signed char>(base64_value(static_cast<char>(c)));
-    return t;
-  }();
+  // The output sized once: truth.json decodes hundreds of MB of it.
   std::string out(in.size() / 4 * 3 + 3, '\0');
   std::size_t n = 0;
   unsigned buf = 0;
   int bits = 0;
   for (const char c : in) {
-    const int v = kValue[static_cast<unsigned char>(c)];
+    const int v = base64_value(c);
     if (v < 0) continue;
     buf = (buf << 6) | static_cast<unsigned>(v);
     bits += 6;
