@@ -127,12 +127,12 @@ std::string digest_key(const std::array<unsigned char, 32>& d) {
 // (the last such). SentMessages::kNone: none.
 std::uint32_t group_of(const Delivery& d, Context& ctx) {
   std::uint32_t group = SentMessages::kNone;
-  for (const auto& line : header_lines(d.message, "X-Dropcheck-Id")) {
-    std::string_view v = std::string_view(line).substr(line.find(':') + 1);
+  each_header_named(d.message, "X-Dropcheck-Id", [&](std::string_view line) {
+    std::string_view v = line.substr(line.find(':') + 1);
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
     if (const std::uint32_t g = ctx.sent.group(v); g != SentMessages::kNone) group = g;
-  }
+  });
   if (group != SentMessages::kNone) return group;
   if (!ctx.body_group) {  // an untagged copy: index the scenario bodies once
     ctx.body_group = std::make_unique<std::unordered_map<std::string, std::uint32_t>>();

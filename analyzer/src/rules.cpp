@@ -97,9 +97,10 @@ void envelope_header_leak(const Transaction& t, Context& ctx) {
 
 void bcc_header_leak(const Transaction& t, Context& ctx) {
   if (!is_copy(t)) return;
-  for (const auto& l : header_lines(t.d.message, "Bcc"))
+  each_header_named(t.d.message, "Bcc", [&](std::string_view l) {
     ctx.add("bcc-header-leak", id_of(ctx, *t.msg), t.accepted.front(),
-            fmt::format("journal #{}: \"{}\"", t.d.seq, excerpt(l, "")), seq_of(t.d));
+            fmt::format("journal #{}: \"{}\"", t.d.seq, excerpt(std::string(l), "")), seq_of(t.d));
+  });
 }
 
 void sender_rewritten(const Transaction& t, Context& ctx) {

@@ -11,13 +11,19 @@ namespace dropcheck::analyzer {
 
 namespace detail {
 
+// What sha256(crlf(body)) gives, fed in runs between bare LFs: no copy of the body, no hex.
 std::array<unsigned char, 32> body_sha256(std::string_view message) {
-  const std::string hex = base::sha256_hex(crlf(split_message(message).second));
-  const auto val = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
-  std::array<unsigned char, 32> out{};
-  for (std::size_t i = 0; i < out.size(); ++i)
-    out[i] = static_cast<unsigned char>(val(hex[2 * i]) * 16 + val(hex[2 * i + 1]));
-  return out;
+  const std::string_view body = split_message(message).second;
+  base::Sha256 sha;
+  std::size_t run = 0;  // start of the octets not yet fed
+  for (auto nl = body.find('\n'); nl != std::string_view::npos; nl = body.find('\n', nl + 1)) {
+    if (nl > 0 && body[nl - 1] == '\r') continue;
+    sha.update(body.substr(run, nl - run));
+    sha.update("\r");
+    run = nl;
+  }
+  sha.update(body.substr(run));
+  return sha.digest();
 }
 
 }  // namespace detail

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <set>
 #include <sstream>
 
 #include "analyzer/analyzer.hpp"
@@ -212,56 +211,91 @@ bool same_name(std::string_view n, std::string_view name) {
   return true;
 }
 
-// Every unfolded header line of `raw` (without CR) whose name (before ':', trailing blanks
-// removed) satisfies `want`, handed to `each`.
+// Every header line of `raw` whose name (before ':', trailing blanks removed) satisfies `want`,
+// handed to `each` as unfold() makes it, without its final CR.
 template <typename Want, typename Each>
-void each_header_line(const std::string& raw, Want&& want, Each&& each) {
-  const std::string unfolded = unfold(split_message(raw).first);
-  const std::string_view text = unfolded;
-  for (std::size_t pos = 0; pos < text.size();) {
-    auto nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view line = text.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+void each_header_line(std::string_view raw, Want&& want, Each&& each) {
+  std::string scratch;
+  each_unfolded_line(split_message(raw).first, scratch, [&](std::string_view line) {
     const auto colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
+    if (colon == std::string_view::npos) return;
     std::string_view n = line.substr(0, colon);
     while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
     if (want(n)) each(line);
-  }
+  });
 }
 
 }  // namespace
 
+namespace detail {
+
+// The lines of unfold(head) split at LF, found in `head` itself: a logical line ends at an LF
+// that no space or tab follows. Only a folded line is unfolded (into `scratch`); the rest are
+// views into `head` (unfolding whole header sections was a large part of the judge's time).
+void each_unfolded_line(std::string_view head, std::string& scratch,
+                        const std::function<void(std::string_view)>& each) {
+  for (std::size_t pos = 0; pos < head.size();) {
+    std::size_t end = pos;
+    bool folded = false;
+    for (;;) {
+      const auto nl = head.find('\n', end);
+      if (nl == std::string_view::npos) {
+        end = head.size();
+        break;
+      }
+      end = nl;
+      if (nl + 1 >= head.size() || (head[nl + 1] != ' ' && head[nl + 1] != '\t')) break;
+      folded = true;
+      end = nl + 1;
+    }
+    std::string_view line = head.substr(pos, end - pos);
+    pos = end + 1;
+    if (folded) {
+      scratch = unfold(line);
+      line = scratch;
+    }
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    each(line);
+  }
+}
+
+void each_header_named(std::string_view raw, std::string_view name,
+                       const std::function<void(std::string_view)>& each) {
+  each_header_line(
+      raw, [&](std::string_view n) { return same_name(n, name); }, each);
+}
+
+}  // namespace detail
+
 std::vector<std::string> header_lines(const std::string& raw, const std::string& name) {
   std::vector<std::string> out;
-  each_header_line(
-      raw, [&](std::string_view n) { return same_name(n, name); },
-      [&](std::string_view line) { out.emplace_back(line); });
+  each_header_named(raw, name, [&](std::string_view line) { out.emplace_back(line); });
   return out;
 }
 
 std::vector<std::string> visible_addresses(const std::string& raw) {
-  std::set<std::string> found;
+  std::vector<std::string> found;
   const auto shown = [](std::string_view n) {
     for (const char* name : {"To", "Cc", "From", "Reply-To", "Sender"})
       if (same_name(n, name)) return true;
     return false;
   };
+  // The character classes hold both cases, so the line is scanned as it is and only the
+  // addresses found are lower-cased.
   each_header_line(raw, shown, [&](std::string_view line) {
-    const std::string l = lower(line.substr(line.find(':') + 1));
-    for (std::size_t i = 0; i < l.size(); ++i) {
-      if (l[i] != '@') continue;
+    const std::string_view l = line.substr(line.find(':') + 1);
+    for (auto i = l.find('@'); i != std::string_view::npos; i = l.find('@', i + 1)) {
       std::size_t b = i;
       while (b > 0 && (is_addr_char(l[b - 1]) || l[b - 1] == '-')) --b;
       std::size_t e = i + 1;
       while (e < l.size() && is_domain_char(l[e])) ++e;
       while (e > i + 1 && l[e - 1] == '.') --e;
-      if (b < i && e > i + 1) found.insert(l.substr(b, e - b));
+      if (b < i && e > i + 1) found.push_back(lower(l.substr(b, e - b)));
     }
   });
-  return {found.begin(), found.end()};
+  std::sort(found.begin(), found.end());
+  found.erase(std::unique(found.begin(), found.end()), found.end());
+  return found;
 }
 
 bool mentions_address(const std::string& raw, const std::string& addr) {

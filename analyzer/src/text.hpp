@@ -3,6 +3,7 @@
 // independent of mail/: ASCII case folding, line scans, plain searches.
 #include <array>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,6 +26,13 @@ std::pair<std::string_view, std::string_view> split_message(std::string_view raw
 std::string crlf(std::string_view s);
 // Folding removed: CRLF or LF followed by space or tab.
 std::string unfold(std::string_view s);
+// Each line of unfold(head) (split at LF, CR kept), unfolding only folded lines (into `scratch`).
+void each_unfolded_line(std::string_view head, std::string& scratch,
+                        const std::function<void(std::string_view)>& each);
+// Each header line of `raw` named `name` (ASCII case ignored), unfolded, without its final CR:
+// header_lines() without a vector of copies.
+void each_header_named(std::string_view raw, std::string_view name,
+                       const std::function<void(std::string_view)>& each);
 
 // How often an address occurs in three views of a message: its raw bytes, its unfolded header
 // section, and the decoded RFC 2047 encoded-words of that header section.

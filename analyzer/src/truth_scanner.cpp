@@ -1,6 +1,7 @@
 #include "truth_scanner.hpp"
 
 #include <cstdint>
+#include <utility>
 
 #include "base/strings.hpp"
 
@@ -39,12 +40,12 @@ class Scanner {
   // The base64 text of raw_base64, decoded: only the alphabet and '='.
   bool base64(std::string& out) {
     if (!lit("\"")) return false;
-    const std::size_t start = pos_;
-    for (; pos_ < t_.size() && t_[pos_] != '"'; ++pos_)
-      if (base::base64_value(t_[pos_]) < 0 && t_[pos_] != '=') return false;
-    if (pos_ >= t_.size()) return false;
-    out = base::base64_decode(t_.substr(start, pos_ - start));
-    ++pos_;
+    const std::size_t end = t_.find('"', pos_);
+    if (end == std::string_view::npos) return false;
+    auto decoded = base::base64_decode_alphabet(t_.substr(pos_, end - pos_));
+    if (!decoded) return false;
+    out = std::move(*decoded);
+    pos_ = end + 1;
     return true;
   }
 

@@ -99,15 +99,34 @@ constexpr std::array<signed char, 256> kBase64Value = [] {
 
 int base64_value(char c) { return kBase64Value[static_cast<unsigned char>(c)]; }
 
-std::string base64_decode(std::string_view in) {
+namespace {
+
+// The lenient decoder, or (`only_alphabet`) nullopt at any octet outside the alphabet and '='.
+// Whole groups of four alphabet characters go three octets at a time; the first group with
+// anything else in it (padding, a skipped octet) and all after it go octet by octet.
+std::optional<std::string> decode_base64(std::string_view in, bool only_alphabet) {
   // The output sized once: truth.json decodes hundreds of MB of it.
   std::string out(in.size() / 4 * 3 + 3, '\0');
   std::size_t n = 0;
+  std::size_t i = 0;
+  const auto value = [&](std::size_t k) { return kBase64Value[static_cast<unsigned char>(in[k])]; };
+  for (; i + 4 <= in.size(); i += 4) {
+    const int a = value(i), b = value(i + 1), c = value(i + 2), d = value(i + 3);
+    if ((a | b | c | d) < 0) break;
+    const auto v = static_cast<unsigned>((a << 18) | (b << 12) | (c << 6) | d);
+    out[n] = static_cast<char>(v >> 16);
+    out[n + 1] = static_cast<char>((v >> 8) & 0xffu);
+    out[n + 2] = static_cast<char>(v & 0xffu);
+    n += 3;
+  }
   unsigned buf = 0;
   int bits = 0;
-  for (const char c : in) {
-    const int v = base64_value(c);
-    if (v < 0) continue;
+  for (; i < in.size(); ++i) {
+    const int v = value(i);
+    if (v < 0) {
+      if (only_alphabet && in[i] != '=') return std::nullopt;
+      continue;
+    }
     buf = (buf << 6) | static_cast<unsigned>(v);
     bits += 6;
     if (bits >= 8) {
@@ -117,6 +136,14 @@ std::string base64_decode(std::string_view in) {
   }
   out.resize(n);
   return out;
+}
+
+}  // namespace
+
+std::string base64_decode(std::string_view in) { return *decode_base64(in, false); }
+
+std::optional<std::string> base64_decode_alphabet(std::string_view in) {
+  return decode_base64(in, true);
 }
 
 std::optional<std::string> base64_decode_strict(std::string_view in) {
@@ -249,11 +276,10 @@ bool is_dns_name(std::string_view h) {
 namespace {
 std::string hex_of(const unsigned char* md, unsigned int len) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
+  std::string out(std::size_t{len} * 2, '\0');
   for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xf]);
+    out[2 * i] = kHex[md[i] >> 4];
+    out[2 * i + 1] = kHex[md[i] & 0xf];
   }
   return out;
 }
@@ -287,11 +313,16 @@ void Sha256::update(std::string_view data) {
 }
 
 std::string Sha256::hex() {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  const auto md = digest();
+  return hex_of(md.data(), static_cast<unsigned>(md.size()));
+}
+
+std::array<unsigned char, 32> Sha256::digest() {
+  std::array<unsigned char, 32> md{};
   unsigned int len = 0;
-  if (EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md.data(), &len) != 1)
+  if (EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md.data(), &len) != 1 || len != md.size())
     throw std::runtime_error("EVP_DigestFinal(sha256) failed");
-  return hex_of(md.data(), len);
+  return md;
 }
 
 }  // namespace dropcheck::base

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -197,6 +198,52 @@ TEST(TruthScanner, Base64DecodesWhatWasEncoded) {
   EXPECT_EQ(base::base64_decode("aGVs\r\nbG8=\n"), "hello");
   EXPECT_EQ(base::base64_decode("aGVsbG8"), "hello");
   EXPECT_EQ(base::base64_decode(""), "");
+}
+
+// The lenient decoder's plain definition: six bits per alphabet octet, anything else skipped.
+std::string bitwise_decode(std::string_view in) {
+  std::string out;
+  unsigned buf = 0;
+  int bits = 0;
+  for (const char c : in) {
+    const int v = base::base64_value(c);
+    if (v < 0) continue;
+    buf = (buf << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buf >> bits) & 0xffu));
+    }
+  }
+  return out;
+}
+
+// The reference for base64_decode_alphabet: the check octet by octet, then the decoding.
+std::optional<std::string> decode_checked(std::string_view in) {
+  for (const char c : in)
+    if (base::base64_value(c) < 0 && c != '=') return std::nullopt;
+  return bitwise_decode(in);
+}
+
+// The one-pass decoder (groups of four, then octet by octet from the first odd group) agrees
+// with checking and decoding apart: every length, '=' and a foreign octet at every position.
+TEST(TruthScanner, Base64AlphabetDecoderAgreesWithCheckThenDecode) {
+  std::string all;
+  for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
+  const std::string text = base::base64_encode(all);
+  for (std::size_t n = 0; n <= 24; ++n) {
+    const std::string prefix = text.substr(0, n);
+    EXPECT_EQ(base::base64_decode_alphabet(prefix), decode_checked(prefix)) << prefix;
+    for (std::size_t at = 0; at <= n; ++at)
+      for (const char odd : {'=', '\n', ' ', '\0', '-', '\xff'}) {
+        const std::string t = prefix.substr(0, at) + odd + prefix.substr(at);
+        EXPECT_EQ(base::base64_decode_alphabet(t), decode_checked(t)) << t;
+        EXPECT_EQ(base::base64_decode(t), bitwise_decode(t)) << t;
+      }
+  }
+  EXPECT_EQ(base::base64_decode_alphabet(text), all);
+  EXPECT_EQ(base::base64_decode_alphabet("aGVs=bG8="), "hello");
+  EXPECT_EQ(base::base64_decode_alphabet("aGVs bG8="), std::nullopt);
 }
 
 }  // namespace

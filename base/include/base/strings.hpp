@@ -1,5 +1,6 @@
 #pragma once
 // Small string helpers shared by every component (ASCII only, no locale).
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,9 @@ std::vector<std::string_view> split(std::string_view s, char sep);
 // RFC 4648 base64 (with padding) and its lenient decoder (skips characters outside the alphabet).
 std::string base64_encode(std::string_view in);
 std::string base64_decode(std::string_view in);
+// The same for text that holds only alphabet characters and '=' (anywhere); nullopt on any
+// other octet. One pass: truth.json's raw_base64 is checked and decoded at once.
+std::optional<std::string> base64_decode_alphabet(std::string_view in);
 // Strict RFC 4648 section 4: padding required, no whitespace; nullopt on any deviation.
 std::optional<std::string> base64_decode_strict(std::string_view in);
 // The value of one base64 alphabet character, -1 for anything else.
@@ -34,7 +38,7 @@ bool is_dns_name(std::string_view s);
 // Hex-encoded SHA-256 of `data` (OpenSSL EVP).
 std::string sha256_hex(std::string_view data);
 // The same, fed in pieces (a message streamed to disk): update() any number of times, then hex()
-// once.
+// or digest() once.
 class Sha256 {
  public:
   Sha256();
@@ -43,6 +47,8 @@ class Sha256 {
   Sha256& operator=(const Sha256&) = delete;
   void update(std::string_view data);
   std::string hex();
+  // The 32 octets themselves (no hex string: the analyzer compares millions of them).
+  std::array<unsigned char, 32> digest();
 
  private:
   void* ctx_;  // EVP_MD_CTX (OpenSSL stays out of this header)
