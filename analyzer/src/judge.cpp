@@ -125,9 +125,9 @@ std::string digest_key(const std::array<unsigned char, 32>& d) {
 // The group of identical scenario messages a copy belongs to (its first member): its
 // X-Dropcheck-Id (the last line naming a known tag), else a scenario message with an equal body
 // (the last such). SentMessages::kNone: none.
-std::uint32_t group_of(const Delivery& d, Context& ctx) {
+std::uint32_t group_of(std::string_view head, std::string_view body, Context& ctx) {
   std::uint32_t group = SentMessages::kNone;
-  each_header_named(d.message, "X-Dropcheck-Id", [&](std::string_view line) {
+  each_header_named(head, "X-Dropcheck-Id", [&](std::string_view line) {
     std::string_view v = line.substr(line.find(':') + 1);
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
@@ -139,7 +139,7 @@ std::uint32_t group_of(const Delivery& d, Context& ctx) {
     for (std::size_t i = 0; i < ctx.sent.size(); ++i)
       (*ctx.body_group)[digest_key(ctx.sent.body_sha256(i))] = ctx.sent.group(ctx.sent.tag(i));
   }
-  const auto it = ctx.body_group->find(digest_key(body_sha256(d.message)));
+  const auto it = ctx.body_group->find(digest_key(crlf_sha256(body)));
   return it == ctx.body_group->end() ? SentMessages::kNone : it->second;
 }
 
@@ -211,16 +211,17 @@ void Judge::add(const Delivery& d) {
   std::vector<std::string> accepted;
   std::vector<MailboxId> ids;
   MessageState* msg = nullptr;
+  const auto [head, body] = split_message(d.message);
   if (data_accepted) {
     accepted = accepted_local(d, ctx);
     for (const auto& a : accepted) ids.push_back(ctx.mailbox(a));
-    if (const std::uint32_t group = group_of(d, ctx); group != SentMessages::kNone) {
+    if (const std::uint32_t group = group_of(head, body, ctx); group != SentMessages::kNone) {
       const std::size_t i = member_for(ctx, group, ids);
       msg = &ctx.state(i);
       if (!accepted.empty()) count_copy(d, ids, *msg, ctx);
     }
   }
-  const Transaction t{d, data_accepted, msg, accepted, ids};
+  const Transaction t{d, head, body, data_accepted, msg, accepted, ids};
   for (const Rule& r : rules())
     if (r.each) r.each(t, ctx);
 }

@@ -221,6 +221,7 @@ struct Context {
 // One journal transaction as the rules see it.
 struct Transaction {
   const Delivery& d;
+  std::string_view head, body;                 // d.message split once (split_message)
   bool data_accepted = false;                  // DATA got a 2xx
   MessageState* msg = nullptr;                 // the scenario message it is a copy of (null: none)
   const std::vector<std::string>& accepted;    // local mailboxes that accepted it, RCPT order

@@ -97,7 +97,7 @@ void envelope_header_leak(const Transaction& t, Context& ctx) {
 
 void bcc_header_leak(const Transaction& t, Context& ctx) {
   if (!is_copy(t)) return;
-  each_header_named(t.d.message, "Bcc", [&](std::string_view l) {
+  each_header_named(t.head, "Bcc", [&](std::string_view l) {
     ctx.add("bcc-header-leak", id_of(ctx, *t.msg), t.accepted.front(),
             fmt::format("journal #{}: \"{}\"", t.d.seq, excerpt(std::string(l), "")), seq_of(t.d));
   });
@@ -115,7 +115,7 @@ void sender_rewritten(const Transaction& t, Context& ctx) {
 
 void message_altered(const Transaction& t, Context& ctx) {
   if (!is_copy(t)) return;
-  if (body_sha256(t.d.message) != ctx.sent.body_sha256(t.msg->i))
+  if (crlf_sha256(t.body) != ctx.sent.body_sha256(t.msg->i))
     ctx.add("message-altered", id_of(ctx, *t.msg), t.accepted.front(),
             fmt::format("journal #{}: body differs from what was sent", t.d.seq), seq_of(t.d));
 }

@@ -11,9 +11,12 @@ namespace dropcheck::analyzer {
 
 namespace detail {
 
-// What sha256(crlf(body)) gives, fed in runs between bare LFs: no copy of the body, no hex.
 std::array<unsigned char, 32> body_sha256(std::string_view message) {
-  const std::string_view body = split_message(message).second;
+  return crlf_sha256(split_message(message).second);
+}
+
+// What sha256(crlf(body)) gives, fed in runs between bare LFs: no copy of the body, no hex.
+std::array<unsigned char, 32> crlf_sha256(std::string_view body) {
   base::Sha256 sha;
   std::size_t run = 0;  // start of the octets not yet fed
   for (auto nl = body.find('\n'); nl != std::string_view::npos; nl = body.find('\n', nl + 1)) {

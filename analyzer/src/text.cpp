@@ -211,12 +211,12 @@ bool same_name(std::string_view n, std::string_view name) {
   return true;
 }
 
-// Every header line of `raw` whose name (before ':', trailing blanks removed) satisfies `want`,
-// handed to `each` as unfold() makes it, without its final CR.
+// Every line of header section `head` whose name (before ':', trailing blanks removed) satisfies
+// `want`, handed to `each` as unfold() makes it, without its final CR.
 template <typename Want, typename Each>
-void each_header_line(std::string_view raw, Want&& want, Each&& each) {
+void each_header_line(std::string_view head, Want&& want, Each&& each) {
   std::string scratch;
-  each_unfolded_line(split_message(raw).first, scratch, [&](std::string_view line) {
+  each_unfolded_line(head, scratch, [&](std::string_view line) {
     const auto colon = line.find(':');
     if (colon == std::string_view::npos) return;
     std::string_view n = line.substr(0, colon);
@@ -259,17 +259,18 @@ void each_unfolded_line(std::string_view head, std::string& scratch,
   }
 }
 
-void each_header_named(std::string_view raw, std::string_view name,
+void each_header_named(std::string_view head, std::string_view name,
                        const std::function<void(std::string_view)>& each) {
   each_header_line(
-      raw, [&](std::string_view n) { return same_name(n, name); }, each);
+      head, [&](std::string_view n) { return same_name(n, name); }, each);
 }
 
 }  // namespace detail
 
 std::vector<std::string> header_lines(const std::string& raw, const std::string& name) {
   std::vector<std::string> out;
-  each_header_named(raw, name, [&](std::string_view line) { out.emplace_back(line); });
+  each_header_named(split_message(raw).first, name,
+                    [&](std::string_view line) { out.emplace_back(line); });
   return out;
 }
 
@@ -282,7 +283,7 @@ std::vector<std::string> visible_addresses(const std::string& raw) {
   };
   // The character classes hold both cases, so the line is scanned as it is and only the
   // addresses found are lower-cased.
-  each_header_line(raw, shown, [&](std::string_view line) {
+  each_header_line(split_message(raw).first, shown, [&](std::string_view line) {
     const std::string_view l = line.substr(line.find(':') + 1);
     for (auto i = l.find('@'); i != std::string_view::npos; i = l.find('@', i + 1)) {
       std::size_t b = i;

@@ -29,9 +29,9 @@ std::string unfold(std::string_view s);
 // Each line of unfold(head) (split at LF, CR kept), unfolding only folded lines (into `scratch`).
 void each_unfolded_line(std::string_view head, std::string& scratch,
                         const std::function<void(std::string_view)>& each);
-// Each header line of `raw` named `name` (ASCII case ignored), unfolded, without its final CR:
-// header_lines() without a vector of copies.
-void each_header_named(std::string_view raw, std::string_view name,
+// Each line of header section `head` (split_message's first) named `name` (ASCII case ignored),
+// unfolded, without its final CR: header_lines() without the split or a vector of copies.
+void each_header_named(std::string_view head, std::string_view name,
                        const std::function<void(std::string_view)>& each);
 
 // How often an address occurs in three views of a message: its raw bytes, its unfolded header
@@ -49,5 +49,7 @@ std::string leaking_line(const std::string& copy, const std::vector<std::string>
                          const std::string& addr);
 // SHA-256 of a message's body, every bare LF made CRLF (sent.cpp).
 std::array<unsigned char, 32> body_sha256(std::string_view message);
+// The same of a body already split off (split_message's second).
+std::array<unsigned char, 32> crlf_sha256(std::string_view body);
 
 }  // namespace dropcheck::analyzer::detail

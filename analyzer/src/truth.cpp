@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
@@ -140,30 +142,43 @@ class MessageSink {
 
  private:
   using Chunk = std::vector<TruthMessage>;
-  using Summarized = std::pair<Chunk, std::vector<SentSummary>>;
+
+  // A chunk being summarized: the worker and, once it has read the next chunk, the reader
+  // take messages from it in turn (summarizing costs more than reading: neither core idles).
+  struct Summarizing {
+    Chunk messages;
+    std::vector<SentSummary> summaries;
+    std::atomic<std::size_t> next{0};
+    explicit Summarizing(Chunk&& c) : messages(std::move(c)), summaries(messages.size()) {}
+    void help() {
+      for (std::size_t i = next++; i < messages.size(); i = next++)
+        summaries[i] = summarize(messages[i]);
+    }
+  };
 
   // The chunk being read goes to the worker, once the previous one is added.
   void hand_over() {
     take_pending();
     if (chunk_.empty()) return;
-    pending_ = std::async(std::launch::async, [c = std::move(chunk_)]() mutable {
-      std::vector<SentSummary> s;
-      s.reserve(c.size());
-      for (const TruthMessage& m : c) s.push_back(summarize(m));
-      return Summarized{std::move(c), std::move(s)};
-    });
+    summarizing_ = std::make_unique<Summarizing>(std::move(chunk_));
+    pending_ = std::async(std::launch::async, [s = summarizing_.get()] { s->help(); });
     chunk_ = Chunk();
     chunk_.reserve(kChunk);
   }
   void take_pending() {
     if (!pending_.valid()) return;
-    const Summarized done = pending_.get();
-    for (std::size_t i = 0; i < done.first.size(); ++i) sent_->add(done.first[i], done.second[i]);
+    summarizing_->help();
+    pending_.get();  // the worker's last message done too
+    const Summarizing& done = *summarizing_;
+    for (std::size_t i = 0; i < done.messages.size(); ++i)
+      sent_->add(done.messages[i], done.summaries[i]);
+    summarizing_.reset();
   }
 
   std::shared_ptr<SentMessages> sent_;
   Chunk chunk_;
-  std::future<Summarized> pending_;
+  std::unique_ptr<Summarizing> summarizing_;
+  std::future<void> pending_;
 };
 
 // A file mapped for reading, its pages given back as the reader passes them: the file's
