@@ -17,7 +17,8 @@ std::array<unsigned char, 32> body_sha256(std::string_view message) {
 
 // What sha256(crlf(body)) gives, fed in runs between bare LFs: no copy of the body, no hex.
 std::array<unsigned char, 32> crlf_sha256(std::string_view body) {
-  base::Sha256 sha;
+  thread_local base::Sha256 sha;  // one context per thread, reused
+  sha.reset();
   std::size_t run = 0;  // start of the octets not yet fed
   for (auto nl = body.find('\n'); nl != std::string_view::npos; nl = body.find('\n', nl + 1)) {
     if (nl > 0 && body[nl - 1] == '\r') continue;

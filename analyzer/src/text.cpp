@@ -89,7 +89,6 @@ std::size_t count_address(std::string_view hay, std::string_view addr_lower) {
 }  // namespace
 
 // ASCII case folding only (base/, not mail/: the analyzer keeps its own simple parsing).
-char lower(char c) { return base::ascii_lower(c); }
 std::string lower(std::string_view s) { return base::to_lower(s); }
 
 // Candidates for the first octet come from memchr (each case's next hit kept until passed, so
@@ -135,7 +134,8 @@ std::string domain_of(std::string_view addr) {
 std::string norm(std::string a) {
   while (!a.empty() && (a.front() == '<' || a.front() == ' ')) a.erase(0, 1);
   while (!a.empty() && (a.back() == '>' || a.back() == ' ')) a.pop_back();
-  return lower(a);
+  for (char& c : a) c = lower(c);  // in place: called for every RCPT of every copy
+  return a;
 }
 
 // Splits raw into header section and body at the first empty line (CRLF or LF).
@@ -229,40 +229,95 @@ void each_header_line(std::string_view head, Want&& want, Each&& each) {
 
 namespace detail {
 
+namespace {
+
+// Where the logical line starting at `pos` ends: at an LF that no space or tab follows, or at
+// the end of `head`; `folded` tells whether it has a fold (an LF that one does follow).
+std::size_t logical_line_end(std::string_view head, std::size_t pos, bool& folded) {
+  folded = false;
+  for (;;) {
+    const auto nl = head.find('\n', pos);
+    if (nl == std::string_view::npos) return head.size();
+    if (nl + 1 >= head.size() || (head[nl + 1] != ' ' && head[nl + 1] != '\t')) return nl;
+    folded = true;
+    pos = nl + 1;
+  }
+}
+
+// The logical line head[pos, end) as unfold() makes it (into `scratch` only when folded),
+// without its final CR.
+std::string_view unfolded(std::string_view head, std::size_t pos, std::size_t end, bool folded,
+                          std::string& scratch) {
+  std::string_view line = head.substr(pos, end - pos);
+  if (folded) {
+    scratch = unfold(line);
+    line = scratch;
+  }
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return line;
+}
+
+// After a header name at `at`: blanks and folds (CRLF or LF before a space or tab), then ':'.
+bool colon_follows(std::string_view head, std::size_t at) {
+  for (; at < head.size(); ++at) {
+    const char c = head[at];
+    if (c == ':') return true;
+    if (c == ' ' || c == '\t') continue;
+    const bool fold_lf =
+        c == '\n' && at + 1 < head.size() && (head[at + 1] == ' ' || head[at + 1] == '\t');
+    const bool fold_crlf = c == '\r' && at + 2 < head.size() && head[at + 1] == '\n' &&
+                           (head[at + 2] == ' ' || head[at + 2] == '\t');
+    if (fold_crlf) {
+      ++at;
+      continue;
+    }
+    if (!fold_lf) return false;
+  }
+  return false;
+}
+
+// A name the search in each_header_named can find: printable, no blank, no ':' (RFC 5322
+// 2.2 field names are these; others go line by line).
+bool searchable(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(),
+                                      [](char c) { return c > ' ' && c < 0x7f && c != ':'; });
+}
+
+}  // namespace
+
 // The lines of unfold(head) split at LF, found in `head` itself: a logical line ends at an LF
 // that no space or tab follows. Only a folded line is unfolded (into `scratch`); the rest are
 // views into `head` (unfolding whole header sections was a large part of the judge's time).
 void each_unfolded_line(std::string_view head, std::string& scratch,
                         const std::function<void(std::string_view)>& each) {
   for (std::size_t pos = 0; pos < head.size();) {
-    std::size_t end = pos;
     bool folded = false;
-    for (;;) {
-      const auto nl = head.find('\n', end);
-      if (nl == std::string_view::npos) {
-        end = head.size();
-        break;
-      }
-      end = nl;
-      if (nl + 1 >= head.size() || (head[nl + 1] != ' ' && head[nl + 1] != '\t')) break;
-      folded = true;
-      end = nl + 1;
-    }
-    std::string_view line = head.substr(pos, end - pos);
+    const std::size_t end = logical_line_end(head, pos, folded);
+    each(unfolded(head, pos, end, folded, scratch));
     pos = end + 1;
-    if (folded) {
-      scratch = unfold(line);
-      line = scratch;
-    }
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    each(line);
   }
 }
 
+// The name is searched for (case ignored) instead of visiting every line: a hit at the start
+// of a line (after an LF: the name's first octet is no blank, so that LF ends a logical line)
+// with only blanks and folds before its ':' is a line of that name.
 void each_header_named(std::string_view head, std::string_view name,
                        const std::function<void(std::string_view)>& each) {
-  each_header_line(
-      head, [&](std::string_view n) { return same_name(n, name); }, each);
+  if (!searchable(name)) {
+    each_header_line(
+        head, [&](std::string_view n) { return same_name(n, name); }, each);
+    return;
+  }
+  const std::string needle = lower(name);
+  std::string scratch;
+  for (auto at = find_lower(head, needle, 0); at != std::string_view::npos;
+       at = find_lower(head, needle, at + 1)) {
+    if ((at > 0 && head[at - 1] != '\n') || !colon_follows(head, at + needle.size())) continue;
+    bool folded = false;
+    const std::size_t end = logical_line_end(head, at, folded);
+    each(unfolded(head, at, end, folded, scratch));
+    at = end;
+  }
 }
 
 }  // namespace detail

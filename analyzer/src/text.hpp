@@ -9,9 +9,11 @@
 #include <utility>
 #include <vector>
 
+#include "base/strings.hpp"
+
 namespace dropcheck::analyzer::detail {
 
-char lower(char c);
+inline char lower(char c) { return base::ascii_lower(c); }
 std::string lower(std::string_view s);
 // Where `needle` first occurs in `hay` at or after `from`, ASCII case ignored in `hay` (what
 // lower(hay).find(needle, from) gives, without the copy); `needle` is lower-case.

@@ -10,8 +10,6 @@
 
 namespace dropcheck::base {
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
 std::string to_lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = ascii_lower(c);
@@ -299,8 +297,13 @@ std::string sha256_hex(std::string_view data) {
 }
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  if (ctx_ == nullptr) throw std::runtime_error("EVP_MD_CTX_new failed");
+  reset();
+}
+
+void Sha256::reset() {
   static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  if (ctx_ == nullptr || kSha256 == nullptr ||
+  if (kSha256 == nullptr ||
       EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), kSha256, nullptr) != 1)
     throw std::runtime_error("EVP_DigestInit(sha256) failed");
 }

@@ -108,6 +108,42 @@ TEST(UnfoldedLines, HeaderLinesByNameAreUnfoldedAndCaseIgnored) {
             (std::vector<std::string>{"BCC: a@x.example,\tb@x.example", "Bcc : c@x.example"}));
 }
 
+// The plain definition of header lines by name: every unfolded line whose name is `name`.
+std::vector<std::string> named_plainly(std::string_view head, std::string_view name) {
+  std::vector<std::string> out;
+  for (const std::string& line : unfolded_lines_plainly(head)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string n = line.substr(0, colon);
+    while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.pop_back();
+    if (lower(n) == lower(name)) out.push_back(line);
+  }
+  return out;
+}
+
+// each_header_named searches for the name instead of visiting every line: the same lines for
+// every text of up to 7 octets of the name's letters (both cases), colons, blanks, CR and LF,
+// for names it searches for and names it cannot (a blank or a colon in it: line by line).
+TEST(HeaderNamed, AgreesWithVisitingEveryUnfoldedLine) {
+  for (const std::string& head : all_strings("bBc: \r\n", 7))
+    for (const char* name : {"b", "bc", "B", "b c", "b:", ""}) {
+      std::vector<std::string> got;
+      each_header_named(head, name, [&](std::string_view l) { got.emplace_back(l); });
+      ASSERT_EQ(got, named_plainly(head, name))
+          << testing::PrintToString(head) << " name " << testing::PrintToString(name);
+    }
+}
+
+TEST(HeaderNamed, FindsFoldedAndSpacedNamesOnlyAtLineStarts) {
+  const std::string head =
+      "X-Dropcheck-Id\r\n : m1\r\nSubject: x-dropcheck-id: m2\r\n x-dropcheck-id: m3\r\n"
+      "x-DROPCHECK-id \t: m4\r\nX-Dropcheck-Idx: m5\nX-Dropcheck-Id: m6";
+  std::vector<std::string> got;
+  each_header_named(head, "X-Dropcheck-Id", [&](std::string_view l) { got.emplace_back(l); });
+  EXPECT_EQ(got, (std::vector<std::string>{"X-Dropcheck-Id : m1", "x-DROPCHECK-id \t: m4",
+                                           "X-Dropcheck-Id: m6"}));
+}
+
 // body_sha256 hashes the body as crlf() makes it, without making it.
 TEST(BodySha256, IsTheHashOfTheBodyWithBareLfsMadeCrlf) {
   for (const std::string& body : all_strings("a\r\n", 7)) {

@@ -8,7 +8,10 @@
 
 namespace dropcheck::base {
 
-char ascii_lower(char c);
+// Inline: the analyzer folds every octet of millions of header lines through it.
+constexpr char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 std::string to_lower(std::string_view s);
 bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view s, std::string_view prefix);
@@ -38,7 +41,8 @@ bool is_dns_name(std::string_view s);
 // Hex-encoded SHA-256 of `data` (OpenSSL EVP).
 std::string sha256_hex(std::string_view data);
 // The same, fed in pieces (a message streamed to disk): update() any number of times, then hex()
-// or digest() once.
+// or digest() once; reset() starts another hash in the same context (the analyzer hashes
+// millions of small bodies with one).
 class Sha256 {
  public:
   Sha256();
@@ -49,6 +53,7 @@ class Sha256 {
   std::string hex();
   // The 32 octets themselves (no hex string: the analyzer compares millions of them).
   std::array<unsigned char, 32> digest();
+  void reset();
 
  private:
   void* ctx_;  // EVP_MD_CTX (OpenSSL stays out of this header)
