@@ -4,6 +4,7 @@
 #include "judge.hpp"
 
 #include <algorithm>
+#include <future>
 
 namespace dropcheck::analyzer {
 
@@ -192,6 +193,44 @@ MessageStats stats_of(const MessageState& s, const Context& ctx) {
   return stats;
 }
 
+// The statistics of messages [from, from + n) (as many as there are), each message's state
+// dropped once they are taken; `spent` (statistics the sink is done with) freed here too.
+std::vector<MessageStats> take_stats(Context& ctx, std::size_t from, std::size_t n,
+                                     std::vector<MessageStats> spent) {
+  spent.clear();
+  const std::size_t to = std::min(ctx.messages.size(), from + n);
+  std::vector<MessageStats> out;
+  out.reserve(to - from);
+  for (std::size_t i = from; i < to; ++i) {
+    out.push_back(stats_of(ctx.messages[i], ctx));
+    ctx.messages[i] = MessageState{};  // the report goes out as the judge's state goes
+  }
+  return out;
+}
+
+// Every message's statistics to `sink`, in order: a chunk is made (and an old one freed) on a
+// worker while the sink writes the one before (at 1M records the report took one core for a
+// tenth of the run while the other idled).
+void hand_stats(Context& ctx, ReportSink& sink) {
+  constexpr std::size_t kChunk = 4096;  // a thread per chunk costs nothing at this size
+  const std::size_t n = ctx.messages.size();
+  if (n <= kChunk) {
+    for (const MessageStats& m : take_stats(ctx, 0, n, {})) sink.message(m);
+    return;
+  }
+  auto next = std::async(std::launch::async, take_stats, std::ref(ctx), 0, kChunk,
+                         std::vector<MessageStats>{});
+  std::vector<MessageStats> spent;
+  for (std::size_t from = 0; from < n; from += kChunk) {
+    std::vector<MessageStats> chunk = next.get();
+    if (from + kChunk < n)
+      next = std::async(std::launch::async, take_stats, std::ref(ctx), from + kChunk, kChunk,
+                        std::move(spent));
+    for (const MessageStats& m : chunk) sink.message(m);
+    spent = std::move(chunk);
+  }
+}
+
 }  // namespace
 
 MessageState& Context::state(std::size_t i) {
@@ -247,10 +286,7 @@ void Judge::finish(ReportSink& sink) {
                      return a.recipient < b.recipient;
                    });
   sink.head(head);
-  for (auto& s : ctx.messages) {
-    sink.message(stats_of(s, ctx));
-    s = MessageState{};  // the report goes out as the judge's state goes
-  }
+  hand_stats(ctx, sink);
 }
 
 Report Judge::finish() {

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <iterator>
+#include <string_view>
 
 #include "analyzer/severity.hpp"
 
@@ -211,15 +213,22 @@ std::string text_head(const Report& r) {
   return out;
 }
 
-std::string text_line(const MessageStats& m) {
-  std::string line = fmt::format("  message {:<10} copies={} latency_ms={} data_ms={}", m.id,
-                                 m.copies, m.latency_ms, m.data_ms);
+// A message's line, appended to `out` (formatted in place: 500,000 of them at 1M records).
+void append_text_line(const MessageStats& m, fmt::memory_buffer& out) {
+  const auto to = std::back_inserter(out);
+  fmt::format_to(to, "  message {:<10} copies={} latency_ms={} data_ms={}", m.id, m.copies,
+                 m.latency_ms, m.data_ms);
   // Per recipient only when there is more than one: with one it is latency_ms again.
   if (m.recipient_latency_ms.size() > 1)
     for (const auto& [rcpt, ms] : m.recipient_latency_ms)
-      line += fmt::format(" latency_ms[{}]={}", rcpt, ms);
-  line += "\n";
-  return line;
+      fmt::format_to(to, " latency_ms[{}]={}", rcpt, ms);
+  out.push_back('\n');
+}
+
+std::string text_line(const MessageStats& m) {
+  fmt::memory_buffer line;
+  append_text_line(m, line);
+  return fmt::to_string(line);
 }
 
 }  // namespace
@@ -231,7 +240,11 @@ std::string to_text(const Report& r) {
 }
 
 void TextReportWriter::head(const Report& r) { file_writer(out_, ok_)(text_head(r)); }
-void TextReportWriter::message(const MessageStats& m) { file_writer(out_, ok_)(text_line(m)); }
+void TextReportWriter::message(const MessageStats& m) {
+  fmt::memory_buffer line;
+  append_text_line(m, line);
+  file_writer(out_, ok_)(std::string_view(line.data(), line.size()));
+}
 
 bool print_text(std::FILE* out, const Report& r) {
   TextReportWriter w(out);

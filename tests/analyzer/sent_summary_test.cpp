@@ -112,6 +112,29 @@ TEST(SentSummary, ManyChunksAreSummarizedInFileOrder) {
   EXPECT_EQ(to_text(analyze(*summarized, copies)), to_text(analyze(t, copies)));
 }
 
+// The report's statistics are made a chunk (4096 messages) at a time on a worker while the
+// sink takes the chunk before: every message once, in truth order, with its own counts.
+TEST(SentSummary, StatisticsOfManyChunksComeInTruthOrder) {
+  Truth t;
+  t.scenario = "stats";
+  t.local_domains = {"firma.example"};
+  std::vector<Delivery> copies;
+  constexpr int kMessages = 2 * 4096 + 5;
+  for (int i = 0; i < kMessages; ++i) {
+    const std::string id = "m" + std::to_string(i);
+    const std::string raw = "X-Dropcheck-Id: " + id + "\r\n\r\nbody " + id + "\r\n";
+    t.messages.push_back({id, "s@x.example", {"a@firma.example"}, raw, i, ""});
+    if (i % 3 == 0)
+      copies.push_back(copy(static_cast<std::uint64_t>(i + 1), {"a@firma.example"}, raw));
+  }
+  const Report r = analyze(t, copies);
+  ASSERT_EQ(r.messages.size(), static_cast<std::size_t>(kMessages));
+  for (int i = 0; i < kMessages; ++i) {
+    EXPECT_EQ(r.messages[i].id, "m" + std::to_string(i));
+    EXPECT_EQ(r.messages[i].copies, i % 3 == 0 ? 1u : 0u) << i;
+  }
+}
+
 // What `write` writes to a file.
 template <typename Write>
 std::string written_by(Write&& write) {
