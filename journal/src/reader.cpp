@@ -1,13 +1,16 @@
 #include "journal/reader.hpp"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -134,8 +137,26 @@ base::Result<SessionRecord> session_at(std::string_view line, std::string_view s
   return rec;
 }
 
+// True when `hex` is the lower-case hex of SHA-256(data), exactly as base::sha256_hex writes
+// it. The digest is compared in place: no hex string is built per record (the reader thread
+// checks every message of the journal).
+bool sha256_is(std::string_view data, std::string_view hex) {
+  // Fetched once, as base::sha256_hex does (EVP_sha256() is looked up on every call).
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int len = 0;
+  if (kSha256 == nullptr ||
+      EVP_Digest(data.data(), data.size(), md.data(), &len, kSha256, nullptr) != 1)
+    throw std::runtime_error("EVP_Digest(sha256) failed");
+  if (hex.size() != 2 * std::size_t{len}) return false;
+  for (unsigned int i = 0; i < len; ++i)
+    if (hex[2 * i] != kHex[md[i] >> 4] || hex[2 * i + 1] != kHex[md[i] & 0xf]) return false;
+  return true;
+}
+
 bool matches(const TransactionRecord& rec) {
-  return rec.message.size() == rec.size && base::sha256_hex(rec.message) == rec.sha256;
+  return rec.message.size() == rec.size && sha256_is(rec.message, rec.sha256);
 }
 
 // What is checked of a record's message: nothing, inline bytes only, or also a message file
