@@ -2,9 +2,11 @@
 
 #include <charconv>
 #include <concepts>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 
 #include "base/strings.hpp"
 #include "journal/fields.hpp"
@@ -12,6 +14,31 @@
 
 namespace dropcheck::journal::detail {
 namespace {
+
+// Equality of n octets, n a constant: a few word loads inlined (GCC calls memcmp for a constant
+// length that is not a power of two, once per member of every line).
+template <std::size_t k>
+auto load(const char* p) {
+  using Word = std::conditional_t<k == 8, std::uint64_t,
+                                  std::conditional_t<k == 4, std::uint32_t, std::uint16_t>>;
+  Word w;
+  std::memcpy(&w, p, k);
+  return w;
+}
+template <std::size_t n>
+bool same(const char* a, const char* b) {
+  if constexpr (n >= 8) {
+    for (std::size_t k = 0; k + 8 < n; k += 8)
+      if (load<8>(a + k) != load<8>(b + k)) return false;
+    return load<8>(a + n - 8) == load<8>(b + n - 8);
+  } else if constexpr (n >= 4) {
+    return load<4>(a) == load<4>(b) && load<4>(a + n - 4) == load<4>(b + n - 4);
+  } else if constexpr (n >= 2) {
+    return load<2>(a) == load<2>(b) && load<2>(a + n - 2) == load<2>(b + n - 2);
+  } else {
+    return n == 0 || *a == *b;
+  }
+}
 
 // A position in a line and the few forms LineWriter writes. Every method returns false (and
 // the whole scan is abandoned) on anything it does not expect.
@@ -32,21 +59,23 @@ class Cursor {
   bool key(const char (&name)[N], bool first) {
     constexpr std::size_t n = N - 1;
     if (!first && !take(',')) return false;
-    if (s_.size() - i_ < n + 3 || s_[i_] != '"' || std::memcmp(s_.data() + i_ + 1, name, n) != 0 ||
+    if (s_.size() - i_ < n + 3 || s_[i_] != '"' || !same<n>(s_.data() + i_ + 1, name) ||
         s_[i_ + 1 + n] != '"' || s_[i_ + 2 + n] != ':')
       return false;
     i_ += n + 3;
     return true;
   }
   bool boolean(bool& b) {
-    if (s_.compare(i_, 4, "true") == 0) {
-      b = true;
-      i_ += 4;
-      return true;
-    }
-    if (s_.compare(i_, 5, "false") != 0) return false;
-    b = false;
-    i_ += 5;
+    const bool t = word("true");
+    if (!t && !word("false")) return false;
+    b = t;
+    return true;
+  }
+  // The literal `w` next (then skipped).
+  template <std::size_t N>
+  bool word(const char (&w)[N]) {
+    if (s_.size() - i_ < N - 1 || !same<N - 1>(s_.data() + i_, w)) return false;
+    i_ += N - 1;
     return true;
   }
   // An integer as JSON writes it (no leading zeros, no fraction or exponent) in T's range.
@@ -187,7 +216,7 @@ bool skipped(const char (&name)[N], Fields keep) {
       "client", "helo_verb", "helo",    "mail_params", "mail_reply", "body_type",
       "reply",  "params",    "mailbox", "data_reply",  "end_reason", "faults"};
   for (const std::string_view s : kSkipped)
-    if (s.size() == N - 1 && std::memcmp(s.data(), name, N - 1) == 0) return true;
+    if (s.size() == N - 1 && same<N - 1>(s.data(), name)) return true;
   return false;
 }
 
