@@ -91,18 +91,33 @@ class Cursor {
     i_ = static_cast<std::size_t>(end - s_.data());
     return true;
   }
-  // A JSON string (the line is valid UTF-8: checked once before the scan).
+  // A JSON string, its non-ASCII octets checked to be well-formed UTF-8 where they are met (the
+  // only place a line in the writer's form has any: an 8-bit octet anywhere else fails the
+  // scan), so no separate pass over the line is needed.
   bool string(std::string& out) {
     out.clear();
     if (!take('"')) return false;
-    for (;;) {
-      const std::size_t stop = LineWriter::next_escape(s_, i_);
+    for (bool reserved = false;;) {
+      const std::size_t stop = LineWriter::next_escape<true>(s_, i_);
+      if (!reserved && (stop >= s_.size() || s_[stop] != '"')) {
+        // More than one piece: room for the rest of the line, which escapes only shorten (the
+        // message, last on the line, would otherwise grow five times).
+        out.reserve(s_.size() - i_);
+        reserved = true;
+      }
       out.append(s_, i_, stop - i_);
       i_ = stop;
       if (i_ >= s_.size()) return false;
-      const char c = s_[i_++];
-      if (c == '"') return true;
-      if (c != '\\' || !escape(out)) return false;  // a control character, or a bad escape
+      const char c = s_[i_];
+      if (c == '"') {
+        ++i_;
+        return true;
+      }
+      if (static_cast<unsigned char>(c) >= 0x80) {
+        if (!utf8_sequence(out)) return false;
+      } else if (c != '\\' || (++i_, !escape(out))) {
+        return false;  // a control character, or a bad escape
+      }
     }
   }
   // Octets as LineWriter::bytes writes them: a string, or {"hex":"..."} (lower-case digits).
@@ -124,6 +139,16 @@ class Cursor {
   static int hex_digit(char c) {
     if (is_digit(c)) return c - '0';
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+  }
+  // The UTF-8 sequence at i_ (its lead octet at least 0x80), if well-formed, appended.
+  bool utf8_sequence(std::string& out) {
+    const auto lead = static_cast<unsigned char>(s_[i_]);
+    const std::size_t n = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (s_.size() - i_ < n || base::invalid_utf8_at(s_.substr(i_, n)) != std::string_view::npos)
+      return false;
+    out.append(s_, i_, n);
+    i_ += n;
+    return true;
   }
   bool escape(std::string& out) {
     if (i_ >= s_.size()) return false;
@@ -292,7 +317,6 @@ bool scan_message(Cursor& c, TransactionRecord& rec, std::string& scratch) {
 
 template <typename R, typename Tail>
 bool scan_record(std::string_view line, R& rec, Fields keep, Tail&& tail) {
-  if (!base::valid_utf8(line)) return false;
   Cursor c(line);
   if (!c.take('{')) return false;
   bool ok = true;
