@@ -105,7 +105,7 @@ class Cursor {
         out.reserve(s_.size() - i_);
         reserved = true;
       }
-      out.append(s_, i_, stop - i_);
+      out.append(s_.data() + i_, stop - i_);
       i_ = stop;
       if (i_ >= s_.size()) return false;
       const char c = s_[i_];
@@ -113,7 +113,9 @@ class Cursor {
         ++i_;
         return true;
       }
-      if (static_cast<unsigned char>(c) >= 0x80) {
+      if (word("\\r\\n")) {  // CRLF, the common escape (every line of a message)
+        out.append("\r\n", 2);
+      } else if (static_cast<unsigned char>(c) >= 0x80) {
         if (!utf8_sequence(out)) return false;
       } else if (c != '\\' || (++i_, !escape(out))) {
         return false;  // a control character, or a bad escape
