@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -141,13 +142,17 @@ base::Result<SessionRecord> session_at(std::string_view line, std::string_view s
 // it. The digest is compared in place: no hex string is built per record (the reader thread
 // checks every message of the journal).
 bool sha256_is(std::string_view data, std::string_view hex) {
-  // Fetched once, as base::sha256_hex does (EVP_sha256() is looked up on every call).
+  // Fetched once, as base::sha256_hex does (EVP_sha256() is looked up on every call); one
+  // context per thread, reused (EVP_Digest allocates and frees one per call).
   static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                                 &EVP_MD_CTX_free);
   static constexpr char kHex[] = "0123456789abcdef";
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int len = 0;
-  if (kSha256 == nullptr ||
-      EVP_Digest(data.data(), data.size(), md.data(), &len, kSha256, nullptr) != 1)
+  if (kSha256 == nullptr || ctx == nullptr || EVP_DigestInit_ex(ctx.get(), kSha256, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), md.data(), &len) != 1)
     throw std::runtime_error("EVP_Digest(sha256) failed");
   if (hex.size() != 2 * std::size_t{len}) return false;
   for (unsigned int i = 0; i < len; ++i)
