@@ -293,10 +293,9 @@ struct Scan {
     if (!next(name) || !c.take('[')) return void(ok = false);
     for (bool first_elem = true; ok && !c.take(']'); first_elem = false) {
       if ((!first_elem && !c.take(',')) || !c.take('{')) return void(ok = false);
-      R r;
-      describe(r, Scan{c, ok, keep, scratch, skip});
+      if (xs.empty()) xs.reserve(4);  // a transaction's commands: MAIL, RCPT, DATA, ...
+      describe(xs.emplace_back(), Scan{c, ok, keep, scratch, skip});
       ok = ok && c.take('}');
-      xs.push_back(std::move(r));
     }
   }
 };
