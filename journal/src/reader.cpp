@@ -1,17 +1,13 @@
 #include "journal/reader.hpp"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <memory>
 #include <sstream>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -139,23 +135,16 @@ base::Result<SessionRecord> session_at(std::string_view line, std::string_view s
 }
 
 // True when `hex` is the lower-case hex of SHA-256(data), exactly as base::sha256_hex writes
-// it. The digest is compared in place: no hex string is built per record (the reader thread
-// checks every message of the journal).
+// it. The digest is compared in place (no hex string per record), and one hashing context per
+// thread is reused (the reader thread checks every message of the journal).
 bool sha256_is(std::string_view data, std::string_view hex) {
-  // Fetched once, as base::sha256_hex does (EVP_sha256() is looked up on every call); one
-  // context per thread, reused (EVP_Digest allocates and frees one per call).
-  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                                                 &EVP_MD_CTX_free);
+  thread_local base::Sha256 hasher;
   static constexpr char kHex[] = "0123456789abcdef";
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  if (kSha256 == nullptr || ctx == nullptr || EVP_DigestInit_ex(ctx.get(), kSha256, nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx.get(), md.data(), &len) != 1)
-    throw std::runtime_error("EVP_Digest(sha256) failed");
-  if (hex.size() != 2 * std::size_t{len}) return false;
-  for (unsigned int i = 0; i < len; ++i)
+  hasher.reset();
+  hasher.update(data);
+  const auto md = hasher.digest();
+  if (hex.size() != 2 * md.size()) return false;
+  for (std::size_t i = 0; i < md.size(); ++i)
     if (hex[2 * i] != kHex[md[i] >> 4] || hex[2 * i + 1] != kHex[md[i] & 0xf]) return false;
   return true;
 }
