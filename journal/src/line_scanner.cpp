@@ -117,8 +117,11 @@ class Cursor {
         out.append("\r\n", 2);
       } else if (static_cast<unsigned char>(c) >= 0x80) {
         if (!utf8_sequence(out)) return false;
-      } else if (c != '\\' || (++i_, !escape(out))) {
-        return false;  // a control character, or a bad escape
+      } else if (c == '\\') {
+        ++i_;
+        if (!escape(out)) return false;
+      } else {
+        return false;  // a control character
       }
     }
   }
