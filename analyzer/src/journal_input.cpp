@@ -20,6 +20,7 @@ Delivery delivery_of(journal::TransactionRecord&& r) {
   d.virtual_ms = r.data_end_virtual_ms ? r.data_end_virtual_ms : r.virtual_ms;
   d.real_ms = r.data_end_real_ms ? r.data_end_real_ms : r.real_ms;
   d.mail_from = r.mail_from_null ? "" : std::move(r.mail_from);
+  d.rcpts.reserve(r.rcpts.size());
   for (auto& rc : r.rcpts) {
     if (r.lmtp && rc.code >= 200 && rc.code < 300) d.lmtp_codes.push_back(rc.data_code);
     d.rcpts.push_back({std::move(rc.address), rc.code});

@@ -6,6 +6,9 @@
 //                                       (journal/'s writer, messages inline) and DIR/truth.json,
 //                                       for `dropcheck analyze --journal DIR/journal --truth
 //                                       DIR/truth.json` (the analyzer streaming from disk).
+//   analyzer_bench --read JOURNALDIR    only the analyzer's reader thread's work on that journal
+//                                       (journal::for_each_transaction, delivery_of): prints
+//                                       records, CPU and wall seconds, peak RSS.
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -18,8 +21,10 @@
 #include <string_view>
 
 #include "analyzer/analyzer.hpp"
+#include "analyzer/journal_input.hpp"
 #include "base/strings.hpp"
 #include "journal/codec.hpp"
+#include "journal/reader.hpp"
 #include "journal/records.hpp"
 
 using namespace dropcheck::analyzer;
@@ -121,11 +126,52 @@ int write_run(const std::filesystem::path& dir, std::size_t records) {
   return 0;
 }
 
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  const auto secs = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
+}
+
+double peak_rss_mib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+int read_run(const std::filesystem::path& dir) {
+  const auto start = std::chrono::steady_clock::now();
+  const double cpu_start = cpu_seconds();
+  std::size_t records = 0, octets = 0;
+  const auto tail = journal::for_each_transaction(
+      dir, true,
+      [&](journal::TransactionRecord& r) {
+        const Delivery d = delivery_of(std::move(r));
+        ++records;
+        octets += d.message.size();
+      },
+      journal::Fields::analysis);
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!tail) {
+    fmt::print(stderr, "analyzer_bench: {}\n", tail.error().message);
+    return 2;
+  }
+  fmt::print(
+      "records={} message_octets={} torn_bytes={} cpu_s={:.2f} wall_s={:.2f} "
+      "peak_rss_mib={:.0f}\n",
+      records, octets, tail->torn_bytes, cpu_seconds() - cpu_start, wall, peak_rss_mib());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc > 2 && std::string_view(argv[1]) == "--write")
     return write_run(argv[2], argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1'000'000);
+  if (argc > 2 && std::string_view(argv[1]) == "--read") return read_run(argv[2]);
   const std::size_t records = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1'000'000;
   std::vector<Delivery> journal;
   journal.reserve(records);
@@ -134,14 +180,12 @@ int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
   const Report r = analyze(t, journal);
   const auto end = std::chrono::steady_clock::now();
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
   const double secs = std::chrono::duration<double>(end - start).count();
   fmt::print(
       "records={} messages={} findings={} generate_s={:.2f} analyze_s={:.2f} "
       "records_per_s={:.0f} peak_rss_mib={:.0f}\n",
       journal.size(), t.messages.size(), r.findings.size(),
       std::chrono::duration<double>(start - gen_start).count(), secs,
-      static_cast<double>(journal.size()) / secs, static_cast<double>(ru.ru_maxrss) / 1024.0);
+      static_cast<double>(journal.size()) / secs, peak_rss_mib());
   return r.findings.empty() ? 0 : 1;
 }

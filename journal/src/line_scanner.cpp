@@ -2,8 +2,11 @@
 
 #include <charconv>
 #include <concepts>
+#include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 
 #include "base/strings.hpp"
 #include "journal/fields.hpp"
@@ -11,6 +14,31 @@
 
 namespace dropcheck::journal::detail {
 namespace {
+
+// Equality of n octets, n a constant: a few word loads inlined (GCC calls memcmp for a constant
+// length that is not a power of two, once per member of every line).
+template <std::size_t k>
+auto load(const char* p) {
+  using Word = std::conditional_t<k == 8, std::uint64_t,
+                                  std::conditional_t<k == 4, std::uint32_t, std::uint16_t>>;
+  Word w;
+  std::memcpy(&w, p, k);
+  return w;
+}
+template <std::size_t n>
+bool same(const char* a, const char* b) {
+  if constexpr (n >= 8) {
+    for (std::size_t k = 0; k + 8 < n; k += 8)
+      if (load<8>(a + k) != load<8>(b + k)) return false;
+    return load<8>(a + n - 8) == load<8>(b + n - 8);
+  } else if constexpr (n >= 4) {
+    return load<4>(a) == load<4>(b) && load<4>(a + n - 4) == load<4>(b + n - 4);
+  } else if constexpr (n >= 2) {
+    return load<2>(a) == load<2>(b) && load<2>(a + n - 2) == load<2>(b + n - 2);
+  } else {
+    return n == 0 || *a == *b;
+  }
+}
 
 // A position in a line and the few forms LineWriter writes. Every method returns false (and
 // the whole scan is abandoned) on anything it does not expect.
@@ -25,25 +53,29 @@ class Cursor {
     ++i_;
     return true;
   }
-  // ',' unless first, then "name": (names are plain ASCII).
-  bool key(std::string_view name, bool first) {
+  // ',' unless first, then "name": (names are plain ASCII literals). The length is a constant,
+  // so the comparison is a few inlined loads, not a libc memcmp call per member.
+  template <std::size_t N>
+  bool key(const char (&name)[N], bool first) {
+    constexpr std::size_t n = N - 1;
     if (!first && !take(',')) return false;
-    const std::size_t n = name.size();
-    if (s_.size() - i_ < n + 3 || s_[i_] != '"' || s_.compare(i_ + 1, n, name) != 0 ||
+    if (s_.size() - i_ < n + 3 || s_[i_] != '"' || !same<n>(s_.data() + i_ + 1, name) ||
         s_[i_ + 1 + n] != '"' || s_[i_ + 2 + n] != ':')
       return false;
     i_ += n + 3;
     return true;
   }
   bool boolean(bool& b) {
-    if (s_.compare(i_, 4, "true") == 0) {
-      b = true;
-      i_ += 4;
-      return true;
-    }
-    if (s_.compare(i_, 5, "false") != 0) return false;
-    b = false;
-    i_ += 5;
+    const bool t = word("true");
+    if (!t && !word("false")) return false;
+    b = t;
+    return true;
+  }
+  // The literal `w` next (then skipped).
+  template <std::size_t N>
+  bool word(const char (&w)[N]) {
+    if (s_.size() - i_ < N - 1 || !same<N - 1>(s_.data() + i_, w)) return false;
+    i_ += N - 1;
     return true;
   }
   // An integer as JSON writes it (no leading zeros, no fraction or exponent) in T's range.
@@ -59,18 +91,38 @@ class Cursor {
     i_ = static_cast<std::size_t>(end - s_.data());
     return true;
   }
-  // A JSON string (the line is valid UTF-8: checked once before the scan).
+  // A JSON string, its non-ASCII octets checked to be well-formed UTF-8 where they are met (the
+  // only place a line in the writer's form has any: an 8-bit octet anywhere else fails the
+  // scan), so no separate pass over the line is needed.
   bool string(std::string& out) {
     out.clear();
     if (!take('"')) return false;
-    for (;;) {
-      const std::size_t stop = LineWriter::next_escape(s_, i_);
-      out.append(s_, i_, stop - i_);
+    for (bool reserved = false;;) {
+      const std::size_t stop = LineWriter::next_escape<true>(s_, i_);
+      if (!reserved && (stop >= s_.size() || s_[stop] != '"')) {
+        // More than one piece: room for the rest of the line, which escapes only shorten (the
+        // message, last on the line, would otherwise grow five times).
+        out.reserve(s_.size() - i_);
+        reserved = true;
+      }
+      out.append(s_.data() + i_, stop - i_);
       i_ = stop;
       if (i_ >= s_.size()) return false;
-      const char c = s_[i_++];
-      if (c == '"') return true;
-      if (c != '\\' || !escape(out)) return false;  // a control character, or a bad escape
+      const char c = s_[i_];
+      if (c == '"') {
+        ++i_;
+        return true;
+      }
+      if (word("\\r\\n")) {  // CRLF, the common escape (every line of a message)
+        out.append("\r\n", 2);
+      } else if (static_cast<unsigned char>(c) >= 0x80) {
+        if (!utf8_sequence(out)) return false;
+      } else if (c == '\\') {
+        ++i_;
+        if (!escape(out)) return false;
+      } else {
+        return false;  // a control character
+      }
     }
   }
   // Octets as LineWriter::bytes writes them: a string, or {"hex":"..."} (lower-case digits).
@@ -92,6 +144,16 @@ class Cursor {
   static int hex_digit(char c) {
     if (is_digit(c)) return c - '0';
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+  }
+  // The UTF-8 sequence at i_ (its lead octet at least 0x80), if well-formed, appended.
+  bool utf8_sequence(std::string& out) {
+    const auto lead = static_cast<unsigned char>(s_[i_]);
+    const std::size_t n = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (s_.size() - i_ < n || base::invalid_utf8_at(s_.substr(i_, n)) != std::string_view::npos)
+      return false;
+    out.append(s_, i_, n);
+    i_ += n;
+    return true;
   }
   bool escape(std::string& out) {
     if (i_ >= s_.size()) return false;
@@ -175,15 +237,16 @@ class Cursor {
 
 // Members delivery_of does not read: scanned (so a line is accepted exactly when the tree
 // reader accepts it) but not stored under Fields::analysis.
-// Compared as string_views: lengths first, so most names cost no octet comparison (twelve
-// strcmp calls per member were a tenth of the reader thread's time at 1M records).
-bool skipped(std::string_view name, Fields keep) {
+// The name's length is a constant: only names of that length are compared, each inline
+// (twelve strcmp calls per member were a tenth of the reader thread's time at 1M records).
+template <std::size_t N>
+bool skipped(const char (&name)[N], Fields keep) {
   if (keep == Fields::all) return false;
   static constexpr std::string_view kSkipped[] = {
       "client", "helo_verb", "helo",    "mail_params", "mail_reply", "body_type",
       "reply",  "params",    "mailbox", "data_reply",  "end_reason", "faults"};
   for (const std::string_view s : kSkipped)
-    if (name == s) return true;
+    if (s.size() == N - 1 && same<N - 1>(s.data(), name)) return true;
   return false;
 }
 
@@ -196,22 +259,26 @@ struct Scan {
   std::string& skip;     // a member not stored
   bool first = true;
 
-  bool next(const char* name) {
+  template <std::size_t N>
+  bool next(const char (&name)[N]) {
     ok = ok && c.key(name, first);
     first = false;
     return ok;
   }
-  void operator()(const char* name, std::string& s) {
+  template <std::size_t N>
+  void operator()(const char (&name)[N], std::string& s) {
     if (next(name)) ok = c.bytes(skipped(name, keep) ? skip : s, scratch);
   }
-  void operator()(const char* name, bool& b) {
+  template <std::size_t N>
+  void operator()(const char (&name)[N], bool& b) {
     if (next(name)) ok = c.boolean(b);
   }
-  template <std::integral T>
-  void operator()(const char* name, T& n) {
+  template <std::size_t N, std::integral T>
+  void operator()(const char (&name)[N], T& n) {
     if (next(name)) ok = c.integer(n);
   }
-  void operator()(const char* name, std::vector<std::string>& xs) {
+  template <std::size_t N>
+  void operator()(const char (&name)[N], std::vector<std::string>& xs) {
     if (!next(name) || !c.take('[')) return void(ok = false);
     const bool store = !skipped(name, keep);
     for (bool first_elem = true; ok && !c.take(']'); first_elem = false) {
@@ -224,15 +291,14 @@ struct Scan {
       ok = c.bytes(xs.back(), scratch);
     }
   }
-  template <typename R>
-  void operator()(const char* name, std::vector<R>& xs) {
+  template <std::size_t N, typename R>
+  void operator()(const char (&name)[N], std::vector<R>& xs) {
     if (!next(name) || !c.take('[')) return void(ok = false);
     for (bool first_elem = true; ok && !c.take(']'); first_elem = false) {
       if ((!first_elem && !c.take(',')) || !c.take('{')) return void(ok = false);
-      R r;
-      describe(r, Scan{c, ok, keep, scratch, skip});
+      if (xs.empty()) xs.reserve(4);  // a transaction's commands: MAIL, RCPT, DATA, ...
+      describe(xs.emplace_back(), Scan{c, ok, keep, scratch, skip});
       ok = ok && c.take('}');
-      xs.push_back(std::move(r));
     }
   }
 };
@@ -255,7 +321,6 @@ bool scan_message(Cursor& c, TransactionRecord& rec, std::string& scratch) {
 
 template <typename R, typename Tail>
 bool scan_record(std::string_view line, R& rec, Fields keep, Tail&& tail) {
-  if (!base::valid_utf8(line)) return false;
   Cursor c(line);
   if (!c.take('{')) return false;
   bool ok = true;

@@ -30,6 +30,8 @@ class LineWriter {
   // A bit set in the top bit of each of the eight octets at p that is a control, '"' or '\\'
   // (SWAR: a zero octet in w ^ c marks an octet equal to c; an octet below 0x20 borrows in
   // w - 0x20..). A borrow can only mark octets above a true one, so the lowest bit is exact.
+  // kStop8bit: octets from 0x80 on are marked too (the reader checks their UTF-8 there).
+  template <bool kStop8bit = false>
   static std::uint64_t escape_mask8(const char* p) {
     constexpr std::uint64_t kOnes = 0x0101010101010101ull;
     constexpr std::uint64_t kHigh = 0x8080808080808080ull;
@@ -37,16 +39,19 @@ class LineWriter {
     std::memcpy(&w, p, 8);
     const auto zero_in = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
     return ((w - kOnes * 0x20) & ~w & kHigh) | zero_in(w ^ (kOnes * '"')) |
-           zero_in(w ^ (kOnes * '\\'));
+           zero_in(w ^ (kOnes * '\\')) | (kStop8bit ? w & kHigh : 0);
   }
-  // The index of the first octet from `i` on that needs escaping, or s.size().
+  // The index of the first octet from `i` on that needs escaping (kStop8bit: or is 0x80 or
+  // above), or s.size().
+  template <bool kStop8bit = false>
   static std::size_t next_escape(std::string_view s, std::size_t i) {
     static_assert(std::endian::native == std::endian::little, "escape_mask8 reads octets LE");
     for (; i + 8 <= s.size(); i += 8) {
-      if (const std::uint64_t m = escape_mask8(s.data() + i))
+      if (const std::uint64_t m = escape_mask8<kStop8bit>(s.data() + i))
         return i + static_cast<std::size_t>(std::countr_zero(m)) / 8;
     }
-    while (i < s.size() && !kEscape[static_cast<unsigned char>(s[i])]) ++i;
+    const auto stops = [](unsigned char c) { return kEscape[c] || (kStop8bit && c >= 0x80); };
+    while (i < s.size() && !stops(static_cast<unsigned char>(s[i]))) ++i;
     return i;
   }
 

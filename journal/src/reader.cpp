@@ -1,8 +1,15 @@
 #include "journal/reader.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "base/strings.hpp"
 
@@ -28,27 +35,73 @@ class TextLines {
   std::size_t pos_ = 0;
 };
 
-// The same from a file, one line in memory at a time.
+// The same from a file, read in blocks of kBlock octets into one buffer; a line is handed out
+// where it lies in the buffer (no copy), valid until the next call. A line that does not fit
+// grows the buffer (to twice its size, as often as needed), so memory is bounded by the longest
+// line, not the file.
 class FileLines {
  public:
-  explicit FileLines(const std::filesystem::path& path) : in_(path, std::ios::binary) {}
-  bool is_open() const { return in_.is_open(); }
+  static constexpr std::size_t kBlock = std::size_t{1} << 20;
+
+  explicit FileLines(const std::filesystem::path& path)
+      : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+  ~FileLines() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileLines(const FileLines&) = delete;
+  FileLines& operator=(const FileLines&) = delete;
+
+  bool is_open() const { return fd_ >= 0; }
   bool next(std::string_view& line) {
-    if (!std::getline(in_, buf_)) return false;
-    if (in_.eof()) {  // no LF after it
-      torn_ = buf_.size();
-      return false;
+    for (;;) {
+      const std::size_t avail = end_ - begin_;
+      const void* nl = avail == 0 ? nullptr : std::memchr(buf_.data() + begin_, '\n', avail);
+      if (nl != nullptr) {
+        const auto len =
+            static_cast<std::size_t>(static_cast<const char*>(nl) - buf_.data()) - begin_;
+        line = std::string_view(buf_.data() + begin_, len);
+        begin_ += len + 1;
+        return true;
+      }
+      if (eof_ || failed_ || !refill()) {
+        if (!failed_) torn_ = end_ - begin_;
+        return false;
+      }
     }
-    line = buf_;
-    return true;
   }
   std::size_t torn() const { return torn_; }
-  bool failed() const { return in_.bad(); }
+  bool failed() const { return failed_; }
 
  private:
-  std::ifstream in_;
-  std::string buf_;
+  // Moves the partial line to the front and reads more after it; false at the end of the file
+  // or on a read error (failed_).
+  bool refill() {
+    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+    if (buf_.size() - end_ < kBlock / 2) buf_.resize(std::max(kBlock, buf_.size() * 2));
+    for (;;) {
+      const ssize_t n = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
+      if (n > 0) {
+        end_ += static_cast<std::size_t>(n);
+        return true;
+      }
+      if (n == 0) {
+        eof_ = true;
+        return false;
+      }
+      if (errno != EINTR) {
+        failed_ = true;
+        return false;
+      }
+    }
+  }
+
+  int fd_;
+  std::vector<char> buf_;
+  std::size_t begin_ = 0, end_ = 0;  // the octets read and not yet handed out
   std::size_t torn_ = 0;
+  bool eof_ = false, failed_ = false;
 };
 
 // Every complete line parsed by `parse(line, lineno)` and handed to `each`; a torn tail is
@@ -81,8 +134,23 @@ base::Result<SessionRecord> session_at(std::string_view line, std::string_view s
   return rec;
 }
 
+// True when `hex` is the lower-case hex of SHA-256(data), exactly as base::sha256_hex writes
+// it. The digest is compared in place (no hex string per record), and one hashing context per
+// thread is reused (the reader thread checks every message of the journal).
+bool sha256_is(std::string_view data, std::string_view hex) {
+  thread_local base::Sha256 hasher;
+  static constexpr char kHex[] = "0123456789abcdef";
+  hasher.reset();
+  hasher.update(data);
+  const auto md = hasher.digest();
+  if (hex.size() != 2 * md.size()) return false;
+  for (std::size_t i = 0; i < md.size(); ++i)
+    if (hex[2 * i] != kHex[md[i] >> 4] || hex[2 * i + 1] != kHex[md[i] & 0xf]) return false;
+  return true;
+}
+
 bool matches(const TransactionRecord& rec) {
-  return rec.message.size() == rec.size && base::sha256_hex(rec.message) == rec.sha256;
+  return rec.message.size() == rec.size && sha256_is(rec.message, rec.sha256);
 }
 
 // What is checked of a record's message: nothing, inline bytes only, or also a message file

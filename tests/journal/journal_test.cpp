@@ -224,6 +224,126 @@ TEST_F(JournalDir, ChecksInlineMessagesOnlyWhenAsked) {
   EXPECT_TRUE(for_each_transaction(dir_, false, [](TransactionRecord&) {}).ok());
 }
 
+// The file reader reads in blocks (journal/src/reader.cpp: FileLines, 1 MiB); lines that end at,
+// just before or just after a block's end, lines longer than a block and torn tails behind
+// them are read as the text parser reads the same text.
+constexpr std::size_t kBlock = std::size_t{1} << 20;
+
+std::string record_line(std::uint64_t seq, std::size_t message_octets) {
+  TransactionRecord r = full_record();
+  r.seq = seq;
+  r.message.assign(message_octets, 'x');
+  r.size = r.message.size();
+  r.sha256 = base::sha256_hex(r.message);
+  return to_json_line(r, true) + "\n";
+}
+
+// Lines of records numbered from `seq` on (advanced) filling exactly `octets` octets.
+std::string lines_filling(std::size_t octets, std::uint64_t& seq) {
+  constexpr std::size_t kTypical = 1500;
+  std::string text;
+  while (octets - text.size() > 3 * kTypical) text += record_line(seq++, kTypical);
+  // The last one fitted: a message octet more is a line octet more (the digits of size aside).
+  auto m = static_cast<std::ptrdiff_t>(kTypical);
+  std::string last = record_line(seq, kTypical);
+  while (last.size() != octets - text.size()) {
+    m += static_cast<std::ptrdiff_t>(octets - text.size()) -
+         static_cast<std::ptrdiff_t>(last.size());
+    last = record_line(seq, static_cast<std::size_t>(m));
+  }
+  ++seq;
+  return text + last;
+}
+
+struct Read {
+  std::vector<std::uint64_t> seqs;
+  std::vector<std::size_t> sizes;
+  Tail tail;
+};
+
+class JournalBlocks : public JournalDir {
+ protected:
+  // `text` as journal.jsonl read by for_each_transaction: the text parser's records and tail.
+  void expect_read_as_parsed(const std::string& text) {
+    write(text);
+    Read file, parsed;
+    auto tail = for_each_transaction(dir_, true, [&](TransactionRecord& r) {
+      file.seqs.push_back(r.seq);
+      file.sizes.push_back(r.message.size());
+    });
+    ASSERT_TRUE(tail.ok()) << tail.error().message;
+    auto ptail = for_each_transaction_in(text, "t", [&](TransactionRecord& r) {
+      parsed.seqs.push_back(r.seq);
+      parsed.sizes.push_back(r.message.size());
+    });
+    ASSERT_TRUE(ptail.ok()) << ptail.error().message;
+    EXPECT_EQ(file.seqs, parsed.seqs);
+    EXPECT_EQ(file.sizes, parsed.sizes);
+    EXPECT_EQ(tail->torn_tail, ptail->torn_tail);
+    EXPECT_EQ(tail->torn_bytes, ptail->torn_bytes);
+  }
+};
+
+TEST_F(JournalBlocks, LinesEndingAtABlocksEndReadAsParsed) {
+  const std::string torn = R"({"version":1,"se)";
+  for (const std::size_t end : {kBlock - 1, kBlock, kBlock + 1, 2 * kBlock, 2 * kBlock + 7}) {
+    std::uint64_t seq = 1;
+    const std::string head = lines_filling(end, seq);
+    ASSERT_EQ(head.size(), end);
+    for (const std::string& rest :
+         {std::string(), torn, record_line(seq, 10), record_line(seq, 10) + torn}) {
+      SCOPED_TRACE(std::to_string(end) + " + " + std::to_string(rest.size()));
+      expect_read_as_parsed(head + rest);
+    }
+  }
+}
+
+TEST_F(JournalBlocks, LinesLongerThanABlockReadAsParsed) {
+  expect_read_as_parsed(record_line(1, 10) + record_line(2, 3 * kBlock) + record_line(3, 10));
+  expect_read_as_parsed(record_line(1, 5 * kBlock / 2));
+  expect_read_as_parsed(record_line(1, 10) + std::string(3 * kBlock, 'x'));  // torn
+  expect_read_as_parsed(std::string(kBlock, ' '));  // one torn "line", nothing else
+}
+
+TEST_F(JournalBlocks, LinesOfEveryAlignmentReadAsParsed) {
+  std::string text;
+  for (std::uint64_t seq = 1; text.size() < 3 * kBlock; ++seq)
+    text += record_line(seq, 200 + (seq * 37) % 2000);
+  expect_read_as_parsed(text);
+}
+
+TEST_F(JournalBlocks, AnEmptyJournalHasNoRecordsAndNoTornTail) {
+  write("");
+  std::size_t seen = 0;
+  auto tail = for_each_transaction(dir_, true, [&](TransactionRecord&) { ++seen; });
+  ASSERT_TRUE(tail.ok()) << tail.error().message;
+  EXPECT_EQ(seen, 0u);
+  EXPECT_FALSE(tail->torn_tail);
+  EXPECT_EQ(tail->torn_bytes, 0u);
+}
+
+TEST_F(JournalBlocks, CrlfLineEndsReadAsParsed) {
+  // The CR is part of the line (JSON white space after the record, read by the tree reader).
+  std::string crlf = three_records(false);
+  for (std::size_t at = crlf.find('\n'); at != std::string::npos; at = crlf.find('\n', at + 2))
+    crlf.insert(at, "\r");
+  expect_read_as_parsed(crlf);
+}
+
+TEST_F(JournalBlocks, ABadLineBehindABlocksEndIsNamedByItsNumber) {
+  for (const std::size_t end : {kBlock - 3, kBlock, kBlock + 3}) {
+    std::uint64_t seq = 1;
+    const std::string head = lines_filling(end, seq);
+    write(head + "garbage\n" + record_line(seq, 10));
+    auto tail = for_each_transaction(dir_, true, [](TransactionRecord&) {});
+    ASSERT_FALSE(tail.ok());
+    EXPECT_EQ(tail.error().code, "journal-bad-line");
+    EXPECT_NE(tail.error().message.find("journal.jsonl:" + std::to_string(seq) + ":"),
+              std::string::npos)
+        << tail.error().message;
+  }
+}
+
 TEST_F(JournalDir, AMissingJournalIsAnError) {
   auto r = for_each_transaction(dir_ / "none", true, [](TransactionRecord&) {});
   ASSERT_FALSE(r.ok());

@@ -131,6 +131,46 @@ TEST(LineScanner, AgreesWithTheTreeReaderOnEveryOneOctetEdit) {
   EXPECT_GT(rejected, 1000u);  // the edits did make malformed lines
 }
 
+// The scanner checks UTF-8 where it meets 8-bit octets (in strings, at their start, middle
+// and end, and in the message): well-formed sequences of every length are read, and every
+// malformed one (overlong, surrogate, past U+10FFFF, truncated, a stray continuation or an
+// impossible lead octet) leaves the line to the tree reader and its error.
+TEST(LineScanner, ChecksUtf8InStringsAsTheTreeReaderDoes) {
+  const std::string kForms[] = {"\xc3\xa9",
+                                "\xe2\x82\xac",
+                                "\xf0\x9f\x93\xa7",
+                                "\xf4\x8f\xbf\xbf",
+                                "\xc0\xaf",
+                                "\xc1\xbf",
+                                "\xe0\x80\xaf",
+                                "\xed\xa0\x80",
+                                "\xf0\x80\x80\xaf",
+                                "\xf4\x90\x80\x80",
+                                "\xe2\x82",
+                                "\xf0\x9f\x93",
+                                "\x80",
+                                "\xbf",
+                                "\xf8\x88\x80\x80\x80",
+                                "\xff",
+                                "\xc3"};
+  const std::string line = to_json_line(sample("m"), true);
+  for (const std::string& form : kForms) {
+    for (const std::string& text : {form, "a" + form, form + "b", "a\\n" + form + "\\r\\nb"}) {
+      std::string session = line;
+      session.replace(session.find("\"s-1\""), 5, "\"" + text + "\"");
+      expect_same(session);
+      std::string message = line;
+      message.replace(message.find("\"message\":\"m\""), 13, "\"message\":\"" + text + "\"");
+      expect_same(message);
+    }
+  }
+  std::string valid = line;
+  valid.replace(valid.find("\"s-1\""), 5, "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x93\xa7\"");
+  auto back = from_json_line(valid);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->session_id, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x93\xa7");
+}
+
 TEST(LineScanner, MalformedLinesGetTheTreeReadersErrors) {
   const std::string line = to_json_line(sample("m"), true);
   std::string version = line;
