@@ -161,6 +161,13 @@ std::string crlf(std::string_view s) {
   return out;
 }
 
+// Whether unfold(s) differs from s: an LF followed by space or tab.
+bool has_fold(std::string_view s) {
+  for (auto nl = s.find('\n'); nl != std::string_view::npos; nl = s.find('\n', nl + 1))
+    if (nl + 1 < s.size() && (s[nl + 1] == ' ' || s[nl + 1] == '\t')) return true;
+  return false;
+}
+
 // Removes folding: CRLF or LF followed by space or tab.
 std::string unfold(std::string_view s) {
   std::string out;
@@ -181,9 +188,15 @@ std::string unfold(std::string_view s) {
 using MentionCounts = std::array<std::size_t, 3>;
 MentionCounts mention_counts(const std::string& raw, const std::string& addr) {
   const std::string a = lower(addr);
-  const std::string head = unfold(split_message(raw).first);
+  const std::string_view section = split_message(raw).first;
+  // Unfolded into a copy only when folded (the judge counts for every copy of a message with
+  // envelope-only recipients); no encoded-word: nothing to decode.
+  std::string copy;
+  std::string_view head = section;
+  if (has_fold(section)) head = copy = unfold(section);
+  const bool encoded = head.find("=?") != std::string_view::npos;
   return {count_address(raw, a), count_address(head, a),
-          count_address(decode_encoded_words(head), a)};
+          count_address(encoded ? decode_encoded_words(head) : std::string(), a)};
 }
 
 // Whether `copy` shows `addr` somewhere `sent` did not: more occurrences in any view. An

@@ -28,6 +28,8 @@ std::pair<std::string_view, std::string_view> split_message(std::string_view raw
 std::string crlf(std::string_view s);
 // Folding removed: CRLF or LF followed by space or tab.
 std::string unfold(std::string_view s);
+// Whether there is any: unfold(s) != s.
+bool has_fold(std::string_view s);
 // Each line of unfold(head) (split at LF, CR kept), unfolding only folded lines (into `scratch`).
 void each_unfolded_line(std::string_view head, std::string& scratch,
                         const std::function<void(std::string_view)>& each);

@@ -90,6 +90,24 @@ std::vector<std::string> unfolded_lines_plainly(std::string_view head) {
   return out;
 }
 
+// has_fold is exactly "unfolding changes it", and mention_counts (which unfolds and decodes
+// only when there is something to unfold or decode) counts as with the copies it skips.
+TEST(UnfoldedLines, HasFoldIsUnfoldChangingTheText) {
+  for (const std::string& text : all_strings("a \t\r\n", 7))
+    ASSERT_EQ(has_fold(text), unfold(text) != text) << testing::PrintToString(text);
+}
+
+TEST(MentionCounts, CountsTheSameWithAndWithoutFoldsOrEncodedWords) {
+  const std::string plain = "To: b@x.example\r\nCc: B@X.example\r\n\r\nb@x.example\r\n";
+  EXPECT_EQ(mention_counts(plain, "b@x.example"), (MentionCounts{3, 2, 0}));
+  const std::string folded = "To: a@x.example,\r\n b@x.example\r\n\r\nbody\r\n";
+  EXPECT_EQ(mention_counts(folded, "b@x.example"), (MentionCounts{1, 1, 0}));
+  const std::string encoded = "Subject: =?utf-8?B?YkB4LmV4YW1wbGU=?=\r\n\r\n";
+  EXPECT_EQ(mention_counts(encoded, "b@x.example"), (MentionCounts{0, 0, 1}));
+  const std::string folded_encoded = "Subject: x\r\n =?utf-8?Q?b@x.example?=\r\n\r\n";
+  EXPECT_EQ(mention_counts(folded_encoded, "b@x.example"), (MentionCounts{1, 1, 1}));
+}
+
 // each_unfolded_line finds the lines in place, unfolding only folded ones: the same lines for
 // every text of up to 7 octets of letters, colons, blanks, CR and LF.
 TEST(UnfoldedLines, AgreeWithUnfoldingTheWholeText) {
