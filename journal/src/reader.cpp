@@ -76,7 +76,8 @@ class FileLines {
   // Moves the partial line to the front and reads more after it; false at the end of the file
   // or on a read error (failed_).
   bool refill() {
-    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+    if (begin_ > 0 && end_ > begin_)  // (an empty buffer's data() may be null)
+      std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
     if (buf_.size() - end_ < kBlock / 2) buf_.resize(std::max(kBlock, buf_.size() * 2));
